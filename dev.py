@@ -1,0 +1,88 @@
+#!/usr/bin/env python3
+"""Set up the himoe workspace and run its two jobs.
+
+    python3 dev.py demo    route real requests through the installed first-party plugins
+    python3 dev.py test    run every test: core, registry and each plugin
+
+The first run creates `.tools/` (a private copy of uv, pinned) and `.venv/` (the core, the
+registry and every plugin under plugins/, editable, exactly as pinned by uv.lock). Later runs
+reuse them and only re-sync when uv.lock or a pyproject.toml changed. Needs only python3.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+TOOLS = ROOT / ".tools"
+VENV = ROOT / ".venv"
+UV_VERSION = "0.13.9"
+STAMP = VENV / ".himoe-sync-stamp"
+
+
+def _bin(env: Path, name: str) -> Path:
+    return env / ("Scripts" if os.name == "nt" else "bin") / name
+
+
+def _say(message: str) -> None:
+    print(f"[dev] {message}", file=sys.stderr, flush=True)
+
+
+def _run(*cmd: object, **kwargs) -> None:
+    subprocess.run([str(c) for c in cmd], check=True, **kwargs)
+
+
+def _fingerprint() -> str:
+    digest = hashlib.sha256()
+    files = [ROOT / "uv.lock", ROOT / "pyproject.toml", ROOT / "registry" / "pyproject.toml"]
+    files += sorted((ROOT / "plugins").glob("*/pyproject.toml"))
+    for path in files:
+        digest.update(str(path.relative_to(ROOT)).encode())
+        digest.update(path.read_bytes() if path.exists() else b"-")
+    return digest.hexdigest()
+
+
+def ensure_environment() -> None:
+    """Create or refresh .venv from uv.lock; cheap when nothing changed."""
+    fingerprint = _fingerprint()
+    if STAMP.exists() and STAMP.read_text() == fingerprint and _bin(VENV, "himoe").exists():
+        return
+    uv = _bin(TOOLS, "uv")
+    if not uv.exists():
+        _say(f"installing uv {UV_VERSION} into .tools/ (once)")
+        venv.EnvBuilder(with_pip=True, clear=True).create(TOOLS)
+        _run(_bin(TOOLS, "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", f"uv=={UV_VERSION}")
+    _say("syncing .venv with uv.lock (core, registry, every plugin, test tools)")
+    env = dict(os.environ, UV_PYTHON_DOWNLOADS="never", UV_PROJECT_ENVIRONMENT=str(VENV))
+    _run(uv, "sync", "--all-packages", "--locked", "--python", sys.executable, cwd=ROOT, env=env)
+    STAMP.write_text(fingerprint)
+
+
+def main(argv: list[str]) -> int:
+    jobs = {"demo": _demo, "test": _test}
+    if len(argv) < 1 or argv[0] not in jobs:
+        print(__doc__.strip(), file=sys.stderr)
+        return 2
+    try:
+        ensure_environment()
+    except subprocess.CalledProcessError as exc:
+        _say(f"environment setup failed ({exc}); see the output above")
+        return 1
+    return jobs[argv[0]](argv[1:])
+
+
+def _demo(extra: list[str]) -> int:
+    return subprocess.call([str(_bin(VENV, "himoe")), "list-experts", *extra], cwd=ROOT)
+
+
+def _test(extra: list[str]) -> int:
+    return subprocess.call([str(_bin(VENV, "python")), "-m", "pytest", *extra], cwd=ROOT)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

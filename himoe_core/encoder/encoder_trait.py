@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from ..input import InputData
+    from .encoded import Encoded
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """Turns an InputData into the vector a learned router gates on.
+
+    ``id`` names it in config; ``dim`` is the length of every vector it returns. ``encode``
+    raises EncodeError (never returns NaN) when it cannot encode the input.
+    """
+
+    id: str
+    dim: int
+
+    def encode(self, x: InputData) -> Encoded: ...

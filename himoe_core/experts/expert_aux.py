@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import math
+
+import attrs
+
+from ..errors import InvalidInput
+
+
+def _finite_non_negative(instance, attribute, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise InvalidInput(f"ExpertAux.{attribute.name} must be a finite number >= 0, got {value!r}")
+
+
+def _probability(instance, attribute, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        raise InvalidInput(f"ExpertAux.confidence must be a number in [0, 1], got {value!r}")
+
+
+@attrs.frozen
+class ExpertAux:
+    """What an expert reports beside its value.
+
+    `cost_units` and `confidence` come from the expert; `latency_ms` and `trace_id` are measured
+    and stamped by the router — whatever the expert put there is overwritten.
+    """
+
+    latency_ms: float = attrs.field(default=0.0, validator=_finite_non_negative)
+    cost_units: float = attrs.field(default=0.0, validator=_finite_non_negative)
+    confidence: float = attrs.field(default=1.0, validator=_probability)
+    trace_id: str | None = None

@@ -1,0 +1,20 @@
+import attrs
+
+
+def _positive(instance, attribute, value) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ValueError(f"InputLimits.{attribute.name} must be a positive integer, got {value!r}")
+
+
+@attrs.frozen
+class InputLimits:
+    """Size limits on what a request may carry; anything larger is refused with InvalidInput.
+
+    The defaults suit an embedded framework fed by end users; raise them in config
+    (`[limits]`) when your experts need more.
+    """
+
+    max_text_chars: int = attrs.field(default=100_000, validator=_positive)
+    max_bytes: int = attrs.field(default=16 * 1024 * 1024, validator=_positive)
+    max_features: int = attrs.field(default=65_536, validator=_positive)
+    max_task_chars: int = attrs.field(default=200, validator=_positive)

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from ..aggregator.aggregated_out import AggregatedOut
+    from ..aggregator.mix_meta import MixMeta
+    from ..context import Context
+    from ..input import InputData
+    from ..router.router_ref import RouterRef
+    from ..value import Value
+    from .orchestration_feedback import OrchestrationFeedback
+
+
+@runtime_checkable
+class Orchestrator(Protocol):
+    """Chooses the router for a request and synthesises the final answer; never calls an expert.
+
+    ``choose_router`` picks the primary router; ``fallbacks`` lists the routers to re-route to,
+    in order, when the primary yields nothing usable in time (one deadline for the whole chain).
+    """
+
+    def choose_router(self, x: InputData, ctx: Context) -> RouterRef: ...
+
+    def fallbacks(self, x: InputData, ctx: Context, primary: RouterRef) -> list[RouterRef]:
+        """Routers to try, in order, when the primary yields nothing usable."""
+        ...
+
+    def shadows(self, x: InputData, ctx: Context, primary: RouterRef) -> list[RouterRef]:
+        """Routers to run in shadow for this input (their answers never reach the caller)."""
+        ...
+
+    def synthesize(
+        self,
+        primary: tuple[RouterRef, AggregatedOut, MixMeta],
+        shadows: list[tuple[RouterRef, AggregatedOut, MixMeta]] | None,
+    ) -> Value: ...
+
+    def feedback(self, fb: OrchestrationFeedback) -> None: ...

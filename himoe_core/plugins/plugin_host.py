@@ -1,0 +1,199 @@
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any, Callable, Iterable, Mapping
+
+import attrs
+import pluggy
+from himoe_registry import Registry, RegistryError, discover_entry_points, load_directory
+
+from ..errors import PluginError
+from ..experts.expert_info import ExpertInfo
+from ..version import __version__
+from . import hookspecs
+from .markers import PROJECT
+from .plugin_info import PluginInfo
+from .plugin_settings import BUILTIN_NAME, PluginSettings
+
+HOOKS = ("register_experts", "register_routers", "register_aggregators", "register_orchestrators", "register_encoders")
+
+
+def _print_warning(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+class PluginHost:
+    """A per-instance pluggy PluginManager, loaded explicitly, and what its plugins registered.
+
+    Loads, in this order: the built-in plugin, installed distributions' ``himoe`` entry points,
+    ``*.py`` files of `plugins_dir`, and the `plugins` objects given (modules or instances with
+    ``@hookimpl`` methods — how tests add a plugin without installing it). A plugin that fails to
+    import or whose hook raises is left out with one warning line naming it and its version,
+    unless strict mode (``HIMOE_STRICT_PLUGINS=1`` or `strict=True`) makes it a PluginError.
+    """
+
+    def __init__(
+        self,
+        *,
+        plugins: Iterable[Any] = (),
+        entry_points: bool = True,
+        plugins_dir: str | os.PathLike | None = None,
+        environ: Mapping[str, str] | None = None,
+        search_path: list[str] | None = None,
+        strict: bool | None = None,
+        warn: Callable[[str], None] = _print_warning,
+    ) -> None:
+        self.settings = PluginSettings.from_environ(os.environ if environ is None else environ)
+        self.strict = self.settings.strict if strict is None else strict
+        self._warn = warn
+        self.pm = pluggy.PluginManager(PROJECT)
+        self.pm.add_hookspecs(hookspecs)
+        if self.settings.trace:
+            self.pm.trace.root.setwriter(lambda text: sys.stderr.write(text))
+            self.pm.enable_tracing()
+        self._infos: dict[str, PluginInfo] = {}
+        self.experts: Registry[Any] = Registry(kind="expert")
+        self.router_kinds: dict[str, Callable[..., Any]] = {}
+        self.aggregators: dict[str, Any] = {}
+        self.orchestrator_kinds: dict[str, Callable[..., Any]] = {}
+        self.encoders: dict[str, Any] = {}
+        self._owners: dict[tuple[str, str], str] = {}
+
+        if self.settings.builtins_enabled():
+            from . import default_plugin
+
+            self._add(default_plugin, PluginInfo(BUILTIN_NAME, BUILTIN_NAME, __version__, "builtin"))
+        if entry_points:
+            for source in discover_entry_points(
+                PROJECT, path=search_path, allow=self.settings.allow, deny=self.settings.deny
+            ):
+                self._add_source(source)
+        if plugins_dir is not None:
+            try:
+                sources = load_directory(plugins_dir)
+            except FileNotFoundError as exc:
+                raise PluginError(f"plugins folder not found: {exc}; check --plugins-dir") from None
+            for source in sources:
+                if self.settings.allows(source.name):
+                    self._add_source(source)
+        for plugin in plugins:
+            name = getattr(plugin, "__name__", None) or getattr(plugin, "name", None) or type(plugin).__name__
+            self._add(plugin, PluginInfo(str(name), origin="object"))
+        self._collect()
+
+    # -- loading -------------------------------------------------------------------------------
+    def _add_source(self, source) -> None:
+        info = PluginInfo(source.name, source.dist_name, source.version, source.origin, error=source.error)
+        if source.error is not None:
+            self._fail(info, f"failed to load: {source.error}")
+            return
+        self._add(source.module, info)
+
+    def _add(self, plugin: Any, info: PluginInfo) -> None:
+        key = info.dist_name or info.name
+        if key in self._infos:
+            key = f"{key}:{info.name}"
+        try:
+            self.pm.register(plugin, name=key)
+            self.pm.check_pending()
+        except Exception as exc:  # pluggy rejects malformed hookimpls (unknown hook, bad args)
+            if self.pm.is_registered(plugin):
+                self.pm.unregister(plugin)
+            self._fail(info, f"is not a valid plugin: {type(exc).__name__}: {exc}")
+            return
+        hooks = tuple(
+            sorted(impl.name for impl in (self.pm.get_hookcallers(plugin) or []))  # type: ignore[attr-defined]
+        )
+        self._infos[key] = _evolve(info, hooks=hooks)
+
+    def _fail(self, info: PluginInfo, what: str) -> None:
+        message = f"plugin {info.label!r} {what}"
+        key = info.dist_name or info.name
+        self._infos[key] = _evolve(info, error=info.error or what)
+        if self.strict:
+            raise PluginError(message + " (HIMOE_STRICT_PLUGINS is set)")
+        self._warn(f"himoe: warning: {message}; it is ignored (HIMOE_STRICT_PLUGINS=1 makes this an error)")
+
+    # -- collecting ------------------------------------------------------------------------------
+    def _collect(self) -> None:
+        """Call each plugin's hooks on its own, so that one raising leaves the others intact.
+
+        A plugin's registrations are staged and committed only when all its hooks succeeded.
+        """
+        for key, info in list(self._infos.items()):
+            plugin = self.pm.get_plugin(key)
+            if plugin is None:
+                continue
+            staged: list[tuple[str, tuple]] = []
+            try:
+                for hook in HOOKS:
+                    if hook in info.hooks:
+                        others = [p for p in self.pm.get_plugins() if p is not plugin]
+                        caller = self.pm.subset_hook_caller(hook, remove_plugins=others)
+                        caller(register=lambda *args, _hook=hook: staged.append((_hook, args)))
+            except Exception as exc:
+                self.pm.unregister(plugin)
+                self._fail(info, f"raised in a hook: {type(exc).__name__}: {exc}")
+                continue
+            for hook, args in staged:
+                getattr(self, "_" + hook)(info, *args)
+
+    def _register_experts(self, info: PluginInfo, expert: Any) -> None:
+        for attribute in ("can_handle", "infer"):
+            if not callable(getattr(expert, attribute, None)):
+                raise PluginError(
+                    f"plugin {info.label!r} registered {expert!r}, which has no {attribute}() method; "
+                    "an expert needs name, can_handle(task) and infer(x, ctx)"
+                )
+        try:
+            self.experts.add(getattr(expert, "name", None), expert, source=info.label)
+        except RegistryError as exc:
+            raise PluginError(f"plugin {info.label!r}: {exc}") from None
+
+    def _register_routers(self, info: PluginInfo, kind: str, factory: Callable[..., Any]) -> None:
+        self._put("router_kinds", info, kind, factory)
+
+    def _register_aggregators(self, info: PluginInfo, aggregator: Any) -> None:
+        self._put("aggregators", info, getattr(aggregator, "id", None), aggregator)
+
+    def _register_orchestrators(self, info: PluginInfo, kind: str, factory: Callable[..., Any]) -> None:
+        self._put("orchestrator_kinds", info, kind, factory)
+
+    def _register_encoders(self, info: PluginInfo, encoder: Any) -> None:
+        self._put("encoders", info, getattr(encoder, "id", None), encoder)
+
+    def _put(self, table: str, info: PluginInfo, name: Any, item: Any) -> None:
+        what = table.removesuffix("s").replace("_", " ")
+        if not isinstance(name, str) or not name:
+            raise PluginError(f"plugin {info.label!r} registered a {what} without a string id: {item!r}")
+        owner = self._owners.get((table, name))
+        if owner is not None:
+            raise PluginError(
+                f"{what} {name!r} is registered twice: by {owner!r} and by {info.label!r}; "
+                "disable one plugin with HIMOE_DISABLE_PLUGINS"
+            )
+        getattr(self, table)[name] = item
+        self._owners[(table, name)] = info.label
+
+    # -- reading -----------------------------------------------------------------------------------
+    def plugins(self, *, include_builtins: bool = False) -> list[PluginInfo]:
+        """Every plugin seen, loaded or failed, sorted by name (built-ins only when asked)."""
+        infos = [i for i in self._infos.values() if include_builtins or i.origin != "builtin"]
+        return sorted(infos, key=lambda i: (i.origin == "builtin", (i.dist_name or i.name).lower()))
+
+    def failures(self) -> list[PluginInfo]:
+        return [info for info in self._infos.values() if not info.ok]
+
+    def expert_infos(self) -> list[ExpertInfo]:
+        """Every registered expert, sorted by name."""
+        by_label = {info.label: info for info in self._infos.values()}
+        infos = []
+        for eid, name, item in self.experts.items():
+            plugin = by_label[self.experts.source_of(name)]
+            infos.append(ExpertInfo.describe(eid, item, plugin.dist_name or plugin.name, plugin.version))
+        return infos
+
+
+def _evolve(info: PluginInfo, **changes: Any) -> PluginInfo:
+    return attrs.evolve(info, **changes)

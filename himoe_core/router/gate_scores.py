@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import math
+
+import attrs
+from himoe_registry import ExpertId
+
+
+def _floats(values) -> tuple[float, ...]:
+    return tuple(float(v) for v in values)
+
+
+@attrs.frozen
+class GateScores:
+    """A router's gate over its candidate experts, ranked best first.
+
+    `ids`, `logits` and `probs` are parallel; `probs` sum to 1 and already include the
+    exploration floor. The order is the deterministic tie-broken ranking, so the top-k picks are
+    the first k ids.
+    """
+
+    ids: tuple[ExpertId, ...] = attrs.field(converter=tuple)
+    logits: tuple[float, ...] = attrs.field(converter=_floats)
+    probs: tuple[float, ...] = attrs.field(converter=_floats)
+    _index: dict = attrs.field(init=False, repr=False, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        if not len(self.ids) == len(self.logits) == len(self.probs):
+            raise ValueError(
+                f"GateScores needs as many logits and probs as ids, got {len(self.ids)} ids, "
+                f"{len(self.logits)} logits, {len(self.probs)} probs"
+            )
+        object.__setattr__(self, "_index", {eid: i for i, eid in enumerate(self.ids)})
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def prob(self, expert_id: ExpertId) -> float:
+        """The gate probability of an expert; 0.0 for one that was not a candidate."""
+        index = self._index.get(expert_id)
+        return 0.0 if index is None else self.probs[index]
+
+    def pairs(self) -> list[tuple[ExpertId, float]]:
+        return list(zip(self.ids, self.probs))
+
+    def entropy(self) -> float:
+        """Shannon entropy (nats) of the gate distribution."""
+        return -sum(p * math.log(p) for p in self.probs if p > 0.0)

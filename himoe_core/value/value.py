@@ -1,0 +1,151 @@
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import attrs
+import numpy as np
+
+from ..errors import InvalidInput
+from .plan import Plan
+from .value_kind import ValueKind
+
+SCHEMA = 1
+"""The schema version new values get unless the expert says otherwise."""
+
+
+def _schema(instance, attribute, value) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 65535:
+        raise InvalidInput(f"Value.schema must be an integer in [0, 65535], got {value!r}")
+
+
+def _canonical_json(data: Any) -> str:
+    try:
+        return json.dumps(data, sort_keys=True, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"Json value must be JSON-serialisable without NaN: {exc}") from None
+
+
+@attrs.frozen(eq=False)
+class Value:
+    """The common output of every expert: one of Text, Plan, Json, Embedding, Bytes or None.
+
+    Each carries a `schema` version so an expert can evolve its output format. Build values with
+    the constructors (`Value.text("…")`, `Value.plan(plan)`, …) or `to_value(obj)`; read them with
+    `as_text()`, `as_plan()`, … which return None for another kind. Values compare and hash by
+    content, which is what vote aggregation pools on.
+    """
+
+    kind: ValueKind
+    data: Any = attrs.field(repr=lambda d: _short_repr(d))
+    schema: int = attrs.field(default=SCHEMA, validator=_schema)
+    _key: Any = attrs.field(init=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "_key", _content_key(self.kind, self.data))
+
+    # -- constructors ------------------------------------------------------------------------
+    @classmethod
+    def text(cls, data: str, schema: int = SCHEMA) -> Value:
+        if not isinstance(data, str):
+            raise InvalidInput(f"Text value must be a str, got {type(data).__name__}")
+        return cls(ValueKind.TEXT, data, schema)
+
+    @classmethod
+    def plan(cls, data: Plan, schema: int = SCHEMA) -> Value:
+        if not isinstance(data, Plan):
+            raise InvalidInput(f"Plan value must be a Plan, got {type(data).__name__}")
+        return cls(ValueKind.PLAN, data, schema)
+
+    @classmethod
+    def json(cls, data: Any, schema: int = SCHEMA) -> Value:
+        # A private deep copy: the expert may keep mutating the object it returned.
+        return cls(ValueKind.JSON, json.loads(_canonical_json(data)), schema)
+
+    @classmethod
+    def embedding(cls, data: Any, schema: int = SCHEMA) -> Value:
+        from ..input.input_data import as_feature_vector
+
+        return cls(ValueKind.EMBEDDING, as_feature_vector(data, "Embedding value", 1 << 24), schema)
+
+    @classmethod
+    def bytes(cls, data: bytes | bytearray | memoryview, schema: int = SCHEMA) -> Value:
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise InvalidInput(f"Bytes value must be bytes-like, got {type(data).__name__}")
+        return cls(ValueKind.BYTES, bytes(data), schema)
+
+    @classmethod
+    def none(cls) -> Value:
+        return NONE
+
+    # -- accessors ---------------------------------------------------------------------------
+    def as_text(self) -> str | None:
+        return self.data if self.kind is ValueKind.TEXT else None
+
+    def as_plan(self) -> Plan | None:
+        return self.data if self.kind is ValueKind.PLAN else None
+
+    def as_json(self) -> Any:
+        return self.data if self.kind is ValueKind.JSON else None
+
+    def as_embedding(self) -> np.ndarray | None:
+        return self.data if self.kind is ValueKind.EMBEDDING else None
+
+    def as_bytes(self) -> bytes | None:
+        return self.data if self.kind is ValueKind.BYTES else None
+
+    def is_none(self) -> bool:
+        return self.kind is ValueKind.NONE
+
+    def to_jsonable(self) -> dict:
+        """A JSON-ready dict: {"kind", "schema", "data"} (bytes as base64)."""
+        if self.kind is ValueKind.PLAN:
+            data: Any = self.data.to_jsonable()
+        elif self.kind is ValueKind.EMBEDDING:
+            data = [float(v) for v in self.data]
+        elif self.kind is ValueKind.BYTES:
+            data = base64.b64encode(self.data).decode("ascii")
+        else:
+            data = self.data
+        return {"kind": self.kind.value, "schema": self.schema, "data": data}
+
+    def render(self) -> str:
+        """A human-readable rendering for terminals."""
+        if self.kind is ValueKind.TEXT:
+            return self.data
+        if self.kind is ValueKind.PLAN:
+            return self.data.to_text()
+        if self.kind is ValueKind.JSON:
+            return json.dumps(self.data, ensure_ascii=False, indent=2)
+        if self.kind is ValueKind.NONE:
+            return "(no result)"
+        return _short_repr(self.data)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Value):
+            return NotImplemented
+        return self.kind is other.kind and self.schema == other.schema and self._key == other._key
+
+    def __hash__(self) -> int:
+        return hash((self.kind, self.schema, self._key))
+
+
+def _content_key(kind: ValueKind, data: Any) -> Any:
+    if kind is ValueKind.JSON:
+        return _canonical_json(data)
+    if kind is ValueKind.EMBEDDING:
+        return data.tobytes()
+    return data
+
+
+def _short_repr(data: Any) -> str:
+    if isinstance(data, np.ndarray):
+        return f"<{data.dtype}[{data.shape[0]}]>"
+    if isinstance(data, bytes):
+        return f"<{len(data)} bytes>"
+    text = repr(data)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+NONE = Value(ValueKind.NONE, None)

@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import re
+
+import attrs
+from himoe_core import Context, ExpertAux, ExpertOut, InputData, Plan, PlanStep, Value
+
+TASK_PREFIXES = ("plan:", "strategy:", "todo:")
+
+# A list item: "- x", "* x", "• x", "1. x", "1) x", "a) x".
+_LIST_ITEM = re.compile(r"^\s*(?:[-*•]|\d{1,3}[.)]|[a-z][)])\s+(?P<step>.+?)\s*$")
+# Sentence ends: ., !, ? or ; followed by whitespace or the end.
+_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|\n+")
+# Sequencing inside a sentence: ", then", " and then", "; after that", " then " …
+_SEQUENCE = re.compile(r",?\s*\b(?:and then|then|after that|afterwards|next|finally)\b[,]?\s+", re.IGNORECASE)
+_LEAD_WORDS = re.compile(r"^(?:first(?:ly)?|second(?:ly)?|third(?:ly)?|then|next|finally|lastly|and)\b[,:]?\s*",
+                         re.IGNORECASE)
+
+
+def _positive(instance, attribute, value) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ValueError(f"RulePlanner.max_steps must be a positive integer, got {value!r}")
+
+
+@attrs.frozen
+class RulePlanner:
+    """Turns a goal into a Plan of steps by rules: lists, sentences and "then" sequencing."""
+
+    max_steps: int = attrs.field(default=16, validator=_positive)
+    name: str = "rule_planner"
+    domain: str = "planning"
+    cost_units: float = 0.1
+
+    def can_handle(self, task: str) -> bool:
+        task = task.lstrip().lower()
+        return task.startswith(TASK_PREFIXES) or "strategy" in task
+
+    async def infer(self, x: InputData, ctx: Context) -> ExpertOut:
+        text = x.as_text()
+        if text is None:
+            return ExpertOut(Value.none(), ExpertAux(cost_units=self.cost_units, confidence=0.0))
+        plan, confidence = self.plan_from_prompt(text)
+        value = Value.plan(plan) if plan.steps else Value.none()
+        return ExpertOut(value, ExpertAux(cost_units=self.cost_units, confidence=confidence))
+
+    def plan_from_prompt(self, prompt: str) -> tuple[Plan, float]:
+        """The plan, and a confidence in [0, 1] reflecting how well the prompt parsed."""
+        body = _strip_prefix(prompt)
+        goal, body = _split_goal(body)
+        lines = [line for line in body.splitlines() if line.strip()]
+        items = [m.group("step") for m in map(_LIST_ITEM.match, lines) if m]
+        if len(items) >= 2:
+            steps, confidence = items, 0.9
+        else:
+            sentences = [s for s in _SENTENCE_END.split(body) if s.strip()]
+            steps = [part for sentence in sentences for part in _SEQUENCE.split(sentence)]
+            sequenced = len(steps) > len(sentences)
+            confidence = 0.8 if sequenced else 0.7 if len(sentences) > 1 else 0.4
+        steps = [_clean(step) for step in steps]
+        steps = [step for step in steps if step]
+        if not steps:
+            return Plan(goal=goal), 0.0
+        if len(steps) > self.max_steps:
+            steps, confidence = steps[: self.max_steps], confidence * 0.8
+        return Plan(goal=goal or steps[0], steps=[PlanStep(step) for step in steps]), confidence
+
+
+def _strip_prefix(prompt: str) -> str:
+    stripped = prompt.strip()
+    lowered = stripped.lower()
+    for prefix in TASK_PREFIXES:
+        if lowered.startswith(prefix):
+            return stripped[len(prefix):].strip()
+    return stripped
+
+
+def _split_goal(body: str) -> tuple[str, str]:
+    """`goal: steps…` on the first line gives an explicit goal."""
+    first, newline, rest = body.partition("\n")
+    head, colon, tail = first.partition(":")
+    if colon and head.strip() and len(head) <= 120 and not _LIST_ITEM.match(first):
+        return head.strip(), (tail + newline + rest).strip()
+    return "", body
+
+
+def _clean(step: str) -> str:
+    step = _LEAD_WORDS.sub("", step.strip()).strip()
+    return step.rstrip(".;!").strip()
