@@ -14,8 +14,13 @@ from .markers import hookspec
 
 
 @hookspec
-def register_experts(register):
-    """Register experts: call ``register(expert)`` for each Expert instance."""
+def register_experts(register, config):
+    """Register experts: call ``register(expert)`` for each Expert instance.
+
+    ``config`` is this plugin's own table of the himoe config, ``[plugins.<distribution>]``
+    (an empty dict when there is none) — how a plugin declares experts without code. An
+    implementation may leave the ``config`` argument out.
+    """
 
 
 @hookspec

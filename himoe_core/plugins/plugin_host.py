@@ -31,6 +31,9 @@ class PluginHost:
     ``@hookimpl`` methods — how tests add a plugin without installing it). A plugin that fails to
     import or whose hook raises is left out with one warning line naming it and its version,
     unless strict mode (``HIMOE_STRICT_PLUGINS=1`` or `strict=True`) makes it a PluginError.
+
+    `config` is the whole himoe config; each plugin's ``register_experts`` receives its own
+    ``[plugins.<distribution>]`` table.
     """
 
     def __init__(
@@ -42,11 +45,13 @@ class PluginHost:
         environ: Mapping[str, str] | None = None,
         search_path: list[str] | None = None,
         strict: bool | None = None,
+        config: Mapping[str, Any] | None = None,
         warn: Callable[[str], None] = _print_warning,
     ) -> None:
         self.settings = PluginSettings.from_environ(os.environ if environ is None else environ)
         self.strict = self.settings.strict if strict is None else strict
         self._warn = warn
+        self._plugin_config = dict((config or {}).get("plugins", {}))
         self.pm = pluggy.PluginManager(PROJECT)
         self.pm.add_hookspecs(hookspecs)
         if self.settings.trace:
@@ -131,7 +136,10 @@ class PluginHost:
                     if hook in info.hooks:
                         others = [p for p in self.pm.get_plugins() if p is not plugin]
                         caller = self.pm.subset_hook_caller(hook, remove_plugins=others)
-                        caller(register=lambda *args, _hook=hook: staged.append((_hook, args)))
+                        kwargs = {"register": lambda *args, _hook=hook: staged.append((_hook, args))}
+                        if hook == "register_experts":
+                            kwargs["config"] = self._plugin_config.get(info.dist_name or info.name, {})
+                        caller(**kwargs)
             except Exception as exc:
                 self.pm.unregister(plugin)
                 self._fail(info, f"raised in a hook: {type(exc).__name__}: {exc}")

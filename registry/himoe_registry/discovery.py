@@ -75,7 +75,7 @@ def _metadata_field(dist: Any, field: str) -> str | None:
     # ``dist`` is Any because importlib_metadata's distribution type changed
     # name across the supported versions (Distribution / IDistribution).
     try:
-        value = dist.metadata[field]
+        value = dist.metadata.get(field)
     except Exception:  # noqa: BLE001 - broken metadata on sys.path is common; skip it
         return None
     return value if isinstance(value, str) and value else None
