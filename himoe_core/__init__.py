@@ -7,7 +7,16 @@ The public API; everything a user or plugin author needs is importable from here
 
 from himoe_registry import ExpertId, stable_id
 
-from .aggregator import AggregatedOut, Aggregator, MixMeta
+from .aggregator import (
+    AggregatedOut,
+    Aggregator,
+    BestScoreAggregator,
+    ConfidenceAggregator,
+    MixMeta,
+    WeightedMeanAggregator,
+    WeightedVoteAggregator,
+)
+from .config.config_parsing import load_config
 from .context import CancelToken, Context, Memory
 from .encoder import Encoded, Encoder
 from .errors import (
@@ -23,12 +32,19 @@ from .errors import (
     NoExpertSelected,
     PluginError,
 )
+from .engine import HiMoE, Response, TraceStore
 from .experts import Expert, ExpertAux, ExpertInfo, ExpertOut, ExpertRef, ExpertRegistry
 from .input import InputData, InputKind, InputLimits
-from .orchestrator import OrchestrationFeedback, Orchestrator
+from .orchestrator import OrchestrationFeedback, Orchestrator, RouteRule, RulesOrchestrator
 from .plugins import PluginHost, PluginInfo, hookimpl, hookspec
 from .router import (
+    BaseRouter,
     CallOutcome,
+    ExpertStats,
+    GatingPolicy,
+    StaticRouter,
+    gate_with_policy,
+    softmax_stable,
     CallStatus,
     FanoutResult,
     GateScores,
@@ -44,11 +60,14 @@ __all__ = [
     "AggregatedOut",
     "AggregationFailed",
     "Aggregator",
+    "BaseRouter",
+    "BestScoreAggregator",
     "BudgetExceeded",
     "CallOutcome",
     "CallStatus",
     "CancelToken",
     "Cancelled",
+    "ConfidenceAggregator",
     "ConfigError",
     "Context",
     "DeadlineExceeded",
@@ -63,8 +82,11 @@ __all__ = [
     "ExpertOut",
     "ExpertRef",
     "ExpertRegistry",
+    "ExpertStats",
     "FanoutResult",
     "GateScores",
+    "GatingPolicy",
+    "HiMoE",
     "InputData",
     "InputKind",
     "InputLimits",
@@ -80,16 +102,26 @@ __all__ = [
     "PluginError",
     "PluginHost",
     "PluginInfo",
+    "Response",
+    "RouteRule",
     "Router",
     "RouterFeedback",
     "RouterInput",
     "RouterRef",
+    "RulesOrchestrator",
+    "StaticRouter",
+    "TraceStore",
     "Value",
     "ValueKind",
-    "__version__",
+    "WeightedMeanAggregator",
+    "WeightedVoteAggregator",
     "convert",
+    "gate_with_policy",
     "hookimpl",
     "hookspec",
+    "load_config",
+    "softmax_stable",
     "stable_id",
     "to_value",
+    "__version__",
 ]

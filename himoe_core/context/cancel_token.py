@@ -55,6 +55,16 @@ class CancelToken:
         callback()
         return lambda: None
 
+    def child(self) -> tuple[CancelToken, Callable[[], None]]:
+        """A token cancelled when this one is (and on its own); and a function that detaches it.
+
+        The engine hands experts a child per request so it can stop its own stragglers without
+        cancelling the caller's token; detach it when the request ends.
+        """
+        child = CancelToken()
+        detach = self.on_cancel(lambda: child.cancel(self._reason))
+        return child, detach
+
     def _unsubscribe(self, key: int) -> None:
         with self._lock:
             self._callbacks.pop(key, None)

@@ -45,4 +45,4 @@ class GateScores:
 
     def entropy(self) -> float:
         """Shannon entropy (nats) of the gate distribution."""
-        return -sum(p * math.log(p) for p in self.probs if p > 0.0)
+        return 0.0 - sum(p * math.log(p) for p in self.probs if p > 0.0)

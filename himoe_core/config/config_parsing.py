@@ -1,0 +1,150 @@
+"""Reading and checking the himoe TOML config: every error names the key and the bad value."""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Mapping
+
+from ..errors import ConfigError
+from ..input import InputKind, InputLimits
+from ..orchestrator.route_rule import RouteRule
+
+DEFAULT_BUDGET_MS = 1000.0
+
+HIMOE_KEYS = {"budget_ms", "cost_budget", "trace_capacity", "chain_plans", "max_chain_depth"}
+ROUTER_COMMON_KEYS = {"kind", "experts", "k", "aggregator", "gating", "encoder"}
+GATING_KEYS = {"temperature", "epsilon", "seed"}
+TOP_KEYS = {"himoe", "limits", "routers", "orchestrator", "plugins", "state"}
+RULE_KEYS = {"router", "task_prefix", "input", "fallbacks", "shadows"}
+
+DEFAULT_ROUTER = {"kind": "static", "experts": ["*"], "k": 2, "aggregator": "confidence"}
+
+
+def load_config(source: str | os.PathLike | Mapping[str, Any] | None) -> dict[str, Any]:
+    """A checked copy of the config: from a TOML file path, a dict, or None for the defaults.
+
+    With no `[routers]` table, one router `default` (static gate, every installed expert, k=2,
+    confidence aggregator) serves every request.
+    """
+    if source is None:
+        raw: dict[str, Any] = {}
+    elif isinstance(source, Mapping):
+        raw = copy.deepcopy(dict(source))
+    else:
+        path = Path(source)
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {str(path)!r}") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
+    _no_unknown(raw, TOP_KEYS, "")
+    himoe = _table(raw, "himoe")
+    _no_unknown(himoe, HIMOE_KEYS, "himoe.")
+    himoe["budget_ms"] = number(himoe.get("budget_ms", DEFAULT_BUDGET_MS), "himoe.budget_ms", minimum=0.0)
+    himoe["cost_budget"] = number(himoe.get("cost_budget", math.inf), "himoe.cost_budget", minimum=0.0)
+    himoe["trace_capacity"] = integer(himoe.get("trace_capacity", 10_000), "himoe.trace_capacity", minimum=1)
+    himoe["chain_plans"] = boolean(himoe.get("chain_plans", False), "himoe.chain_plans")
+    himoe["max_chain_depth"] = integer(himoe.get("max_chain_depth", 1), "himoe.max_chain_depth", minimum=0)
+    raw["himoe"] = himoe
+    limits = _table(raw, "limits")
+    try:
+        raw["limits"] = InputLimits(**limits)
+    except TypeError as exc:
+        raise ConfigError(f"limits: {exc}; known keys: max_text_chars, max_bytes, max_features, max_task_chars") from None
+    except ValueError as exc:
+        raise ConfigError(f"limits: {exc}") from None
+    routers = _table(raw, "routers") or {"default": dict(DEFAULT_ROUTER)}
+    for router_id, table in routers.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"routers.{router_id}: expected a table, got {table!r}")
+        _check_router(router_id, table)
+    raw["routers"] = routers
+    raw["orchestrator"] = _table(raw, "orchestrator")
+    raw["plugins"] = _table(raw, "plugins")
+    raw["state"] = _table(raw, "state")
+    return raw
+
+
+def _check_router(router_id: str, table: dict[str, Any]) -> None:
+    where = f"routers.{router_id}"
+    table.setdefault("kind", "static")
+    experts = table.setdefault("experts", ["*"])
+    if isinstance(experts, str):
+        experts = table["experts"] = [experts]
+    if not isinstance(experts, list) or not experts or not all(isinstance(e, str) and e for e in experts):
+        raise ConfigError(f"{where}.experts: expected a non-empty list of expert names, 'domain:<d>', "
+                          f"'plugin:<dist>' or '*', got {experts!r}")
+    table["k"] = integer(table.get("k", 1), f"{where}.k", minimum=1)
+    table.setdefault("aggregator", "best_score")
+    gating = table.get("gating", {})
+    if not isinstance(gating, dict):
+        raise ConfigError(f"{where}.gating: expected a table, got {gating!r}")
+    _no_unknown(gating, GATING_KEYS, f"{where}.gating.")
+
+
+def parse_rules(rules: Any) -> list[RouteRule]:
+    if not isinstance(rules, list):
+        raise ConfigError(f"orchestrator.rules: expected an array of tables, got {rules!r}")
+    parsed = []
+    for index, rule in enumerate(rules):
+        where = f"orchestrator.rules[{index}]"
+        if not isinstance(rule, dict):
+            raise ConfigError(f"{where}: expected a table, got {rule!r}")
+        _no_unknown(rule, RULE_KEYS, where + ".")
+        if not isinstance(rule.get("router"), str):
+            raise ConfigError(f"{where}.router: expected a router id, got {rule.get('router')!r}")
+        kind = rule.get("input")
+        if kind is not None:
+            try:
+                kind = InputKind(kind)
+            except ValueError:
+                raise ConfigError(f"{where}.input: expected 'text', 'bytes' or 'features', got {kind!r}") from None
+        prefix = rule.get("task_prefix")
+        if prefix is not None and (not isinstance(prefix, str) or not prefix):
+            raise ConfigError(f"{where}.task_prefix: expected a non-empty string, got {prefix!r}")
+        for key in ("fallbacks", "shadows"):
+            names = rule.get(key, [])
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                raise ConfigError(f"{where}.{key}: expected a list of router ids, got {names!r}")
+        parsed.append(RouteRule(rule["router"], prefix, kind, rule.get("fallbacks", []), rule.get("shadows", [])))
+    return parsed
+
+
+def number(value: Any, where: str, *, minimum: float | None = None) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        raise ConfigError(f"{where}: expected a number, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{where}: expected a number >= {minimum:g}, got {value!r}")
+    return float(value)
+
+
+def integer(value: Any, where: str, *, minimum: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{where}: expected an integer, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{where}: expected an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def boolean(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+    return value
+
+
+def _table(raw: dict[str, Any], key: str) -> dict[str, Any]:
+    value = raw.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"{key}: expected a table, got {value!r}")
+    return dict(value)
+
+
+def _no_unknown(table: Mapping[str, Any], known: set[str], prefix: str) -> None:
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise ConfigError(f"{prefix}{unknown[0]}: unknown key; known keys here: {', '.join(sorted(known))}")

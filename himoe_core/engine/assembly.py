@@ -1,0 +1,81 @@
+"""Building routers and the orchestrator from a checked config and a loaded PluginHost."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import ConfigError
+from ..experts.expert_info import expert_domain
+from ..experts.expert_ref import ExpertRef
+from ..plugins.plugin_host import PluginHost
+from ..router.expert_stats import ExpertStats
+from ..router.gating_policy import GatingPolicy
+from ..router.router_ref import RouterRef
+from ..config.config_parsing import ROUTER_COMMON_KEYS
+
+
+def select_experts(host: PluginHost, patterns: list[str], where: str) -> list[ExpertRef]:
+    """Experts by name, `domain:<d>`, `plugin:<dist>` or `*`, in name order, without repeats."""
+    chosen: dict[str, ExpertRef] = {}
+    for pattern in patterns:
+        matched = []
+        for eid, name, expert in host.experts.items():
+            if pattern == "*" or pattern == name:
+                matched.append(ExpertRef(eid, expert))
+            elif pattern.startswith("domain:") and expert_domain(expert) == pattern[7:]:
+                matched.append(ExpertRef(eid, expert))
+            elif pattern.startswith("plugin:") and (host.experts.source_of(name) or "").split("==")[0] == pattern[7:]:
+                matched.append(ExpertRef(eid, expert))
+        if not matched and pattern != "*":
+            known = ", ".join(name for _, name in host.experts.list()) or "none installed"
+            raise ConfigError(f"{where}: {pattern!r} matches no installed expert (experts: {known})")
+        for ref in matched:
+            chosen.setdefault(ref.name, ref)
+    return [chosen[name] for name in sorted(chosen)]
+
+
+def build_routers(host: PluginHost, config: dict[str, Any], stats: ExpertStats) -> dict[str, RouterRef]:
+    routers: dict[str, RouterRef] = {}
+    for router_id, table in config["routers"].items():
+        where = f"routers.{router_id}"
+        kind = table["kind"]
+        factory = host.router_kinds.get(kind)
+        if factory is None:
+            raise ConfigError(f"{where}.kind: unknown router kind {kind!r}; installed kinds: "
+                              f"{', '.join(sorted(host.router_kinds)) or 'none'}")
+        aggregator = host.aggregators.get(table["aggregator"])
+        if aggregator is None:
+            raise ConfigError(f"{where}.aggregator: unknown aggregator {table['aggregator']!r}; installed: "
+                              f"{', '.join(sorted(host.aggregators)) or 'none'}")
+        encoder = None
+        if "encoder" in table:
+            encoder = host.encoders.get(table["encoder"])
+            if encoder is None:
+                raise ConfigError(f"{where}.encoder: unknown encoder {table['encoder']!r}; installed: "
+                                  f"{', '.join(sorted(host.encoders)) or 'none'}")
+        try:
+            policy = GatingPolicy(**table.get("gating", {}))
+        except ConfigError as exc:
+            raise ConfigError(f"{where}.{exc}") from None
+        experts = select_experts(host, table["experts"], f"{where}.experts")
+        extra = {key: value for key, value in table.items() if key not in ROUTER_COMMON_KEYS}
+        try:
+            router = factory(id=router_id, experts=experts, aggregator=aggregator, policy=policy,
+                             k=table["k"], encoder=encoder, stats=stats, **extra)
+        except TypeError as exc:
+            raise ConfigError(f"{where}: router kind {kind!r} rejected its options: {exc}") from None
+        routers[router_id] = RouterRef(router_id, router)
+    return routers
+
+
+def build_orchestrator(host: PluginHost, config: dict[str, Any], routers: dict[str, RouterRef]) -> Any:
+    table = dict(config["orchestrator"])
+    kind = table.pop("kind", "rules")
+    factory = host.orchestrator_kinds.get(kind)
+    if factory is None:
+        raise ConfigError(f"orchestrator.kind: unknown orchestrator kind {kind!r}; installed kinds: "
+                          f"{', '.join(sorted(host.orchestrator_kinds)) or 'none'}")
+    try:
+        return factory(routers=routers, **table)
+    except TypeError as exc:
+        raise ConfigError(f"orchestrator: kind {kind!r} rejected its options: {exc}") from None

@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from ..plugins.markers import hookimpl
+
+
+class ExplicitExperts:
+    """A plugin object that registers experts handed to HiMoE directly (no entry points)."""
+
+    __name__ = "explicit"
+
+    def __init__(self, experts: Iterable[Any]) -> None:
+        self.experts = list(experts)
+
+    @hookimpl
+    def register_experts(self, register):
+        for expert in self.experts:
+            register(expert)

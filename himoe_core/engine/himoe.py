@@ -1,0 +1,267 @@
+from __future__ import annotations
+
+import math
+import os
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator, Iterable, Mapping
+
+import attrs
+import trio
+
+from ..aggregator.mixing import with_fanout
+from ..config.config_parsing import load_config
+from ..context import CancelToken, Context, Memory
+from ..errors import Cancelled, DeadlineExceeded, MoeError, NoExpertSelected
+from ..input import InputData
+from ..orchestrator.orchestration_feedback import OrchestrationFeedback
+from ..plugins.plugin_host import PluginHost
+from ..router.expert_stats import ExpertStats
+from ..router.router_input import RouterInput
+from ..router.router_ref import RouterRef
+from ..value import Value
+from .assembly import build_orchestrator, build_routers
+from .background_loop import BackgroundLoop
+from .explicit_experts import ExplicitExperts
+from .response import Response
+from .route_attempt import RouteAttempt
+from .trace_store import TraceStore
+
+
+class HiMoE:
+    """A mixture of experts, ready to answer: plugins loaded, routers and orchestrator built.
+
+    Three ways in:
+
+    - ``async with HiMoE.open(config=...) as moe: r = await moe.run("plan: …")`` in a trio app;
+    - ``moe = HiMoE(config=...); r = moe.run_sync("plan: …")`` from plain code, or from the
+      threads of an asyncio or threaded app (safe from many threads at once);
+    - ``HiMoE(experts=[MyExpert()], entry_points=False)`` for an explicit set of experts.
+
+    `config` is a TOML file path or a dict (see docs/configuration.md); with none, one static
+    router over every installed expert serves every request.
+    """
+
+    def __init__(self, *, config: str | os.PathLike | Mapping[str, Any] | None = None,
+                 experts: Iterable[Any] = (), plugins: Iterable[Any] = (), entry_points: bool = True,
+                 plugins_dir: str | os.PathLike | None = None, environ: Mapping[str, str] | None = None) -> None:
+        self.config = load_config(config)
+        experts = list(experts)
+        self.host = PluginHost(
+            plugins=[*plugins, *([ExplicitExperts(experts)] if experts else [])],
+            entry_points=entry_points, plugins_dir=plugins_dir, environ=environ, config=self.config,
+        )
+        settings = self.config["himoe"]
+        self.budget_ms: float = settings["budget_ms"]
+        self.cost_budget: float = settings["cost_budget"]
+        self.chain_plans: bool = settings["chain_plans"]
+        self.max_chain_depth: int = settings["max_chain_depth"]
+        self.limits = self.config["limits"]
+        self.stats = ExpertStats()
+        self.routers: dict[str, RouterRef] = build_routers(self.host, self.config, self.stats)
+        self.orchestrator = build_orchestrator(self.host, self.config, self.routers)
+        self.traces = TraceStore(settings["trace_capacity"])
+        self.memory = Memory()
+        self._nursery: trio.Nursery | None = None
+        self._loop: BackgroundLoop | None = None
+
+    # -- lifecycles -------------------------------------------------------------------------------
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, **options: Any) -> AsyncIterator[HiMoE]:
+        """Build a HiMoE whose shadow routers run in a nursery owned by this block."""
+        moe = cls(**options)
+        async with trio.open_nursery() as nursery:
+            moe._nursery = nursery
+            try:
+                yield moe
+            finally:
+                moe._nursery = None
+
+    def close(self) -> None:
+        """Stop the background loop that `run_sync` uses (shadows in flight are cancelled)."""
+        if self._loop is not None:
+            self._loop.close()
+            self._loop = None
+
+    def __enter__(self) -> HiMoE:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    # -- answering ----------------------------------------------------------------------------------
+    def run_sync(self, x: Any, **options: Any) -> Response:
+        """`run` for code outside trio; safe to call from many threads at once."""
+        if self._loop is None:
+            self._loop = BackgroundLoop()
+        if self._loop.is_current():
+            raise RuntimeError("run_sync was called from inside HiMoE's own loop; use `await moe.run(...)`")
+        return self._loop.call(lambda: self.run(x, **options))
+
+    async def run(self, x: Any, *, task: str | None = None, budget_ms: float | None = None,
+                  cost_budget: float | None = None, router: str | None = None, k: int | None = None,
+                  cancel: CancelToken | None = None, trace_id: str | None = None) -> Response:
+        """Answer one request: choose a router, gate, call the top-k in parallel under the
+        deadline, aggregate, synthesise; start shadow routers when budget is left.
+
+        Raises InvalidInput for bad input, NoExpertSelected when no expert can handle it or all
+        failed (naming each and why), DeadlineExceeded, BudgetExceeded, Cancelled.
+        """
+        x = InputData.coerce(x, task=task, limits=self.limits)
+        ctx = Context.start(self.budget_ms if budget_ms is None else budget_ms, trace_id=trace_id,
+                            cancel=cancel, memory=self.memory,
+                            cost_budget=self.cost_budget if cost_budget is None else cost_budget,
+                            clock=trio.current_time)
+        if router is not None and router not in self.routers:
+            raise NoExpertSelected(f"unknown router {router!r}; configured routers: {', '.join(sorted(self.routers))}")
+        return await self._answer(x, ctx, router=router, k=k)
+
+    async def _answer(self, x: InputData, ctx: Context, *, router: str | None, k: int | None) -> Response:
+        primary = self.routers[router] if router else self.orchestrator.choose_router(x, ctx)
+        chain = [primary] if router else [primary, *self.orchestrator.fallbacks(x, ctx, primary)]
+        attempts: list[RouteAttempt] = []
+        for ref in chain:
+            if ctx.cancel.is_cancelled() or (attempts and ctx.expired()):
+                break
+            attempt = await self._route(ref, x, ctx, k)
+            attempts.append(attempt)
+            if attempt.ok:
+                break
+        trace = {
+            "trace_id": ctx.trace_id,
+            "input": x.describe(),
+            "task": x.task,
+            "budget_ms": ctx.budget_ms,
+            "depth": ctx.depth,
+            "attempts": [a.to_jsonable() for a in attempts],
+        }
+        served = attempts[-1] if attempts and attempts[-1].ok else None
+        if served is None:
+            error = self._failure(attempts, ctx)
+            trace["error"] = f"{type(error).__name__}: {error}"
+            trace["elapsed_ms"] = ctx.elapsed_ms()
+            self.traces.put(trace)
+            raise error
+        value = self.orchestrator.synthesize((served.router, served.aggregated, served.aggregated.mix_info), None)
+        if self.chain_plans and value.as_plan() is not None and ctx.depth < self.max_chain_depth:
+            value = await self._chain(value, ctx, trace)
+        trace["router"] = served.router.id
+        trace["value"] = value.to_jsonable()
+        trace["elapsed_ms"] = ctx.elapsed_ms()
+        trace["error"] = None
+        self.traces.put(trace)
+        self._start_shadows(x, ctx, served, trace)
+        return Response(value, ctx.trace_id, served.router.id, served.aggregated.mix_info, ctx.elapsed_ms(), trace)
+
+    async def _route(self, ref: RouterRef, x: InputData, ctx: Context, k: int | None) -> RouteAttempt:
+        router = ref.handle
+        scores = None
+        picks: list = []
+        fanout = None
+        try:
+            encoder = getattr(router, "encoder", None)
+            rin = RouterInput.of_encoded(encoder.encode(x), x) if encoder is not None else RouterInput.raw(x)
+            scores = router.gate(rin, ctx)
+            picks = router.pick_topk(scores, k if k is not None else getattr(router, "k", 1))
+            fanout = await router.call_experts(rin, picks, ctx)
+            calls = fanout.calls
+            if not calls:
+                if ctx.cancel.is_cancelled():
+                    raise Cancelled(ctx.cancel.reason)
+                if ctx.expired():
+                    raise DeadlineExceeded(ctx.budget_ms, _causes(fanout.failures))
+                raise NoExpertSelected(f"every expert picked by router {ref.id!r} failed", fanout.failures)
+            aggregated = with_fanout(router.aggregate(calls, scores), fanout, len(picks))
+            return RouteAttempt(ref, scores, picks, fanout, aggregated)
+        except MoeError as exc:
+            return RouteAttempt(ref, scores, picks, fanout, None, exc)
+        except Exception as exc:  # a faulty router fails its attempt, not the process
+            wrapped = NoExpertSelected(f"router {ref.id!r} raised {type(exc).__name__}: {exc}")
+            return RouteAttempt(ref, scores, picks, fanout, None, wrapped)
+
+    def _failure(self, attempts: list[RouteAttempt], ctx: Context) -> MoeError:
+        if ctx.cancel.is_cancelled():
+            return Cancelled(ctx.cancel.reason)
+        errors = [a.error for a in attempts if a.error is not None]
+        if len(errors) == 1:
+            return errors[0]
+        if not errors:
+            return DeadlineExceeded(ctx.budget_ms, "no router could start")
+        if all(isinstance(e, DeadlineExceeded) for e in errors) or ctx.expired():
+            return DeadlineExceeded(ctx.budget_ms, "; ".join(f"{a.router.id}: {a.error}" for a in attempts))
+        failures = {}
+        for attempt in attempts:
+            failures.update({f"{attempt.router.id}/{k}": v for k, v in getattr(attempt.error, "failures", {}).items()})
+            if not getattr(attempt.error, "failures", None):
+                failures[attempt.router.id] = str(attempt.error)
+        return NoExpertSelected("no router produced a usable answer", failures)
+
+    # -- chaining and shadows ---------------------------------------------------------------------
+    async def _chain(self, value: Value, ctx: Context, trace: dict[str, Any]) -> Value:
+        """Route each step of a Plan again (depth + 1, the same deadline), in parallel."""
+        plan = value.as_plan()
+        answers: list[dict[str, Any]] = [{} for _ in plan.steps]
+
+        async def answer(index: int) -> None:
+            step = plan.steps[index]
+            sub = ctx.derive(depth=ctx.depth + 1, trace_id=f"{ctx.trace_id}.{index + 1}")
+            try:
+                x = InputData.text(step.description, limits=self.limits)
+                response = await self._answer(x, sub, router=None, k=None)
+                answers[index] = {"description": step.description, "done": True, "router": response.router,
+                                  "trace_id": sub.trace_id, "answer": response.value.to_jsonable()}
+            except MoeError as exc:
+                answers[index] = {"description": step.description, "done": False, "trace_id": sub.trace_id,
+                                  "error": str(exc)}
+
+        async with trio.open_nursery() as nursery:
+            for index in range(len(plan.steps)):
+                nursery.start_soon(answer, index)
+        trace["chain"] = answers
+        return Value.json({"goal": plan.goal, "steps": answers})
+
+    def _shadow_nursery(self) -> trio.Nursery | None:
+        if self._loop is not None and self._loop.is_current():
+            return self._loop.nursery
+        return self._nursery
+
+    def _start_shadows(self, x: InputData, ctx: Context, served: RouteAttempt, trace: dict[str, Any]) -> None:
+        shadows = self.orchestrator.shadows(x, ctx, served.router)
+        if not shadows:
+            return
+        nursery = self._shadow_nursery()
+        if nursery is None:
+            trace["shadows"] = [{"router": ref.id, "status": "skipped",
+                                 "reason": "shadows run only under HiMoE.open() or run_sync"} for ref in shadows]
+            return
+        trace["shadows"] = []
+        for ref in shadows:
+            nursery.start_soon(self._shadow, ref, x, ctx, served)
+
+    async def _shadow(self, ref: RouterRef, x: InputData, ctx: Context, served: RouteAttempt) -> None:
+        """One shadow router on the same input and deadline; its answer only reaches the trace."""
+        attempt = await self._route(ref, x, ctx, None)
+        record = attempt.to_jsonable()
+        better = None
+        if attempt.ok:
+            record["value"] = attempt.aggregated.value.to_jsonable()
+            if _support(attempt) > _support(served):
+                better = ref.id
+        self.traces.update(ctx.trace_id, lambda trace: trace.setdefault("shadows", []).append(record))
+        self.orchestrator.feedback(OrchestrationFeedback(
+            ctx.trace_id, served.router.id, shadow_better=better,
+            notes=f"shadow {ref.id}: support {_support(attempt):.3f} vs primary {_support(served):.3f}",
+        ))
+
+
+def _support(attempt: RouteAttempt) -> float:
+    """Gate-and-confidence weight behind an attempt's answer: a label-free signal of which of two
+    routers was surer, used until feedback scores the shadow for real."""
+    if not attempt.ok:
+        return -math.inf
+    outs = {o.expert.id: o.out for o in attempt.fanout.outcomes if o.out is not None}
+    return sum(w * outs[eid].aux.confidence for eid, w in attempt.aggregated.weights if eid in outs)
+
+
+def _causes(failures: dict[str, str]) -> str:
+    return "; ".join(f"{name}: {cause}" for name, cause in sorted(failures.items()))

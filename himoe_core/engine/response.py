@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from ..aggregator.mix_meta import MixMeta
+from ..value import Value
+
+
+@attrs.frozen
+class Response:
+    """The answer to one request: the synthesised value, which router served it, the mixture
+    telemetry, and the full JSON-ready trace (also kept in `HiMoE.traces` under `trace_id`)."""
+
+    value: Value
+    trace_id: str
+    router: str
+    mix: MixMeta
+    elapsed_ms: float
+    trace: dict[str, Any] = attrs.field(repr=False)
+
+    def to_jsonable(self) -> dict[str, Any]:
+        return {
+            "trace_id": self.trace_id,
+            "router": self.router,
+            "elapsed_ms": round(self.elapsed_ms, 3),
+            "value": self.value.to_jsonable(),
+            "trace": self.trace,
+        }

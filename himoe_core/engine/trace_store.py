@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import copy
+import threading
+from collections import OrderedDict
+from typing import Any, Callable
+
+
+class TraceStore:
+    """The most recent request traces, bounded (oldest evicted first), thread-safe.
+
+    Traces are JSON-ready dicts; shadow results are added to a trace after its response left.
+    """
+
+    def __init__(self, capacity: int = 10_000) -> None:
+        if not isinstance(capacity, int) or capacity < 1:
+            raise ValueError(f"TraceStore capacity must be a positive integer, got {capacity!r}")
+        self.capacity = capacity
+        self._lock = threading.Lock()
+        self._traces: OrderedDict[str, dict[str, Any]] = OrderedDict()
+
+    def put(self, trace: dict[str, Any]) -> None:
+        with self._lock:
+            self._traces[trace["trace_id"]] = trace
+            self._traces.move_to_end(trace["trace_id"])
+            while len(self._traces) > self.capacity:
+                self._traces.popitem(last=False)
+
+    def update(self, trace_id: str, change: Callable[[dict[str, Any]], None]) -> bool:
+        """Apply `change` to a stored trace under the lock; False if it was evicted."""
+        with self._lock:
+            trace = self._traces.get(trace_id)
+            if trace is None:
+                return False
+            change(trace)
+            return True
+
+    def get(self, trace_id: str) -> dict[str, Any] | None:
+        """A deep copy of the trace, or None when unknown or evicted."""
+        with self._lock:
+            trace = self._traces.get(trace_id)
+            return copy.deepcopy(trace) if trace is not None else None
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._traces)
+
+    def recent(self, n: int = 100) -> list[dict[str, Any]]:
+        with self._lock:
+            return [copy.deepcopy(t) for t in list(self._traces.values())[-n:]]

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import threading
+
+from himoe_registry import ExpertId
+
+
+class ExpertStats:
+    """Running per-expert latency, cost and success figures that budget guards plan with.
+
+    Exponentially weighted (`alpha`) so that estimates follow an expert that slows down.
+    Thread-safe: a HiMoE shares one across routers and across threads calling run_sync.
+    """
+
+    def __init__(self, alpha: float = 0.2) -> None:
+        if not 0.0 < alpha <= 1.0:
+            raise ValueError(f"ExpertStats alpha must be in (0, 1], got {alpha!r}")
+        self.alpha = alpha
+        self._lock = threading.Lock()
+        self._latency: dict[ExpertId, float] = {}
+        self._cost: dict[ExpertId, float] = {}
+        self._calls: dict[ExpertId, int] = {}
+        self._failures: dict[ExpertId, int] = {}
+
+    def observe(self, expert_id: ExpertId, latency_ms: float, cost_units: float | None, ok: bool) -> None:
+        with self._lock:
+            self._latency[expert_id] = self._blend(self._latency.get(expert_id), latency_ms)
+            if cost_units is not None:
+                self._cost[expert_id] = self._blend(self._cost.get(expert_id), cost_units)
+            self._calls[expert_id] = self._calls.get(expert_id, 0) + 1
+            if not ok:
+                self._failures[expert_id] = self._failures.get(expert_id, 0) + 1
+
+    def _blend(self, old: float | None, new: float) -> float:
+        return new if old is None else old + self.alpha * (new - old)
+
+    def latency_ms(self, expert_id: ExpertId) -> float | None:
+        return self._latency.get(expert_id)
+
+    def cost_units(self, expert_id: ExpertId) -> float | None:
+        return self._cost.get(expert_id)
+
+    def calls(self, expert_id: ExpertId) -> int:
+        return self._calls.get(expert_id, 0)
+
+    def failures(self, expert_id: ExpertId) -> int:
+        return self._failures.get(expert_id, 0)

@@ -1,0 +1,56 @@
+"""Gating: stable softmax with temperature, ε exploration floor, deterministic tie-break."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from himoe_registry import ExpertId
+
+from .gate_scores import GateScores
+from .gating_policy import GatingPolicy
+
+_MASK = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+def softmax_stable(xs: np.ndarray | Sequence[float], temperature: float = 1.0) -> np.ndarray:
+    """softmax(xs / temperature), shifted by the max so that no exp overflows; float64."""
+    logits = np.asarray(xs, dtype=np.float64)
+    if logits.size == 0:
+        return logits
+    scaled = (logits - logits.max()) * (1.0 / max(float(temperature), 1e-6))
+    exps = np.exp(scaled)
+    return exps / max(exps.sum(), 1e-300)
+
+
+def tie_break_keys(ids: Sequence[int], seed: int) -> np.ndarray:
+    """hash(id ^ seed) for each id: the splitmix64 finaliser, vectorised (uint64 wraps)."""
+    z = np.asarray(ids, dtype=np.uint64) ^ np.uint64(seed)
+    with np.errstate(over="ignore"):
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    return z & _MASK
+
+
+def gate_with_policy(ids: Sequence[ExpertId], logits: np.ndarray | Sequence[float], policy: GatingPolicy) -> GateScores:
+    """Probabilities `(1 - ε)·softmax(logits / T) + ε / n`, ranked best first with ties broken
+    by hash(id ^ seed): the same ids and logits give the same ranking in any input order."""
+    ids = list(ids)
+    logits = np.asarray(logits, dtype=np.float64)
+    if len(ids) != logits.shape[0]:
+        raise ValueError(f"gate_with_policy needs one logit per id, got {len(ids)} ids and {logits.shape[0]} logits")
+    if not ids:
+        return GateScores((), (), ())
+    if not np.isfinite(logits).all():
+        raise ValueError(f"gate logits must be finite, got {logits.tolist()!r}")
+    probs = (1.0 - policy.epsilon) * softmax_stable(logits, policy.temperature) + policy.epsilon / len(ids)
+    order = np.lexsort((tie_break_keys(ids, policy.seed), -probs))
+    return GateScores([ids[i] for i in order], logits[order], probs[order])
+
+
+def entropy(probs: np.ndarray | Sequence[float]) -> float:
+    """Shannon entropy in nats."""
+    p = np.asarray(probs, dtype=np.float64)
+    p = p[p > 0]
+    return float(-(p * np.log(p)).sum())
