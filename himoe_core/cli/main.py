@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import traceback
 from typing import Sequence
@@ -27,6 +28,24 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     listing.set_defaults(handler=_list_experts)
 
+    run = commands.add_parser("run", help="route one request and print the answer")
+    run.add_argument("text", nargs="?", help="the request text, e.g. 'plan: ship the release'")
+    run.add_argument("--task", help="a task hint such as 'fr:tag' (default: the text decides)")
+    run.add_argument("--features", metavar="FILE", help="route a feature vector from a .npy file "
+                     "(or a text file of comma/space-separated numbers) instead of text")
+    run.add_argument("--bytes", dest="bytes_file", metavar="FILE", help="route the bytes of FILE instead of text")
+    run.add_argument("--budget-ms", type=float, help="deadline for the whole request (default: config, 1000)")
+    run.add_argument("--router", help="force this router instead of the orchestrator's choice")
+    run.add_argument("--k", type=int, help="call this many experts (default: the router's k)")
+    run.add_argument("--config", metavar="FILE", help="a himoe TOML config")
+    run.add_argument("--json", action="store_true", help="print the response and its trace as JSON")
+    run.add_argument("--explain", action="store_true", help="show how the request was routed")
+    run.set_defaults(handler=_run)
+
+    demo = commands.add_parser("demo", help="route a handful of real requests through the first-party plugins")
+    demo.add_argument("--config", metavar="FILE", help="a himoe TOML config (default: the shipped demo config)")
+    demo.set_defaults(handler=_demo)
+
     plugins = commands.add_parser("plugins", help="list the installed plugins and their load errors")
     plugins.add_argument("--json", action="store_true", help="machine-readable output")
     plugins.add_argument("--all", action="store_true", help="include the built-in plugin")
@@ -39,6 +58,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.handler(args) or 0
+    except BrokenPipeError:  # e.g. `himoe run … --json | head`: the reader left, nothing to report
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("himoe: interrupted", file=sys.stderr)
         return 130
@@ -70,6 +92,37 @@ def _list_experts(args: argparse.Namespace) -> int:
     if not rows:
         print("no experts installed; install a plugin such as himoe-planning", file=sys.stderr)
     return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .routing_commands import input_from_args, print_response
+
+    x = input_from_args(args)
+    moe = _moe(args, args.config)
+    try:
+        response = moe.run_sync(x, budget_ms=args.budget_ms, router=args.router, k=args.k)
+    finally:
+        moe.close()
+    print_response(response, as_json=args.json, explain=args.explain)
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .routing_commands import run_demo
+
+    return run_demo(_moe(args, args.config or _demo_config()))
+
+
+def _demo_config() -> str:
+    from importlib.resources import files
+
+    return str(files("himoe_core.demo").joinpath("demo.toml"))
+
+
+def _moe(args: argparse.Namespace, config: str | None):
+    from ..engine import HiMoE
+
+    return HiMoE(config=config, plugins_dir=args.plugins_dir)
 
 
 def _plugins(args: argparse.Namespace) -> int:

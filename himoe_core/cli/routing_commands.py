@@ -1,0 +1,159 @@
+"""What `himoe run` and `himoe demo` print."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..engine.response import Response
+from ..errors import InvalidInput, MoeError
+from ..input import InputData
+
+
+def input_from_args(args: argparse.Namespace) -> InputData:
+    given = [name for name, value in (("TEXT", args.text), ("--features", args.features),
+                                      ("--bytes", args.bytes_file)) if value is not None]
+    if len(given) != 1:
+        raise InvalidInput("give exactly one input: TEXT, --features FILE or --bytes FILE"
+                           + (f" (got {', '.join(given)})" if given else ""))
+    if args.features is not None:
+        return InputData.features(_read_features(Path(args.features)), task=args.task)
+    if args.bytes_file is not None:
+        return InputData.bytes(_read(Path(args.bytes_file)), task=args.task)
+    return InputData.text(args.text, task=args.task)
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {str(path)!r}: {exc.strerror}") from None
+
+
+def _read_features(path: Path) -> np.ndarray:
+    data = _read(path)
+    if path.suffix == ".npy":
+        import io
+
+        try:
+            return np.load(io.BytesIO(data), allow_pickle=False)
+        except ValueError as exc:
+            raise InvalidInput(f"{str(path)!r} is not a numeric .npy array: {exc}") from None
+    try:
+        return np.array([float(v) for v in data.decode("utf-8").replace(",", " ").split()])
+    except (UnicodeDecodeError, ValueError):
+        raise InvalidInput(f"{str(path)!r}: expected a .npy file or numbers separated by commas or spaces") from None
+
+
+def print_response(response: Response, *, as_json: bool, explain: bool) -> None:
+    if as_json:
+        json.dump(response.to_jsonable(), sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+        return
+    print(response.value.render())
+    if explain:
+        print()
+        print(explanation(response.trace))
+
+
+def explanation(trace: dict[str, Any]) -> str:
+    """A table of candidates (gate weight, picked or dropped, latency, confidence) per router
+    attempt, then the aggregation."""
+    lines = []
+    for attempt in trace["attempts"]:
+        lines.append(f"router {attempt['router']}: {attempt['status']}"
+                     + (f" — {attempt['error']}" if attempt.get("error") else ""))
+        calls = {c["expert"]: c for c in attempt.get("calls", [])}
+        picked = {p["expert"] for p in attempt.get("picks", [])}
+        weights = attempt.get("mix", {}).get("weights", {})
+        rows = []
+        for gate in attempt.get("gate", []):
+            call = calls.get(gate["expert"], {})
+            rows.append((
+                gate["expert"], f"{gate['prob']:.3f}",
+                call.get("status", "picked" if gate["expert"] in picked else "-"),
+                f"{call['latency_ms']:.1f}" if call.get("latency_ms") is not None and call.get("status") != "dropped" else "",
+                f"{call['confidence']:.2f}" if call.get("confidence") is not None else "",
+                f"{call['cost_units']:g}" if call.get("cost_units") is not None else "",
+                f"{weights[gate['expert']]:.2f}" if gate["expert"] in weights else "",
+                call.get("cause") or "",
+            ))
+        lines.extend("  " + line for line in _table(
+            ("EXPERT", "GATE", "CALL", "MS", "CONF", "COST", "WEIGHT", "NOTE"), rows))
+        mix = attempt.get("mix")
+        if mix:
+            lines.append(f"  aggregation: {mix['aggregator']}, entropy {mix['entropy']:.3f} nats, "
+                         f"disagreement {mix['disagreement'] if mix['disagreement'] is not None else '-'}, "
+                         f"dropped {mix['drop_count']}, fan-out {mix['lat_total_ms']:.1f} ms, cost {mix['cost_units']:g}")
+    lines.append(f"trace {trace['trace_id']}: {trace.get('elapsed_ms', 0.0):.1f} ms of {trace['budget_ms']:g} ms budget")
+    return "\n".join(lines)
+
+
+def _table(header, rows) -> list[str]:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    return ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in [header, *rows]]
+
+
+DEMO_REQUESTS: list[tuple[str, dict[str, Any]]] = [
+    ("plan: launch the website. Write the content, then design the pages, then deploy.", {}),
+    ("fr:tag Les enfants jouent dans le jardin.", {}),
+    ("math: solve x**2 - 4 = 0", {}),
+    ("math: integrate x**2 from 0 to 1", {}),
+    ("lang:detect Der schnelle braune Fuchs springt über den faulen Hund.", {}),
+]
+
+
+def run_demo(moe) -> int:
+    """Route the demo requests and print each answer with its routing explanation."""
+    from ..value import ValueKind
+
+    requests: list[tuple[str, Any]] = [(text, text) for text, _ in DEMO_REQUESTS]
+    digits = _demo_digit()
+    if digits is not None:
+        requests.append((f"a handwritten {digits[1]} from scikit-learn's digits (64 features)",
+                         InputData.features(digits[0])))
+    failures = 0
+    try:
+        for index, (label, x) in enumerate(requests, 1):
+            print(f"── request {index}/{len(requests)}: {label}", flush=True)
+            try:
+                response = moe.run_sync(x, budget_ms=5000)
+            except MoeError as exc:
+                failures += 1
+                print(f"   error: {exc}\n")
+                continue
+            value = response.value
+            rendered = value.render() if value.kind is not ValueKind.JSON else _brief_json(value.data)
+            print("   answer: " + rendered.replace("\n", "\n           "))
+            print("   " + explanation(response.trace).replace("\n", "\n   ") + "\n", flush=True)
+    finally:
+        moe.close()
+    print(f"{len(requests) - failures}/{len(requests)} requests answered")
+    return 0 if failures == 0 else 1
+
+
+def _brief_json(data: Any) -> str:
+    if isinstance(data, dict):
+        for key in ("pos", "solutions", "result", "language", "label"):
+            if key in data:
+                extra = {k: data[k] for k in ("confidence", "probabilities") if k in data}
+                text = f"{key} = {data[key]}"
+                if "probabilities" in extra:
+                    text += f" (p = {max(extra['probabilities']):.3f})"
+                return text
+    return json.dumps(data, ensure_ascii=False)[:300]
+
+
+def _demo_digit():
+    """A held-out digit from scikit-learn's bundled data, when scikit-learn is installed."""
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        return None
+    data = load_digits()
+    return data.data[-1], int(data.target[-1])
