@@ -77,7 +77,7 @@ def main(argv: list[str]) -> int:
 
 
 def _demo(extra: list[str]) -> int:
-    return subprocess.call([str(_bin(VENV, "himoe")), "list-experts", *extra], cwd=ROOT)
+    return subprocess.call([str(_bin(VENV, "himoe")), "demo", *extra], cwd=ROOT)
 
 
 def _test(extra: list[str]) -> int:
