@@ -18,7 +18,7 @@ from .aggregator import (
 )
 from .config.config_parsing import load_config
 from .context import CancelToken, Context, Memory
-from .encoder import Encoded, Encoder
+from .encoder import Encoded, Encoder, FeaturesEncoder, HashingEncoder
 from .errors import (
     AggregationFailed,
     BudgetExceeded,
@@ -31,6 +31,7 @@ from .errors import (
     MoeError,
     NoExpertSelected,
     PluginError,
+    StateError,
 )
 from .engine import HiMoE, Response, TraceStore
 from .experts import Expert, ExpertAux, ExpertInfo, ExpertOut, ExpertRef, ExpertRegistry
@@ -39,6 +40,12 @@ from .orchestrator import OrchestrationFeedback, Orchestrator, RouteRule, RulesO
 from .plugins import PluginHost, PluginInfo, hookimpl, hookspec
 from .router import (
     BaseRouter,
+    HybridRouter,
+    LearningRouter,
+    LinearRouter,
+    LinearThompsonRouter,
+    LinUcbRouter,
+    SymbolicRouter,
     CallOutcome,
     ExpertStats,
     GatingPolicy,
@@ -84,13 +91,20 @@ __all__ = [
     "ExpertRegistry",
     "ExpertStats",
     "FanoutResult",
+    "FeaturesEncoder",
     "GateScores",
     "GatingPolicy",
+    "HashingEncoder",
     "HiMoE",
+    "HybridRouter",
     "InputData",
     "InputKind",
     "InputLimits",
     "InvalidInput",
+    "LearningRouter",
+    "LinUcbRouter",
+    "LinearRouter",
+    "LinearThompsonRouter",
     "Memory",
     "MixMeta",
     "MoeError",
@@ -109,12 +123,15 @@ __all__ = [
     "RouterInput",
     "RouterRef",
     "RulesOrchestrator",
+    "StateError",
     "StaticRouter",
+    "SymbolicRouter",
     "TraceStore",
     "Value",
     "ValueKind",
     "WeightedMeanAggregator",
     "WeightedVoteAggregator",
+    "__version__",
     "convert",
     "gate_with_policy",
     "hookimpl",
@@ -123,5 +140,4 @@ __all__ = [
     "softmax_stable",
     "stable_id",
     "to_value",
-    "__version__",
 ]

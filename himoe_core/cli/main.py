@@ -46,6 +46,31 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--config", metavar="FILE", help="a himoe TOML config (default: the shipped demo config)")
     demo.set_defaults(handler=_demo)
 
+    feedback = commands.add_parser("feedback", help="score the answer of a past request so routers learn")
+    feedback.add_argument("trace_id", help="the trace id of the response (himoe run --json prints it)")
+    feedback.add_argument("--reward", type=float, help="how good the answer was (higher is better, e.g. 0..1)")
+    feedback.add_argument("--task-loss", type=float, help="how bad the answer was (= 1 - reward)")
+    feedback.add_argument("--score", action="append", default=[], metavar="EXPERT=R",
+                          help="score one expert's output (repeatable)")
+    feedback.add_argument("--shadow", action="append", default=[], metavar="ROUTER=R",
+                          help="score a shadow router's answer (repeatable)")
+    feedback.add_argument("--expected", metavar="JSON", help="the right answer, as JSON (e.g. '{\"label\": 3}')")
+    feedback.add_argument("--config", metavar="FILE", help="the himoe TOML config the request was routed with")
+    feedback.add_argument("--json", action="store_true", help="machine-readable output")
+    feedback.set_defaults(handler=_feedback)
+
+    stats = commands.add_parser("stats", help="guardrail metrics over the recorded traces and feedback")
+    stats.add_argument("--window", type=int, default=500, help="requests per window for gating drift (default 500)")
+    stats.add_argument("--config", metavar="FILE", help="a himoe TOML config (for its [state] path)")
+    stats.add_argument("--json", action="store_true", help="machine-readable output")
+    stats.set_defaults(handler=_stats)
+
+    evaluate = commands.add_parser("evaluate", help="estimate offline how a router would do on logged decisions")
+    evaluate.add_argument("--router", required=True, help="the candidate router (an id from the config)")
+    evaluate.add_argument("--config", metavar="FILE", help="a himoe TOML config")
+    evaluate.add_argument("--json", action="store_true", help="machine-readable output")
+    evaluate.set_defaults(handler=_evaluate)
+
     plugins = commands.add_parser("plugins", help="list the installed plugins and their load errors")
     plugins.add_argument("--json", action="store_true", help="machine-readable output")
     plugins.add_argument("--all", action="store_true", help="include the built-in plugin")
@@ -123,6 +148,65 @@ def _moe(args: argparse.Namespace, config: str | None):
     from ..engine import HiMoE
 
     return HiMoE(config=config, plugins_dir=args.plugins_dir)
+
+
+def _feedback(args: argparse.Namespace) -> int:
+    from .routing_commands import parse_pairs, parse_expected
+
+    moe = _moe(args, args.config)
+    try:
+        summary = moe.feedback(args.trace_id, reward=args.reward, task_loss=args.task_loss,
+                               scores=parse_pairs(args.score, "--score") or None,
+                               expected=parse_expected(args.expected),
+                               shadow_scores=parse_pairs(args.shadow, "--shadow") or None)
+    finally:
+        moe.close()
+    if args.json:
+        _print_json(summary)
+    else:
+        updated = ", ".join(summary["experts_updated"]) or "none"
+        learned = "updated" if summary["router_learns"] else "recorded (its kind does not learn)"
+        print(f"feedback on {summary['trace_id']} (reward {summary['reward']:g}): router {summary['router']} "
+              f"{learned}; experts updated: {updated}")
+    return 0
+
+
+def _stats(args: argparse.Namespace) -> int:
+    from ..learning.metrics import compute_stats
+    from .routing_commands import print_stats
+
+    moe = _moe(args, args.config)
+    try:
+        store = moe.trainer.store
+        stats = compute_stats(store.traces(), store.feedback(), window=args.window)
+        stats["state"] = str(moe.trainer.path)
+    finally:
+        moe.close()
+    if args.json:
+        _print_json(stats)
+    else:
+        print_stats(stats)
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from ..engine.evaluation import evaluate_router
+
+    moe = _moe(args, args.config)
+    try:
+        result = evaluate_router(moe, args.router)
+    finally:
+        moe.close()
+    if args.json:
+        _print_json(result)
+        return 0
+    print(f"router {result['router']} on {result['n']} logged decisions "
+          f"(logged mean reward {result['logged_mean_reward']:.3f}, effective sample size "
+          f"{result['effective_sample_size']:.1f})")
+    rows = [(name.upper(), f"{result[name]['estimate']:.3f}",
+             f"[{result[name]['ci95'][0]:.3f}, {result[name]['ci95'][1]:.3f}]") for name in ("ips", "snips", "dr")]
+    _print_table(("ESTIMATOR", "MEAN REWARD", "95% CI"), rows)
+    return 0
 
 
 def _plugins(args: argparse.Namespace) -> int:

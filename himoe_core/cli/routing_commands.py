@@ -157,3 +157,51 @@ def _demo_digit():
         return None
     data = load_digits()
     return data.data[-1], int(data.target[-1])
+
+
+def parse_pairs(items: list[str], option: str) -> dict[str, float]:
+    """`NAME=NUMBER` arguments → a dict; anything else is one clear error."""
+    pairs = {}
+    for item in items:
+        name, sep, number = item.partition("=")
+        try:
+            pairs[name.strip()] = float(number)
+        except ValueError:
+            sep = ""
+        if not sep or not name.strip():
+            raise InvalidInput(f"{option} expects NAME=NUMBER, got {item!r}")
+    return pairs
+
+
+def parse_expected(text: str | None) -> Any:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text  # a bare answer such as --expected 7 or --expected Paris
+
+
+def print_stats(stats: dict[str, Any]) -> None:
+    def fmt(value: Any, spec: str = ".3f") -> str:
+        return "-" if value is None else format(value, spec)
+
+    print(f"state: {stats['state']}")
+    print(f"requests {stats['requests']}, answered {stats['answered']}, feedback {stats['feedback']}")
+    if stats["errors"]:
+        print("errors: " + ", ".join(f"{k} {v}" for k, v in stats["errors"].items()))
+    rows = [
+        ("quality (mean reward)", fmt(stats["quality"])),
+        ("calibration (ECE, 10 bins)", fmt(stats["calibration_ece"])),
+        ("load balance (CV² of picks)", fmt(stats["load_balance_cv2"])),
+        ("latency p50 / p95 (ms)", f"{fmt(stats['latency_ms']['p50'], '.1f')} / {fmt(stats['latency_ms']['p95'], '.1f')}"),
+        ("cost per request (units)", fmt(stats["cost_units"]["mean"])),
+        ("gating drift (KL, last window)", fmt(stats["gating_drift_kl"], ".4f")),
+        ("disagreement (mean)", fmt(stats["disagreement"])),
+    ]
+    for line in _table(("METRIC", "VALUE"), rows):
+        print(line)
+    if stats["utilisation"]:
+        print()
+        for line in _table(("EXPERT", "SHARE OF PICKS"), [(k, f"{v:.3f}") for k, v in stats["utilisation"].items()]):
+            print(line)

@@ -19,6 +19,7 @@ HIMOE_KEYS = {"budget_ms", "cost_budget", "trace_capacity", "chain_plans", "max_
 ROUTER_COMMON_KEYS = {"kind", "experts", "k", "aggregator", "gating", "encoder"}
 GATING_KEYS = {"temperature", "epsilon", "seed"}
 TOP_KEYS = {"himoe", "limits", "routers", "orchestrator", "plugins", "state"}
+STATE_KEYS = {"enabled", "path", "flush_every"}
 RULE_KEYS = {"router", "task_prefix", "input", "fallbacks", "shadows"}
 
 DEFAULT_ROUTER = {"kind": "static", "experts": ["*"], "k": 2, "aggregator": "confidence"}
@@ -46,11 +47,15 @@ def load_config(source: str | os.PathLike | Mapping[str, Any] | None) -> dict[st
     himoe = _table(raw, "himoe")
     _no_unknown(himoe, HIMOE_KEYS, "himoe.")
     himoe["budget_ms"] = number(himoe.get("budget_ms", DEFAULT_BUDGET_MS), "himoe.budget_ms", minimum=0.0)
+    if not math.isfinite(himoe["budget_ms"]):
+        raise ConfigError(f"himoe.budget_ms: expected a finite number of milliseconds, got {himoe['budget_ms']!r}")
     himoe["cost_budget"] = number(himoe.get("cost_budget", math.inf), "himoe.cost_budget", minimum=0.0)
     himoe["trace_capacity"] = integer(himoe.get("trace_capacity", 10_000), "himoe.trace_capacity", minimum=1)
     himoe["chain_plans"] = boolean(himoe.get("chain_plans", False), "himoe.chain_plans")
     himoe["max_chain_depth"] = integer(himoe.get("max_chain_depth", 1), "himoe.max_chain_depth", minimum=0)
     raw["himoe"] = himoe
+    if isinstance(raw.get("limits"), InputLimits):  # an already checked config, loaded again
+        raw["limits"] = {f: getattr(raw["limits"], f) for f in ("max_text_chars", "max_bytes", "max_features", "max_task_chars")}
     limits = _table(raw, "limits")
     try:
         raw["limits"] = InputLimits(**limits)
@@ -66,7 +71,13 @@ def load_config(source: str | os.PathLike | Mapping[str, Any] | None) -> dict[st
     raw["routers"] = routers
     raw["orchestrator"] = _table(raw, "orchestrator")
     raw["plugins"] = _table(raw, "plugins")
-    raw["state"] = _table(raw, "state")
+    state = _table(raw, "state")
+    _no_unknown(state, STATE_KEYS, "state.")
+    state["enabled"] = boolean(state.get("enabled", True), "state.enabled")
+    state["flush_every"] = integer(state.get("flush_every", 64), "state.flush_every", minimum=1)
+    if "path" in state and (not isinstance(state["path"], str) or not state["path"]):
+        raise ConfigError(f"state.path: expected a file path (or ':memory:'), got {state['path']!r}")
+    raw["state"] = state
     return raw
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import threading
 from typing import Callable
 
@@ -12,15 +13,22 @@ class CancelToken:
     trio scopes in flight at once. Once cancelled, a token stays cancelled.
     """
 
-    __slots__ = ("_event", "_lock", "_callbacks", "_reason")
+    __slots__ = ("_event", "_lock", "_callbacks", "_reason", "_keys")
 
     def __init__(self) -> None:
         self._event = threading.Event()
         self._lock = threading.Lock()
+        # Keyed by subscription, not by callback: the same callable may subscribe twice.
         self._callbacks: dict[int, Callable[[], None]] = {}
+        self._keys = itertools.count()
         self._reason = ""
 
     def cancel(self, reason: str = "") -> None:
+        """Cancel the token and run every callback once (in subscription order).
+
+        A callback that raises does not stop the others; the first error is re-raised after
+        all of them ran.
+        """
         with self._lock:
             if self._event.is_set():
                 return
@@ -28,8 +36,15 @@ class CancelToken:
             self._event.set()
             callbacks = list(self._callbacks.values())
             self._callbacks.clear()
+        error: BaseException | None = None
         for callback in callbacks:
-            callback()
+            try:
+                callback()
+            except BaseException as exc:  # noqa: BLE001 - re-raised below, once all have run
+                if error is None:
+                    error = exc
+        if error is not None:
+            raise error
 
     def is_cancelled(self) -> bool:
         return self._event.is_set()
@@ -49,7 +64,7 @@ class CancelToken:
         """
         with self._lock:
             if not self._event.is_set():
-                key = id(callback)
+                key = next(self._keys)
                 self._callbacks[key] = callback
                 return lambda: self._unsubscribe(key)
         callback()

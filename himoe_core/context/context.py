@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 import secrets
 import sys
 import time
@@ -14,12 +15,25 @@ from .memory import Memory
 
 
 def _budget(instance, attribute, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value) or value < 0:
         raise InvalidInput(f"Context.{attribute.name} must be a number >= 0, got {value!r}")
 
 
+_MS_DIGITS = 6
+"""Milliseconds are reported to the nanosecond: finer figures are float noise."""
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000.0, _MS_DIGITS)
+
+
 def current_clock() -> Callable[[], float]:
-    """trio's clock inside a trio run (so MockClock applies), the monotonic clock outside."""
+    """trio's clock inside a trio run (so MockClock applies), the monotonic clock outside.
+
+    The trio clock can only be read on the run's own thread, yet sync experts poll their
+    context from worker threads; there it falls back to the monotonic clock shifted to trio's
+    time as measured when the clock was made.
+    """
     trio = sys.modules.get("trio")  # not imported yet means no trio run can be active
     if trio is None:
         return time.monotonic
@@ -27,7 +41,16 @@ def current_clock() -> Callable[[], float]:
         trio.lowlevel.current_trio_token()
     except RuntimeError:
         return time.monotonic
-    return trio.current_time
+    offset = trio.current_time() - time.monotonic()
+    current_time = trio.current_time
+
+    def clock() -> float:
+        try:
+            return current_time()
+        except RuntimeError:  # a worker thread: no trio context here
+            return time.monotonic() + offset
+
+    return clock
 
 
 def new_trace_id() -> str:
@@ -57,29 +80,42 @@ class Context:
               clock: Callable[[], float] | None = None) -> Context:
         """A context whose deadline is `budget_ms` from now."""
         _budget(None, attrs.fields(cls).budget_ms, budget_ms)
+        if not math.isfinite(budget_ms):
+            raise InvalidInput(f"Context.budget_ms must be a finite number of milliseconds, got {budget_ms!r}")
         clock = clock or current_clock()
         return cls(
             budget_ms=float(budget_ms),
             deadline=clock() + budget_ms / 1000.0,
             trace_id=trace_id or new_trace_id(),
-            cancel=cancel or CancelToken(),
-            memory=memory or Memory(),
+            # `is None`, not `or`: an empty Memory is falsy, and a shared one must be kept.
+            cancel=cancel if cancel is not None else CancelToken(),
+            memory=memory if memory is not None else Memory(),
             cost_budget=float(cost_budget),
             clock=clock,
         )
 
     def remaining_ms(self) -> float:
-        """Milliseconds left before the deadline; 0.0 once it has passed."""
-        return max(0.0, (self.deadline - self.clock()) * 1000.0)
+        """Milliseconds left before the deadline; 0.0 once it has passed.
+
+        Rounded to the nanosecond, so that float noise in seconds (0.1 - 0.04 s) does not show
+        as 60.00000000000001 ms: on trio's MockClock the figures are exact.
+        """
+        return max(0.0, _ms(self.deadline - self.clock()))
 
     def elapsed_ms(self) -> float:
-        return self.budget_ms - (self.deadline - self.clock()) * 1000.0
+        """Milliseconds since the start, by the original budget (a narrowed deadline aside)."""
+        return round(self.budget_ms - _ms(self.deadline - self.clock()), _MS_DIGITS)
 
     def expired(self) -> bool:
         return self.clock() >= self.deadline
 
     def derive(self, **changes: Any) -> Context:
-        """A copy with some fields changed (e.g. `trace_id`, `cost_budget`, `depth`)."""
+        """A copy with some fields changed (e.g. `trace_id`, `cost_budget`, `depth`).
+
+        A derived context never outlives this one: a later `deadline` is clamped to this one's.
+        """
+        if "deadline" in changes:
+            changes["deadline"] = min(self.deadline, changes["deadline"])
         return attrs.evolve(self, **changes)
 
     def narrowed(self, budget_ms: float) -> Context:

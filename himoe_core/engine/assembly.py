@@ -9,7 +9,6 @@ from ..experts.expert_info import expert_domain
 from ..experts.expert_ref import ExpertRef
 from ..plugins.plugin_host import PluginHost
 from ..router.expert_stats import ExpertStats
-from ..router.gating_policy import GatingPolicy
 from ..router.router_ref import RouterRef
 from ..config.config_parsing import ROUTER_COMMON_KEYS
 
@@ -34,6 +33,27 @@ def select_experts(host: PluginHost, patterns: list[str], where: str) -> list[Ex
     return [chosen[name] for name in sorted(chosen)]
 
 
+def build_encoder(host: PluginHost, spec: Any, where: str) -> Any:
+    """An encoder by id (`encoder = "hashing"`) or with options (`encoder = {id = "hashing", dim = 256}`)."""
+    if spec is None:
+        return None
+    options = dict(spec) if isinstance(spec, dict) else {"id": spec}
+    encoder_id = options.pop("id", None)
+    encoder = host.encoders.get(encoder_id) if isinstance(encoder_id, str) else None
+    if encoder is None:
+        raise ConfigError(f"{where}: unknown encoder {encoder_id!r}; installed: "
+                          f"{', '.join(sorted(host.encoders)) or 'none'}")
+    if not options:
+        return encoder
+    configure = getattr(encoder, "configure", None)
+    if configure is None:
+        raise ConfigError(f"{where}: encoder {encoder_id!r} takes no options, got {sorted(options)}")
+    try:
+        return configure(**options)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
 def build_routers(host: PluginHost, config: dict[str, Any], stats: ExpertStats) -> dict[str, RouterRef]:
     routers: dict[str, RouterRef] = {}
     for router_id, table in config["routers"].items():
@@ -47,21 +67,14 @@ def build_routers(host: PluginHost, config: dict[str, Any], stats: ExpertStats) 
         if aggregator is None:
             raise ConfigError(f"{where}.aggregator: unknown aggregator {table['aggregator']!r}; installed: "
                               f"{', '.join(sorted(host.aggregators)) or 'none'}")
-        encoder = None
-        if "encoder" in table:
-            encoder = host.encoders.get(table["encoder"])
-            if encoder is None:
-                raise ConfigError(f"{where}.encoder: unknown encoder {table['encoder']!r}; installed: "
-                                  f"{', '.join(sorted(host.encoders)) or 'none'}")
-        try:
-            policy = GatingPolicy(**table.get("gating", {}))
-        except ConfigError as exc:
-            raise ConfigError(f"{where}.{exc}") from None
+        encoder = build_encoder(host, table.get("encoder"), f"{where}.encoder")
         experts = select_experts(host, table["experts"], f"{where}.experts")
         extra = {key: value for key, value in table.items() if key not in ROUTER_COMMON_KEYS}
         try:
-            router = factory(id=router_id, experts=experts, aggregator=aggregator, policy=policy,
+            router = factory(id=router_id, experts=experts, aggregator=aggregator, gating=table.get("gating", {}),
                              k=table["k"], encoder=encoder, stats=stats, **extra)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
         except TypeError as exc:
             raise ConfigError(f"{where}: router kind {kind!r} rejected its options: {exc}") from None
         routers[router_id] = RouterRef(router_id, router)

@@ -10,7 +10,7 @@ import trio
 
 from ..aggregator.mixing import with_fanout
 from ..config.config_parsing import load_config
-from ..context import CancelToken, Context, Memory
+from ..context import CancelToken, Context, Memory, current_clock
 from ..errors import Cancelled, DeadlineExceeded, MoeError, NoExpertSelected
 from ..input import InputData
 from ..orchestrator.orchestration_feedback import OrchestrationFeedback
@@ -22,6 +22,7 @@ from ..value import Value
 from .assembly import build_orchestrator, build_routers
 from .background_loop import BackgroundLoop
 from .explicit_experts import ExplicitExperts
+from .feedback_trainer import FeedbackTrainer
 from .response import Response
 from .route_attempt import RouteAttempt
 from .trace_store import TraceStore
@@ -60,6 +61,8 @@ class HiMoE:
         self.routers: dict[str, RouterRef] = build_routers(self.host, self.config, self.stats)
         self.orchestrator = build_orchestrator(self.host, self.config, self.routers)
         self.traces = TraceStore(settings["trace_capacity"])
+        self.trainer = FeedbackTrainer(routers=self.routers, orchestrator=self.orchestrator,
+                                       experts=self.host.experts, traces=self.traces, state=self.config["state"])
         self.memory = Memory()
         self._nursery: trio.Nursery | None = None
         self._loop: BackgroundLoop | None = None
@@ -76,12 +79,30 @@ class HiMoE:
                 yield moe
             finally:
                 moe._nursery = None
+        moe.trainer.close()
 
     def close(self) -> None:
-        """Stop the background loop that `run_sync` uses (shadows in flight are cancelled)."""
+        """Stop the background loop that `run_sync` uses (shadows in flight are cancelled) and
+        write pending traces to the state file."""
         if self._loop is not None:
             self._loop.close()
             self._loop = None
+        self.trainer.close()
+
+    def feedback(self, trace_id: str, *, reward: float | None = None, task_loss: float | None = None,
+                 scores: Mapping[str, float] | None = None, expected: Any = None,
+                 shadow_scores: Mapping[str, float] | None = None) -> dict[str, Any]:
+        """Learn from how good the answer of `trace_id` was.
+
+        `reward` (higher is better, typically 0..1) or `task_loss` (= 1 − reward) scores the
+        answer; `scores` scores individual experts' outputs by name; `expected` is the right
+        answer when known (experts with `learn` use it); `shadow_scores` scores the shadow
+        routers' answers by router id (offline credit assignment). The router that served the
+        trace learns, the selected experts learn, and with a state file everything is saved.
+        Returns a summary of what was updated.
+        """
+        return self.trainer.feedback(trace_id, reward=reward, task_loss=task_loss, scores=scores,
+                                     expected=expected, shadow_scores=shadow_scores)
 
     def __enter__(self) -> HiMoE:
         return self
@@ -111,7 +132,7 @@ class HiMoE:
         ctx = Context.start(self.budget_ms if budget_ms is None else budget_ms, trace_id=trace_id,
                             cancel=cancel, memory=self.memory,
                             cost_budget=self.cost_budget if cost_budget is None else cost_budget,
-                            clock=trio.current_time)
+                            clock=current_clock())
         if router is not None and router not in self.routers:
             raise NoExpertSelected(f"unknown router {router!r}; configured routers: {', '.join(sorted(self.routers))}")
         return await self._answer(x, ctx, router=router, k=k)
@@ -141,6 +162,7 @@ class HiMoE:
             trace["error"] = f"{type(error).__name__}: {error}"
             trace["elapsed_ms"] = ctx.elapsed_ms()
             self.traces.put(trace)
+            self.trainer.remember(trace, x)
             raise error
         value = self.orchestrator.synthesize((served.router, served.aggregated, served.aggregated.mix_info), None)
         if self.chain_plans and value.as_plan() is not None and ctx.depth < self.max_chain_depth:
@@ -150,6 +172,7 @@ class HiMoE:
         trace["elapsed_ms"] = ctx.elapsed_ms()
         trace["error"] = None
         self.traces.put(trace)
+        self.trainer.remember(trace, x)
         self._start_shadows(x, ctx, served, trace)
         return Response(value, ctx.trace_id, served.router.id, served.aggregated.mix_info, ctx.elapsed_ms(), trace)
 

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import attrs
 
 from ..aggregator.aggregated_out import AggregatedOut
 from ..experts.expert_ref import ExpertRef
+from ..router.call_outcome import CallOutcome
 from ..router.fanout_result import FanoutResult
 from ..router.gate_scores import GateScores
 from ..router.router_ref import RouterRef
@@ -28,30 +30,27 @@ class RouteAttempt:
 
     def to_jsonable(self) -> dict[str, Any]:
         names = {ref.id: ref.name for ref in getattr(self.router.handle, "experts", ())}
+
+        def label(eid: Any) -> str:
+            return names[eid] if eid in names else _id_text(eid)
+
         trace: dict[str, Any] = {"router": self.router.id, "status": "ok" if self.ok else "failed"}
         if self.error is not None:
             trace["error"] = f"{type(self.error).__name__}: {self.error}"
         if self.scores is not None:
             trace["gate"] = [
-                {"expert": names.get(eid, str(eid)), "id": str(eid), "logit": round(logit, 6), "prob": round(prob, 6)}
+                {"expert": label(eid), "id": _id_text(eid), "logit": round(logit, 6), "prob": round(prob, 6)}
                 for eid, logit, prob in zip(self.scores.ids, self.scores.logits, self.scores.probs)
             ]
-            trace["picks"] = [{"expert": ref.name, "id": str(ref.id), "propensity": round(self.scores.prob(ref.id), 6)}
-                              for ref in self.picks]
+            samples = getattr(self.router.handle, "samples_first", False)
+            trace["picks"] = [
+                {"expert": ref.name, "id": _id_text(ref.id),
+                 # The probability the policy had of making this first pick (1.0 for a
+                 # deterministic gate); later picks follow from it, so they carry none.
+                 "propensity": (round(self.scores.prob(ref.id), 6) if samples else 1.0) if rank == 0 else None}
+                for rank, ref in enumerate(self.picks)]
         if self.fanout is not None:
-            trace["calls"] = [
-                {
-                    "expert": o.expert.name,
-                    "id": str(o.expert.id),
-                    "status": o.status.value,
-                    "latency_ms": round(o.latency_ms, 3),
-                    "cost_units": o.out.aux.cost_units if o.out else None,
-                    "confidence": o.out.aux.confidence if o.out else None,
-                    "value": o.out.value.to_jsonable() if o.out else None,
-                    "cause": o.cause or None,
-                }
-                for o in self.fanout.outcomes
-            ]
+            trace["calls"] = [_call_jsonable(o) for o in self.fanout.outcomes]
         if self.aggregated is not None:
             meta = self.aggregated.mix_info
             trace["mix"] = {
@@ -62,8 +61,29 @@ class RouteAttempt:
                 "drop_count": meta.drop_count,
                 "cost_units": meta.cost_units,
                 "disagreement": None if meta.disagreement is None else round(meta.disagreement, 6),
-                "util_by_expert": {names.get(eid, str(eid)): round(p, 6) for eid, p in meta.util_by_expert},
+                "util_by_expert": {label(eid): round(p, 6) for eid, p in meta.util_by_expert},
                 "failures": dict(meta.failures),
-                "weights": {names.get(eid, str(eid)): round(w, 6) for eid, w in self.aggregated.weights},
+                "weights": {label(eid): round(w, 6) for eid, w in self.aggregated.weights},
             }
         return trace
+
+
+def _call_jsonable(o: CallOutcome) -> dict[str, Any]:
+    out = o.out
+    return {
+        "expert": o.expert.name,
+        "id": _id_text(o.expert.id),
+        "status": o.status.value,
+        "latency_ms": round(o.latency_ms, 3),
+        "cost_units": out.aux.cost_units if out else None,
+        "confidence": out.aux.confidence if out else None,
+        "value": out.value.to_jsonable() if out else None,
+        "cause": o.cause or None,
+    }
+
+
+@functools.lru_cache(maxsize=4096, typed=True)
+def _id_text(eid: Any) -> str:
+    """`str(eid)` (16 hex digits for an ExpertId), cached: traces print the same few ids on every
+    request. `typed` keeps an ExpertId apart from the plain int equal to it."""
+    return str(eid)

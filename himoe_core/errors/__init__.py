@@ -11,6 +11,7 @@ from .invalid_input import InvalidInput
 from .moe_error import MoeError
 from .no_expert_selected import NoExpertSelected
 from .plugin_error import PluginError
+from .state_error import StateError
 
 __all__ = [
     "AggregationFailed",
@@ -24,4 +25,5 @@ __all__ = [
     "MoeError",
     "NoExpertSelected",
     "PluginError",
+    "StateError",
 ]

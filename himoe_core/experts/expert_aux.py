@@ -1,10 +1,22 @@
 from __future__ import annotations
 
 import math
+import numbers
 
 import attrs
 
 from ..errors import InvalidInput
+
+
+def _as_float(value):
+    """Plain floats from any real number (numpy's float32 included); other values are left for the
+    validators to reject by name."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        try:
+            return float(value)
+        except OverflowError:  # an int beyond float range: reported as infinite
+            return math.inf
+    return value
 
 
 def _finite_non_negative(instance, attribute, value) -> None:
@@ -25,7 +37,7 @@ class ExpertAux:
     and stamped by the router — whatever the expert put there is overwritten.
     """
 
-    latency_ms: float = attrs.field(default=0.0, validator=_finite_non_negative)
-    cost_units: float = attrs.field(default=0.0, validator=_finite_non_negative)
-    confidence: float = attrs.field(default=1.0, validator=_probability)
+    latency_ms: float = attrs.field(default=0.0, converter=_as_float, validator=_finite_non_negative)
+    cost_units: float = attrs.field(default=0.0, converter=_as_float, validator=_finite_non_negative)
+    confidence: float = attrs.field(default=1.0, converter=_as_float, validator=_probability)
     trace_id: str | None = None

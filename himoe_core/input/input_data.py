@@ -45,11 +45,12 @@ def as_feature_vector(values: Any, what: str, max_len: int) -> np.ndarray:
         raise InvalidInput(f"{what} is empty; give at least one value")
     if array.size > max_len:
         raise InvalidInput(f"{what} has {array.size} values, more than the limit of {max_len}")
-    vector = array.astype(np.float32, copy=True)
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below, as an error
+        vector = array.astype(np.float32, copy=True)
     if not np.isfinite(vector).all():
         bad = int(np.flatnonzero(~np.isfinite(vector))[0])
         raise InvalidInput(
-            f"{what} must be finite: value at index {bad} is {array[bad]!r} "
+            f"{what} must be finite: value at index {bad} is {array[bad].item()!r} "
             "(or overflows float32); clean NaN and infinities first"
         )
     vector.setflags(write=False)

@@ -9,16 +9,34 @@ from ..orchestrator.rules_orchestrator import RulesOrchestrator
 from .markers import hookimpl
 
 
-def static_router(**options):
-    """Build a StaticRouter; imported on first use so that listing experts stays light."""
-    from ..router.static_router import StaticRouter
+ROUTER_CLASSES = {
+    "static": "static_router:StaticRouter",
+    "symbolic": "symbolic_router:SymbolicRouter",
+    "linear": "linear_router:LinearRouter",
+    "linucb": "lin_ucb_router:LinUcbRouter",
+    "thompson": "linear_thompson_router:LinearThompsonRouter",
+    "hybrid": "hybrid_router:HybridRouter",
+}
 
-    return StaticRouter(**options)
+
+def router_factory(kind: str):
+    """A factory that imports the router class on first use, so listing experts stays light."""
+    module_name, class_name = ROUTER_CLASSES[kind].split(":")
+
+    def build(**options):
+        import importlib
+
+        module = importlib.import_module(f"..router.{module_name}", __package__)
+        return getattr(module, class_name)(**options)
+
+    build.__name__ = f"{kind}_router"
+    return build
 
 
 @hookimpl
 def register_routers(register):
-    register("static", static_router)
+    for kind in ROUTER_CLASSES:
+        register(kind, router_factory(kind))
 
 
 @hookimpl
@@ -30,3 +48,12 @@ def register_aggregators(register):
 @hookimpl
 def register_orchestrators(register):
     register("rules", RulesOrchestrator.from_config)
+
+
+@hookimpl
+def register_encoders(register):
+    from ..encoder.features_encoder import FeaturesEncoder
+    from ..encoder.hashing_encoder import HashingEncoder
+
+    register(HashingEncoder())
+    register(FeaturesEncoder())

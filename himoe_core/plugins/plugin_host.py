@@ -6,7 +6,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import attrs
 import pluggy
-from himoe_registry import Registry, RegistryError, discover_entry_points, load_directory
+from himoe_registry import Registry, RegistryError, discover_entry_points, load_directory, normalize_dist_name
 
 from ..errors import PluginError
 from ..experts.expert_info import ExpertInfo
@@ -51,7 +51,8 @@ class PluginHost:
         self.settings = PluginSettings.from_environ(os.environ if environ is None else environ)
         self.strict = self.settings.strict if strict is None else strict
         self._warn = warn
-        self._plugin_config = dict((config or {}).get("plugins", {}))
+        # Keyed by normalised distribution name: [plugins.himoe_nlp] configures himoe-nlp too.
+        self._plugin_config = {normalize_dist_name(k): v for k, v in (config or {}).get("plugins", {}).items()}
         self.pm = pluggy.PluginManager(PROJECT)
         self.pm.add_hookspecs(hookspecs)
         if self.settings.trace:
@@ -95,26 +96,37 @@ class PluginHost:
             return
         self._add(source.module, info)
 
-    def _add(self, plugin: Any, info: PluginInfo) -> None:
-        key = info.dist_name or info.name
+    def _key(self, info: PluginInfo) -> str:
+        """A name no other plugin of this host has (two plugins may share a dist or class name)."""
+        base = info.dist_name or info.name
+        key = base
         if key in self._infos:
-            key = f"{key}:{info.name}"
+            key = f"{base}:{info.name}"
+        count = 1
+        while key in self._infos:
+            count += 1
+            key = f"{base}:{info.name}:{count}"
+        return key
+
+    def _add(self, plugin: Any, info: PluginInfo) -> None:
+        key = self._key(info)
         try:
             self.pm.register(plugin, name=key)
             self.pm.check_pending()
         except Exception as exc:  # pluggy rejects malformed hookimpls (unknown hook, bad args)
             if self.pm.is_registered(plugin):
                 self.pm.unregister(plugin)
-            self._fail(info, f"is not a valid plugin: {type(exc).__name__}: {exc}")
+            self._fail(info, f"is not a valid plugin: {_one_line(exc)}", key)
             return
         hooks = tuple(
             sorted(impl.name for impl in (self.pm.get_hookcallers(plugin) or []))  # type: ignore[attr-defined]
         )
         self._infos[key] = _evolve(info, hooks=hooks)
 
-    def _fail(self, info: PluginInfo, what: str) -> None:
+    def _fail(self, info: PluginInfo, what: str, key: str | None = None) -> None:
+        """Record `info` as failed under `key` (its own entry; a new one when it has none yet)."""
         message = f"plugin {info.label!r} {what}"
-        key = info.dist_name or info.name
+        key = self._key(info) if key is None else key
         self._infos[key] = _evolve(info, error=info.error or what)
         if self.strict:
             raise PluginError(message + " (HIMOE_STRICT_PLUGINS is set)")
@@ -138,11 +150,11 @@ class PluginHost:
                         caller = self.pm.subset_hook_caller(hook, remove_plugins=others)
                         kwargs = {"register": lambda *args, _hook=hook: staged.append((_hook, args))}
                         if hook == "register_experts":
-                            kwargs["config"] = self._plugin_config.get(info.dist_name or info.name, {})
+                            kwargs["config"] = self._plugin_config.get(normalize_dist_name(info.dist_name or info.name), {})
                         caller(**kwargs)
             except Exception as exc:
                 self.pm.unregister(plugin)
-                self._fail(info, f"raised in a hook: {type(exc).__name__}: {exc}")
+                self._fail(info, f"raised in a hook: {_one_line(exc)}", key)
                 continue
             for hook, args in staged:
                 getattr(self, "_" + hook)(info, *args)
@@ -174,7 +186,8 @@ class PluginHost:
     def _put(self, table: str, info: PluginInfo, name: Any, item: Any) -> None:
         what = table.removesuffix("s").replace("_", " ")
         if not isinstance(name, str) or not name:
-            raise PluginError(f"plugin {info.label!r} registered a {what} without a string id: {item!r}")
+            article = "an" if what[0] in "aeiou" else "a"
+            raise PluginError(f"plugin {info.label!r} registered {article} {what} without a string id: {item!r}")
         owner = self._owners.get((table, name))
         if owner is not None:
             raise PluginError(
@@ -201,6 +214,15 @@ class PluginHost:
             plugin = by_label[self.experts.source_of(name)]
             infos.append(ExpertInfo.describe(eid, item, plugin.dist_name or plugin.name, plugin.version))
         return infos
+
+
+def _one_line(exc: BaseException) -> str:
+    """`Type: message` on one line (pluggy's and plugins' messages may span several)."""
+    try:
+        message = " ".join(str(exc).split())
+    except Exception:  # a plugin's exception with a broken __str__
+        message = "<unprintable error>"
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
 def _evolve(info: PluginInfo, **changes: Any) -> PluginInfo:

@@ -10,7 +10,8 @@ BUILTIN_NAME = "himoe"
 
 
 def _names(value: str) -> frozenset[str]:
-    return frozenset(normalize_dist_name(part) for part in value.split(",") if part.strip())
+    # "dist-a, dist-b" is how people write lists: spaces around a name are not part of it.
+    return frozenset(normalize_dist_name(part.strip()) for part in value.split(",") if part.strip())
 
 
 @attrs.frozen

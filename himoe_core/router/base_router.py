@@ -3,7 +3,7 @@ from __future__ import annotations
 import inspect
 import math
 from functools import partial
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import attrs
 import numpy as np
@@ -13,9 +13,11 @@ from ..aggregator.aggregated_out import AggregatedOut
 from ..aggregator.aggregator_trait import Aggregator
 from ..context import Context
 from ..encoder.encoder_trait import Encoder
-from ..errors import BudgetExceeded, DeadlineExceeded, NoExpertSelected
+from ..errors import BudgetExceeded, DeadlineExceeded, ExpertFailed, NoExpertSelected
+from ..experts.expert_aux import ExpertAux
 from ..experts.expert_out import ExpertOut
 from ..experts.expert_ref import ExpertRef
+from ..value import to_value
 from .call_outcome import CallOutcome
 from .call_status import CallStatus
 from .expert_stats import ExpertStats
@@ -27,6 +29,9 @@ from .router_feedback import RouterFeedback
 from .router_input import RouterInput
 
 DEFAULT_THREAD_CAPACITY = 4
+_THREAD_LIMITERS: trio.lowlevel.RunVar = trio.lowlevel.RunVar("himoe_thread_limiters")
+"""Per trio run: id(expert) → (expert, its CapacityLimiter)."""
+_GATE_MEMO_SIZE = 256
 
 
 class BaseRouter:
@@ -39,20 +44,26 @@ class BaseRouter:
 
     kind = "base"
 
+    default_policy = GatingPolicy()
+    """The gating a router kind uses for the keys its config's `gating` table leaves out."""
+
     def __init__(self, *, id: str, experts: Sequence[ExpertRef], aggregator: Aggregator,
-                 policy: GatingPolicy | None = None, k: int = 1, encoder: Encoder | None = None,
-                 stats: ExpertStats | None = None) -> None:
+                 policy: GatingPolicy | None = None, gating: Mapping[str, Any] | None = None, k: int = 1,
+                 encoder: Encoder | None = None, stats: ExpertStats | None = None) -> None:
         if not isinstance(k, int) or isinstance(k, bool) or k < 1:
             raise ValueError(f"router {id!r}: k must be an integer >= 1, got {k!r}")
         self.id = id
         self.experts = tuple(experts)
         self._aggregator = aggregator
-        self.policy = policy or GatingPolicy()
+        self.policy = policy or attrs.evolve(self.default_policy, **(gating or {}))
         self.k = k
         self.encoder = encoder
         self.stats = stats or ExpertStats()
         self._is_async = {ref.id: inspect.iscoroutinefunction(ref.handle.infer) for ref in self.experts}
-        self._limiters: dict[Any, dict[Any, trio.CapacityLimiter]] = {}
+        # gate_with_policy is a pure function of (ids, logits, policy): a static gate repeats, so
+        # its GateScores (immutable) are memoised; the numpy work costs ~15 µs for a handful of ids.
+        self._gate_memo: dict[tuple, GateScores] = {}
+        self._by_id: tuple[tuple[ExpertRef, ...], dict[Any, ExpertRef]] = ((), {})
 
     # -- gating ----------------------------------------------------------------------------------
     def candidates(self, input: RouterInput) -> list[ExpertRef]:
@@ -71,14 +82,40 @@ class BaseRouter:
                 f"router {self.id!r} has no expert that can handle {_describe_key(input)}; "
                 f"its experts are {', '.join(r.name for r in self.experts) or 'none'}"
             )
-        return gate_with_policy([r.id for r in candidates], self.logits(input, candidates, ctx), self.policy)
+        return self._gate_policy([r.id for r in candidates], self.logits(input, candidates, ctx))
+
+    def _gate_policy(self, ids: list, logits: Any) -> GateScores:
+        """`gate_with_policy(ids, logits, self.policy)`, memoised on its exact inputs."""
+        array = np.asarray(logits, dtype=np.float64)
+        key = (tuple(ids), array.shape, array.tobytes(), self.policy)
+        scores = self._gate_memo.get(key)
+        if scores is None:
+            scores = gate_with_policy(ids, array, self.policy)
+            if len(self._gate_memo) >= _GATE_MEMO_SIZE:
+                self._gate_memo.clear()
+            self._gate_memo[key] = scores
+        return scores
 
     def pick_topk(self, scores: GateScores, k: int | None = None) -> list[ExpertRef]:
         if len(scores) == 0:
             raise NoExpertSelected(f"router {self.id!r} has no candidate to pick from")
         k = max(1, min(self.k if k is None else k, len(scores)))
-        by_id = {ref.id: ref for ref in self.experts}
-        return [by_id[eid] for eid in scores.ids[:k]]
+        experts, by_id = self._by_id
+        if experts is not self.experts:  # rebuilt only when `experts` is reassigned
+            by_id = {ref.id: ref for ref in self.experts}
+            self._by_id = (self.experts, by_id)
+        first = self.choose_first(scores)
+        if first == 0:
+            return [by_id[eid] for eid in scores.ids[:k]]
+        return [by_id[scores.ids[first]], *(by_id[eid] for i, eid in enumerate(scores.ids) if i != first)][:k]
+
+    samples_first = False
+    """Whether `choose_first` samples (its gate probabilities are then true propensities)."""
+
+    def choose_first(self, scores: GateScores) -> int:
+        """Index of the first pick; the best-ranked here. Learning routers sample it from the
+        gate probabilities, so that the logged probability is the pick's true propensity."""
+        return 0
 
     # -- calling -----------------------------------------------------------------------------------
     def plan_calls(self, picks: list[ExpertRef], ctx: Context) -> tuple[list[ExpertRef], list[CallOutcome]]:
@@ -104,6 +141,8 @@ class BaseRouter:
             if latency is not None and latency > remaining:
                 dropped.append(CallOutcome(ref, CallStatus.DROPPED,
                                            cause=f"deadline: takes ~{latency:.0f} ms, {remaining:.0f} ms left"))
+                # Forget a little each time, so an expert that got faster is tried again one day.
+                self.stats.relax_latency(ref.id, remaining)
                 continue
             kept.append(ref)
             spent += cost
@@ -121,7 +160,9 @@ class BaseRouter:
         if observed is not None:
             return observed
         declared = getattr(ref.handle, "cost_units", 0.0)
-        return float(declared) if isinstance(declared, (int, float)) and math.isfinite(declared) else 0.0
+        if isinstance(declared, bool) or not isinstance(declared, (int, float)) or math.isnan(declared):
+            return 0.0
+        return float(declared)  # an infinite declared cost is never affordable, not free
 
     async def call_experts(self, input: RouterInput, picks: list[ExpertRef], ctx: Context) -> FanoutResult:
         """Call the picks at once in a nursery; return what finished by the deadline.
@@ -139,16 +180,19 @@ class BaseRouter:
         token, detach = ctx.cancel.child()
         call_ctx = ctx.derive(cancel=token)
         outcomes: dict[int, CallOutcome] = {}
-        with trio.move_on_after(ctx.remaining_ms() / 1000.0) as scope:
-            unsubscribe = _cancel_scope_on(token, scope)
-            try:
-                async with trio.open_nursery() as nursery:
-                    for index, ref in enumerate(kept):
-                        nursery.start_soon(self._call_one, index, ref, input, call_ctx, outcomes)
-            finally:
+        unsubscribe = None
+        try:
+            async with trio.open_nursery() as nursery:
+                # The nursery's own scope carries the deadline (one cancel scope, not two).
+                nursery.cancel_scope.deadline = trio.current_time() + ctx.remaining_ms() / 1000.0
+                unsubscribe = _cancel_scope_on(token, nursery.cancel_scope)
+                for index, ref in enumerate(kept):
+                    nursery.start_soon(self._call_one, index, ref, input, call_ctx, outcomes)
+        finally:
+            if unsubscribe is not None:
                 unsubscribe()
-                token.cancel("request finished")
-                detach()
+            token.cancel("request finished")
+            detach()
         ended = trio.current_time()
         cancelled = ctx.cancel.is_cancelled()
         results = []
@@ -170,34 +214,40 @@ class BaseRouter:
                 result = await ref.handle.infer(input.input, ctx)
             else:
                 result = await trio.to_thread.run_sync(
-                    partial(ref.handle.infer, input.input, ctx), abandon_on_cancel=True,
+                    partial(_infer_in_thread, ref.handle.infer, input.input, ctx), abandon_on_cancel=True,
                     limiter=self._limiter(ref))
-                if inspect.isawaitable(result):
-                    raise TypeError("a plain `def infer` returned an awaitable; declare it `async def`")
-            out = ExpertOut.of(result, cost_units=self.expected_cost(ref))
+            latency = (trio.current_time() - started) * 1000.0
+            if isinstance(result, ExpertOut):
+                out = attrs.evolve(result, aux=attrs.evolve(result.aux, latency_ms=latency, trace_id=ctx.trace_id))
+            else:  # what ExpertOut.of(result, cost_units=…) builds, its aux made once, already stamped
+                out = ExpertOut(to_value(result), ExpertAux(latency_ms=latency, cost_units=self.expected_cost(ref),
+                                                            confidence=1.0, trace_id=ctx.trace_id))
         except Exception as exc:
             latency = (trio.current_time() - started) * 1000.0
             outcomes[index] = CallOutcome(ref, CallStatus.FAILED, latency_ms=latency, cause=_cause(exc))
             self.stats.observe(ref.id, latency, None, ok=False)
             return
-        latency = (trio.current_time() - started) * 1000.0
-        out = attrs.evolve(out, aux=attrs.evolve(out.aux, latency_ms=latency, trace_id=ctx.trace_id))
         outcomes[index] = CallOutcome(ref, CallStatus.OK, out, latency_ms=latency)
         self.stats.observe(ref.id, latency, out.aux.cost_units, ok=True)
 
     def _limiter(self, ref: ExpertRef) -> trio.CapacityLimiter:
-        """A per-expert thread limiter, per trio run (trio primitives belong to one run)."""
-        run = trio.lowlevel.current_trio_token()
-        per_run = self._limiters.get(run)
-        if per_run is None:
-            if len(self._limiters) >= 8:
-                self._limiters.pop(next(iter(self._limiters)))
-            per_run = self._limiters[run] = {}
-        limiter = per_run.get(ref.id)
-        if limiter is None:
+        """The expert's thread limiter in this trio run (trio primitives belong to one run),
+        shared by every router that calls the expert — shadows and fallbacks included — so that
+        `max_concurrency` bounds the expert, not each router's share of it."""
+        try:
+            table = _THREAD_LIMITERS.get()
+        except LookupError:
+            table = {}
+            _THREAD_LIMITERS.set(table)
+        entry = table.get(id(ref.handle))
+        if entry is None:
+            if len(table) >= 1024:  # experts come and go in a long run: forget the idle ones
+                for key in [key for key, (_, limiter) in table.items() if limiter.borrowed_tokens == 0]:
+                    del table[key]
             capacity = getattr(ref.handle, "max_concurrency", DEFAULT_THREAD_CAPACITY)
-            limiter = per_run[ref.id] = trio.CapacityLimiter(capacity)
-        return limiter
+            # the expert is kept with its limiter so that its id() is not reused meanwhile
+            entry = table[id(ref.handle)] = (ref.handle, trio.CapacityLimiter(capacity))
+        return entry[1]
 
     # -- aggregation and learning --------------------------------------------------------------
     @property
@@ -212,6 +262,18 @@ class BaseRouter:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(id={self.id!r}, experts={len(self.experts)}, k={self.k})"
+
+
+def _infer_in_thread(infer, x, ctx):
+    """A sync expert's call, in its worker thread; an awaitable result is refused here, before
+    trio sees it (trio's own error would quote the whole input and context)."""
+    result = infer(x, ctx)
+    if inspect.isawaitable(result):
+        close = getattr(result, "close", None)
+        if callable(close):
+            close()
+        raise TypeError("a plain `def infer` returned an awaitable; declare it `async def`")
+    return result
 
 
 def _can_handle(ref: ExpertRef, key: str) -> bool:
@@ -232,6 +294,8 @@ def _describe_key(input: RouterInput) -> str:
 
 
 def _cause(exc: BaseException) -> str:
+    if isinstance(exc, ExpertFailed):  # its message already names the expert
+        return exc.cause
     message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 

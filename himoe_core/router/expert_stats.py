@@ -34,6 +34,13 @@ class ExpertStats:
     def _blend(self, old: float | None, new: float) -> float:
         return new if old is None else old + self.alpha * (new - old)
 
+    def relax_latency(self, expert_id: ExpertId, towards_ms: float) -> None:
+        """Move a latency estimate that kept an expert out one step towards `towards_ms`."""
+        with self._lock:
+            old = self._latency.get(expert_id)
+            if old is not None and old > towards_ms:
+                self._latency[expert_id] = old + self.alpha * (towards_ms - old)
+
     def latency_ms(self, expert_id: ExpertId) -> float | None:
         return self._latency.get(expert_id)
 

@@ -13,6 +13,16 @@ def _steps(value) -> tuple[PlanStep, ...]:
     return steps
 
 
+def _unmark(line: str) -> tuple[str, bool]:
+    """A line without its list marker ("1.", "-", "*", "•"), and whether it had one."""
+    stripped = line.strip()
+    text = stripped.lstrip("-*•").strip()
+    head, _, rest = text.partition(". ")
+    if head.isdigit() and rest.strip():
+        text = rest.strip()
+    return text, text != stripped
+
+
 @attrs.frozen
 class Plan:
     """A structured symbolic plan: a goal and ordered steps."""
@@ -27,16 +37,16 @@ class Plan:
 
     @classmethod
     def from_text(cls, text: str, goal: str = "") -> Plan:
-        """One step per non-empty line; leading list markers ("1.", "-", "*") are dropped."""
-        steps = []
-        for line in text.splitlines():
-            line = line.strip().lstrip("-*•").strip()
-            head, _, rest = line.partition(". ")
-            if head.isdigit() and rest:
-                line = rest.strip()
-            if line:
-                steps.append(PlanStep(line))
-        return cls(goal=goal, steps=steps)
+        """One step per non-empty line; leading list markers ("1.", "-", "*") are dropped.
+
+        Without a `goal`, an unmarked first line followed by list items (the shape `to_text`
+        writes) is the goal, so that ``Plan.from_text(plan.to_text()) == plan``.
+        """
+        lines = [_unmark(line) for line in text.splitlines() if line.strip()]
+        lines = [(description, marked) for description, marked in lines if description]
+        if not goal and len(lines) >= 2 and not lines[0][1] and all(marked for _, marked in lines[1:]):
+            goal, lines = lines[0][0], lines[1:]
+        return cls(goal=goal, steps=[PlanStep(description) for description, _ in lines])
 
     def to_jsonable(self) -> dict:
         return {"goal": self.goal, "steps": [{"description": s.description, "done": s.done} for s in self.steps]}

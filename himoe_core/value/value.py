@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 from typing import Any
 
 import attrs
@@ -24,7 +25,32 @@ def _canonical_json(data: Any) -> str:
     try:
         return json.dumps(data, sort_keys=True, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError) as exc:
-        raise InvalidInput(f"Json value must be JSON-serialisable without NaN: {exc}") from None
+        found = _non_finite(data, "$")
+        if found is not None:  # json's own message does not say which value or where
+            where, number = found
+            raise InvalidInput(
+                f"Json value must be JSON-serialisable without NaN or infinity: {where} is {number!r}"
+            ) from None
+        raise InvalidInput(f"Json value must be JSON-serialisable without NaN or infinity: {exc}") from None
+
+
+def _non_finite(data: Any, where: str, depth: int = 0) -> tuple[str, float] | None:
+    """The path and value of the first NaN or infinity inside `data`, if any."""
+    if isinstance(data, float):
+        return None if math.isfinite(data) else (where, data)
+    if depth > 100:  # json.dumps refuses deeper (circular) structures on its own
+        return None
+    if isinstance(data, dict):
+        items = ((f"{where}[{key!r}]", item) for key, item in data.items())
+    elif isinstance(data, (list, tuple)):
+        items = ((f"{where}[{index}]", item) for index, item in enumerate(data))
+    else:
+        return None
+    for path, item in items:
+        found = _non_finite(item, path, depth + 1)
+        if found is not None:
+            return found
+    return None
 
 
 @attrs.frozen(eq=False)

@@ -6,13 +6,20 @@ import attrs
 from himoe_core import Context, ExpertAux, ExpertOut, InputData, Plan, PlanStep, Value
 
 TASK_PREFIXES = ("plan:", "strategy:", "todo:")
+GOAL_HEADERS = ("goal", "objective", "aim")
 
 # A list item: "- x", "* x", "• x", "1. x", "1) x", "a) x".
 _LIST_ITEM = re.compile(r"^\s*(?:[-*•]|\d{1,3}[.)]|[a-z][)])\s+(?P<step>.+?)\s*$")
 # Sentence ends: ., !, ? or ; followed by whitespace or the end.
 _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|\n+")
-# Sequencing inside a sentence: ", then", " and then", "; after that", " then " …
-_SEQUENCE = re.compile(r",?\s*\b(?:and then|then|after that|afterwards|next|finally)\b[,]?\s+", re.IGNORECASE)
+# Sequencing inside a sentence: "then" anywhere (", then", " and then", " then "); the other
+# sequencing words only where a clause starts (", next", " and finally", "Finally, …"), so that
+# "read the next chapter" or "the team finally ships" stay one step.
+_SEQUENCE = re.compile(
+    r"\s*(?:[,;]\s*|\band\s+)?\bthen\b,?\s+"
+    r"|(?:^|\s*[,;]\s*|\s+and\s+)(?:after that|afterwards|next|finally|lastly)\b,?\s+",
+    re.IGNORECASE,
+)
 _LEAD_WORDS = re.compile(r"^(?:first(?:ly)?|second(?:ly)?|third(?:ly)?|then|next|finally|lastly|and)\b[,:]?\s*",
                          re.IGNORECASE)
 
@@ -52,6 +59,8 @@ class RulePlanner:
         if len(items) >= 2:
             steps, confidence = items, 0.9
         else:
+            # At most one list item: its marker ("1.", "-") is not a sentence of its own.
+            body = "\n".join(m.group("step") if m else line for line, m in zip(lines, map(_LIST_ITEM.match, lines)))
             sentences = [s for s in _SENTENCE_END.split(body) if s.strip()]
             steps = [part for sentence in sentences for part in _SEQUENCE.split(sentence)]
             sequenced = len(steps) > len(sentences)
@@ -75,9 +84,13 @@ def _strip_prefix(prompt: str) -> str:
 
 
 def _split_goal(body: str) -> tuple[str, str]:
-    """`goal: steps…` on the first line gives an explicit goal."""
+    """An explicit goal on the first line: a ``goal: …`` header, or ``<goal>: steps…``."""
     first, newline, rest = body.partition("\n")
     head, colon, tail = first.partition(":")
+    if colon and head.strip().lower() in GOAL_HEADERS and tail.strip():
+        # "goal: bake a cake" then the steps on the next lines; alone, the goal is also the steps.
+        goal = tail.strip().rstrip(".!")
+        return goal, rest.strip() or tail.strip()
     if colon and head.strip() and len(head) <= 120 and not _LIST_ITEM.match(first):
         return head.strip(), (tail + newline + rest).strip()
     return "", body

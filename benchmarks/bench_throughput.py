@@ -1,0 +1,152 @@
+"""Benchmark 4: many requests in flight at once in one process — throughput and memory.
+
+Each size runs in a fresh child process (`python bench_throughput.py N WAVES CAPACITY`), so that
+its peak RSS (ru_maxrss) is its own. In the child, waves of N requests are spawned at once in one
+nursery, each request fanning out to 3 async experts that sleep 10 ms. Every himoe wave is paired
+with a bare-nursery wave (N nurseries fanning out to the same experts), order alternating. The
+trace store is capped (`trace_capacity`), so memory after the waves must not grow with the
+number of requests served. A last pair of waves runs under tracemalloc for the Python-heap peak.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from bench_common import current_rss_mb, engine_config, peak_rss_mb, say
+
+EXPERTS = 3
+SLEEP_S = 0.010
+
+
+async def _engine_wave(moe, x, size: int, tally: dict[str, int]) -> None:
+    async def one() -> None:
+        try:
+            await moe.run(x)
+            tally["ok"] += 1
+        except Exception:  # counted, never hidden
+            tally["failed"] += 1
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(size):
+            nursery.start_soon(one)
+
+
+async def _bare_wave(experts, x, size: int, tally: dict[str, int]) -> None:
+    async def one() -> None:
+        results: dict[int, Any] = {}
+
+        async def call(index: int, expert) -> None:
+            results[index] = await expert.infer(x, None)
+
+        async with trio.open_nursery() as nursery:
+            for index, expert in enumerate(experts):
+                nursery.start_soon(call, index, expert)
+        tally["ok"] += len(results) == len(experts)
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(size):
+            nursery.start_soon(one)
+
+
+async def _child(size: int, waves: int, capacity: int) -> dict[str, Any]:
+    from himoe_core import HiMoE, InputData
+    from sleep_expert import SleepExpert
+
+    experts = [SleepExpert(f"sleepy-{i}", SLEEP_S) for i in range(EXPERTS)]
+    moe = HiMoE(experts=experts, entry_points=False,
+                config=engine_config(EXPERTS, trace_capacity=capacity, budget_ms=60_000))
+    x = InputData.text("route me")
+    await moe.run(x)
+    await _bare_wave(experts, x, 1, {"ok": 0})
+    rss_start = current_rss_mb()
+    engine = {"ok": 0, "failed": 0, "seconds": 0.0, "rss": []}
+    bare = {"ok": 0, "seconds": 0.0}
+    for wave in range(waves):
+        for side in (("engine", "bare") if wave % 2 == 0 else ("bare", "engine")):
+            started = time.perf_counter()
+            if side == "engine":
+                await _engine_wave(moe, x, size, engine)
+                engine["seconds"] += time.perf_counter() - started
+                engine["rss"].append(current_rss_mb())
+            else:
+                await _bare_wave(experts, x, size, bare)
+                bare["seconds"] += time.perf_counter() - started
+    peak_rss = peak_rss_mb()
+    tracemalloc.start()
+    await _engine_wave(moe, x, size, {"ok": 0, "failed": 0})
+    engine_peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.reset_peak()
+    base = tracemalloc.get_traced_memory()[0]
+    await _bare_wave(experts, x, size, {"ok": 0})
+    bare_peak = tracemalloc.get_traced_memory()[1] - base
+    tracemalloc.stop()
+    return {
+        "in_flight": size, "waves": waves, "capacity": capacity, "requests": size * waves,
+        "ok": engine["ok"], "failed": engine["failed"], "bare_ok": bare["ok"],
+        "engine_rps": size * waves / engine["seconds"], "bare_rps": size * waves / bare["seconds"],
+        "engine_wave_ms": engine["seconds"] / waves * 1000.0, "bare_wave_ms": bare["seconds"] / waves * 1000.0,
+        "traces": len(moe.traces), "rss_start": rss_start, "rss_first": engine["rss"][0], "rss_last": engine["rss"][-1],
+        "peak_rss": peak_rss, "engine_tracemalloc_mb": engine_peak / 2**20, "bare_tracemalloc_mb": bare_peak / 2**20,
+    }
+
+
+def run_child(size: int, waves: int, capacity: int) -> dict[str, Any]:
+    script = Path(__file__).resolve()
+    proc = subprocess.run([sys.executable, str(script), str(size), str(waves), str(capacity)],
+                          capture_output=True, text=True, cwd=script.parent.parent,
+                          env=dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(script.parent), os.environ.get("PYTHONPATH")]))))
+    if proc.returncode != 0:
+        raise RuntimeError(f"throughput child ({size} in flight) failed:\n{proc.stderr}")
+    return json.loads(proc.stdout)
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    plans = [(200, 2, 100), (1000, 1, 100)] if quick else [(1000, 5, 1000), (5000, 3, 1000)]
+    rows = []
+    for size, waves, capacity in plans:
+        say(f"throughput: {size} requests in flight × {waves} waves (+ bare waves), trace_capacity={capacity}, "
+            f"{EXPERTS} experts × {SLEEP_S * 1000:.0f} ms sleep — child process")
+        rows.append(run_child(size, waves, capacity))
+    met = all(r["ok"] == r["requests"] and r["failed"] == 0 for r in rows)
+    bounded = all(r["traces"] <= r["capacity"] and r["rss_last"] - r["rss_first"] <= max(8.0, 0.1 * r["rss_first"])
+                  for r in rows if r["waves"] > 1)
+    return {"rows": rows, "met": met, "bounded": bounded}
+
+
+def render(r: dict[str, Any]) -> str:
+    lines = [
+        "#### 4. Throughput and memory: requests in flight at once",
+        "",
+        f"Each request fans out to {EXPERTS} async experts that sleep {SLEEP_S * 1000:.0f} ms; a wave spawns all its "
+        "requests at once in one nursery. Each size runs in its own child process; himoe and bare waves alternate. "
+        "RSS from /proc after each himoe wave; peak RSS is ru_maxrss before the tracemalloc pass; tracemalloc "
+        "peak is the Python heap allocated during one more wave.",
+        "",
+        "| in flight | waves | completed ok | himoe req/s | bare req/s | bare / himoe | traces kept (capacity) "
+        "| RSS start MB | RSS after wave 1 | RSS after last wave | peak RSS MB | tracemalloc peak MB himoe / bare | KB per in-flight request (himoe) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in r["rows"]:
+        lines.append(
+            f"| {row['in_flight']} | {row['waves']} | {row['ok']} / {row['requests']} | {row['engine_rps']:,.0f} "
+            f"| {row['bare_rps']:,.0f} | {row['bare_rps'] / row['engine_rps']:.2f}× | {row['traces']} ({row['capacity']}) "
+            f"| {row['rss_start']:.1f} | {row['rss_first']:.1f} | {row['rss_last']:.1f} | {row['peak_rss']:.1f} "
+            f"| {row['engine_tracemalloc_mb']:.1f} / {row['bare_tracemalloc_mb']:.1f} "
+            f"| {row['engine_tracemalloc_mb'] * 1024 / row['in_flight']:.1f} |"
+        )
+    lines += ["", f"Verdict: all requests complete — **{'met' if r['met'] else 'NOT met'}**; memory bounded "
+                  f"(traces capped, RSS flat from the first to the last wave) — **{'met' if r['bounded'] else 'NOT met'}**."]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(json.dumps(trio.run(_child, int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]))))

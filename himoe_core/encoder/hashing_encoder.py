@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import re
+import zlib
+from typing import Any
+
+import attrs
+import numpy as np
+
+from ..errors import ConfigError, EncodeError
+from ..input import InputData
+from .encoded import Encoded
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def _dim(instance, attribute, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 2 <= value <= 1 << 20:
+        raise ConfigError(f"hashing encoder dim must be an integer in [2, 1048576], got {value!r}")
+
+
+def _ngram_range(instance, attribute, value) -> None:
+    if value is None:
+        return
+    if (not isinstance(value, tuple) or len(value) != 2 or not all(isinstance(n, int) for n in value)
+            or not 1 <= value[0] <= value[1] <= 8):
+        raise ConfigError(f"hashing encoder {attribute.name} must be (low, high) with 1 <= low <= high <= 8, got {value!r}")
+
+
+def _as_range(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+@attrs.frozen
+class HashingEncoder:
+    """Text → a fixed-size vector by signed feature hashing of word (and optionally character)
+    n-grams: dependency-free, stateless, identical on every machine and run (CRC-32 hashing,
+    not Python's salted `hash`). Counts are log-scaled and the vector L2-normalised."""
+
+    dim: int = attrs.field(default=1024, validator=_dim)
+    word_ngrams: tuple[int, int] | None = attrs.field(default=(1, 2), converter=_as_range, validator=_ngram_range)
+    char_ngrams: tuple[int, int] | None = attrs.field(default=None, converter=_as_range, validator=_ngram_range)
+    lowercase: bool = True
+    id: str = "hashing"
+
+    def configure(self, **options: Any) -> HashingEncoder:
+        """A copy with other options (a router's `encoder = {id = "hashing", dim = 256}`)."""
+        try:
+            return attrs.evolve(self, **options)
+        except TypeError as exc:
+            raise ConfigError(f"hashing encoder: {exc}; options are dim, word_ngrams, char_ngrams, lowercase") from None
+
+    def encode(self, x: InputData) -> Encoded:
+        text = x.as_text()
+        if text is None:
+            raise EncodeError(f"the hashing encoder needs text, got a {x.kind.value} input; "
+                              "use the 'features' encoder for feature vectors")
+        return Encoded(self.vectorize(text))
+
+    def vectorize(self, text: str) -> np.ndarray:
+        if self.lowercase:
+            text = text.lower()
+        counts: dict[int, float] = {}
+        for token in self._tokens(text):
+            h = zlib.crc32(token.encode("utf-8"))
+            index = h % self.dim
+            counts[index] = counts.get(index, 0.0) + (1.0 if (h >> 31) & 1 else -1.0)
+        vector = np.zeros(self.dim, dtype=np.float32)
+        if counts:
+            indices = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
+            values = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+            vector[indices] = np.sign(values) * np.log1p(np.abs(values))
+            norm = float(np.linalg.norm(vector))
+            if norm > 0:
+                vector /= norm
+        return vector
+
+    def _tokens(self, text: str):
+        if self.word_ngrams is not None:
+            words = _WORD.findall(text)
+            low, high = self.word_ngrams
+            for n in range(low, high + 1):
+                for i in range(len(words) - n + 1):
+                    yield "w" + str(n) + ":" + " ".join(words[i:i + n])
+        if self.char_ngrams is not None:
+            low, high = self.char_ngrams
+            padded = f" {' '.join(text.split())} "
+            for n in range(low, high + 1):
+                for i in range(len(padded) - n + 1):
+                    yield "c:" + padded[i:i + n]

@@ -1,0 +1,290 @@
+from __future__ import annotations
+
+import contextlib
+import math
+import threading
+from collections import OrderedDict
+from typing import Any, Mapping
+
+import numpy as np
+from himoe_registry import ExpertId
+
+from ..errors import InvalidInput
+from ..input import InputData, InputKind
+from ..orchestrator.orchestration_feedback import OrchestrationFeedback
+from ..router.router_feedback import RouterFeedback
+from ..router.router_ref import RouterRef
+from ..state.state_store import StateStore, default_state_path
+from ..value import to_value
+from .trace_store import TraceStore
+
+
+class FeedbackTrainer:
+    """Turns feedback on a trace into learning, and keeps what was learned.
+
+    Feedback reaches the router that served the trace (`train_signal`, with the input it routed
+    and the gate propensities), the experts it selected (their optional `learn`), and the
+    orchestrator when shadow answers are scored after the fact. With a state file, traces are
+    written behind (every `flush_every` requests and on close), every feedback row is kept, and
+    router and expert state is saved after each update — reloaded first when another process
+    saved a newer version, so concurrent learners build on each other.
+    """
+
+    def __init__(self, *, routers: Mapping[str, RouterRef], orchestrator: Any, experts: Any,
+                 traces: TraceStore, state: Mapping[str, Any]) -> None:
+        self.routers = routers
+        self.orchestrator = orchestrator
+        self.experts = experts
+        self.traces = traces
+        self.enabled = bool(state.get("enabled", True))
+        self.path = state.get("path") or default_state_path()
+        self.flush_every = int(state.get("flush_every", 64))
+        self._store: StateStore | None = None
+        self._lock = threading.RLock()
+        self._pending: list[tuple[dict[str, Any], InputData]] = []
+        self._inputs: OrderedDict[str, InputData] = OrderedDict()
+        self._versions: dict[str, int] = {}
+        if self.enabled and (str(self.path) == ":memory:" or _exists(self.path)):
+            self.restore()
+
+    # -- state -------------------------------------------------------------------------------------
+    @property
+    def store(self) -> StateStore:
+        with self._lock:
+            if self._store is None:
+                self._store = StateStore(self.path)
+            return self._store
+
+    def restore(self) -> None:
+        """Load every saved router and expert state that matches this configuration."""
+        store = self.store
+        for router_id, ref in self.routers.items():
+            loader = getattr(ref.handle, "load_state_dict", None)
+            saved = store.load_router(router_id) if loader else None
+            if saved is not None and saved[0].get("kind") == getattr(ref.handle, "kind", None):
+                loader(saved[0])
+                self._versions[router_id] = saved[1]
+        for eid, name, expert in self.experts.items():
+            loader = getattr(expert, "load_state_dict", None)
+            saved = store.load_expert(str(eid)) if loader else None
+            if saved is not None:
+                loader(saved)
+
+    def remember(self, trace: dict[str, Any], x: InputData) -> None:
+        with self._lock:
+            self._inputs[trace["trace_id"]] = x
+            while len(self._inputs) > self.traces.capacity:
+                self._inputs.popitem(last=False)
+            if self.enabled:
+                self._pending.append((trace, x))
+                if len(self._pending) >= self.flush_every:
+                    self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            if not self._pending:
+                return
+            rows = [(trace, x.kind.value, x.task, _input_bytes(x)) for trace, x in self._pending]
+            self.store.record_traces(rows)
+            self._pending.clear()
+
+    def close(self) -> None:
+        with self._lock:
+            if self.enabled:
+                self.flush()
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+
+    # -- feedback ----------------------------------------------------------------------------------
+    def feedback(self, trace_id: str, *, reward: float | None = None, task_loss: float | None = None,
+                 scores: Mapping[str, float] | None = None, expected: Any = None,
+                 shadow_scores: Mapping[str, float] | None = None) -> dict[str, Any]:
+        reward, task_loss = _reward_and_loss(reward, task_loss, scores)
+        with self._lock:
+            if self.enabled:
+                self.flush()
+            trace, x = self._find(trace_id)
+            router_id = trace.get("router")
+            if router_id is None:
+                raise InvalidInput(f"trace {trace_id!r} ended in an error ({trace.get('error')}); there is nothing to score")
+            if router_id not in self.routers:
+                raise InvalidInput(f"trace {trace_id!r} was served by router {router_id!r}, which this config does not have")
+            served = next(a for a in reversed(trace["attempts"]) if a["status"] == "ok")
+            rewards = _rewards(served, reward, scores)
+            expected_value = to_value(expected) if expected is not None else None
+            names = {c["id"]: c["expert"] for c in served.get("calls", [])}
+            summary: dict[str, Any] = {"trace_id": trace_id, "router": router_id, "reward": reward,
+                                       "task_loss": task_loss,
+                                       "router_learns": hasattr(self.routers[router_id].handle, "state_dict"),
+                                       "rewards": {names.get(eid, eid): r for eid, r in rewards},
+                                       "experts_updated": []}
+            with self._transaction():
+                self._train(router_id, served, rewards, task_loss, trace_id, x)
+                summary["experts_updated"] = self._teach_experts(served, rewards, x, expected_value)
+                if shadow_scores:
+                    summary["shadows"] = self._score_shadows(trace, router_id, reward, shadow_scores, x)
+                if self.enabled:
+                    self.store.record_feedback(trace_id, router_id, reward, task_loss, {
+                        "rewards": dict(rewards), "shadow_scores": dict(shadow_scores or {}),
+                        "expected": expected_value.to_jsonable() if expected_value is not None else None,
+                    })
+        return summary
+
+    def _transaction(self):
+        return self.store.exclusive() if self.enabled else contextlib.nullcontext()
+
+    def _find(self, trace_id: str) -> tuple[dict[str, Any], InputData]:
+        trace = self.traces.get(trace_id)
+        x = self._inputs.get(trace_id)
+        if (trace is None or x is None) and self.enabled:
+            stored = self.store.trace(trace_id)
+            if stored is not None:
+                trace, (kind, task, data) = stored[0], stored[1:]
+                x = _input_from_bytes(kind, task, data)
+        if trace is None or x is None:
+            raise InvalidInput(f"unknown trace id {trace_id!r}: it was never recorded here, or has been evicted; "
+                               "use the trace_id of a recent response (himoe run --json shows it)")
+        return trace, x
+
+    def _train(self, router_id: str, attempt: dict[str, Any], rewards: list[tuple[str, float]],
+               task_loss: float, trace_id: str, x: InputData) -> None:
+        router = self.routers[router_id].handle
+        if self.enabled and hasattr(router, "load_state_dict"):
+            saved_version = self.store.router_version(router_id)
+            if saved_version > self._versions.get(router_id, 0):
+                state, version = self.store.load_router(router_id)
+                router.load_state_dict(state)
+                self._versions[router_id] = version
+        probs = np.array([g["prob"] for g in attempt.get("gate", [])])
+        util = attempt.get("mix", {}).get("util_by_expert", {})
+        router.train_signal(RouterFeedback(
+            trace_id=trace_id,
+            task_loss=task_loss,
+            load_balance_grad=_cv_squared(list(util.values())),
+            entropy_grad=-float(-(probs * np.log(np.clip(probs, 1e-12, 1))).sum()) if probs.size else 0.0,
+            util_by_expert=[(ExpertId.parse(g["id"]), g["prob"]) for g in attempt.get("gate", [])],
+            rewards=[(ExpertId.parse(eid), r) for eid, r in rewards],
+            input=x,
+            propensities=[(ExpertId.parse(g["id"]), g["prob"]) for g in attempt.get("gate", [])],
+        ))
+        if self.enabled and hasattr(router, "state_dict"):
+            version = self._versions.get(router_id, 0) + 1
+            self.store.save_router(router_id, router.state_dict(), version)
+            self._versions[router_id] = version
+
+    def _teach_experts(self, attempt: dict[str, Any], rewards: list[tuple[str, float]], x: InputData,
+                       expected: Any) -> list[str]:
+        taught = []
+        outputs = {c["id"]: c for c in attempt.get("calls", []) if c["status"] == "ok"}
+        for eid, reward in rewards:
+            expert = self.experts.get_by_id(ExpertId.parse(eid))
+            learn = getattr(expert, "learn", None)
+            if learn is None or eid not in outputs:
+                continue
+            learn(x, _value_from_json(outputs[eid]["value"]), reward, expected=expected)
+            taught.append(expert.name)
+            state = getattr(expert, "state_dict", None)
+            if self.enabled and state is not None:
+                self.store.save_expert(eid, expert.name, state())
+        return taught
+
+    def _score_shadows(self, trace: dict[str, Any], primary: str, reward: float,
+                       shadow_scores: Mapping[str, float], x: InputData) -> dict[str, Any]:
+        """Offline credit assignment: each scored shadow learns from its own answer, and the
+        orchestrator hears which shadow beat the primary."""
+        shadows = {s["router"]: s for s in trace.get("shadows", []) if s.get("status") == "ok"}
+        unknown = sorted(set(shadow_scores) - set(shadows))
+        if unknown:
+            raise InvalidInput(f"trace {trace['trace_id']!r} has no finished shadow answer from {', '.join(unknown)}; "
+                               f"shadows with answers: {', '.join(sorted(shadows)) or 'none'}")
+        for router_id, score in shadow_scores.items():
+            if router_id in self.routers:
+                self._train(router_id, shadows[router_id], _rewards(shadows[router_id], score, None),
+                            1.0 - score, trace["trace_id"], x)
+        best = max(shadow_scores, key=shadow_scores.__getitem__)
+        better = best if shadow_scores[best] > reward else None
+        self.orchestrator.feedback(OrchestrationFeedback(
+            trace["trace_id"], primary, shadow_better=better,
+            notes=f"primary {reward:g}; " + ", ".join(f"{k} {v:g}" for k, v in sorted(shadow_scores.items())),
+        ))
+        return {"shadow_better": better, "scores": dict(shadow_scores)}
+
+
+def _reward_and_loss(reward: float | None, task_loss: float | None,
+                     scores: Mapping[str, float] | None) -> tuple[float, float]:
+    for name, value in (("reward", reward), ("task_loss", task_loss)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)):
+            raise InvalidInput(f"{name} must be a finite number, got {value!r}")
+    if reward is None and task_loss is None:
+        if not scores:
+            raise InvalidInput("give reward=…, task_loss=… or per-expert scores to learn from")
+        reward = max(scores.values())
+    if reward is None:
+        reward = 1.0 - task_loss
+    return float(reward), float(1.0 - reward if task_loss is None else task_loss)
+
+
+def _rewards(attempt: dict[str, Any], reward: float, scores: Mapping[str, float] | None) -> list[tuple[str, float]]:
+    """(expert id, reward) for each pick to credit: the given per-expert scores, else the
+    overall reward for every expert whose output counted in the answer."""
+    by_name = {c["expert"]: c["id"] for c in attempt.get("calls", [])}
+    if scores:
+        unknown = sorted(set(scores) - set(by_name))
+        if unknown:
+            raise InvalidInput(f"no output from {', '.join(unknown)} in this trace; scored experts must be among "
+                               f"its picks: {', '.join(sorted(by_name))}")
+        for name, value in scores.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise InvalidInput(f"score for {name!r} must be a finite number, got {value!r}")
+        return [(by_name[name], float(value)) for name, value in scores.items()]
+    weights = attempt.get("mix", {}).get("weights", {})
+    return [(by_name[name], reward) for name, weight in weights.items() if weight > 0 and name in by_name]
+
+
+def _cv_squared(values: list[float]) -> float:
+    array = np.asarray(values, dtype=np.float64)
+    mean = array.mean() if array.size else 0.0
+    return 0.0 if array.size < 2 or mean == 0 else float(array.var() / mean**2)
+
+
+def _input_bytes(x: InputData) -> bytes:
+    if x.kind is InputKind.TEXT:
+        return x.payload.encode("utf-8")
+    if x.kind is InputKind.BYTES:
+        return x.payload
+    return x.payload.tobytes()
+
+
+def _input_from_bytes(kind: str, task: str | None, data: bytes) -> InputData:
+    if kind == InputKind.TEXT.value:
+        return InputData.text(data.decode("utf-8"), task=task)
+    if kind == InputKind.BYTES.value:
+        return InputData.bytes(data, task=task)
+    return InputData.features(np.frombuffer(data, dtype=np.float32), task=task)
+
+
+def _value_from_json(data: dict[str, Any]):
+    from ..value import Plan, PlanStep, Value
+
+    kind = data["kind"]
+    if kind == "text":
+        return Value.text(data["data"], data["schema"])
+    if kind == "json":
+        return Value.json(data["data"], data["schema"])
+    if kind == "plan":
+        plan = Plan(data["data"]["goal"], [PlanStep(s["description"], s["done"]) for s in data["data"]["steps"]])
+        return Value.plan(plan, data["schema"])
+    if kind == "embedding":
+        return Value.embedding(data["data"], data["schema"])
+    if kind == "bytes":
+        import base64
+
+        return Value.bytes(base64.b64decode(data["data"]), data["schema"])
+    return Value.none()
+
+
+def _exists(path: Any) -> bool:
+    from pathlib import Path
+
+    return Path(path).exists()

@@ -1,0 +1,7 @@
+"""Learning models and measures that routers are built from: disjoint LinUCB arms, per-expert
+bandit scores, the router loss's regularisers, guardrail metrics and off-policy estimators."""
+
+from .bandit_score import BanditScore
+from .lin_ucb_model import LinUcbModel
+
+__all__ = ["BanditScore", "LinUcbModel"]

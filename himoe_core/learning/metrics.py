@@ -1,0 +1,116 @@
+"""Guardrail metrics over recorded traces and feedback (seed §6): quality, calibration, load
+balance, utilisation, latency, cost, gating drift and inter-expert disagreement."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import numpy as np
+
+
+def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
+    """ECE with equal-width bins: Σ_b |B|/n · |accuracy(B) − confidence(B)|."""
+    confidence = np.asarray(confidence, dtype=np.float64)
+    correct = np.asarray(correct, dtype=np.float64)
+    if confidence.size == 0:
+        return float("nan")
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)
+    ece = 0.0
+    for b in range(bins):
+        mask = which == b
+        if mask.any():
+            ece += mask.mean() * abs(correct[mask].mean() - confidence[mask].mean())
+    return float(ece)
+
+
+def kl_divergence(p: dict[str, float], q: dict[str, float], smoothing: float = 1e-3) -> float:
+    """KL(p‖q) over the union of keys, with additive smoothing so absent experts stay finite."""
+    keys = sorted(set(p) | set(q))
+    if not keys:
+        return 0.0
+    pv = np.array([p.get(k, 0.0) for k in keys]) + smoothing
+    qv = np.array([q.get(k, 0.0) for k in keys]) + smoothing
+    pv, qv = pv / pv.sum(), qv / qv.sum()
+    return float((pv * np.log(pv / qv)).sum())
+
+
+def served_attempt(trace: dict[str, Any]) -> dict[str, Any] | None:
+    return next((a for a in reversed(trace.get("attempts", [])) if a.get("status") == "ok"), None)
+
+
+def answer_confidence(attempt: dict[str, Any]) -> float | None:
+    """Weight-averaged confidence of the outputs that made the answer."""
+    weights = attempt.get("mix", {}).get("weights", {})
+    confidences = {c["expert"]: c["confidence"] for c in attempt.get("calls", []) if c.get("confidence") is not None}
+    total = sum(w for name, w in weights.items() if name in confidences)
+    if total <= 0:
+        return None
+    return sum(w * confidences[name] for name, w in weights.items() if name in confidences) / total
+
+
+def mean_gate(traces: list[dict[str, Any]]) -> dict[str, float]:
+    sums: Counter[str] = Counter()
+    count = 0
+    for trace in traces:
+        attempt = served_attempt(trace)
+        if attempt is None:
+            continue
+        count += 1
+        for gate in attempt.get("gate", []):
+            sums[gate["expert"]] += gate["prob"]
+    return {name: value / count for name, value in sums.items()} if count else {}
+
+
+def compute_stats(traces: list[dict[str, Any]], feedback: list[dict[str, Any]], window: int = 500) -> dict[str, Any]:
+    """Every guardrail metric, as a JSON-ready dict; `window` sizes the drift comparison."""
+    served = [(t, served_attempt(t)) for t in traces]
+    answered = [(t, a) for t, a in served if a is not None]
+    errors = Counter((t.get("error") or "").split(":")[0] for t, a in served if a is None)
+    picks = Counter(p["expert"] for _, a in answered for p in a.get("picks", []))
+    total_picks = sum(picks.values())
+    utilisation = {name: n / total_picks for name, n in sorted(picks.items())} if total_picks else {}
+    latencies = np.array([t["elapsed_ms"] for t, _ in answered if t.get("elapsed_ms") is not None])
+    costs = np.array([a.get("mix", {}).get("cost_units", 0.0) for _, a in answered])
+    disagreement = [a["mix"]["disagreement"] for _, a in answered if a.get("mix", {}).get("disagreement") is not None]
+    by_trace = {t["trace_id"]: a for t, a in answered}
+    rewards, confidences, correct = [], [], []
+    for row in feedback:
+        if row.get("reward") is None:
+            continue
+        rewards.append(row["reward"])
+        attempt = by_trace.get(row["trace_id"])
+        conf = answer_confidence(attempt) if attempt else None
+        if conf is not None:
+            confidences.append(conf)
+            correct.append(1.0 if row["reward"] >= 0.5 else 0.0)
+    current, previous = answered[-window:], answered[-2 * window:-window]
+    drift = kl_divergence(mean_gate([t for t, _ in current]), mean_gate([t for t, _ in previous])) if previous else None
+    routers = Counter(t.get("router") for t, _ in answered)
+    return {
+        "requests": len(traces),
+        "answered": len(answered),
+        "errors": dict(sorted(errors.items())),
+        "routers": dict(sorted(routers.items())),
+        "feedback": len(rewards),
+        "quality": float(np.mean(rewards)) if rewards else None,
+        "calibration_ece": expected_calibration_error(np.array(confidences), np.array(correct)) if confidences else None,
+        "load_balance_cv2": _cv2(list(picks.values())),
+        "utilisation": utilisation,
+        "latency_ms": {"p50": _pct(latencies, 50), "p95": _pct(latencies, 95)},
+        "cost_units": {"mean": float(costs.mean()) if costs.size else None, "total": float(costs.sum())},
+        "gating_drift_kl": drift,
+        "disagreement": float(np.mean(disagreement)) if disagreement else None,
+    }
+
+
+def _pct(values: np.ndarray, q: float) -> float | None:
+    return float(np.percentile(values, q)) if values.size else None
+
+
+def _cv2(counts: list[int]) -> float | None:
+    if len(counts) < 2:
+        return None
+    array = np.asarray(counts, dtype=np.float64)
+    return float(array.var() / array.mean() ** 2)

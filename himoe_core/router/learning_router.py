@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError, EncodeError
+from ..experts.expert_ref import ExpertRef
+from ..input import InputData
+from .base_router import BaseRouter
+from .gate_scores import GateScores
+from .gating_policy import GatingPolicy
+from .router_feedback import RouterFeedback
+from .router_input import RouterInput
+
+
+class LearningRouter(BaseRouter):
+    """What every learning router kind shares.
+
+    - Exploration: the first pick is *sampled* from the gate probabilities with a seeded
+      generator, so each decision's logged probability is its true propensity (offline
+      evaluation needs it) and a run is reproducible for a given seed. The default gating is
+      sharp (temperature 0.05) with a 5 % exploration floor.
+    - Cost knob: `cost_weight` is subtracted per expected cost unit from each expert's
+      estimated quality (RouteLLM's threshold, in reward units): 0 buys quality at any price,
+      larger values send more traffic to cheap experts. Quality models learn reward only, so
+      the knob can move without relearning.
+    - Feedback: `train_signal` re-encodes the routed input (encoders are deterministic) and
+      calls `learn(features, expert, reward)` for each scored pick.
+    - State: `state_dict()` / `load_state_dict()` hold plain numbers and numpy arrays (no pickle).
+    """
+
+    default_policy = GatingPolicy(temperature=0.05, epsilon=0.05)
+
+    def __init__(self, *, cost_weight: float = 0.0, **options: Any) -> None:
+        super().__init__(**options)
+        if isinstance(cost_weight, bool) or not isinstance(cost_weight, (int, float)) or not math.isfinite(cost_weight) or cost_weight < 0:
+            raise ConfigError(f"cost_weight must be a finite number >= 0, got {cost_weight!r}")
+        self.cost_weight = float(cost_weight)
+        self.rng = np.random.default_rng(self.policy.seed)
+        self.updates = 0
+
+    # -- features ---------------------------------------------------------------------------------
+    def features(self, x: InputData, encoded: np.ndarray | None = None) -> np.ndarray:
+        """The encoded input with a bias term appended."""
+        if encoded is None:
+            if self.encoder is not None:
+                encoded = self.encoder.encode(x).vector
+            elif x.as_features() is not None:
+                encoded = x.as_features()
+            else:
+                raise EncodeError(f"router {self.id!r} ({self.kind}) needs an encoder for {x.kind.value} input; "
+                                  f"set routers.{self.id}.encoder = \"hashing\"")
+        return np.append(np.asarray(encoded, dtype=np.float64), 1.0)
+
+    def _input_features(self, input: RouterInput) -> np.ndarray:
+        return self.features(input.input, input.encoded.vector if input.encoded is not None else None)
+
+    def costs(self, candidates: list[ExpertRef]) -> np.ndarray:
+        return np.array([self.expected_cost(ref) for ref in candidates])
+
+    # -- deciding ---------------------------------------------------------------------------------
+    samples_first = True
+
+    def choose_first(self, scores: GateScores) -> int:
+        return int(self.rng.choice(len(scores.probs), p=np.asarray(scores.probs) / sum(scores.probs)))
+
+    # -- learning ---------------------------------------------------------------------------------
+    def train_signal(self, fb: RouterFeedback) -> None:
+        if not fb.rewards:
+            return
+        x = self.features(fb.input) if fb.input is not None and self.needs_features else None
+        known = {ref.id for ref in self.experts}
+        for expert_id, reward in fb.rewards:
+            if expert_id in known and math.isfinite(reward):
+                self.learn(x, expert_id, float(reward), fb)
+                self.updates += 1
+
+    needs_features = True
+
+    def learn(self, x: np.ndarray | None, expert_id: int, reward: float, fb: RouterFeedback) -> None:
+        raise NotImplementedError
+
+    # -- state ------------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "updates": self.updates,
+                "rng": json.dumps(self.rng.bit_generator.state), **self.model_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state.get("kind") != self.kind:
+            raise ValueError(f"saved state is for a {state.get('kind')!r} router, {self.id!r} is {self.kind!r}")
+        self.updates = int(state["updates"])
+        self.rng.bit_generator.state = json.loads(state["rng"])
+        self.load_model_state(state)
+
+    def model_state(self) -> dict[str, Any]:
+        return {}
+
+    def load_model_state(self, state: dict[str, Any]) -> None:
+        """Restore what `model_state` saved."""

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..context import Context
+from ..errors import ConfigError, EncodeError
+from ..experts.expert_ref import ExpertRef
+from ..learning.lin_ucb_model import LinUcbModel
+from .learning_router import LearningRouter
+from .router_feedback import RouterFeedback
+from .router_input import RouterInput
+
+
+class LinUcbRouter(LearningRouter):
+    """Disjoint LinUCB (Li et al., 2010): per expert, ridge regression of reward on the encoded
+    input; logit = θ·x + alpha·sqrt(xᵀA⁻¹x) − cost_weight·cost. Sherman–Morrison updates."""
+
+    kind = "linucb"
+
+    def __init__(self, *, alpha: float = 1.0, ridge: float = 1.0, **options: Any) -> None:
+        super().__init__(**options)
+        if not isinstance(alpha, (int, float)) or alpha < 0:
+            raise ConfigError(f"alpha must be a number >= 0, got {alpha!r}")
+        if not isinstance(ridge, (int, float)) or ridge <= 0:
+            raise ConfigError(f"ridge must be a number > 0, got {ridge!r}")
+        self.alpha = float(alpha)
+        self.ridge = float(ridge)
+        self.model: LinUcbModel | None = None
+
+    def _model(self, x: np.ndarray) -> LinUcbModel:
+        if self.model is None:
+            self.model = LinUcbModel(x.shape[0], self.ridge)
+        elif self.model.dim != x.shape[0]:
+            raise EncodeError(f"router {self.id!r} learned on {self.model.dim - 1} features, got {x.shape[0] - 1}")
+        return self.model
+
+    def exploration(self, widths: np.ndarray) -> np.ndarray:
+        return self.alpha * widths
+
+    def logits(self, input: RouterInput, candidates: list[ExpertRef], ctx: Context) -> np.ndarray:
+        x = self._input_features(input)
+        means, widths = self._model(x).mean_and_width([int(ref.id) for ref in candidates], x)
+        return means + self.exploration(widths) - self.cost_weight * self.costs(candidates)
+
+    def learn(self, x: np.ndarray | None, expert_id: int, reward: float, fb: RouterFeedback) -> None:
+        self._model(x).learn(int(expert_id), x, reward)
+
+    def model_state(self) -> dict[str, Any]:
+        return {} if self.model is None else {"linucb": self.model.state_dict()}
+
+    def load_model_state(self, state: dict[str, Any]) -> None:
+        if "linucb" in state:
+            saved = state["linucb"]
+            self.model = LinUcbModel(int(saved["dim"]), float(saved["ridge"]))
+            self.model.load_state_dict(saved)

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..context import Context
+from ..errors import ConfigError
+from ..experts.expert_ref import ExpertRef
+from ..learning.bandit_score import BanditScore
+from .learning_router import LearningRouter
+from .router_feedback import RouterFeedback
+from .router_input import RouterInput
+
+
+class SymbolicRouter(LearningRouter):
+    """`can_handle` filtering plus a bandit score per expert learned from reward, latency and
+    cost (UCB1 on mean reward; untried experts get an optimistic `prior`).
+
+    logit = UCB(quality) − cost_weight·cost − latency_weight·latency_ms.
+    """
+
+    kind = "symbolic"
+    needs_features = False
+
+    def __init__(self, *, exploration: float = 0.5, prior: float = 1.0, latency_weight: float = 0.0,
+                 **options: Any) -> None:
+        super().__init__(**options)
+        for name, value in (("exploration", exploration), ("latency_weight", latency_weight)):
+            if not isinstance(value, (int, float)) or value < 0:
+                raise ConfigError(f"{name} must be a number >= 0, got {value!r}")
+        self.exploration = float(exploration)
+        self.prior = float(prior)
+        self.latency_weight = float(latency_weight)
+        self.scores: dict[int, BanditScore] = {int(ref.id): BanditScore() for ref in self.experts}
+
+    def logits(self, input: RouterInput, candidates: list[ExpertRef], ctx: Context) -> np.ndarray:
+        total = sum(self.scores[int(ref.id)].pulls for ref in candidates)
+        values = []
+        for ref in candidates:
+            score = self.scores[int(ref.id)]
+            latency = score.latency_ms if score.pulls else (self.stats.latency_ms(ref.id) or 0.0)
+            values.append(score.ucb(total, self.exploration, self.prior)
+                          - self.cost_weight * self.expected_cost(ref) - self.latency_weight * latency)
+        return np.asarray(values)
+
+    def learn(self, x: np.ndarray | None, expert_id: int, reward: float, fb: RouterFeedback) -> None:
+        eid = int(expert_id)
+        self.scores[eid].learn(reward, self.stats.latency_ms(expert_id), self.stats.cost_units(expert_id))
+
+    def model_state(self) -> dict[str, Any]:
+        ids = sorted(self.scores)
+        return {
+            "expert_ids": np.asarray(ids, dtype=np.uint64),
+            "pulls": np.asarray([self.scores[i].pulls for i in ids], dtype=np.int64),
+            "reward_sum": np.asarray([self.scores[i].reward_sum for i in ids]),
+            "latency_ms": np.asarray([self.scores[i].latency_ms for i in ids]),
+            "cost_units": np.asarray([self.scores[i].cost_units for i in ids]),
+        }
+
+    def load_model_state(self, state: dict[str, Any]) -> None:
+        for i, eid in enumerate(int(v) for v in state["expert_ids"]):
+            if eid in self.scores:
+                self.scores[eid] = BanditScore(int(state["pulls"][i]), float(state["reward_sum"][i]),
+                                               float(state["latency_ms"][i]), float(state["cost_units"][i]))

@@ -1,0 +1,285 @@
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import stat
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+
+from ..errors import ConfigError, StateError
+
+SCHEMA_VERSION = 1
+APPLICATION = "himoe"
+
+_SCHEMA_V1 = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS traces (
+    trace_id TEXT PRIMARY KEY,
+    created REAL NOT NULL,
+    router TEXT,
+    input_kind TEXT NOT NULL,
+    input_task TEXT,
+    input_data BLOB NOT NULL,
+    trace TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS traces_created ON traces (created);
+CREATE TABLE IF NOT EXISTS feedback (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    trace_id TEXT NOT NULL,
+    created REAL NOT NULL,
+    router TEXT,
+    reward REAL,
+    task_loss REAL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS feedback_trace ON feedback (trace_id);
+CREATE TABLE IF NOT EXISTS router_state (
+    router_id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    scalars TEXT NOT NULL,
+    updated REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS router_arrays (
+    router_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    dtype TEXT NOT NULL,
+    shape TEXT NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (router_id, name)
+);
+CREATE TABLE IF NOT EXISTS expert_state (
+    expert_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    state TEXT NOT NULL,
+    updated REAL NOT NULL
+);
+"""
+
+# Each entry migrates a database from version i to i + 1.
+_MIGRATIONS: list[str] = []
+
+
+def default_state_path() -> Path:
+    """$HIMOE_STATE, else $XDG_DATA_HOME/himoe/state.sqlite3 (~/.local/share/himoe/…)."""
+    env = os.environ.get("HIMOE_STATE")
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "himoe" / "state.sqlite3"
+
+
+class StateStore:
+    """Learned state in one SQLite file (WAL): router parameters and expert state keyed by id,
+    traces with their inputs and gate propensities, and every feedback row.
+
+    Several processes may write at once: each write is one IMMEDIATE transaction, and router
+    state carries a version so a writer can reload what another process learned before it
+    applies its own update. Arrays are stored as raw bytes with dtype and shape — never pickle.
+    The file is created owner-only (0600). A file that is not a himoe state, or comes from a
+    newer himoe, is refused with a clear error and never overwritten.
+    """
+
+    def __init__(self, path: str | os.PathLike | None = None) -> None:
+        self.path = Path(path) if path is not None else default_state_path()
+        self._lock = threading.RLock()
+        self._in_transaction = False
+        self._conn = self._open()
+
+    # -- opening and migrating ----------------------------------------------------------------------
+    def _open(self) -> sqlite3.Connection:
+        memory = str(self.path) == ":memory:"
+        if not memory:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if not self.path.exists():
+                fd = os.open(self.path, os.O_CREAT | os.O_WRONLY | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR)
+                os.close(fd)
+        try:
+            conn = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA busy_timeout = 30000")
+            if not memory:
+                conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            self._migrate(conn)
+        except sqlite3.DatabaseError as exc:
+            raise StateError(f"state file {str(self.path)!r} is not a usable SQLite database ({exc}); "
+                           "move it away or point HIMOE_STATE elsewhere — it was left untouched") from None
+        return conn
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if tables and "meta" not in tables:
+                raise StateError(f"state file {str(self.path)!r} is a SQLite database of another application "
+                               f"(tables: {', '.join(sorted(tables))}); it was left untouched — "
+                               "point HIMOE_STATE or [state] path at another file")
+            if not tables:
+                _run_script(conn, _SCHEMA_V1)
+                conn.execute("INSERT INTO meta VALUES ('application', ?), ('schema_version', ?)",
+                             (APPLICATION, str(SCHEMA_VERSION)))
+            meta = dict(conn.execute("SELECT key, value FROM meta"))
+            if meta.get("application") != APPLICATION:
+                raise StateError(f"state file {str(self.path)!r} does not belong to himoe; it was left untouched")
+            version = int(meta.get("schema_version", "0"))
+            if version > SCHEMA_VERSION:
+                raise StateError(f"state file {str(self.path)!r} has schema version {version}, newer than this "
+                               f"himoe understands ({SCHEMA_VERSION}); upgrade himoe — the file was left untouched")
+            for step in range(version, SCHEMA_VERSION):
+                _run_script(conn, _MIGRATIONS[step - 1])
+            conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """One write transaction spanning several calls (read a version, then write on it):
+        no other process writes in between."""
+        with self._lock:
+            if self._in_transaction:
+                yield
+                return
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._in_transaction = True
+            try:
+                yield
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            finally:
+                self._in_transaction = False
+
+    def _write(self, statements: Iterable[tuple[str, tuple]]) -> None:
+        with self.exclusive():
+            for sql, params in statements:
+                self._conn.execute(sql, params)
+
+    def _read(self, sql: str, params: tuple = ()) -> list[tuple]:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
+
+    # -- traces and feedback -----------------------------------------------------------------------
+    def record_traces(self, rows: list[tuple[dict[str, Any], str, str | None, bytes]]) -> None:
+        """Store traces: (trace, input kind, input task, input bytes) each."""
+        now = time.time()
+        self._write(("INSERT OR REPLACE INTO traces VALUES (?, ?, ?, ?, ?, ?, ?)",
+                     (trace["trace_id"], now, trace.get("router"), kind, task, data, json.dumps(trace)))
+                    for trace, kind, task, data in rows)
+
+    def trace(self, trace_id: str) -> tuple[dict[str, Any], str, str | None, bytes] | None:
+        rows = self._read("SELECT trace, input_kind, input_task, input_data FROM traces WHERE trace_id = ?", (trace_id,))
+        if not rows:
+            return None
+        trace, kind, task, data = rows[0]
+        return json.loads(trace), kind, task, data
+
+    def traces(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """Stored traces, oldest first (the last `limit` when given)."""
+        if limit is None:
+            rows = self._read("SELECT trace FROM traces ORDER BY created, rowid")
+        else:
+            rows = self._read("SELECT trace FROM (SELECT trace, created, rowid FROM traces "
+                              "ORDER BY created DESC, rowid DESC LIMIT ?) ORDER BY created, rowid", (limit,))
+        return [json.loads(row[0]) for row in rows]
+
+    def record_feedback(self, trace_id: str, router: str | None, reward: float | None,
+                        task_loss: float | None, detail: dict[str, Any]) -> None:
+        self._write([("INSERT INTO feedback (trace_id, created, router, reward, task_loss, detail) "
+                      "VALUES (?, ?, ?, ?, ?, ?)",
+                      (trace_id, time.time(), router, reward, task_loss, json.dumps(detail)))])
+
+    def feedback(self) -> list[dict[str, Any]]:
+        rows = self._read("SELECT id, trace_id, created, router, reward, task_loss, detail FROM feedback ORDER BY id")
+        return [{"id": r[0], "trace_id": r[1], "created": r[2], "router": r[3], "reward": r[4],
+                 "task_loss": r[5], **json.loads(r[6])} for r in rows]
+
+    def count(self, table: str) -> int:
+        if table not in {"traces", "feedback", "router_state", "expert_state"}:
+            raise ValueError(f"unknown table {table!r}")
+        return int(self._read(f"SELECT COUNT(*) FROM {table}")[0][0])
+
+    # -- router and expert state -------------------------------------------------------------------
+    def save_router(self, router_id: str, state: dict[str, Any], version: int) -> None:
+        """Replace a router's state: scalars as JSON, arrays as bytes with dtype and shape."""
+        scalars, arrays = split_state(state)
+        statements: list[tuple[str, tuple]] = [
+            ("INSERT OR REPLACE INTO router_state VALUES (?, ?, ?, ?, ?)",
+             (router_id, str(state.get("kind", "")), version, json.dumps(scalars), time.time())),
+            ("DELETE FROM router_arrays WHERE router_id = ?", (router_id,)),
+        ]
+        for name, array in arrays.items():
+            array = np.ascontiguousarray(array)
+            statements.append(("INSERT INTO router_arrays VALUES (?, ?, ?, ?, ?)",
+                               (router_id, name, array.dtype.str, json.dumps(list(array.shape)), array.tobytes())))
+        self._write(statements)
+
+    def router_version(self, router_id: str) -> int:
+        rows = self._read("SELECT version FROM router_state WHERE router_id = ?", (router_id,))
+        return int(rows[0][0]) if rows else 0
+
+    def load_router(self, router_id: str) -> tuple[dict[str, Any], int] | None:
+        rows = self._read("SELECT scalars, version FROM router_state WHERE router_id = ?", (router_id,))
+        if not rows:
+            return None
+        state = json.loads(rows[0][0])
+        for name, dtype, shape, data in self._read(
+                "SELECT name, dtype, shape, data FROM router_arrays WHERE router_id = ?", (router_id,)):
+            array = np.frombuffer(data, dtype=np.dtype(dtype)).reshape(json.loads(shape)).copy()
+            join_state(state, name, array)
+        return state, int(rows[0][1])
+
+    def save_expert(self, expert_id: str, name: str, state: dict[str, Any]) -> None:
+        self._write([("INSERT OR REPLACE INTO expert_state VALUES (?, ?, ?, ?)",
+                      (expert_id, name, json.dumps(state), time.time()))])
+
+    def load_expert(self, expert_id: str) -> dict[str, Any] | None:
+        rows = self._read("SELECT state FROM expert_state WHERE expert_id = ?", (expert_id,))
+        return json.loads(rows[0][0]) if rows else None
+
+
+def _run_script(conn: sqlite3.Connection, script: str) -> None:
+    """Statement by statement: `executescript` would commit the surrounding transaction."""
+    for statement in script.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+def split_state(state: dict[str, Any], prefix: str = "") -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Nested state → (JSON scalars, {"a.b": array}); arrays are found at any depth."""
+    scalars: dict[str, Any] = {}
+    arrays: dict[str, np.ndarray] = {}
+    for key, value in state.items():
+        if isinstance(value, np.ndarray):
+            arrays[prefix + key] = value
+        elif isinstance(value, dict):
+            sub_scalars, sub_arrays = split_state(value, prefix + key + ".")
+            scalars[key] = sub_scalars
+            arrays.update(sub_arrays)
+        elif isinstance(value, (np.integer, np.floating)):
+            scalars[key] = value.item()
+        elif value is None or isinstance(value, (str, int, float, bool, list)):
+            scalars[key] = value
+        else:
+            raise ConfigError(f"router state key {prefix + key!r} holds a {type(value).__name__}; "
+                              "state may hold numbers, strings, lists, dicts and numpy arrays")
+    return scalars, arrays
+
+
+def join_state(state: dict[str, Any], dotted: str, array: np.ndarray) -> None:
+    *parents, leaf = dotted.split(".")
+    for parent in parents:
+        state = state.setdefault(parent, {})
+    state[leaf] = array

@@ -1,0 +1,60 @@
+"""Reading an OpenAI-style chat completion reply."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def parse_chat_completion(reply: Any) -> tuple[str, tuple[int, int] | None]:
+    """The answer text (choices[0].message.content) and (prompt_tokens, completion_tokens) from
+    `usage`, or None when the reply has no usage. A ValueError says what is malformed."""
+    if not isinstance(reply, dict):
+        raise ValueError(f"expected a JSON object, got {_kind(reply)}")
+    if "choices" not in reply:
+        error = reply.get("error")
+        if error is not None:
+            raise ValueError(f"'choices' is missing; the server reported an error: {_short(error)}")
+        raise ValueError("'choices' is missing")
+    choices = reply["choices"]
+    if not isinstance(choices, list):
+        raise ValueError(f"'choices' must be a list, got {_kind(choices)}")
+    if not choices:
+        raise ValueError("'choices' is empty")
+    choice = choices[0]
+    if not isinstance(choice, dict):
+        raise ValueError(f"choices[0] must be an object, got {_kind(choice)}")
+    message = choice.get("message")
+    if not isinstance(message, dict):
+        raise ValueError("choices[0].message is missing" if message is None
+                         else f"choices[0].message must be an object, got {_kind(message)}")
+    if "content" not in message:
+        raise ValueError("choices[0].message.content is missing")
+    content = message["content"]
+    if not isinstance(content, str):
+        raise ValueError(f"choices[0].message.content must be a string, got {_kind(content)}")
+    usage = reply.get("usage")
+    if usage is None:
+        return content, None
+    if not isinstance(usage, dict):
+        raise ValueError(f"'usage' must be an object, got {_kind(usage)}")
+    tokens = []
+    for key in ("prompt_tokens", "completion_tokens"):
+        count = usage.get(key)
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise ValueError(f"usage.{key} must be an integer >= 0, got {_kind(count)}")
+        tokens.append(count)
+    return content, (tokens[0], tokens[1])
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    name = {bool: "boolean", int: "number", float: "number", str: "string", list: "list",
+            dict: "object"}.get(type(value), type(value).__name__)
+    text = repr(value)
+    return f"{name} {text}" if len(text) <= 40 else name
+
+
+def _short(value: Any) -> str:
+    text = " ".join(str(value).split())
+    return text if len(text) <= 120 else text[:119] + "…"

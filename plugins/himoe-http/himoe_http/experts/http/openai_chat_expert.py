@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+from himoe_core import Context, ExpertAux, ExpertFailed, ExpertOut, InputData, InvalidInput, Value
+
+from ...base_models.http.http_caller import HttpCaller
+from ...base_models.http.retry_policy import RetryPolicy
+from ...chat_replies import parse_chat_completion
+from ...config.http_expert_config import HttpExpertConfig
+from ...task_prefixes import matching_prefix, strip_prefix
+
+
+class OpenAIChatExpert:
+    """Answers with an OpenAI-compatible chat completions endpoint declared in config."""
+
+    def __init__(self, config: HttpExpertConfig) -> None:
+        if config.kind != "openai-chat" or config.model is None:
+            raise ValueError(f"OpenAIChatExpert needs an 'openai-chat' config with a model, got kind {config.kind!r}")
+        self.config = config
+        self.name = config.name
+        self.domain = config.domain
+        self.cost_units = config.cost_units
+        self.description = config.description or f"chat model {config.model!r} at {config.url}"
+        self._caller = HttpCaller(
+            config.name,
+            config.url,
+            headers=dict(config.headers),
+            api_key_env=config.api_key_env,
+            auth_header=config.auth_header,
+            retry=RetryPolicy(config.max_retries, config.backoff_base_ms, config.backoff_max_ms),
+            max_response_bytes=config.max_response_bytes,
+        )
+
+    def __repr__(self) -> str:
+        return (f"OpenAIChatExpert(name={self.name!r}, url={self.config.url!r}, model={self.config.model!r}, "
+                f"api_key_env={self.config.api_key_env!r})")
+
+    def can_handle(self, task: str) -> bool:
+        return matching_prefix(task, self.config.tasks) is not None
+
+    def request_body(self, x: InputData) -> dict:
+        """The chat completion request for `x`: its text without the task prefix as the user
+        message, after the configured system prompt."""
+        text = x.as_text()
+        if text is None:
+            raise InvalidInput(f"expert {self.name!r} takes text input, got {x.kind.value}; "
+                               "send the prompt as text")
+        prompt = strip_prefix(text, self.config.tasks)
+        if not prompt:
+            raise InvalidInput(f"expert {self.name!r} got an empty prompt; write the question after the "
+                               f"task prefix, e.g. '{self.config.tasks[0]} …'")
+        messages = []
+        if self.config.system_prompt:
+            messages.append({"role": "system", "content": self.config.system_prompt})
+        messages.append({"role": "user", "content": prompt})
+        body: dict = {"model": self.config.model, "messages": messages}
+        if self.config.temperature is not None:
+            body["temperature"] = self.config.temperature
+        if self.config.max_tokens is not None:
+            body["max_tokens"] = self.config.max_tokens
+        return body
+
+    async def infer(self, x: InputData, ctx: Context) -> ExpertOut:
+        reply = await self._caller.post_json(self.request_body(x), ctx)
+        try:
+            content, usage = parse_chat_completion(reply)
+        except ValueError as exc:
+            cause = f"malformed reply from {self._caller.target}: {exc}"
+        else:
+            if usage is None:
+                cost = self.config.cost_units
+            else:
+                cost = (usage[0] / 1000.0 * self.config.price_per_1k_input
+                        + usage[1] / 1000.0 * self.config.price_per_1k_output)
+            return ExpertOut(Value.text(content), ExpertAux(cost_units=cost, confidence=self.config.confidence))
+        raise ExpertFailed(self.name, cause)
+
+    async def aclose(self) -> None:
+        """Close the pooled connections of the current trio run."""
+        await self._caller.aclose()

@@ -1,0 +1,388 @@
+"""OpenAIChatExpert against a real loopback HTTP server: answers, costs, deadlines, retries,
+failures and cancellation."""
+
+from __future__ import annotations
+
+import gc
+import threading
+import time
+import warnings
+from urllib.parse import quote
+
+import pytest
+import trio
+from himoe_core import Cancelled, Context, ExpertFailed, InputData, InvalidInput, ValueKind
+
+
+def chat(loopback, make_expert, path, **overrides):
+    table = {
+        "kind": "openai-chat",
+        "url": loopback.url(path),
+        "model": "llama-3-8b",
+        "tasks": ["chat:", "ask:"],
+        "price_per_1k_input": 0.5,
+        "price_per_1k_output": 1.5,
+        "system_prompt": "You are helpful.",
+        "backoff_base_ms": 20,
+        **overrides,
+    }
+    return make_expert("local_llm", **table)
+
+
+def timed(fn, *args):
+    started = time.monotonic()
+    try:
+        return fn(*args), (time.monotonic() - started) * 1000.0
+    except BaseException as exc:
+        exc.elapsed_ms = (time.monotonic() - started) * 1000.0
+        raise
+
+
+def test_http_openai_answer_cost_and_request(loopback, make_expert, call):
+    expert = chat(loopback, make_expert, "/ok")
+    out = call(expert, "chat: What is 2+2?", 500)
+    assert out.value.kind is ValueKind.TEXT
+    assert out.value.as_text() == "you said: What is 2+2?"
+    # The server counted characters as tokens: prompt = system + user, completion = the answer.
+    prompt_tokens = len("You are helpful.") + len("What is 2+2?")
+    completion_tokens = len("you said: What is 2+2?")
+    assert out.aux.cost_units == pytest.approx(prompt_tokens / 1000 * 0.5 + completion_tokens / 1000 * 1.5)
+    assert out.aux.confidence == 0.5
+    [record] = loopback.records
+    assert record["body"] == {
+        "model": "llama-3-8b",
+        "messages": [{"role": "system", "content": "You are helpful."},
+                     {"role": "user", "content": "What is 2+2?"}],
+    }
+    assert record["headers"]["Content-Type"] == "application/json"
+    assert "Authorization" not in record["headers"]  # no api_key_env configured
+
+
+def test_http_openai_prefix_stripping_options_and_confidence(loopback, make_expert, call):
+    expert = chat(loopback, make_expert, "/ok", confidence=0.8, temperature=0.2, max_tokens=64,
+                  system_prompt="Be brief.")
+    out = call(expert, "  ASK:   why is the sky blue?  ", 500)
+    assert out.value.as_text() == "you said: why is the sky blue?"
+    assert out.aux.confidence == 0.8
+    body = loopback.records[0]["body"]
+    assert body["messages"][-1] == {"role": "user", "content": "why is the sky blue?"}
+    assert body["temperature"] == 0.2 and body["max_tokens"] == 64
+    # Text without a prefix (routed by task hint) is sent whole.
+    out = call(expert, "hello there", 500, "chat:")
+    assert out.value.as_text() == "you said: hello there"
+
+
+def test_http_openai_without_system_prompt_or_usage(loopback, make_expert, call):
+    raw = '{"choices": [{"message": {"role": "assistant", "content": "fine"}}]}'
+    expert = make_expert("bare", kind="openai-chat", url=loopback.url("/raw?body=" + quote(raw)), model="m",
+                         tasks=["chat:"], cost_units=0.7)
+    out = call(expert, "chat: hi", 500)
+    assert out.value.as_text() == "fine"
+    assert out.aux.cost_units == 0.7  # no usage: the configured expected cost
+    assert loopback.records[0]["body"] == {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+
+
+def test_http_openai_can_handle_by_prefix(loopback, make_expert):
+    expert = chat(loopback, make_expert, "/ok")
+    assert expert.can_handle("chat: hi") and expert.can_handle("Ask: why") and expert.can_handle("  chat:")
+    assert not expert.can_handle("plan: a trip") and not expert.can_handle("")
+    assert expert.name == "local_llm" and expert.domain == "http" and expert.cost_units == 1.0
+    assert "llama-3-8b" in expert.description
+
+
+def test_http_openai_rejects_non_text_and_empty_prompt(loopback, make_expert):
+    expert = chat(loopback, make_expert, "/ok")
+
+    async def infer(x):
+        return await expert.infer(x, Context.start(300))
+
+    with pytest.raises(InvalidInput, match="takes text input"):
+        trio.run(infer, InputData.bytes(b"\x00\x01"))
+    with pytest.raises(InvalidInput, match="empty prompt"):
+        trio.run(infer, InputData.text("chat:   "))
+    assert loopback.records == []
+
+
+def test_http_openai_slow_reply_is_cut_at_the_deadline(loopback, make_expert, call):
+    expert = chat(loopback, make_expert, "/slow?ms=1500")
+    with pytest.raises(ExpertFailed) as info:
+        timed(call, expert, "chat: hi", 250)
+    assert info.value.elapsed_ms <= 250 + 100
+    assert info.value.name == "local_llm"
+    assert info.value.cause.startswith("timed out after ")
+    assert loopback.target in info.value.cause
+    assert len(loopback.records) == 1  # a timeout is not retried: the budget is spent
+
+
+def test_http_openai_hanging_server_is_disconnected_at_the_deadline(loopback, make_expert, call):
+    expert = chat(loopback, make_expert, "/hang")
+    with pytest.raises(ExpertFailed, match="timed out after") as info:
+        timed(call, expert, "chat: hi", 200)
+    assert info.value.elapsed_ms <= 200 + 100
+    gone = loopback.wait_for_disconnect()
+    assert gone is not None, "the server never saw the connection close"
+    assert gone["time"] - loopback.records[0]["time"] <= 0.2 + 0.1
+
+
+def test_http_openai_server_hanging_mid_body_is_cut_too(loopback, make_expert, call):
+    expert = chat(loopback, make_expert, "/headers-then-hang")
+    with pytest.raises(ExpertFailed, match="timed out after") as info:
+        timed(call, expert, "chat: hi", 200)
+    assert info.value.elapsed_ms <= 200 + 100
+    assert loopback.wait_for_disconnect() is not None
+
+
+def test_http_openai_500_is_retried_then_fails_within_budget(loopback, make_expert, call):
+    expert = chat(loopback, make_expert, "/status?code=500", max_retries=2)
+    with pytest.raises(ExpertFailed) as info:
+        timed(call, expert, "chat: hi", 500)
+    assert info.value.cause == (f'HTTP 500 from {loopback.target} after 3 attempts '
+                                f'(last reply: {{"error": "internal error"}})')
+    assert len(loopback.records) == 3
+    assert info.value.elapsed_ms <= 500 + 100
+
+
+def test_http_openai_retries_stop_when_the_budget_cannot_cover_the_wait(loopback, make_expert, call):
+    # Retry-After asks for 5 s, the budget is 400 ms: no retry, and no waiting for nothing.
+    expert = chat(loopback, make_expert, "/status?code=503&retry_after=5", max_retries=5)
+    with pytest.raises(ExpertFailed) as info:
+        timed(call, expert, "chat: hi", 400)
+    assert info.value.cause.startswith(f"HTTP 503 from {loopback.target} after 1 attempt;")
+    assert "Retry-After asks for 5000 ms" in info.value.cause
+    assert len(loopback.records) == 1
+    assert info.value.elapsed_ms < 150
+    # With big exponential backoff and many retries allowed, the budget still bounds the call.
+    expert = chat(loopback, make_expert, "/status?code=500", max_retries=10, backoff_base_ms=150)
+    with pytest.raises(ExpertFailed) as info:
+        timed(call, expert, "chat: hi", 300)
+    assert info.value.elapsed_ms <= 300 + 100
+    assert len(loopback.records) < 1 + 11
+
+
+def test_http_openai_429_then_success_honours_retry_after(loopback, make_expert, call):
+    expert = chat(loopback, make_expert, "/fail-then-ok?code=429&times=1&retry_after=0.15")
+    out = call(expert, "chat: hi", 500)
+    assert out.value.as_text() == "you said: hi"
+    first, second = loopback.records
+    gap = second["time"] - first["time"]
+    assert 0.15 - 0.01 <= gap <= 0.15 + 0.1, gap
+
+
+def test_http_openai_5xx_then_success_uses_jittered_backoff(loopback, make_expert, call):
+    expert = chat(loopback, make_expert, "/fail-then-ok?code=502&times=2", backoff_base_ms=30,
+                  max_retries=2)
+    out = call(expert, "chat: hi", 500)
+    assert out.value.as_text() == "you said: hi"
+    assert len(loopback.records) == 3
+    # Full jitter: each wait is within [0, base * 2**(n-1)] (+ scheduling slack).
+    gaps = [b["time"] - a["time"] for a, b in zip(loopback.records, loopback.records[1:])]
+    assert gaps[0] <= 0.030 + 0.05 and gaps[1] <= 0.060 + 0.05
+
+
+def test_http_openai_dropped_connection_is_retried(loopback, make_expert, call):
+    expert = chat(loopback, make_expert, "/drop-then-ok?times=1")
+    out = call(expert, "chat: hi", 500)
+    assert out.value.as_text() == "you said: hi"
+    assert len(loopback.records) == 2
+
+
+def test_http_openai_connection_refused_fails_after_retries(make_expert, call):
+    port = unused_port()
+    expert = make_expert("gone", kind="openai-chat", url=f"http://127.0.0.1:{port}/v1", model="m",
+                         tasks=["chat:"], max_retries=2, backoff_base_ms=10)
+    with pytest.raises(ExpertFailed) as info:
+        call(expert, "chat: hi", 500)
+    assert info.value.cause.startswith(f"connection to 127.0.0.1:{port} failed (ConnectError")
+    assert info.value.cause.endswith("after 3 attempts")
+
+
+def test_http_openai_401_is_not_retried(loopback, make_expert, call):
+    expert = chat(loopback, make_expert, "/status?code=401", max_retries=3)
+    with pytest.raises(ExpertFailed) as info:
+        call(expert, "chat: hi", 500)
+    assert info.value.cause.startswith(f"HTTP 401 from {loopback.target} (not retried)")
+    assert len(loopback.records) == 1
+
+
+@pytest.mark.parametrize("body, cause", [
+    ("this is not json {", "malformed JSON reply from {target}: Expecting value"),
+    ("", "malformed JSON reply from {target}: Expecting value: line 1 column 1 (char 0); the body is empty"),
+    ('{"value": NaN}', "malformed JSON reply from {target}: NaN is not valid JSON"),
+    ('[1, 2]', "malformed reply from {target}: expected a JSON object, got list"),
+    ('{"id": "x"}', "malformed reply from {target}: 'choices' is missing"),
+    ('{"error": {"message": "model not loaded"}}', "'choices' is missing; the server reported an error: "),
+    ('{"choices": []}', "'choices' is empty"),
+    ('{"choices": "nope"}', "'choices' must be a list, got string 'nope'"),
+    ('{"choices": [{"text": "hi"}]}', "choices[0].message is missing"),
+    ('{"choices": [{"message": {"role": "assistant"}}]}', "choices[0].message.content is missing"),
+    ('{"choices": [{"message": {"content": 42}}]}', "choices[0].message.content must be a string, got number 42"),
+    ('{"choices": [{"message": {"content": null}}]}', "choices[0].message.content must be a string, got null"),
+    ('{"choices": [{"message": {"content": "x"}}], "usage": {"prompt_tokens": "7", "completion_tokens": 1}}',
+     "usage.prompt_tokens must be an integer >= 0, got string '7'"),
+    ('{"choices": [{"message": {"content": "x"}}], "usage": []}', "'usage' must be an object, got list"),
+])
+def test_http_openai_malformed_replies_fail_clearly(loopback, make_expert, call, body, cause):
+    expert = chat(loopback, make_expert, "/raw?body=" + quote(body))
+    with pytest.raises(ExpertFailed) as info:
+        call(expert, "chat: hi", 500)
+    assert cause.format(target=loopback.target) in info.value.cause
+    assert "\n" not in info.value.cause
+    assert len(loopback.records) == 1  # a malformed reply is not retried
+
+
+@pytest.mark.parametrize("path", ["/big", "/big-stream"])
+def test_http_openai_reply_larger_than_the_limit_fails(loopback, make_expert, call, path):
+    expert = chat(loopback, make_expert, path + "?bytes=200000", max_response_bytes=100_000)
+    with pytest.raises(ExpertFailed, match=r"larger than max_response_bytes \(100000 bytes\)"):
+        call(expert, "chat: hi", 500)
+    # Under the limit, the same reply is read whole (and is no chat completion).
+    expert = chat(loopback, make_expert, path + "?bytes=50000", max_response_bytes=100_000)
+    with pytest.raises(ExpertFailed, match="expected a JSON object, got string"):
+        call(expert, "chat: hi", 500)
+
+
+def test_http_openai_trio_cancellation_closes_the_upstream_request(loopback, make_expert):
+    expert = chat(loopback, make_expert, "/hang")
+
+    async def main():
+        with trio.move_on_after(0.15) as scope:
+            await expert.infer(InputData.text("chat: hi"), Context.start(5000))
+        return scope.cancelled_caught, time.monotonic()
+
+    caught, cancelled_at = trio.run(main)
+    assert caught
+    gone = loopback.wait_for_disconnect()
+    assert gone is not None, "the server never saw the connection close"
+    assert gone["time"] - cancelled_at <= 0.1
+
+
+@pytest.mark.parametrize("from_thread", [False, True])
+def test_http_openai_ctx_cancel_closes_the_upstream_request(loopback, make_expert, from_thread):
+    expert = chat(loopback, make_expert, "/hang")
+    ctx = Context.start(5000)
+
+    async def infer():
+        try:
+            await expert.infer(InputData.text("chat: hi"), ctx)
+        except Cancelled as exc:
+            return exc
+
+    async def main():
+        if from_thread:
+            threading.Timer(0.15, ctx.cancel.cancel, args=("user pressed stop",)).start()
+            return await infer()
+
+        async def cancel_later():
+            await trio.sleep(0.15)
+            ctx.cancel.cancel("user pressed stop")
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(cancel_later)
+            return await infer()
+
+    started = time.monotonic()
+    exc = trio.run(main)
+    assert isinstance(exc, Cancelled) and "user pressed stop" in str(exc)
+    assert time.monotonic() - started <= 0.15 + 0.1
+    assert loopback.wait_for_disconnect() is not None
+
+
+def test_http_openai_already_cancelled_or_expired_sends_nothing(loopback, make_expert):
+    expert = chat(loopback, make_expert, "/ok")
+
+    async def main(ctx):
+        return await expert.infer(InputData.text("chat: hi"), ctx)
+
+    ctx = Context.start(500)
+    ctx.cancel.cancel("stop")
+    with pytest.raises(Cancelled):
+        trio.run(main, ctx)
+    with pytest.raises(ExpertFailed, match="deadline had passed"):
+        trio.run(main, Context.start(0))
+    assert loopback.records == []
+
+
+def test_http_openai_warm_client_reuses_the_connection(loopback, make_expert):
+    expert = chat(loopback, make_expert, "/ok")
+
+    async def main():
+        for text in ("chat: one", "chat: two", "chat: three"):
+            out = await expert.infer(InputData.text(text), Context.start(500))
+            assert out.value.as_text() == "you said: " + text.split(": ")[1]
+        await expert.aclose()
+
+    trio.run(main)
+    ports = {record["client_port"] for record in loopback.records}
+    assert len(ports) == 1, ports  # one keep-alive connection for the three calls
+    # A new trio run gets its own client (the old run's pool is closed, not reused across loops).
+    trio.run(main)
+    assert len({record["client_port"] for record in loopback.records}) == 2
+
+
+def test_http_openai_concurrent_calls_share_one_client(loopback, make_expert):
+    expert = chat(loopback, make_expert, "/slow?ms=100")
+    results = []
+
+    async def one(i):
+        out = await expert.infer(InputData.text(f"chat: q{i}"), Context.start(500))
+        results.append(out.value.as_text())
+
+    async def main():
+        async with trio.open_nursery() as nursery:
+            for i in range(5):
+                nursery.start_soon(one, i)
+        assert len(expert._caller._clients) == 1
+
+    started = time.monotonic()
+    trio.run(main)
+    assert sorted(results) == [f"you said: q{i}" for i in range(5)]
+    assert time.monotonic() - started < 0.45  # in parallel, not one after the other
+    assert expert._caller._clients == {}  # closed with its trio run
+
+
+def test_http_openai_pool_is_closed_when_the_trio_run_ends(loopback, make_expert):
+    expert = chat(loopback, make_expert, "/ok")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        for _ in range(3):
+            trio.run(expert.infer, InputData.text("chat: hi"), Context.start(500))
+        del expert
+        gc.collect()
+    assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
+
+
+def unused_port():
+    """A port nothing listens on: bound, then released."""
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    return port
+
+
+def test_http_openai_pool_made_for_a_call_that_gave_up_serves_the_next(loopback, make_expert, monkeypatch):
+    from himoe_http.base_models.http import http_caller
+
+    make_client = http_caller._new_client
+
+    def slow_new_client():  # as on a first call, where importing httpx takes tens of ms
+        time.sleep(0.05)
+        return make_client()
+
+    monkeypatch.setattr(http_caller, "_new_client", slow_new_client)
+    expert = chat(loopback, make_expert, "/ok")
+
+    async def main():
+        # 10 ms cannot even build the client: the call gives up at its deadline, while the
+        # pool is finished in the background for the next call.
+        started = trio.current_time()
+        with pytest.raises(ExpertFailed, match="timed out after"):
+            await expert.infer(InputData.text("chat: first"), Context.start(10))
+        assert trio.current_time() - started < 0.04
+        out = await expert.infer(InputData.text("chat: second"), Context.start(500))
+        assert out.value.as_text() == "you said: second"
+
+    trio.run(main)
+    assert [r["body"]["messages"][-1]["content"] for r in loopback.records] == ["second"]

@@ -1,0 +1,1 @@
+"""Where sympy runs: killable worker processes and the operations they compute."""

@@ -1,0 +1,96 @@
+"""The loop a sympy worker process runs: receive request text, compute, send plain JSON back.
+
+Messages are dicts. From the parent: ``{"job": int, "text": str, "task": str | None}`` or None
+(stop). To the parent: ``{"status": "ready", "warmup_ms": float}`` once, then for each job
+``{"status": "ok" | "invalid" | "error", "job": int, "result" | "message": …, "retire": bool}``;
+``retire`` asks the parent to replace this process (after a MemoryError, for instance).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Any
+
+from ..parsing.expression_error import ExpressionError
+from .operations import compute
+from .sympy_building import load_sympy
+
+_WARM_UP = (
+    "math: solve x**2 - 4 = 0",
+    "math: simplify (x**2-1)/(x-1)",
+    "math: factor x**2-5*x+6",
+    "math: expand (x+1)**3",
+    "math: diff sin(x)*x",
+    "math: integrate x**2 from 0 to 1",
+    "math: evaluate 2**10 + sqrt(16)",
+)
+
+
+def worker_main(conn: Any, memory_limit_mb: int | None, max_result_chars: int) -> None:
+    """Entry point of a worker process (multiprocessing target).
+
+    Reports "ready" as soon as sympy is imported; the warm-up requests (which load the solver,
+    polynomial, integration and printing code) then run only while no job is waiting, so an
+    early request waits for at most one of them.
+    """
+    started = time.perf_counter()
+    # Results up to max_result_chars may be long integers; Python refuses to print > 4300 digits.
+    sys.set_int_max_str_digits(max(sys.get_int_max_str_digits(), max_result_chars + 16))
+    load_sympy()
+    conn.send({"status": "ready", "warmup_ms": (time.perf_counter() - started) * 1000.0, "pid": os.getpid()})
+    warm_up = list(_WARM_UP)
+    limited = False
+    while True:
+        try:
+            if warm_up and not conn.poll(0):
+                compute(warm_up.pop(0), max_result_chars=max_result_chars)
+                continue
+            if not limited:  # the limit counts from the warmed-up size
+                _limit_memory(memory_limit_mb)
+                limited = True
+            message = conn.recv()
+        except (EOFError, OSError):  # the parent went away
+            return
+        if message is None:
+            return
+        conn.send(_answer(message, max_result_chars, memory_limit_mb))
+
+
+def _answer(message: dict, max_result_chars: int, memory_limit_mb: int | None) -> dict:
+    job = message.get("job")
+    try:
+        result = compute(message["text"], message.get("task"), max_result_chars=max_result_chars)
+        return {"status": "ok", "job": job, "result": result, "retire": False}
+    except ExpressionError as exc:
+        return {"status": "invalid", "job": job, "message": str(exc), "retire": False}
+    except NotImplementedError as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else "no method applies"
+        return {"status": "invalid", "job": job, "retire": False,
+                "message": f"sympy cannot compute this: {detail}; try another form or operation"}
+    except RecursionError:
+        return {"status": "invalid", "job": job, "retire": True,
+                "message": "expression is nested too deeply for sympy to compute; simplify it"}
+    except MemoryError:
+        return {"status": "invalid", "job": job, "retire": True,
+                "message": f"the computation needed more than the {memory_limit_mb} MB memory limit of a math "
+                           "worker; ask for a smaller computation"}
+    except Exception as exc:  # report anything else as a failure of this request, keep serving
+        return {"status": "error", "job": job, "retire": False,
+                "message": f"sympy raised {type(exc).__name__}: {str(exc)[:500]}"}
+
+
+def _limit_memory(memory_limit_mb: int | None) -> None:
+    """Cap this process's address space at its warmed-up size plus `memory_limit_mb` (Linux)."""
+    if not memory_limit_mb or not os.path.exists("/proc/self/statm"):
+        return
+    import resource
+
+    with open("/proc/self/statm") as statm:
+        current = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    limit = current + memory_limit_mb * 1024 * 1024
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))

@@ -1,0 +1,1 @@
+"""Internal models the experts use; never registered as experts."""

@@ -1,0 +1,1 @@
+"""lingua language detectors (lingua itself is imported lazily, on first use)."""

@@ -1,0 +1,1 @@
+"""spaCy pipelines (spaCy itself is imported lazily, on first use)."""

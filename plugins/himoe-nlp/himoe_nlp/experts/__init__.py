@@ -1,0 +1,1 @@
+"""Experts of himoe-nlp, grouped by domain."""
