@@ -12,6 +12,7 @@ reported as a ratio (DESIGN.md §9). Progress goes to stderr.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -24,7 +25,7 @@ import bench_deadline  # noqa: E402
 import bench_overhead  # noqa: E402
 import bench_parallelism  # noqa: E402
 import bench_throughput  # noqa: E402
-from bench_common import machine, say  # noqa: E402
+from bench_common import machine, say, state_path  # noqa: E402
 
 BENCHMARKS = {
     "overhead": bench_overhead,
@@ -38,10 +39,13 @@ END = "<!-- bench_engine:end -->"
 
 
 def report(results: dict[str, dict], quick: bool, seconds: float) -> str:
-    command = "python benchmarks/bench_engine.py" + (" --quick" if quick else "") + " --write-docs"
+    command = "python benchmarks/bench_engine.py" + (" --quick" if quick else "")
+    if list(results) != list(BENCHMARKS):
+        command += " --only " + ",".join(results)
     head = [
         f"Machine: {machine()}.",
-        f"Command: `{command}` ({seconds:.0f} s, {time.strftime('%Y-%m-%d')}).",
+        f"Command: `{command}` (took {seconds:.0f} s on {time.strftime('%Y-%m-%d')}; add `--write-docs` "
+        "to write the tables here).",
     ]
     if quick:
         head.append("**Quick smoke run: sizes too small for the figures to mean anything.**")
@@ -75,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:
         parser.error(f"unknown benchmark {unknown[0]!r}; choose from {', '.join(BENCHMARKS)}")
+    # Anything that would fall back to the default state file writes to a throw-away one instead.
+    os.environ["HIMOE_STATE"] = state_path()
     started = time.perf_counter()
     results = {}
     for name in names:

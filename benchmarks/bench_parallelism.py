@@ -34,6 +34,13 @@ async def _measure(requests: int) -> dict[str, Any]:
                 nursery.start_soon(expert.infer, x, None)
         return len(experts)
 
+    try:
+        return await _alternate(engine, bare, requests)
+    finally:
+        moe.close()
+
+
+async def _alternate(engine, bare, requests: int) -> dict[str, Any]:
     await engine()
     await bare()
     walls: dict[str, list[float]] = {"engine": [], "bare": []}

@@ -89,6 +89,7 @@ async def _child(size: int, waves: int, capacity: int) -> dict[str, Any]:
     await _bare_wave(experts, x, size, {"ok": 0})
     bare_peak = tracemalloc.get_traced_memory()[1] - base
     tracemalloc.stop()
+    moe.close()
     return {
         "in_flight": size, "waves": waves, "capacity": capacity, "requests": size * waves,
         "ok": engine["ok"], "failed": engine["failed"], "bare_ok": bare["ok"],

@@ -88,7 +88,7 @@ def explanation(trace: dict[str, Any]) -> str:
         mix = attempt.get("mix")
         if mix:
             lines.append(f"  aggregation: {mix['aggregator']}, entropy {mix['entropy']:.3f} nats, "
-                         f"disagreement {mix['disagreement'] if mix['disagreement'] is not None else '-'}, "
+                         f"disagreement {format(mix['disagreement'], '.3f') if mix['disagreement'] is not None else '-'}, "
                          f"dropped {mix['drop_count']}, fan-out {mix['lat_total_ms']:.1f} ms, cost {mix['cost_units']:g}")
     lines.append(f"trace {trace['trace_id']}: {trace.get('elapsed_ms', 0.0):.1f} ms of {trace['budget_ms']:g} ms budget")
     return "\n".join(lines)

@@ -207,6 +207,7 @@ class FeedbackTrainer:
         self.orchestrator.feedback(OrchestrationFeedback(
             trace["trace_id"], primary, shadow_better=better,
             notes=f"primary {reward:g}; " + ", ".join(f"{k} {v:g}" for k, v in sorted(shadow_scores.items())),
+            scored=sorted(shadow_scores),
         ))
         return {"shadow_better": better, "scores": dict(shadow_scores)}
 

@@ -1,0 +1,40 @@
+"""The routing-engine benchmarks still run: `benchmarks/bench_engine.py --quick` end to end.
+
+A smoke run only (tiny sizes, figures meaningless): it checks that every benchmark executes and
+reports, not how fast anything is — speed is claimed from the full run in docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SECTIONS = ("1. Overhead", "2. Parallelism", "3. Deadline", "4. Throughput")
+
+
+def test_bench_engine_quick_runs_every_benchmark(tmp_path):
+    env = dict(os.environ, HIMOE_STATE=str(tmp_path / "state.sqlite3"))
+    started = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_engine.py"), "--quick"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )
+    elapsed = time.monotonic() - started
+    assert proc.returncode == 0, f"bench_engine.py --quick failed:\n{proc.stderr[-4000:]}"
+    for section in SECTIONS:
+        assert f"#### {section}" in proc.stdout, f"section {section!r} missing from:\n{proc.stdout}"
+    assert proc.stdout.count("Verdict:") == len(SECTIONS)
+    assert "[bench]" in proc.stderr and "[bench]" not in proc.stdout  # progress on stderr only
+    assert elapsed < 60, f"the quick run took {elapsed:.1f} s; keep it a smoke run"
+
+
+def test_bench_engine_rejects_an_unknown_benchmark():
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_engine.py"), "--only", "nope"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 2 and "unknown benchmark 'nope'" in proc.stderr
