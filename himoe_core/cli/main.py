@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     listing = commands.add_parser("list-experts", help="list the installed experts")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
+    listing.add_argument("--config", metavar="FILE", help="a himoe TOML config (experts declared in it are listed too)")
     listing.set_defaults(handler=_list_experts)
 
     run = commands.add_parser("run", help="route one request and print the answer")
@@ -74,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     plugins = commands.add_parser("plugins", help="list the installed plugins and their load errors")
     plugins.add_argument("--json", action="store_true", help="machine-readable output")
     plugins.add_argument("--all", action="store_true", help="include the built-in plugin")
+    plugins.add_argument("--config", metavar="FILE", help="a himoe TOML config (its [plugins.*] tables)")
     plugins.set_defaults(handler=_plugins)
     return parser
 
@@ -101,9 +103,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _host(args: argparse.Namespace):
+    from ..config.config_parsing import load_config
     from ..plugins import PluginHost
 
-    return PluginHost(plugins_dir=args.plugins_dir)
+    config = load_config(args.config)
+    return PluginHost(plugins_dir=args.plugins_dir or config["himoe"].get("plugins_dir"), config=config)
 
 
 def _list_experts(args: argparse.Namespace) -> int:

@@ -15,7 +15,7 @@ from ..orchestrator.route_rule import RouteRule
 
 DEFAULT_BUDGET_MS = 1000.0
 
-HIMOE_KEYS = {"budget_ms", "cost_budget", "trace_capacity", "chain_plans", "max_chain_depth"}
+HIMOE_KEYS = {"budget_ms", "cost_budget", "trace_capacity", "chain_plans", "max_chain_depth", "plugins_dir"}
 ROUTER_COMMON_KEYS = {"kind", "experts", "k", "aggregator", "gating", "encoder"}
 GATING_KEYS = {"temperature", "epsilon", "seed"}
 TOP_KEYS = {"himoe", "limits", "routers", "orchestrator", "plugins", "state"}
@@ -53,6 +53,8 @@ def load_config(source: str | os.PathLike | Mapping[str, Any] | None) -> dict[st
     himoe["trace_capacity"] = integer(himoe.get("trace_capacity", 10_000), "himoe.trace_capacity", minimum=1)
     himoe["chain_plans"] = boolean(himoe.get("chain_plans", False), "himoe.chain_plans")
     himoe["max_chain_depth"] = integer(himoe.get("max_chain_depth", 1), "himoe.max_chain_depth", minimum=0)
+    if "plugins_dir" in himoe and (not isinstance(himoe["plugins_dir"], str) or not himoe["plugins_dir"]):
+        raise ConfigError(f"himoe.plugins_dir: expected a folder path, got {himoe['plugins_dir']!r}")
     raw["himoe"] = himoe
     if isinstance(raw.get("limits"), InputLimits):  # an already checked config, loaded again
         raw["limits"] = {f: getattr(raw["limits"], f) for f in ("max_text_chars", "max_bytes", "max_features", "max_task_chars")}

@@ -49,7 +49,8 @@ class HiMoE:
         experts = list(experts)
         self.host = PluginHost(
             plugins=[*plugins, *([ExplicitExperts(experts)] if experts else [])],
-            entry_points=entry_points, plugins_dir=plugins_dir, environ=environ, config=self.config,
+            entry_points=entry_points, plugins_dir=plugins_dir or self.config["himoe"].get("plugins_dir"),
+            environ=environ, config=self.config,
         )
         settings = self.config["himoe"]
         self.budget_ms: float = settings["budget_ms"]

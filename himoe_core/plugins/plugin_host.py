@@ -8,7 +8,7 @@ import attrs
 import pluggy
 from himoe_registry import Registry, RegistryError, discover_entry_points, load_directory, normalize_dist_name
 
-from ..errors import PluginError
+from ..errors import ConfigError, PluginError
 from ..experts.expert_info import ExpertInfo
 from ..version import __version__
 from . import hookspecs
@@ -152,6 +152,8 @@ class PluginHost:
                         if hook == "register_experts":
                             kwargs["config"] = self._plugin_config.get(normalize_dist_name(info.dist_name or info.name), {})
                         caller(**kwargs)
+            except ConfigError:
+                raise  # the user's config is wrong, not the plugin: say so, whatever the mode
             except Exception as exc:
                 self.pm.unregister(plugin)
                 self._fail(info, f"raised in a hook: {_one_line(exc)}", key)
