@@ -68,9 +68,26 @@ def current_rss_mb() -> float:
 
 
 def peak_rss_mb() -> float:
-    """ru_maxrss of this process (KiB on Linux, bytes on macOS)."""
+    """ru_maxrss of this process (KiB on Linux, bytes on macOS).
+
+    On Linux a child process started by fork/vfork + exec inherits its parent's high-water mark
+    here (the kernel folds the old address space's peak in at exec), so in a child started by a
+    big parent it over-states the child's own peak: see `hwm_rss_mb`.
+    """
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
+
+
+def hwm_rss_mb() -> float:
+    """Peak RSS of this process's own address space (VmHWM, Linux); ru_maxrss elsewhere."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 2**10
+    except (OSError, ValueError, IndexError):
+        pass
+    return peak_rss_mb()
 
 
 def machine() -> str:
@@ -86,7 +103,11 @@ def machine() -> str:
     import numpy
     import trio
 
-    return (f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
+    try:
+        load = f" (1-min load average {os.getloadavg()[0]:.2f} at the start of the run)"
+    except OSError:
+        load = ""
+    return (f"{cpu}, {os.cpu_count()} cores{load}, {platform.system()} {platform.release()}, "
             f"CPython {platform.python_version()}, trio {trio.__version__}, numpy {numpy.__version__}")
 
 

@@ -127,8 +127,9 @@ def render(r: dict[str, Any]) -> str:
         hang = "—" if name == "bare" else f"{s.get('timed_out', 0)} / {s.get('dropped', 0)}"
         lines.append(f"| {labels[name]} | {s['n']} | {s['p50']:.2f} | {s['p95']:.2f} | {s['p99']:.2f} | {s['max']:.2f} "
                      f"| {s['answered']} / {s['n']} | {hang} |")
-    cold = r["sides"]["cold"]
+    cold, bare = r["sides"]["cold"], r["sides"]["bare"]
     lines += ["", f"Verdict: target p99 ≤ 105 ms with the normal answer every time — "
                   f"**{'met' if r['met'] else 'NOT met'}**: cold p99 {cold['p99']:.2f} ms "
-                  f"({cold['p99'] / BUDGET_MS:.3f}× the budget), normal answer in {cold['answered']} / {cold['n']}."]
+                  f"({cold['p99'] / BUDGET_MS:.3f}× the budget; the bare nursery's p99 in the same run: "
+                  f"{bare['p99']:.2f} ms), normal answer in {cold['answered']} / {cold['n']}."]
     return "\n".join(lines)

@@ -77,6 +77,14 @@ def build_parser() -> argparse.ArgumentParser:
     plugins.add_argument("--all", action="store_true", help="include the built-in plugin")
     plugins.add_argument("--config", metavar="FILE", help="a himoe TOML config (its [plugins.*] tables)")
     plugins.set_defaults(handler=_plugins)
+
+    new_plugin = commands.add_parser("new-plugin", help="generate a new expert plugin distribution, ready to install")
+    new_plugin.add_argument("name", help="the plugin name, e.g. 'echo' -> distribution himoe-echo, package himoe_echo")
+    new_plugin.add_argument("--dir", metavar="DIR", help="the folder to create (default: ./himoe-NAME); "
+                            "it must not exist, or be empty")
+    new_plugin.add_argument("--domain", default="general",
+                            help="the expert's domain: its folder experts/DOMAIN/ (default: general)")
+    new_plugin.set_defaults(handler=_new_plugin)
     return parser
 
 
@@ -221,6 +229,25 @@ def _plugins(args: argparse.Namespace) -> int:
     rows = [(i.dist_name or i.name, i.version or "-", i.origin, ", ".join(i.hooks) or "-",
              f"ERROR: {i.error}" if i.error else "ok") for i in infos]
     _print_table(("PLUGIN", "VERSION", "ORIGIN", "HOOKS", "STATUS"), rows)
+    return 0
+
+
+def _new_plugin(args: argparse.Namespace) -> int:
+    from ..scaffold import create_plugin, next_steps, plugin_names
+
+    try:
+        names = plugin_names(args.name, args.domain)
+    except ValueError as exc:
+        print(f"himoe: error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        target = create_plugin(args.name, args.dir, args.domain)
+    except FileExistsError as exc:
+        print(f"himoe: error: {exc}", file=sys.stderr)
+        return 1
+    print(f"created {names['dist']} in {target}/ (package {names['package']}, expert {names['expert_name']} "
+          f"in {names['package']}/experts/{args.domain}/{names['module']}.py)")
+    print(next_steps(args.name, target))
     return 0
 
 

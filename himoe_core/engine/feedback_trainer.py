@@ -154,7 +154,10 @@ class FeedbackTrainer:
             saved_version = self.store.router_version(router_id)
             if saved_version > self._versions.get(router_id, 0):
                 state, version = self.store.load_router(router_id)
-                router.load_state_dict(state)
+                # State saved by a router of another kind (the config changed) is replaced, as
+                # `restore` ignores it, rather than failing every feedback on this router.
+                if state.get("kind") == getattr(router, "kind", None):
+                    router.load_state_dict(state)
                 self._versions[router_id] = version
         probs = np.array([g["prob"] for g in attempt.get("gate", [])])
         util = attempt.get("mix", {}).get("util_by_expert", {})

@@ -100,37 +100,59 @@ class StateStore:
             if not self.path.exists():
                 fd = os.open(self.path, os.O_CREAT | os.O_WRONLY | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR)
                 os.close(fd)
+        conn = None
         try:
             conn = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA busy_timeout = 30000")
+            # Identify the file before anything writes to it: switching to WAL rewrites the header
+            # of a database that is not ours. (_migrate checks again under the write lock.)
+            self._identify(conn)
             if not memory:
                 conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
             self._migrate(conn)
         except sqlite3.DatabaseError as exc:
+            if conn is not None:
+                conn.close()
             raise StateError(f"state file {str(self.path)!r} is not a usable SQLite database ({exc}); "
                            "move it away or point HIMOE_STATE elsewhere — it was left untouched") from None
+        except BaseException:
+            if conn is not None:
+                conn.close()
+            raise
         return conn
+
+    def _identify(self, conn: sqlite3.Connection) -> set[str]:
+        """The file's tables, after checking (read-only) that it is a himoe state this himoe
+        understands, or a new, empty database."""
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not tables:
+            return tables
+        foreign = StateError(f"state file {str(self.path)!r} is a SQLite database of another application "
+                             f"(tables: {', '.join(sorted(tables))}); it was left untouched — "
+                             "point HIMOE_STATE or [state] path at another file")
+        if "meta" not in tables:
+            raise foreign
+        try:
+            meta = dict(conn.execute("SELECT key, value FROM meta"))
+        except sqlite3.OperationalError:  # a `meta` table of some other shape
+            raise foreign from None
+        if meta.get("application") != APPLICATION:
+            raise StateError(f"state file {str(self.path)!r} does not belong to himoe; it was left untouched")
+        version = int(meta.get("schema_version", "0"))
+        if version > SCHEMA_VERSION:
+            raise StateError(f"state file {str(self.path)!r} has schema version {version}, newer than this "
+                           f"himoe understands ({SCHEMA_VERSION}); upgrade himoe — the file was left untouched")
+        return tables
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
         conn.execute("BEGIN IMMEDIATE")
         try:
-            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            if tables and "meta" not in tables:
-                raise StateError(f"state file {str(self.path)!r} is a SQLite database of another application "
-                               f"(tables: {', '.join(sorted(tables))}); it was left untouched — "
-                               "point HIMOE_STATE or [state] path at another file")
-            if not tables:
+            if not self._identify(conn):  # checked again: another process may have created it since
                 _run_script(conn, _SCHEMA_V1)
                 conn.execute("INSERT INTO meta VALUES ('application', ?), ('schema_version', ?)",
                              (APPLICATION, str(SCHEMA_VERSION)))
-            meta = dict(conn.execute("SELECT key, value FROM meta"))
-            if meta.get("application") != APPLICATION:
-                raise StateError(f"state file {str(self.path)!r} does not belong to himoe; it was left untouched")
-            version = int(meta.get("schema_version", "0"))
-            if version > SCHEMA_VERSION:
-                raise StateError(f"state file {str(self.path)!r} has schema version {version}, newer than this "
-                               f"himoe understands ({SCHEMA_VERSION}); upgrade himoe — the file was left untouched")
+            version = int(dict(conn.execute("SELECT key, value FROM meta")).get("schema_version", "0"))
             for step in range(version, SCHEMA_VERSION):
                 _run_script(conn, _MIGRATIONS[step - 1])
             conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))

@@ -15,14 +15,48 @@ Each is a small, configurable expert with the usual optional attributes (`cost_u
 - `FailingExpert`: raises;
 - `HangingExpert`: never answers (awaits forever; only a deadline or cancel ends it);
 - `BlockingExpert`: a plain `def infer` that blocks its worker thread, optionally honouring
-  `ctx.cancel`, and records the threads it ran in.
+  `ctx.cancel`, and records the threads it ran in;
+- `LearningExpert`: answers at once and records the `learn(x, value, reward, expected=…)` calls
+  that `HiMoE.feedback` makes (with `state_dict`/`load_state_dict`, saved with the state file).
+
+and helpers to check how a request was routed, with the whole routing in the failure message:
+`assert_routed(response, expert=..., router=..., status=...)`, `trace_calls(response)`,
+`describe_routing(response)`. The pytest plugin `himoe_core.testing.pytest_plugin` (registered
+with pytest when himoe is installed) adds the fixtures `himoe_factory`, `mock_clock`, `run_trio`.
+
+Names are imported on first use, so that pytest loading that plugin stays cheap.
 """
 
-from .blocking_expert import BlockingExpert
-from .constant_expert import ConstantExpert
-from .echo_expert import EchoExpert
-from .failing_expert import FailingExpert
-from .hanging_expert import HangingExpert
-from .sleepy_expert import SleepyExpert
+from __future__ import annotations
 
-__all__ = ["BlockingExpert", "ConstantExpert", "EchoExpert", "FailingExpert", "HangingExpert", "SleepyExpert"]
+from typing import TYPE_CHECKING
+
+from ..lazy_exports import lazy_exports
+
+if TYPE_CHECKING:
+    from .blocking_expert import BlockingExpert
+    from .constant_expert import ConstantExpert
+    from .echo_expert import EchoExpert
+    from .failing_expert import FailingExpert
+    from .hanging_expert import HangingExpert
+    from .learning_expert import LearningExpert
+    from .sleepy_expert import SleepyExpert
+    from .trace_assertions import assert_routed, describe_routing, trace_calls
+
+_EXPORTS = {
+    "BlockingExpert": ".blocking_expert",
+    "ConstantExpert": ".constant_expert",
+    "EchoExpert": ".echo_expert",
+    "FailingExpert": ".failing_expert",
+    "HangingExpert": ".hanging_expert",
+    "LearningExpert": ".learning_expert",
+    "SleepyExpert": ".sleepy_expert",
+    "assert_routed": ".trace_assertions",
+    "describe_routing": ".trace_assertions",
+    "trace_calls": ".trace_assertions",
+}
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+
+__all__ = ["BlockingExpert", "ConstantExpert", "EchoExpert", "FailingExpert", "HangingExpert", "LearningExpert",
+           "SleepyExpert", "assert_routed", "describe_routing", "trace_calls"]
