@@ -17,6 +17,7 @@ from ..router.router_ref import RouterRef
 from ..state.state_store import StateStore, default_state_path
 from ..value import to_value
 from .trace_store import TraceStore
+from .trace_writer import TraceWriter
 
 
 class FeedbackTrainer:
@@ -42,6 +43,7 @@ class FeedbackTrainer:
         self._store: StateStore | None = None
         self._lock = threading.RLock()
         self._pending: list[tuple[dict[str, Any], InputData]] = []
+        self._writer: TraceWriter | None = None
         self._inputs: OrderedDict[str, InputData] = OrderedDict()
         self._versions: dict[str, int] = {}
         if self.enabled and (str(self.path) == ":memory:" or _exists(self.path)):
@@ -71,6 +73,8 @@ class FeedbackTrainer:
                 loader(saved)
 
     def remember(self, trace: dict[str, Any], x: InputData) -> None:
+        """Keep the input for feedback and queue the trace for the state file (written behind,
+        by the TraceWriter's thread, every `flush_every` traces)."""
         with self._lock:
             self._inputs[trace["trace_id"]] = x
             while len(self._inputs) > self.traces.capacity:
@@ -78,20 +82,44 @@ class FeedbackTrainer:
             if self.enabled:
                 self._pending.append((trace, x))
                 if len(self._pending) >= self.flush_every:
-                    self.flush()
+                    self._submit()
+
+    def resave(self, trace_id: str) -> None:
+        """Queue a trace again after it changed (a shadow's answer arrived)."""
+        with self._lock:
+            trace, x = self.traces.get(trace_id), self._inputs.get(trace_id)
+            if trace is not None and x is not None:
+                self.remember(trace, x)
+
+    def _submit(self) -> None:
+        batch, self._pending = self._pending, []
+        if self._writer is None:
+            # The store is opened here, under the lock: the writer thread must never need the
+            # lock that `flush` holds while it waits for the writer.
+            store = self.store
+            self._writer = TraceWriter(lambda rows: self._write_batch(store, rows))
+        self._writer.submit(batch)
+
+    def _write_batch(self, store: StateStore, batch: list[tuple[dict[str, Any], InputData]]) -> None:
+        rows = [(trace["trace_id"], trace.get("router"), x.kind.value, x.task, _input_bytes(x),
+                 self.traces.to_json(trace)) for trace, x in batch]
+        store.record_trace_rows(rows)
 
     def flush(self) -> None:
+        """Write every pending trace now, and wait for it."""
         with self._lock:
-            if not self._pending:
-                return
-            rows = [(trace, x.kind.value, x.task, _input_bytes(x)) for trace, x in self._pending]
-            self.store.record_traces(rows)
-            self._pending.clear()
+            if self._pending:
+                self._submit()
+            if self._writer is not None:
+                self._writer.drain()
 
     def close(self) -> None:
         with self._lock:
             if self.enabled:
                 self.flush()
+            if self._writer is not None:
+                writer, self._writer = self._writer, None
+                writer.close()
             if self._store is not None:
                 self._store.close()
                 self._store = None

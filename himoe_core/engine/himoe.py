@@ -272,6 +272,7 @@ class HiMoE:
             if _support(attempt) > _support(served):
                 better = ref.id
         self.traces.update(ctx.trace_id, lambda trace: trace.setdefault("shadows", []).append(record))
+        self.trainer.resave(ctx.trace_id)
         self.orchestrator.feedback(OrchestrationFeedback(
             ctx.trace_id, served.router.id, shadow_better=better,
             notes=f"shadow {ref.id}: support {_support(attempt):.3f} vs primary {_support(served):.3f}",

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import threading
 from collections import OrderedDict
 from typing import Any, Callable
@@ -34,6 +35,11 @@ class TraceStore:
                 return False
             change(trace)
             return True
+
+    def to_json(self, trace: dict[str, Any]) -> str:
+        """JSON text of a trace, taken under the lock so a concurrent update cannot tear it."""
+        with self._lock:
+            return json.dumps(trace)
 
     def get(self, trace_id: str) -> dict[str, Any] | None:
         """A deep copy of the trace, or None when unknown or evicted."""

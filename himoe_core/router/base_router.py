@@ -177,8 +177,12 @@ class BaseRouter:
             raise DeadlineExceeded(ctx.budget_ms, f"router {self.id!r} started after the deadline")
         kept, dropped = self.plan_calls(picks, ctx)
         started = trio.current_time()
-        token, detach = ctx.cancel.child()
-        call_ctx = ctx.derive(cancel=token)
+        if all(self._is_async.get(ref.id, False) for ref in kept):
+            # trio cancels async experts itself; only worker threads need a token of their own.
+            token, detach, call_ctx = ctx.cancel, None, ctx
+        else:
+            token, detach = ctx.cancel.child()
+            call_ctx = ctx.derive(cancel=token)
         outcomes: dict[int, CallOutcome] = {}
         unsubscribe = None
         try:
@@ -191,8 +195,9 @@ class BaseRouter:
         finally:
             if unsubscribe is not None:
                 unsubscribe()
-            token.cancel("request finished")
-            detach()
+            if detach is not None:
+                token.cancel("request finished")
+                detach()
         ended = trio.current_time()
         cancelled = ctx.cancel.is_cancelled()
         results = []

@@ -196,10 +196,16 @@ class StateStore:
     # -- traces and feedback -----------------------------------------------------------------------
     def record_traces(self, rows: list[tuple[dict[str, Any], str, str | None, bytes]]) -> None:
         """Store traces: (trace, input kind, input task, input bytes) each."""
+        self.record_trace_rows([(trace["trace_id"], trace.get("router"), kind, task, data, json.dumps(trace))
+                                for trace, kind, task, data in rows])
+
+    def record_trace_rows(self, rows: list[tuple[str, str | None, str, str | None, bytes, str]]) -> None:
+        """Store already encoded traces: (trace id, router, input kind, input task, input bytes,
+        trace JSON) each; a trace id seen before is replaced (a shadow's answer came in)."""
         now = time.time()
         self._write(("INSERT OR REPLACE INTO traces VALUES (?, ?, ?, ?, ?, ?, ?)",
-                     (trace["trace_id"], now, trace.get("router"), kind, task, data, json.dumps(trace)))
-                    for trace, kind, task, data in rows)
+                     (trace_id, now, router, kind, task, data, trace_json))
+                    for trace_id, router, kind, task, data, trace_json in rows)
 
     def trace(self, trace_id: str) -> tuple[dict[str, Any], str, str | None, bytes] | None:
         rows = self._read("SELECT trace, input_kind, input_task, input_data FROM traces WHERE trace_id = ?", (trace_id,))
