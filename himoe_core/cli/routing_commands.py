@@ -119,6 +119,7 @@ def run_demo(moe) -> int:
                          InputData.features(digits[0])))
     failures = 0
     try:
+        warm_up(moe)
         for index, (label, x) in enumerate(requests, 1):
             print(f"── request {index}/{len(requests)}: {label}", flush=True)
             try:
@@ -135,6 +136,29 @@ def run_demo(moe) -> int:
         moe.close()
     print(f"{len(requests) - failures}/{len(requests)} requests answered")
     return 0 if failures == 0 else 1
+
+
+def warm_up(moe) -> None:
+    """Load every expert's models first (those with a `warm_up()`), in parallel threads, so
+    that the answers below show routing latency rather than one-off model loading."""
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    experts = [e for _, _, e in moe.host.experts.items() if callable(getattr(e, "warm_up", None))]
+    if not experts:
+        return
+    print(f"loading models of {len(experts)} experts ({', '.join(e.name for e in experts)})…", flush=True)
+
+    def load(expert) -> str:
+        start = time.perf_counter()
+        try:
+            expert.warm_up()
+        except Exception as exc:  # the request that needs it will report the failure precisely
+            return f"{expert.name} failed to load: {exc}"
+        return f"{expert.name} {time.perf_counter() - start:.1f} s"
+
+    with ThreadPoolExecutor(max_workers=len(experts)) as pool:
+        print("   " + ", ".join(pool.map(load, experts)) + "\n", flush=True)
 
 
 def _brief_json(data: Any) -> str:

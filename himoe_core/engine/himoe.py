@@ -11,7 +11,7 @@ import trio
 from ..aggregator.mixing import with_fanout
 from ..config.config_parsing import load_config
 from ..context import CancelToken, Context, Memory, current_clock
-from ..errors import Cancelled, DeadlineExceeded, MoeError, NoExpertSelected
+from ..errors import Cancelled, DeadlineExceeded, InvalidInput, MoeError, NoExpertSelected
 from ..input import InputData
 from ..orchestrator.orchestration_feedback import OrchestrationFeedback
 from ..plugins.plugin_host import PluginHost
@@ -147,8 +147,8 @@ class HiMoE:
                 break
             attempt = await self._route(ref, x, ctx, k)
             attempts.append(attempt)
-            if attempt.ok:
-                break
+            if attempt.ok or isinstance(attempt.error, InvalidInput):
+                break  # re-routing cannot mend an input the experts reject
         trace = {
             "trace_id": ctx.trace_id,
             "input": x.describe(),
@@ -194,6 +194,10 @@ class HiMoE:
                     raise Cancelled(ctx.cancel.reason)
                 if ctx.expired():
                     raise DeadlineExceeded(ctx.budget_ms, _causes(fanout.failures))
+                rejected = [o for o in fanout.outcomes if isinstance(o.error, InvalidInput)]
+                if rejected and len(rejected) == len(fanout.outcomes):
+                    # Every expert said the input itself is wrong: that is the user's error to see.
+                    raise InvalidInput("; ".join(f"{o.expert.name}: {o.error}" for o in rejected))
                 raise NoExpertSelected(f"every expert picked by router {ref.id!r} failed", fanout.failures)
             aggregated = with_fanout(router.aggregate(calls, scores), fanout, len(picks))
             return RouteAttempt(ref, scores, picks, fanout, aggregated)
@@ -207,6 +211,8 @@ class HiMoE:
         if ctx.cancel.is_cancelled():
             return Cancelled(ctx.cancel.reason)
         errors = [a.error for a in attempts if a.error is not None]
+        if errors and isinstance(errors[-1], InvalidInput):
+            return errors[-1]
         if len(errors) == 1:
             return errors[0]
         if not errors:

@@ -229,7 +229,7 @@ class BaseRouter:
                                                             confidence=1.0, trace_id=ctx.trace_id))
         except Exception as exc:
             latency = (trio.current_time() - started) * 1000.0
-            outcomes[index] = CallOutcome(ref, CallStatus.FAILED, latency_ms=latency, cause=_cause(exc))
+            outcomes[index] = CallOutcome(ref, CallStatus.FAILED, latency_ms=latency, cause=_cause(exc), error=exc)
             self.stats.observe(ref.id, latency, None, ok=False)
             return
         outcomes[index] = CallOutcome(ref, CallStatus.OK, out, latency_ms=latency)

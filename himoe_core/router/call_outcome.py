@@ -16,6 +16,8 @@ class CallOutcome:
     out: ExpertOut | None = None
     latency_ms: float = 0.0
     cause: str = ""
+    error: BaseException | None = attrs.field(default=None, eq=False, repr=False)
+    """The exception a failed call raised, for callers that act on its type."""
 
     @property
     def ok(self) -> bool:
