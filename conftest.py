@@ -57,6 +57,11 @@ def workspace_venv(tmp_path):
     hatchling and editables are importable here — an offline build — else nothing: pip fetches
     them from the package index).
     """
+    import importlib.util
+
+    if importlib.util.find_spec("ensurepip") is None:
+        pytest.skip("this Python has no ensurepip, so `python -m venv` cannot install pip "
+                    "(Debian/Ubuntu: apt install python3-venv)")
     root = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(root)], check=True, capture_output=True, timeout=120)
     python = root / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
@@ -75,8 +80,6 @@ def workspace_venv(tmp_path):
         assert result.returncode == 0, (f"{python.name} {' '.join(map(str, args))} failed ({result.returncode}):\n"
                                         f"{result.stdout}\n{result.stderr}")
         return result
-
-    import importlib.util
 
     # hatchling builds the wheels; editables, hatchling's editable installs.
     offline = all(importlib.util.find_spec(name) is not None for name in ("hatchling", "editables"))

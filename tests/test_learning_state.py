@@ -264,10 +264,26 @@ def newer_schema(path: Path) -> None:
     db.close()
 
 
+def another_applications_meta(path: Path) -> None:
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        db.execute("INSERT INTO meta VALUES ('application', 'someone-else')")
+    db.close()
+
+
+def no_schema_version(path: Path) -> None:
+    StateStore(path).close()
+    with sqlite3.connect(path) as db:
+        db.execute("DELETE FROM meta WHERE key = 'schema_version'")
+    db.close()
+
+
 @pytest.mark.parametrize("make, message", [
     (corrupt_file, r"is not a usable SQLite database \(file is not a database\); move it away or point HIMOE_STATE"),
     (foreign_database, r"is a SQLite database of another application \(tables: users\); it was left untouched"),
     (foreign_meta_table, r"is a SQLite database of another application \(tables: meta\)"),
+    (another_applications_meta, r"does not belong to himoe; it was left untouched"),
+    (no_schema_version, r"has no valid schema version \(''\); it was left untouched"),
     (newer_schema, rf"has schema version {SCHEMA_VERSION + 1}, newer than this himoe understands "
                    rf"\({SCHEMA_VERSION}\); upgrade himoe"),
 ])

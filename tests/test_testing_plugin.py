@@ -170,7 +170,8 @@ def test_run_trio_on_the_real_clock(run_trio):
 def test_the_plugin_reexports_the_testing_helpers():
     from himoe_core import testing
 
-    for name in pytest_plugin.REEXPORTED:
+    assert {"SleepyExpert", "FailingExpert", "HangingExpert", "assert_routed", "trace_calls"} <= set(testing.__all__)
+    for name in testing.__all__:
         assert getattr(pytest_plugin, name) is getattr(testing, name)
     with pytest.raises(AttributeError):
         pytest_plugin.NoSuchThing  # noqa: B018

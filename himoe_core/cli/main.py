@@ -184,13 +184,11 @@ def _feedback(args: argparse.Namespace) -> int:
 
 
 def _stats(args: argparse.Namespace) -> int:
-    from ..learning.metrics import compute_stats
     from .routing_commands import print_stats
 
     moe = _moe(args, args.config)
     try:
-        store = moe.trainer.store
-        stats = compute_stats(store.traces(), store.feedback(), window=args.window)
+        stats = moe.stats(window=args.window)
         stats["state"] = str(moe.trainer.path)
     finally:
         moe.close()
@@ -202,11 +200,9 @@ def _stats(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from ..engine.evaluation import evaluate_router
-
     moe = _moe(args, args.config)
     try:
-        result = evaluate_router(moe, args.router)
+        result = moe.evaluate(args.router)
     finally:
         moe.close()
     if args.json:

@@ -9,6 +9,8 @@ import tomllib
 from pathlib import Path
 from typing import Any, Mapping
 
+import attrs
+
 from ..errors import ConfigError
 from ..input import InputKind, InputLimits
 from ..orchestrator.route_rule import RouteRule
@@ -57,12 +59,13 @@ def load_config(source: str | os.PathLike | Mapping[str, Any] | None) -> dict[st
         raise ConfigError(f"himoe.plugins_dir: expected a folder path, got {himoe['plugins_dir']!r}")
     raw["himoe"] = himoe
     if isinstance(raw.get("limits"), InputLimits):  # an already checked config, loaded again
-        raw["limits"] = {f: getattr(raw["limits"], f) for f in ("max_text_chars", "max_bytes", "max_features", "max_task_chars")}
+        raw["limits"] = attrs.asdict(raw["limits"])
     limits = _table(raw, "limits")
     try:
         raw["limits"] = InputLimits(**limits)
     except TypeError as exc:
-        raise ConfigError(f"limits: {exc}; known keys: max_text_chars, max_bytes, max_features, max_task_chars") from None
+        known = ", ".join(field.name for field in attrs.fields(InputLimits))
+        raise ConfigError(f"limits: {exc}; known keys: {known}") from None
     except ValueError as exc:
         raise ConfigError(f"limits: {exc}") from None
     routers = _table(raw, "routers") or {"default": dict(DEFAULT_ROUTER)}

@@ -11,11 +11,12 @@ if TYPE_CHECKING:
 class Encoder(Protocol):
     """Turns an InputData into the vector a learned router gates on.
 
-    ``id`` names it in config; ``dim`` is the length of every vector it returns. ``encode``
+    ``id`` names it in config; ``dim`` is the length of every vector it returns (None when
+    the input decides it, as for feature vectors passed through). ``encode``
     raises EncodeError (never returns NaN) when it cannot encode the input.
     """
 
     id: str
-    dim: int
+    dim: int | None
 
     def encode(self, x: InputData) -> Encoded: ...

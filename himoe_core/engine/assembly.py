@@ -70,6 +70,10 @@ def build_routers(host: PluginHost, config: dict[str, Any], stats: ExpertStats) 
         encoder = build_encoder(host, table.get("encoder"), f"{where}.encoder")
         experts = select_experts(host, table["experts"], f"{where}.experts")
         extra = {key: value for key, value in table.items() if key not in ROUTER_COMMON_KEYS}
+        reserved = sorted(set(extra) & {"id", "policy", "stats"})
+        if reserved:
+            raise ConfigError(f"{where}.{reserved[0]}: not a config key (himoe sets it); "
+                              f"configure gating with {where}.gating")
         try:
             router = factory(id=router_id, experts=experts, aggregator=aggregator, gating=table.get("gating", {}),
                              k=table["k"], encoder=encoder, stats=stats, **extra)
@@ -77,6 +81,8 @@ def build_routers(host: PluginHost, config: dict[str, Any], stats: ExpertStats) 
             raise ConfigError(f"{where}: {exc}") from None
         except TypeError as exc:
             raise ConfigError(f"{where}: router kind {kind!r} rejected its options: {exc}") from None
+        if hasattr(router, "max_output_bytes"):
+            router.max_output_bytes = config["limits"].max_output_bytes
         routers[router_id] = RouterRef(router_id, router)
     return routers
 

@@ -11,7 +11,7 @@ import trio
 from ..aggregator.mixing import with_fanout
 from ..config.config_parsing import load_config
 from ..context import CancelToken, Context, Memory, current_clock
-from ..errors import Cancelled, DeadlineExceeded, InvalidInput, MoeError, NoExpertSelected
+from ..errors import Cancelled, ConfigError, DeadlineExceeded, InvalidInput, MoeError, NoExpertSelected
 from ..input import InputData
 from ..orchestrator.orchestration_feedback import OrchestrationFeedback
 from ..plugins.plugin_host import PluginHost
@@ -111,6 +111,29 @@ class HiMoE:
     def __exit__(self, *exc_info: Any) -> None:
         self.close()
 
+    def stats(self, window: int = 500) -> dict[str, Any]:
+        """Guardrail metrics over the traces and feedback in the state file (`himoe stats`):
+        quality, calibration (ECE), load balance, utilisation, latency, cost, gating drift over
+        the last `window` requests, disagreement."""
+        from ..learning.metrics import compute_stats
+
+        store = self._state_for("stats")
+        self.trainer.flush()
+        return compute_stats(store.traces(), store.feedback(), window=window)
+
+    def evaluate(self, router: str, *, resamples: int = 1000) -> dict[str, Any]:
+        """Off-policy estimates (IPS, SNIPS, DR, with 95 % bootstrap intervals) of how `router`
+        would have done on the logged, scored decisions (`himoe evaluate`)."""
+        from .evaluation import evaluate_router
+
+        self._state_for("evaluate")
+        return evaluate_router(self, router, resamples=resamples)
+
+    def _state_for(self, what: str):
+        if not self.trainer.enabled:
+            raise ConfigError(f"{what} reads the state file, and this config has [state] enabled = false")
+        return self.trainer.store
+
     # -- answering ----------------------------------------------------------------------------------
     def run_sync(self, x: Any, **options: Any) -> Response:
         """`run` for code outside trio; safe to call from many threads at once."""
@@ -188,6 +211,8 @@ class HiMoE:
             scores = router.gate(rin, ctx)
             picks = router.pick_topk(scores, k if k is not None else getattr(router, "k", 1))
             fanout = await router.call_experts(rin, picks, ctx)
+            if ctx.cancel.is_cancelled():
+                raise Cancelled(ctx.cancel.reason)  # the caller gave up: no partial answer
             calls = fanout.calls
             if not calls:
                 if ctx.cancel.is_cancelled():

@@ -29,7 +29,8 @@ class Expert(Protocol):
     - ``cost_units`` (float): the expected cost of one call, used by budget guards before any
       call was observed;
     - ``max_concurrency`` (int): how many calls of a sync expert may run at once (default 4);
-    - ``learn(x, value, reward)``: called with feedback when the expert was selected.
+    - ``learn(x, value, reward, *, expected=None)``: called with feedback when the expert was
+      selected; ``expected`` is the right answer (a Value) when the user gave one.
     """
 
     name: str

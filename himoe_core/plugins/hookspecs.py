@@ -25,8 +25,13 @@ def register_experts(register, config):
 
 @hookspec
 def register_routers(register):
-    """Register router kinds: call ``register(kind, factory)``; ``factory(**options)`` builds a
-    Router from its config table (``experts``, ``k``, ``aggregator``, …)."""
+    """Register router kinds: call ``register(kind, factory)``.
+
+    For each ``[routers.<id>]`` table of that kind, himoe calls ``factory(id=…, experts=…,
+    aggregator=…, gating=…, k=…, encoder=…, stats=…, **options)`` with the resolved objects
+    (a list of ExpertRef, the Aggregator, the gating table, the Encoder or None, the shared
+    ExpertStats) and the table's other keys as ``options``; it returns a Router. Raise
+    ConfigError (or TypeError for an unknown option) to refuse a bad table."""
 
 
 @hookspec

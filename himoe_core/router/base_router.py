@@ -13,7 +13,9 @@ from ..aggregator.aggregated_out import AggregatedOut
 from ..aggregator.aggregator_trait import Aggregator
 from ..context import Context
 from ..encoder.encoder_trait import Encoder
-from ..errors import BudgetExceeded, DeadlineExceeded, ExpertFailed, NoExpertSelected
+from ..errors import (AggregationFailed, BudgetExceeded, DeadlineExceeded, ExpertFailed, InvalidInput, MoeError,
+                      NoExpertSelected)
+from ..input.input_limits import InputLimits
 from ..experts.expert_aux import ExpertAux
 from ..experts.expert_out import ExpertOut
 from ..experts.expert_ref import ExpertRef
@@ -46,6 +48,10 @@ class BaseRouter:
 
     default_policy = GatingPolicy()
     """The gating a router kind uses for the keys its config's `gating` table leaves out."""
+
+    max_output_bytes: int = InputLimits().max_output_bytes
+    """An expert output larger than this (`Value.size_bytes`) fails the call; HiMoE sets it
+    from the config's `[limits] max_output_bytes`."""
 
     def __init__(self, *, id: str, experts: Sequence[ExpertRef], aggregator: Aggregator,
                  policy: GatingPolicy | None = None, gating: Mapping[str, Any] | None = None, k: int = 1,
@@ -222,12 +228,21 @@ class BaseRouter:
                     partial(_infer_in_thread, ref.handle.infer, input.input, ctx), abandon_on_cancel=True,
                     limiter=self._limiter(ref))
             latency = (trio.current_time() - started) * 1000.0
-            if isinstance(result, ExpertOut):
-                out = attrs.evolve(result, aux=attrs.evolve(result.aux, latency_ms=latency, trace_id=ctx.trace_id))
-            else:  # what ExpertOut.of(result, cost_units=…) builds, its aux made once, already stamped
-                out = ExpertOut(to_value(result), ExpertAux(latency_ms=latency, cost_units=self.expected_cost(ref),
-                                                            confidence=1.0, trace_id=ctx.trace_id))
-        except Exception as exc:
+            try:
+                if isinstance(result, ExpertOut):
+                    out = attrs.evolve(result, aux=attrs.evolve(result.aux, latency_ms=latency, trace_id=ctx.trace_id))
+                else:  # what ExpertOut.of(result, cost_units=…) builds, its aux made once, already stamped
+                    out = ExpertOut(to_value(result), ExpertAux(latency_ms=latency, cost_units=self.expected_cost(ref),
+                                                                confidence=1.0, trace_id=ctx.trace_id))
+            except InvalidInput as exc:
+                # The expert's output is at fault, not the request: a failed call, never an
+                # InvalidInput that would tell the caller their input was wrong.
+                raise ExpertFailed(ref.name, _cause(exc)) from exc
+            size = out.value.size_bytes()
+            if size > self.max_output_bytes:
+                raise ExpertFailed(ref.name, f"output too large: {size} bytes, more than limits.max_output_bytes "
+                                             f"({self.max_output_bytes}); it was dropped")
+        except (Exception, SystemExit) as exc:  # sys.exit() in an expert (argparse…) fails its call, not the app
             latency = (trio.current_time() - started) * 1000.0
             outcomes[index] = CallOutcome(ref, CallStatus.FAILED, latency_ms=latency, cause=_cause(exc), error=exc)
             self.stats.observe(ref.id, latency, None, ok=False)
@@ -260,7 +275,13 @@ class BaseRouter:
         return self._aggregator
 
     def aggregate(self, calls: list[tuple[ExpertRef, ExpertOut]], scores: GateScores) -> AggregatedOut:
-        return self._aggregator.combine(calls, scores)
+        try:
+            return self._aggregator.combine(calls, scores)
+        except MoeError:
+            raise
+        except Exception as exc:  # a faulty aggregator fails this router's attempt, named as such
+            raise AggregationFailed(f"aggregator {getattr(self._aggregator, 'id', '?')!r} of router {self.id!r} "
+                                    f"raised {_cause(exc)}") from exc
 
     def train_signal(self, fb: RouterFeedback) -> None:
         """The base router does not learn."""
@@ -298,11 +319,24 @@ def _describe_key(input: RouterInput) -> str:
     return f"a {x.kind.value} input without a task hint"
 
 
+_MAX_CAUSE_CHARS = 500
+"""A cause is one line of a trace and of an error message: an expert's megabyte-long exception
+message is cut, not copied into every trace and log line."""
+
+
 def _cause(exc: BaseException) -> str:
     if isinstance(exc, ExpertFailed):  # its message already names the expert
-        return exc.cause
-    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+        return _clip(exc.cause)
+    try:
+        text = str(exc).strip()
+    except Exception:  # an exception whose __str__ raises must not fail the whole fan-out
+        text = "<unprintable message>"
+    message = text.splitlines()[0] if text else ""
+    return _clip(f"{type(exc).__name__}: {message}" if message else type(exc).__name__)
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= _MAX_CAUSE_CHARS else text[:_MAX_CAUSE_CHARS - 1] + "…"
 
 
 def _cancel_scope_on(token, scope: trio.CancelScope):

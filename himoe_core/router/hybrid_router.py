@@ -7,6 +7,7 @@ import numpy as np
 from ..experts.expert_ref import ExpertRef
 from ..learning.bandit_score import BanditScore
 from .lin_ucb_router import LinUcbRouter
+from .option_checks import count, real
 from .router_feedback import RouterFeedback
 from .router_input import RouterInput
 
@@ -20,8 +21,8 @@ class HybridRouter(LinUcbRouter):
 
     def __init__(self, *, min_quality: float = 0.2, min_pulls: int = 20, **options: Any) -> None:
         super().__init__(**options)
-        self.min_quality = float(min_quality)
-        self.min_pulls = int(min_pulls)
+        self.min_quality = real("min_quality", min_quality)
+        self.min_pulls = count("min_pulls", min_pulls, minimum=0)
         self.scores: dict[int, BanditScore] = {int(ref.id): BanditScore() for ref in self.experts}
 
     def candidates(self, input: RouterInput) -> list[ExpertRef]:

@@ -6,12 +6,13 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, EncodeError
+from ..errors import EncodeError
 from ..experts.expert_ref import ExpertRef
 from ..input import InputData
 from .base_router import BaseRouter
 from .gate_scores import GateScores
 from .gating_policy import GatingPolicy
+from .option_checks import real
 from .router_feedback import RouterFeedback
 from .router_input import RouterInput
 
@@ -36,9 +37,7 @@ class LearningRouter(BaseRouter):
 
     def __init__(self, *, cost_weight: float = 0.0, **options: Any) -> None:
         super().__init__(**options)
-        if isinstance(cost_weight, bool) or not isinstance(cost_weight, (int, float)) or not math.isfinite(cost_weight) or cost_weight < 0:
-            raise ConfigError(f"cost_weight must be a finite number >= 0, got {cost_weight!r}")
-        self.cost_weight = float(cost_weight)
+        self.cost_weight = real("cost_weight", cost_weight, minimum=0.0)
         self.rng = np.random.default_rng(self.policy.seed)
         self.updates = 0
 

@@ -5,10 +5,11 @@ from typing import Any
 import numpy as np
 
 from ..context import Context
-from ..errors import ConfigError, EncodeError
+from ..errors import EncodeError
 from ..experts.expert_ref import ExpertRef
 from ..learning.lin_ucb_model import LinUcbModel
 from .learning_router import LearningRouter
+from .option_checks import real
 from .router_feedback import RouterFeedback
 from .router_input import RouterInput
 
@@ -21,12 +22,8 @@ class LinUcbRouter(LearningRouter):
 
     def __init__(self, *, alpha: float = 1.0, ridge: float = 1.0, **options: Any) -> None:
         super().__init__(**options)
-        if not isinstance(alpha, (int, float)) or alpha < 0:
-            raise ConfigError(f"alpha must be a number >= 0, got {alpha!r}")
-        if not isinstance(ridge, (int, float)) or ridge <= 0:
-            raise ConfigError(f"ridge must be a number > 0, got {ridge!r}")
-        self.alpha = float(alpha)
-        self.ridge = float(ridge)
+        self.alpha = real("alpha", alpha, minimum=0.0)
+        self.ridge = real("ridge", ridge, minimum=0.0, strictly=True)
         self.model: LinUcbModel | None = None
 
     def _model(self, x: np.ndarray) -> LinUcbModel:

@@ -6,11 +6,12 @@ from typing import Any
 import numpy as np
 
 from ..context import Context
-from ..errors import ConfigError, EncodeError
+from ..errors import EncodeError
 from ..experts.expert_ref import ExpertRef
 from ..learning.regularizers import entropy_penalty_grad, load_balance_grad
 from .gating import softmax_stable
 from .learning_router import LearningRouter
+from .option_checks import count, real
 from .router_feedback import RouterFeedback
 from .router_input import RouterInput
 
@@ -30,13 +31,10 @@ class LinearRouter(LearningRouter):
     def __init__(self, *, lr: float = 0.2, l2: float = 1e-4, load_balance: float = 0.01,
                  entropy: float = 0.001, window: int = 256, **options: Any) -> None:
         super().__init__(**options)
-        for name, value in (("lr", lr), ("l2", l2), ("load_balance", load_balance), ("entropy", entropy)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise ConfigError(f"{name} must be a number >= 0, got {value!r}")
-        if not isinstance(window, int) or window < 1:
-            raise ConfigError(f"window must be a positive integer, got {window!r}")
-        self.lr, self.l2 = float(lr), float(l2)
-        self.lb_weight, self.entropy_weight = float(load_balance), float(entropy)
+        self.lr, self.l2 = real("lr", lr, minimum=0.0), real("l2", l2, minimum=0.0)
+        self.lb_weight = real("load_balance", load_balance, minimum=0.0)
+        self.entropy_weight = real("entropy", entropy, minimum=0.0)
+        window = count("window", window)
         self.arms = [int(ref.id) for ref in self.experts]
         self.index = {arm: i for i, arm in enumerate(self.arms)}
         self.weights: np.ndarray | None = None  # (experts, features)

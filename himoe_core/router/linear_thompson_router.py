@@ -7,6 +7,7 @@ import numpy as np
 from ..errors import ConfigError
 from .gating_policy import GatingPolicy
 from .lin_ucb_router import LinUcbRouter
+from .option_checks import real
 
 
 class LinearThompsonRouter(LinUcbRouter):
@@ -18,10 +19,10 @@ class LinearThompsonRouter(LinUcbRouter):
     default_policy = GatingPolicy(temperature=0.01, epsilon=0.0)
 
     def __init__(self, *, v: float = 0.5, **options: Any) -> None:
+        if "alpha" in options:
+            raise ConfigError("alpha is LinUCB's exploration knob; a thompson router explores with v")
         super().__init__(**options)
-        if not isinstance(v, (int, float)) or v < 0:
-            raise ConfigError(f"v must be a number >= 0, got {v!r}")
-        self.v = float(v)
+        self.v = real("v", v, minimum=0.0)
 
     def exploration(self, widths: np.ndarray) -> np.ndarray:
         return self.v * widths * self.rng.standard_normal(widths.shape[0])

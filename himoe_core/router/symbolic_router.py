@@ -5,10 +5,10 @@ from typing import Any
 import numpy as np
 
 from ..context import Context
-from ..errors import ConfigError
 from ..experts.expert_ref import ExpertRef
 from ..learning.bandit_score import BanditScore
 from .learning_router import LearningRouter
+from .option_checks import real
 from .router_feedback import RouterFeedback
 from .router_input import RouterInput
 
@@ -26,12 +26,9 @@ class SymbolicRouter(LearningRouter):
     def __init__(self, *, exploration: float = 0.5, prior: float = 1.0, latency_weight: float = 0.0,
                  **options: Any) -> None:
         super().__init__(**options)
-        for name, value in (("exploration", exploration), ("latency_weight", latency_weight)):
-            if not isinstance(value, (int, float)) or value < 0:
-                raise ConfigError(f"{name} must be a number >= 0, got {value!r}")
-        self.exploration = float(exploration)
-        self.prior = float(prior)
-        self.latency_weight = float(latency_weight)
+        self.exploration = real("exploration", exploration, minimum=0.0)
+        self.prior = real("prior", prior)
+        self.latency_weight = real("latency_weight", latency_weight, minimum=0.0)
         self.scores: dict[int, BanditScore] = {int(ref.id): BanditScore() for ref in self.experts}
 
     def logits(self, input: RouterInput, candidates: list[ExpertRef], ctx: Context) -> np.ndarray:

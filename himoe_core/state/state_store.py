@@ -139,7 +139,11 @@ class StateStore:
             raise foreign from None
         if meta.get("application") != APPLICATION:
             raise StateError(f"state file {str(self.path)!r} does not belong to himoe; it was left untouched")
-        version = int(meta.get("schema_version", "0"))
+        version = str(meta.get("schema_version", ""))
+        if not version.isdigit() or int(version) < 1:
+            raise StateError(f"state file {str(self.path)!r} has no valid schema version ({version!r}); "
+                             "it was left untouched — move it away or point HIMOE_STATE elsewhere")
+        version = int(version)
         if version > SCHEMA_VERSION:
             raise StateError(f"state file {str(self.path)!r} has schema version {version}, newer than this "
                            f"himoe understands ({SCHEMA_VERSION}); upgrade himoe — the file was left untouched")

@@ -17,7 +17,12 @@ Each is a small, configurable expert with the usual optional attributes (`cost_u
 - `BlockingExpert`: a plain `def infer` that blocks its worker thread, optionally honouring
   `ctx.cancel`, and records the threads it ran in;
 - `LearningExpert`: answers at once and records the `learn(x, value, reward, expected=…)` calls
-  that `HiMoE.feedback` makes (with `state_dict`/`load_state_dict`, saved with the state file).
+  that `HiMoE.feedback` makes (with `state_dict`/`load_state_dict`, saved with the state file);
+- `FlakyExpert`: fails intermittently, with a seeded, reproducible sequence of failures;
+- `MalformedExpert`: answers something the router must refuse (wrong type, NaN, a negative
+  cost, an oversized value);
+- `StuckThreadExpert`: a plain `def infer` that wedges its worker thread, deaf to cancellation,
+  until `release()`.
 
 and helpers to check how a request was routed, with the whole routing in the failure message:
 `assert_routed(response, expert=..., router=..., status=...)`, `trace_calls(response)`,
@@ -38,9 +43,12 @@ if TYPE_CHECKING:
     from .constant_expert import ConstantExpert
     from .echo_expert import EchoExpert
     from .failing_expert import FailingExpert
+    from .flaky_expert import FlakyExpert
     from .hanging_expert import HangingExpert
     from .learning_expert import LearningExpert
+    from .malformed_expert import MalformedExpert
     from .sleepy_expert import SleepyExpert
+    from .stuck_thread_expert import StuckThreadExpert
     from .trace_assertions import assert_routed, describe_routing, trace_calls
 
 _EXPORTS = {
@@ -48,9 +56,12 @@ _EXPORTS = {
     "ConstantExpert": ".constant_expert",
     "EchoExpert": ".echo_expert",
     "FailingExpert": ".failing_expert",
+    "FlakyExpert": ".flaky_expert",
     "HangingExpert": ".hanging_expert",
     "LearningExpert": ".learning_expert",
+    "MalformedExpert": ".malformed_expert",
     "SleepyExpert": ".sleepy_expert",
+    "StuckThreadExpert": ".stuck_thread_expert",
     "assert_routed": ".trace_assertions",
     "describe_routing": ".trace_assertions",
     "trace_calls": ".trace_assertions",
@@ -58,5 +69,6 @@ _EXPORTS = {
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
-__all__ = ["BlockingExpert", "ConstantExpert", "EchoExpert", "FailingExpert", "HangingExpert", "LearningExpert",
-           "SleepyExpert", "assert_routed", "describe_routing", "trace_calls"]
+__all__ = ["BlockingExpert", "ConstantExpert", "EchoExpert", "FailingExpert", "FlakyExpert", "HangingExpert",
+           "LearningExpert", "MalformedExpert", "SleepyExpert", "StuckThreadExpert", "assert_routed", "describe_routing",
+           "trace_calls"]

@@ -39,17 +39,16 @@ from typing import Any, Callable, Iterable, Mapping
 
 import pytest
 
-# Re-exported lazily from himoe_core.testing (no module-level __dir__: pytest scans the plugin's
-# attributes for fixtures, and that must not import trio and numpy).
-REEXPORTED = ("BlockingExpert", "ConstantExpert", "EchoExpert", "FailingExpert", "HangingExpert", "LearningExpert",
-              "SleepyExpert", "assert_routed", "describe_routing", "trace_calls")
-
 
 def __getattr__(name: str) -> Any:
-    if name in REEXPORTED:
+    """Everything in ``himoe_core.testing.__all__`` (experts, trace assertions), imported on first
+    use. No module-level ``__dir__``: pytest scans the plugin's attributes for fixtures, and
+    that must not import trio and numpy."""
+    if not name.startswith(("__", "pytest_")):  # pytest probes pytest_plugins, pytest_* hooks
         from himoe_core import testing
 
-        return getattr(testing, name)
+        if name in testing.__all__:
+            return getattr(testing, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

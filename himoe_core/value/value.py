@@ -124,6 +124,22 @@ class Value:
     def is_none(self) -> bool:
         return self.kind is ValueKind.NONE
 
+    def size_bytes(self) -> int:
+        """The payload's size in bytes: UTF-8 bytes of text and of the canonical JSON, raw
+        bytes, 4 per embedding value, the plan's text; 0 for None. What `[limits]
+        max_output_bytes` measures (cheap: no copy for ASCII text or JSON)."""
+        if self.kind is ValueKind.TEXT:
+            return _utf8_size(self.data)
+        if self.kind is ValueKind.JSON:
+            return _utf8_size(self._key)
+        if self.kind is ValueKind.BYTES:
+            return len(self.data)
+        if self.kind is ValueKind.EMBEDDING:
+            return int(self.data.nbytes)
+        if self.kind is ValueKind.PLAN:
+            return _utf8_size(self.data.to_text())
+        return 0
+
     def to_jsonable(self) -> dict:
         """A JSON-ready dict: {"kind", "schema", "data"} (bytes as base64)."""
         if self.kind is ValueKind.PLAN:
@@ -163,6 +179,10 @@ def _content_key(kind: ValueKind, data: Any) -> Any:
     if kind is ValueKind.EMBEDDING:
         return data.tobytes()
     return data
+
+
+def _utf8_size(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 
 
 def _short_repr(data: Any) -> str:

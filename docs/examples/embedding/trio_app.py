@@ -65,6 +65,14 @@ def calls(response) -> str:
     return ", ".join(f"{c['expert']} {c['status']}" for c in attempt["calls"])
 
 
+async def finished_shadows(moe: HiMoE, trace_id: str, timeout_s: float = 2.0) -> list[dict]:
+    """The shadow records of a trace, once there are some (shadows finish after the response)."""
+    with trio.move_on_after(timeout_s):
+        while not moe.traces.get(trace_id).get("shadows"):
+            await trio.sleep(0.01)
+    return moe.traces.get(trace_id).get("shadows", [])
+
+
 async def main() -> None:
     async with HiMoE.open(experts=[Librarian(), Oracle()], entry_points=False, config=CONFIG) as moe:
         # 1. Concurrent requests, each with a 100 ms deadline: the oracle (200 ms) is cut, the
@@ -89,8 +97,7 @@ async def main() -> None:
         response = await moe.run("ask: capital of Italy")
         print(f"primary -> {response.value.as_text()} from router {response.router} "
               f"in {response.elapsed_ms:.0f} ms")
-        await trio.sleep(0.3)  # give the shadow time to finish (for the demo only)
-        for shadow in moe.traces.get(response.trace_id).get("shadows", []):
+        for shadow in await finished_shadows(moe, response.trace_id):
             print(f"shadow {shadow['router']} -> {shadow['value']['data']} ({shadow['status']})")
 
         # 3. Cancellation from another task (or another thread): the request stops at once.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tomllib
 
 import pytest
-from himoe_core import ConfigError, PluginError, PluginHost
+from himoe_core import ConfigError, PluginHost
 
 import himoe_http.plugin as http_plugin
 from himoe_http import HttpExpertConfig, HttpPluginConfig, JsonHttpExpert, OpenAIChatExpert
@@ -80,15 +80,15 @@ def test_http_config_without_experts_registers_nothing(config):
     assert registered == []
 
 
-def test_http_config_error_in_strict_host_is_a_plugin_error_naming_the_key():
+@pytest.mark.parametrize("strict", [True, False])
+def test_http_config_error_is_a_config_error_naming_the_key_in_any_mode(strict):
+    # A bad config is the user's mistake, not a broken plugin: it is never downgraded to a warning.
     bad = experts_table(x={"kind": "json", "url": "ftp://x", "tasks": ["a:"]})
-    with pytest.raises(PluginError, match=r"plugins\.himoe-http\.experts\.x\.url: expected an http\(s\) URL"):
-        PluginHost(plugins=[http_plugin], entry_points=False, strict=True,
-                   config={"plugins": {http_plugin.__name__: bad}})
     warnings = []
-    host = PluginHost(plugins=[http_plugin], entry_points=False, strict=False, warn=warnings.append,
-                      config={"plugins": {http_plugin.__name__: bad}})
-    assert host.expert_infos() == [] and "expected an http(s) URL, got 'ftp://x'" in warnings[0]
+    with pytest.raises(ConfigError, match=r"plugins\.himoe-http\.experts\.x\.url: expected an http\(s\) URL"):
+        PluginHost(plugins=[http_plugin], entry_points=False, strict=strict, warn=warnings.append,
+                   config={"plugins": {http_plugin.__name__: bad}})
+    assert warnings == []
 
 
 OK = {"kind": "openai-chat", "url": "http://127.0.0.1:8080/v1/chat/completions", "model": "m", "tasks": ["chat:"]}

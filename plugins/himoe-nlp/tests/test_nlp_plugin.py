@@ -8,7 +8,7 @@ import sys
 from importlib.metadata import version
 
 import pytest
-from himoe_core import ConfigError, PluginError, PluginHost, stable_id
+from himoe_core import ConfigError, PluginHost, stable_id
 
 import himoe_nlp.plugin
 from himoe_nlp import NlpFrenchTagger, NlpLanguageId
@@ -96,7 +96,7 @@ def test_nlp_plugin_rejects_bad_config(config: dict, fragment: str) -> None:
 
 
 def test_nlp_plugin_bad_config_is_reported_by_the_host() -> None:
-    with pytest.raises(PluginError, match="himoe-nlp.*unknown option"):
+    with pytest.raises(ConfigError, match="himoe-nlp.*unknown option"):
         PluginHost(environ={"HIMOE_LOAD_PLUGINS": "himoe-nlp"}, strict=True,
                    config={"plugins": {"himoe-nlp": {"typo": 1}}})
 

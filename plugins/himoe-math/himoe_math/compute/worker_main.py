@@ -72,7 +72,10 @@ def _answer(message: dict, max_result_chars: int, memory_limit_mb: int | None) -
     except RecursionError:
         return {"status": "invalid", "job": job, "retire": True,
                 "message": "expression is nested too deeply for sympy to compute; simplify it"}
-    except MemoryError:
+    except (MemoryError, SystemError):
+        # At the memory cap CPython may surface a failed allocation inside C code as a
+        # SystemError ("returned NULL without setting an exception") instead of MemoryError;
+        # either way this process is no longer trustworthy and is replaced.
         return {"status": "invalid", "job": job, "retire": True,
                 "message": f"the computation needed more than the {memory_limit_mb} MB memory limit of a math "
                            "worker; ask for a smaller computation"}

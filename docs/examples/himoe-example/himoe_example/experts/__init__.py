@@ -1,0 +1,1 @@
+"""The experts of himoe-example, one folder per domain."""

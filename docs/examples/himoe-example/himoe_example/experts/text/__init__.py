@@ -1,0 +1,1 @@
+"""Experts over English text."""

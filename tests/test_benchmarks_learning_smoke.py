@@ -1,0 +1,61 @@
+"""The learning-router benchmarks still run: each script with `--quick`, end to end, in a subprocess.
+
+A smoke run only (tiny sizes, figures meaningless): it checks that every stage executes through
+HiMoE and reports its tables, not how well anything learns — quality is claimed from the full runs
+in docs/benchmarks.md ("Learning routers").
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+GSM8K = Path(os.environ.get("HIMOE_ROUTELLM_DATA", "/work/shared/data/routellm/gsm8k.csv"))
+
+pytest.importorskip("sklearn")
+pytest.importorskip("matplotlib")
+
+
+def _run(script: str, tmp_path: Path) -> tuple[subprocess.CompletedProcess, float]:
+    env = dict(os.environ, HIMOE_STATE=str(tmp_path / "state.sqlite3"), TMPDIR=str(tmp_path), MPLBACKEND="Agg")
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--quick"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    return proc, time.monotonic() - started
+
+
+@pytest.mark.skipif(not GSM8K.exists(), reason=f"RouteLLM replay data not found at {GSM8K}")
+def test_routellm_gsm8k_quick(tmp_path):
+    proc, elapsed = _run("bench_routellm_gsm8k.py", tmp_path)
+    assert proc.returncode == 0, f"bench_routellm_gsm8k.py --quick failed:\n{proc.stderr[-4000:]}"
+    for header in ("### Replay of real LLM outcomes (RouteLLM GSM8K)", "#### Reference points",
+                   "| router | information | APGR | CPT(50%) | CPT(80%) | note |",
+                   "| kind | setting | APGR (mean ± sd) | APGR per seed | CPT(50%) | CPT(80%) | APGR, 2nd half of stream |",
+                   "#### Tuning grid", "### Restart: learned state survives a new process",
+                   "| run | accuracy, 2nd half | share of strong calls, 2nd half | same decisions as (a) |"):
+        assert header in proc.stdout, f"{header!r} missing from:\n{proc.stdout}"
+    for kind in ("symbolic", "linear", "linucb", "thompson", "hybrid"):
+        assert f"| {kind} |" in proc.stdout
+    assert "[bench]" in proc.stderr and "[bench]" not in proc.stdout  # progress on stderr only
+    assert elapsed < 25, f"the quick run took {elapsed:.1f} s; keep it a smoke run"
+
+
+def test_digits_bandit_quick(tmp_path):
+    proc, elapsed = _run("bench_digits_bandit.py", tmp_path)
+    assert proc.returncode == 0, f"bench_digits_bandit.py --quick failed:\n{proc.stderr[-4000:]}"
+    for header in ("### Experts as arms: five classifiers on scikit-learn's digits", "#### The experts",
+                   "| policy | reward / round (mean ± sd) | total reward | vs best single expert |",
+                   "#### Best himoe router vs best MABWiser policy", "#### Targets (best himoe router)",
+                   "Paired t-test on total reward", "Two-proportion z-test"):
+        assert header in proc.stdout, f"{header!r} missing from:\n{proc.stdout}"
+    for kind in ("symbolic", "linear", "linucb", "thompson", "hybrid"):
+        assert f"himoe `{kind}`" in proc.stdout
+    assert "MABWiser LinUCB" in proc.stdout and "MABWiser ε-greedy" in proc.stdout
+    assert "[bench]" in proc.stderr and "[bench]" not in proc.stdout
+    assert elapsed < 25, f"the quick run took {elapsed:.1f} s; keep it a smoke run"
