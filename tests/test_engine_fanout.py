@@ -330,7 +330,7 @@ def test_observed_latency_drops_experts_that_would_overrun():
     assert first.value.as_text() == "slow"  # both ran: the slow one has the better gate
     # 200 ms observed; dropping it relaxed the estimate one step (alpha 0.2) towards the 100 ms
     # left, so that an expert which got faster is tried again eventually.
-    assert moe.stats.latency_ms(moe.routers["r"].handle.experts[1].id) == pytest.approx(180.0, abs=1e-3)
+    assert moe.expert_stats.latency_ms(moe.routers["r"].handle.experts[1].id) == pytest.approx(180.0, abs=1e-3)
     assert (fast.calls, slow.calls) == (2, 1)
     assert second.value.as_text() == "fast"
     assert elapsed == pytest.approx(0.010, abs=1e-3)

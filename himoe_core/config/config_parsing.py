@@ -132,11 +132,17 @@ def parse_rules(rules: Any) -> list[RouteRule]:
 
 
 def number(value: Any, where: str, *, minimum: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigError(f"{where}: expected a number, got {value!r}")
-    if minimum is not None and value < minimum:
+    try:
+        as_float = float(value)
+    except OverflowError:  # an integer beyond float range
+        as_float = math.inf if value > 0 else -math.inf
+    if math.isnan(as_float):
+        raise ConfigError(f"{where}: expected a number, got {value!r}")
+    if minimum is not None and as_float < minimum:
         raise ConfigError(f"{where}: expected a number >= {minimum:g}, got {value!r}")
-    return float(value)
+    return as_float
 
 
 def integer(value: Any, where: str, *, minimum: int | None = None) -> int:

@@ -80,12 +80,13 @@ class Context:
               clock: Callable[[], float] | None = None) -> Context:
         """A context whose deadline is `budget_ms` from now."""
         _budget(None, attrs.fields(cls).budget_ms, budget_ms)
+        _budget(None, attrs.fields(cls).cost_budget, cost_budget)  # before float() turns "5" into 5.0
         if not math.isfinite(budget_ms):
             raise InvalidInput(f"Context.budget_ms must be a finite number of milliseconds, got {budget_ms!r}")
         clock = clock or current_clock()
         return cls(
             budget_ms=float(budget_ms),
-            deadline=clock() + budget_ms / 1000.0,
+            deadline=clock() + float(budget_ms) / 1000.0,  # float(): a numpy float32 budget would round the deadline
             trace_id=trace_id or new_trace_id(),
             # `is None`, not `or`: an empty Memory is falsy, and a shared one must be kept.
             cancel=cancel if cancel is not None else CancelToken(),
@@ -121,4 +122,4 @@ class Context:
     def narrowed(self, budget_ms: float) -> Context:
         """A copy whose deadline is at most `budget_ms` from now (never later than this one's)."""
         _budget(None, attrs.fields(Context).budget_ms, budget_ms)
-        return attrs.evolve(self, deadline=min(self.deadline, self.clock() + budget_ms / 1000.0))
+        return attrs.evolve(self, deadline=min(self.deadline, self.clock() + float(budget_ms) / 1000.0))

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, MoeError, PluginError
 from ..experts.expert_info import expert_domain
 from ..experts.expert_ref import ExpertRef
-from ..plugins.plugin_host import PluginHost
+from ..plugins.plugin_host import PluginHost, _one_line
 from ..router.expert_stats import ExpertStats
 from ..router.router_ref import RouterRef
 from ..config.config_parsing import ROUTER_COMMON_KEYS
@@ -79,8 +79,11 @@ def build_routers(host: PluginHost, config: dict[str, Any], stats: ExpertStats) 
                              k=table["k"], encoder=encoder, stats=stats, **extra)
         except ConfigError as exc:
             raise ConfigError(f"{where}: {exc}") from None
-        except TypeError as exc:
+        except (TypeError, ValueError) as exc:
             raise ConfigError(f"{where}: router kind {kind!r} rejected its options: {exc}") from None
+        except Exception as exc:  # the plugin's factory is broken: say whose, in one line
+            raise PluginError(f"{where}: router kind {kind!r} (registered by {_owner(host, 'router_kinds', kind)}) "
+                              f"failed to build: {_one_line(exc)}") from exc
         if hasattr(router, "max_output_bytes"):
             router.max_output_bytes = config["limits"].max_output_bytes
         routers[router_id] = RouterRef(router_id, router)
@@ -98,3 +101,12 @@ def build_orchestrator(host: PluginHost, config: dict[str, Any], routers: dict[s
         return factory(routers=routers, **table)
     except TypeError as exc:
         raise ConfigError(f"orchestrator: kind {kind!r} rejected its options: {exc}") from None
+    except MoeError:
+        raise
+    except Exception as exc:
+        raise PluginError(f"orchestrator: kind {kind!r} (registered by "
+                          f"{_owner(host, 'orchestrator_kinds', kind)}) failed to build: {_one_line(exc)}") from exc
+
+
+def _owner(host: PluginHost, table: str, name: str) -> str:
+    return repr(getattr(host, "_owners", {}).get((table, name), "an unknown plugin"))

@@ -5,7 +5,6 @@ import os
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Iterable, Mapping
 
-import attrs
 import trio
 
 from ..aggregator.mixing import with_fanout
@@ -58,8 +57,8 @@ class HiMoE:
         self.chain_plans: bool = settings["chain_plans"]
         self.max_chain_depth: int = settings["max_chain_depth"]
         self.limits = self.config["limits"]
-        self.stats = ExpertStats()
-        self.routers: dict[str, RouterRef] = build_routers(self.host, self.config, self.stats)
+        self.expert_stats = ExpertStats()
+        self.routers: dict[str, RouterRef] = build_routers(self.host, self.config, self.expert_stats)
         self.orchestrator = build_orchestrator(self.host, self.config, self.routers)
         self.traces = TraceStore(settings["trace_capacity"])
         self.trainer = FeedbackTrainer(routers=self.routers, orchestrator=self.orchestrator,

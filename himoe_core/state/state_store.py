@@ -98,8 +98,12 @@ class StateStore:
         if not memory:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             if not self.path.exists():
-                fd = os.open(self.path, os.O_CREAT | os.O_WRONLY | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR)
-                os.close(fd)
+                try:
+                    fd = os.open(self.path, os.O_CREAT | os.O_WRONLY | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR)
+                except FileExistsError:
+                    pass  # another process created it in between: open theirs
+                else:
+                    os.close(fd)
         conn = None
         try:
             conn = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None, check_same_thread=False)
