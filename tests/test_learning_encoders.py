@@ -102,7 +102,7 @@ def test_configure_returns_a_copy_and_accepts_lists_from_toml():
     base = HashingEncoder()
     configured = base.configure(dim=32, char_ngrams=[2, 3])
     assert (configured.dim, configured.char_ngrams) == (32, (2, 3))
-    assert (base.dim, base.char_ngrams) == (1024, None)
+    assert (base.dim, base.char_ngrams) == (256, None)
 
 
 @pytest.mark.parametrize("options, key", [

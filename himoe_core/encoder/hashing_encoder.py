@@ -37,7 +37,7 @@ class HashingEncoder:
     n-grams: dependency-free, stateless, identical on every machine and run (CRC-32 hashing,
     not Python's salted `hash`). Counts are log-scaled and the vector L2-normalised."""
 
-    dim: int = attrs.field(default=1024, validator=_dim)
+    dim: int = attrs.field(default=256, validator=_dim)
     word_ngrams: tuple[int, int] | None = attrs.field(default=(1, 2), converter=_as_range, validator=_ngram_range)
     char_ngrams: tuple[int, int] | None = attrs.field(default=None, converter=_as_range, validator=_ngram_range)
     lowercase: bool = True
