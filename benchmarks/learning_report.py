@@ -24,8 +24,8 @@ report quality side by side with the best single expert, the oracle, random rout
 well-known bandit library (DESIGN.md §9).
 
 ```
-python benchmarks/bench_routellm_gsm8k.py                # RouteLLM replay + restart (~7 min, 2 cores)
-python benchmarks/bench_digits_bandit.py                 # experts as arms on digits (~2 min)
+python benchmarks/bench_routellm_gsm8k.py                # RouteLLM replay + restart (~10 min, 2 cores)
+python benchmarks/bench_digits_bandit.py                 # experts as arms on digits (~1.5 min)
 python benchmarks/bench_routellm_gsm8k.py --write-docs   # … and rewrite the generated block below
 python benchmarks/bench_digits_bandit.py --write-docs
 python benchmarks/bench_routellm_gsm8k.py --quick        # smoke runs (tests/test_benchmarks_learning_smoke.py)

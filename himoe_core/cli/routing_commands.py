@@ -12,7 +12,7 @@ import numpy as np
 
 from ..engine.response import Response
 from ..errors import InvalidInput, MoeError
-from ..input import InputData
+from ..input import InputData, InputLimits
 
 
 def input_from_args(args: argparse.Namespace) -> InputData:
@@ -21,11 +21,15 @@ def input_from_args(args: argparse.Namespace) -> InputData:
     if len(given) != 1:
         raise InvalidInput("give exactly one input: TEXT, --features FILE or --bytes FILE"
                            + (f" (got {', '.join(given)})" if given else ""))
+    # Checked here for shape only: HiMoE.run applies the config's [limits], larger or smaller.
     if args.features is not None:
-        return InputData.features(_read_features(Path(args.features)), task=args.task)
+        return InputData.features(_read_features(Path(args.features)), task=args.task, limits=_UNBOUNDED)
     if args.bytes_file is not None:
-        return InputData.bytes(_read(Path(args.bytes_file)), task=args.task)
-    return InputData.text(args.text, task=args.task)
+        return InputData.bytes(_read(Path(args.bytes_file)), task=args.task, limits=_UNBOUNDED)
+    return InputData.text(args.text, task=args.task, limits=_UNBOUNDED)
+
+
+_UNBOUNDED = InputLimits(max_text_chars=2**62, max_bytes=2**62, max_features=2**62, max_task_chars=2**62)
 
 
 def _read(path: Path) -> bytes:

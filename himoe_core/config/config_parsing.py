@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import math
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Mapping
@@ -61,11 +62,9 @@ def load_config(source: str | os.PathLike | Mapping[str, Any] | None) -> dict[st
     if isinstance(raw.get("limits"), InputLimits):  # an already checked config, loaded again
         raw["limits"] = attrs.asdict(raw["limits"])
     limits = _table(raw, "limits")
+    _no_unknown(limits, {field.name for field in attrs.fields(InputLimits)}, "limits.")
     try:
         raw["limits"] = InputLimits(**limits)
-    except TypeError as exc:
-        known = ", ".join(field.name for field in attrs.fields(InputLimits))
-        raise ConfigError(f"limits: {exc}; known keys: {known}") from None
     except ValueError as exc:
         raise ConfigError(f"limits: {exc}") from None
     routers = _table(raw, "routers") or {"default": dict(DEFAULT_ROUTER)}
@@ -169,4 +168,9 @@ def _table(raw: dict[str, Any], key: str) -> dict[str, Any]:
 def _no_unknown(table: Mapping[str, Any], known: set[str], prefix: str) -> None:
     unknown = sorted(set(table) - known)
     if unknown:
-        raise ConfigError(f"{prefix}{unknown[0]}: unknown key; known keys here: {', '.join(sorted(known))}")
+        key = unknown[0]  # quoted unless a TOML bare key: a stray "\n" or " " must show in the one-line message
+        shown = key if _BARE_KEY.fullmatch(key) else repr(key)
+        raise ConfigError(f"{prefix}{shown}: unknown key; known keys here: {', '.join(sorted(known))}")
+
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")

@@ -99,7 +99,7 @@ def build_orchestrator(host: PluginHost, config: dict[str, Any], routers: dict[s
                           f"{', '.join(sorted(host.orchestrator_kinds)) or 'none'}")
     try:
         return factory(routers=routers, **table)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise ConfigError(f"orchestrator: kind {kind!r} rejected its options: {exc}") from None
     except MoeError:
         raise

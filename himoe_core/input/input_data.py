@@ -23,13 +23,14 @@ def _check_task(task: str | None, limits: InputLimits) -> str | None:
     if len(task) > limits.max_task_chars or "\n" in task:
         raise InvalidInput(
             f"task hint must be one line of at most {limits.max_task_chars} characters, "
-            f"got {len(task)} characters"
+            f"got {len(task)} characters" + ("" if "\n" in task else "; raise limits.max_task_chars")
         )
     return task
 
 
-def as_feature_vector(values: Any, what: str, max_len: int) -> np.ndarray:
-    """Validate and copy `values` into a read-only, finite, 1-D float32 vector."""
+def as_feature_vector(values: Any, what: str, max_len: int, limit_key: str | None = None) -> np.ndarray:
+    """Validate and copy `values` into a read-only, finite, 1-D float32 vector (at most `max_len`
+    values; `limit_key` names the config key that raises the limit, for the message)."""
     try:
         array = np.asarray(values)
     except Exception as exc:  # numpy raises many types on ragged or odd input
@@ -44,7 +45,8 @@ def as_feature_vector(values: Any, what: str, max_len: int) -> np.ndarray:
     if array.size == 0:
         raise InvalidInput(f"{what} is empty; give at least one value")
     if array.size > max_len:
-        raise InvalidInput(f"{what} has {array.size} values, more than the limit of {max_len}")
+        raise InvalidInput(f"{what} has {array.size} values, more than the limit of {max_len}"
+                           + (f"; raise {limit_key}" if limit_key else ""))
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below, as an error
         vector = array.astype(np.float32, copy=True)
     if not np.isfinite(vector).all():
@@ -96,13 +98,14 @@ class InputData:
     @classmethod
     def features(cls, values: Any, *, task: str | None = None,
                  limits: InputLimits = DEFAULT_LIMITS) -> InputData:
-        vector = as_feature_vector(values, "feature vector", limits.max_features)
+        vector = as_feature_vector(values, "feature vector", limits.max_features, "limits.max_features")
         return cls(InputKind.FEATURES, vector, _check_task(task, limits))
 
     @classmethod
     def coerce(cls, x: Any, *, task: str | None = None, limits: InputLimits = DEFAULT_LIMITS) -> InputData:
         """Accept an InputData, a str, bytes or a numeric vector; anything else is InvalidInput."""
-        if isinstance(x, InputData):
+        if isinstance(x, InputData):  # built elsewhere, maybe under other limits: these ones apply
+            x.check_limits(limits)
             return x if task is None else attrs.evolve(x, task=_check_task(task, limits))
         if isinstance(x, str):
             return cls.text(x, task=task, limits=limits)
@@ -114,6 +117,18 @@ class InputData:
             f"cannot use a {type(x).__name__} as input; give a str, bytes, a numeric vector "
             "or an InputData"
         )
+
+    def check_limits(self, limits: InputLimits) -> None:
+        """Raise InvalidInput, as the constructors do, when this input is larger than `limits`."""
+        if self.kind is InputKind.TEXT:
+            InputData.text(self.payload, limits=limits)  # len() checks only: nothing is copied
+        elif self.kind is InputKind.BYTES:
+            if len(self.payload) > limits.max_bytes:
+                InputData.bytes(self.payload, limits=limits)
+        elif self.payload.shape[0] > limits.max_features:  # type: ignore[union-attr]
+            InputData.features(self.payload, limits=limits)
+        if self.task is not None:
+            _check_task(self.task, limits)
 
     def as_text(self) -> str | None:
         return self.payload if self.kind is InputKind.TEXT else None  # type: ignore[return-value]

@@ -38,6 +38,10 @@ class RulesOrchestrator:
         self.rules = tuple(rules)
         self.default_fallbacks = tuple(fallbacks)
         self.default_shadows = tuple(shadows)
+        if (isinstance(shadow_min_remaining_ms, bool) or not isinstance(shadow_min_remaining_ms, (int, float))
+                or not shadow_min_remaining_ms >= 0):
+            raise ConfigError(f"orchestrator.shadow_min_remaining_ms: expected a number >= 0 (milliseconds), "
+                              f"got {shadow_min_remaining_ms!r}")
         self.shadow_min_remaining_ms = float(shadow_min_remaining_ms)
         for where, name in [("orchestrator.default", self.default),
                             *[("orchestrator.fallbacks", n) for n in self.default_fallbacks],

@@ -77,7 +77,8 @@ class PluginHost:
                 self._add_source(source)
         if plugins_dir is not None:
             try:
-                sources = load_directory(plugins_dir)
+                # filtered before import: a plugin the settings leave out never runs
+                sources = load_directory(plugins_dir, allow=self.settings.allow, deny=self.settings.deny)
             except FileNotFoundError as exc:
                 raise PluginError(f"plugins folder not found: {exc}; check --plugins-dir") from None
             for source in sources:

@@ -22,6 +22,8 @@ class StaticRouter(BaseRouter):
     def __init__(self, *, weights: Mapping[str, Any] | None = None, **options: Any) -> None:
         super().__init__(**options)
         names = {ref.name for ref in self.experts}
+        if weights is not None and not isinstance(weights, Mapping):
+            raise ConfigError(f"weights: expected a table of expert name = number, got {weights!r}")
         self.weights: dict[str, float] = {}
         for name, weight in (weights or {}).items():
             if name not in names:

@@ -185,7 +185,12 @@ def _import_file(module_name: str, file: Path) -> types.ModuleType:
     return module
 
 
-def load_directory(directory: str | os.PathLike[str]) -> list[PluginSource]:
+def load_directory(
+    directory: str | os.PathLike[str],
+    *,
+    allow: frozenset[str] | None = None,
+    deny: frozenset[str] = frozenset(),
+) -> list[PluginSource]:
     """Import each ``*.py`` file in ``directory`` as a plugin, in file-name order.
 
     Files whose names start with ``_`` are helpers, not plugins, and are
@@ -193,6 +198,10 @@ def load_directory(directory: str | os.PathLike[str]) -> list[PluginSource]:
     (replacing any earlier module of that name).  Failures are isolated as
     in :func:`discover_entry_points`.  Records have origin
     ``"directory"`` and no dist name or version.
+
+    ``allow`` (None = every file) and ``deny`` select files by their stem,
+    normalised like distribution names, *before* importing them: a file left
+    out is never run.
 
     Raises ``FileNotFoundError`` / ``NotADirectoryError`` if ``directory``
     is not an existing folder.
@@ -209,7 +218,11 @@ def load_directory(directory: str | os.PathLike[str]) -> list[PluginSource]:
     package = _local_package(folder)
 
     results = []
-    files = sorted(p for p in folder.glob("*.py") if p.is_file() and not p.name.startswith("_"))
+    allowed = _name_set(allow, "allow")
+    denied = _name_set(deny, "deny") or frozenset()
+    files = sorted(p for p in folder.glob("*.py") if p.is_file() and not p.name.startswith("_")
+                   and (allowed is None or normalize_dist_name(p.stem) in allowed)
+                   and normalize_dist_name(p.stem) not in denied)
     for file in files:
         module_name = f"{LOCAL_PLUGIN_PACKAGE}.{file.stem}"
         loaded, error, tb = _run_isolated(lambda: _import_file(module_name, file))  # noqa: B023 - called at once

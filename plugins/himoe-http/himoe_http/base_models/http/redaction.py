@@ -34,6 +34,14 @@ def one_line(text: str, limit: int = 160) -> str:
 
 
 def snippet(body: bytes, secret: str | None, limit: int = 160) -> str:
-    """A short, one-line, secret-free rendering of a reply body for an error message."""
-    text = body[: limit * 4].decode("utf-8", errors="replace")
-    return one_line(redact(text, secret), limit)
+    """A short, one-line, secret-free rendering of a reply body for an error message.
+
+    The body is cut before it is shown, and a cut may fall inside the secret: a tail that could
+    be the start of it is masked too, or whitespace collapsing would bring it into view."""
+    text = redact(body[: limit * 4].decode("utf-8", errors="replace"), secret)
+    if secret:
+        for size in range(min(len(secret), len(text)), 0, -1):
+            if text.endswith(secret[:size]):
+                text = text[:-size] + REDACTED
+                break
+    return one_line(text, limit)
