@@ -434,7 +434,8 @@ def render(r: dict[str, Any]) -> str:
             tune_rows.append([kind, short_config(config), cell])
     lines.append(table(["kind", "setting", "APGR, seed 0"], tune_rows) + "\n")
     lines.append("#### Cost of a request by encoder dimension\n")
-    lines.append("Routing + feedback wall time per request (one pass, first prompts of stream 1, nothing else running). "
+    lines.append("Routing + feedback wall time per request (one pass over the first prompts of stream 1, in the main process "
+                 "after the parallel runs; absolute times move with the machine's load, the ratios much less). "
                  "LinUCB, Thompson and hybrid keep a dense d×d A⁻¹ per expert, O(d²) per decision and per update; the "
                  "`linear` router is O(d).\n")
     lines.append(table(["kind", "hashing dim", "ms per request", "A⁻¹ per expert"],

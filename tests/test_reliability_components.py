@@ -7,8 +7,6 @@ what it registered misbehaves later. Each case ends in a degraded answer (a fall
 answers) or one precise error naming the component — never a raw exception from the plugin, and
 never a broken HiMoE for the requests that follow.
 
-Tests marked xfail(strict=True) document bugs in himoe_core/engine/himoe.py reported to its
-owner; they start passing — and then fail as XPASS — once it is fixed: remove the marker then.
 """
 
 from __future__ import annotations
@@ -202,9 +200,6 @@ def test_a_router_kind_whose_plugin_failed_to_load_is_a_config_error():
     del warnings
 
 
-@pytest.mark.xfail(strict=True, reason="BUG himoe.py: HiMoE._route awaits router.call_experts without the "
-                                       "request deadline, so a router kind whose fan-out ignores it holds the "
-                                       "request forever")
 def test_a_router_whose_fan_out_hangs_is_cut_at_the_deadline():
     moe = make_moe()
 
@@ -220,11 +215,6 @@ def test_a_router_whose_fan_out_hangs_is_cut_at_the_deadline():
 
 
 # -- the orchestrator -------------------------------------------------------------------------------------------
-ORCHESTRATOR_BUG = ("BUG himoe.py: an orchestrator method that raises escapes HiMoE.run as the plugin's raw "
-                    "exception (not a MoeError naming the orchestrator)")
-
-
-@pytest.mark.xfail(strict=True, reason=ORCHESTRATOR_BUG)
 @pytest.mark.parametrize("fault", ["choose_router", "fallbacks", "synthesize"])
 def test_an_orchestrator_raising_is_one_precise_error(fault):
     moe = make_moe({"kind": "faulty", "fault": fault, "default": "ok", "fallbacks": ["gate"]})
@@ -232,19 +222,11 @@ def test_an_orchestrator_raising_is_one_precise_error(fault):
         mock_run(moe.run, "question")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG himoe.py: Orchestrator.shadows raising fails the primary answer, "
-                                       "which was ready; a shadow must never affect the caller")
 def test_an_orchestrator_whose_shadows_raise_still_answers():
     moe = make_moe({"kind": "faulty", "fault": "shadows", "default": "ok", "shadows": ["combine"]})
     assert mock_run(moe.run, "question").value.as_text() == "good answer"
 
 
-SHADOW_BUG = ("BUG himoe.py: Orchestrator.feedback raising inside a shadow task crashes the HiMoE.open() "
-              "nursery (the embedding app) and kills run_sync's background loop: every later run_sync says "
-              "'this HiMoE is closed'")
-
-
-@pytest.mark.xfail(strict=True, reason=SHADOW_BUG)
 def test_a_shadow_whose_feedback_raises_never_reaches_the_app():
     options = dict(experts=[ConstantExpert("good", value="good answer")], plugins=[FaultyPlugin()],
                    entry_points=False, environ={},
@@ -261,7 +243,6 @@ def test_a_shadow_whose_feedback_raises_never_reaches_the_app():
     trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
 
 
-@pytest.mark.xfail(strict=True, reason=SHADOW_BUG)
 def test_run_sync_survives_a_shadow_whose_feedback_raises():
     moe = make_moe({"kind": "faulty", "fault": "feedback", "default": "ok", "shadows": ["gate"]})
     try:

@@ -161,8 +161,8 @@ class HiMoE:
         return await self._answer(x, ctx, router=router, k=k)
 
     async def _answer(self, x: InputData, ctx: Context, *, router: str | None, k: int | None) -> Response:
-        primary = self.routers[router] if router else self.orchestrator.choose_router(x, ctx)
-        chain = [primary] if router else [primary, *self.orchestrator.fallbacks(x, ctx, primary)]
+        primary = self.routers[router] if router else self._ask_orchestrator("choose_router", x, ctx)
+        chain = [primary] if router else [primary, *self._ask_orchestrator("fallbacks", x, ctx, primary)]
         attempts: list[RouteAttempt] = []
         for ref in chain:
             if ctx.cancel.is_cancelled() or (attempts and ctx.expired()):
@@ -187,7 +187,7 @@ class HiMoE:
             self.traces.put(trace)
             self.trainer.remember(trace, x)
             raise error
-        value = self.orchestrator.synthesize((served.router, served.aggregated, served.aggregated.mix_info), None)
+        value = self._ask_orchestrator("synthesize", (served.router, served.aggregated, served.aggregated.mix_info), None)
         if self.chain_plans and value.as_plan() is not None and ctx.depth < self.max_chain_depth:
             value = await self._chain(value, ctx, trace)
         trace["router"] = served.router.id
@@ -209,7 +209,11 @@ class HiMoE:
             rin = RouterInput.of_encoded(encoder.encode(x), x) if encoder is not None else RouterInput.raw(x)
             scores = router.gate(rin, ctx)
             picks = router.pick_topk(scores, k if k is not None else getattr(router, "k", 1))
-            fanout = await router.call_experts(rin, picks, ctx)
+            # The deadline holds even for a router kind whose fan-out ignores it.
+            with trio.move_on_after(ctx.remaining_ms() / 1000.0) as deadline:
+                fanout = await router.call_experts(rin, picks, ctx)
+            if deadline.cancelled_caught:
+                raise DeadlineExceeded(ctx.budget_ms, f"router {ref.id!r} did not return by the deadline")
             if ctx.cancel.is_cancelled():
                 raise Cancelled(ctx.cancel.reason)  # the caller gave up: no partial answer
             calls = fanout.calls
@@ -279,8 +283,22 @@ class HiMoE:
             return self._loop.nursery
         return self._nursery
 
+    def _ask_orchestrator(self, method: str, *args: Any) -> Any:
+        """Call an orchestrator method; a plugin's exception becomes one precise MoeError."""
+        try:
+            return getattr(self.orchestrator, method)(*args)
+        except MoeError:
+            raise
+        except Exception as exc:
+            name = getattr(self.orchestrator, "kind", type(self.orchestrator).__name__)
+            raise NoExpertSelected(f"orchestrator {name!r} raised {type(exc).__name__}: {exc} (in {method})") from exc
+
     def _start_shadows(self, x: InputData, ctx: Context, served: RouteAttempt, trace: dict[str, Any]) -> None:
-        shadows = self.orchestrator.shadows(x, ctx, served.router)
+        try:  # a shadow must never affect the caller: the primary answer is ready
+            shadows = self._ask_orchestrator("shadows", x, ctx, served.router)
+        except MoeError as exc:
+            trace["shadows"] = [{"status": "skipped", "reason": str(exc)}]
+            return
         if not shadows:
             return
         nursery = self._shadow_nursery()
@@ -293,7 +311,16 @@ class HiMoE:
             nursery.start_soon(self._shadow, ref, x, ctx, served)
 
     async def _shadow(self, ref: RouterRef, x: InputData, ctx: Context, served: RouteAttempt) -> None:
-        """One shadow router on the same input and deadline; its answer only reaches the trace."""
+        """One shadow router on the same input and deadline; its answer only reaches the trace.
+
+        Runs in a nursery the application (or run_sync's loop) owns, so nothing may escape it."""
+        try:
+            await self._shadow_unguarded(ref, x, ctx, served)
+        except Exception as exc:
+            failure = {"router": ref.id, "status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+            self.traces.update(ctx.trace_id, lambda trace: trace.setdefault("shadows", []).append(failure))
+
+    async def _shadow_unguarded(self, ref: RouterRef, x: InputData, ctx: Context, served: RouteAttempt) -> None:
         attempt = await self._route(ref, x, ctx, None)
         record = attempt.to_jsonable()
         better = None
