@@ -129,8 +129,10 @@ async def _himoe_stream(moe: HiMoE, order: np.ndarray, arms: np.ndarray) -> None
         response = await moe.run(X_STREAM[i])
         arm = next(a for a, e in enumerate(EXPERTS) if e.calls > before[a])
         correct = float(response.value.as_json()["label"] == int(Y_STREAM[i]))
+        reward = correct - EXPERTS[arm].cost_units
+        assert reward == REWARDS[i, arm], "the routed answer differs from the expert's precomputed one"
         arms[t] = arm
-        moe.feedback(response.trace_id, reward=correct - EXPERTS[arm].cost_units)
+        moe.feedback(response.trace_id, reward=reward)
 
 
 def himoe_run(task: tuple[dict[str, Any], int, int]) -> np.ndarray:
