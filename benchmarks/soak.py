@@ -11,9 +11,11 @@ The pipeline: the rules orchestrator sends each request, by task prefix, to one 
 (k = 3, confidence aggregator) over a pool of 14 experts; a router whose picks all fail falls back
 to another. Traces are written behind to a temporary state file, as in a default config.
 
-After the main run, a memory pass (tracemalloc on, not timed) serves 20 % more requests in the same
-trio run and samples the Python heap. Progress goes to stderr; the markdown report to stdout. The
-exit code is 1 when a request was lost, answered wrongly or met an unhandled exception.
+Every 10,000 requests the RSS is sampled (with `--tracemalloc`, the Python heap too: tracemalloc is
+then on from before the engine is built — it only sees what is allocated after it starts — and
+every request is about twice as slow). Progress goes to stderr; the markdown report to stdout.
+The exit code is 1 when a request was lost, answered wrongly or met an unhandled exception, or a
+task outlived the run.
 """
 
 from __future__ import annotations
@@ -168,11 +170,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--router", choices=["static", "linucb"], default="static", help="router kind (default static)")
     parser.add_argument("--trace-capacity", type=int, help="[himoe] trace_capacity (default: the config default, 10,000)")
     parser.add_argument("--no-state", action="store_true", help="[state] enabled = false (no trace persistence)")
+    parser.add_argument("--tracemalloc", action="store_true",
+                        help="trace the Python heap from the start (sampled with the RSS; slows every request)")
     parser.add_argument("--gc-freeze", action="store_true",
                         help="gc.freeze() once the engine is built: full collections then skip the start-up heap")
     args = parser.parse_args(argv)
     total = args.requests or (5_000 if args.quick else 100_000)
-    memory_pass = max(total // 5, 1_000)
+    if args.tracemalloc:
+        tracemalloc.start()
 
     experts = build_experts()
     config = build_config(args.router, state_path())
@@ -206,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def progress() -> None:
         rss.append((tally.finished, current_rss_mb()))
+        if args.tracemalloc:
+            heap.append((tally.finished, tracemalloc.get_traced_memory()[0] / 2**20))
         threads.append(threading.active_count())
         writer = getattr(moe.trainer, "_writer", None)  # traces queued for the state file, not yet written
         queue = getattr(writer, "_queue", None)
@@ -213,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         experts["flaky"].outcomes.clear()  # the test experts' own call records, not the engine's memory
         experts["deaf_thread"].thread_ids.clear()
         experts["deaf_thread"].cancel_seen.clear()
+        experts["deaf_thread"].done.clear()
         elapsed = time.perf_counter() - wall_started
         say(f"{tally.finished:,}/{total:,} answered ({tally.kinds['ok']:,} ok, {tally.finished - tally.kinds['ok']:,} "
             f"errors) in {elapsed:.1f} s; RSS {rss[-1][1]:.1f} MB; {threads[-1]} threads; "
@@ -221,33 +229,16 @@ def main(argv: list[str] | None = None) -> int:
     async def run() -> dict:
         tasks_before = trio.lowlevel.current_statistics().tasks_living
         rss.append((0, current_rss_mb()))
+        if args.tracemalloc:
+            heap.append((0, tracemalloc.get_traced_memory()[0] / 2**20))
         await serve(moe, tally, total, args.in_flight, 0, on_progress=progress)
         main_elapsed = time.perf_counter() - wall_started
         tasks_after = trio.lowlevel.current_statistics().tasks_living
-        main_gc = list(gc_pauses)
         if tally.finished % 10_000:
             progress()
-        # tracemalloc sees only what is allocated once it runs: first replace every kept trace
-        # (allocated untraced) by traced ones, then sample the heap.
-        refill = moe.traces.capacity
-        say(f"memory pass: {refill:,} + {memory_pass:,} more requests under tracemalloc (not timed)")
-        gc.collect()
-        tracemalloc.start()
-        extra = Tally()
-        await serve(moe, extra, refill, args.in_flight, total, record_latency=False)
-        experts["flaky"].outcomes.clear()
-        gc.collect()
-        heap.append((extra.finished, tracemalloc.get_traced_memory()[0] / 2**20))
-        step = max(memory_pass // 4, 1)
-        for part in range(4):
-            await serve(moe, extra, step, args.in_flight, total + refill + part * step, record_latency=False)
-            experts["flaky"].outcomes.clear()
-            gc.collect()
-            heap.append((extra.finished, tracemalloc.get_traced_memory()[0] / 2**20))
-        heap_peak = tracemalloc.get_traced_memory()[1] / 2**20
-        tracemalloc.stop()
         return {"main_elapsed": main_elapsed, "tasks_before": tasks_before, "tasks_after": tasks_after,
-                "extra": extra, "heap_peak": heap_peak, "gc_pauses": main_gc}
+                "heap_peak": tracemalloc.get_traced_memory()[1] / 2**20 if args.tracemalloc else None,
+                "gc_pauses": list(gc_pauses)}
 
     result = trio.run(run)
     hwm = vm("VmHWM")
@@ -255,15 +246,12 @@ def main(argv: list[str] | None = None) -> int:
     moe.close()
 
     report(args, total, tally, result, rss, heap, threads, hwm, backlog)
-    extra: Tally = result["extra"]
-    lost = (tally.started - tally.finished) + (extra.started - extra.finished)
-    bad = lost or tally.unhandled or extra.unhandled or tally.wrong or extra.wrong \
-        or result["tasks_after"] != result["tasks_before"]
+    bad = (tally.started != tally.finished or tally.unhandled or tally.wrong
+           or result["tasks_after"] != result["tasks_before"])
     return 1 if bad else 0
 
 
 def report(args, total: int, tally: Tally, result: dict, rss, heap, threads, hwm: float, backlog) -> None:
-    extra: Tally = result["extra"]
     lat = list(tally.latencies_ms)
     p50, p90, p99, p999 = (percentile(lat, q) for q in (50, 90, 99, 99.9))
     lost = tally.started - tally.finished
@@ -305,16 +293,14 @@ def report(args, total: int, tally: Tally, result: dict, rss, heap, threads, hwm
     if not args.no_state:
         out(f"Traces waiting for the state file (trace-writer queue), every 10,000 requests: "
             f"{' → '.join(f'{n:,}' for n in backlog)}.  ")
-    heap_text = " → ".join(f"{mb:.2f}" for _, mb in heap)
-    out(f"Memory pass ({extra.finished:,} more requests under tracemalloc, the first "
-        f"{args.trace_capacity or 10_000:,} to refill the trace store): Python heap then and after each "
-        f"further quarter {heap_text} MB, peak {result['heap_peak']:.1f} MB; outcomes "
-        f"{dict(sorted(extra.kinds.items()))}.  ")
+    if heap:
+        out(f"Python heap (MB, tracemalloc from the start) at the same points: "
+            f"{' → '.join(f'{mb:.1f}' for _, mb in heap)}; peak {result['heap_peak']:.1f} MB.  ")
     out(f"trio tasks living before / after the run: {result['tasks_before']} / {result['tasks_after']}.")
-    if tally.unhandled or extra.unhandled:
-        out(f"\nUnhandled: {tally.unhandled + extra.unhandled}")
-    if tally.wrong or extra.wrong:
-        out(f"\nWrong answers: {tally.wrong + extra.wrong}")
+    if tally.unhandled:
+        out(f"\nUnhandled: {tally.unhandled}")
+    if tally.wrong:
+        out(f"\nWrong answers: {tally.wrong}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
-"""The soak test still runs: `benchmarks/soak.py --quick` (5,000 requests, 1,000 in flight, faulty
-experts) loses no request, meets no unhandled exception, answers nothing wrong, leaves no task
-behind. Latency and memory figures are only reported — they are claimed from the full run in
+"""The soak test still runs: `benchmarks/soak.py --quick --tracemalloc` (5,000 requests, 1,000 in
+flight, faulty experts) loses no request, meets no unhandled exception, answers nothing wrong,
+leaves no task behind; every request ends as an answer or a himoe error. Latency and memory figures are only reported — they are claimed from the full run in
 docs/reliability.md, not from a CI machine."""
 
 from __future__ import annotations
@@ -18,14 +18,17 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_soak_quick_loses_nothing(tmp_path):
     env = dict(os.environ, HIMOE_STATE=str(tmp_path / "state.sqlite3"))
     started = time.monotonic()
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "soak.py"), "--quick"], cwd=ROOT, env=env,
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "soak.py"), "--quick", "--tracemalloc"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=180)
     elapsed = time.monotonic() - started
     assert proc.returncode == 0, f"soak.py --quick failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     row = re.search(r"^\| 5,000 \| 5,000 \| 0 \| 0 \| 0 \| [\d.]+ s \| [\d,]+ \|$", proc.stdout, re.MULTILINE)
     assert row, f"requests / answered / lost / unhandled / wrong row missing or wrong:\n{proc.stdout}"
-    assert re.search(r"^\| ok \| [\d,]+ \|", proc.stdout, re.MULTILINE)
+    # 1,000 in flight overloads a small machine: how many are answered in time is only reported
+    outcomes = re.findall(r"^\| (ok|DeadlineExceeded|NoExpertSelected|BudgetExceeded) \| ([\d,]+) \|", proc.stdout,
+                          re.MULTILINE)
+    assert sum(int(n.replace(",", "")) for _, n in outcomes) == 5_000, proc.stdout
     assert "trio tasks living before / after the run: 3 / 3." in proc.stdout
-    assert "Peak RSS (VmHWM)" in proc.stdout and "Python heap then and after each" in proc.stdout
+    assert "Peak RSS (VmHWM)" in proc.stdout and "Python heap (MB, tracemalloc from the start)" in proc.stdout
     assert "[soak]" in proc.stderr and "[soak]" not in proc.stdout  # progress on stderr only
     assert elapsed < 90, f"the quick soak took {elapsed:.0f} s; keep it a smoke test"
