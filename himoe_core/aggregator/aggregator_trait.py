@@ -19,4 +19,6 @@ class Aggregator(Protocol):
 
     id: str
 
-    def combine(self, calls: list[tuple[ExpertRef, ExpertOut]], scores: GateScores) -> AggregatedOut: ...
+    def combine(self, calls: list[tuple[ExpertRef, ExpertOut]], scores: GateScores) -> AggregatedOut:
+        """Combine the successful calls into one AggregatedOut, weighted by `scores`."""
+        ...

@@ -12,5 +12,6 @@ class BestScoreAggregator:
     id = "best_score"
 
     def combine(self, calls: Calls, scores: GateScores) -> AggregatedOut:
+        """The best-gated successful output."""
         candidates = ranked(usable(calls, self.id), scores)
         return single_choice(self.id, candidates, scores, candidates[0])

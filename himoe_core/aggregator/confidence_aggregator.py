@@ -12,6 +12,7 @@ class ConfidenceAggregator:
     id = "confidence"
 
     def combine(self, calls: Calls, scores: GateScores) -> AggregatedOut:
+        """The most confident successful output."""
         candidates = ranked(usable(calls, self.id), scores)
         winner = max(candidates, key=lambda call: call[1].aux.confidence)  # max keeps the first of ties
         return single_choice(self.id, candidates, scores, winner)

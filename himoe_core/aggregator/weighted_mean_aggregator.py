@@ -16,6 +16,7 @@ class WeightedMeanAggregator:
     id = "weighted_mean"
 
     def combine(self, calls: Calls, scores: GateScores) -> AggregatedOut:
+        """The gate × confidence weighted mean of the embeddings."""
         candidates = ranked(usable(calls, self.id), scores)
         for ref, out in candidates:
             if out.value.kind is not ValueKind.EMBEDDING:

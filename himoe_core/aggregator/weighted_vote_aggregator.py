@@ -14,6 +14,7 @@ class WeightedVoteAggregator:
     id = "weighted_vote"
 
     def combine(self, calls: Calls, scores: GateScores) -> AggregatedOut:
+        """The value with the most gate × confidence weight behind it."""
         candidates = normalise_kinds(ranked(usable(calls, self.id), scores), self.id)
         pooled: dict[Value, float] = {}
         for ref, out in candidates:  # insertion order = gate rank, which breaks ties

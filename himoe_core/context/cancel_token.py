@@ -47,6 +47,7 @@ class CancelToken:
             raise error
 
     def is_cancelled(self) -> bool:
+        """Whether `cancel()` was called (cheap; poll it in long loops)."""
         return self._event.is_set()
 
     @property

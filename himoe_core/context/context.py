@@ -108,6 +108,7 @@ class Context:
         return round(self.budget_ms - _ms(self.deadline - self.clock()), _MS_DIGITS)
 
     def expired(self) -> bool:
+        """Whether the deadline has passed."""
         return self.clock() >= self.deadline
 
     def derive(self, **changes: Any) -> Context:

@@ -28,6 +28,7 @@ class Memory:
         self._items: OrderedDict[str, tuple[float, Any]] = OrderedDict()
 
     def set(self, key: str, value: Any) -> None:
+        """Store `value` under `key` (evicting the least recently used past `max_items`)."""
         with self._lock:
             self._items[key] = (self._clock() + self.ttl_s, value)
             self._items.move_to_end(key)
@@ -36,6 +37,7 @@ class Memory:
                 self._items.popitem(last=False)
 
     def get(self, key: str, default: Any = None) -> Any:
+        """The value under `key`, or `default` when absent or expired."""
         with self._lock:
             entry = self._items.get(key, _MISSING)
             if entry is _MISSING:
@@ -48,6 +50,7 @@ class Memory:
             return value
 
     def delete(self, key: str) -> None:
+        """Forget `key`."""
         with self._lock:
             self._items.pop(key, None)
 

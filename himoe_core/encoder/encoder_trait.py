@@ -19,4 +19,6 @@ class Encoder(Protocol):
     id: str
     dim: int | None
 
-    def encode(self, x: InputData) -> Encoded: ...
+    def encode(self, x: InputData) -> Encoded:
+        """The input's vector; EncodeError when this encoder cannot encode it."""
+        ...

@@ -23,12 +23,14 @@ class FeaturesEncoder:
     id: str = "features"
 
     def configure(self, **options: Any) -> FeaturesEncoder:
+        """A copy with another `dim` (a router's `encoder = {id = "features", dim = 64}`)."""
         try:
             return attrs.evolve(self, **options)
         except TypeError as exc:
             raise ConfigError(f"features encoder: {exc}; its only option is dim") from None
 
     def encode(self, x: InputData) -> Encoded:
+        """The feature vector itself, checked against `dim` when set."""
         vector = x.as_features()
         if vector is None:
             raise EncodeError(f"the features encoder needs a feature vector, got a {x.kind.value} input; "

@@ -51,6 +51,7 @@ class HashingEncoder:
             raise ConfigError(f"hashing encoder: {exc}; options are dim, word_ngrams, char_ngrams, lowercase") from None
 
     def encode(self, x: InputData) -> Encoded:
+        """The text's hashed n-gram vector; EncodeError for other inputs."""
         text = x.as_text()
         if text is None:
             raise EncodeError(f"the hashing encoder needs text, got a {x.kind.value} input; "
@@ -58,6 +59,7 @@ class HashingEncoder:
         return Encoded(self.vectorize(text))
 
     def vectorize(self, text: str) -> np.ndarray:
+        """The hashed, log-scaled, L2-normalised n-gram vector of `text`."""
         if self.lowercase:
             text = text.lower()
         counts: dict[int, float] = {}

@@ -21,6 +21,7 @@ class Response:
     trace: dict[str, Any] = attrs.field(repr=False)
 
     def to_jsonable(self) -> dict[str, Any]:
+        """What `himoe run --json` prints: trace id, router, elapsed, value, trace."""
         return {
             "trace_id": self.trace_id,
             "router": self.router,

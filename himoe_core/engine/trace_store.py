@@ -21,6 +21,7 @@ class TraceStore:
         self._traces: OrderedDict[str, dict[str, Any]] = OrderedDict()
 
     def put(self, trace: dict[str, Any]) -> None:
+        """Keep a trace (evicting the oldest past capacity)."""
         with self._lock:
             self._traces[trace["trace_id"]] = trace
             self._traces.move_to_end(trace["trace_id"])
@@ -52,5 +53,6 @@ class TraceStore:
             return len(self._traces)
 
     def recent(self, n: int = 100) -> list[dict[str, Any]]:
+        """Copies of the last `n` traces, oldest first."""
         with self._lock:
             return [copy.deepcopy(t) for t in list(self._traces.values())[-n:]]

@@ -20,6 +20,7 @@ class ExpertInfo:
         return cls(expert_id, expert.name, expert_domain(expert), plugin, version, expert_description(expert))
 
     def to_jsonable(self) -> dict:
+        """The `himoe list-experts --json` entry."""
         return {
             "id": str(self.id),
             "name": self.name,

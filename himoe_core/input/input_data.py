@@ -131,12 +131,15 @@ class InputData:
             _check_task(self.task, limits)
 
     def as_text(self) -> str | None:
+        """The text, or None for another kind."""
         return self.payload if self.kind is InputKind.TEXT else None  # type: ignore[return-value]
 
     def as_bytes(self) -> bytes | None:
+        """The bytes, or None for another kind."""
         return self.payload if self.kind is InputKind.BYTES else None  # type: ignore[return-value]
 
     def as_features(self) -> np.ndarray | None:
+        """The feature vector, or None for another kind."""
         return self.payload if self.kind is InputKind.FEATURES else None  # type: ignore[return-value]
 
     def routing_key(self) -> str:

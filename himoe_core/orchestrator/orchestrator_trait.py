@@ -20,7 +20,9 @@ class Orchestrator(Protocol):
     in order, when the primary yields nothing usable in time (one deadline for the whole chain).
     """
 
-    def choose_router(self, x: InputData, ctx: Context) -> RouterRef: ...
+    def choose_router(self, x: InputData, ctx: Context) -> RouterRef:
+        """The primary router for this request."""
+        ...
 
     def fallbacks(self, x: InputData, ctx: Context, primary: RouterRef) -> list[RouterRef]:
         """Routers to try, in order, when the primary yields nothing usable."""
@@ -34,6 +36,10 @@ class Orchestrator(Protocol):
         self,
         primary: tuple[RouterRef, AggregatedOut, MixMeta],
         shadows: list[tuple[RouterRef, AggregatedOut, MixMeta]] | None,
-    ) -> Value: ...
+    ) -> Value:
+        """The final Value from the primary's answer (and the shadows', when given)."""
+        ...
 
-    def feedback(self, fb: OrchestrationFeedback) -> None: ...
+    def feedback(self, fb: OrchestrationFeedback) -> None:
+        """Learn from which router served and whether a shadow did better."""
+        ...

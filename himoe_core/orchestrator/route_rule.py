@@ -18,6 +18,7 @@ class RouteRule:
     shadows: tuple[str, ...] = attrs.field(default=(), converter=tuple)
 
     def matches(self, x: InputData) -> bool:
+        """Whether this rule applies to `x` (input kind and task prefix)."""
         if self.input is not None and x.kind is not self.input:
             return False
         if self.task_prefix is not None and not x.routing_key().lower().startswith(self.task_prefix.lower()):

@@ -67,15 +67,18 @@ class RulesOrchestrator:
         return next((rule for rule in self.rules if rule.matches(x)), None)
 
     def choose_router(self, x: InputData, ctx: Context) -> RouterRef:
+        """The first matching rule's router, else the default."""
         rule = self._rule(x)
         return self.routers[rule.router if rule else self.default]
 
     def fallbacks(self, x: InputData, ctx: Context, primary: RouterRef) -> list[RouterRef]:
+        """The matching rule's fallbacks (else the orchestrator's), primary excluded."""
         rule = self._rule(x)
         names = rule.fallbacks if rule and rule.fallbacks else self.default_fallbacks
         return [self.routers[n] for n in names if n != primary.id]
 
     def shadows(self, x: InputData, ctx: Context, primary: RouterRef) -> list[RouterRef]:
+        """The matching rule's shadows (else the orchestrator's), when enough budget is left."""
         if ctx.remaining_ms() <= self.shadow_min_remaining_ms:
             return []
         rule = self._rule(x)
@@ -84,9 +87,11 @@ class RulesOrchestrator:
 
     def synthesize(self, primary: tuple[RouterRef, AggregatedOut, MixMeta],
                    shadows: list[tuple[RouterRef, AggregatedOut, MixMeta]] | None) -> Value:
+        """The primary router's answer (shadow answers are never returned)."""
         return primary[1].value
 
     def feedback(self, fb: OrchestrationFeedback) -> None:
+        """Count served requests and scored shadow comparisons; promote a shadow when enabled."""
         with self._lock:
             self.served[fb.primary_router] += 1
             if fb.shadow_better:

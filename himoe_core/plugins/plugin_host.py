@@ -207,6 +207,7 @@ class PluginHost:
         return sorted(infos, key=lambda i: (i.origin == "builtin", (i.dist_name or i.name).lower()))
 
     def failures(self) -> list[PluginInfo]:
+        """The plugins that failed to load or whose hook raised."""
         return [info for info in self._infos.values() if not info.ok]
 
     def expert_infos(self) -> list[ExpertInfo]:

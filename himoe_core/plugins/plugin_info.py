@@ -26,6 +26,7 @@ class PluginInfo:
         return self.error is None
 
     def to_jsonable(self) -> dict:
+        """The `himoe plugins --json` entry."""
         return {
             "name": self.name,
             "distribution": self.dist_name,

@@ -82,6 +82,7 @@ class BaseRouter:
         return np.zeros(len(candidates))
 
     def gate(self, input: RouterInput, ctx: Context) -> GateScores:
+        """Score the capable experts for this input: GateScores ranked best first."""
         candidates = self.candidates(input)
         if not candidates:
             raise NoExpertSelected(
@@ -103,6 +104,7 @@ class BaseRouter:
         return scores
 
     def pick_topk(self, scores: GateScores, k: int | None = None) -> list[ExpertRef]:
+        """The first k ranked experts (k bounded to the candidates, never empty)."""
         if len(scores) == 0:
             raise NoExpertSelected(f"router {self.id!r} has no candidate to pick from")
         k = max(1, min(self.k if k is None else k, len(scores)))
@@ -162,6 +164,7 @@ class BaseRouter:
         return kept, dropped
 
     def expected_cost(self, ref: ExpertRef) -> float:
+        """An expert's expected cost per call: observed, else its declared `cost_units`."""
         observed = self.stats.cost_units(ref.id)
         if observed is not None:
             return observed
@@ -275,6 +278,7 @@ class BaseRouter:
         return self._aggregator
 
     def aggregate(self, calls: list[tuple[ExpertRef, ExpertOut]], scores: GateScores) -> AggregatedOut:
+        """Combine the successful calls with this router's aggregator."""
         try:
             return self._aggregator.combine(calls, scores)
         except MoeError:

@@ -23,6 +23,7 @@ class ExpertStats:
         self._failures: dict[ExpertId, int] = {}
 
     def observe(self, expert_id: ExpertId, latency_ms: float, cost_units: float | None, ok: bool) -> None:
+        """Record one call: its latency, cost (None when unknown) and whether it succeeded."""
         with self._lock:
             self._latency[expert_id] = self._blend(self._latency.get(expert_id), latency_ms)
             if cost_units is not None:
@@ -42,13 +43,17 @@ class ExpertStats:
                 self._latency[expert_id] = old + self.alpha * (towards_ms - old)
 
     def latency_ms(self, expert_id: ExpertId) -> float | None:
+        """The smoothed latency of an expert, or None before its first call."""
         return self._latency.get(expert_id)
 
     def cost_units(self, expert_id: ExpertId) -> float | None:
+        """The smoothed cost of an expert, or None before its first priced call."""
         return self._cost.get(expert_id)
 
     def calls(self, expert_id: ExpertId) -> int:
+        """How many calls of the expert were observed."""
         return self._calls.get(expert_id, 0)
 
     def failures(self, expert_id: ExpertId) -> int:
+        """How many of them failed."""
         return self._failures.get(expert_id, 0)

@@ -41,6 +41,7 @@ class GateScores:
         return 0.0 if index is None else self.probs[index]
 
     def pairs(self) -> list[tuple[ExpertId, float]]:
+        """(expert id, probability) in rank order."""
         return list(zip(self.ids, self.probs))
 
     def entropy(self) -> float:

@@ -58,6 +58,7 @@ class LearningRouter(BaseRouter):
         return self.features(input.input, input.encoded.vector if input.encoded is not None else None)
 
     def costs(self, candidates: list[ExpertRef]) -> np.ndarray:
+        """Each candidate's expected cost, for the cost knob."""
         return np.array([self.expected_cost(ref) for ref in candidates])
 
     # -- deciding ---------------------------------------------------------------------------------
@@ -80,14 +81,17 @@ class LearningRouter(BaseRouter):
     needs_features = True
 
     def learn(self, x: np.ndarray | None, expert_id: int, reward: float, fb: RouterFeedback) -> None:
+        """Update the model from one reward for one expert (`x` is None for context-free kinds)."""
         raise NotImplementedError
 
     # -- state ------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
+        """The router's learned state: numbers, strings and numpy arrays (saved without pickle)."""
         return {"kind": self.kind, "updates": self.updates,
                 "rng": json.dumps(self.rng.bit_generator.state), **self.model_state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what `state_dict` returned."""
         if state.get("kind") != self.kind:
             raise ValueError(f"saved state is for a {state.get('kind')!r} router, {self.id!r} is {self.kind!r}")
         self.updates = int(state["updates"])
@@ -95,6 +99,7 @@ class LearningRouter(BaseRouter):
         self.load_model_state(state)
 
     def model_state(self) -> dict[str, Any]:
+        """The kind's own part of `state_dict`."""
         return {}
 
     def load_model_state(self, state: dict[str, Any]) -> None:

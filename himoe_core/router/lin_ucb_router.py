@@ -34,6 +34,7 @@ class LinUcbRouter(LearningRouter):
         return self.model
 
     def exploration(self, widths: np.ndarray) -> np.ndarray:
+        """The optimism bonus added to each expert's mean: alpha × width."""
         return self.alpha * widths
 
     def logits(self, input: RouterInput, candidates: list[ExpertRef], ctx: Context) -> np.ndarray:

@@ -25,4 +25,5 @@ class LinearThompsonRouter(LinUcbRouter):
         self.v = real("v", v, minimum=0.0)
 
     def exploration(self, widths: np.ndarray) -> np.ndarray:
+        """A draw of the posterior noise: v × width × N(0, 1)."""
         return self.v * widths * self.rng.standard_normal(widths.shape[0])

@@ -49,4 +49,5 @@ class Plan:
         return cls(goal=goal, steps=[PlanStep(description) for description, _ in lines])
 
     def to_jsonable(self) -> dict:
+        """{"goal", "steps": [{"description", "done"}]}"""
         return {"goal": self.goal, "steps": [{"description": s.description, "done": s.done} for s in self.steps]}

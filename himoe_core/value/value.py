@@ -107,21 +107,27 @@ class Value:
 
     # -- accessors ---------------------------------------------------------------------------
     def as_text(self) -> str | None:
+        """The text, or None for another kind."""
         return self.data if self.kind is ValueKind.TEXT else None
 
     def as_plan(self) -> Plan | None:
+        """The Plan, or None for another kind."""
         return self.data if self.kind is ValueKind.PLAN else None
 
     def as_json(self) -> Any:
+        """The JSON data, or None for another kind."""
         return self.data if self.kind is ValueKind.JSON else None
 
     def as_embedding(self) -> np.ndarray | None:
+        """The vector, or None for another kind."""
         return self.data if self.kind is ValueKind.EMBEDDING else None
 
     def as_bytes(self) -> bytes | None:
+        """The bytes, or None for another kind."""
         return self.data if self.kind is ValueKind.BYTES else None
 
     def is_none(self) -> bool:
+        """Whether this is the None variant (no useful result)."""
         return self.kind is ValueKind.NONE
 
     def size_bytes(self) -> int:
