@@ -142,16 +142,18 @@ def run_demo(moe) -> int:
     return 0 if failures == 0 else 1
 
 
-def warm_up(moe) -> None:
-    """Load every expert's models first (those with a `warm_up()`), in parallel threads, so
-    that the answers below show routing latency rather than one-off model loading."""
+def warm_up(moe, x: InputData | None = None, out=sys.stdout) -> None:
+    """Load the experts' models first (those with a `warm_up()`; only those that can handle `x`
+    when given), in parallel threads, so that a one-shot command's budget measures routing, not
+    the one-off loading of a model."""
     import time
     from concurrent.futures import ThreadPoolExecutor
 
-    experts = [e for _, _, e in moe.host.experts.items() if callable(getattr(e, "warm_up", None))]
+    experts = [e for _, _, e in moe.host.experts.items() if callable(getattr(e, "warm_up", None))
+               and (x is None or _can_handle(e, x.routing_key()))]
     if not experts:
         return
-    print(f"loading models of {len(experts)} experts ({', '.join(e.name for e in experts)})…", flush=True)
+    print(f"loading models of {len(experts)} experts ({', '.join(e.name for e in experts)})…", file=out, flush=True)
 
     def load(expert) -> str:
         start = time.perf_counter()
@@ -162,7 +164,14 @@ def warm_up(moe) -> None:
         return f"{expert.name} {time.perf_counter() - start:.1f} s"
 
     with ThreadPoolExecutor(max_workers=len(experts)) as pool:
-        print("   " + ", ".join(pool.map(load, experts)) + "\n", flush=True)
+        print("   " + ", ".join(pool.map(load, experts)) + "\n", file=out, flush=True)
+
+
+def _can_handle(expert, key: str) -> bool:
+    try:
+        return bool(expert.can_handle(key))
+    except Exception:  # the engine excludes such an expert too
+        return False
 
 
 def _brief_json(data: Any) -> str:

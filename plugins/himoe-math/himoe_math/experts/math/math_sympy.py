@@ -101,8 +101,9 @@ class MathSympy:
                                                  max_result_chars=self.max_result_chars)
         return self._pool
 
-    def warm_up(self, wait_s: float | None = None) -> bool:
-        """Start a worker now (it imports sympy, ~0.4 s) instead of on the first request."""
+    def warm_up(self, wait_s: float | None = 60.0) -> bool:
+        """Start a worker now (it imports sympy, ~0.4 s) instead of on the first request, and
+        wait up to `wait_s` seconds for it to be ready (None: do not wait)."""
         return self.worker_pool().warm_up(wait_s)
 
     def close(self) -> None:
