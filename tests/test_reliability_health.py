@@ -162,10 +162,7 @@ def test_hanging_sync_experts_never_hold_more_threads_than_their_limiters():
     try:
         async def main():
             counts = await serve(moe, 400, concurrency=100)
-            # the healthy expert answers each (some may be DeadlineExceeded while 100 requests are
-            # cut at once: see test_reliability_components, slow-to-unwind experts)
-            assert set(counts) <= {"ok", "DeadlineExceeded"} and sum(counts.values()) == 400, counts
-            assert counts.get("ok", 0) >= 200, counts
+            assert counts == {"ok": 400}, "the healthy expert answered every request, stuck threads or not"
             return threading.active_count()
 
         during = trio.run(main)

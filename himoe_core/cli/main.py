@@ -132,12 +132,14 @@ def _list_experts(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from ..input import InputData
     from .routing_commands import input_from_args, print_response, warm_up
 
     x = input_from_args(args)
     moe = _moe(args, args.config)
     try:
-        warm_up(moe, x, out=sys.stderr)  # the budget is for routing, not for importing spaCy
+        x = InputData.coerce(x, limits=moe.limits)  # refuse oversized input before loading any model
+        warm_up(moe, x, out=None)  # the budget is for routing, not for importing spaCy
         response = moe.run_sync(x, budget_ms=args.budget_ms, router=args.router, k=args.k)
     finally:
         moe.close()

@@ -142,7 +142,7 @@ def run_demo(moe) -> int:
     return 0 if failures == 0 else 1
 
 
-def warm_up(moe, x: InputData | None = None, out=sys.stdout) -> None:
+def warm_up(moe, x: InputData | None = None, out=sys.stdout) -> None:  # out=None: silently
     """Load the experts' models first (those with a `warm_up()`; only those that can handle `x`
     when given), in parallel threads, so that a one-shot command's budget measures routing, not
     the one-off loading of a model."""
@@ -153,7 +153,8 @@ def warm_up(moe, x: InputData | None = None, out=sys.stdout) -> None:
                and (x is None or _can_handle(e, x.routing_key()))]
     if not experts:
         return
-    print(f"loading models of {len(experts)} experts ({', '.join(e.name for e in experts)})…", file=out, flush=True)
+    if out is not None:
+        print(f"loading models of {len(experts)} experts ({', '.join(e.name for e in experts)})…", file=out, flush=True)
 
     def load(expert) -> str:
         start = time.perf_counter()
@@ -164,7 +165,9 @@ def warm_up(moe, x: InputData | None = None, out=sys.stdout) -> None:
         return f"{expert.name} {time.perf_counter() - start:.1f} s"
 
     with ThreadPoolExecutor(max_workers=len(experts)) as pool:
-        print("   " + ", ".join(pool.map(load, experts)) + "\n", file=out, flush=True)
+        loaded = list(pool.map(load, experts))
+    if out is not None:
+        print("   " + ", ".join(loaded) + "\n", file=out, flush=True)
 
 
 def _can_handle(expert, key: str) -> bool:
