@@ -34,7 +34,8 @@ if str(HERE.parent) not in sys.path:
 from classifier_expert import ClassifierExpert  # noqa: E402
 from himoe_core import HiMoE  # noqa: E402
 from learning_metrics import mean_sd, paired_t, progressive_mean, thirds, two_proportion_z  # noqa: E402
-from learning_report import IMG, cpu_jobs, fmt, pm, run_parallel, say, short_config, table, write_docs_block  # noqa: E402
+from learning_report import (IMG, cpu_jobs, fmt, pm, run_parallel, save_figure, say, short_config, table,  # noqa: E402
+                             write_docs_block)
 
 SPLIT_SEED = 0
 N_TRAIN, N_VALIDATION = 600, 300
@@ -292,11 +293,7 @@ def plot(path: Path, curves: list[tuple[str, dict[str, Any]]], best_single: tupl
     axes[0].legend(fontsize=7, loc="lower right")
     fig.suptitle("Experts as arms on scikit-learn digits: himoe routers (solid) vs MABWiser (dashed), mean of 10 stream seeds",
                  fontsize=10.5)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    say(f"wrote {path}")
+    save_figure(fig, path)
 
 
 def render(r: dict[str, Any]) -> str:

@@ -41,7 +41,8 @@ if str(HERE.parent) not in sys.path:
 
 from himoe_core import HashingEncoder, HiMoE  # noqa: E402
 from learning_metrics import apgr, cpt, curve_points, mean_sd, oracle_curve, ranking_curve  # noqa: E402
-from learning_report import IMG, cpu_jobs, fmt, pm, run_parallel, say, short_config, table, write_docs_block  # noqa: E402
+from learning_report import (IMG, cpu_jobs, fmt, pm, run_parallel, save_figure, say, short_config, table,  # noqa: E402
+                             write_docs_block)
 from replay_expert import ReplayExpert  # noqa: E402
 
 DATA = Path(os.environ.get("HIMOE_ROUTELLM_DATA", "/work/shared/data/routellm/gsm8k.csv"))
@@ -358,11 +359,7 @@ def plot(path: Path, tuned: dict[str, dict[str, Any]], defaults: dict[str, dict[
     axes[0].set_ylabel("accuracy on GSM8K (online, whole stream)")
     fig.suptitle("Quality vs cost of himoe's learning routers, RouteLLM GSM8K replay (bandit feedback, one online pass per point)",
                  fontsize=10.5)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    say(f"wrote {path}")
+    save_figure(fig, path)
 
 
 def render(r: dict[str, Any]) -> str:

@@ -24,7 +24,6 @@ import argparse
 from array import array
 import gc
 import math
-import os
 import sys
 import threading
 import time
@@ -36,7 +35,7 @@ import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_common import current_rss_mb, hwm_rss_mb, machine, percentile, state_path  # noqa: E402
+from bench_common import current_rss_mb, machine, percentile, state_path  # noqa: E402
 
 from himoe_core import HiMoE, MoeError  # noqa: E402
 from himoe_core.testing import (  # noqa: E402
