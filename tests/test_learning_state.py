@@ -11,6 +11,7 @@ import stat
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -304,6 +305,44 @@ def test_a_file_that_is_not_a_usable_state_is_refused_and_left_untouched(make, m
 
 
 # -- concurrent writers --------------------------------------------------------------------------------------
+def hold_a_write_lock(path: Path) -> sqlite3.Connection:
+    """A connection in the middle of a write transaction on a new, still rollback-journal file:
+    what another process opening the same new state file looks like for an instant."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    holder = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    return holder
+
+
+def test_opening_waits_for_another_process_that_holds_the_new_file(tmp_path):
+    path = tmp_path / "state.sqlite3"
+    holder = hold_a_write_lock(path)
+    release = threading.Timer(0.2, lambda: holder.execute("ROLLBACK"))
+    release.start()
+    try:
+        store = StateStore(path)  # switching to WAL needs the lock the holder keeps for 0.2 s
+    finally:
+        release.join()
+        holder.close()
+    try:
+        assert store.count("feedback") == 0
+        assert store._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        store.close()
+
+
+def test_a_file_locked_for_too_long_is_a_clear_error_not_a_corruption(tmp_path, monkeypatch):
+    monkeypatch.setattr("himoe_core.state.state_store.LOCK_TIMEOUT_S", 0.2)
+    path = tmp_path / "state.sqlite3"
+    holder = hold_a_write_lock(path)
+    try:
+        with pytest.raises(StateError, match=r"stayed locked by another process for 0.2 s; retry when it is done"):
+            StateStore(path)
+    finally:
+        holder.close()
+    StateStore(path).close()  # usable once the other process let go
+
+
 WORKER = textwrap.dedent("""
     import sys, time
     from pathlib import Path

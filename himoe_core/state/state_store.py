@@ -16,6 +16,7 @@ from ..errors import ConfigError, StateError
 
 SCHEMA_VERSION = 1
 APPLICATION = "himoe"
+LOCK_TIMEOUT_S = 30.0
 
 _SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -106,18 +107,23 @@ class StateStore:
                     os.close(fd)
         conn = None
         try:
-            conn = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA busy_timeout = 30000")
+            conn = sqlite3.connect(str(self.path), timeout=LOCK_TIMEOUT_S, isolation_level=None,
+                                   check_same_thread=False)
+            conn.execute(f"PRAGMA busy_timeout = {int(LOCK_TIMEOUT_S * 1000)}")
             # Identify the file before anything writes to it: switching to WAL rewrites the header
             # of a database that is not ours. (_migrate checks again under the write lock.)
             self._identify(conn)
             if not memory:
-                conn.execute("PRAGMA journal_mode = WAL")
+                _enable_wal(conn)
             conn.execute("PRAGMA synchronous = NORMAL")
             self._migrate(conn)
         except sqlite3.DatabaseError as exc:
             if conn is not None:
                 conn.close()
+            if _is_locked(exc):
+                raise StateError(f"state file {str(self.path)!r} stayed locked by another process for "
+                                 f"{LOCK_TIMEOUT_S:g} s; retry when it is done, or point HIMOE_STATE "
+                                 "elsewhere") from None
             raise StateError(f"state file {str(self.path)!r} is not a usable SQLite database ({exc}); "
                            "move it away or point HIMOE_STATE elsewhere — it was left untouched") from None
         except BaseException:
@@ -319,3 +325,24 @@ def join_state(state: dict[str, Any], dotted: str, array: np.ndarray) -> None:
     for parent in parents:
         state = state.setdefault(parent, {})
     state[leaf] = array
+
+
+def _is_locked(exc: sqlite3.DatabaseError) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc))
+
+
+def _enable_wal(conn: sqlite3.Connection) -> None:
+    """Switch the file to WAL, waiting for the exclusive lock this needs. SQLite does not call
+    the busy handler here (waiting while holding a shared lock could deadlock), so processes
+    opening a new state file together would fail at once without this loop."""
+    deadline = time.monotonic() + LOCK_TIMEOUT_S
+    delay = 0.001
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL").fetchall()
+            return
+        except sqlite3.OperationalError as exc:
+            if not _is_locked(exc) or time.monotonic() + delay > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(2 * delay, 0.05)
