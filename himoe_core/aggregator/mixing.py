@@ -8,6 +8,7 @@ from himoe_registry import ExpertId
 from ..errors import AggregationFailed, NoExpertSelected
 from ..experts.expert_out import ExpertOut
 from ..experts.expert_ref import ExpertRef
+from ..router.call_status import CallStatus
 from ..router.fanout_result import FanoutResult
 from ..router.gate_scores import GateScores
 from ..value import Value, convert
@@ -73,15 +74,21 @@ def single_choice(aggregator_id: str, calls: Calls, scores: GateScores, winner: 
 
 def with_fanout(out: AggregatedOut, fanout: FanoutResult, picks: int) -> AggregatedOut:
     """Complete an aggregator's MixMeta with what only the fan-out knows."""
-    meta = attrs.evolve(
-        out.mix_info,
-        topk=picks,
-        lat_total_ms=fanout.elapsed_ms,
-        drop_count=fanout.drop_count,
-        failures=sorted(fanout.failures.items()),
-        cost_units=sum(o.out.aux.cost_units for o in fanout.outcomes if o.out is not None),
-    )
-    return attrs.evolve(out, mix_info=meta)
+    mix = out.mix_info
+    failures, drops, cost = [], 0, 0.0
+    for o in fanout.outcomes:
+        if o.out is not None:
+            cost += o.out.aux.cost_units
+        if o.status is not CallStatus.OK:
+            failures.append((o.expert.name, f"{o.status.value}: {o.cause}"))
+            drops += o.status is CallStatus.DROPPED or o.status is CallStatus.TIMED_OUT
+    failures.sort()
+    meta = MixMeta(entropy=mix.entropy, topk=picks, lat_total_ms=fanout.elapsed_ms, drop_count=drops,
+                   util_by_expert=mix.util_by_expert, failures=failures, disagreement=mix.disagreement,
+                   cost_units=cost, aggregator=mix.aggregator)
+    if type(out) is AggregatedOut:
+        return AggregatedOut(out.value, meta, out.weights)
+    return attrs.evolve(out, mix_info=meta)  # an aggregator's own subclass keeps its type
 
 
 def normalised_weights(pairs: list[tuple[ExpertId, float]]) -> list[tuple[ExpertId, float]]:

@@ -13,10 +13,13 @@ class CancelToken:
     trio scopes in flight at once. Once cancelled, a token stays cancelled.
     """
 
-    __slots__ = ("_event", "_lock", "_callbacks", "_reason", "_keys")
+    __slots__ = ("_cancelled", "_event", "_lock", "_callbacks", "_reason", "_keys")
 
     def __init__(self) -> None:
-        self._event = threading.Event()
+        self._cancelled = False
+        # Made by the first `wait()`: most tokens are only polled, and an Event costs more to
+        # make than the whole rest of the token.
+        self._event: threading.Event | None = None
         self._lock = threading.Lock()
         # Keyed by subscription, not by callback: the same callable may subscribe twice.
         self._callbacks: dict[int, Callable[[], None]] = {}
@@ -30,10 +33,12 @@ class CancelToken:
         all of them ran.
         """
         with self._lock:
-            if self._event.is_set():
+            if self._cancelled:
                 return
             self._reason = reason
-            self._event.set()
+            self._cancelled = True
+            if self._event is not None:
+                self._event.set()
             callbacks = list(self._callbacks.values())
             self._callbacks.clear()
         error: BaseException | None = None
@@ -48,7 +53,7 @@ class CancelToken:
 
     def is_cancelled(self) -> bool:
         """Whether `cancel()` was called (cheap; poll it in long loops)."""
-        return self._event.is_set()
+        return self._cancelled
 
     @property
     def reason(self) -> str:
@@ -56,7 +61,13 @@ class CancelToken:
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block the calling thread until cancelled or `timeout` seconds; True if cancelled."""
-        return self._event.wait(timeout)
+        with self._lock:
+            if self._cancelled:
+                return True
+            if self._event is None:
+                self._event = threading.Event()
+            event = self._event
+        return event.wait(timeout)
 
     def on_cancel(self, callback: Callable[[], None]) -> Callable[[], None]:
         """Call `callback` (from the cancelling thread) once, when cancelled.
@@ -64,7 +75,7 @@ class CancelToken:
         Runs it at once if the token is already cancelled. Returns a function that unsubscribes.
         """
         with self._lock:
-            if not self._event.is_set():
+            if not self._cancelled:
                 key = next(self._keys)
                 self._callbacks[key] = callback
                 return lambda: self._unsubscribe(key)

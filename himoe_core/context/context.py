@@ -79,10 +79,12 @@ class Context:
               memory: Memory | None = None, cost_budget: float = math.inf,
               clock: Callable[[], float] | None = None) -> Context:
         """A context whose deadline is `budget_ms` from now."""
-        _budget(None, attrs.fields(cls).budget_ms, budget_ms)
-        _budget(None, attrs.fields(cls).cost_budget, cost_budget)  # before float() turns "5" into 5.0
-        if not math.isfinite(budget_ms):
-            raise InvalidInput(f"Context.budget_ms must be a finite number of milliseconds, got {budget_ms!r}")
+        if not (type(budget_ms) is float and type(cost_budget) is float
+                and 0.0 <= budget_ms < math.inf and cost_budget >= 0.0):  # else say what is wrong
+            _budget(None, attrs.fields(cls).budget_ms, budget_ms)
+            _budget(None, attrs.fields(cls).cost_budget, cost_budget)  # before float() turns "5" into 5.0
+            if not math.isfinite(budget_ms):
+                raise InvalidInput(f"Context.budget_ms must be a finite number of milliseconds, got {budget_ms!r}")
         clock = clock or current_clock()
         return cls(
             budget_ms=float(budget_ms),

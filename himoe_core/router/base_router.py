@@ -185,22 +185,25 @@ class BaseRouter:
         if ctx.expired():
             raise DeadlineExceeded(ctx.budget_ms, f"router {self.id!r} started after the deadline")
         kept, dropped = self.plan_calls(picks, ctx)
-        started = trio.current_time()
         if all(self._is_async.get(ref.id, False) for ref in kept):
             # trio cancels async experts itself; only worker threads need a token of their own.
             token, detach, call_ctx = ctx.cancel, None, ctx
         else:
             token, detach = ctx.cancel.child()
             call_ctx = ctx.derive(cancel=token)
-        outcomes: dict[int, CallOutcome] = {}
+        outcomes: list[CallOutcome | None] = [None] * len(kept)
         unsubscribe = None
+        started = trio.current_time()
         try:
             async with trio.open_nursery() as nursery:
                 # The nursery's own scope carries the deadline (one cancel scope, not two).
-                nursery.cancel_scope.deadline = trio.current_time() + ctx.remaining_ms() / 1000.0
+                nursery.cancel_scope.deadline = started + (ctx.deadline - ctx.clock())
                 unsubscribe = _cancel_scope_on(token, nursery.cancel_scope)
-                for index, ref in enumerate(kept):
-                    nursery.start_soon(self._call_one, index, ref, input, call_ctx, outcomes)
+                for index in range(1, len(kept)):
+                    nursery.start_soon(self._call_one, index, kept[index], input, call_ctx, outcomes)
+                # The first pick runs in the nursery's own task while the others run in theirs:
+                # the same concurrency, one task fewer to start.
+                await self._call_one(0, kept[0], input, call_ctx, outcomes)
         finally:
             if unsubscribe is not None:
                 unsubscribe()
@@ -208,20 +211,19 @@ class BaseRouter:
                 token.cancel("request finished")
                 detach()
         ended = trio.current_time()
-        cancelled = ctx.cancel.is_cancelled()
-        results = []
-        for index, ref in enumerate(kept):
-            outcome = outcomes.get(index)
+        for index, outcome in enumerate(outcomes):
             if outcome is None:
-                status = CallStatus.CANCELLED if cancelled else CallStatus.TIMED_OUT
-                cause = "request cancelled" if cancelled else f"cut at the deadline ({ctx.budget_ms:g} ms budget)"
-                outcome = CallOutcome(ref, status, latency_ms=(ended - started) * 1000.0, cause=cause)
-                self.stats.observe(ref.id, outcome.latency_ms, None, ok=False)
-            results.append(outcome)
-        return FanoutResult(results + dropped, elapsed_ms=(ended - started) * 1000.0)
+                if ctx.cancel.is_cancelled():
+                    status, cause = CallStatus.CANCELLED, "request cancelled"
+                else:
+                    status, cause = CallStatus.TIMED_OUT, f"cut at the deadline ({ctx.budget_ms:g} ms budget)"
+                outcomes[index] = CallOutcome(kept[index], status, latency_ms=(ended - started) * 1000.0, cause=cause)
+        self.stats.observe_calls(outcomes)
+        return FanoutResult((*outcomes, *dropped), elapsed_ms=(ended - started) * 1000.0)
 
     async def _call_one(self, index: int, ref: ExpertRef, input: RouterInput, ctx: Context,
-                        outcomes: dict[int, CallOutcome]) -> None:
+                        outcomes: list[CallOutcome | None]) -> None:
+        """Call one expert and record its outcome; nothing but trio's cancellation escapes."""
         started = trio.current_time()
         try:
             if self._is_async.get(ref.id, False):
@@ -232,11 +234,7 @@ class BaseRouter:
                     limiter=self._limiter(ref))
             latency = (trio.current_time() - started) * 1000.0
             try:
-                if isinstance(result, ExpertOut):
-                    out = attrs.evolve(result, aux=attrs.evolve(result.aux, latency_ms=latency, trace_id=ctx.trace_id))
-                else:  # what ExpertOut.of(result, cost_units=…) builds, its aux made once, already stamped
-                    out = ExpertOut(to_value(result), ExpertAux(latency_ms=latency, cost_units=self.expected_cost(ref),
-                                                                confidence=1.0, trace_id=ctx.trace_id))
+                out = self._stamped(ref, result, latency, ctx.trace_id)
             except InvalidInput as exc:
                 # The expert's output is at fault, not the request: a failed call, never an
                 # InvalidInput that would tell the caller their input was wrong.
@@ -248,10 +246,19 @@ class BaseRouter:
         except (Exception, SystemExit) as exc:  # sys.exit() in an expert (argparse…) fails its call, not the app
             latency = (trio.current_time() - started) * 1000.0
             outcomes[index] = CallOutcome(ref, CallStatus.FAILED, latency_ms=latency, cause=_cause(exc), error=exc)
-            self.stats.observe(ref.id, latency, None, ok=False)
             return
         outcomes[index] = CallOutcome(ref, CallStatus.OK, out, latency_ms=latency)
-        self.stats.observe(ref.id, latency, out.aux.cost_units, ok=True)
+
+    def _stamped(self, ref: ExpertRef, result: Any, latency_ms: float, trace_id: str) -> ExpertOut:
+        """The expert's result as an ExpertOut whose aux carries the measured latency and the
+        request's trace id (whatever the expert put there)."""
+        if type(result) is ExpertOut:
+            aux = result.aux
+            return ExpertOut(result.value, ExpertAux(latency_ms, aux.cost_units, aux.confidence, trace_id))
+        if isinstance(result, ExpertOut):  # a subclass keeps its type
+            return attrs.evolve(result, aux=attrs.evolve(result.aux, latency_ms=latency_ms, trace_id=trace_id))
+        # what ExpertOut.of(result, cost_units=…) builds, its aux made once, already stamped
+        return ExpertOut(to_value(result), ExpertAux(latency_ms, self.expected_cost(ref), 1.0, trace_id))
 
     def _limiter(self, ref: ExpertRef) -> trio.CapacityLimiter:
         """The expert's thread limiter in this trio run (trio primitives belong to one run),

@@ -1,8 +1,12 @@
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING, Iterable
 
 from himoe_registry import ExpertId
+
+if TYPE_CHECKING:
+    from .call_outcome import CallOutcome
 
 
 class ExpertStats:
@@ -31,6 +35,18 @@ class ExpertStats:
             self._calls[expert_id] = self._calls.get(expert_id, 0) + 1
             if not ok:
                 self._failures[expert_id] = self._failures.get(expert_id, 0) + 1
+
+    def observe_calls(self, outcomes: Iterable[CallOutcome]) -> None:
+        """Record the calls of one fan-out at once (their latency, cost and success)."""
+        with self._lock:
+            for outcome in outcomes:
+                eid = outcome.expert.id
+                self._latency[eid] = self._blend(self._latency.get(eid), outcome.latency_ms)
+                if outcome.out is not None:
+                    self._cost[eid] = self._blend(self._cost.get(eid), outcome.out.aux.cost_units)
+                self._calls[eid] = self._calls.get(eid, 0) + 1
+                if outcome.out is None:
+                    self._failures[eid] = self._failures.get(eid, 0) + 1
 
     def _blend(self, old: float | None, new: float) -> float:
         return new if old is None else old + self.alpha * (new - old)

@@ -23,6 +23,7 @@ class GateScores:
     logits: tuple[float, ...] = attrs.field(converter=_floats)
     probs: tuple[float, ...] = attrs.field(converter=_floats)
     _index: dict = attrs.field(init=False, repr=False, eq=False)
+    _entropy: float | None = attrs.field(init=False, default=None, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
         if not len(self.ids) == len(self.logits) == len(self.probs):
@@ -46,4 +47,6 @@ class GateScores:
 
     def entropy(self) -> float:
         """Shannon entropy (nats) of the gate distribution."""
-        return 0.0 - sum(p * math.log(p) for p in self.probs if p > 0.0)
+        if self._entropy is None:  # computed once: a memoised gate serves many requests
+            object.__setattr__(self, "_entropy", 0.0 - sum(p * math.log(p) for p in self.probs if p > 0.0))
+        return self._entropy
