@@ -16,6 +16,7 @@ from ..router.router_feedback import RouterFeedback
 from ..router.router_ref import RouterRef
 from ..state.state_store import StateStore, default_state_path
 from ..value import to_value
+from .trace_record import TraceRecord
 from .trace_store import TraceStore
 from .trace_writer import TraceWriter
 
@@ -42,7 +43,7 @@ class FeedbackTrainer:
         self.flush_every = int(state.get("flush_every", 64))
         self._store: StateStore | None = None
         self._lock = threading.RLock()
-        self._pending: list[tuple[dict[str, Any], InputData]] = []
+        self._pending: list[tuple[TraceRecord, InputData]] = []
         self._writer: TraceWriter | None = None
         self._inputs: OrderedDict[str, InputData] = OrderedDict()
         self._versions: dict[str, int] = {}
@@ -72,15 +73,16 @@ class FeedbackTrainer:
             if saved is not None:
                 loader(saved)
 
-    def remember(self, trace: dict[str, Any], x: InputData) -> None:
-        """Keep the input for feedback and queue the trace for the state file (written behind,
-        by the TraceWriter's thread, every `flush_every` traces)."""
+    def remember(self, trace: TraceRecord | dict[str, Any], x: InputData) -> None:
+        """Keep the input for feedback and queue the trace for the state file (rendered and
+        written behind, by the TraceWriter's thread, every `flush_every` traces)."""
+        record = TraceRecord.of(trace)
         with self._lock:
-            self._inputs[trace["trace_id"]] = x
+            self._inputs[record.trace_id] = x
             while len(self._inputs) > self.traces.capacity:
                 self._inputs.popitem(last=False)
             if self.enabled:
-                self._pending.append((trace, x))
+                self._pending.append((record, x))
                 if len(self._pending) >= self.flush_every:
                     self._submit()
 
@@ -100,9 +102,9 @@ class FeedbackTrainer:
             self._writer = TraceWriter(lambda rows: self._write_batch(store, rows))
         self._writer.submit(batch)
 
-    def _write_batch(self, store: StateStore, batch: list[tuple[dict[str, Any], InputData]]) -> None:
-        rows = [(trace["trace_id"], trace.get("router"), x.kind.value, x.task, _input_bytes(x),
-                 self.traces.to_json(trace)) for trace, x in batch]
+    def _write_batch(self, store: StateStore, batch: list[tuple[TraceRecord, InputData]]) -> None:
+        rows = [(record.trace_id, record.data().get("router"), x.kind.value, x.task, _input_bytes(x),
+                 self.traces.to_json(record)) for record, x in batch]
         store.record_trace_rows(rows)
 
     def flush(self) -> None:

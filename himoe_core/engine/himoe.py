@@ -3,6 +3,7 @@ from __future__ import annotations
 import math
 import os
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any, AsyncIterator, Iterable, Mapping
 
 import trio
@@ -25,6 +26,7 @@ from .explicit_experts import ExplicitExperts
 from .feedback_trainer import FeedbackTrainer
 from .response import Response
 from .route_attempt import RouteAttempt
+from .trace_record import TraceRecord
 from .trace_store import TraceStore
 
 
@@ -175,33 +177,28 @@ class HiMoE:
             attempts.append(attempt)
             if attempt.ok or isinstance(attempt.error, InvalidInput):
                 break  # re-routing cannot mend an input the experts reject
-        trace = {
-            "trace_id": ctx.trace_id,
-            "input": x.describe(),
-            "task": x.task,
-            "budget_ms": ctx.budget_ms,
-            "depth": ctx.depth,
-            "attempts": [a.to_jsonable() for a in attempts],
-        }
         served = attempts[-1] if attempts and attempts[-1].ok else None
         if served is None:
             error = self._failure(attempts, ctx)
-            trace["error"] = f"{type(error).__name__}: {error}"
-            trace["elapsed_ms"] = ctx.elapsed_ms()
-            self.traces.put(trace)
-            self.trainer.remember(trace, x)
+            record = TraceRecord(ctx.trace_id, partial(_render_trace, x, ctx, attempts, ctx.elapsed_ms(), error=error))
+            self.traces.put(record)
+            self.trainer.remember(record, x)
             raise error
         value = self._ask_orchestrator("synthesize", (served.router, served.aggregated, served.aggregated.mix_info), None)
+        chain = None
         if self.chain_plans and value.as_plan() is not None and ctx.depth < self.max_chain_depth:
-            value = await self._chain(value, ctx, trace)
-        trace["router"] = served.router.id
-        trace["value"] = value.to_jsonable()
-        trace["elapsed_ms"] = ctx.elapsed_ms()
-        trace["error"] = None
-        self.traces.put(trace)
-        self.trainer.remember(trace, x)
-        self._start_shadows(x, ctx, served, trace)
-        return Response(value, ctx.trace_id, served.router.id, served.aggregated.mix_info, ctx.elapsed_ms(), trace)
+            value, chain = await self._chain(value, ctx)
+        shadows, shadow_notes = self._plan_shadows(x, ctx, served)
+        elapsed = ctx.elapsed_ms()
+        record = TraceRecord(ctx.trace_id, partial(_render_trace, x, ctx, attempts, elapsed, served=served.router.id,
+                                                   value=value, chain=chain, shadows=shadow_notes))
+        self.traces.put(record)
+        self.trainer.remember(record, x)
+        if shadows:
+            nursery = self._shadow_nursery()
+            for ref in shadows:
+                nursery.start_soon(self._shadow, ref, x, ctx, served)
+        return Response(value, ctx.trace_id, served.router.id, served.aggregated.mix_info, elapsed, record)
 
     async def _route(self, ref: RouterRef, x: InputData, ctx: Context, k: int | None) -> RouteAttempt:
         router = ref.handle
@@ -264,8 +261,9 @@ class HiMoE:
         return NoExpertSelected("no router produced a usable answer", failures)
 
     # -- chaining and shadows ---------------------------------------------------------------------
-    async def _chain(self, value: Value, ctx: Context, trace: dict[str, Any]) -> Value:
-        """Route each step of a Plan again (depth + 1, the same deadline), in parallel."""
+    async def _chain(self, value: Value, ctx: Context) -> tuple[Value, list[dict[str, Any]]]:
+        """Route each step of a Plan again (depth + 1, the same deadline), in parallel; the
+        answer, and each step's record for the trace."""
         plan = value.as_plan()
         answers: list[dict[str, Any]] = [{} for _ in plan.steps]
 
@@ -284,8 +282,7 @@ class HiMoE:
         async with trio.open_nursery() as nursery:
             for index in range(len(plan.steps)):
                 nursery.start_soon(answer, index)
-        trace["chain"] = answers
-        return Value.json({"goal": plan.goal, "steps": answers})
+        return Value.json({"goal": plan.goal, "steps": answers}), answers
 
     def _shadow_nursery(self) -> trio.Nursery | None:
         if self._loop is not None and self._loop.is_current():
@@ -302,22 +299,18 @@ class HiMoE:
             name = getattr(self.orchestrator, "kind", type(self.orchestrator).__name__)
             raise NoExpertSelected(f"orchestrator {name!r} raised {type(exc).__name__}: {exc} (in {method})") from exc
 
-    def _start_shadows(self, x: InputData, ctx: Context, served: RouteAttempt, trace: dict[str, Any]) -> None:
+    def _plan_shadows(self, x: InputData, ctx: Context, served: RouteAttempt) -> tuple[list[RouterRef], list | None]:
+        """The shadow routers to start, and the trace's initial `shadows` entry (None: no shadows)."""
         try:  # a shadow must never affect the caller: the primary answer is ready
             shadows = self._ask_orchestrator("shadows", x, ctx, served.router)
         except MoeError as exc:
-            trace["shadows"] = [{"status": "skipped", "reason": str(exc)}]
-            return
+            return [], [{"status": "skipped", "reason": str(exc)}]
         if not shadows:
-            return
-        nursery = self._shadow_nursery()
-        if nursery is None:
-            trace["shadows"] = [{"router": ref.id, "status": "skipped",
-                                 "reason": "shadows run only under HiMoE.open() or run_sync"} for ref in shadows]
-            return
-        trace["shadows"] = []
-        for ref in shadows:
-            nursery.start_soon(self._shadow, ref, x, ctx, served)
+            return [], None
+        if self._shadow_nursery() is None:
+            return [], [{"router": ref.id, "status": "skipped",
+                         "reason": "shadows run only under HiMoE.open() or run_sync"} for ref in shadows]
+        return list(shadows), []
 
     async def _shadow(self, ref: RouterRef, x: InputData, ctx: Context, served: RouteAttempt) -> None:
         """One shadow router on the same input and deadline; its answer only reaches the trace.
@@ -343,6 +336,33 @@ class HiMoE:
             ctx.trace_id, served.router.id, shadow_better=better,
             notes=f"shadow {ref.id}: support {_support(attempt):.3f} vs primary {_support(served):.3f}",
         ))
+
+
+def _render_trace(x: InputData, ctx: Context, attempts: list[RouteAttempt], elapsed_ms: float, *,
+                  served: str | None = None, value: Value | None = None, error: MoeError | None = None,
+                  chain: list[dict[str, Any]] | None = None, shadows: list | None = None) -> dict[str, Any]:
+    """A request's trace, from what the request kept (see TraceRecord)."""
+    trace: dict[str, Any] = {
+        "trace_id": ctx.trace_id,
+        "input": x.describe(),
+        "task": x.task,
+        "budget_ms": ctx.budget_ms,
+        "depth": ctx.depth,
+        "attempts": [a.to_jsonable() for a in attempts],
+    }
+    if error is not None:
+        trace["error"] = f"{type(error).__name__}: {error}"
+        trace["elapsed_ms"] = elapsed_ms
+        return trace
+    if chain is not None:
+        trace["chain"] = chain
+    trace["router"] = served
+    trace["value"] = value.to_jsonable()
+    trace["elapsed_ms"] = elapsed_ms
+    trace["error"] = None
+    if shadows is not None:
+        trace["shadows"] = list(shadows)
+    return trace
 
 
 def _support(attempt: RouteAttempt) -> float:

@@ -6,6 +6,7 @@ import attrs
 
 from ..aggregator.mix_meta import MixMeta
 from ..value import Value
+from .trace_record import TraceRecord
 
 
 @attrs.frozen
@@ -18,7 +19,12 @@ class Response:
     router: str
     mix: MixMeta
     elapsed_ms: float
-    trace: dict[str, Any] = attrs.field(repr=False)
+    _trace: TraceRecord = attrs.field(converter=TraceRecord.of, repr=False, eq=False, alias="trace")
+
+    @property
+    def trace(self) -> dict[str, Any]:
+        """The request's trace: gate, picks, calls, aggregation, shadows (rendered on first read)."""
+        return self._trace.data()
 
     def to_jsonable(self) -> dict[str, Any]:
         """What `himoe run --json` prints: trace id, router, elapsed, value, trace."""

@@ -6,11 +6,14 @@ import threading
 from collections import OrderedDict
 from typing import Any, Callable
 
+from .trace_record import TraceRecord
+
 
 class TraceStore:
     """The most recent request traces, bounded (oldest evicted first), thread-safe.
 
-    Traces are JSON-ready dicts; shadow results are added to a trace after its response left.
+    Traces are JSON-ready dicts, kept as TraceRecords that render them when first read; shadow
+    results are added to a trace after its response left.
     """
 
     def __init__(self, capacity: int = 10_000) -> None:
@@ -18,35 +21,38 @@ class TraceStore:
             raise ValueError(f"TraceStore capacity must be a positive integer, got {capacity!r}")
         self.capacity = capacity
         self._lock = threading.Lock()
-        self._traces: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._traces: OrderedDict[str, TraceRecord] = OrderedDict()
 
-    def put(self, trace: dict[str, Any]) -> None:
+    def put(self, trace: TraceRecord | dict[str, Any]) -> None:
         """Keep a trace (evicting the oldest past capacity)."""
+        record = TraceRecord.of(trace)
         with self._lock:
-            self._traces[trace["trace_id"]] = trace
-            self._traces.move_to_end(trace["trace_id"])
-            while len(self._traces) > self.capacity:
-                self._traces.popitem(last=False)
+            traces = self._traces
+            traces[record.trace_id] = record
+            traces.move_to_end(record.trace_id)
+            if len(traces) > self.capacity:
+                traces.popitem(last=False)
 
     def update(self, trace_id: str, change: Callable[[dict[str, Any]], None]) -> bool:
         """Apply `change` to a stored trace under the lock; False if it was evicted."""
         with self._lock:
-            trace = self._traces.get(trace_id)
-            if trace is None:
+            record = self._traces.get(trace_id)
+            if record is None:
                 return False
-            change(trace)
+            change(record.data())
             return True
 
-    def to_json(self, trace: dict[str, Any]) -> str:
+    def to_json(self, trace: TraceRecord | dict[str, Any]) -> str:
         """JSON text of a trace, taken under the lock so a concurrent update cannot tear it."""
+        data = TraceRecord.of(trace).data()
         with self._lock:
-            return json.dumps(trace)
+            return json.dumps(data)
 
     def get(self, trace_id: str) -> dict[str, Any] | None:
         """A deep copy of the trace, or None when unknown or evicted."""
         with self._lock:
-            trace = self._traces.get(trace_id)
-            return copy.deepcopy(trace) if trace is not None else None
+            record = self._traces.get(trace_id)
+            return copy.deepcopy(record.data()) if record is not None else None
 
     def __len__(self) -> int:
         with self._lock:
@@ -55,4 +61,4 @@ class TraceStore:
     def recent(self, n: int = 100) -> list[dict[str, Any]]:
         """Copies of the last `n` traces, oldest first."""
         with self._lock:
-            return [copy.deepcopy(t) for t in list(self._traces.values())[-n:]]
+            return [copy.deepcopy(record.data()) for record in list(self._traces.values())[-n:]]
