@@ -15,8 +15,15 @@ from .memory import Memory
 
 
 def _budget(instance, attribute, value) -> None:
+    if type(value) is float and value >= 0.0:  # the common case, checked cheaply (NaN fails it)
+        return
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value) or value < 0:
         raise InvalidInput(f"Context.{attribute.name} must be a number >= 0, got {value!r}")
+
+
+def _text(instance, attribute, value) -> None:
+    if type(value) is not str and not isinstance(value, str):
+        raise InvalidInput(f"Context.{attribute.name} must be a str, got {type(value).__name__}")
 
 
 _MS_DIGITS = 6
@@ -54,6 +61,8 @@ def current_clock() -> Callable[[], float]:
 
 
 def new_trace_id() -> str:
+    """16 hex digits from the OS's CSPRNG: unique across processes sharing a state file, and
+    unguessable, since a trace id is what feedback is given for."""
     return secrets.token_hex(8)
 
 
@@ -67,7 +76,7 @@ class Context:
 
     budget_ms: float = attrs.field(validator=_budget)
     deadline: float
-    trace_id: str = attrs.field(validator=attrs.validators.instance_of(str))
+    trace_id: str = attrs.field(validator=_text)
     cancel: CancelToken = attrs.field(factory=CancelToken, repr=False)
     memory: Memory = attrs.field(factory=Memory, repr=False)
     cost_budget: float = attrs.field(default=math.inf, validator=_budget)

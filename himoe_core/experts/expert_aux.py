@@ -47,3 +47,15 @@ class ExpertAux:
     cost_units: float = attrs.field(default=0.0, converter=_as_float, validator=_finite_non_negative)
     confidence: float = attrs.field(default=1.0, converter=_as_float, validator=_probability)
     trace_id: str | None = None
+
+    def stamped(self, latency_ms: float, trace_id: str | None) -> ExpertAux:
+        """This aux with the router's measured latency (ms, a float >= 0) and the request's
+        trace id; cost and confidence are kept, already validated."""
+        if type(latency_ms) is not float or not 0.0 <= latency_ms < math.inf:
+            return attrs.evolve(self, latency_ms=latency_ms, trace_id=trace_id)  # validated the slow way
+        aux = object.__new__(ExpertAux)
+        object.__setattr__(aux, "latency_ms", latency_ms)
+        object.__setattr__(aux, "cost_units", self.cost_units)
+        object.__setattr__(aux, "confidence", self.confidence)
+        object.__setattr__(aux, "trace_id", trace_id)
+        return aux

@@ -79,10 +79,10 @@ class RulesOrchestrator:
 
     def shadows(self, x: InputData, ctx: Context, primary: RouterRef) -> list[RouterRef]:
         """The matching rule's shadows (else the orchestrator's), when enough budget is left."""
-        if ctx.remaining_ms() <= self.shadow_min_remaining_ms:
-            return []
         rule = self._rule(x)
         names = rule.shadows if rule and rule.shadows else self.default_shadows
+        if not names or ctx.remaining_ms() <= self.shadow_min_remaining_ms:
+            return []
         return [self.routers[n] for n in names if n != primary.id]
 
     def synthesize(self, primary: tuple[RouterRef, AggregatedOut, MixMeta],
