@@ -190,3 +190,35 @@ def test_a_context_started_in_trio_does_not_use_the_monotonic_clock():
     trio.run(main, clock=mock_clock())
     assert seen["expired"] is True
     assert time.monotonic() - started < 5
+
+
+def test_trace_ids_are_unique_across_threads_and_a_forked_child_never_repeats_its_parent():
+    import os
+    import threading
+
+    from himoe_core.context import new_trace_id
+
+    drawn: list[str] = []
+
+    def draw() -> None:
+        drawn.extend(new_trace_id() for _ in range(2000))
+
+    threads = [threading.Thread(target=draw) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(drawn)) == len(drawn) == 8000
+    assert all(len(t) == 16 and int(t, 16) >= 0 for t in drawn)
+
+    new_trace_id()  # ids are drawn ahead: the parent holds some when it forks
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.write(write, new_trace_id().encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read, 16).decode()
+    os.close(read)
+    os.close(write)
+    assert len(child) == 16 and child != new_trace_id()

@@ -3,7 +3,6 @@ from __future__ import annotations
 import copy
 import json
 import threading
-from collections import OrderedDict
 from typing import Any, Callable
 
 from .trace_record import TraceRecord
@@ -21,17 +20,17 @@ class TraceStore:
             raise ValueError(f"TraceStore capacity must be a positive integer, got {capacity!r}")
         self.capacity = capacity
         self._lock = threading.Lock()
-        self._traces: OrderedDict[str, TraceRecord] = OrderedDict()
+        self._traces: dict[str, TraceRecord] = {}  # insertion order: oldest first
 
     def put(self, trace: TraceRecord | dict[str, Any]) -> None:
         """Keep a trace (evicting the oldest past capacity)."""
         record = TraceRecord.of(trace)
         with self._lock:
             traces = self._traces
+            traces.pop(record.trace_id, None)  # a trace put again becomes the newest
             traces[record.trace_id] = record
-            traces.move_to_end(record.trace_id)
             if len(traces) > self.capacity:
-                traces.popitem(last=False)
+                del traces[next(iter(traces))]
 
     def update(self, trace_id: str, change: Callable[[dict[str, Any]], None]) -> bool:
         """Apply `change` to a stored trace under the lock; False if it was evicted."""

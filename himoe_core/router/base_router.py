@@ -69,6 +69,7 @@ class BaseRouter:
         # gate_with_policy is a pure function of (ids, logits, policy): a static gate repeats, so
         # its GateScores (immutable) are memoised; the numpy work costs ~15 µs for a handful of ids.
         self._gate_memo: dict[tuple, GateScores] = {}
+        self._memo_policy: GatingPolicy | None = None
         self._by_id: tuple[tuple[ExpertRef, ...], dict[Any, ExpertRef]] = ((), {})
 
     # -- gating ----------------------------------------------------------------------------------
@@ -94,13 +95,19 @@ class BaseRouter:
     def _gate_policy(self, ids: list, logits: Any) -> GateScores:
         """`gate_with_policy(ids, logits, self.policy)`, memoised on its exact inputs."""
         array = np.asarray(logits, dtype=np.float64)
-        key = (tuple(ids), array.shape, array.tobytes(), self.policy)
-        scores = self._gate_memo.get(key)
+        if array.ndim != 1:
+            return gate_with_policy(ids, array, self.policy)  # which says what is wrong with it
+        memo = self._gate_memo
+        if self._memo_policy is not self.policy:  # the policy was replaced: start afresh
+            memo.clear()
+            self._memo_policy = self.policy
+        key = (tuple(ids), array.tobytes())
+        scores = memo.get(key)
         if scores is None:
             scores = gate_with_policy(ids, array, self.policy)
-            if len(self._gate_memo) >= _GATE_MEMO_SIZE:
-                self._gate_memo.clear()
-            self._gate_memo[key] = scores
+            if len(memo) >= _GATE_MEMO_SIZE:
+                memo.clear()
+            memo[key] = scores
         return scores
 
     def pick_topk(self, scores: GateScores, k: int | None = None) -> list[ExpertRef]:
