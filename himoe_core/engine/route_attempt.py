@@ -39,7 +39,7 @@ class RouteAttempt:
             trace["error"] = f"{type(self.error).__name__}: {self.error}"
         if self.scores is not None:
             trace["gate"] = [
-                {"expert": label(eid), "id": _id_text(eid), "logit": round(logit, 6), "prob": round(prob, 6)}
+                {"expert": label(eid), "id": _id_text(eid), "logit": _round6(logit), "prob": _round6(prob)}
                 for eid, logit, prob in zip(self.scores.ids, self.scores.logits, self.scores.probs)
             ]
             samples = getattr(self.router.handle, "samples_first", False)
@@ -47,7 +47,7 @@ class RouteAttempt:
                 {"expert": ref.name, "id": _id_text(ref.id),
                  # The probability the policy had of making this first pick (1.0 for a
                  # deterministic gate); later picks follow from it, so they carry none.
-                 "propensity": (round(self.scores.prob(ref.id), 6) if samples else 1.0) if rank == 0 else None}
+                 "propensity": (_round6(self.scores.prob(ref.id)) if samples else 1.0) if rank == 0 else None}
                 for rank, ref in enumerate(self.picks)]
         if self.fanout is not None:
             trace["calls"] = [_call_jsonable(o) for o in self.fanout.outcomes]
@@ -55,15 +55,15 @@ class RouteAttempt:
             meta = self.aggregated.mix_info
             trace["mix"] = {
                 "aggregator": meta.aggregator,
-                "entropy": round(meta.entropy, 6),
+                "entropy": _round6(meta.entropy),
                 "topk": meta.topk,
-                "lat_total_ms": round(meta.lat_total_ms, 3),
+                "lat_total_ms": _round3(meta.lat_total_ms),
                 "drop_count": meta.drop_count,
                 "cost_units": meta.cost_units,
-                "disagreement": None if meta.disagreement is None else round(meta.disagreement, 6),
-                "util_by_expert": {label(eid): round(p, 6) for eid, p in meta.util_by_expert},
+                "disagreement": None if meta.disagreement is None else _round6(meta.disagreement),
+                "util_by_expert": {label(eid): _round6(p) for eid, p in meta.util_by_expert},
                 "failures": dict(meta.failures),
-                "weights": {label(eid): round(w, 6) for eid, w in self.aggregated.weights},
+                "weights": {label(eid): _round6(w) for eid, w in self.aggregated.weights},
             }
         return trace
 
@@ -74,12 +74,27 @@ def _call_jsonable(o: CallOutcome) -> dict[str, Any]:
         "expert": o.expert.name,
         "id": _id_text(o.expert.id),
         "status": o.status.value,
-        "latency_ms": round(o.latency_ms, 3),
+        "latency_ms": _round3(o.latency_ms),
         "cost_units": out.aux.cost_units if out else None,
         "confidence": out.aux.confidence if out else None,
         "value": out.value.to_jsonable() if out else None,
         "cause": o.cause or None,
     }
+
+
+def _round6(x: float) -> float:
+    """`round(x, 6)` for the finite floats of a trace, ~4x cheaper (traces round a few dozen)."""
+    try:
+        return round(x * 1e6) / 1e6
+    except (OverflowError, ValueError):  # inf or NaN: shown as they are
+        return x
+
+
+def _round3(x: float) -> float:
+    try:
+        return round(x * 1e3) / 1e3
+    except (OverflowError, ValueError):
+        return x
 
 
 @functools.lru_cache(maxsize=4096, typed=True)
