@@ -18,7 +18,8 @@ from ..orchestrator.route_rule import RouteRule
 
 DEFAULT_BUDGET_MS = 1000.0
 
-HIMOE_KEYS = {"budget_ms", "cost_budget", "trace_capacity", "chain_plans", "max_chain_depth", "plugins_dir"}
+HIMOE_KEYS = {"budget_ms", "cost_budget", "trace_capacity", "chain_plans", "max_chain_depth", "plugins_dir",
+              "max_in_flight"}
 ROUTER_COMMON_KEYS = {"kind", "experts", "k", "aggregator", "gating", "encoder"}
 GATING_KEYS = {"temperature", "epsilon", "seed"}
 TOP_KEYS = {"himoe", "limits", "routers", "orchestrator", "plugins", "state"}
@@ -56,6 +57,7 @@ def load_config(source: str | os.PathLike | Mapping[str, Any] | None) -> dict[st
     himoe["trace_capacity"] = integer(himoe.get("trace_capacity", 10_000), "himoe.trace_capacity", minimum=1)
     himoe["chain_plans"] = boolean(himoe.get("chain_plans", False), "himoe.chain_plans")
     himoe["max_chain_depth"] = integer(himoe.get("max_chain_depth", 1), "himoe.max_chain_depth", minimum=0)
+    himoe["max_in_flight"] = integer(himoe.get("max_in_flight", 0), "himoe.max_in_flight", minimum=0)
     if "plugins_dir" in himoe and (not isinstance(himoe["plugins_dir"], str) or not himoe["plugins_dir"]):
         raise ConfigError(f"himoe.plugins_dir: expected a folder path, got {himoe['plugins_dir']!r}")
     raw["himoe"] = himoe

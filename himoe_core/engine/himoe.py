@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any, AsyncIterator, Iterable, Mapping
@@ -11,6 +12,7 @@ import trio
 from ..aggregator.mixing import with_fanout
 from ..config.config_parsing import load_config
 from ..context import CancelToken, Context, Memory, current_clock
+from ..context.cancel_scope_link import link_cancel_scope
 from ..errors import Cancelled, ConfigError, DeadlineExceeded, InvalidInput, MoeError, NoExpertSelected
 from ..input import InputData
 from ..orchestrator.orchestration_feedback import OrchestrationFeedback
@@ -62,6 +64,10 @@ class HiMoE:
         self.cost_budget: float = settings["cost_budget"]
         self.chain_plans: bool = settings["chain_plans"]
         self.max_chain_depth: int = settings["max_chain_depth"]
+        self.max_in_flight: int = settings["max_in_flight"]
+        # trio primitives belong to one run: each run (run_sync's own loop, an app's) gets its slots.
+        self._slots: trio.lowlevel.RunVar | None = (
+            trio.lowlevel.RunVar("himoe_request_slots") if self.max_in_flight else None)
         self.limits = self.config["limits"]
         self.expert_stats = ExpertStats()
         self.routers: dict[str, RouterRef] = build_routers(self.host, self.config, self.expert_stats)
@@ -72,6 +78,7 @@ class HiMoE:
         self.memory = Memory()
         self._nursery: trio.Nursery | None = None
         self._loop: BackgroundLoop | None = None
+        self._loop_lock = threading.Lock()
 
     # -- lifecycles -------------------------------------------------------------------------------
     @classmethod
@@ -90,9 +97,10 @@ class HiMoE:
     def close(self) -> None:
         """Stop the background loop that `run_sync` uses (shadows in flight are cancelled) and
         write pending traces to the state file."""
-        if self._loop is not None:
-            self._loop.close()
-            self._loop = None
+        with self._loop_lock:
+            loop, self._loop = self._loop, None
+        if loop is not None:
+            loop.close()
         self.trainer.close()
 
     def feedback(self, trace_id: str, *, reward: float | None = None, task_loss: float | None = None,
@@ -142,11 +150,15 @@ class HiMoE:
     # -- answering ----------------------------------------------------------------------------------
     def run_sync(self, x: Any, **options: Any) -> Response:
         """`run` for code outside trio; safe to call from many threads at once."""
-        if self._loop is None:
-            self._loop = BackgroundLoop()
-        if self._loop.is_current():
+        loop = self._loop
+        if loop is None:
+            with self._loop_lock:  # threads calling at once must share one loop
+                if self._loop is None:
+                    self._loop = BackgroundLoop()
+                loop = self._loop
+        if loop.is_current():
             raise RuntimeError("run_sync was called from inside HiMoE's own loop; use `await moe.run(...)`")
-        return self._loop.call(lambda: self.run(x, **options))
+        return loop.call(lambda: self.run(x, **options))
 
     async def run(self, x: Any, *, task: str | None = None, budget_ms: float | None = None,
                   cost_budget: float | None = None, router: str | None = None, k: int | None = None,
@@ -164,7 +176,42 @@ class HiMoE:
                             clock=current_clock())
         if router is not None and router not in self.routers:
             raise NoExpertSelected(f"unknown router {router!r}; configured routers: {', '.join(sorted(self.routers))}")
-        return await self._answer(x, ctx, router=router, k=k)
+        if self._slots is None:
+            return await self._answer(x, ctx, router=router, k=k)
+        slots = await self._admit(ctx)
+        try:
+            return await self._answer(x, ctx, router=router, k=k)
+        finally:
+            slots.release()
+
+    async def _admit(self, ctx: Context) -> trio.Semaphore:
+        """Take one of the `max_in_flight` request slots of this trio run, waiting (first come,
+        first served) at most until the request's deadline.
+
+        A request that cannot start in time fails at its deadline, waiting without using the
+        CPU, instead of slowing every request in flight past theirs.
+        """
+        try:
+            slots = self._slots.get()
+        except LookupError:
+            slots = trio.Semaphore(self.max_in_flight)
+            self._slots.set(slots)
+        try:
+            slots.acquire_nowait()
+            return slots
+        except trio.WouldBlock:
+            pass
+        with trio.move_on_after(ctx.remaining_ms() / 1000.0) as waiting:
+            unlink = link_cancel_scope(ctx.cancel, waiting)
+            try:
+                await slots.acquire()
+                return slots
+            finally:
+                unlink()
+        if ctx.cancel.is_cancelled():
+            raise Cancelled(ctx.cancel.reason)
+        raise DeadlineExceeded(ctx.budget_ms, f"it waited its whole budget for one of the {self.max_in_flight} "
+                                              "request slots ([himoe] max_in_flight): the process is overloaded")
 
     async def _answer(self, x: InputData, ctx: Context, *, router: str | None, k: int | None) -> Response:
         primary = self.routers[router] if router else self._ask_orchestrator("choose_router", x, ctx)

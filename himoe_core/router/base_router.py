@@ -12,6 +12,7 @@ import trio
 from ..aggregator.aggregated_out import AggregatedOut
 from ..aggregator.aggregator_trait import Aggregator
 from ..context import Context
+from ..context.cancel_scope_link import link_cancel_scope
 from ..encoder.encoder_trait import Encoder
 from ..errors import (AggregationFailed, BudgetExceeded, DeadlineExceeded, ExpertFailed, InvalidInput, MoeError,
                       NoExpertSelected)
@@ -205,7 +206,7 @@ class BaseRouter:
             async with trio.open_nursery() as nursery:
                 # The nursery's own scope carries the deadline (one cancel scope, not two).
                 nursery.cancel_scope.deadline = started + (ctx.deadline - ctx.clock())
-                unsubscribe = _cancel_scope_on(token, nursery.cancel_scope)
+                unsubscribe = link_cancel_scope(token, nursery.cancel_scope)
                 for index in range(1, len(kept)):
                     nursery.start_soon(self._call_one, index, kept[index], input, call_ctx, outcomes)
                 # The first pick runs in the nursery's own task while the others run in theirs:
@@ -354,16 +355,3 @@ def _cause(exc: BaseException) -> str:
 
 def _clip(text: str) -> str:
     return text if len(text) <= _MAX_CAUSE_CHARS else text[:_MAX_CAUSE_CHARS - 1] + "…"
-
-
-def _cancel_scope_on(token, scope: trio.CancelScope):
-    """Cancel `scope` from whatever thread cancels `token`."""
-    trio_token = trio.lowlevel.current_trio_token()
-
-    def cancel() -> None:
-        try:
-            trio_token.run_sync_soon(scope.cancel)
-        except trio.RunFinishedError:
-            pass
-
-    return token.on_cancel(cancel)
