@@ -1,5 +1,6 @@
 """`[himoe] max_in_flight`: at most N requests run at once per trio run; the others wait their
-turn, first come first served, but never past their own deadline."""
+turn (first come first served until the queue stops draining in time, then newest first), never
+past their own deadline."""
 
 from __future__ import annotations
 
@@ -45,6 +46,13 @@ def _mock_run(fn, *args):
 def test_requests_beyond_the_limit_wait_their_turn_in_arrival_order():
     moe = _moe(2)
     assert _mock_run(_burst, moe, 5) == [(30, "ok"), (30, "ok"), (60, "ok"), (60, "ok"), (90, "ok")]
+
+
+def test_once_the_oldest_waiter_has_waited_half_its_budget_the_newest_goes_first():
+    moe = _moe(1)  # 30 ms per request, 100 ms budget: a waiter's halfway point is 50 ms
+    # 0 runs 0–30; 1 (FIFO, at 30 < 50) runs 30–60; at 60 the oldest waiter is past its halfway
+    # point, so the newest (3) runs 60–90, and 2 gives up at its deadline.
+    assert _mock_run(_burst, moe, 4) == [(30, "ok"), (60, "ok"), (100, "DeadlineExceeded"), (90, "ok")]
 
 
 def test_without_a_limit_every_request_runs_at_once():
@@ -141,3 +149,43 @@ def test_run_sync_callers_share_the_limit_of_its_loop():
 def test_a_bad_limit_is_a_config_error_naming_the_key(value, message):
     with pytest.raises(ConfigError, match=message):
         _moe(value)
+
+
+# -- inside HiMoE.open(): one reaper task sends the waiters away -------------------------------------
+def _open_options(max_in_flight: int, budget_ms: float = 100.0) -> dict:
+    return dict(experts=[SleepyExpert("slow", delay_s=0.030, value="done")], entry_points=False, environ={},
+                config={"himoe": {"budget_ms": budget_ms, "max_in_flight": max_in_flight},
+                        "routers": {"r": {"kind": "static", "experts": ["*"], "k": 1}},
+                        "state": {"enabled": False}})
+
+
+def test_under_open_waiters_that_cannot_start_are_sent_away_just_before_their_deadline():
+    async def main():
+        async with HiMoE.open(**_open_options(1)) as moe:
+            before = trio.lowlevel.current_statistics().tasks_living
+            ended = await _burst(moe, 5)
+            await trio.sleep(0.010)  # past every deadline the reaper was watching
+            living = trio.lowlevel.current_statistics().tasks_living - before
+        return ended, living
+
+    ended, living = _mock_run(main)
+    # 0 runs 0–30, 1 runs 30–60 (first come first served), then newest first: 4 runs 60–90 and 3
+    # runs from 90 until its deadline cuts it at 100; 2 is sent away 2 ms (REAP_EARLY_S) before its
+    # deadline — starting then could not finish — by the one reaper task, which ended once nobody
+    # was left waiting.
+    assert ended == [(30, "ok"), (60, "ok"), (98, "DeadlineExceeded"), (100, "DeadlineExceeded"), (90, "ok")]
+    assert living == 0, "the reaper task outlived the waiters"
+
+
+def test_under_open_a_waiter_cancelled_by_its_caller_leaves_the_queue_and_the_count_intact():
+    async def main():
+        async with HiMoE.open(**_open_options(1)) as moe:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(moe.run, "holds the slot 0–30 ms")
+                await trio.sleep(1e-6)
+                with trio.move_on_after(0.010):
+                    await moe.run("gives up after 10 ms")
+                late = await _burst(moe, 2)  # waits for the holder, then runs normally
+            return late
+
+    assert _mock_run(main) == [(60, "ok"), (90, "ok")]

@@ -32,6 +32,7 @@ INTERNAL = {
     "himoe_core.engine.route_attempt.RouteAttempt": "one router attempt, kept inside the engine",
     "himoe_core.engine.feedback_trainer.FeedbackTrainer": "HiMoE.feedback's machinery (moe.trainer)",
     "himoe_core.engine.trace_writer.TraceWriter": "the trainer's write-behind thread for traces",
+    "himoe_core.engine.request_slots.RequestSlots": "the admission queue behind [himoe] max_in_flight",
     "himoe_core.engine.trace_record.TraceRecord": "how TraceStore keeps a trace until it is read (users get dicts)",
 }
 

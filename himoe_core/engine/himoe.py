@@ -26,6 +26,7 @@ from .assembly import build_orchestrator, build_routers
 from .background_loop import BackgroundLoop
 from .explicit_experts import ExplicitExperts
 from .feedback_trainer import FeedbackTrainer
+from .request_slots import RequestSlots
 from .response import Response
 from .route_attempt import RouteAttempt
 from .trace_record import TraceRecord
@@ -178,15 +179,15 @@ class HiMoE:
             raise NoExpertSelected(f"unknown router {router!r}; configured routers: {', '.join(sorted(self.routers))}")
         if self._slots is None:
             return await self._answer(x, ctx, router=router, k=k)
-        slots = await self._admit(ctx)
+        slots = await self._admit(ctx, watch_token=cancel is not None)
         try:
             return await self._answer(x, ctx, router=router, k=k)
         finally:
             slots.release()
 
-    async def _admit(self, ctx: Context) -> trio.Semaphore:
-        """Take one of the `max_in_flight` request slots of this trio run, waiting (first come,
-        first served) at most until the request's deadline.
+    async def _admit(self, ctx: Context, watch_token: bool) -> RequestSlots:
+        """Take one of the `max_in_flight` request slots of this trio run, waiting at most until
+        the request's deadline (the newest waiter first: see RequestSlots).
 
         A request that cannot start in time fails at its deadline, waiting without using the
         CPU, instead of slowing every request in flight past theirs.
@@ -194,20 +195,21 @@ class HiMoE:
         try:
             slots = self._slots.get()
         except LookupError:
-            slots = trio.Semaphore(self.max_in_flight)
+            nursery = self._shadow_nursery()
+            slots = RequestSlots(self.max_in_flight, nursery.start_soon if nursery is not None else None)
             self._slots.set(slots)
-        try:
-            slots.acquire_nowait()
+        if slots.in_use < slots.capacity or not watch_token:
+            admitted = await slots.acquire(trio.current_time() + ctx.remaining_ms() / 1000.0)
+        else:  # the caller's token may cancel the wait
+            admitted = False
+            with trio.CancelScope() as waiting:
+                unlink = link_cancel_scope(ctx.cancel, waiting)
+                try:
+                    admitted = await slots.acquire(trio.current_time() + ctx.remaining_ms() / 1000.0)
+                finally:
+                    unlink()
+        if admitted:
             return slots
-        except trio.WouldBlock:
-            pass
-        with trio.move_on_after(ctx.remaining_ms() / 1000.0) as waiting:
-            unlink = link_cancel_scope(ctx.cancel, waiting)
-            try:
-                await slots.acquire()
-                return slots
-            finally:
-                unlink()
         if ctx.cancel.is_cancelled():
             raise Cancelled(ctx.cancel.reason)
         raise DeadlineExceeded(ctx.budget_ms, f"it waited its whole budget for one of the {self.max_in_flight} "
