@@ -176,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="[himoe] max_in_flight: requests routed at once, the others queue (default 0: no limit)")
     parser.add_argument("--tracemalloc", action="store_true",
                         help="trace the Python heap from the start (sampled with the RSS; slows every request)")
+    parser.add_argument("--gc-threshold", type=int, metavar="N",
+                        help="gc.set_threshold(N, 50, 1000): fewer young-generation collections (default: Python's)")
     parser.add_argument("--gc-freeze", action="store_true",
                         help="gc.freeze() once the engine is built: full collections then skip the start-up heap")
     args = parser.parse_args(argv)
@@ -203,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
                 gc_pauses.append((time.perf_counter() - gc_started.pop()) * 1000.0)
 
     gc.callbacks.append(on_gc)
+    if args.gc_threshold:
+        gc.set_threshold(args.gc_threshold, 50, 1000)
     tally = Tally()
     rss: list[tuple[int, float]] = []
     heap: list[tuple[int, float]] = []
@@ -298,7 +302,8 @@ def report(args, total: int, tally: Tally, result: dict, rss, heap, threads, hwm
     pauses = result["gc_pauses"]
     out(f"Full garbage collections during the run: {len(pauses)}, each stopping the event loop for "
         f"{min(pauses, default=0):.0f}–{max(pauses, default=0):.0f} ms (median {percentile(pauses, 50) if pauses else 0:.0f} ms)"
-        f"{'; gc.freeze() after start-up' if args.gc_freeze else ''}; trace store capacity "
+        f"{'; gc.freeze() after start-up' if args.gc_freeze else ''}"
+        f"{f'; gc.set_threshold({args.gc_threshold}, 50, 1000)' if args.gc_threshold else ''}; trace store capacity "
         f"{args.trace_capacity or 10_000:,}.\n")
     samples = " → ".join(f"{mb:.0f}" for _, mb in rss)
     out(f"RSS (MB, /proc/self/statm) at the start and every 10,000 requests: {samples}.  ")

@@ -2,15 +2,25 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 from typing import Callable
 
 import outcome
 import trio
 
 REAP_EARLY_S = 0.002
-"""A waiter is sent away this long before its deadline: admitted then, it could not finish in
-time anyway, and the waiters whose deadlines fall within this of the earliest one are sent away
-in the same wake-up of the reaper (under overload thousands a second)."""
+"""A waiter is sent away at least this long before its deadline: admitted then, it could not
+finish in time anyway."""
+
+SEND_AWAY_COST_S = 30e-6
+"""What one waiter sent away costs the loop (raising its error, its caller's next step; ~10–20
+µs measured), with a margin: waiters whose deadlines coincide — a burst that arrived together —
+are sent away early enough that the last of them is still back before its deadline, a
+millisecond's worth at a time so that they do not come back together."""
+
+_BUCKET_S = 0.001  # deadlines are counted per millisecond
+_LOOKAHEAD_BUCKETS = 200
+_REPLAN_S = 0.005  # while waiters wait, the reaper looks at the queue at least this often
 
 
 class RequestSlots:
@@ -21,10 +31,11 @@ class RequestSlots:
     draining in time and the slot goes to the newest waiter instead (adaptive LIFO): it has the
     most budget left, where the oldest would mostly be admitted too late to finish.
 
-    A waiter gives up at its deadline, or when its cancel scope is cancelled. Given a nursery
-    (`spawn`), one reaper task sends away the waiters whose deadline comes (REAP_EARLY_S ahead),
-    many per wake-up — under overload thousands of waiters a second give up, and a cancel scope
-    each would cost more CPU than the requests being served.
+    A waiter gives up before its deadline, or when its cancel scope is cancelled. Given a
+    nursery (`spawn`), one reaper task sends away the waiters whose deadline comes, many per
+    wake-up, early enough for a whole burst (see SEND_AWAY_COST_S) — under overload thousands of
+    waiters a second give up, and a cancel scope each would cost more CPU than the requests
+    being served. Without one, each waiter waits under its own deadline.
     """
 
     def __init__(self, capacity: int, spawn: Callable[..., None] | None = None) -> None:
@@ -33,10 +44,12 @@ class RequestSlots:
         self.capacity = capacity
         self.in_use = 0
         self._spawn = spawn
-        # ticket → (task, the time by which it has waited half of its wait); in arrival order
-        self._waiters: dict[int, tuple[trio.lowlevel.Task, float]] = {}
+        # ticket → (task, the time by which it has waited half of its wait, its deadline's bucket);
+        # in arrival order
+        self._waiters: dict[int, tuple[trio.lowlevel.Task, float, int]] = {}
         self._tickets = itertools.count()
-        self._deadlines: list[tuple[float, int]] = []  # (deadline, ticket), a heap; stale entries skipped
+        self._deadlines: list[tuple[float, int]] = []  # (deadline, ticket): a heap, stale entries skipped
+        self._due: dict[int, int] = {}  # deadline bucket → waiters due in it
         self._reaper: trio.CancelScope | None = None
         self._reaping = False
 
@@ -50,13 +63,14 @@ class RequestSlots:
             self.in_use += 1
             await trio.lowlevel.checkpoint()  # a slot taken at once is still a scheduling point
             return True
-        task = trio.lowlevel.current_task()
         now = trio.current_time()
         ticket = next(self._tickets)
-        self._waiters[ticket] = (task, now + (deadline - now) / 2.0)
+        bucket = math.floor(deadline / _BUCKET_S)
+        self._waiters[ticket] = (trio.lowlevel.current_task(), now + (deadline - now) / 2.0, bucket)
+        self._due[bucket] = self._due.get(bucket, 0) + 1
 
         def abort(_raise_cancel) -> trio.lowlevel.Abort:
-            del self._waiters[ticket]
+            self._remove(ticket)
             return trio.lowlevel.Abort.SUCCEEDED
 
         if self._spawn is None:
@@ -64,7 +78,7 @@ class RequestSlots:
                 return await trio.lowlevel.wait_task_rescheduled(abort)
             return False
         heapq.heappush(self._deadlines, (deadline, ticket))
-        self._wake_reaper_by(deadline - REAP_EARLY_S)
+        self._wake_reaper_by(deadline - REAP_EARLY_S - SEND_AWAY_COST_S)
         return await trio.lowlevel.wait_task_rescheduled(abort)
 
     def release(self) -> None:
@@ -74,12 +88,19 @@ class RequestSlots:
         if not waiters:
             self.in_use -= 1
             return
-        ticket, (task, halfway) = next(iter(waiters.items()))
-        if trio.current_time() <= halfway:
-            del waiters[ticket]
+        ticket, (_, halfway, _) = next(iter(waiters.items()))
+        if trio.current_time() > halfway:
+            ticket = next(reversed(waiters))
+        trio.lowlevel.reschedule(self._remove(ticket), outcome.Value(True))
+
+    def _remove(self, ticket: int) -> trio.lowlevel.Task:
+        task, _, bucket = self._waiters.pop(ticket)
+        left = self._due[bucket] - 1
+        if left:
+            self._due[bucket] = left
         else:
-            ticket, (task, _) = waiters.popitem()
-        trio.lowlevel.reschedule(task, outcome.Value(True))
+            del self._due[bucket]
+        return task
 
     # -- the reaper ---------------------------------------------------------------------------------
     def _wake_reaper_by(self, when: float) -> None:
@@ -90,20 +111,48 @@ class RequestSlots:
             self._reaping = True
             self._spawn(self._reap)
 
+    def _plan(self) -> tuple[float, float] | None:
+        """When the reaper must next send waiters away, and up to which deadline, so that each
+        is back REAP_EARLY_S before its deadline even behind the others due around it."""
+        heap = self._deadlines
+        while heap and heap[0][1] not in self._waiters:
+            heapq.heappop(heap)
+        if not heap:
+            return None
+        first = math.floor(heap[0][0] / _BUCKET_S)
+        waiting, wake, upto = 0, math.inf, first
+        for bucket in range(first, first + _LOOKAHEAD_BUCKETS):
+            due = self._due.get(bucket)
+            if due:
+                waiting += due
+                start = bucket * _BUCKET_S - REAP_EARLY_S - waiting * SEND_AWAY_COST_S
+                if start < wake:
+                    wake, upto = start, bucket
+        return wake, (upto + 1) * _BUCKET_S
+
     async def _reap(self) -> None:
-        """Send away the waiters whose deadline comes; end when none is left to watch."""
+        """Send waiters away as planned; end when none is left waiting."""
         try:
-            while self._deadlines:
-                with trio.CancelScope(deadline=self._deadlines[0][0] - REAP_EARLY_S) as self._reaper:
+            while True:
+                plan = self._plan()
+                if plan is None:
+                    return
+                wake, upto = plan
+                now = trio.current_time()
+                if wake <= now:  # the earliest millisecond's waiters now, the next ones after them
+                    heap = self._deadlines
+                    upto = min(upto, (math.floor(heap[0][0] / _BUCKET_S) + 1) * _BUCKET_S)
+                    while heap and heap[0][0] < upto:
+                        _, ticket = heapq.heappop(heap)
+                        if ticket in self._waiters:
+                            trio.lowlevel.reschedule(self._remove(ticket), outcome.Value(False))
+                    await trio.lowlevel.checkpoint()  # they go first; then plan again
+                    continue
+                with trio.CancelScope(deadline=min(wake, now + _REPLAN_S)) as self._reaper:
                     await trio.sleep_forever()
                 self._reaper = None
-                horizon = trio.current_time() + REAP_EARLY_S
-                while self._deadlines and self._deadlines[0][0] <= horizon:
-                    _, ticket = heapq.heappop(self._deadlines)
-                    entry = self._waiters.pop(ticket, None)
-                    if entry is not None:
-                        trio.lowlevel.reschedule(entry[0], outcome.Value(False))
         finally:
             self._reaper = None
             self._reaping = False
-            # Waiters left behind (the nursery is closing) fall back on release() or their own scopes.
+            # Waiters left behind (the nursery is closing) get a slot from release(), or their
+            # callers' own cancellation.
