@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 
 from himoe_core import ConfigError, HiMoE
-from himoe_core.learning import BanditScore, LinUcbModel
+from himoe_core.learning import BanditScore, DiagonalLogisticModel, LinUcbModel
 from himoe_core.learning.regularizers import entropy_penalty_grad, load_balance_grad, switch_load_balance
 from himoe_core.router.gating import softmax_stable
 from himoe_core.testing import ConstantExpert
 
-CONTEXTUAL_KINDS = ["linear", "linucb", "thompson", "hybrid"]
+CONTEXTUAL_KINDS = ["linear", "linucb", "thompson", "hybrid", "logistic"]
 ALL_KINDS = ["symbolic", *CONTEXTUAL_KINDS]
 FILLER = ["the", "a", "please", "some", "tell", "me", "about", "quick", "note"]
 TOPICS = {"apple": "alpha", "banana": "beta"}  # the topic word in the text → the expert that is right
@@ -306,3 +306,65 @@ def test_hybrid_filters_out_an_expert_that_stays_bad():
             moe.feedback(response.trace_id, scores={"good": 1.0, "bad": 0.0})
         gate = moe.run_sync("request 6").trace["attempts"][-1]["gate"]
     assert [g["expert"] for g in gate] == ["good"]
+
+
+# -- diagonal logistic ---------------------------------------------------------------------------------------
+def test_diagonal_logistic_model_learns_each_arms_success_rate_per_context():
+    rng = np.random.default_rng(3)
+    model = DiagonalLogisticModel(3, prior=1.0)
+    contexts = {0: np.array([1.0, 0.0, 1.0]), 1: np.array([0.0, 1.0, 1.0])}  # one-hot topic + bias
+    truth = {(0, 0): 0.9, (0, 1): 0.2, (1, 0): 0.3, (1, 1): 0.8}  # (arm, topic) → P(success)
+    for _ in range(4000):
+        arm, topic = int(rng.integers(2)), int(rng.integers(2))
+        model.learn(arm, contexts[topic], float(rng.random() < truth[arm, topic]))
+    for (arm, topic), p in truth.items():
+        assert model.probability(arm, contexts[topic]) == pytest.approx(p, abs=0.07), (arm, topic)
+    # the posterior narrows with data: an unseen arm is as wide as the prior, a trained one much narrower
+    _, widths = model.mean_and_width([0, 7], contexts[0])
+    assert widths[1] == pytest.approx(math.sqrt(2.0)) and widths[0] < 0.2
+
+
+def test_diagonal_logistic_model_touches_only_the_non_zero_coordinates_and_round_trips():
+    model = DiagonalLogisticModel(5, prior=2.0)
+    x = np.array([0.0, 0.5, 0.0, -0.5, 1.0])
+    for i in range(6):
+        model.learn(i % 2, x, float(i % 3 == 0))
+    for arm in (0, 1):
+        assert model.mean[arm][[0, 2]].tolist() == [0.0, 0.0]
+        assert model.precision[arm][[0, 2]].tolist() == [2.0, 2.0]
+    copy = DiagonalLogisticModel(5, prior=2.0)
+    copy.load_state_dict(model.state_dict())
+    for arm in (0, 1):
+        assert copy.mean_and_width([arm], x) == model.mean_and_width([arm], x)
+        assert copy.n[arm] == 3
+    with pytest.raises(ValueError, match="dim 5, this router has 4"):
+        DiagonalLogisticModel(4).load_state_dict(model.state_dict())
+    with pytest.raises(ValueError, match="prior must be a finite number > 0, got 0"):
+        DiagonalLogisticModel(3, prior=0)
+    with pytest.raises(ValueError, match="length 5, got shape"):
+        model.learn(0, np.ones(4), 1.0)
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("explore", "softmax", "explore must be one of thompson, ucb, greedy, got 'softmax'"),
+    ("alpha", -1, "alpha must be a number >= 0, got -1"),
+    ("prior", 0, "prior must be a number > 0, got 0"),
+    ("prior", float("nan"), "prior must be a finite number, got nan"),
+])
+def test_logistic_router_options_are_checked(option, value, message):
+    with pytest.raises(ConfigError, match=rf"routers\.r: {message}"):
+        make_moe("logistic", [ConstantExpert("alpha")], **{option: value})
+
+
+@pytest.mark.parametrize("explore", ["thompson", "ucb", "greedy"])
+def test_logistic_router_logits_are_success_probabilities_minus_cost(explore):
+    experts = [ConstantExpert("cheap", cost_units=0.0), ConstantExpert("pricey", cost_units=1.0)]
+    with make_moe("logistic", experts, explore=explore, cost_weight=0.25) as moe:
+        for _ in range(300):
+            response = moe.run_sync("same question")
+            expert = first_pick(response)["expert"]
+            moe.feedback(response.trace_id, reward=1.0 if expert == "pricey" else 0.0)
+        gate = {g["expert"]: g["logit"] for g in moe.run_sync("same question").trace["attempts"][-1]["gate"]}
+    # pricey: P(success) → 1, minus 0.25; cheap: P(success) → 0 (when explored enough to know)
+    assert 0.6 < gate["pricey"] <= 0.75
+    assert -0.01 < gate["cheap"] < gate["pricey"]
