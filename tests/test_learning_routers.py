@@ -11,7 +11,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from himoe_core import ConfigError, HiMoE
+from himoe_core import ConfigError, HiMoE, InputData
 from himoe_core.learning import BanditScore, DiagonalLogisticModel, LinUcbModel
 from himoe_core.learning.regularizers import entropy_penalty_grad, load_balance_grad, switch_load_balance
 from himoe_core.router.gating import softmax_stable
@@ -207,8 +207,9 @@ def minority_share(load_balance: float, entropy: float, seed: int) -> tuple[int,
 def test_load_balance_and_entropy_terms_keep_the_gate_from_collapsing():
     plain = [minority_share(0.0, 0.0, seed)[0] for seed in (1, 2, 3, 4)]
     regularised = [minority_share(0.1, 0.01, seed)[0] for seed in (1, 2, 3, 4)]
-    assert sum(plain) <= 0.15 * 800, f"without regularisers the gate collapses onto one expert: {plain}"
-    assert sum(regularised) >= 2 * sum(plain) and sum(regularised) >= 0.2 * 800, (plain, regularised)
+    # AdaGrad's shrinking steps slow the collapse down; the regularisers still double the minority's share
+    assert sum(plain) <= 0.25 * 800, f"without regularisers the gate collapses onto one expert: {plain}"
+    assert sum(regularised) >= 2 * sum(plain) and sum(regularised) >= 0.4 * 800, (plain, regularised)
 
 
 def test_last_loss_reports_each_term():
@@ -240,7 +241,8 @@ def test_regulariser_gradients_match_finite_differences(temperature):
     np.testing.assert_allclose(entropy_penalty_grad(probs, temperature), numeric_ent, rtol=1e-5, atol=1e-7)
 
 
-@pytest.mark.parametrize("option, value", [("lr", -0.1), ("load_balance", -1), ("entropy", "high"), ("window", 0)])
+@pytest.mark.parametrize("option, value", [("lr", -0.1), ("load_balance", -1), ("entropy", "high"), ("window", 0),
+                                           ("optimizer", "adam"), ("ips_clip", 0.5)])
 def test_linear_router_options_are_checked(option, value):
     with pytest.raises(ConfigError, match=rf"routers\.r: {option} must be"):
         make_moe("linear", [ConstantExpert("alpha")], **{option: value})
@@ -368,3 +370,59 @@ def test_logistic_router_logits_are_success_probabilities_minus_cost(explore):
     # pricey: P(success) → 1, minus 0.25; cheap: P(success) → 0 (when explored enough to know)
     assert 0.6 < gate["pricey"] <= 0.75
     assert -0.01 < gate["cheap"] < gate["pricey"]
+
+
+# -- the linear router's step -------------------------------------------------------------------------------
+def linear_on_large_features(optimizer: str) -> tuple[float, float]:
+    """Two experts, raw feature vectors of norm ~5 (like pixels): expert `a` is right when the first
+    feature is 2, `b` when it is 0; the other 15 are noise. Returns (largest |weight|, accuracy of the last 100 first picks)."""
+    from himoe_core import InputData
+
+    experts = [ConstantExpert("a"), ConstantExpert("b")]
+    rng = np.random.default_rng(0)
+    table = {"kind": "linear", "experts": ["a", "b"], "k": 1, "aggregator": "best_score", "optimizer": optimizer,
+             "gating": {"seed": 1}}
+    right = 0
+    with HiMoE(experts=experts, entry_points=False, environ={},
+               config={"routers": {"r": table}, "state": {"enabled": False}}) as moe:
+        for i in range(400):
+            x = rng.uniform(0, 2, size=16).astype(np.float32)
+            x[0] = 2.0 * rng.integers(2)  # the signal: which expert is right
+            best = "a" if x[0] > 1 else "b"
+            response = moe.run_sync(InputData.features(x))
+            expert = first_pick(response)["expert"]
+            moe.feedback(response.trace_id, reward=1.0 if expert == best else 0.0)
+            right += i >= 300 and expert == best
+        weights = moe.routers["r"].handle.weights
+    return float(np.abs(weights).max()), right / 100
+
+
+def test_the_linear_router_stays_stable_on_raw_features_where_plain_sgd_diverges():
+    sgd_weight, _ = linear_on_large_features("sgd")
+    assert not sgd_weight < 1e6, "lr·‖x‖² ≈ 5 > 2: plain SGD diverges (the reason for the default)"
+    for optimizer in ("adagrad", "nlms"):
+        weight, accuracy = linear_on_large_features(optimizer)
+        assert weight < 10, (optimizer, weight)
+        assert accuracy >= 0.8, (optimizer, accuracy)
+
+
+def test_the_linear_task_step_is_importance_weighted_by_the_picks_propensity():
+    from himoe_core.router.router_feedback import RouterFeedback
+
+    def step(ips_clip: float, propensity: float) -> float:
+        experts = [ConstantExpert("a"), ConstantExpert("b")]
+        with make_moe("linear", experts, dim=8, optimizer="sgd", ips_clip=ips_clip, load_balance=0.0, entropy=0.0,
+                      l2=0.0, lr=0.1) as moe:
+            router = moe.routers["r"].handle
+            a, b = (ref.id for ref in router.experts)
+            moe.run_sync("some words")  # sizes the weights
+            x = router.features(InputData.text("some words"))
+            router.train_signal(RouterFeedback("t", 0.0, rewards=[(a, 1.0)], input=InputData.text("some words"),
+                                               propensities=[(a, propensity), (b, 1.0 - propensity)]))
+            return float(router.weights[router.index[int(a)]] @ x)
+
+    plain = step(1.0, 0.2)
+    assert plain > 0
+    assert step(10.0, 0.2) == pytest.approx(5 * plain)  # 1 / 0.2
+    assert step(3.0, 0.2) == pytest.approx(3 * plain)   # clipped
+    assert step(10.0, 1.0) == pytest.approx(plain)
