@@ -19,7 +19,7 @@ OPTIMIZERS = ("adagrad", "nlms", "sgd")
 
 
 class LinearRouter(LearningRouter):
-    """A softmax gate over the encoded input, z = W·x, trained online by SGD on
+    """A softmax gate over the encoded input, z = W·x, trained online by gradient steps on
 
         loss = task_loss + λ·load_balance + μ·(−entropy)
 
