@@ -41,7 +41,7 @@ SPLIT_SEED = 0
 N_TRAIN, N_VALIDATION = 600, 300
 GREEDY = {"temperature": 0.001, "epsilon": 0.0}
 EPS_GREEDY = {"temperature": 0.001, "epsilon": 0.05}
-SOFT = {"temperature": 0.05, "epsilon": 0.05}  # linucb's and hybrid's default gate before it became near-greedy
+SOFT = {"temperature": 0.05, "epsilon": 0.05}  # symbolic's, linucb's and hybrid's default gate before it became near-greedy
 
 
 def expert_specs() -> list[tuple[str, Any, float]]:
@@ -65,6 +65,7 @@ def himoe_policies() -> list[dict[str, Any]]:
     f = {"encoder": "features"}
     return [
         {"kind": "symbolic"},
+        {"kind": "symbolic", "gating": SOFT},
         {"kind": "symbolic", "gating": GREEDY},
         {"kind": "symbolic", "exploration": 0.2},
         {"kind": "symbolic", "exploration": 0.05, "gating": EPS_GREEDY},

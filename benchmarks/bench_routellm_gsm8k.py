@@ -62,7 +62,7 @@ E_W12_1024 = {"id": "hashing", "dim": 1024}
 E_W1_1024 = {"id": "hashing", "dim": 1024, "word_ngrams": [1, 1]}
 E_W12_4096 = {"id": "hashing", "dim": 4096}  # the issue's reference encoder; affordable for O(d)/O(nnz) kinds
 ARGMAX = {"temperature": 0.001, "epsilon": 0.02}  # near-greedy gate with a 1 % floor per other expert
-SOFT = {"temperature": 0.05, "epsilon": 0.05}  # the soft gate (linucb's and hybrid's default before they became near-greedy)
+SOFT = {"temperature": 0.05, "epsilon": 0.05}  # the soft gate (symbolic's, linucb's and hybrid's default before they became near-greedy)
 
 
 def _grid(kind: str, axes: dict[str, list[Any]]) -> list[dict[str, Any]]:
@@ -75,7 +75,7 @@ def _grid(kind: str, axes: dict[str, list[Any]]) -> list[dict[str, Any]]:
 def tuning_grid() -> dict[str, list[dict[str, Any]]]:
     """The hyper-parameters tried per kind on seed 0 (`gating: None` = the kind's default gate)."""
     return {
-        "symbolic": _grid("symbolic", {"exploration": [0.1, 0.5], "gating": [None, ARGMAX]}),
+        "symbolic": _grid("symbolic", {"exploration": [0.1, 0.5], "gating": [None, SOFT]}),
         "linear": _grid("linear", {"encoder": [E_W12_1024, E_W1_1024], "lr": [0.02, 0.05, 0.2], "gating": [None, ARGMAX]}),
         "linucb": _grid("linucb", {"encoder": [E_W12_256, E_W1_256, E_W1C35_256, E_W1_512], "alpha": [0.1, 0.3],
                                    "gating": [None, SOFT]}),
@@ -426,7 +426,7 @@ def render(r: dict[str, Any]) -> str:
         lines.append(f"![Quality vs cost on GSM8K]({r['plot']})\n")
     lines.append("#### Tuning grid (stream seed 0; the chosen setting per kind is in bold)\n")
     lines.append(f"Cost-weight grid for tuning: {len(r['tune_grid'])} values in [{r['tune_grid'][0]}, {r['tune_grid'][-1]}]. "
-                 "`gating` absent = the kind's default gate (symbolic, linear: temperature 0.05, ε 0.05; linucb, hybrid, "
+                 "`gating` absent = the kind's default gate (linear: temperature 0.05, ε 0.05; symbolic, linucb, hybrid, "
                  "logistic: 0.001, 0.02; thompson: 0.01, 0).\n")
     tune_rows = []
     for kind, entries in r["tuning"].items():
