@@ -41,6 +41,7 @@ SPLIT_SEED = 0
 N_TRAIN, N_VALIDATION = 600, 300
 GREEDY = {"temperature": 0.001, "epsilon": 0.0}
 EPS_GREEDY = {"temperature": 0.001, "epsilon": 0.05}
+SOFT = {"temperature": 0.05, "epsilon": 0.05}  # symbolic's, linucb's and hybrid's default gate before it became near-greedy
 
 
 def expert_specs() -> list[tuple[str, Any, float]]:
@@ -64,6 +65,7 @@ def himoe_policies() -> list[dict[str, Any]]:
     f = {"encoder": "features"}
     return [
         {"kind": "symbolic"},
+        {"kind": "symbolic", "gating": SOFT},
         {"kind": "symbolic", "gating": GREEDY},
         {"kind": "symbolic", "exploration": 0.2},
         {"kind": "symbolic", "exploration": 0.05, "gating": EPS_GREEDY},
@@ -71,12 +73,18 @@ def himoe_policies() -> list[dict[str, Any]]:
         {"kind": "symbolic", "exploration": 0.2, "gating": GREEDY},
         {"kind": "linear", **f},
         {"kind": "linear", **f, "lr": 0.05},
+        {"kind": "linear", **f, "lr": 0.05, "gating": GREEDY},
+        {"kind": "linear", **f, "optimizer": "nlms", "lr": 0.5},
         {"kind": "linucb", **f},
+        {"kind": "linucb", **f, "gating": SOFT},
         *({"kind": "linucb", **f, "alpha": a, "gating": GREEDY} for a in (0.1, 0.5, 1.0, 2.0)),
         {"kind": "thompson", **f},
         *({"kind": "thompson", **f, "v": v} for v in (0.05, 0.1)),
         {"kind": "hybrid", **f},
         {"kind": "hybrid", **f, "alpha": 0.5, "gating": GREEDY},
+        # logistic models P(correct): the cost comes back through cost_weight = 1 (logit = P(correct) − cost)
+        {"kind": "logistic", **f, "cost_weight": 1.0},
+        {"kind": "logistic", **f, "cost_weight": 1.0, "alpha": 0.1},
     ]
 
 
@@ -223,17 +231,22 @@ def run_metrics(arms_per_seed: list[np.ndarray], seeds: list[int], n: int, best_
 
 
 def linear_divergence() -> dict[str, float]:
-    """The `linear` router's weights after one default pass (seed 0): its SGD step is lr·x, not
-    normalised by ‖x‖², so it diverges once lr·‖x‖² > 2 (the features encoder passes raw vectors)."""
-    router = {"kind": "linear", "encoder": "features"}
-    table_ = {**router, "experts": [e.name for e in EXPERTS], "k": 1, "gating": {"seed": 0}}
-    moe = HiMoE(experts=EXPERTS, entry_points=False, config={"routers": {"r": table_}, "state": {"enabled": False}})
-    arms = np.zeros(len(Y_STREAM), dtype=np.int64)
-    trio.run(_himoe_stream, moe, stream_order(0, len(Y_STREAM)), arms)
-    handle = moe.routers["r"].handle
-    moe.close()
-    norm2 = float((X_STREAM.astype(np.float64) ** 2).sum(axis=1).mean() + 1.0)
-    return {"lr": float(handle.lr), "norm2": norm2, "max_weight": float(np.abs(handle.weights).max())}
+    """The `linear` router's largest weight after one pass (seed 0) with its default step
+    (AdaGrad) and with plain SGD (`optimizer = "sgd"`), whose step lr·x is not normalised by ‖x‖²,
+    so it diverges once lr·‖x‖² > 2 (the features encoder passes raw vectors)."""
+    out: dict[str, float] = {}
+    for optimizer in ("adagrad", "sgd"):
+        router = {"kind": "linear", "encoder": "features", "optimizer": optimizer}
+        table_ = {**router, "experts": [e.name for e in EXPERTS], "k": 1, "gating": {"seed": 0}}
+        moe = HiMoE(experts=EXPERTS, entry_points=False, config={"routers": {"r": table_}, "state": {"enabled": False}})
+        arms = np.zeros(len(Y_STREAM), dtype=np.int64)
+        trio.run(_himoe_stream, moe, stream_order(0, len(Y_STREAM)), arms)
+        handle = moe.routers["r"].handle
+        moe.close()
+        out[f"max_weight_{optimizer}"] = float(np.abs(handle.weights).max())
+        out["lr"] = float(handle.lr)
+    out["norm2"] = float((X_STREAM.astype(np.float64) ** 2).sum(axis=1).mean() + 1.0)
+    return out
 
 
 def offline_references(quick: bool) -> list[tuple[str, float, float]]:
@@ -373,10 +386,10 @@ def render(r: dict[str, Any]) -> str:
                  f"{floor:.4f} per round (oracle − `{r['best_name']}`), so its last-third/first-third ratio cannot fall "
                  f"below {floor:.4f} / (its first-third regret) — {floor / ro[0]:.2f} here — unless it beats that expert.\n")
     d = r["divergence"]
-    lines.append(f"Diagnostic: after one pass with its defaults (seed 0), the `linear` router's largest weight is "
-                 f"{d['max_weight']:.3g}; its SGD step is lr·x with lr = {d['lr']:g} while the mean ‖x‖² here (pixels/16 "
-                 f"plus the constant) is {d['norm2']:.1f}, and squared-loss SGD {'diverges' if d['lr'] * d['norm2'] > 2 else 'is stable'} "
-                 f"when lr·‖x‖² > 2 (here {d['lr'] * d['norm2']:.1f}).\n")
+    lines.append(f"Diagnostic: after one pass (seed 0, lr = {d['lr']:g}), the `linear` router's largest weight is "
+                 f"{d['max_weight_adagrad']:.3g} with its default AdaGrad step and {d['max_weight_sgd']:.3g} with plain SGD "
+                 f"(`optimizer = \"sgd\"`): the SGD step is lr·x while the mean ‖x‖² here (pixels/16 plus the constant) is "
+                 f"{d['norm2']:.1f}, and squared-loss SGD diverges when lr·‖x‖² > 2 (here {d['lr'] * d['norm2']:.1f}).\n")
     return "\n".join(lines)
 
 
@@ -430,7 +443,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # plot: the best setting of each himoe kind, the best MABWiser LinUCB and ε-greedy
     curves = []
-    for kind in ("symbolic", "linear", "linucb", "thompson", "hybrid"):
+    for kind in ("symbolic", "linear", "linucb", "thompson", "hybrid", "logistic"):
         of_kind = [e for e in himoe_results if e[2]["kind"] == kind]
         if of_kind:
             best = max(of_kind, key=lambda e: e[1]["total"][0])

@@ -46,7 +46,7 @@ from learning_report import (IMG, cpu_jobs, fmt, pm, run_parallel, save_figure, 
 from replay_expert import ReplayExpert  # noqa: E402
 
 DATA = Path(os.environ.get("HIMOE_ROUTELLM_DATA", "/work/shared/data/routellm/gsm8k.csv"))
-KINDS = ("symbolic", "linear", "linucb", "thompson", "hybrid")
+KINDS = ("symbolic", "linear", "linucb", "thompson", "hybrid", "logistic")
 COST = {"weak": 1.0, "strong": 20.0}
 EVAL_GRID = [round(float(v), 5) for v in np.linspace(0.0, 0.04, 17)]  # beyond 0.04 every router is all-weak
 TUNE_GRID = [round(float(v), 5) for v in np.linspace(0.0, 0.04, 9)]
@@ -60,7 +60,9 @@ E_W1C35_256 = {"id": "hashing", "dim": 256, "word_ngrams": [1, 1], "char_ngrams"
 E_W1_512 = {"id": "hashing", "dim": 512, "word_ngrams": [1, 1]}
 E_W12_1024 = {"id": "hashing", "dim": 1024}
 E_W1_1024 = {"id": "hashing", "dim": 1024, "word_ngrams": [1, 1]}
+E_W12_4096 = {"id": "hashing", "dim": 4096}  # the issue's reference encoder; affordable for O(d)/O(nnz) kinds
 ARGMAX = {"temperature": 0.001, "epsilon": 0.02}  # near-greedy gate with a 1 % floor per other expert
+SOFT = {"temperature": 0.05, "epsilon": 0.05}  # the soft gate (symbolic's, linucb's and hybrid's default before they became near-greedy)
 
 
 def _grid(kind: str, axes: dict[str, list[Any]]) -> list[dict[str, Any]]:
@@ -73,12 +75,13 @@ def _grid(kind: str, axes: dict[str, list[Any]]) -> list[dict[str, Any]]:
 def tuning_grid() -> dict[str, list[dict[str, Any]]]:
     """The hyper-parameters tried per kind on seed 0 (`gating: None` = the kind's default gate)."""
     return {
-        "symbolic": _grid("symbolic", {"exploration": [0.1, 0.5], "gating": [None, ARGMAX]}),
-        "linear": _grid("linear", {"encoder": [E_W12_1024, E_W1_1024], "lr": [0.2, 0.5], "gating": [None, ARGMAX]}),
+        "symbolic": _grid("symbolic", {"exploration": [0.1, 0.5], "gating": [None, SOFT]}),
+        "linear": _grid("linear", {"encoder": [E_W12_1024, E_W1_1024], "lr": [0.02, 0.05, 0.2], "gating": [None, ARGMAX]}),
         "linucb": _grid("linucb", {"encoder": [E_W12_256, E_W1_256, E_W1C35_256, E_W1_512], "alpha": [0.1, 0.3],
-                                   "gating": [None, ARGMAX]}),
+                                   "gating": [None, SOFT]}),
         "thompson": _grid("thompson", {"encoder": [E_W12_256, E_W1_256], "v": [0.1, 0.3], "gating": [None, ARGMAX]}),
-        "hybrid": _grid("hybrid", {"encoder": [E_W12_256, E_W1_256], "alpha": [0.1, 0.3], "gating": [None, ARGMAX]}),
+        "hybrid": _grid("hybrid", {"encoder": [E_W12_256, E_W1_256], "alpha": [0.1, 0.3], "gating": [None, SOFT]}),
+        "logistic": _grid("logistic", {"encoder": [E_W12_1024, E_W12_4096], "alpha": [0.1, 0.3], "prior": [0.3, 1.0]}),
     }
 
 
@@ -252,7 +255,8 @@ def request_costs(n: int) -> list[tuple[str, int, float]]:
     """Wall time of routing + feedback per request, one pass each, in this process (no other
     work running): how the linear-bandit kinds' dense d×d statistics scale with the encoder's dim."""
     rows = []
-    for kind, dim in (("linucb", 256), ("linucb", 512), ("linucb", 1024), ("linear", 1024), ("linear", 4096)):
+    for kind, dim in (("linucb", 256), ("linucb", 512), ("linucb", 1024), ("linear", 1024), ("linear", 4096),
+                      ("logistic", 1024), ("logistic", 4096)):
         router = {"kind": kind, "encoder": {"id": "hashing", "dim": dim}}
         started = time.perf_counter()
         online_pass((router, RESTART_COST_WEIGHT, 1, n))
@@ -422,7 +426,8 @@ def render(r: dict[str, Any]) -> str:
         lines.append(f"![Quality vs cost on GSM8K]({r['plot']})\n")
     lines.append("#### Tuning grid (stream seed 0; the chosen setting per kind is in bold)\n")
     lines.append(f"Cost-weight grid for tuning: {len(r['tune_grid'])} values in [{r['tune_grid'][0]}, {r['tune_grid'][-1]}]. "
-                 "`gating` absent = the kind's default gate (temperature 0.05, ε 0.05; thompson: 0.01, 0).\n")
+                 "`gating` absent = the kind's default gate (linear: temperature 0.05, ε 0.05; symbolic, linucb, hybrid, "
+                 "logistic: 0.001, 0.02; thompson: 0.01, 0).\n")
     tune_rows = []
     for kind, entries in r["tuning"].items():
         for config, value in entries:
@@ -434,9 +439,11 @@ def render(r: dict[str, Any]) -> str:
     lines.append("Routing + feedback wall time per request (one pass over the first prompts of stream 1, in the main process "
                  "after the parallel runs; absolute times move with the machine's load, the ratios much less). "
                  "LinUCB, Thompson and hybrid keep a dense d×d A⁻¹ per expert, O(d²) per decision and per update; the "
-                 "`linear` router is O(d).\n")
+                 "`linear` router is O(d); `logistic` keeps two d-vectors per expert and touches only the non-zero "
+                 "coordinates of x.\n")
     lines.append(table(["kind", "hashing dim", "ms per request", "A⁻¹ per expert"],
-                       [[kind, dim, f"{ms:.2f}", f"{8 * (dim + 1) ** 2 / 1e6:.1f} MB" if kind == "linucb" else "—"]
+                       [[kind, dim, f"{ms:.2f}", f"{8 * (dim + 1) ** 2 / 1e6:.1f} MB" if kind == "linucb"
+                         else f"— (state {2 * 8 * (dim + 1) / 1e3:.0f} KB)" if kind == "logistic" else "—"]
                         for kind, dim, ms in r["costs"]]) + "\n")
     rs = r["restart"]
     lines.append("### Restart: learned state survives a new process\n")

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from .input import InputData, InputKind, InputLimits
     from .orchestrator import OrchestrationFeedback, Orchestrator, RouteRule, RulesOrchestrator
     from .plugins import PluginHost, PluginInfo, hookimpl, hookspec
-    from .router import BaseRouter, HybridRouter, LearningRouter, LinearRouter, LinearThompsonRouter, LinUcbRouter, SymbolicRouter, CallOutcome, ExpertStats, GatingPolicy, StaticRouter, gate_with_policy, softmax_stable, CallStatus, FanoutResult, GateScores, Router, RouterFeedback, RouterInput, RouterRef
+    from .router import BaseRouter, HybridRouter, LearningRouter, LinearRouter, LinearThompsonRouter, LinUcbRouter, LogisticRouter, SymbolicRouter, CallOutcome, ExpertStats, GatingPolicy, StaticRouter, gate_with_policy, softmax_stable, CallStatus, FanoutResult, GateScores, Router, RouterFeedback, RouterInput, RouterRef
     from .value import Plan, PlanStep, Value, ValueKind, convert, to_value
     from .version import __version__
 
@@ -81,6 +81,7 @@ _EXPORTS = {
     "LearningRouter": ".router",
     "LinearRouter": ".router",
     "LinearThompsonRouter": ".router",
+    "LogisticRouter": ".router",
     "LinUcbRouter": ".router",
     "SymbolicRouter": ".router",
     "CallOutcome": ".router",
@@ -149,6 +150,7 @@ __all__ = [
     "LinUcbRouter",
     "LinearRouter",
     "LinearThompsonRouter",
+    "LogisticRouter",
     "Memory",
     "MixMeta",
     "MoeError",

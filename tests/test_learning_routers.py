@@ -11,13 +11,13 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from himoe_core import ConfigError, HiMoE
-from himoe_core.learning import BanditScore, LinUcbModel
+from himoe_core import ConfigError, HiMoE, InputData
+from himoe_core.learning import BanditScore, DiagonalLogisticModel, LinUcbModel
 from himoe_core.learning.regularizers import entropy_penalty_grad, load_balance_grad, switch_load_balance
 from himoe_core.router.gating import softmax_stable
 from himoe_core.testing import ConstantExpert
 
-CONTEXTUAL_KINDS = ["linear", "linucb", "thompson", "hybrid"]
+CONTEXTUAL_KINDS = ["linear", "linucb", "thompson", "hybrid", "logistic"]
 ALL_KINDS = ["symbolic", *CONTEXTUAL_KINDS]
 FILLER = ["the", "a", "please", "some", "tell", "me", "about", "quick", "note"]
 TOPICS = {"apple": "alpha", "banana": "beta"}  # the topic word in the text → the expert that is right
@@ -207,8 +207,9 @@ def minority_share(load_balance: float, entropy: float, seed: int) -> tuple[int,
 def test_load_balance_and_entropy_terms_keep_the_gate_from_collapsing():
     plain = [minority_share(0.0, 0.0, seed)[0] for seed in (1, 2, 3, 4)]
     regularised = [minority_share(0.1, 0.01, seed)[0] for seed in (1, 2, 3, 4)]
-    assert sum(plain) <= 0.15 * 800, f"without regularisers the gate collapses onto one expert: {plain}"
-    assert sum(regularised) >= 2 * sum(plain) and sum(regularised) >= 0.2 * 800, (plain, regularised)
+    # AdaGrad's shrinking steps slow the collapse down; the regularisers still double the minority's share
+    assert sum(plain) <= 0.25 * 800, f"without regularisers the gate collapses onto one expert: {plain}"
+    assert sum(regularised) >= 2 * sum(plain) and sum(regularised) >= 0.4 * 800, (plain, regularised)
 
 
 def test_last_loss_reports_each_term():
@@ -240,7 +241,8 @@ def test_regulariser_gradients_match_finite_differences(temperature):
     np.testing.assert_allclose(entropy_penalty_grad(probs, temperature), numeric_ent, rtol=1e-5, atol=1e-7)
 
 
-@pytest.mark.parametrize("option, value", [("lr", -0.1), ("load_balance", -1), ("entropy", "high"), ("window", 0)])
+@pytest.mark.parametrize("option, value", [("lr", -0.1), ("load_balance", -1), ("entropy", "high"), ("window", 0),
+                                           ("optimizer", "adam"), ("ips_clip", 0.5)])
 def test_linear_router_options_are_checked(option, value):
     with pytest.raises(ConfigError, match=rf"routers\.r: {option} must be"):
         make_moe("linear", [ConstantExpert("alpha")], **{option: value})
@@ -306,3 +308,121 @@ def test_hybrid_filters_out_an_expert_that_stays_bad():
             moe.feedback(response.trace_id, scores={"good": 1.0, "bad": 0.0})
         gate = moe.run_sync("request 6").trace["attempts"][-1]["gate"]
     assert [g["expert"] for g in gate] == ["good"]
+
+
+# -- diagonal logistic ---------------------------------------------------------------------------------------
+def test_diagonal_logistic_model_learns_each_arms_success_rate_per_context():
+    rng = np.random.default_rng(3)
+    model = DiagonalLogisticModel(3, prior=1.0)
+    contexts = {0: np.array([1.0, 0.0, 1.0]), 1: np.array([0.0, 1.0, 1.0])}  # one-hot topic + bias
+    truth = {(0, 0): 0.9, (0, 1): 0.2, (1, 0): 0.3, (1, 1): 0.8}  # (arm, topic) → P(success)
+    for _ in range(4000):
+        arm, topic = int(rng.integers(2)), int(rng.integers(2))
+        model.learn(arm, contexts[topic], float(rng.random() < truth[arm, topic]))
+    for (arm, topic), p in truth.items():
+        assert model.probability(arm, contexts[topic]) == pytest.approx(p, abs=0.07), (arm, topic)
+    # the posterior narrows with data: an unseen arm is as wide as the prior, a trained one much narrower
+    _, widths = model.mean_and_width([0, 7], contexts[0])
+    assert widths[1] == pytest.approx(math.sqrt(2.0)) and widths[0] < 0.2
+
+
+def test_diagonal_logistic_model_touches_only_the_non_zero_coordinates_and_round_trips():
+    model = DiagonalLogisticModel(5, prior=2.0)
+    x = np.array([0.0, 0.5, 0.0, -0.5, 1.0])
+    for i in range(6):
+        model.learn(i % 2, x, float(i % 3 == 0))
+    for arm in (0, 1):
+        assert model.mean[arm][[0, 2]].tolist() == [0.0, 0.0]
+        assert model.precision[arm][[0, 2]].tolist() == [2.0, 2.0]
+    copy = DiagonalLogisticModel(5, prior=2.0)
+    copy.load_state_dict(model.state_dict())
+    for arm in (0, 1):
+        assert copy.mean_and_width([arm], x) == model.mean_and_width([arm], x)
+        assert copy.n[arm] == 3
+    with pytest.raises(ValueError, match="dim 5, this router has 4"):
+        DiagonalLogisticModel(4).load_state_dict(model.state_dict())
+    with pytest.raises(ValueError, match="prior must be a finite number > 0, got 0"):
+        DiagonalLogisticModel(3, prior=0)
+    with pytest.raises(ValueError, match="length 5, got shape"):
+        model.learn(0, np.ones(4), 1.0)
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("explore", "softmax", "explore must be one of thompson, ucb, greedy, got 'softmax'"),
+    ("alpha", -1, "alpha must be a number >= 0, got -1"),
+    ("prior", 0, "prior must be a number > 0, got 0"),
+    ("prior", float("nan"), "prior must be a finite number, got nan"),
+])
+def test_logistic_router_options_are_checked(option, value, message):
+    with pytest.raises(ConfigError, match=rf"routers\.r: {message}"):
+        make_moe("logistic", [ConstantExpert("alpha")], **{option: value})
+
+
+@pytest.mark.parametrize("explore", ["thompson", "ucb", "greedy"])
+def test_logistic_router_logits_are_success_probabilities_minus_cost(explore):
+    experts = [ConstantExpert("cheap", cost_units=0.0), ConstantExpert("pricey", cost_units=1.0)]
+    with make_moe("logistic", experts, explore=explore, cost_weight=0.25) as moe:
+        for _ in range(300):
+            response = moe.run_sync("same question")
+            expert = first_pick(response)["expert"]
+            moe.feedback(response.trace_id, reward=1.0 if expert == "pricey" else 0.0)
+        gate = {g["expert"]: g["logit"] for g in moe.run_sync("same question").trace["attempts"][-1]["gate"]}
+    # pricey: P(success) → 1, minus 0.25; cheap: P(success) → 0 (when explored enough to know)
+    assert 0.6 < gate["pricey"] <= 0.75
+    assert -0.01 < gate["cheap"] < gate["pricey"]
+
+
+# -- the linear router's step -------------------------------------------------------------------------------
+def linear_on_large_features(optimizer: str) -> tuple[float, float]:
+    """Two experts, raw feature vectors of norm ~5 (like pixels): expert `a` is right when the first
+    feature is 2, `b` when it is 0; the other 15 are noise. Returns (largest |weight|, accuracy of the last 100 first picks)."""
+    from himoe_core import InputData
+
+    experts = [ConstantExpert("a"), ConstantExpert("b")]
+    rng = np.random.default_rng(0)
+    table = {"kind": "linear", "experts": ["a", "b"], "k": 1, "aggregator": "best_score", "optimizer": optimizer,
+             "gating": {"seed": 1}}
+    right = 0
+    with HiMoE(experts=experts, entry_points=False, environ={},
+               config={"routers": {"r": table}, "state": {"enabled": False}}) as moe:
+        for i in range(400):
+            x = rng.uniform(0, 2, size=16).astype(np.float32)
+            x[0] = 2.0 * rng.integers(2)  # the signal: which expert is right
+            best = "a" if x[0] > 1 else "b"
+            response = moe.run_sync(InputData.features(x))
+            expert = first_pick(response)["expert"]
+            moe.feedback(response.trace_id, reward=1.0 if expert == best else 0.0)
+            right += i >= 300 and expert == best
+        weights = moe.routers["r"].handle.weights
+    return float(np.abs(weights).max()), right / 100
+
+
+def test_the_linear_router_stays_stable_on_raw_features_where_plain_sgd_diverges():
+    sgd_weight, _ = linear_on_large_features("sgd")
+    assert not sgd_weight < 1e6, "lr·‖x‖² ≈ 5 > 2: plain SGD diverges (the reason for the default)"
+    for optimizer in ("adagrad", "nlms"):
+        weight, accuracy = linear_on_large_features(optimizer)
+        assert weight < 10, (optimizer, weight)
+        assert accuracy >= 0.8, (optimizer, accuracy)
+
+
+def test_the_linear_task_step_is_importance_weighted_by_the_picks_propensity():
+    from himoe_core.router.router_feedback import RouterFeedback
+
+    def step(ips_clip: float, propensity: float) -> float:
+        experts = [ConstantExpert("a"), ConstantExpert("b")]
+        with make_moe("linear", experts, dim=8, optimizer="sgd", ips_clip=ips_clip, load_balance=0.0, entropy=0.0,
+                      l2=0.0, lr=0.1) as moe:
+            router = moe.routers["r"].handle
+            a, b = (ref.id for ref in router.experts)
+            moe.run_sync("some words")  # sizes the weights
+            x = router.features(InputData.text("some words"))
+            router.train_signal(RouterFeedback("t", 0.0, rewards=[(a, 1.0)], input=InputData.text("some words"),
+                                               propensities=[(a, propensity), (b, 1.0 - propensity)]))
+            return float(router.weights[router.index[int(a)]] @ x)
+
+    plain = step(1.0, 0.2)
+    assert plain > 0
+    assert step(10.0, 0.2) == pytest.approx(5 * plain)  # 1 / 0.2
+    assert step(3.0, 0.2) == pytest.approx(3 * plain)   # clipped
+    assert step(10.0, 1.0) == pytest.approx(plain)

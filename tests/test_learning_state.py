@@ -22,7 +22,7 @@ from himoe_core import HiMoE, StateError
 from himoe_core.state import SCHEMA_VERSION, StateStore
 from himoe_core.testing import ConstantExpert, LearningExpert
 
-KINDS = ["symbolic", "linear", "linucb", "thompson", "hybrid"]
+KINDS = ["symbolic", "linear", "linucb", "thompson", "hybrid", "logistic"]
 
 
 def state_path() -> Path:

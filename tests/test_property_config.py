@@ -22,7 +22,7 @@ EXPERTS = ["alpha", "beta", "gamma"]
 LIMIT_KEYS = ["max_text_chars", "max_bytes", "max_features", "max_task_chars", "max_output_bytes"]
 ROUTER_EXTRA_KEYS = ["weights", "cost_weight", "learning_rate", "alpha", "lambda_balance", "mu_entropy",
                      "prior_variance", "noise", "rules", "dim", "id"]
-KINDS = ["static", "symbolic", "linear", "linucb", "thompson", "hybrid", "nope"]
+KINDS = ["static", "symbolic", "linear", "linucb", "thompson", "hybrid", "logistic", "nope"]
 
 # TOML values: integers are 64-bit, floats include inf and nan, strings, booleans, arrays, tables
 toml_scalars = st.one_of(

@@ -75,7 +75,7 @@ def test_any_gating_table_is_a_policy_or_a_config_error(temperature, epsilon, se
 
 
 # -- top-k through every built-in router kind ------------------------------------------------------------------
-KINDS = ["static", "symbolic", "linear", "linucb", "thompson", "hybrid"]
+KINDS = ["static", "symbolic", "linear", "linucb", "thompson", "hybrid", "logistic"]
 NAMES = [f"x{i}" for i in range(8)]
 
 

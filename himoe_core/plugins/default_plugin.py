@@ -16,6 +16,7 @@ ROUTER_CLASSES = {
     "linucb": "lin_ucb_router:LinUcbRouter",
     "thompson": "linear_thompson_router:LinearThompsonRouter",
     "hybrid": "hybrid_router:HybridRouter",
+    "logistic": "logistic_router:LogisticRouter",
 }
 
 

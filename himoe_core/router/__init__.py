@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from .lin_ucb_router import LinUcbRouter
     from .linear_router import LinearRouter
     from .linear_thompson_router import LinearThompsonRouter
+    from .logistic_router import LogisticRouter
     from .router_feedback import RouterFeedback
     from .router_input import RouterInput
     from .router_ref import RouterRef
@@ -44,6 +45,7 @@ _EXPORTS = {
     "LinUcbRouter": ".lin_ucb_router",
     "LinearRouter": ".linear_router",
     "LinearThompsonRouter": ".linear_thompson_router",
+    "LogisticRouter": ".logistic_router",
     "RouterFeedback": ".router_feedback",
     "RouterInput": ".router_input",
     "RouterRef": ".router_ref",
@@ -55,5 +57,5 @@ _EXPORTS = {
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = ["BaseRouter", "CallOutcome", "CallStatus", "ExpertStats", "FanoutResult", "GateScores",
-           "GatingPolicy", "HybridRouter", "LearningRouter", "LinUcbRouter", "LinearRouter", "LinearThompsonRouter", "Router", "RouterFeedback", "RouterInput", "RouterRef", "StaticRouter", "SymbolicRouter",
+           "GatingPolicy", "HybridRouter", "LearningRouter", "LinUcbRouter", "LinearRouter", "LinearThompsonRouter", "LogisticRouter", "Router", "RouterFeedback", "RouterInput", "RouterRef", "StaticRouter", "SymbolicRouter",
            "entropy", "gate_with_policy", "softmax_stable", "tie_break_keys"]

@@ -23,7 +23,8 @@ class LearningRouter(BaseRouter):
     - Exploration: the first pick is *sampled* from the gate probabilities with a seeded
       generator, so each decision's logged probability is its true propensity (offline
       evaluation needs it) and a run is reproducible for a given seed. The default gating is
-      sharp (temperature 0.05) with a 5 % exploration floor.
+      sharp (temperature 0.05) with a 5 % exploration floor; kinds that explore by themselves
+      (a bonus or a posterior draw) override it with a near-greedy gate.
     - Cost knob: `cost_weight` is subtracted per expected cost unit from each expert's
       estimated quality (RouteLLM's threshold, in reward units): 0 buys quality at any price,
       larger values send more traffic to cheap experts. Quality models learn reward only, so

@@ -8,6 +8,7 @@ from ..context import Context
 from ..errors import EncodeError
 from ..experts.expert_ref import ExpertRef
 from ..learning.lin_ucb_model import LinUcbModel
+from .gating_policy import GatingPolicy
 from .learning_router import LearningRouter
 from .option_checks import real
 from .router_feedback import RouterFeedback
@@ -19,6 +20,9 @@ class LinUcbRouter(LearningRouter):
     input; logit = θ·x + alpha·sqrt(xᵀA⁻¹x) − cost_weight·cost. Sherman–Morrison updates."""
 
     kind = "linucb"
+    default_policy = GatingPolicy(temperature=0.001, epsilon=0.02)
+    """LinUCB explores through its bonus: the gate is near-greedy, with a small floor that keeps
+    every expert's propensity above zero (for offline evaluation)."""
 
     def __init__(self, *, alpha: float = 1.0, ridge: float = 1.0, **options: Any) -> None:
         super().__init__(**options)

@@ -7,6 +7,7 @@ import numpy as np
 from ..context import Context
 from ..experts.expert_ref import ExpertRef
 from ..learning.bandit_score import BanditScore
+from .gating_policy import GatingPolicy
 from .learning_router import LearningRouter
 from .option_checks import real
 from .router_feedback import RouterFeedback
@@ -22,6 +23,9 @@ class SymbolicRouter(LearningRouter):
 
     kind = "symbolic"
     needs_features = False
+    default_policy = GatingPolicy(temperature=0.001, epsilon=0.02)
+    """UCB1 explores through its bonus: the gate is near-greedy, with a small floor that keeps
+    every expert's propensity above zero (for offline evaluation)."""
 
     def __init__(self, *, exploration: float = 0.5, prior: float = 1.0, latency_weight: float = 0.0,
                  **options: Any) -> None:

@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+
+def _sigmoid(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-min(max(z, -30.0), 30.0)))
+
+
+class DiagonalLogisticModel:
+    """Disjoint arms, each an online logistic regression of P(success | x) with a diagonal
+    Gaussian (Laplace) posterior over its weights, after Chapelle & Li (2011).
+
+    Per arm: the posterior mean `m` and the per-coordinate precision `q` (it starts at `prior`,
+    a Gaussian prior N(0, 1/prior) on every weight). One observation (x, y) with y in [0, 1]:
+
+        p = σ(m·x),   q ← q + p(1 − p)·x²,   m ← m − (p − y)·x / q
+
+    — a diagonal Newton step, i.e. a per-coordinate learning rate 1/q that shrinks as the
+    coordinate's curvature accumulates (AdaGrad-like, but on the logistic Hessian). Only the
+    non-zero coordinates of x are touched, so a decision and an update cost O(non-zeros of x)
+    and the state is O(d) per arm: hashed text at dim 4096 costs 64 KB per arm where a dense
+    LinUCB A⁻¹ costs 134 MB.
+
+    `mean_and_width` gives the logit m·x and its posterior standard deviation
+    sqrt(Σ x²/q), from which a router takes σ(m·x + α·width) (optimism) or a Thompson draw
+    σ(m·x + α·width·N(0, 1)).
+    """
+
+    def __init__(self, dim: int, prior: float = 1.0) -> None:
+        if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
+            raise ValueError(f"DiagonalLogisticModel dim must be a positive integer, got {dim!r}")
+        if isinstance(prior, bool) or not isinstance(prior, (int, float)) or not math.isfinite(prior) or prior <= 0:
+            raise ValueError(f"DiagonalLogisticModel prior must be a finite number > 0, got {prior!r}")
+        self.dim = dim
+        self.prior = float(prior)
+        self.mean: dict[int, np.ndarray] = {}
+        self.precision: dict[int, np.ndarray] = {}
+        self.n: dict[int, int] = {}
+
+    def _arm(self, arm: int) -> tuple[np.ndarray, np.ndarray]:
+        if arm not in self.mean:
+            self.mean[arm] = np.zeros(self.dim)
+            self.precision[arm] = np.full(self.dim, self.prior)
+            self.n[arm] = 0
+        return self.mean[arm], self.precision[arm]
+
+    def _check(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        if x.shape != (self.dim,):
+            raise ValueError(f"DiagonalLogisticModel expects vectors of length {self.dim}, got shape {x.shape}")
+        return x
+
+    def mean_and_width(self, arms: list[int], x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per arm, the logit m·x and its posterior standard deviation sqrt(Σ x²/q)."""
+        x = self._check(x)
+        idx = np.flatnonzero(x)
+        xi = x[idx]
+        xx = xi * xi
+        means = np.empty(len(arms))
+        widths = np.empty(len(arms))
+        for i, arm in enumerate(arms):
+            m, q = self._arm(arm)
+            means[i] = float(m[idx] @ xi)
+            widths[i] = math.sqrt(max(float(xx @ (1.0 / q[idx])), 0.0))
+        return means, widths
+
+    def probability(self, arm: int, x: np.ndarray) -> float:
+        """The posterior-mean estimate of P(success | x) for `arm`: σ(m·x)."""
+        means, _ = self.mean_and_width([arm], x)
+        return _sigmoid(float(means[0]))
+
+    def learn(self, arm: int, x: np.ndarray, reward: float) -> None:
+        """One observation: `reward` is the success (1) or failure (0) of `arm` on x; other
+        values are clipped to [0, 1] and act as a soft label."""
+        if not math.isfinite(reward):
+            raise ValueError(f"DiagonalLogisticModel reward must be finite, got {reward!r}")
+        x = self._check(x)
+        m, q = self._arm(arm)
+        idx = np.flatnonzero(x)
+        xi = x[idx]
+        p = _sigmoid(float(m[idx] @ xi))
+        target = min(max(float(reward), 0.0), 1.0)
+        q[idx] += p * (1.0 - p) * xi * xi
+        m[idx] -= (p - target) * xi / q[idx]
+        self.n[arm] += 1
+
+    def state_dict(self) -> dict[str, Any]:
+        arms = sorted(self.mean)
+        return {
+            "dim": self.dim,
+            "prior": self.prior,
+            "arms": np.asarray(arms, dtype=np.uint64),
+            "counts": np.asarray([self.n[a] for a in arms], dtype=np.int64),
+            "mean": np.stack([self.mean[a] for a in arms]) if arms else np.zeros((0, self.dim)),
+            "precision": np.stack([self.precision[a] for a in arms]) if arms else np.zeros((0, self.dim)),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if int(state["dim"]) != self.dim:
+            raise ValueError(f"saved logistic state has dim {int(state['dim'])}, this router has {self.dim}")
+        self.prior = float(state["prior"])
+        arms = [int(a) for a in state["arms"]]
+        self.mean = {a: np.array(state["mean"][i], dtype=np.float64) for i, a in enumerate(arms)}
+        self.precision = {a: np.array(state["precision"][i], dtype=np.float64) for i, a in enumerate(arms)}
+        self.n = {a: int(state["counts"][i]) for i, a in enumerate(arms)}

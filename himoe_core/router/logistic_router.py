@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ..context import Context
+from ..errors import ConfigError, EncodeError
+from ..experts.expert_ref import ExpertRef
+from ..learning.diagonal_logistic_model import DiagonalLogisticModel
+from .gating_policy import GatingPolicy
+from .learning_router import LearningRouter
+from .option_checks import real
+from .router_feedback import RouterFeedback
+from .router_input import RouterInput
+
+EXPLORE = ("thompson", "ucb", "greedy")
+
+
+class LogisticRouter(LearningRouter):
+    """Per expert, P(success | x) by online logistic regression with a diagonal Gaussian
+    posterior (`DiagonalLogisticModel`): O(non-zeros of x) per decision and update, so rich
+    sparse encoders (hashed word 1–2-grams at dim 4096) stay cheap.
+
+        thompson: logit = σ(m·x + alpha·width·ε), ε ~ N(0, 1)   − cost_weight·cost
+        ucb:      logit = σ(m·x + alpha·width)                   − cost_weight·cost
+        greedy:   logit = σ(m·x)                                 − cost_weight·cost
+
+    with width = sqrt(Σ x²/q), the posterior standard deviation of the logit. Logits are
+    probabilities of success, so `cost_weight` trades probability of success against cost.
+    Rewards are read as success in [0, 1] (values outside are clipped).
+
+    It explores by itself, so its default gate is near-greedy (temperature 0.001, ε 0.02):
+    the gate only adds a small floor that keeps every expert's propensity above zero.
+    """
+
+    kind = "logistic"
+    default_policy = GatingPolicy(temperature=0.001, epsilon=0.02)
+
+    def __init__(self, *, explore: str = "thompson", alpha: float = 0.3, prior: float = 1.0,
+                 **options: Any) -> None:
+        super().__init__(**options)
+        if explore not in EXPLORE:
+            raise ConfigError(f"explore must be one of {', '.join(EXPLORE)}, got {explore!r}")
+        self.explore = explore
+        self.alpha = real("alpha", alpha, minimum=0.0)
+        self.prior = real("prior", prior, minimum=0.0, strictly=True)
+        self.model: DiagonalLogisticModel | None = None
+
+    def _model(self, x: np.ndarray) -> DiagonalLogisticModel:
+        if self.model is None:
+            self.model = DiagonalLogisticModel(x.shape[0], self.prior)
+        elif self.model.dim != x.shape[0]:
+            raise EncodeError(f"router {self.id!r} learned on {self.model.dim - 1} features, got {x.shape[0] - 1}")
+        return self.model
+
+    def logits(self, input: RouterInput, candidates: list[ExpertRef], ctx: Context) -> np.ndarray:
+        x = self._input_features(input)
+        means, widths = self._model(x).mean_and_width([int(ref.id) for ref in candidates], x)
+        if self.explore == "thompson":
+            means = means + self.alpha * widths * self.rng.standard_normal(widths.shape[0])
+        elif self.explore == "ucb":
+            means = means + self.alpha * widths
+        success = np.array([1.0 / (1.0 + math.exp(-min(max(z, -30.0), 30.0))) for z in means])
+        return success - self.cost_weight * self.costs(candidates)
+
+    def learn(self, x: np.ndarray | None, expert_id: int, reward: float, fb: RouterFeedback) -> None:
+        self._model(x).learn(int(expert_id), x, reward)
+
+    def model_state(self) -> dict[str, Any]:
+        return {} if self.model is None else {"logistic": self.model.state_dict()}
+
+    def load_model_state(self, state: dict[str, Any]) -> None:
+        if "logistic" in state:
+            saved = state["logistic"]
+            self.model = DiagonalLogisticModel(int(saved["dim"]), float(saved["prior"]))
+            self.model.load_state_dict(saved)
