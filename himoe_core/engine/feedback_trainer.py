@@ -74,14 +74,18 @@ class FeedbackTrainer:
                 loader(saved)
 
     def remember(self, trace: TraceRecord | dict[str, Any], x: InputData) -> None:
-        """Keep the input for feedback and queue the trace for the state file (rendered and
-        written behind, by the TraceWriter's thread, every `flush_every` traces)."""
+        """Keep the input for feedback and queue the trace for the state file (written behind,
+        as JSON, by the TraceWriter's thread, every `flush_every` traces)."""
         record = TraceRecord.of(trace)
         with self._lock:
             self._inputs[record.trace_id] = x
             while len(self._inputs) > self.traces.capacity:
                 self._inputs.popitem(last=False)
             if self.enabled:
+                # Rendered here, on the caller's thread: a record not yet rendered holds the whole
+                # request (its exceptions' frames included), and a writer thread that falls
+                # behind under load would keep thousands of them alive.
+                record.data()
                 self._pending.append((record, x))
                 if len(self._pending) >= self.flush_every:
                     self._submit()

@@ -13,7 +13,7 @@ class TraceRecord:
     """
 
     __slots__ = ("trace_id", "_render", "_data")
-    _rendering = threading.Lock()  # one for all records: a render takes microseconds
+    _setting = threading.Lock()  # held only to publish a render, never while rendering
 
     def __init__(self, trace_id: str, render: Callable[[], dict[str, Any]] | None = None,
                  data: dict[str, Any] | None = None) -> None:
@@ -29,12 +29,19 @@ class TraceRecord:
         return trace if isinstance(trace, TraceRecord) else cls(trace["trace_id"], data=trace)
 
     def data(self) -> dict[str, Any]:
-        """The trace dict, rendered on the first call (thread-safe)."""
+        """The trace dict, rendered on the first call (thread-safe).
+
+        Rendering runs outside any lock: the trio thread must never wait for a writer thread
+        that the GIL has paused mid-render. Two threads may render the same record at once;
+        the first to publish wins and both return its dict.
+        """
         data = self._data
         if data is None:
-            with TraceRecord._rendering:
+            render = self._render
+            rendered = render() if render is not None else None
+            with TraceRecord._setting:
                 if self._data is None:
-                    self._data = self._render()
+                    self._data = rendered
                     self._render = None  # let the request's objects go
                 data = self._data
         return data

@@ -15,6 +15,7 @@ import numpy as np
 from ..errors import ConfigError, StateError
 
 SCHEMA_VERSION = 1
+_ROWS_PER_INSERT = 128  # 7 parameters a row, well under SQLite's 32,766
 APPLICATION = "himoe"
 LOCK_TIMEOUT_S = 30.0
 
@@ -217,9 +218,16 @@ class StateStore:
         """Store already encoded traces: (trace id, router, input kind, input task, input bytes,
         trace JSON) each; a trace id seen before is replaced (a shadow's answer came in)."""
         now = time.time()
-        self._write(("INSERT OR REPLACE INTO traces VALUES (?, ?, ?, ?, ?, ?, ?)",
-                     (trace_id, now, router, kind, task, data, trace_json))
-                    for trace_id, router, kind, task, data, trace_json in rows)
+        with self.exclusive():
+            # One statement per chunk of rows: sqlite3 lets go of the GIL around every statement,
+            # and a writer thread beside a busy event loop waits up to the switch interval (5 ms)
+            # to get it back — per row, that starved the writer under load.
+            for start in range(0, len(rows), _ROWS_PER_INSERT):
+                chunk = rows[start:start + _ROWS_PER_INSERT]
+                values = ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
+                params = [value for trace_id, router, kind, task, data, trace_json in chunk
+                          for value in (trace_id, now, router, kind, task, data, trace_json)]
+                self._conn.execute(f"INSERT OR REPLACE INTO traces VALUES {values}", params)
 
     def trace(self, trace_id: str) -> tuple[dict[str, Any], str, str | None, bytes] | None:
         rows = self._read("SELECT trace, input_kind, input_task, input_data FROM traces WHERE trace_id = ?", (trace_id,))
