@@ -81,8 +81,8 @@ def test_a_request_that_cannot_start_in_time_fails_exactly_at_its_deadline_sayin
         async with trio.open_nursery() as nursery:
             nursery.start_soon(moe.run, "first")
             await trio.sleep(1e-6)
-            with pytest.raises(DeadlineExceeded, match=r"waited its whole budget for one of the 1 request slots "
-                                                       r"\(\[himoe\] max_in_flight\): the process is overloaded"):
+            with pytest.raises(DeadlineExceeded, match=r"it could not start in time: all 1 request slots "
+                                                       r"\(\[himoe\] max_in_flight\) stayed busy — the process is overloaded"):
                 await moe.run("second", budget_ms=10)
 
     _mock_run(two)

@@ -212,8 +212,8 @@ class HiMoE:
             return slots
         if ctx.cancel.is_cancelled():
             raise Cancelled(ctx.cancel.reason)
-        raise DeadlineExceeded(ctx.budget_ms, f"it waited its whole budget for one of the {self.max_in_flight} "
-                                              "request slots ([himoe] max_in_flight): the process is overloaded")
+        raise DeadlineExceeded(ctx.budget_ms, f"it could not start in time: all {self.max_in_flight} request slots "
+                                              "([himoe] max_in_flight) stayed busy — the process is overloaded")
 
     async def _answer(self, x: InputData, ctx: Context, *, router: str | None, k: int | None) -> Response:
         primary = self.routers[router] if router else self._ask_orchestrator("choose_router", x, ctx)
