@@ -170,3 +170,17 @@ def test_the_registry_satisfies_the_expert_registry_protocol():
     assert registry.list() == [(stable_id("echo"), "echo")]
     assert not isinstance(object(), ExpertRegistry)
 
+
+
+def test_stamped_sets_latency_and_trace_id_keeps_the_rest_and_a_subclass():
+    aux = ExpertAux(cost_units=2.0, confidence=0.5, trace_id="expert's own")
+    assert aux.stamped(3.0, "t1") == ExpertAux(latency_ms=3.0, cost_units=2.0, confidence=0.5, trace_id="t1")
+
+    @attrs.frozen
+    class TaggedAux(ExpertAux):
+        tag: str = "x"
+
+    tagged = TaggedAux(cost_units=1.0, tag="kept").stamped(4.0, "t2")
+    assert type(tagged) is TaggedAux and (tagged.tag, tagged.latency_ms, tagged.trace_id) == ("kept", 4.0, "t2")
+    with pytest.raises(InvalidInput, match=r"ExpertAux\.latency_ms must be a finite number >= 0, got -1\.0"):
+        aux.stamped(-1.0, "t3")

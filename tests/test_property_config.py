@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from himoe_core import ConfigError, HiMoE, InputLimits, load_config
-from himoe_core.config.config_parsing import GATING_KEYS, HIMOE_KEYS, ROUTER_COMMON_KEYS, RULE_KEYS, STATE_KEYS
+from himoe_core.config.config_parsing import GATING_KEYS, HIMOE_KEYS, RULE_KEYS, STATE_KEYS
 from himoe_core.testing import ConstantExpert
 
 SETTINGS = settings(max_examples=200, deadline=None, database=None,

@@ -12,7 +12,7 @@ import pytest
 import trio
 import trio.testing
 
-from himoe_core import CancelToken, Cancelled, DeadlineExceeded, HiMoE, MoeError
+from himoe_core import CancelToken, Cancelled, HiMoE, MoeError
 from himoe_core.testing import (
     BlockingExpert,
     ConstantExpert,

@@ -198,14 +198,15 @@ class HiMoE:
             nursery = self._shadow_nursery()
             slots = RequestSlots(self.max_in_flight, nursery.start_soon if nursery is not None else None)
             self._slots.set(slots)
+        deadline = trio.current_time() + ctx.remaining_ms() / 1000.0
         if slots.in_use < slots.capacity or not watch_token:
-            admitted = await slots.acquire(trio.current_time() + ctx.remaining_ms() / 1000.0)
+            admitted = await slots.acquire(deadline)
         else:  # the caller's token may cancel the wait
             admitted = False
             with trio.CancelScope() as waiting:
                 unlink = link_cancel_scope(ctx.cancel, waiting)
                 try:
-                    admitted = await slots.acquire(trio.current_time() + ctx.remaining_ms() / 1000.0)
+                    admitted = await slots.acquire(deadline)
                 finally:
                     unlink()
         if admitted:

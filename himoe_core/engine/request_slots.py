@@ -53,10 +53,6 @@ class RequestSlots:
         self._reaper: trio.CancelScope | None = None
         self._reaping = False
 
-    @property
-    def waiting(self) -> int:
-        return len(self._waiters)
-
     async def acquire(self, deadline: float) -> bool:
         """Take a slot, waiting until trio time `deadline` at most; False if none came in time."""
         if self.in_use < self.capacity:

@@ -50,9 +50,9 @@ class ExpertAux:
 
     def stamped(self, latency_ms: float, trace_id: str | None) -> ExpertAux:
         """This aux with the router's measured latency (ms, a float >= 0) and the request's
-        trace id; cost and confidence are kept, already validated."""
-        if type(latency_ms) is not float or not 0.0 <= latency_ms < math.inf:
-            return attrs.evolve(self, latency_ms=latency_ms, trace_id=trace_id)  # validated the slow way
+        trace id; cost and confidence are kept, already validated. A subclass keeps its type."""
+        if type(self) is not ExpertAux or type(latency_ms) is not float or not 0.0 <= latency_ms < math.inf:
+            return attrs.evolve(self, latency_ms=latency_ms, trace_id=trace_id)  # the general, validated way
         aux = object.__new__(ExpertAux)
         object.__setattr__(aux, "latency_ms", latency_ms)
         object.__setattr__(aux, "cost_units", self.cost_units)

@@ -260,10 +260,10 @@ class BaseRouter:
     def _stamped(self, ref: ExpertRef, result: Any, latency_ms: float, trace_id: str) -> ExpertOut:
         """The expert's result as an ExpertOut whose aux carries the measured latency and the
         request's trace id (whatever the expert put there)."""
-        if type(result) is ExpertOut and type(result.aux) is ExpertAux:
+        if type(result) is ExpertOut:
             return ExpertOut(result.value, result.aux.stamped(latency_ms, trace_id))
         if isinstance(result, ExpertOut):  # a subclass keeps its type
-            return attrs.evolve(result, aux=attrs.evolve(result.aux, latency_ms=latency_ms, trace_id=trace_id))
+            return attrs.evolve(result, aux=result.aux.stamped(latency_ms, trace_id))
         # what ExpertOut.of(result, cost_units=…) builds, its aux made once, already stamped
         return ExpertOut(to_value(result), ExpertAux(latency_ms, self.expected_cost(ref), 1.0, trace_id))
 

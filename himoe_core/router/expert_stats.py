@@ -29,24 +29,23 @@ class ExpertStats:
     def observe(self, expert_id: ExpertId, latency_ms: float, cost_units: float | None, ok: bool) -> None:
         """Record one call: its latency, cost (None when unknown) and whether it succeeded."""
         with self._lock:
-            self._latency[expert_id] = self._blend(self._latency.get(expert_id), latency_ms)
-            if cost_units is not None:
-                self._cost[expert_id] = self._blend(self._cost.get(expert_id), cost_units)
-            self._calls[expert_id] = self._calls.get(expert_id, 0) + 1
-            if not ok:
-                self._failures[expert_id] = self._failures.get(expert_id, 0) + 1
+            self._record(expert_id, latency_ms, cost_units, ok)
 
     def observe_calls(self, outcomes: Iterable[CallOutcome]) -> None:
         """Record the calls of one fan-out at once (their latency, cost and success)."""
         with self._lock:
             for outcome in outcomes:
-                eid = outcome.expert.id
-                self._latency[eid] = self._blend(self._latency.get(eid), outcome.latency_ms)
-                if outcome.out is not None:
-                    self._cost[eid] = self._blend(self._cost.get(eid), outcome.out.aux.cost_units)
-                self._calls[eid] = self._calls.get(eid, 0) + 1
-                if outcome.out is None:
-                    self._failures[eid] = self._failures.get(eid, 0) + 1
+                out = outcome.out
+                self._record(outcome.expert.id, outcome.latency_ms, None if out is None else out.aux.cost_units,
+                             out is not None)
+
+    def _record(self, expert_id: ExpertId, latency_ms: float, cost_units: float | None, ok: bool) -> None:
+        self._latency[expert_id] = self._blend(self._latency.get(expert_id), latency_ms)
+        if cost_units is not None:
+            self._cost[expert_id] = self._blend(self._cost.get(expert_id), cost_units)
+        self._calls[expert_id] = self._calls.get(expert_id, 0) + 1
+        if not ok:
+            self._failures[expert_id] = self._failures.get(expert_id, 0) + 1
 
     def _blend(self, old: float | None, new: float) -> float:
         return new if old is None else old + self.alpha * (new - old)
