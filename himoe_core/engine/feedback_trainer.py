@@ -93,9 +93,9 @@ class FeedbackTrainer:
     def resave(self, trace_id: str) -> None:
         """Queue a trace again after it changed (a shadow's answer arrived)."""
         with self._lock:
-            trace, x = self.traces.get(trace_id), self._inputs.get(trace_id)
-            if trace is not None and x is not None:
-                self.remember(trace, x)
+            record, x = self.traces.record(trace_id), self._inputs.get(trace_id)
+            if record is not None and x is not None:
+                self.remember(record, x)
 
     def _submit(self) -> None:
         batch, self._pending = self._pending, []
@@ -108,7 +108,7 @@ class FeedbackTrainer:
 
     def _write_batch(self, store: StateStore, batch: list[tuple[TraceRecord, InputData]]) -> None:
         rows = [(record.trace_id, record.data().get("router"), x.kind.value, x.task, _input_bytes(x),
-                 self.traces.to_json(record)) for record, x in batch]
+                 self.traces.freeze(record)) for record, x in batch]
         store.record_trace_rows(rows)
 
     def flush(self) -> None:

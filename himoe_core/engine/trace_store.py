@@ -1,8 +1,7 @@
 from __future__ import annotations
 
-import copy
-import json
 import threading
+from collections import deque
 from typing import Any, Callable
 
 from .trace_record import TraceRecord
@@ -11,9 +10,15 @@ from .trace_record import TraceRecord
 class TraceStore:
     """The most recent request traces, bounded (oldest evicted first), thread-safe.
 
-    Traces are JSON-ready dicts, kept as TraceRecords that render them when first read; shadow
-    results are added to a trace after its response left.
+    Traces are JSON-ready dicts, kept as TraceRecords that render them when first read. Only the
+    newest `unfrozen` records stay that way: older ones are frozen into JSON text (the state
+    writer freezes those it writes), because a record not frozen keeps dozens of objects that
+    every full garbage collection walks — 10,000 of them made a collection pause 70–160 ms.
+    Shadow results are added to a trace after its response left. Every change to a record
+    happens under this store's lock.
     """
+
+    unfrozen = 256
 
     def __init__(self, capacity: int = 10_000) -> None:
         if not isinstance(capacity, int) or capacity < 1:
@@ -21,6 +26,7 @@ class TraceStore:
         self.capacity = capacity
         self._lock = threading.Lock()
         self._traces: dict[str, TraceRecord] = {}  # insertion order: oldest first
+        self._unfrozen: deque[TraceRecord] = deque()
 
     def put(self, trace: TraceRecord | dict[str, Any]) -> None:
         """Keep a trace (evicting the oldest past capacity)."""
@@ -31,6 +37,12 @@ class TraceStore:
             traces[record.trace_id] = record
             if len(traces) > self.capacity:
                 del traces[next(iter(traces))]
+            unfrozen = self._unfrozen
+            unfrozen.append(record)
+            if len(unfrozen) > self.unfrozen:
+                oldest = unfrozen.popleft()
+                if traces.get(oldest.trace_id) is oldest:
+                    oldest.freeze()  # a no-op for a record the writer froze
 
     def update(self, trace_id: str, change: Callable[[dict[str, Any]], None]) -> bool:
         """Apply `change` to a stored trace under the lock; False if it was evicted."""
@@ -38,20 +50,29 @@ class TraceStore:
             record = self._traces.get(trace_id)
             if record is None:
                 return False
-            change(record.data())
+            data = record.data()
+            change(data)
+            record.replace(data)
+            self._unfrozen.append(record)
             return True
 
-    def to_json(self, trace: TraceRecord | dict[str, Any]) -> str:
-        """JSON text of a trace, taken under the lock so a concurrent update cannot tear it."""
-        data = TraceRecord.of(trace).data()
+    def record(self, trace_id: str) -> TraceRecord | None:
+        """The stored record itself (not a copy), or None when unknown or evicted."""
         with self._lock:
-            return json.dumps(data)
+            return self._traces.get(trace_id)
+
+    def freeze(self, trace: TraceRecord | dict[str, Any]) -> str:
+        """JSON text of a trace, which its record keeps from now on instead of the dict; taken
+        under the lock so a concurrent update cannot tear it or be lost."""
+        record = TraceRecord.of(trace)
+        with self._lock:
+            return record.freeze()
 
     def get(self, trace_id: str) -> dict[str, Any] | None:
         """A deep copy of the trace, or None when unknown or evicted."""
         with self._lock:
             record = self._traces.get(trace_id)
-            return copy.deepcopy(record.data()) if record is not None else None
+            return record.copy() if record is not None else None
 
     def __len__(self) -> int:
         with self._lock:
@@ -60,4 +81,4 @@ class TraceStore:
     def recent(self, n: int = 100) -> list[dict[str, Any]]:
         """Copies of the last `n` traces, oldest first."""
         with self._lock:
-            return [copy.deepcopy(record.data()) for record in list(self._traces.values())[-n:]]
+            return [record.copy() for record in list(self._traces.values())[-n:]]
