@@ -7,11 +7,21 @@ from typing import Any, Callable
 from ..errors import StateError
 
 
+MAX_MERGED = 4096
+"""At most this many queued items are written in one call (one transaction)."""
+
+
 class TraceWriter:
     """Writes batches of traces to the state file from a thread of its own, so that neither
     JSON encoding nor SQLite ever blocks the event loop. Owned by a FeedbackTrainer, which
     drains it before reading and closes it on close; a write that fails is reported on the
-    next `drain`, never lost silently."""
+    next `drain`, never lost silently.
+
+    Batches that queued up while a write ran are merged into the next one: beside a busy event
+    loop this thread waits up to the GIL's switch interval (5 ms) after every SQLite call, so a
+    writer that wrote batch by batch fell further behind the more traces were waiting (21,856
+    after 100,000 overloaded requests); merged, each transaction costs those waits once.
+    """
 
     def __init__(self, write: Callable[[list[Any]], None]) -> None:
         self._write = write
@@ -22,15 +32,26 @@ class TraceWriter:
 
     def _run(self) -> None:
         while True:
-            batch = self._queue.get()
+            batches = [self._queue.get()]
+            items = len(batches[0] or ())
+            while batches[-1] is not None and items < MAX_MERGED:
+                try:
+                    batches.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+                items += len(batches[-1] or ())
+            closing = batches[-1] is None
+            merged = [item for batch in batches if batch is not None for item in batch]
             try:
-                if batch is None:
-                    return
-                self._write(batch)
+                if merged:
+                    self._write(merged)
             except BaseException as exc:  # kept for the next drain(); the thread goes on
                 self._error = exc
             finally:
-                self._queue.task_done()
+                for _ in batches:
+                    self._queue.task_done()
+            if closing:
+                return
 
     def submit(self, batch: list[Any]) -> None:
         self._queue.put(batch)

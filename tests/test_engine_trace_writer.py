@@ -1,0 +1,84 @@
+"""The state writer's thread: batches that queue up while it writes are merged into one write,
+nothing is lost on close, and a failed write is reported on the next drain."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from himoe_core.engine.trace_writer import MAX_MERGED, TraceWriter
+from himoe_core.errors import StateError
+
+
+class _GatedWrites:
+    """Records each write; the first one waits for `release` so that batches pile up behind it."""
+
+    def __init__(self) -> None:
+        self.writes: list[list[int]] = []
+        self.first_started = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self, rows: list[int]) -> None:
+        if not self.writes:
+            self.first_started.set()
+            self.release.wait(10)
+        self.writes.append(list(rows))
+
+
+def test_batches_queued_during_a_write_are_written_together_in_order():
+    writes = _GatedWrites()
+    writer = TraceWriter(writes)
+    writer.submit([0, 1])
+    assert writes.first_started.wait(10)
+    for start in range(2, 20, 2):
+        writer.submit([start, start + 1])
+    writes.release.set()
+    writer.drain()
+    writer.close()
+    assert writes.writes == [[0, 1], list(range(2, 20))]
+
+
+def test_a_merged_write_is_bounded():
+    writes = _GatedWrites()
+    writer = TraceWriter(writes)
+    writer.submit([-1])
+    assert writes.first_started.wait(10)
+    batch = list(range(1000))
+    for _ in range(MAX_MERGED // 1000 + 3):
+        writer.submit(batch)
+    writes.release.set()
+    writer.close()
+    assert all(len(rows) <= MAX_MERGED + len(batch) for rows in writes.writes)
+    assert len(writes.writes) >= 3
+    assert sum(len(rows) for rows in writes.writes) == 1 + 1000 * (MAX_MERGED // 1000 + 3)
+
+
+def test_close_writes_what_is_queued_first():
+    writes = _GatedWrites()
+    writer = TraceWriter(writes)
+    writer.submit([1])
+    assert writes.first_started.wait(10)
+    writer.submit([2])
+    writer.submit([3])
+    writes.release.set()
+    writer.close()
+    assert writes.writes == [[1], [2, 3]]
+
+
+def test_a_failed_write_is_reported_on_drain_and_the_thread_goes_on():
+    calls = []
+
+    def write(rows):
+        calls.append(rows)
+        if rows == ["bad"]:
+            raise OSError("disk full")
+
+    writer = TraceWriter(write)
+    writer.submit(["bad"])
+    with pytest.raises(StateError, match="could not write traces to the state file: disk full"):
+        writer.drain()
+    writer.submit(["good"])
+    writer.drain()
+    writer.close()
+    assert calls[-1] == ["good"]
