@@ -172,8 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--router", choices=["static", "linucb"], default="static", help="router kind (default static)")
     parser.add_argument("--trace-capacity", type=int, help="[himoe] trace_capacity (default: the config default, 10,000)")
     parser.add_argument("--no-state", action="store_true", help="[state] enabled = false (no trace persistence)")
-    parser.add_argument("--max-in-flight", type=int, default=0,
-                        help="[himoe] max_in_flight: requests routed at once, the others queue (default 0: no limit)")
+    parser.add_argument("--max-in-flight", type=lambda v: v if v == "auto" else int(v), default=0,
+                        help='[himoe] max_in_flight: requests routed at once, the others queue; "auto" adapts it '
+                             "to the event loop's lag (default 0: no limit)")
     parser.add_argument("--tracemalloc", action="store_true",
                         help="trace the Python heap from the start (sampled with the RSS; slows every request)")
     parser.add_argument("--gc-threshold", type=int, metavar="N",
@@ -212,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     heap: list[tuple[int, float]] = []
     threads: list[int] = []
     backlog: list[int] = []
+    limits: list[int] = []
     say(f"{total:,} requests, {args.in_flight:,} in flight, budget {BUDGET_MS:g} ms, {args.router} routers, "
         f"{len(experts)} experts")
     wall_started = time.perf_counter()
@@ -225,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
         writer = getattr(moe.trainer, "_writer", None)  # traces queued for the state file, not yet written
         queue = getattr(writer, "_queue", None)
         backlog.append(queue.qsize() * moe.trainer.flush_every + len(moe.trainer._pending) if queue else 0)
+        if moe._slots is not None:
+            limits.append(moe._slots.get().capacity)
         experts["flaky"].outcomes.clear()  # the test experts' own call records, not the engine's memory
         experts["deaf_thread"].thread_ids.clear()
         experts["deaf_thread"].cancel_seen.clear()
@@ -257,13 +261,13 @@ def main(argv: list[str] | None = None) -> int:
     hwm = vm("VmHWM")
     experts["stuck_thread"].release()
 
-    report(args, total, tally, result, rss, heap, threads, hwm, backlog)
+    report(args, total, tally, result, rss, heap, threads, hwm, backlog, limits)
     bad = (tally.started != tally.finished or tally.unhandled or tally.wrong
            or result["tasks_after"] != result["tasks_before"])
     return 1 if bad else 0
 
 
-def report(args, total: int, tally: Tally, result: dict, rss, heap, threads, hwm: float, backlog) -> None:
+def report(args, total: int, tally: Tally, result: dict, rss, heap, threads, hwm: float, backlog, limits) -> None:
     lat = list(tally.latencies_ms)
     p50, p90, p99, p999 = (percentile(lat, q) for q in (50, 90, 99, 99.9))
     lost = tally.started - tally.finished
@@ -311,6 +315,9 @@ def report(args, total: int, tally: Tally, result: dict, rss, heap, threads, hwm
     if not args.no_state:
         out(f"Traces waiting for the state file (trace-writer queue), every 10,000 requests: "
             f"{' → '.join(f'{n:,}' for n in backlog)}.  ")
+    if limits:
+        out(f"Request slots ([himoe] max_in_flight = {args.max_in_flight!r}) every 10,000 requests: "
+            f"{' → '.join(f'{n:,}' for n in limits)}.  ")
     if heap:
         out(f"Python heap (MB, tracemalloc from the start) at the same points: "
             f"{' → '.join(f'{mb:.1f}' for _, mb in heap)}; peak {result['heap_peak']:.1f} MB.  ")

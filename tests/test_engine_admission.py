@@ -9,6 +9,8 @@ import trio
 import trio.testing
 
 from himoe_core import Cancelled, CancelToken, ConfigError, DeadlineExceeded, HiMoE, NoExpertSelected
+from himoe_core.engine.lag_limit import LagLimit
+from himoe_core.engine.request_slots import RequestSlots
 from himoe_core.testing import FailingExpert, SleepyExpert
 
 
@@ -143,8 +145,9 @@ def test_run_sync_callers_share_the_limit_of_its_loop():
 
 
 @pytest.mark.parametrize("value, message", [
-    (-1, r"himoe\.max_in_flight: expected an integer >= 0, got -1"),
-    ("8", r"himoe\.max_in_flight: expected an integer, got '8'"),
+    (-1, r'himoe\.max_in_flight: expected "auto" or an integer >= 0 \(0: no limit\), got -1'),
+    ("8", r'himoe\.max_in_flight: expected "auto" or an integer >= 0 \(0: no limit\), got \'8\''),
+    (True, r'himoe\.max_in_flight: expected "auto" or an integer >= 0 \(0: no limit\), got True'),
 ])
 def test_a_bad_limit_is_a_config_error_naming_the_key(value, message):
     with pytest.raises(ConfigError, match=message):
@@ -189,3 +192,107 @@ def test_under_open_a_waiter_cancelled_by_its_caller_leaves_the_queue_and_the_co
             return late
 
     assert _mock_run(main) == [(60, "ok"), (90, "ok")]
+
+
+# -- max_in_flight = "auto": the limit follows the event loop's lateness -----------------------------
+def test_the_lag_limit_grows_fast_until_the_first_cut_then_by_one():
+    limit = LagLimit(initial=64)
+    assert limit.woke(0.001, now=0.000) == 80, "slow start: x1.25 while the loop keeps its timers"
+    assert limit.woke(0.001, now=0.005) == 80, "one growth step per 20 ms at most"
+    assert limit.woke(0.001, now=0.020) == 100
+    assert limit.woke(0.002, now=0.045) == 100, "a timer 2 ms late neither grows nor cuts"
+    assert limit.finished(0.010, now=0.050) == 80, "a request that ended 10 ms late cuts by 0.8"
+    assert limit.finished(0.010, now=0.060) == 80, "no second cut while the first settles"
+    assert limit.woke(0.001, now=0.140) == 80, "no growth while it settles (100 ms)"
+    assert limit.woke(0.001, now=0.151) == 81, "after a cut, one more request per step"
+    assert limit.woke(0.020, now=0.200) == 64, "a reaper 20 ms late cuts too"
+    assert limit.finished(-0.050, now=0.400) == 64, "a request that ended in time changes nothing"
+
+
+def test_the_lag_limit_stays_within_its_bounds():
+    low = LagLimit(initial=4, minimum=4)
+    assert low.finished(1.0, now=0.0) == 4
+    high = LagLimit(initial=10, minimum=1, maximum=11)
+    assert high.woke(0.0, now=0.0) == 11 and high.woke(0.0, now=1.0) == 11
+    small = LagLimit(initial=2, minimum=1)
+    assert small.woke(0.0, now=0.0) == 3, "a small limit grows by one at least"
+    with pytest.raises(ValueError, match="1 <= minimum <= initial <= maximum, got 4, 2, 10"):
+        LagLimit(initial=2, minimum=4, maximum=10)
+
+
+def test_resizing_admits_waiters_at_once_and_a_shrink_waits_for_requests_to_end():
+    async def main():
+        slots = RequestSlots(1)
+        admitted: list[int] = []
+
+        async def one(i: int) -> None:
+            if await slots.acquire(trio.current_time() + 1.0):
+                admitted.append(i)
+
+        async with trio.open_nursery() as nursery:
+            for i in range(4):
+                nursery.start_soon(one, i)
+                await trio.sleep(0.001)
+            assert admitted == [0] and slots.in_use == 1
+            slots.resize(3)
+            await trio.sleep(0.001)
+            assert sorted(admitted) == [0, 1, 2] and slots.in_use == 3
+            slots.resize(1)
+            slots.release()
+            slots.release()
+            await trio.sleep(0.001)
+            assert sorted(admitted) == [0, 1, 2], "no slot handed on while more than 1 are in use"
+            slots.release()  # 1 in use, as many as the capacity: this slot goes to the last waiter
+            await trio.sleep(0.001)
+            assert sorted(admitted) == [0, 1, 2, 3] and slots.in_use == 1
+            slots.release()
+        assert slots.in_use == 0
+
+    _mock_run(main)
+
+
+class _RecordingLimit(LagLimit):
+    """A LagLimit that starts at 2 and records what it is told."""
+
+    seen: list[tuple[str, float]] = []
+
+    def __init__(self) -> None:
+        super().__init__(initial=2, minimum=1)
+
+    def finished(self, lateness_s: float, now: float) -> int:
+        self.seen.append(("finished", round(lateness_s * 1000, 3)))
+        return super().finished(lateness_s, now)
+
+    def woke(self, lag_s: float, now: float) -> int:
+        self.seen.append(("woke", round(lag_s * 1000, 3)))
+        return super().woke(lag_s, now)
+
+
+def test_auto_tells_its_limit_when_each_admitted_request_ended_and_how_late_the_reaper_woke(monkeypatch):
+    monkeypatch.setattr("himoe_core.engine.himoe.LagLimit", _RecordingLimit)
+    _RecordingLimit.seen = []
+
+    async def main():
+        async with HiMoE.open(**_open_options("auto")) as moe:
+            return await _burst(moe, 6)
+
+    ended = _mock_run(main)
+    assert [outcome for _, outcome in ended] == ["ok"] * 6
+    finished = [value for kind, value in _RecordingLimit.seen if kind == "finished"]
+    woke = [value for kind, value in _RecordingLimit.seen if kind == "woke"]
+    # 30 ms requests, 100 ms budget: each ended 70 ms before its deadline, less the time it waited.
+    assert len(finished) == 6 and all(-70.0 <= lateness < 0 for lateness in finished), finished
+    assert woke and all(lag == 0.0 for lag in woke), "the mock clock never runs late"
+
+
+def test_auto_grows_the_limit_when_the_experts_only_wait():
+    async def main():
+        options = _open_options("auto", budget_ms=1000.0)
+        async with HiMoE.open(**options) as moe:
+            ended = await _burst(moe, 400)
+            capacity = moe._slots.get().capacity
+        return ended, capacity
+
+    ended, capacity = _mock_run(main)
+    assert all(outcome == "ok" for _, outcome in ended)
+    assert capacity > 64, "requests waited while the loop was idle: the limit should have grown"

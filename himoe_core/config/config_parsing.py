@@ -57,7 +57,12 @@ def load_config(source: str | os.PathLike | Mapping[str, Any] | None) -> dict[st
     himoe["trace_capacity"] = integer(himoe.get("trace_capacity", 10_000), "himoe.trace_capacity", minimum=1)
     himoe["chain_plans"] = boolean(himoe.get("chain_plans", False), "himoe.chain_plans")
     himoe["max_chain_depth"] = integer(himoe.get("max_chain_depth", 1), "himoe.max_chain_depth", minimum=0)
-    himoe["max_in_flight"] = integer(himoe.get("max_in_flight", 0), "himoe.max_in_flight", minimum=0)
+    if himoe.get("max_in_flight") != "auto":
+        try:
+            himoe["max_in_flight"] = integer(himoe.get("max_in_flight", 0), "himoe.max_in_flight", minimum=0)
+        except ConfigError:
+            raise ConfigError(f"himoe.max_in_flight: expected \"auto\" or an integer >= 0 (0: no limit), "
+                              f"got {himoe['max_in_flight']!r}") from None
     if "plugins_dir" in himoe and (not isinstance(himoe["plugins_dir"], str) or not himoe["plugins_dir"]):
         raise ConfigError(f"himoe.plugins_dir: expected a folder path, got {himoe['plugins_dir']!r}")
     raw["himoe"] = himoe

@@ -26,6 +26,7 @@ from .assembly import build_orchestrator, build_routers
 from .background_loop import BackgroundLoop
 from .explicit_experts import ExplicitExperts
 from .feedback_trainer import FeedbackTrainer
+from .lag_limit import LagLimit
 from .request_slots import RequestSlots
 from .response import Response
 from .route_attempt import RouteAttempt
@@ -65,7 +66,7 @@ class HiMoE:
         self.cost_budget: float = settings["cost_budget"]
         self.chain_plans: bool = settings["chain_plans"]
         self.max_chain_depth: int = settings["max_chain_depth"]
-        self.max_in_flight: int = settings["max_in_flight"]
+        self.max_in_flight: int | str = settings["max_in_flight"]
         # trio primitives belong to one run: each run (run_sync's own loop, an app's) gets its slots.
         self._slots: trio.lowlevel.RunVar | None = (
             trio.lowlevel.RunVar("himoe_request_slots") if self.max_in_flight else None)
@@ -179,13 +180,13 @@ class HiMoE:
             raise NoExpertSelected(f"unknown router {router!r}; configured routers: {', '.join(sorted(self.routers))}")
         if self._slots is None:
             return await self._answer(x, ctx, router=router, k=k)
-        slots = await self._admit(ctx, watch_token=cancel is not None)
+        slots, deadline = await self._admit(ctx, watch_token=cancel is not None)
         try:
             return await self._answer(x, ctx, router=router, k=k)
         finally:
-            slots.release()
+            slots.release(deadline)
 
-    async def _admit(self, ctx: Context, watch_token: bool) -> RequestSlots:
+    async def _admit(self, ctx: Context, watch_token: bool) -> tuple[RequestSlots, float]:
         """Take one of the `max_in_flight` request slots of this trio run, waiting at most until
         the request's deadline (the newest waiter first: see RequestSlots).
 
@@ -196,7 +197,9 @@ class HiMoE:
             slots = self._slots.get()
         except LookupError:
             nursery = self._shadow_nursery()
-            slots = RequestSlots(self.max_in_flight, nursery.start_soon if nursery is not None else None)
+            limit = LagLimit() if self.max_in_flight == "auto" else None
+            slots = RequestSlots(limit.value if limit else self.max_in_flight,
+                                 nursery.start_soon if nursery is not None else None, limit)
             self._slots.set(slots)
         deadline = trio.current_time() + ctx.remaining_ms() / 1000.0
         if slots.in_use < slots.capacity or not watch_token:
@@ -210,11 +213,12 @@ class HiMoE:
                 finally:
                     unlink()
         if admitted:
-            return slots
+            return slots, deadline
         if ctx.cancel.is_cancelled():
             raise Cancelled(ctx.cancel.reason)
-        raise DeadlineExceeded(ctx.budget_ms, f"it could not start in time: all {self.max_in_flight} request slots "
-                                              "([himoe] max_in_flight) stayed busy — the process is overloaded")
+        setting = "adapted to the event loop's lag" if slots.limit else "[himoe] max_in_flight"
+        raise DeadlineExceeded(ctx.budget_ms, f"it could not start in time: all {slots.capacity} request slots "
+                                              f"({setting}) stayed busy — the process is overloaded")
 
     async def _answer(self, x: InputData, ctx: Context, *, router: str | None, k: int | None) -> Response:
         primary = self.routers[router] if router else self._ask_orchestrator("choose_router", x, ctx)

@@ -8,6 +8,8 @@ from typing import Callable
 import outcome
 import trio
 
+from .lag_limit import LagLimit
+
 REAP_EARLY_S = 0.002
 """A waiter is sent away at least this long before its deadline: admitted then, it could not
 finish in time anyway."""
@@ -36,12 +38,18 @@ class RequestSlots:
     wake-up, early enough for a whole burst (see SEND_AWAY_COST_S) — under overload thousands of
     waiters a second give up, and a cancel scope each would cost more CPU than the requests
     being served. Without one, each waiter waits under its own deadline.
+
+    Given a LagLimit, the capacity follows it: the reaper reports how late each of its wake-ups
+    was, and a larger capacity admits waiters at once, a smaller one is reached as requests
+    finish (see LagLimit). Only the reaper measures, so the capacity adapts under a nursery.
     """
 
-    def __init__(self, capacity: int, spawn: Callable[..., None] | None = None) -> None:
+    def __init__(self, capacity: int, spawn: Callable[..., None] | None = None,
+                 limit: LagLimit | None = None) -> None:
         if not isinstance(capacity, int) or capacity < 1:
             raise ValueError(f"RequestSlots capacity must be an integer >= 1, got {capacity!r}")
         self.capacity = capacity
+        self.limit = limit
         self.in_use = 0
         self._spawn = spawn
         # ticket → (task, the time by which it has waited half of its wait, its deadline's bucket);
@@ -77,13 +85,29 @@ class RequestSlots:
         self._wake_reaper_by(deadline - REAP_EARLY_S - SEND_AWAY_COST_S)
         return await trio.lowlevel.wait_task_rescheduled(abort)
 
-    def release(self) -> None:
-        """Give the slot back, or straight to a waiter: the oldest, or the newest when the
-        oldest has waited more than half of its wait."""
-        waiters = self._waiters
-        if not waiters:
+    def release(self, deadline: float | None = None) -> None:
+        """Give the slot back, or straight to a waiter (see _admit_next) unless the capacity
+        shrank below the slots in use. `deadline`: the request's, which the LagLimit compares
+        with the time it ended."""
+        if self.limit is not None and deadline is not None:
+            now = trio.current_time()
+            self.capacity = self.limit.finished(now - deadline, now)
+        if not self._waiters or self.in_use > self.capacity:
             self.in_use -= 1
             return
+        self._admit_next()
+
+    def resize(self, capacity: int) -> None:
+        """Change the capacity; waiters take the new slots at once."""
+        self.capacity = capacity
+        while self.in_use < capacity and self._waiters:
+            self.in_use += 1
+            self._admit_next()
+
+    def _admit_next(self) -> None:
+        """Hand a slot to the oldest waiter, or to the newest when the oldest has waited more
+        than half of its wait."""
+        waiters = self._waiters
         ticket, (_, halfway, _) = next(iter(waiters.items()))
         if trio.current_time() > halfway:
             ticket = next(reversed(waiters))
@@ -146,7 +170,10 @@ class RequestSlots:
                     continue
                 with trio.CancelScope(deadline=min(wake, now + _REPLAN_S)) as self._reaper:
                     await trio.sleep_forever()
-                self._reaper = None
+                due, self._reaper = self._reaper.deadline, None
+                if self.limit is not None:
+                    now = trio.current_time()
+                    self.resize(self.limit.woke(now - due, now))
         finally:
             self._reaper = None
             self._reaping = False
