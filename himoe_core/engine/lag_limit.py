@@ -43,8 +43,8 @@ class LagLimit:
         self.value = initial
         self.minimum = minimum
         self.maximum = maximum
-        self._settled_at = -math.inf
-        self._grown_at = -math.inf
+        self._next_cut = -math.inf
+        self._next_growth = -math.inf
         self._cut_once = False
 
     def finished(self, lateness_s: float, now: float) -> int:
@@ -57,14 +57,14 @@ class LagLimit:
         """The limit after the reaper woke up `lag_s` late, with requests waiting."""
         if lag_s > LATE_S:
             self._cut(now)
-        elif lag_s <= ON_TIME_S and now >= self._settled_at and now >= self._grown_at + GROW_EVERY_S:
+        elif lag_s <= ON_TIME_S and now >= self._next_growth:
             grown = self.value + 1 if self._cut_once else max(self.value + 1, int(self.value * SLOW_START))
             self.value = min(self.maximum, grown)
-            self._grown_at = now
+            self._next_growth = now + GROW_EVERY_S
         return self.value
 
     def _cut(self, now: float) -> None:
-        if now >= self._settled_at:
+        if now >= self._next_cut:
             self.value = max(self.minimum, int(self.value * DECREASE))
-            self._settled_at = now + SETTLE_S
+            self._next_cut = self._next_growth = now + SETTLE_S
             self._cut_once = True
