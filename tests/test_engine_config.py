@@ -146,3 +146,35 @@ def test_load_config_fills_defaults_without_mutating_the_input():
     assert checked["himoe"]["budget_ms"] == 1000.0
     default = load_config(None)["routers"]
     assert list(default) == ["default"] and default["default"]["experts"] == ["*"]
+
+
+def test_relative_paths_in_a_config_file_are_relative_to_the_file(tmp_path, monkeypatch):
+    folder = tmp_path / "deploy"
+    (folder / "plugins").mkdir(parents=True)
+    (folder / "plugins" / "local_plugin.py").write_text(
+        "from himoe_core import hookimpl\n"
+        "from himoe_core.testing import ConstantExpert\n\n"
+        "@hookimpl\n"
+        "def register_experts(register):\n"
+        "    register(ConstantExpert('from_the_plugins_dir', 'hi'))\n")
+    config = folder / "himoe.toml"
+    config.write_text('[himoe]\nplugins_dir = "plugins"\n\n[state]\npath = "data/state.sqlite3"\n')
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    loaded = load_config(config)
+    assert loaded["state"]["path"] == str(folder / "data" / "state.sqlite3")
+    assert loaded["himoe"]["plugins_dir"] == str(folder / "plugins")
+    (folder / "data").mkdir()
+    moe = HiMoE(entry_points=False, environ={}, config=str(config))
+    try:
+        assert moe.run_sync("hello").value.as_text() == "hi"
+    finally:
+        moe.close()
+    assert (folder / "data" / "state.sqlite3").exists() and not list(elsewhere.iterdir())
+
+
+def test_relative_paths_in_a_dict_config_stay_relative_to_the_current_directory():
+    loaded = load_config({"state": {"path": "state.sqlite3"}, "himoe": {"plugins_dir": "plugins"}})
+    assert loaded["state"]["path"] == "state.sqlite3" and loaded["himoe"]["plugins_dir"] == "plugins"
+    assert load_config({"state": {"path": ":memory:"}})["state"]["path"] == ":memory:"

@@ -89,7 +89,19 @@ def load_config(source: str | os.PathLike | Mapping[str, Any] | None) -> dict[st
     if "path" in state and (not isinstance(state["path"], str) or not state["path"]):
         raise ConfigError(f"state.path: expected a file path (or ':memory:'), got {state['path']!r}")
     raw["state"] = state
+    if isinstance(source, (str, os.PathLike)):
+        _resolve_paths(raw, Path(source).resolve().parent)
     return raw
+
+
+def _resolve_paths(raw: dict[str, Any], folder: Path) -> None:
+    """Relative paths in a config file mean relative to the file, as in mkdocs.yml or a compose
+    file: the same config then works from whatever directory himoe is started in."""
+    state, himoe = raw["state"], raw["himoe"]
+    if "path" in state and state["path"] != ":memory:":
+        state["path"] = str(folder / Path(state["path"]).expanduser())
+    if "plugins_dir" in himoe:
+        himoe["plugins_dir"] = str(folder / Path(himoe["plugins_dir"]).expanduser())
 
 
 def _check_router(router_id: str, table: dict[str, Any]) -> None:
