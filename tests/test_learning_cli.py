@@ -84,12 +84,20 @@ def test_run_feedback_stats_evaluate(cli):
     out = ok(cli("feedback", trace_id, "--reward", "1"))
     assert out.strip() == (f"feedback on {trace_id} (reward 1): router r updated; "
                            f"experts updated: {picked['expert']}")
+    # the same feedback again (a retry) is recognised; different feedback on it is refused
+    again = ok(cli("feedback", trace_id, "--reward", "1"))
+    assert again.strip() == f"feedback on {trace_id} (reward 1): already learned from; nothing updated"
+    refused = one_line_error(cli("feedback", trace_id, "--reward", "0"))
+    assert f"trace {trace_id!r} already has feedback (reward 1" in refused and "learned from once" in refused
 
-    # and another: JSON output, with a per-expert score and the expected answer
-    summary = json.loads(ok(cli("feedback", trace_id, "--score", f"{picked['expert']}=0.25",
+    # another request, another process: JSON output, with a per-expert score and the expected answer
+    run2 = json.loads(ok(cli("run", "which letter?", "--json")))
+    picked2 = run2["trace"]["attempts"][-1]["picks"][0]
+    summary = json.loads(ok(cli("feedback", run2["trace_id"], "--score", f"{picked2['expert']}=0.25",
                                 "--expected", '{"letter": "A"}', "--json")))
-    assert summary == {"trace_id": trace_id, "router": "r", "reward": 0.25, "task_loss": 0.75, "router_learns": True,
-                       "rewards": {picked["expert"]: 0.25}, "experts_updated": [picked["expert"]]}
+    assert summary == {"trace_id": run2["trace_id"], "router": "r", "reward": 0.25, "task_loss": 0.75,
+                       "router_learns": True, "rewards": {picked2["expert"]: 0.25},
+                       "experts_updated": [picked2["expert"]], "repeat": False}
 
     store = StateStore(os.environ["HIMOE_STATE"])
     try:
@@ -100,16 +108,19 @@ def test_run_feedback_stats_evaluate(cli):
         store.close()
     assert [r["reward"] for r in rows] == [1.0, 0.25]
     assert rows[1]["expected"] == {"kind": "json", "schema": rows[1]["expected"]["schema"], "data": {"letter": "A"}}
-    assert state["updates"] == 2, "the second process built on what the first learned"
-    assert expert_state == {"learned_count": 2, "reward_sum": 1.25}
+    assert state["updates"] == 2, "the second process built on what the first learned, the repeat taught nothing"
+    if picked2["expert"] == picked["expert"]:
+        assert expert_state == {"learned_count": 2, "reward_sum": 1.25}
+    else:
+        assert expert_state == {"learned_count": 1, "reward_sum": 1.0}
 
     stats = json.loads(ok(cli("stats", "--json")))
     for key in ("quality", "calibration_ece", "load_balance_cv2", "utilisation", "latency_ms", "gating_drift_kl",
                 "disagreement"):
         assert key in stats, key
-    assert (stats["requests"], stats["answered"], stats["feedback"]) == (1, 1, 2)
+    assert (stats["requests"], stats["answered"], stats["feedback"]) == (2, 2, 2)
     assert stats["quality"] == pytest.approx(0.625)
-    assert stats["utilisation"] == {picked["expert"]: 1.0}
+    assert sum(stats["utilisation"].values()) == pytest.approx(1.0) and picked["expert"] in stats["utilisation"]
     assert set(stats["latency_ms"]) == {"p50", "p95"} and stats["latency_ms"]["p50"] > 0
     assert stats["state"] == os.environ["HIMOE_STATE"]
 

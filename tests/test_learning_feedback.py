@@ -43,7 +43,7 @@ def test_reward_trains_the_served_router_and_is_recorded():
         arm = next(int(ref.id) for ref in router.experts if ref.name == picked)
         assert {a: n for a, n in router.model.n.items() if n} == {arm: 1}  # arms appear when gated
         assert summary == {"trace_id": response.trace_id, "router": "r", "reward": 0.75, "task_loss": 0.25,
-                           "router_learns": True, "rewards": {picked: 0.75}, "experts_updated": []}
+                           "router_learns": True, "rewards": {picked: 0.75}, "experts_updated": [], "repeat": False}
         rows = moe.trainer.store.feedback()
     assert [(r["trace_id"], r["router"], r["reward"], r["task_loss"]) for r in rows] == \
         [(response.trace_id, "r", 0.75, 0.25)]
@@ -86,7 +86,7 @@ def test_selected_experts_learn_with_the_expected_answer():
         assert value == Value.text("Paris") and reward == 1.0
         assert expected == Value.json({"answer": "Paris"})
         assert other.learned == []  # never selected, never taught
-        moe.feedback(response.trace_id, reward=0.0)
+        moe.feedback(moe.run_sync("capital of France?", task="geo").trace_id, reward=0.0)
         assert learner.learned[-1][2:] == (0.0, None)
         [_, second] = moe.trainer.store.feedback()
         assert second["expected"] is None
@@ -102,6 +102,45 @@ def test_only_experts_with_a_successful_output_learn():
         assert moe.feedback(response.trace_id, reward=1.0)["experts_updated"] == ["learner"]
         with pytest.raises(InvalidInput):  # it was called, but it has no output to score
             moe.feedback(response.trace_id, scores={"broken": 1.0, "nobody": 1.0})
+
+
+# -- each decision is learned from once ---------------------------------------------------------------------
+@pytest.mark.parametrize("state", ["file", "off"])
+def test_the_same_feedback_again_is_a_repeat_that_teaches_nothing(tmp_path, state):
+    learner = LearningExpert("learner", value="Paris")
+    extra = {"state": {"path": str(tmp_path / "s.sqlite3")} if state == "file" else {"enabled": False}}
+    with make_moe([learner], **extra) as moe:
+        trace_id = moe.run_sync("capital of France?").trace_id
+        first = moe.feedback(trace_id, reward=1.0, expected="Paris")
+        again = moe.feedback(trace_id, reward=1.0, expected="Paris")
+        assert (first["repeat"], again["repeat"]) == (False, True)
+        assert again["experts_updated"] == [] and "shadows" not in again
+        assert moe.routers["r"].handle.updates == 1 and len(learner.learned) == 1
+        if state == "file":
+            assert [row["reward"] for row in moe.trainer.store.feedback()] == [1.0]
+
+
+def test_different_feedback_on_a_scored_decision_is_refused_naming_the_first():
+    with make_moe([ConstantExpert("alpha")]) as moe:
+        trace_id = moe.run_sync("x").trace_id
+        moe.feedback(trace_id, reward=1.0)
+        for other in ({"reward": 0.0}, {"task_loss": 0.5}, {"reward": 1.0, "expected": "something else"}):
+            with pytest.raises(InvalidInput, match=rf"trace '{trace_id}' already has feedback \(reward 1, .*"
+                                                   r"a decision is learned from once"):
+                moe.feedback(trace_id, **other)
+        assert moe.routers["r"].handle.updates == 1
+
+
+def test_feedback_from_another_process_on_the_same_state_file_counts_as_given(tmp_path):
+    state = {"state": {"path": str(tmp_path / "shared.sqlite3")}}
+    with make_moe([ConstantExpert("alpha")], **state) as first:
+        trace_id = first.run_sync("x").trace_id
+    with make_moe([ConstantExpert("alpha")], **state) as second:
+        assert second.feedback(trace_id, reward=0.5)["repeat"] is False
+    with make_moe([ConstantExpert("alpha")], **state) as third:
+        assert third.feedback(trace_id, reward=0.5)["repeat"] is True
+        with pytest.raises(InvalidInput, match="already has feedback"):
+            third.feedback(trace_id, reward=0.9)
 
 
 # -- shadows and the orchestrator --------------------------------------------------------------------------
@@ -154,6 +193,29 @@ def test_shadow_routers_learn_from_their_own_answers_and_a_winning_shadow_is_pro
             response = await moe.run("after the promotion")
             assert response.router == "shadow"
             assert moe.orchestrator.served["main"] >= 8
+
+    trio.run(scenario)
+
+
+def test_shadows_scored_after_the_fact_once_each_beside_the_same_primary_feedback():
+    experts = [ConstantExpert("alpha"), ConstantExpert("beta")]
+
+    async def scenario():
+        async with HiMoE.open(experts=experts, entry_points=False, environ={},
+                              config={**shadow_config(False, 4), "state": {"enabled": False}}) as moe:
+            response = await moe.run("question")
+            while not moe.traces.get(response.trace_id).get("shadows"):
+                await trio.sleep(0.001)
+            first = moe.feedback(response.trace_id, reward=1.0)
+            later = moe.feedback(response.trace_id, reward=1.0, shadow_scores={"shadow": 0.25})
+            assert (first["repeat"], later["repeat"]) == (False, False)
+            assert "shadows" not in first and later["shadows"]["scores"] == {"shadow": 0.25}
+            assert moe.routers["main"].handle.updates == 1, "the primary learned once"
+            assert moe.routers["shadow"].handle.updates == 1
+            assert moe.feedback(response.trace_id, reward=1.0, shadow_scores={"shadow": 0.25})["repeat"] is True
+            with pytest.raises(InvalidInput, match=r"shadow shadow already scored \(shadow 0.25\); a shadow is scored once"):
+                moe.feedback(response.trace_id, reward=1.0, shadow_scores={"shadow": 0.5})
+            assert moe.routers["shadow"].handle.updates == 1
 
     trio.run(scenario)
 

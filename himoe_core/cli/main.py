@@ -179,10 +179,14 @@ def _feedback(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(summary)
     else:
-        updated = ", ".join(summary["experts_updated"]) or "none"
-        learned = "updated" if summary["router_learns"] else "recorded (its kind does not learn)"
-        print(f"feedback on {summary['trace_id']} (reward {summary['reward']:g}): router {summary['router']} "
-              f"{learned}; experts updated: {updated}")
+        head = f"feedback on {summary['trace_id']} (reward {summary['reward']:g}): "
+        if summary["repeat"]:
+            print(head + "already learned from; nothing updated")
+        else:
+            updated = ", ".join(summary["experts_updated"]) or "none"
+            learned = "updated" if summary["router_learns"] else "recorded (its kind does not learn)"
+            shadows = f"; shadows scored: {', '.join(sorted(summary['shadows']['scores']))}" if "shadows" in summary else ""
+            print(head + f"router {summary['router']} {learned}; experts updated: {updated}{shadows}")
     return 0
 
 

@@ -46,6 +46,7 @@ class FeedbackTrainer:
         self._pending: list[tuple[TraceRecord, InputData]] = []
         self._writer: TraceWriter | None = None
         self._inputs: OrderedDict[str, InputData] = OrderedDict()
+        self._given: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()  # feedback learned from, without a state file
         self._versions: dict[str, int] = {}
         if self.enabled and (str(self.path) == ":memory:" or _exists(self.path)):
             self.restore()
@@ -153,17 +154,49 @@ class FeedbackTrainer:
                                        "router_learns": hasattr(self.routers[router_id].handle, "state_dict"),
                                        "rewards": {names.get(eid, eid): r for eid, r in rewards},
                                        "experts_updated": []}
+            primary = {"reward": reward, "task_loss": task_loss, "rewards": dict(rewards),
+                       "expected": expected_value.to_jsonable() if expected_value is not None else None}
             with self._transaction():
-                self._train(router_id, served, rewards, task_loss, trace_id, x)
-                summary["experts_updated"] = self._teach_experts(served, rewards, x, expected_value)
-                if shadow_scores:
-                    summary["shadows"] = self._score_shadows(trace, router_id, reward, shadow_scores, x)
-                if self.enabled:
-                    self.store.record_feedback(trace_id, router_id, reward, task_loss, {
-                        "rewards": dict(rewards), "shadow_scores": dict(shadow_scores or {}),
-                        "expected": expected_value.to_jsonable() if expected_value is not None else None,
-                    })
+                learned, scored = self._earlier_feedback(trace_id)
+                if learned is not None and learned != primary:
+                    raise InvalidInput(
+                        f"trace {trace_id!r} already has feedback (reward {learned['reward']:g}, per expert "
+                        f"{learned['rewards']}, expected {learned['expected']!r}): a decision is learned from once, "
+                        "so different feedback on it is refused; repeat the same feedback to score shadows")
+                shadows = dict(shadow_scores or {})
+                changed = sorted(r for r in shadows if r in scored and scored[r] != shadows[r])
+                if changed:
+                    raise InvalidInput(f"trace {trace_id!r}: shadow {', '.join(changed)} already scored "
+                                       f"({', '.join(f'{r} {scored[r]:g}' for r in changed)}); a shadow is scored once")
+                shadows = {r: v for r, v in shadows.items() if r not in scored}
+                if learned is None:
+                    self._train(router_id, served, rewards, task_loss, trace_id, x)
+                    summary["experts_updated"] = self._teach_experts(served, rewards, x, expected_value)
+                if shadows:
+                    summary["shadows"] = self._score_shadows(trace, router_id, reward, shadows, x)
+                summary["repeat"] = learned is not None and not shadows
+                if not summary["repeat"]:
+                    # A row per new piece of learning; shadows scored later carry no reward, so
+                    # the quality metrics count each decision once.
+                    first = learned is None
+                    row = {**primary, "shadow_scores": shadows} if first else {"shadow_scores": shadows}
+                    if self.enabled:
+                        self.store.record_feedback(trace_id, router_id, reward if first else None,
+                                                   task_loss if first else None, row)
+                    else:
+                        self._given.setdefault(trace_id, []).append(row)
+                        while len(self._given) > self.traces.capacity:
+                            self._given.popitem(last=False)
         return summary
+
+    def _earlier_feedback(self, trace_id: str) -> tuple[dict[str, Any] | None, dict[str, float]]:
+        """What feedback on `trace_id` was already learned from — by any process, with a state
+        file: the primary feedback (None if none yet) and the shadow scores."""
+        rows = self.store.feedback_for(trace_id) if self.enabled else self._given.get(trace_id, [])
+        learned = next(({key: row.get(key) for key in ("reward", "task_loss", "rewards", "expected")}
+                        for row in rows if row.get("rewards") is not None), None)
+        scored = {router: score for row in rows for router, score in (row.get("shadow_scores") or {}).items()}
+        return learned, scored
 
     def _transaction(self):
         return self.store.exclusive() if self.enabled else contextlib.nullcontext()
