@@ -161,7 +161,8 @@ class FeedbackTrainer:
                 if learned is not None and learned != primary:
                     raise InvalidInput(
                         f"trace {trace_id!r} already has feedback (reward {learned['reward']:g}, per expert "
-                        f"{learned['rewards']}, expected {learned['expected']!r}): a decision is learned from once, "
+                        f"{ {names.get(eid, eid): r for eid, r in learned['rewards'].items()} }, expected "
+                        f"{learned['expected']!r}): a decision is learned from once, "
                         "so different feedback on it is refused; repeat the same feedback to score shadows")
                 shadows = dict(shadow_scores or {})
                 changed = sorted(r for r in shadows if r in scored and scored[r] != shadows[r])

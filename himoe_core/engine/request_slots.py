@@ -39,9 +39,9 @@ class RequestSlots:
     waiters a second give up, and a cancel scope each would cost more CPU than the requests
     being served. Without one, each waiter waits under its own deadline.
 
-    Given a LagLimit, the capacity follows it: the reaper reports how late each of its wake-ups
-    was, and a larger capacity admits waiters at once, a smaller one is reached as requests
-    finish (see LagLimit). Only the reaper measures, so the capacity adapts under a nursery.
+    Given a LagLimit, the capacity follows it: each admitted request reports how long after its
+    deadline it ended, the reaper how late it woke up; a larger capacity admits waiters at once,
+    a smaller one is reached as requests finish. Growth needs the reaper, hence a nursery.
     """
 
     def __init__(self, capacity: int, spawn: Callable[..., None] | None = None,

@@ -10,7 +10,7 @@ _ENCODER = json.JSONEncoder(check_circular=False)  # traces are trees: skip the 
 
 class TraceRecord:
     """One request's trace: rendered into its JSON-ready dict when first read, frozen into JSON
-    text once it has been written to the state file.
+    text once it is old (see TraceStore) or has been written to the state file.
 
     Rendering a trace costs more than the rest of a fast request's bookkeeping, and most traces
     are never read, or only later by the state writer's thread. Until it is frozen every reader
