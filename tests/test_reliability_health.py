@@ -233,3 +233,40 @@ def test_failed_requests_keep_memory_flat_too():
     growth, counts = heap_growth(moe, experts, warm_up=500, measured=3000)
     assert set(counts) <= {"DeadlineExceeded", "NoExpertSelected"} and sum(counts.values()) == 3000
     assert growth < 128 * 1024, f"the Python heap grew by {growth / 1024:.0f} KiB over 2000 failed requests"
+
+
+# -- reference cycles ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("case", ["an expert raises", "every expert hangs"])
+def test_failed_requests_leave_no_reference_cycles_behind(case):
+    # An exception whose traceback keeps a frame whose locals keep the exception is a cycle that
+    # only a full garbage collection frees; under load those collections stop the event loop.
+    experts = ([FailingExpert("broken"), ConstantExpert("good")] if case == "an expert raises"
+               else [HangingExpert("stuck"), HangingExpert("stuck_too")])
+    moe = make_moe(experts, budget_ms=20)
+
+    async def burst(n: int) -> None:
+        async def one() -> None:
+            try:
+                await moe.run("hello")
+            except MoeError:
+                pass
+
+        async with trio.open_nursery() as nursery:
+            for _ in range(n):
+                nursery.start_soon(one)
+
+    def run(n: int) -> None:
+        trio.run(burst, n, clock=trio.testing.MockClock(autojump_threshold=0))
+
+    try:
+        run(moe.traces.unfrozen + 50)  # past the trace store's window: older requests' objects are let go
+        gc.collect()
+        gc.disable()
+        try:
+            run(500)
+            freed = gc.collect()
+        finally:
+            gc.enable()
+        assert freed < 500, f"{freed} objects in reference cycles after 500 requests ({case})"
+    finally:
+        moe.close()

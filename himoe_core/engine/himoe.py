@@ -237,7 +237,13 @@ class HiMoE:
             record = TraceRecord(ctx.trace_id, partial(_render_trace, x, ctx, attempts, ctx.elapsed_ms(), error=error))
             self.traces.put(record)
             self.trainer.remember(record, x)
-            raise error
+            try:
+                raise error
+            finally:
+                # The error's traceback keeps this frame; were its locals to keep the error too
+                # (through the attempts), every failed request would leave a reference cycle —
+                # ~24 objects that only a full garbage collection frees.
+                error = record = attempts = attempt = None
         value = self._ask_orchestrator("synthesize", (served.router, served.aggregated, served.aggregated.mix_info), None)
         chain = None
         if self.chain_plans and value.as_plan() is not None and ctx.depth < self.max_chain_depth:

@@ -254,6 +254,7 @@ class BaseRouter:
         except (Exception, SystemExit) as exc:  # sys.exit() in an expert (argparse…) fails its call, not the app
             latency = (trio.current_time() - started) * 1000.0
             outcomes[index] = CallOutcome(ref, CallStatus.FAILED, latency_ms=latency, cause=_cause(exc), error=exc)
+            del outcomes  # the error's traceback keeps this frame: it must not keep the list holding the error
             return
         outcomes[index] = CallOutcome(ref, CallStatus.OK, out, latency_ms=latency)
 
