@@ -296,3 +296,17 @@ def test_auto_grows_the_limit_when_the_experts_only_wait():
     ended, capacity = _mock_run(main)
     assert all(outcome == "ok" for _, outcome in ended)
     assert capacity > 64, "requests waited while the loop was idle: the limit should have grown"
+
+
+def test_auto_outside_open_is_a_fixed_limit_of_64():
+    # moe.run in the caller's own trio run, without HiMoE.open(): no reaper to measure the loop.
+    moe = _moe("auto")
+
+    async def main():
+        ended = await _burst(moe, 65)
+        slots = moe._slots.get()
+        return ended, slots.capacity, slots.limit
+
+    ended, capacity, limit = _mock_run(main)
+    assert (capacity, limit) == (64, None)
+    assert ended == [(30, "ok")] * 64 + [(60, "ok")], "the 65th waited for a slot"

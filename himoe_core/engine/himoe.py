@@ -26,7 +26,7 @@ from .assembly import build_orchestrator, build_routers
 from .background_loop import BackgroundLoop
 from .explicit_experts import ExplicitExperts
 from .feedback_trainer import FeedbackTrainer
-from .lag_limit import LagLimit
+from .lag_limit import INITIAL, LagLimit
 from .request_slots import RequestSlots
 from .response import Response
 from .route_attempt import RouteAttempt
@@ -197,9 +197,12 @@ class HiMoE:
             slots = self._slots.get()
         except LookupError:
             nursery = self._shadow_nursery()
-            limit = LagLimit() if self.max_in_flight == "auto" else None
-            slots = RequestSlots(limit.value if limit else self.max_in_flight,
-                                 nursery.start_soon if nursery is not None else None, limit)
+            auto = self.max_in_flight == "auto"
+            # The limit grows on the reaper's wake-ups, and the reaper needs a nursery: without
+            # one, "auto" is a fixed limit rather than one that could only shrink.
+            limit = LagLimit() if auto and nursery is not None else None
+            capacity = limit.value if limit else INITIAL if auto else self.max_in_flight
+            slots = RequestSlots(capacity, nursery.start_soon if nursery is not None else None, limit)
             self._slots.set(slots)
         deadline = trio.current_time() + ctx.remaining_ms() / 1000.0
         if slots.in_use < slots.capacity or not watch_token:

@@ -9,6 +9,9 @@ not keeping up: admit fewer requests."""
 ON_TIME_S = 0.0015
 """A timer at most this late, with requests waiting for a slot, means room for more."""
 
+INITIAL = 64
+"""Where the limit starts; also the fixed limit of "auto" where it cannot adapt (no nursery)."""
+
 DECREASE = 0.8
 GROW_EVERY_S = 0.02
 """At most one growth step per this much time: a step's effect shows only as requests end."""
@@ -35,7 +38,7 @@ class LagLimit:
     and a loaded one does not overshoot its knee again after finding it.
     """
 
-    def __init__(self, initial: int = 64, minimum: int = 4, maximum: int = 100_000) -> None:
+    def __init__(self, initial: int = INITIAL, minimum: int = 4, maximum: int = 100_000) -> None:
         if not (isinstance(minimum, int) and isinstance(initial, int) and isinstance(maximum, int)
                 and 1 <= minimum <= initial <= maximum):
             raise ValueError(f"LagLimit needs integers 1 <= minimum <= initial <= maximum, "
