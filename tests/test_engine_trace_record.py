@@ -129,3 +129,14 @@ def test_kept_traces_add_almost_nothing_for_the_garbage_collector_to_walk(tmp_pa
         assert per_request < 4, f"{per_request:.1f} tracked objects kept per request"
     finally:
         moe.close()
+
+
+def test_updates_do_not_grow_the_window_of_unfrozen_records():
+    # Shadows update a trace after its response left; each update puts the record back into the
+    # window, and a window that only ever let one record out per request would grow with them.
+    store = TraceStore(capacity=100_000)
+    for i in range(3 * store.unfrozen):
+        store.put(TraceRecord(f"t{i}", data={"trace_id": f"t{i}"}))
+        assert store.update(f"t{i}", lambda trace: trace.setdefault("shadows", []).append({"router": "s"}))
+    assert len(store._unfrozen) <= store.unfrozen + 1
+    assert "frozen" in repr(store.record("t0")) and store.get("t0")["shadows"] == [{"router": "s"}]

@@ -39,7 +39,7 @@ class TraceStore:
                 del traces[next(iter(traces))]
             unfrozen = self._unfrozen
             unfrozen.append(record)
-            if len(unfrozen) > self.unfrozen:
+            while len(unfrozen) > self.unfrozen:  # updates put records back in: more than one may be due
                 oldest = unfrozen.popleft()
                 if traces.get(oldest.trace_id) is oldest:
                     oldest.freeze()  # a no-op for a record the writer froze
