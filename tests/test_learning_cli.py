@@ -88,7 +88,7 @@ def test_run_feedback_stats_evaluate(cli):
     again = ok(cli("feedback", trace_id, "--reward", "1"))
     assert again.strip() == f"feedback on {trace_id} (reward 1): already learned from; nothing updated"
     refused = one_line_error(cli("feedback", trace_id, "--reward", "0"))
-    assert f"trace {trace_id!r} already has feedback (reward 1" in refused and "learned from once" in refused
+    assert f"trace {trace_id!r} already has feedback (reward 1.0" in refused and "learned from once" in refused
 
     # another request, another process: JSON output, with a per-expert score and the expected answer
     run2 = json.loads(ok(cli("run", "which letter?", "--json")))
@@ -97,7 +97,7 @@ def test_run_feedback_stats_evaluate(cli):
                                 "--expected", '{"letter": "A"}', "--json")))
     assert summary == {"trace_id": run2["trace_id"], "router": "r", "reward": 0.25, "task_loss": 0.75,
                        "router_learns": True, "rewards": {picked2["expert"]: 0.25},
-                       "experts_updated": [picked2["expert"]], "repeat": False}
+                       "experts_updated": [picked2["expert"]], "first_feedback": True, "repeat": False}
 
     store = StateStore(os.environ["HIMOE_STATE"])
     try:

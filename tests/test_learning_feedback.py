@@ -43,7 +43,8 @@ def test_reward_trains_the_served_router_and_is_recorded():
         arm = next(int(ref.id) for ref in router.experts if ref.name == picked)
         assert {a: n for a, n in router.model.n.items() if n} == {arm: 1}  # arms appear when gated
         assert summary == {"trace_id": response.trace_id, "router": "r", "reward": 0.75, "task_loss": 0.25,
-                           "router_learns": True, "rewards": {picked: 0.75}, "experts_updated": [], "repeat": False}
+                           "router_learns": True, "rewards": {picked: 0.75}, "experts_updated": [], "first_feedback": True,
+                           "repeat": False}
         rows = moe.trainer.store.feedback()
     assert [(r["trace_id"], r["router"], r["reward"], r["task_loss"]) for r in rows] == \
         [(response.trace_id, "r", 0.75, 0.25)]
@@ -125,10 +126,47 @@ def test_different_feedback_on_a_scored_decision_is_refused_naming_the_first():
         trace_id = moe.run_sync("x").trace_id
         moe.feedback(trace_id, reward=1.0)
         for other in ({"reward": 0.0}, {"task_loss": 0.5}, {"reward": 1.0, "expected": "something else"}):
-            with pytest.raises(InvalidInput, match=rf"trace '{trace_id}' already has feedback \(reward 1, .*"
-                                                   r"a decision is learned from once"):
+            with pytest.raises(InvalidInput, match=rf"trace '{trace_id}' already has feedback \(reward 1.0, "
+                                                   r"task_loss 0.0, .*a decision is learned from once"):
                 moe.feedback(trace_id, **other)
         assert moe.routers["r"].handle.updates == 1
+
+
+@pytest.mark.parametrize("state", ["file", "off"])
+def test_a_refused_call_teaches_nothing_so_its_corrected_retry_is_the_first(tmp_path, state):
+    experts = [ConstantExpert("alpha"), ConstantExpert("beta")]
+    config = {**shadow_config(False, 4),
+              "state": {"path": str(tmp_path / "s.sqlite3")} if state == "file" else {"enabled": False}}
+    with HiMoE(experts=experts, entry_points=False, environ={}, config=config) as moe:
+        trace_id = moe.run_sync("question").trace_id
+        for bad in ({"ghost": 1.0}, {"shadow": "high"}, {"shadow": math.nan}):
+            with pytest.raises(InvalidInput, match="ghost|finite number"):
+                moe.feedback(trace_id, reward=1.0, shadow_scores=bad)
+        assert moe.routers["main"].handle.updates == 0, "a refused call taught the router"
+        assert moe.feedback(trace_id, reward=1.0)["first_feedback"] is True
+        assert moe.routers["main"].handle.updates == 1
+
+
+def test_the_same_feedback_said_another_way_is_a_repeat():
+    with make_moe([ConstantExpert("alpha")], state={"enabled": False}) as moe:
+        trace_id = moe.run_sync("x").trace_id
+        moe.feedback(trace_id, reward=0.7)
+        assert moe.feedback(trace_id, task_loss=0.3)["repeat"] is True  # 1 - 0.3 is 0.7000000000000001
+
+
+def test_without_a_state_file_feedback_is_remembered_as_long_as_its_trace_is_kept():
+    extra = {"himoe": {"trace_capacity": 2}, "state": {"enabled": False}}
+    with make_moe([ConstantExpert("alpha")], **extra) as moe:
+        t0, t1 = moe.run_sync("a").trace_id, moe.run_sync("b").trace_id
+        moe.feedback(t1, reward=1.0)  # feedback in another order than the requests
+        moe.feedback(t0, reward=1.0)
+        t2 = moe.run_sync("c").trace_id  # t0 leaves the store
+        moe.feedback(t2, reward=1.0)
+        with pytest.raises(InvalidInput, match="already has feedback"):
+            moe.feedback(t1, reward=0.0)
+        with pytest.raises(InvalidInput, match="unknown trace id"):
+            moe.feedback(t0, reward=0.0)
+        assert moe.routers["r"].handle.updates == 3
 
 
 def test_feedback_from_another_process_on_the_same_state_file_counts_as_given(tmp_path):

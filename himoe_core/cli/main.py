@@ -180,13 +180,16 @@ def _feedback(args: argparse.Namespace) -> int:
         _print_json(summary)
     else:
         head = f"feedback on {summary['trace_id']} (reward {summary['reward']:g}): "
+        shadows = ", ".join(sorted(summary["shadows"]["scores"])) if "shadows" in summary else ""
         if summary["repeat"]:
             print(head + "already learned from; nothing updated")
+        elif not summary["first_feedback"]:
+            print(head + f"shadows scored: {shadows}; the decision itself was learned from before")
         else:
             updated = ", ".join(summary["experts_updated"]) or "none"
             learned = "updated" if summary["router_learns"] else "recorded (its kind does not learn)"
-            shadows = f"; shadows scored: {', '.join(sorted(summary['shadows']['scores']))}" if "shadows" in summary else ""
-            print(head + f"router {summary['router']} {learned}; experts updated: {updated}{shadows}")
+            print(head + f"router {summary['router']} {learned}; experts updated: {updated}"
+                  + (f"; shadows scored: {shadows}" if shadows else ""))
     return 0
 
 

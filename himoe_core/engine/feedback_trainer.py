@@ -46,7 +46,9 @@ class FeedbackTrainer:
         self._pending: list[tuple[TraceRecord, InputData]] = []
         self._writer: TraceWriter | None = None
         self._inputs: OrderedDict[str, InputData] = OrderedDict()
-        self._given: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()  # feedback learned from, without a state file
+        # Without a state file: the feedback learned from, per trace still in _inputs (the only
+        # traces feedback can reach then).
+        self._given: dict[str, list[dict[str, Any]]] = {}
         self._versions: dict[str, int] = {}
         if self.enabled and (str(self.path) == ":memory:" or _exists(self.path)):
             self.restore()
@@ -81,7 +83,8 @@ class FeedbackTrainer:
         with self._lock:
             self._inputs[record.trace_id] = x
             while len(self._inputs) > self.traces.capacity:
-                self._inputs.popitem(last=False)
+                evicted, _ = self._inputs.popitem(last=False)
+                self._given.pop(evicted, None)
             if self.enabled:
                 # Rendered here, on the caller's thread: a record not yet rendered holds the whole
                 # request (its exceptions' frames included), and a writer thread that falls
@@ -156,38 +159,42 @@ class FeedbackTrainer:
                                        "experts_updated": []}
             primary = {"reward": reward, "task_loss": task_loss, "rewards": dict(rewards),
                        "expected": expected_value.to_jsonable() if expected_value is not None else None}
+            shadows = _checked_shadow_scores(trace, shadow_scores)
             with self._transaction():
+                # Everything is checked before anything learns: a call refused half-way would
+                # have trained without leaving its row, and its retry would train again.
                 learned, scored = self._earlier_feedback(trace_id)
-                if learned is not None and learned != primary:
-                    raise InvalidInput(
-                        f"trace {trace_id!r} already has feedback (reward {learned['reward']:g}, per expert "
-                        f"{ {names.get(eid, eid): r for eid, r in learned['rewards'].items()} }, expected "
-                        f"{learned['expected']!r}): a decision is learned from once, "
-                        "so different feedback on it is refused; repeat the same feedback to score shadows")
-                shadows = dict(shadow_scores or {})
-                changed = sorted(r for r in shadows if r in scored and scored[r] != shadows[r])
+                if learned is not None and not _same_feedback(learned, primary):
+                    def shown(feedback: dict[str, Any]) -> str:
+                        per_expert = {names.get(eid, eid): r for eid, r in feedback["rewards"].items()}
+                        return (f"reward {feedback['reward']!r}, task_loss {feedback['task_loss']!r}, per expert "
+                                f"{per_expert}, expected {feedback['expected']!r}")
+                    raise InvalidInput(f"trace {trace_id!r} already has feedback ({shown(learned)}), not ({shown(primary)}): "
+                                       "a decision is learned from once, so different feedback on it is refused; "
+                                       "repeat the same feedback to score shadows")
+                changed = sorted(r for r in shadows if r in scored and not math.isclose(scored[r], shadows[r]))
                 if changed:
                     raise InvalidInput(f"trace {trace_id!r}: shadow {', '.join(changed)} already scored "
-                                       f"({', '.join(f'{r} {scored[r]:g}' for r in changed)}); a shadow is scored once")
+                                       f"({', '.join(f'{r} {scored[r]!r}' for r in changed)}); a shadow is scored once")
                 shadows = {r: v for r, v in shadows.items() if r not in scored}
-                if learned is None:
+                first = learned is None
+                summary["first_feedback"] = first
+                summary["repeat"] = not first and not shadows
+                if summary["repeat"]:
+                    return summary
+                # A row per new piece of learning; shadows scored later carry no reward, so the
+                # quality metrics count each decision once.
+                row = {**primary, "shadow_scores": shadows} if first else {"shadow_scores": shadows}
+                if self.enabled:  # in the transaction: rolled back if learning fails below
+                    self.store.record_feedback(trace_id, router_id, reward if first else None,
+                                               task_loss if first else None, row)
+                if first:
                     self._train(router_id, served, rewards, task_loss, trace_id, x)
                     summary["experts_updated"] = self._teach_experts(served, rewards, x, expected_value)
                 if shadows:
                     summary["shadows"] = self._score_shadows(trace, router_id, reward, shadows, x)
-                summary["repeat"] = learned is not None and not shadows
-                if not summary["repeat"]:
-                    # A row per new piece of learning; shadows scored later carry no reward, so
-                    # the quality metrics count each decision once.
-                    first = learned is None
-                    row = {**primary, "shadow_scores": shadows} if first else {"shadow_scores": shadows}
-                    if self.enabled:
-                        self.store.record_feedback(trace_id, router_id, reward if first else None,
-                                                   task_loss if first else None, row)
-                    else:
-                        self._given.setdefault(trace_id, []).append(row)
-                        while len(self._given) > self.traces.capacity:
-                            self._given.popitem(last=False)
+                if not self.enabled:
+                    self._given.setdefault(trace_id, []).append(row)
         return summary
 
     def _earlier_feedback(self, trace_id: str) -> tuple[dict[str, Any] | None, dict[str, float]]:
@@ -265,10 +272,6 @@ class FeedbackTrainer:
         """Offline credit assignment: each scored shadow learns from its own answer, and the
         orchestrator hears which shadow beat the primary."""
         shadows = {s["router"]: s for s in trace.get("shadows", []) if s.get("status") == "ok"}
-        unknown = sorted(set(shadow_scores) - set(shadows))
-        if unknown:
-            raise InvalidInput(f"trace {trace['trace_id']!r} has no finished shadow answer from {', '.join(unknown)}; "
-                               f"shadows with answers: {', '.join(sorted(shadows)) or 'none'}")
         for router_id, score in shadow_scores.items():
             if router_id in self.routers:
                 self._train(router_id, shadows[router_id], _rewards(shadows[router_id], score, None),
@@ -281,6 +284,31 @@ class FeedbackTrainer:
             scored=sorted(shadow_scores),
         ))
         return {"shadow_better": better, "scores": dict(shadow_scores)}
+
+
+def _checked_shadow_scores(trace: dict[str, Any], shadow_scores: Mapping[str, float] | None) -> dict[str, float]:
+    """The shadow scores, each a finite number for a shadow that answered in this trace."""
+    shadows = dict(shadow_scores or {})
+    for router_id, score in shadows.items():
+        if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score):
+            raise InvalidInput(f"shadow score for {router_id!r} must be a finite number, got {score!r}")
+    answered = {s["router"] for s in trace.get("shadows", []) if s.get("status") == "ok"}
+    unknown = sorted(set(shadows) - answered)
+    if unknown:
+        raise InvalidInput(f"trace {trace['trace_id']!r} has no finished shadow answer from {', '.join(unknown)}; "
+                           f"shadows with answers: {', '.join(sorted(answered)) or 'none'}")
+    return {router_id: float(score) for router_id, score in shadows.items()}
+
+
+def _same_feedback(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """The same feedback, up to float rounding (reward 0.7 and task_loss 0.3 say the same)."""
+    def close(x: float | None, y: float | None) -> bool:
+        return x == y or (x is not None and y is not None and math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-12))
+
+    return (close(a["reward"], b["reward"]) and close(a["task_loss"], b["task_loss"])
+            and a["rewards"].keys() == b["rewards"].keys()
+            and all(close(a["rewards"][k], b["rewards"][k]) for k in a["rewards"])
+            and a["expected"] == b["expected"])
 
 
 def _reward_and_loss(reward: float | None, task_loss: float | None,
