@@ -310,3 +310,38 @@ def test_auto_outside_open_is_a_fixed_limit_of_64():
     ended, capacity, limit = _mock_run(main)
     assert (capacity, limit) == (64, None)
     assert ended == [(30, "ok")] * 64 + [(60, "ok")], "the 65th waited for a slot"
+
+
+def test_a_request_started_in_a_cancelled_scope_takes_no_slot_with_it():
+    moe = _moe(1)
+
+    async def main():
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await moe.run("never starts")
+        assert scope.cancelled_caught
+        return await _burst(moe, 1)
+
+    assert _mock_run(main) == [(30, "ok")], "the slot leaked: the next request could not start"
+
+
+def test_the_reaper_grows_the_limit_only_while_requests_wait():
+    limit = LagLimit(initial=1, minimum=1)
+
+    async def main():
+        async with trio.open_nursery() as nursery:
+            slots = RequestSlots(1, nursery.start_soon, limit)
+
+            async def holder() -> None:
+                assert await slots.acquire(trio.current_time() + 1.0)
+                await trio.sleep(0.004)  # gives the slot to the waiter before the reaper's 5 ms replan
+                slots.release()
+
+            nursery.start_soon(holder)
+            await trio.sleep(0.001)
+            assert await slots.acquire(trio.current_time() + 0.050)
+            slots.release()
+            await trio.sleep(0.1)
+        return slots.capacity
+
+    assert _mock_run(main) == 1, "the limit grew with nobody waiting"

@@ -59,13 +59,17 @@ class RequestSlots:
         self._deadlines: list[tuple[float, int]] = []  # (deadline, ticket): a heap, stale entries skipped
         self._due: dict[int, int] = {}  # deadline bucket → waiters due in it
         self._reaper: trio.CancelScope | None = None
+        self._reaper_set = 0.0  # when the reaper's deadline was last set
         self._reaping = False
 
     async def acquire(self, deadline: float) -> bool:
         """Take a slot, waiting until trio time `deadline` at most; False if none came in time."""
         if self.in_use < self.capacity:
+            # A slot taken at once is still a scheduling point; a cancelled caller must not
+            # take one it would never give back.
+            await trio.lowlevel.checkpoint_if_cancelled()
             self.in_use += 1
-            await trio.lowlevel.checkpoint()  # a slot taken at once is still a scheduling point
+            await trio.lowlevel.cancel_shielded_checkpoint()
             return True
         now = trio.current_time()
         ticket = next(self._tickets)
@@ -127,6 +131,7 @@ class RequestSlots:
         if self._reaper is not None:
             if when < self._reaper.deadline:
                 self._reaper.deadline = when
+                self._reaper_set = trio.current_time()
         elif not self._reaping:
             self._reaping = True
             self._spawn(self._reap)
@@ -168,12 +173,14 @@ class RequestSlots:
                             trio.lowlevel.reschedule(self._remove(ticket), outcome.Value(False))
                     await trio.lowlevel.checkpoint()  # they go first; then plan again
                     continue
+                self._reaper_set = now
                 with trio.CancelScope(deadline=min(wake, now + _REPLAN_S)) as self._reaper:
                     await trio.sleep_forever()
                 due, self._reaper = self._reaper.deadline, None
-                if self.limit is not None:
+                if self.limit is not None and self._waiters:
                     now = trio.current_time()
-                    self.resize(self.limit.woke(now - due, now))
+                    # Late by how much after it was due — or after it was set, if set in the past.
+                    self.resize(self.limit.woke(now - max(due, self._reaper_set), now))
         finally:
             self._reaper = None
             self._reaping = False

@@ -61,6 +61,11 @@ class TraceRecord:
                 return data
         return json.loads(text)
 
+    @property
+    def frozen(self) -> bool:
+        """Whether the record keeps only the JSON text."""
+        return self._text is not None
+
     def copy(self) -> dict[str, Any]:
         """A copy of the trace dict that the caller may change freely."""
         text = self._text

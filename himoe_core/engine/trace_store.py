@@ -39,7 +39,7 @@ class TraceStore:
                 del traces[next(iter(traces))]
             unfrozen = self._unfrozen
             unfrozen.append(record)
-            while len(unfrozen) > self.unfrozen:  # updates put records back in: more than one may be due
+            if len(unfrozen) > self.unfrozen:
                 oldest = unfrozen.popleft()
                 if traces.get(oldest.trace_id) is oldest:
                     oldest.freeze()  # a no-op for a record the writer froze
@@ -50,10 +50,12 @@ class TraceStore:
             record = self._traces.get(trace_id)
             if record is None:
                 return False
+            frozen = record.frozen
             data = record.data()
             change(data)
             record.replace(data)
-            self._unfrozen.append(record)
+            if frozen:  # it stays out of the collector's way (a shadow may answer long after)
+                record.freeze()
             return True
 
     def record(self, trace_id: str) -> TraceRecord | None:
