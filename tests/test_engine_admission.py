@@ -8,7 +8,7 @@ import pytest
 import trio
 import trio.testing
 
-from himoe_core import Cancelled, CancelToken, ConfigError, DeadlineExceeded, HiMoE, NoExpertSelected
+from himoe_core import BaseRouter, Cancelled, CancelToken, ConfigError, DeadlineExceeded, HiMoE, NoExpertSelected, hookimpl
 from himoe_core.engine.lag_limit import LagLimit
 from himoe_core.engine.request_slots import RequestSlots
 from himoe_core.testing import FailingExpert, SleepyExpert
@@ -345,3 +345,34 @@ def test_the_reaper_grows_the_limit_only_while_requests_wait():
         return slots.capacity
 
     assert _mock_run(main) == 1, "the limit grew with nobody waiting"
+
+
+class _SlowRouter(BaseRouter):
+    """A router kind with its own fan-out, which ignores the deadline: the engine holds it to the
+    deadline from outside, a few milliseconds later by design."""
+
+    kind = "ignores-the-deadline"
+
+    async def call_experts(self, input, picks, ctx):
+        await trio.sleep_forever()
+
+
+class _SlowRouterPlugin:
+    @hookimpl
+    def register_routers(self, register):
+        register("ignores-the-deadline", _SlowRouter)
+
+
+def test_auto_does_not_read_a_custom_routers_grace_as_the_loop_running_late():
+    options = _open_options("auto")
+    options["plugins"] = [_SlowRouterPlugin()]
+    options["config"]["routers"]["r"]["kind"] = "ignores-the-deadline"
+
+    async def main():
+        async with HiMoE.open(**options) as moe:
+            for _ in range(5):
+                ended = await _burst(moe, 100)
+                assert {outcome for _, outcome in ended} == {"DeadlineExceeded"}
+            return moe._slots.get().capacity
+
+    assert _mock_run(main) >= 64, "requests cut ROUTER_GRACE_S after their deadline cut the limit"

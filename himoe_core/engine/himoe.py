@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextvars
 import math
 import os
 import threading
@@ -35,6 +36,10 @@ from .trace_store import TraceStore
 
 
 ROUTER_GRACE_S = 0.005
+_GRACE_TAKEN: contextvars.ContextVar[float] = contextvars.ContextVar("himoe_grace_taken", default=0.0)
+"""How far past its deadline the current request may end by design (a router of another kind
+than the engine's fan-out is held to the deadline from outside, ROUTER_GRACE_S later), so that
+an adaptive admission limit does not read that as the loop running late."""
 
 
 class HiMoE:
@@ -181,10 +186,12 @@ class HiMoE:
         if self._slots is None:
             return await self._answer(x, ctx, router=router, k=k)
         slots, deadline = await self._admit(ctx, watch_token=cancel is not None)
+        grace = _GRACE_TAKEN.set(0.0)
         try:
             return await self._answer(x, ctx, router=router, k=k)
         finally:
-            slots.release(deadline)
+            slots.release(deadline + _GRACE_TAKEN.get())
+            _GRACE_TAKEN.reset(grace)
 
     async def _admit(self, ctx: Context, watch_token: bool) -> tuple[RequestSlots, float]:
         """Take one of the `max_in_flight` request slots of this trio run, waiting at most until
@@ -279,6 +286,7 @@ class HiMoE:
                 fanout = await router.call_experts(rin, picks, ctx)
             else:
                 # Any other router kind is held to the deadline from outside, a hair later.
+                _GRACE_TAKEN.set(ROUTER_GRACE_S)
                 with trio.move_on_after(ctx.remaining_ms() / 1000.0 + ROUTER_GRACE_S) as deadline:
                     fanout = await router.call_experts(rin, picks, ctx)
                 if deadline.cancelled_caught:
