@@ -178,3 +178,18 @@ def test_relative_paths_in_a_dict_config_stay_relative_to_the_current_directory(
     loaded = load_config({"state": {"path": "state.sqlite3"}, "himoe": {"plugins_dir": "plugins"}})
     assert loaded["state"]["path"] == "state.sqlite3" and loaded["himoe"]["plugins_dir"] == "plugins"
     assert load_config({"state": {"path": ":memory:"}})["state"]["path"] == ":memory:"
+
+
+def test_a_symlinked_config_file_resolves_relative_to_where_it_is_linked_from(tmp_path):
+    real, linked = tmp_path / "real", tmp_path / "linked"
+    real.mkdir()
+    linked.mkdir()
+    (real / "himoe.toml").write_text('[state]\npath = "state.sqlite3"\n')
+    (linked / "himoe.toml").symlink_to(real / "himoe.toml")
+    assert load_config(linked / "himoe.toml")["state"]["path"] == str(linked / "state.sqlite3")
+
+
+def test_a_home_folder_that_cannot_be_expanded_is_a_config_error():
+    with pytest.raises(ConfigError, match=r"state\.path: cannot expand '~no_such_user_here/state.sqlite3'"):
+        load_config({"state": {"path": "~no_such_user_here/state.sqlite3"}})
+    assert load_config({"state": {"path": "~/state.sqlite3"}})["state"]["path"] != "~/state.sqlite3"

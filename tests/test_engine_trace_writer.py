@@ -82,3 +82,28 @@ def test_a_failed_write_is_reported_on_drain_and_the_thread_goes_on():
     writer.drain()
     writer.close()
     assert calls[-1] == ["good"]
+
+
+def test_a_bad_batch_among_merged_ones_loses_only_itself():
+    written: list[list[str]] = []
+    gate = threading.Event()
+    first = threading.Event()
+
+    def write(rows):
+        if rows == ["hold"]:
+            first.set()
+            gate.wait(10)
+        if "bad" in rows:
+            raise ValueError("a row the database refuses")
+        written.append(list(rows))
+
+    writer = TraceWriter(write)
+    writer.submit(["hold"])
+    assert first.wait(10)
+    for batch in (["a1", "a2"], ["bad"], ["b1"]):
+        writer.submit(batch)
+    gate.set()
+    with pytest.raises(StateError, match="a row the database refuses"):
+        writer.drain()
+    writer.close()
+    assert written == [["hold"], ["a1", "a2"], ["b1"]]

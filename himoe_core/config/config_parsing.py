@@ -89,19 +89,23 @@ def load_config(source: str | os.PathLike | Mapping[str, Any] | None) -> dict[st
     if "path" in state and (not isinstance(state["path"], str) or not state["path"]):
         raise ConfigError(f"state.path: expected a file path (or ':memory:'), got {state['path']!r}")
     raw["state"] = state
-    if isinstance(source, (str, os.PathLike)):
-        _resolve_paths(raw, Path(source).resolve().parent)
+    # Not resolve(): a symlinked config means the folder it is linked from, as a shell would.
+    _resolve_paths(raw, Path(os.path.abspath(source)).parent if isinstance(source, (str, os.PathLike)) else None)
     return raw
 
 
-def _resolve_paths(raw: dict[str, Any], folder: Path) -> None:
-    """Relative paths in a config file mean relative to the file, as in mkdocs.yml or a compose
-    file: the same config then works from whatever directory himoe is started in."""
-    state, himoe = raw["state"], raw["himoe"]
-    if "path" in state and state["path"] != ":memory:":
-        state["path"] = str(folder / Path(state["path"]).expanduser())
-    if "plugins_dir" in himoe:
-        himoe["plugins_dir"] = str(folder / Path(himoe["plugins_dir"]).expanduser())
+def _resolve_paths(raw: dict[str, Any], folder: Path | None) -> None:
+    """`~` expanded; relative paths in a config file mean relative to the file, as in mkdocs.yml
+    or a compose file: the same config then works from whatever directory himoe is started in."""
+    for table, key in ((raw["state"], "path"), (raw["himoe"], "plugins_dir")):
+        if key not in table or table[key] == ":memory:":
+            continue
+        try:
+            path = Path(table[key]).expanduser()
+        except RuntimeError as exc:  # ~someone who does not exist
+            where = "state.path" if key == "path" else "himoe.plugins_dir"
+            raise ConfigError(f"{where}: cannot expand {table[key]!r}: {exc}") from None
+        table[key] = str(folder / path if folder is not None else path)
 
 
 def _check_router(router_id: str, table: dict[str, Any]) -> None:

@@ -111,8 +111,8 @@ class FeedbackTrainer:
         self._writer.submit(batch)
 
     def _write_batch(self, store: StateStore, batch: list[tuple[TraceRecord, InputData]]) -> None:
-        rows = [(record.trace_id, record.data().get("router"), x.kind.value, x.task, _input_bytes(x),
-                 self.traces.freeze(record)) for record, x in batch]
+        rows = [(record.trace_id, record.router, x.kind.value, x.task, _input_bytes(x), self.traces.freeze(record))
+                for record, x in batch]
         store.record_trace_rows(rows)
 
     def flush(self) -> None:

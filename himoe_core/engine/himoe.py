@@ -261,7 +261,8 @@ class HiMoE:
         shadows, shadow_notes = self._plan_shadows(x, ctx, served)
         elapsed = ctx.elapsed_ms()
         record = TraceRecord(ctx.trace_id, partial(_render_trace, x, ctx, attempts, elapsed, served=served.router.id,
-                                                   value=value, chain=chain, shadows=shadow_notes))
+                                                   value=value, chain=chain, shadows=shadow_notes),
+                             router=served.router.id)
         self.traces.put(record)
         self.trainer.remember(record, x)
         if shadows:

@@ -20,14 +20,15 @@ class TraceRecord:
     request in flight would wait out), a string holds none.
     """
 
-    __slots__ = ("trace_id", "_render", "_data", "_text")
+    __slots__ = ("trace_id", "router", "_render", "_data", "_text")
     _setting = threading.Lock()  # held only to publish a change, never while rendering
 
     def __init__(self, trace_id: str, render: Callable[[], dict[str, Any]] | None = None,
-                 data: dict[str, Any] | None = None) -> None:
+                 data: dict[str, Any] | None = None, router: str | None = None) -> None:
         if (render is None) == (data is None):
             raise ValueError("TraceRecord needs either a render function or the trace dict")
         self.trace_id = trace_id
+        self.router = router if data is None else data.get("router")  # the serving router's id, None if it failed
         self._render = render
         self._data = data
         self._text: str | None = None

@@ -41,17 +41,32 @@ class TraceWriter:
                     break
                 items += len(batches[-1] or ())
             closing = batches[-1] is None
-            merged = [item for batch in batches if batch is not None for item in batch]
+            batches = [batch for batch in batches if batch]
             try:
-                if merged:
-                    self._write(merged)
-            except BaseException as exc:  # kept for the next drain(); the thread goes on
-                self._error = exc
+                self._write_all(batches)
             finally:
-                for _ in batches:
+                for _ in range(len(batches) + closing):
                     self._queue.task_done()
             if closing:
                 return
+
+    def _write_all(self, batches: list[list[Any]]) -> None:
+        """One write for all the batches; if it fails, one per batch, so that one bad batch
+        loses only itself. A failure is kept for the next drain(); the thread goes on."""
+        if not batches:
+            return
+        try:
+            self._write([item for batch in batches for item in batch])
+            return
+        except BaseException as exc:
+            if len(batches) == 1:
+                self._error = exc
+                return
+        for batch in batches:
+            try:
+                self._write(batch)
+            except BaseException as exc:
+                self._error = exc
 
     def submit(self, batch: list[Any]) -> None:
         self._queue.put(batch)
