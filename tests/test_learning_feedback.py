@@ -169,6 +169,18 @@ def test_without_a_state_file_feedback_is_remembered_as_long_as_its_trace_is_kep
         assert moe.routers["r"].handle.updates == 3
 
 
+@pytest.mark.parametrize("where", ["in memory", "from the state file"])
+def test_feedback_on_an_input_routed_under_raised_limits(tmp_path, where):
+    extra = {"limits": {"max_text_chars": 200_000}, "state": {"path": str(tmp_path / "s.sqlite3")}}
+    with make_moe([ConstantExpert("alpha")], **extra) as moe:
+        trace_id = moe.run_sync("x" * 150_000).trace_id
+        if where == "in memory":
+            assert moe.feedback(trace_id, reward=1.0)["first_feedback"] is True
+            return
+    with make_moe([ConstantExpert("alpha")], **extra) as moe:  # a new process, as it were
+        assert moe.feedback(trace_id, reward=1.0)["first_feedback"] is True
+
+
 def test_feedback_from_another_process_on_the_same_state_file_counts_as_given(tmp_path):
     state = {"state": {"path": str(tmp_path / "shared.sqlite3")}}
     with make_moe([ConstantExpert("alpha")], **state) as first:

@@ -10,7 +10,7 @@ import numpy as np
 from himoe_registry import ExpertId
 
 from ..errors import InvalidInput
-from ..input import InputData, InputKind
+from ..input import InputData, InputKind, InputLimits
 from ..orchestrator.orchestration_feedback import OrchestrationFeedback
 from ..router.router_feedback import RouterFeedback
 from ..router.router_ref import RouterRef
@@ -19,6 +19,9 @@ from ..value import to_value
 from .trace_record import TraceRecord
 from .trace_store import TraceStore
 from .trace_writer import TraceWriter
+
+RecordedInput = tuple[str, "str | None", bytes]
+"""A routed input as kept for feedback and written to the state file: kind, task, payload bytes."""
 
 
 class FeedbackTrainer:
@@ -43,9 +46,9 @@ class FeedbackTrainer:
         self.flush_every = int(state.get("flush_every", 64))
         self._store: StateStore | None = None
         self._lock = threading.RLock()
-        self._pending: list[tuple[TraceRecord, InputData]] = []
+        self._pending: list[tuple[TraceRecord, RecordedInput]] = []
         self._writer: TraceWriter | None = None
-        self._inputs: OrderedDict[str, InputData] = OrderedDict()
+        self._inputs: OrderedDict[str, RecordedInput] = OrderedDict()
         # Without a state file: the feedback learned from, per trace still in _inputs (the only
         # traces feedback can reach then).
         self._given: dict[str, list[dict[str, Any]]] = {}
@@ -79,9 +82,13 @@ class FeedbackTrainer:
     def remember(self, trace: TraceRecord | dict[str, Any], x: InputData) -> None:
         """Keep the input for feedback and queue the trace for the state file (written behind,
         as JSON, by the TraceWriter's thread, every `flush_every` traces)."""
-        record = TraceRecord.of(trace)
+        # Kept as (kind, task, bytes): a tuple of atoms the garbage collector stops walking,
+        # where 10,000 InputData objects would be walked by every full collection.
+        self._keep(TraceRecord.of(trace), (x.kind.value, x.task, _input_bytes(x)))
+
+    def _keep(self, record: TraceRecord, recorded: RecordedInput) -> None:
         with self._lock:
-            self._inputs[record.trace_id] = x
+            self._inputs[record.trace_id] = recorded
             while len(self._inputs) > self.traces.capacity:
                 evicted, _ = self._inputs.popitem(last=False)
                 self._given.pop(evicted, None)
@@ -90,16 +97,16 @@ class FeedbackTrainer:
                 # request (its exceptions' frames included), and a writer thread that falls
                 # behind under load would keep thousands of them alive.
                 record.data()
-                self._pending.append((record, x))
+                self._pending.append((record, recorded))
                 if len(self._pending) >= self.flush_every:
                     self._submit()
 
     def resave(self, trace_id: str) -> None:
         """Queue a trace again after it changed (a shadow's answer arrived)."""
         with self._lock:
-            record, x = self.traces.record(trace_id), self._inputs.get(trace_id)
-            if record is not None and x is not None:
-                self.remember(record, x)
+            record, recorded = self.traces.record(trace_id), self._inputs.get(trace_id)
+            if record is not None and recorded is not None:
+                self._keep(record, recorded)
 
     def _submit(self) -> None:
         batch, self._pending = self._pending, []
@@ -110,9 +117,9 @@ class FeedbackTrainer:
             self._writer = TraceWriter(lambda rows: self._write_batch(store, rows))
         self._writer.submit(batch)
 
-    def _write_batch(self, store: StateStore, batch: list[tuple[TraceRecord, InputData]]) -> None:
-        rows = [(record.trace_id, record.router, x.kind.value, x.task, _input_bytes(x), self.traces.freeze(record))
-                for record, x in batch]
+    def _write_batch(self, store: StateStore, batch: list[tuple[TraceRecord, RecordedInput]]) -> None:
+        rows = [(record.trace_id, record.router, kind, task, data, self.traces.freeze(record))
+                for record, (kind, task, data) in batch]
         store.record_trace_rows(rows)
 
     def flush(self) -> None:
@@ -211,7 +218,8 @@ class FeedbackTrainer:
 
     def _find(self, trace_id: str) -> tuple[dict[str, Any], InputData]:
         trace = self.traces.get(trace_id)
-        x = self._inputs.get(trace_id)
+        recorded = self._inputs.get(trace_id)
+        x = _input_from_bytes(*recorded) if recorded is not None else None
         if (trace is None or x is None) and self.enabled:
             stored = self.store.trace(trace_id)
             if stored is not None:
@@ -357,11 +365,17 @@ def _input_bytes(x: InputData) -> bytes:
 
 
 def _input_from_bytes(kind: str, task: str | None, data: bytes) -> InputData:
+    """The recorded input again. It passed the configured limits when it was routed: it is not
+    checked against the default ones (a 150,000-character text routed under raised limits must
+    still take feedback)."""
     if kind == InputKind.TEXT.value:
-        return InputData.text(data.decode("utf-8"), task=task)
+        return InputData.text(data.decode("utf-8"), task=task, limits=_RECORDED)
     if kind == InputKind.BYTES.value:
-        return InputData.bytes(data, task=task)
-    return InputData.features(np.frombuffer(data, dtype=np.float32), task=task)
+        return InputData.bytes(data, task=task, limits=_RECORDED)
+    return InputData.features(np.frombuffer(data, dtype=np.float32), task=task, limits=_RECORDED)
+
+
+_RECORDED = InputLimits(max_text_chars=2**62, max_bytes=2**62, max_features=2**62, max_task_chars=2**62)
 
 
 def _value_from_json(data: dict[str, Any]):
