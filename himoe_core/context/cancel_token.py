@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import itertools
 import threading
 from typing import Callable
 
