@@ -107,3 +107,16 @@ def test_a_bad_batch_among_merged_ones_loses_only_itself():
         writer.drain()
     writer.close()
     assert written == [["hold"], ["a1", "a2"], ["b1"]]
+
+
+def test_an_empty_batch_is_accounted_for_so_drain_returns():
+    written = []
+    writer = TraceWriter(lambda rows: written.append(list(rows)))
+    writer.submit([])
+    writer.submit(["row"])
+    drained = threading.Thread(target=writer.drain)
+    drained.start()
+    drained.join(5)
+    assert not drained.is_alive(), "drain() waited for a batch that was never marked done"
+    writer.close()
+    assert written == [["row"]]

@@ -40,12 +40,11 @@ class TraceWriter:
                 except queue.Empty:
                     break
                 items += len(batches[-1] or ())
-            closing = batches[-1] is None
-            batches = [batch for batch in batches if batch]
+            taken, closing = len(batches), batches[-1] is None
             try:
-                self._write_all(batches)
+                self._write_all([batch for batch in batches if batch])
             finally:
-                for _ in range(len(batches) + closing):
+                for _ in range(taken):  # one per get(), empty batches and the close sentinel included
                     self._queue.task_done()
             if closing:
                 return
