@@ -253,11 +253,14 @@ class StateStore:
 
     def feedback_for(self, trace_id: str) -> list[dict[str, Any]]:
         """The feedback rows on one trace, oldest first."""
-        rows = self._read("SELECT reward, task_loss, detail FROM feedback WHERE trace_id = ? ORDER BY id", (trace_id,))
-        return [{"reward": r[0], "task_loss": r[1], **json.loads(r[2])} for r in rows]
+        return self._feedback_rows("WHERE trace_id = ?", (trace_id,))
 
     def feedback(self) -> list[dict[str, Any]]:
-        rows = self._read("SELECT id, trace_id, created, router, reward, task_loss, detail FROM feedback ORDER BY id")
+        return self._feedback_rows()
+
+    def _feedback_rows(self, where: str = "", params: tuple = ()) -> list[dict[str, Any]]:
+        rows = self._read(f"SELECT id, trace_id, created, router, reward, task_loss, detail FROM feedback {where} "
+                          "ORDER BY id", params)
         return [{"id": r[0], "trace_id": r[1], "created": r[2], "router": r[3], "reward": r[4],
                  "task_loss": r[5], **json.loads(r[6])} for r in rows]
 
