@@ -149,3 +149,16 @@ def test_math_memory_limit_retires_the_worker():
         assert pool.run("math: 2 + 2", None, deadline=time.monotonic() + 60, budget_ms=60_000)["result"] == "4"
     finally:
         pool.close()
+
+
+def test_math_worker_whose_parent_left_exits_quietly(capfd):
+    """A worker that finishes starting after its parent exited (a CLI request cut at its
+    deadline) must not print a BrokenPipeError traceback onto the user's terminal."""
+    import multiprocessing
+
+    from himoe_math.compute.worker_main import worker_main
+
+    parent_end, child_end = multiprocessing.Pipe(duplex=True)
+    parent_end.close()
+    worker_main(child_end, None, 1000)  # its "ready" message has no reader: it returns
+    assert capfd.readouterr().err == ""

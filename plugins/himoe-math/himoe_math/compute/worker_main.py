@@ -35,6 +35,16 @@ def worker_main(conn: Any, memory_limit_mb: int | None, max_result_chars: int) -
     polynomial, integration and printing code) then run only while no job is waiting, so an
     early request waits for at most one of them.
     """
+    try:
+        _serve(conn, memory_limit_mb, max_result_chars)
+    except (EOFError, OSError, KeyboardInterrupt):
+        # The parent went away (it exited, or the user pressed Ctrl-C, which reaches this
+        # process too): there is no one left to answer, and a traceback would land on the
+        # terminal after the command has already finished.
+        return
+
+
+def _serve(conn: Any, memory_limit_mb: int | None, max_result_chars: int) -> None:
     started = time.perf_counter()
     # Results up to max_result_chars may be long integers; Python refuses to print > 4300 digits.
     sys.set_int_max_str_digits(max(sys.get_int_max_str_digits(), max_result_chars + 16))
@@ -43,16 +53,13 @@ def worker_main(conn: Any, memory_limit_mb: int | None, max_result_chars: int) -
     warm_up = list(_WARM_UP)
     limited = False
     while True:
-        try:
-            if warm_up and not conn.poll(0):
-                compute(warm_up.pop(0), max_result_chars=max_result_chars)
-                continue
-            if not limited:  # the limit counts from the warmed-up size
-                _limit_memory(memory_limit_mb)
-                limited = True
-            message = conn.recv()
-        except (EOFError, OSError):  # the parent went away
-            return
+        if warm_up and not conn.poll(0):
+            compute(warm_up.pop(0), max_result_chars=max_result_chars)
+            continue
+        if not limited:  # the limit counts from the warmed-up size
+            _limit_memory(memory_limit_mb)
+            limited = True
+        message = conn.recv()
         if message is None:
             return
         conn.send(_answer(message, max_result_chars, memory_limit_mb))
