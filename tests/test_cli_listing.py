@@ -115,9 +115,39 @@ def test_a_missing_plugins_dir_is_one_error_line(tmp_path):
     assert line.startswith("himoe: error: ") and "plugins folder not found" in line
 
 
-@pytest.mark.parametrize("args", [["no-such-command"], []])
-def test_unknown_or_missing_subcommand_exits_2(args):
+def test_no_command_prints_the_help_and_exits_2():
+    result = himoe()
+    assert result.returncode == 2
+    assert result.stderr.startswith("usage: himoe") and "list-experts" in result.stderr
+
+
+@pytest.mark.parametrize("args, says", [(["no-such-command"], "choose from 'list-experts'"),
+                                        (["--debug"], "required: COMMAND")])
+def test_unknown_or_missing_subcommand_exits_2(args, says):
     result = himoe(*args)
     assert result.returncode == 2
-    assert "usage: himoe" in result.stderr
-    assert "Traceback" not in result.stderr
+    [line] = result.stderr.splitlines()  # one line, not argparse's usage block
+    assert line.startswith("himoe: error: ") and line.endswith("(see 'himoe --help')")
+    assert says in line
+
+
+@pytest.mark.parametrize("args, wrong", [
+    (["run", "plan: x", "--budget-ms", "-5"], "argument --budget-ms: expected a number of milliseconds >= 0, got '-5'"),
+    (["run", "plan: x", "--budget-ms", "nan"], "argument --budget-ms"),
+    (["run", "plan: x", "--k", "0"], "argument --k: expected a whole number >= 1, got '0'"),
+    (["stats", "--window", "-1"], "argument --window: expected a whole number >= 1"),
+    (["list-experts", "--bogus"], "unrecognized arguments: --bogus"),
+])
+def test_usage_errors_are_one_line_naming_the_bad_value(args, wrong):
+    result = himoe(*args)
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()
+    assert wrong in line and line.endswith("--help')"), line
+
+
+def test_global_options_also_work_after_the_command(tmp_path):
+    missing = str(tmp_path / "missing.toml")
+    after = himoe("run", "plan: x", "--config", missing, "--debug")
+    assert after.returncode == 1 and "Traceback" in after.stderr and "config file not found" in after.stderr
+    quiet = himoe("run", "plan: x", "--config", missing)
+    assert quiet.returncode == 1 and quiet.stderr.count("\n") == 1 and "Traceback" not in quiet.stderr

@@ -1,4 +1,4 @@
-"""The code samples of the guides run against the current API.
+"""The code samples of the README and the guides run against the current API.
 
 Every ```python block of the pages below is run, in page order, in a fresh Python process whose
 working folder is a temporary folder of the page. A block whose first line is a comment naming
@@ -20,7 +20,7 @@ import pytest
 from himoe_core import load_config
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
-PAGES = ["index.md", "quickstart.md", "concepts.md", "configuration.md", "embedding.md", "learning.md",
+PAGES = ["../README.md", "index.md", "quickstart.md", "concepts.md", "configuration.md", "embedding.md", "learning.md",
          "cli.md", "plugins.md", "hooks.md"]
 BLOCK = re.compile(r"^```(?P<lang>[a-z]*)\n(?P<code>.*?)^```", re.S | re.M)
 FILE_COMMENT = re.compile(r"#\s*(?P<path>[\w./-]+\.(?:py|toml))\b.*")

@@ -128,6 +128,27 @@ def test_weighted_vote_agreement_has_zero_disagreement():
     assert out.mix_info.disagreement == 0.0
 
 
+def test_weighted_vote_pools_classifiers_by_label_whatever_their_probabilities():
+    scores = _scores(a=0.3, b=0.3, c=0.4)
+    digit = lambda label, p: Value.json({"label": label, "probabilities": {str(label): p}, "model": "m"})  # noqa: E731
+    calls = [(_ref("a"), _out(digit(8, 0.91))), (_ref("b"), _out(digit(8, 0.64))), (_ref("c"), _out(digit(3, 0.99)))]
+    out = WeightedVoteAggregator().combine(calls, scores)
+    assert out.value.as_json()["label"] == 8
+    assert out.value.as_json()["probabilities"] == {"8": 0.91}  # the best-ranked voter's own output
+    assert dict(out.weights) == pytest.approx({stable_id("a"): 0.5, stable_id("b"): 0.5})
+    assert out.mix_info.disagreement == pytest.approx(0.4)
+
+
+def test_disagreement_compares_answers_not_their_probabilities():
+    scores = _scores(a=0.6, b=0.4)
+    calls = [(_ref("a"), _out(Value.json({"answer": [-2, 2], "latex": "a"}))),
+             (_ref("b"), _out(Value.json({"answer": [-2, 2], "latex": "b"})))]
+    for aggregator in (BestScoreAggregator(), ConfidenceAggregator(), WeightedVoteAggregator()):
+        assert aggregator.combine(calls, scores).mix_info.disagreement == 0.0, aggregator.id
+    other = [(_ref("a"), _out(Value.json({"answer": 1}))), (_ref("b"), _out(Value.json({"answer": 2})))]
+    assert BestScoreAggregator().combine(other, scores).mix_info.disagreement == pytest.approx(0.4)
+
+
 def test_weighted_vote_normalises_text_and_plan():
     plan = Plan("", [PlanStep("buy flour"), PlanStep("bake bread")])
     scores = _scores(a=0.4, b=0.35, c=0.25)

@@ -32,6 +32,7 @@ INTERNAL = {
     "himoe_core.engine.route_attempt.RouteAttempt": "one router attempt, kept inside the engine",
     "himoe_core.engine.feedback_trainer.FeedbackTrainer": "HiMoE.feedback's machinery (moe.trainer)",
     "himoe_core.engine.trace_writer.TraceWriter": "the trainer's write-behind thread for traces",
+    "himoe_core.cli.command_parser.CommandParser": "the himoe command's argparse parser (one-line usage errors)",
     "himoe_core.engine.request_slots.RequestSlots": "the admission queue behind [himoe] max_in_flight",
     "himoe_core.engine.lag_limit.LagLimit": "the adaptive limit behind [himoe] max_in_flight = \"auto\"",
     "himoe_core.engine.trace_record.TraceRecord": "how TraceStore keeps a trace, rendered when read, frozen when old (users get dicts)",

@@ -46,12 +46,14 @@ def normalise_kinds(calls: Calls, aggregator_id: str) -> Calls:
 
 
 def disagreement(calls: Calls, scores: GateScores, chosen: Value) -> float:
-    """Share of gate×confidence weight on outputs that differ from the chosen value."""
+    """Share of gate×confidence weight on outputs that give another answer than the chosen
+    value (answers compared by `Value.vote_key`)."""
     total = agree = 0.0
+    answer = chosen.vote_key()
     for ref, out in calls:
         weight = scores.prob(ref.id) * out.aux.confidence
         total += weight
-        if out.value == chosen:
+        if out.value.vote_key() == answer:
             agree += weight
     return 0.0 if total <= 0.0 else 1.0 - agree / total
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import math
 import os
 import sys
 import traceback
@@ -11,43 +13,48 @@ from typing import Sequence
 
 from ..errors import MoeError
 from ..version import __version__
+from .command_parser import CommandParser
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="himoe",
         description="Hierarchical mixtures of heterogeneous experts: list, route, learn.",
     )
     parser.add_argument("--version", action="version", version=f"himoe {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
-    parser.add_argument("--plugins-dir", metavar="DIR", help="also load every *.py plugin in DIR")
+    _add_common_options(parser, default=False)
+    # The same options after the command (`himoe run --debug …`); SUPPRESS keeps a value given
+    # before the command when they are not repeated after it.
+    common = CommandParser(add_help=False)
+    _add_common_options(common, default=argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
+    add_command = functools.partial(commands.add_parser, parents=[common])
 
-    listing = commands.add_parser("list-experts", help="list the installed experts")
+    listing = add_command("list-experts", help="list the installed experts")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     listing.add_argument("--config", metavar="FILE", help="a himoe TOML config (experts declared in it are listed too)")
     listing.set_defaults(handler=_list_experts)
 
-    run = commands.add_parser("run", help="route one request and print the answer")
+    run = add_command("run", help="route one request and print the answer")
     run.add_argument("text", nargs="?", help="the request text, e.g. 'plan: ship the release'")
     run.add_argument("--task", help="a task hint such as 'fr:tag' (default: the text decides)")
     run.add_argument("--features", metavar="FILE", help="route a feature vector from a .npy file "
                      "(or a text file of comma/space-separated numbers) instead of text")
     run.add_argument("--bytes", dest="bytes_file", metavar="FILE", help="route the bytes of FILE instead of text")
-    run.add_argument("--budget-ms", type=float, help="deadline for the whole request (default: config, 1000)")
+    run.add_argument("--budget-ms", type=_milliseconds, help="deadline for the whole request (default: config, 1000)")
     run.add_argument("--router", help="force this router instead of the orchestrator's choice")
-    run.add_argument("--k", type=int, help="call this many experts (default: the router's k)")
+    run.add_argument("--k", type=_positive_int, help="call this many experts (default: the router's k)")
     run.add_argument("--config", metavar="FILE", help="a himoe TOML config")
     run.add_argument("--json", action="store_true", help="print the response and its trace as JSON")
     run.add_argument("--explain", action="store_true", help="show how the request was routed")
     run.set_defaults(handler=_run)
 
-    demo = commands.add_parser("demo", help="route a handful of real requests through the first-party plugins")
+    demo = add_command("demo", help="route a handful of real requests through the first-party plugins")
     demo.add_argument("--config", metavar="FILE", help="a himoe TOML config (default: the shipped demo config)")
     demo.set_defaults(handler=_demo)
 
-    feedback = commands.add_parser("feedback", help="score the answer of a past request so routers learn")
+    feedback = add_command("feedback", help="score the answer of a past request so routers learn")
     feedback.add_argument("trace_id", help="the trace id of the response (himoe run --json prints it)")
     feedback.add_argument("--reward", type=float, help="how good the answer was (higher is better, e.g. 0..1)")
     feedback.add_argument("--task-loss", type=float, help="how bad the answer was (= 1 - reward)")
@@ -60,25 +67,25 @@ def build_parser() -> argparse.ArgumentParser:
     feedback.add_argument("--json", action="store_true", help="machine-readable output")
     feedback.set_defaults(handler=_feedback)
 
-    stats = commands.add_parser("stats", help="guardrail metrics over the recorded traces and feedback")
-    stats.add_argument("--window", type=int, default=500, help="requests per window for gating drift (default 500)")
+    stats = add_command("stats", help="guardrail metrics over the recorded traces and feedback")
+    stats.add_argument("--window", type=_positive_int, default=500, help="requests per window for gating drift (default 500)")
     stats.add_argument("--config", metavar="FILE", help="a himoe TOML config (for its [state] path)")
     stats.add_argument("--json", action="store_true", help="machine-readable output")
     stats.set_defaults(handler=_stats)
 
-    evaluate = commands.add_parser("evaluate", help="estimate offline how a router would do on logged decisions")
+    evaluate = add_command("evaluate", help="estimate offline how a router would do on logged decisions")
     evaluate.add_argument("--router", required=True, help="the candidate router (an id from the config)")
     evaluate.add_argument("--config", metavar="FILE", help="a himoe TOML config")
     evaluate.add_argument("--json", action="store_true", help="machine-readable output")
     evaluate.set_defaults(handler=_evaluate)
 
-    plugins = commands.add_parser("plugins", help="list the installed plugins and their load errors")
+    plugins = add_command("plugins", help="list the installed plugins and their load errors")
     plugins.add_argument("--json", action="store_true", help="machine-readable output")
     plugins.add_argument("--all", action="store_true", help="include the built-in plugin")
     plugins.add_argument("--config", metavar="FILE", help="a himoe TOML config (its [plugins.*] tables)")
     plugins.set_defaults(handler=_plugins)
 
-    new_plugin = commands.add_parser("new-plugin", help="generate a new expert plugin distribution, ready to install")
+    new_plugin = add_command("new-plugin", help="generate a new expert plugin distribution, ready to install")
     new_plugin.add_argument("name", help="the plugin name, e.g. 'echo' -> distribution himoe-echo, package himoe_echo")
     new_plugin.add_argument("--dir", metavar="DIR", help="the folder to create (default: ./himoe-NAME); "
                             "it must not exist, or be empty")
@@ -88,8 +95,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_common_options(parser: argparse.ArgumentParser, default: object) -> None:
+    parser.add_argument("--debug", action="store_true", default=default, help="show full tracebacks on errors")
+    parser.add_argument("--plugins-dir", metavar="DIR", default=None if default is False else default,
+                        help="also load every *.py plugin in DIR")
+
+
+def _milliseconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"expected a number of milliseconds >= 0, got {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv:  # `himoe` alone: show what it can do rather than an error
+        parser.print_help(sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     try:
         return args.handler(args) or 0

@@ -15,7 +15,7 @@ from ..config.config_parsing import load_config
 from ..context import CancelToken, Context, Memory, current_clock
 from ..context.cancel_scope_link import link_cancel_scope
 from ..errors import Cancelled, ConfigError, DeadlineExceeded, InvalidInput, MoeError, NoExpertSelected
-from ..input import InputData
+from ..input import InputData, InputKind
 from ..orchestrator.orchestration_feedback import OrchestrationFeedback
 from ..plugins.plugin_host import PluginHost
 from ..router.base_router import BaseRouter
@@ -177,6 +177,10 @@ class HiMoE:
         failed (naming each and why), DeadlineExceeded, BudgetExceeded, Cancelled.
         """
         x = InputData.coerce(x, task=task, limits=self.limits)
+        if x.kind is InputKind.TEXT and not x.payload.strip():
+            raise InvalidInput("the request text is empty; give a request such as 'plan: ship the release'")
+        if k is not None and (type(k) is not int or k < 1):
+            raise InvalidInput(f"k must be a whole number >= 1 (the number of experts to call), got {k!r}")
         ctx = Context.start(self.budget_ms if budget_ms is None else budget_ms, trace_id=trace_id,
                             cancel=cancel, memory=self.memory,
                             cost_budget=self.cost_budget if cost_budget is None else cost_budget,

@@ -16,6 +16,10 @@ SCHEMA = 1
 """The schema version new values get unless the expert says otherwise."""
 
 
+VOTE_FIELDS = ("label", "answer")
+"""JSON entries that name the answer itself (see `Value.vote_key`)."""
+
+
 def _schema(instance, attribute, value) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 65535:
         raise InvalidInput(f"Value.schema must be an integer in [0, 65535], got {value!r}")
@@ -125,6 +129,16 @@ class Value:
     def as_bytes(self) -> bytes | None:
         """The bytes, or None for another kind."""
         return self.data if self.kind is ValueKind.BYTES else None
+
+    def vote_key(self) -> Any:
+        """What two answers share when they are the same answer, for voting and disagreement:
+        for a JSON object with a ``"label"`` or ``"answer"`` entry, that entry — two classifiers
+        that both say 8 agree, whatever probabilities they attach; otherwise the whole value."""
+        if self.kind is ValueKind.JSON and isinstance(self.data, dict):
+            for field in VOTE_FIELDS:
+                if field in self.data:
+                    return (field, _canonical_json(self.data[field]))
+        return self
 
     def is_none(self) -> bool:
         """Whether this is the None variant (no useful result)."""
