@@ -97,6 +97,23 @@ def test_colon_header_names_the_goal():
     assert [s.description for s in result.steps] == ["buy a domain", "deploy"]
 
 
+@pytest.mark.parametrize("prompt, goal, steps", [
+    ("plan: call Bob at 10:30, then email Ann", "call Bob at 10:30", ["call Bob at 10:30", "email Ann"]),
+    ("plan: read https://example.com/a then summarise it", "read https://example.com/a",
+     ["read https://example.com/a", "summarise it"]),
+    ("plan: release 2.0:\n- build\n- ship", "release 2.0", ["build", "ship"]),
+])
+def test_only_a_colon_before_a_space_or_the_line_end_names_the_goal(prompt, goal, steps):
+    result, _ = plan(prompt)
+    assert result.goal == goal
+    assert [step.description for step in result.steps] == steps
+
+
+def test_upper_case_letter_markers_are_list_items():
+    result, confidence = plan("plan:\nA) pack\nB) travel")
+    assert [step.description for step in result.steps] == ["pack", "travel"] and confidence == 0.9
+
+
 def test_without_a_goal_the_first_step_is_the_goal():
     result, _ = plan("plan: buy flour. bake.")
     assert result.goal == "buy flour"

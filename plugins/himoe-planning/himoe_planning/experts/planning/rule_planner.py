@@ -9,7 +9,8 @@ TASK_PREFIXES = ("plan:", "strategy:", "todo:")
 GOAL_HEADERS = ("goal", "objective", "aim")
 
 # A list item: "- x", "* x", "• x", "1. x", "1) x", "a) x".
-_LIST_ITEM = re.compile(r"^\s*(?:[-*•]|\d{1,3}[.)]|[a-z][)])\s+(?P<step>.+?)\s*$")
+_GOAL_COLON = re.compile(r":(?:\s+|$)")
+_LIST_ITEM = re.compile(r"^\s*(?:[-*•]|\d{1,3}[.)]|[a-zA-Z][)])\s+(?P<step>.+?)\s*$")
 # Sentence ends: ., !, ? or ; followed by whitespace or the end.
 _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|\n+")
 # Sequencing inside a sentence: "then" anywhere (", then", " and then", " then "); the other
@@ -86,7 +87,10 @@ def _strip_prefix(prompt: str) -> str:
 def _split_goal(body: str) -> tuple[str, str]:
     """An explicit goal on the first line: a ``goal: …`` header, or ``<goal>: steps…``."""
     first, newline, rest = body.partition("\n")
-    head, colon, tail = first.partition(":")
+    # Only a colon followed by a space or the line's end separates: never the one in "10:30"
+    # or "https://…".
+    separator = _GOAL_COLON.search(first)
+    head, colon, tail = (first[:separator.start()], ":", first[separator.end():]) if separator else (first, "", "")
     if colon and head.strip().lower() in GOAL_HEADERS and tail.strip():
         # "goal: bake a cake" then the steps on the next lines; alone, the goal is also the steps.
         goal = tail.strip().rstrip(".!")
