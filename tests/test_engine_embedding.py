@@ -214,6 +214,30 @@ def test_bad_budget_is_invalid_input():
         _mock_run(main)
 
 
+@pytest.mark.parametrize("text", ["", "   ", "\n\t"])
+def test_empty_text_is_refused_before_routing(text):
+    expert = ConstantExpert("c")
+    moe = _moe([expert])
+
+    async def main():
+        await moe.run(text)
+
+    with pytest.raises(InvalidInput, match="the request text is empty"):
+        _mock_run(main)
+    assert expert.calls == 0
+
+
+@pytest.mark.parametrize("k", [0, -1, True, 1.5, "2"])
+def test_bad_k_is_invalid_input_naming_it(k):
+    moe = _moe([ConstantExpert("c")])
+
+    async def main():
+        await moe.run("q", k=k)
+
+    with pytest.raises(InvalidInput, match=r"k must be a whole number >= 1.*got"):
+        _mock_run(main)
+
+
 def test_text_limit_comes_from_config():
     moe = HiMoE(experts=[ConstantExpert("c")], entry_points=False, environ={},
                 config={**_config("c"), "limits": {"max_text_chars": 10}})

@@ -177,7 +177,7 @@ class HiMoE:
         failed (naming each and why), DeadlineExceeded, BudgetExceeded, Cancelled.
         """
         x = InputData.coerce(x, task=task, limits=self.limits)
-        if x.kind is InputKind.TEXT and not x.payload.strip():
+        if x.kind is InputKind.TEXT and (not x.payload or x.payload.isspace()):
             raise InvalidInput("the request text is empty; give a request such as 'plan: ship the release'")
         if k is not None and (type(k) is not int or k < 1):
             raise InvalidInput(f"k must be a whole number >= 1 (the number of experts to call), got {k!r}")
