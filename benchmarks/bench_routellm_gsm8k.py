@@ -585,7 +585,7 @@ def main(argv: list[str] | None = None) -> int:
         best = None
         for config in grids[kind]:
             tuning[kind].append((config, tuned_runs[k][0]["apgr"]))
-            if best is None or tuned_runs[k][0]["apgr"] > best[0]["apgr"]:
+            if best is None or tuned_runs[k][0]["apgr"] > best["apgr"]:
                 best = tuned_runs[k][0]
             k += 1
         progressive_cw[kind] = best_progressive_cost_weight(best, tune_grid)
