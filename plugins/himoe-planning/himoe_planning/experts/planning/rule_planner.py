@@ -8,7 +8,7 @@ from himoe_core import Context, ExpertAux, ExpertOut, InputData, Plan, PlanStep,
 TASK_PREFIXES = ("plan:", "strategy:", "todo:")
 GOAL_HEADERS = ("goal", "objective", "aim")
 
-# A list item: "- x", "* x", "• x", "1. x", "1) x", "a) x".
+# A list item: "- x", "* x", "• x", "1. x", "1) x", "a) x", "A) x".
 _GOAL_COLON = re.compile(r":(?:\s+|$)")
 _LIST_ITEM = re.compile(r"^\s*(?:[-*•]|\d{1,3}[.)]|[a-zA-Z][)])\s+(?P<step>.+?)\s*$")
 # Sentence ends: ., !, ? or ; followed by whitespace or the end.
