@@ -165,8 +165,7 @@ def sweep_metrics(passes: list[tuple[np.ndarray, ...]], seed: int, n: int) -> di
     weak2, strong2 = float(WEAK_OK[order[half:]].mean()), float(STRONG_OK[order[half:]].mean())
     points = [(float(p[0].mean()), float(p[1].mean())) for p in passes]
     points2 = [(float(p[0][half:].mean()), float(p[1][half:].mean())) for p in passes]
-    return {"points": points, "apgr": apgr(points, weak_acc, strong_acc),
-            "cpt50": cpt(points, weak_acc, strong_acc, 0.5), "cpt80": cpt(points, weak_acc, strong_acc, 0.8),
+    return {"points": points, **curve_metrics(points, weak_acc, strong_acc),
             "apgr_half2": apgr(points2, weak2, strong2),
             "progressive": [progressive_metrics(p[2], order) for p in passes]}
 
@@ -176,9 +175,11 @@ def progressive_metrics(score: np.ndarray, order: np.ndarray) -> dict[str, float
     router gave it online, before learning from it, and the threshold swept over that ranking
     (the replay's recorded outcomes of both models give each threshold's quality)."""
     weak, strong = WEAK_OK[order], STRONG_OK[order]
-    xs, ys = ranking_curve(score, weak, strong)
-    points = curve_points(xs, ys)
-    weak_acc, strong_acc = float(weak.mean()), float(strong.mean())
+    return curve_metrics(curve_points(*ranking_curve(score, weak, strong)), float(weak.mean()), float(strong.mean()))
+
+
+def curve_metrics(points: list[tuple[float, float]], weak_acc: float, strong_acc: float) -> dict[str, float]:
+    """RouteLLM's APGR, CPT(50 %) and CPT(80 %) of a quality/cost curve."""
     return {"apgr": apgr(points, weak_acc, strong_acc), "cpt50": cpt(points, weak_acc, strong_acc, 0.5),
             "cpt80": cpt(points, weak_acc, strong_acc, 0.8)}
 
@@ -256,8 +257,7 @@ def offline_logistic(options: dict[str, Any], n: int, shuffles: int) -> dict[str
             score[test] = p_strong - p_weak
         xs, ys = ranking_curve(score, weak, strong)
         points = curve_points(xs, ys)
-        per_shuffle.append({"apgr": apgr(points, weak_acc, strong_acc), "cpt50": cpt(points, weak_acc, strong_acc, 0.5),
-                            "cpt80": cpt(points, weak_acc, strong_acc, 0.8)})
+        per_shuffle.append(curve_metrics(points, weak_acc, strong_acc))
         curve = curve if curve is not None else (xs, ys)
     return {**{k: mean_sd([p[k] for p in per_shuffle]) for k in ("apgr", "cpt50", "cpt80")}, "curve": curve}
 
@@ -458,16 +458,13 @@ def render(r: dict[str, Any]) -> str:
         "learned from the called expert only, at one cost weight; unlike the sweep above, exploration does not count "
         "against the curve. Per tuned setting, the cost weight is the one whose pass scored best on seed 0; the "
         "\"whole sweep\" column is the mean over every pass of the sweep, with no choice made.\n")
-    prog_rows = []
-    for kind, res in r["tuned"].items():
+    def progressive_row(label: str, setting: str, res: dict[str, Any]) -> list[str]:
         p = res["progressive"]
-        prog_rows.append([kind, short_config(res["config"]), f"{p['cost_weight']:g}", pm(*p["apgr"]),
-                          " ".join(f"{v:.3f}" for v in p["per_seed"]), pm(*p["cpt50"]), pm(*p["cpt80"]),
-                          pm(*res["progressive_sweep"])])
-    fi = r["full_info"]
-    prog_rows.append(["online ridge told both outcomes (diagnostic)", "—", f"{fi['progressive']['cost_weight']:g}",
-                      pm(*fi["progressive"]["apgr"]), " ".join(f"{v:.3f}" for v in fi["progressive"]["per_seed"]),
-                      pm(*fi["progressive"]["cpt50"]), pm(*fi["progressive"]["cpt80"]), pm(*fi["progressive_sweep"])])
+        return [label, setting, f"{p['cost_weight']:g}", pm(*p["apgr"]), " ".join(f"{v:.3f}" for v in p["per_seed"]),
+                pm(*p["cpt50"]), pm(*p["cpt80"]), pm(*res["progressive_sweep"])]
+
+    prog_rows = [progressive_row(kind, short_config(res["config"]), res) for kind, res in r["tuned"].items()]
+    prog_rows.append(progressive_row("online ridge told both outcomes (diagnostic)", "—", r["full_info"]))
     lines.append(table(["kind", "setting", "cost_weight (seed 0)", "APGR", "APGR per seed", "CPT(50%)", "CPT(80%)",
                         "APGR, whole sweep"], prog_rows) + "\n")
     best_kind = max(r["tuned"], key=lambda k: r["tuned"][k]["apgr"][0])
@@ -577,19 +574,15 @@ def main(argv: list[str] | None = None) -> int:
     flat = [c for kind in KINDS for c in grids[kind]]
     warm_up(flat + [default_config(k) for k in KINDS])
     tuned_runs = run_sweeps(flat, tune_grid, [0], n, jobs, "tuning (seed 0)")
-    tuning: dict[str, list[tuple[dict[str, Any], float]]] = {}
-    progressive_cw: dict[str, float] = {}
+    sweeps: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = {}
     k = 0
     for kind in KINDS:
-        tuning[kind] = []
-        best = None
-        for config in grids[kind]:
-            tuning[kind].append((config, tuned_runs[k][0]["apgr"]))
-            if best is None or tuned_runs[k][0]["apgr"] > best["apgr"]:
-                best = tuned_runs[k][0]
-            k += 1
-        progressive_cw[kind] = best_progressive_cost_weight(best, tune_grid)
-    chosen = {kind: max(tuning[kind], key=lambda e: e[1])[0] for kind in KINDS}
+        sweeps[kind] = [(config, tuned_runs[k + i][0]) for i, config in enumerate(grids[kind])]
+        k += len(grids[kind])
+    tuning = {kind: [(config, sweep["apgr"]) for config, sweep in sweeps[kind]] for kind in KINDS}
+    best = {kind: max(sweeps[kind], key=lambda e: e[1]["apgr"]) for kind in KINDS}
+    chosen = {kind: best[kind][0] for kind in KINDS}
+    progressive_cw = {kind: best_progressive_cost_weight(best[kind][1], tune_grid) for kind in KINDS}
     for kind in KINDS:
         say(f"chosen {kind}: {short_config(chosen[kind])}; progressive scores at cost_weight {progressive_cw[kind]}")
 

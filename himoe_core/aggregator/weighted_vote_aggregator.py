@@ -20,14 +20,14 @@ class WeightedVoteAggregator:
         """The answer with the most gate × confidence weight behind it, as given by its
         best-ranked voter."""
         candidates = normalise_kinds(ranked(usable(calls, self.id), scores), self.id)
+        keys = [out.value.vote_key() for _, out in candidates]
         pooled: dict[Any, float] = {}
         first: dict[Any, Value] = {}
-        for ref, out in candidates:  # insertion order = gate rank, which breaks ties
-            key = out.value.vote_key()
+        for key, (ref, out) in zip(keys, candidates):  # insertion order = gate rank, which breaks ties
             pooled[key] = pooled.get(key, 0.0) + scores.prob(ref.id) * out.aux.confidence
             first.setdefault(key, out.value)
         winner = max(pooled, key=pooled.__getitem__)
-        voters = [(ref.id, scores.prob(ref.id) * out.aux.confidence) for ref, out in candidates
-                  if out.value.vote_key() == winner]
+        voters = [(ref.id, scores.prob(ref.id) * out.aux.confidence)
+                  for key, (ref, out) in zip(keys, candidates) if key == winner]
         value = first[winner]
         return AggregatedOut(value, mix_meta(self.id, candidates, scores, value), normalised_weights(voters))
