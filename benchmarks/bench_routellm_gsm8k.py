@@ -61,6 +61,8 @@ E_W1_512 = {"id": "hashing", "dim": 512, "word_ngrams": [1, 1]}
 E_W12_1024 = {"id": "hashing", "dim": 1024}
 E_W1_1024 = {"id": "hashing", "dim": 1024, "word_ngrams": [1, 1]}
 E_W12_4096 = {"id": "hashing", "dim": 4096}  # the reference encoder; affordable for O(d)/O(nnz) kinds
+E_W12_4096_LEN = {**E_W12_4096, "length": True}  # … with log(1 + word count) as its last coordinate
+E_W1_256_LEN = {"id": "hashing", "dim": 256, "word_ngrams": [1, 1], "length": True}
 ARGMAX = {"temperature": 0.001, "epsilon": 0.02}  # near-greedy gate with a 1 % floor per other expert
 SOFT = {"temperature": 0.05, "epsilon": 0.05}  # the soft gate (symbolic's, linucb's and hybrid's default before they became near-greedy)
 
@@ -77,11 +79,11 @@ def tuning_grid() -> dict[str, list[dict[str, Any]]]:
     return {
         "symbolic": _grid("symbolic", {"exploration": [0.1, 0.5], "gating": [None, SOFT]}),
         "linear": _grid("linear", {"encoder": [E_W12_1024, E_W1_1024], "lr": [0.02, 0.05, 0.2], "gating": [None, ARGMAX]}),
-        "linucb": _grid("linucb", {"encoder": [E_W12_256, E_W1_256, E_W1C35_256, E_W1_512], "alpha": [0.1, 0.3],
+        "linucb": _grid("linucb", {"encoder": [E_W12_256, E_W1_256, E_W1C35_256, E_W1_512, E_W1_256_LEN], "alpha": [0.1, 0.3],
                                    "gating": [None, SOFT]}),
         "thompson": _grid("thompson", {"encoder": [E_W12_256, E_W1_256], "v": [0.1, 0.3], "gating": [None, ARGMAX]}),
         "hybrid": _grid("hybrid", {"encoder": [E_W12_256, E_W1_256], "alpha": [0.1, 0.3], "gating": [None, SOFT]}),
-        "logistic": _grid("logistic", {"encoder": [E_W12_1024, E_W12_4096], "alpha": [0.1, 0.3], "prior": [0.3, 1.0]}),
+        "logistic": _grid("logistic", {"encoder": [E_W12_1024, E_W12_4096, E_W12_4096_LEN], "alpha": [0.1, 0.3], "prior": [0.3, 1.0]}),
     }
 
 

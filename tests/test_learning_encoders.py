@@ -98,6 +98,17 @@ def test_char_ngrams_option():
     assert float(both.vectorize("colour") @ both.vectorize("color")) > 0.5
 
 
+def test_length_option_puts_the_log_word_count_in_the_last_coordinate():
+    plain, with_length = HashingEncoder(dim=32), HashingEncoder(dim=32, length=True)
+    text = "Natalia sold clips to 48 of her friends in April"
+    vector = with_length.vectorize(text)
+    assert vector.shape == (32,) and (plain.dense, with_length.dense) == (0, 1)
+    assert vector[-1] == pytest.approx(math.log1p(10))
+    assert float(np.linalg.norm(vector[:-1])) == pytest.approx(1.0, abs=1e-6)  # the hashed part, as before
+    assert HashingEncoder(dim=32, length=True).vectorize("")[-1] == 0.0
+    assert with_length.encode(InputData.text(text)).dim == 32
+
+
 def test_configure_returns_a_copy_and_accepts_lists_from_toml():
     base = HashingEncoder()
     configured = base.configure(dim=32, char_ngrams=[2, 3])
@@ -115,6 +126,8 @@ def test_configure_returns_a_copy_and_accepts_lists_from_toml():
     ({"word_ngrams": (0, 2)}, "word_ngrams"),
     ({"char_ngrams": (2, 9)}, "char_ngrams"),
     ({"char_ngrams": "2-3"}, "char_ngrams"),
+    ({"length": "yes"}, "length"),
+    ({"length": True, "dim": 2}, "length"),
 ])
 def test_bad_options_are_config_errors_naming_the_key(options, key):
     with pytest.raises(ConfigError, match=key):
@@ -124,7 +137,7 @@ def test_bad_options_are_config_errors_naming_the_key(options, key):
 
 
 def test_unknown_option_lists_the_options():
-    with pytest.raises(ConfigError, match="options are dim, word_ngrams, char_ngrams, lowercase"):
+    with pytest.raises(ConfigError, match="options are dim, word_ngrams, char_ngrams, lowercase, length"):
         HashingEncoder().configure(dims=32)
 
 

@@ -347,6 +347,40 @@ def test_diagonal_logistic_model_touches_only_the_non_zero_coordinates_and_round
         model.learn(0, np.ones(4), 1.0)
 
 
+def test_a_dense_block_learns_an_uncentred_feature_that_a_diagonal_posterior_learns_slowly():
+    # success depends on a length-like feature that is always positive (3 to 5), so it moves
+    # together with the bias; a diagonal posterior treats the two as independent
+    rng = np.random.default_rng(0)
+    block, diagonal = DiagonalLogisticModel(3, prior=0.3, dense=2), DiagonalLogisticModel(3, prior=0.3)
+    for _ in range(400):
+        length = float(rng.uniform(3.0, 5.0))
+        x = np.array([0.0, length, 1.0])
+        y = float(rng.random() < 1.0 / (1.0 + math.exp(-4.0 * (length - 4.0))))
+        block.learn(0, x, y)
+        diagonal.learn(0, x, y)
+    short, long = np.array([0.0, 3.25, 1.0]), np.array([0.0, 4.75, 1.0])
+    # truth: 0.05 and 0.95; one online pass lags a little behind, the diagonal one a lot
+    assert block.probability(0, short) < 0.2 and block.probability(0, long) > 0.8
+    assert diagonal.probability(0, long) - diagonal.probability(0, short) < 0.2
+    # the block round-trips, and a state saved without one (all diagonal) is refused by a block model
+    copy = DiagonalLogisticModel(3, prior=0.3, dense=2)
+    copy.load_state_dict(block.state_dict())
+    assert copy.mean_and_width([0], long) == block.mean_and_width([0], long)
+    with pytest.raises(ValueError, match="0 dense coordinates, this router has 2"):
+        copy.load_state_dict(diagonal.state_dict())
+    with pytest.raises(ValueError, match=r"dense must be an integer in \[0, dim=3\], got 4"):
+        DiagonalLogisticModel(3, dense=4)
+
+
+def test_a_diagonal_state_saved_before_dense_blocks_existed_still_loads():
+    model = DiagonalLogisticModel(3)
+    model.learn(0, np.array([1.0, 0.0, 1.0]), 1.0)
+    old = {key: value for key, value in model.state_dict().items() if key not in ("dense", "block")}
+    copy = DiagonalLogisticModel(3)
+    copy.load_state_dict(old)
+    assert copy.mean_and_width([0], np.array([1.0, 0.0, 1.0])) == model.mean_and_width([0], np.array([1.0, 0.0, 1.0]))
+
+
 @pytest.mark.parametrize("option, value, message", [
     ("explore", "softmax", "explore must be one of thompson, ucb, greedy, got 'softmax'"),
     ("alpha", -1, "alpha must be a number >= 0, got -1"),

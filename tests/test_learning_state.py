@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from himoe_core import HiMoE, StateError
+from himoe_core import EncodeError, HiMoE, StateError
 from himoe_core.state import SCHEMA_VERSION, StateStore
 from himoe_core.testing import ConstantExpert, LearningExpert
 
@@ -33,7 +33,7 @@ def router_table(kind: str, experts: list[str], **options) -> dict:
     table = {"kind": kind, "experts": experts, "k": 1, "aggregator": "best_score",
              "gating": {"seed": 3, "temperature": 0.5, "epsilon": 0.2}, **options}
     if kind != "symbolic":
-        table["encoder"] = {"id": "hashing", "dim": 16}
+        table.setdefault("encoder", {"id": "hashing", "dim": 16})
     return table
 
 
@@ -94,6 +94,29 @@ def test_router_state_survives_a_restart_exactly(kind):
         assert decisions(second) == expected
     finally:
         second.close()
+
+
+def test_a_logistic_router_with_a_length_feature_survives_a_restart_exactly():
+    encoder = {"id": "hashing", "dim": 16, "length": True}
+    first = make_moe("logistic", encoder=encoder)
+    train(first, 40)
+    saved = first.routers["r"].handle.state_dict()
+    assert first.routers["r"].handle.model.dense == 2  # the length and the bias
+    expected = decisions(first)
+    first.close()
+    second = make_moe("logistic", encoder=encoder)
+    try:
+        assert_same_state(second.routers["r"].handle.state_dict(), saved)
+        assert decisions(second) == expected
+    finally:
+        second.close()
+    # the same state under an encoder without the length feature is refused, not misread
+    third = make_moe("logistic", encoder={"id": "hashing", "dim": 16})
+    try:
+        with pytest.raises(EncodeError, match="learned with 1 dense encoder features, its encoder now has 0"):
+            third.run_sync("request 1")
+    finally:
+        third.close()
 
 
 def test_a_fresh_state_file_decides_differently_than_a_trained_one():

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 import re
 import zlib
 from typing import Any
@@ -31,24 +32,42 @@ def _as_range(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
+def _length(instance, attribute, value) -> None:
+    if not isinstance(value, bool):
+        raise ConfigError(f"hashing encoder length must be true or false, got {value!r}")
+    if value and instance.dim < 3:
+        raise ConfigError(f"hashing encoder length needs dim >= 3 (the last coordinate holds the length), got dim {instance.dim}")
+
+
 @attrs.frozen
 class HashingEncoder:
     """Text → a fixed-size vector by signed feature hashing of word (and optionally character)
     n-grams: dependency-free, stateless, identical on every machine and run (CRC-32 hashing,
-    not Python's salted `hash`). Counts are log-scaled and the vector L2-normalised."""
+    not Python's salted `hash`). Counts are log-scaled and the hashed part L2-normalised.
+
+    With `length`, the last coordinate is log(1 + number of words) instead of a hash bucket:
+    how long a request is often says how hard it is, and a bag of hashed n-grams hides it
+    (the normalisation removes it). It is a dense feature, so the encoder declares `dense = 1`
+    and a `logistic` router fits it jointly with its bias."""
 
     dim: int = attrs.field(default=256, validator=_dim)
     word_ngrams: tuple[int, int] | None = attrs.field(default=(1, 2), converter=_as_range, validator=_ngram_range)
     char_ngrams: tuple[int, int] | None = attrs.field(default=None, converter=_as_range, validator=_ngram_range)
     lowercase: bool = True
+    length: bool = attrs.field(default=False, validator=_length)
     id: str = "hashing"
+
+    @property
+    def dense(self) -> int:
+        """How many trailing coordinates are dense features rather than hash buckets."""
+        return 1 if self.length else 0
 
     def configure(self, **options: Any) -> HashingEncoder:
         """A copy with other options (a router's `encoder = {id = "hashing", dim = 256}`)."""
         try:
             return attrs.evolve(self, **options)
         except TypeError as exc:
-            raise ConfigError(f"hashing encoder: {exc}; options are dim, word_ngrams, char_ngrams, lowercase") from None
+            raise ConfigError(f"hashing encoder: {exc}; options are dim, word_ngrams, char_ngrams, lowercase, length") from None
 
     def encode(self, x: InputData) -> Encoded:
         """The text's hashed n-gram vector; EncodeError for other inputs."""
@@ -59,13 +78,14 @@ class HashingEncoder:
         return Encoded(self.vectorize(text))
 
     def vectorize(self, text: str) -> np.ndarray:
-        """The hashed, log-scaled, L2-normalised n-gram vector of `text`."""
+        """The hashed, log-scaled, L2-normalised n-gram vector of `text` (and its length)."""
         if self.lowercase:
             text = text.lower()
+        buckets = self.dim - self.dense
         counts: dict[int, float] = {}
         for token in self._tokens(text):
             h = zlib.crc32(token.encode("utf-8"))
-            index = h % self.dim
+            index = h % buckets
             counts[index] = counts.get(index, 0.0) + (1.0 if (h >> 31) & 1 else -1.0)
         vector = np.zeros(self.dim, dtype=np.float32)
         if counts:
@@ -75,6 +95,8 @@ class HashingEncoder:
             norm = float(np.linalg.norm(vector))
             if norm > 0:
                 vector /= norm
+        if self.length:
+            vector[-1] = math.log1p(len(_WORD.findall(text)))
         return vector
 
     def _tokens(self, text: str):

@@ -25,28 +25,39 @@ class DiagonalLogisticModel:
     and the state is O(d) per arm: hashed text at dim 4096 costs 64 KB per arm where a dense
     LinUCB A⁻¹ costs 134 MB.
 
+    `dense` trailing coordinates (say a text-length feature and the bias) get a full
+    `dense × dense` precision block instead, updated by the exact Newton step on that block:
+    a diagonal posterior treats correlated dense features as independent, so a feature that
+    moves together with the bias (every length is positive) is learnt far too slowly. The block
+    makes the fit invariant to shifting or scaling those features.
+
     `mean_and_width` gives the logit m·x and its posterior standard deviation
-    sqrt(Σ x²/q), from which a router takes σ(m·x + α·width) (optimism) or a Thompson draw
-    σ(m·x + α·width·N(0, 1)).
+    sqrt(Σ x²/q + x_dᵀ P⁻¹ x_d), from which a router takes σ(m·x + α·width) (optimism) or a
+    Thompson draw σ(m·x + α·width·N(0, 1)).
     """
 
-    def __init__(self, dim: int, prior: float = 1.0) -> None:
+    def __init__(self, dim: int, prior: float = 1.0, dense: int = 0) -> None:
         if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
             raise ValueError(f"DiagonalLogisticModel dim must be a positive integer, got {dim!r}")
         if isinstance(prior, bool) or not isinstance(prior, (int, float)) or not math.isfinite(prior) or prior <= 0:
             raise ValueError(f"DiagonalLogisticModel prior must be a finite number > 0, got {prior!r}")
+        if isinstance(dense, bool) or not isinstance(dense, int) or not 0 <= dense <= dim:
+            raise ValueError(f"DiagonalLogisticModel dense must be an integer in [0, dim={dim}], got {dense!r}")
         self.dim = dim
         self.prior = float(prior)
+        self.dense = dense
         self.mean: dict[int, np.ndarray] = {}
         self.precision: dict[int, np.ndarray] = {}
+        self.block: dict[int, np.ndarray] = {}
         self.n: dict[int, int] = {}
 
-    def _arm(self, arm: int) -> tuple[np.ndarray, np.ndarray]:
+    def _arm(self, arm: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if arm not in self.mean:
             self.mean[arm] = np.zeros(self.dim)
             self.precision[arm] = np.full(self.dim, self.prior)
+            self.block[arm] = np.eye(self.dense) * self.prior
             self.n[arm] = 0
-        return self.mean[arm], self.precision[arm]
+        return self.mean[arm], self.precision[arm], self.block[arm]
 
     def _check(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)
@@ -54,18 +65,28 @@ class DiagonalLogisticModel:
             raise ValueError(f"DiagonalLogisticModel expects vectors of length {self.dim}, got shape {x.shape}")
         return x
 
+    def _split(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The non-zero diagonal coordinates (indices, values) and the dense block's values."""
+        start = self.dim - self.dense
+        idx = np.flatnonzero(x[:start])
+        return idx, x[idx], x[start:]
+
     def mean_and_width(self, arms: list[int], x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per arm, the logit m·x and its posterior standard deviation sqrt(Σ x²/q)."""
-        x = self._check(x)
-        idx = np.flatnonzero(x)
-        xi = x[idx]
+        """Per arm, the logit m·x and its posterior standard deviation."""
+        idx, xi, xd = self._split(self._check(x))
         xx = xi * xi
+        start = self.dim - self.dense
         means = np.empty(len(arms))
         widths = np.empty(len(arms))
         for i, arm in enumerate(arms):
-            m, q = self._arm(arm)
-            means[i] = float(m[idx] @ xi)
-            widths[i] = math.sqrt(max(float(xx @ (1.0 / q[idx])), 0.0))
+            m, q, block = self._arm(arm)
+            z = float(m[idx] @ xi)
+            variance = float(xx @ (1.0 / q[idx]))
+            if self.dense:
+                z += float(m[start:] @ xd)
+                variance += float(xd @ np.linalg.solve(block, xd))
+            means[i] = z
+            widths[i] = math.sqrt(max(variance, 0.0))
         return means, widths
 
     def probability(self, arm: int, x: np.ndarray) -> float:
@@ -78,14 +99,17 @@ class DiagonalLogisticModel:
         values are clipped to [0, 1] and act as a soft label."""
         if not math.isfinite(reward):
             raise ValueError(f"DiagonalLogisticModel reward must be finite, got {reward!r}")
-        x = self._check(x)
-        m, q = self._arm(arm)
-        idx = np.flatnonzero(x)
-        xi = x[idx]
-        p = _sigmoid(float(m[idx] @ xi))
-        target = min(max(float(reward), 0.0), 1.0)
+        idx, xi, xd = self._split(self._check(x))
+        m, q, block = self._arm(arm)
+        start = self.dim - self.dense
+        z = float(m[idx] @ xi) + (float(m[start:] @ xd) if self.dense else 0.0)
+        p = _sigmoid(z)
+        residual = p - min(max(float(reward), 0.0), 1.0)
         q[idx] += p * (1.0 - p) * xi * xi
-        m[idx] -= (p - target) * xi / q[idx]
+        m[idx] -= residual * xi / q[idx]
+        if self.dense:
+            block += p * (1.0 - p) * np.outer(xd, xd)
+            m[start:] -= np.linalg.solve(block, residual * xd)
         self.n[arm] += 1
 
     def state_dict(self) -> dict[str, Any]:
@@ -93,17 +117,26 @@ class DiagonalLogisticModel:
         return {
             "dim": self.dim,
             "prior": self.prior,
+            "dense": self.dense,
             "arms": np.asarray(arms, dtype=np.uint64),
             "counts": np.asarray([self.n[a] for a in arms], dtype=np.int64),
             "mean": np.stack([self.mean[a] for a in arms]) if arms else np.zeros((0, self.dim)),
             "precision": np.stack([self.precision[a] for a in arms]) if arms else np.zeros((0, self.dim)),
+            "block": (np.stack([self.block[a] for a in arms]) if arms
+                      else np.zeros((0, self.dense, self.dense))),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if int(state["dim"]) != self.dim:
             raise ValueError(f"saved logistic state has dim {int(state['dim'])}, this router has {self.dim}")
+        # States saved before the dense block existed have no "dense" (all diagonal).
+        if int(state.get("dense", 0)) != self.dense:
+            raise ValueError(f"saved logistic state has {int(state.get('dense', 0))} dense coordinates, "
+                             f"this router has {self.dense}")
         self.prior = float(state["prior"])
         arms = [int(a) for a in state["arms"]]
         self.mean = {a: np.array(state["mean"][i], dtype=np.float64) for i, a in enumerate(arms)}
         self.precision = {a: np.array(state["precision"][i], dtype=np.float64) for i, a in enumerate(arms)}
+        self.block = ({a: np.array(state["block"][i], dtype=np.float64) for i, a in enumerate(arms)} if "block" in state
+                      else {a: np.eye(self.dense) * self.prior for a in arms})
         self.n = {a: int(state["counts"][i]) for i, a in enumerate(arms)}

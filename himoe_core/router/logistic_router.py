@@ -33,6 +33,9 @@ class LogisticRouter(LearningRouter):
 
     It explores by itself, so its default gate is near-greedy (temperature 0.001, ε 0.02):
     the gate only adds a small floor that keeps every expert's propensity above zero.
+
+    When the encoder declares dense trailing features (`HashingEncoder(length=True)` has one),
+    they and the bias share a full-covariance block of the posterior.
     """
 
     kind = "logistic"
@@ -48,11 +51,20 @@ class LogisticRouter(LearningRouter):
         self.prior = real("prior", prior, minimum=0.0, strictly=True)
         self.model: DiagonalLogisticModel | None = None
 
+    def _dense(self) -> int:
+        """The dense block: the encoder's dense features and the bias, or none at all."""
+        features = getattr(self.encoder, "dense", 0)
+        return features + 1 if features else 0
+
     def _model(self, x: np.ndarray) -> DiagonalLogisticModel:
         if self.model is None:
-            self.model = DiagonalLogisticModel(x.shape[0], self.prior)
+            self.model = DiagonalLogisticModel(x.shape[0], self.prior, self._dense())
         elif self.model.dim != x.shape[0]:
             raise EncodeError(f"router {self.id!r} learned on {self.model.dim - 1} features, got {x.shape[0] - 1}")
+        elif self.model.dense != self._dense():
+            raise EncodeError(f"router {self.id!r} learned with {max(self.model.dense - 1, 0)} dense encoder features, "
+                              f"its encoder now has {max(self._dense() - 1, 0)}; keep the encoder's options or "
+                              "start from fresh state")
         return self.model
 
     def logits(self, input: RouterInput, candidates: list[ExpertRef], ctx: Context) -> np.ndarray:
@@ -74,5 +86,5 @@ class LogisticRouter(LearningRouter):
     def load_model_state(self, state: dict[str, Any]) -> None:
         if "logistic" in state:
             saved = state["logistic"]
-            self.model = DiagonalLogisticModel(int(saved["dim"]), float(saved["prior"]))
+            self.model = DiagonalLogisticModel(int(saved["dim"]), float(saved["prior"]), int(saved.get("dense", 0)))
             self.model.load_state_dict(saved)
