@@ -14,6 +14,10 @@ class Encoder(Protocol):
     ``id`` names it in config; ``dim`` is the length of every vector it returns (None when
     the input decides it, as for feature vectors passed through). ``encode``
     raises EncodeError (never returns NaN) when it cannot encode the input.
+
+    Optionally, ``dense`` (an int, 0 when absent) says how many trailing coordinates are dense
+    features, such as a length, rather than sparse ones; the ``logistic`` router gives them a
+    full-covariance block instead of a diagonal posterior.
     """
 
     id: str
