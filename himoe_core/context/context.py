@@ -126,9 +126,10 @@ class Context:
         """Milliseconds left before the deadline; 0.0 once it has passed.
 
         Rounded to the nanosecond, so that float noise in seconds (0.1 - 0.04 s) does not show
-        as 60.00000000000001 ms: on trio's MockClock the figures are exact.
+        as 60.00000000000001 ms: on trio's MockClock the figures are exact. Never more than the
+        budget: with a huge budget (1e16 ms) the deadline in seconds loses the last digits.
         """
-        return max(0.0, _ms(self.deadline - self.clock()))
+        return max(0.0, min(self.budget_ms, _ms(self.deadline - self.clock())))
 
     def elapsed_ms(self) -> float:
         """Milliseconds since the start, by the original budget (a narrowed deadline aside)."""
