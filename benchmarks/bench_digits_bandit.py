@@ -85,6 +85,7 @@ def himoe_policies() -> list[dict[str, Any]]:
         # logistic models P(correct): the cost comes back through cost_weight = 1 (logit = P(correct) − cost)
         {"kind": "logistic", **f, "cost_weight": 1.0},
         {"kind": "logistic", **f, "cost_weight": 1.0, "alpha": 0.1},
+        *({"kind": "logistic", **f, "cost_weight": 1.0, "covariance": "full", "alpha": a} for a in (0.1, 0.3)),
     ]
 
 

@@ -113,10 +113,25 @@ def test_a_logistic_router_with_a_length_feature_survives_a_restart_exactly():
     # the same state under an encoder without the length feature is refused, not misread
     third = make_moe("logistic", encoder={"id": "hashing", "dim": 16})
     try:
-        with pytest.raises(EncodeError, match="learned with 1 dense encoder features, its encoder now has 0"):
+        with pytest.raises(EncodeError, match="learned with a full-covariance block of 2 coordinates, its options now ask for 0"):
             third.run_sync("request 1")
     finally:
         third.close()
+
+
+def test_a_full_covariance_logistic_router_survives_a_restart_exactly():
+    first = make_moe("logistic", covariance="full")
+    train(first, 40)
+    saved = first.routers["r"].handle.state_dict()
+    assert first.routers["r"].handle.model.dense == 17  # 16 hashed coordinates and the bias, one block
+    expected = decisions(first)
+    first.close()
+    second = make_moe("logistic", covariance="full")
+    try:
+        assert_same_state(second.routers["r"].handle.state_dict(), saved)
+        assert decisions(second) == expected
+    finally:
+        second.close()
 
 
 def test_a_fresh_state_file_decides_differently_than_a_trained_one():

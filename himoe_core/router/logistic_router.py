@@ -16,6 +16,7 @@ from .router_feedback import RouterFeedback
 from .router_input import RouterInput
 
 EXPLORE = ("thompson", "ucb", "greedy")
+COVARIANCE = ("diagonal", "full")
 
 
 class LogisticRouter(LearningRouter):
@@ -35,36 +36,45 @@ class LogisticRouter(LearningRouter):
     the gate only adds a small floor that keeps every expert's propensity above zero.
 
     When the encoder declares dense trailing features (`HashingEncoder(length=True)` has one),
-    they and the bias share a full-covariance block of the posterior.
+    they and the bias share a full-covariance block of the posterior. `covariance = "full"`
+    makes the whole posterior one block: the right model for short dense feature vectors (64
+    pixels), O(d²) per request, so not for hashed text.
     """
 
     kind = "logistic"
     default_policy = GatingPolicy(temperature=0.001, epsilon=0.02)
 
     def __init__(self, *, explore: str = "thompson", alpha: float = 0.3, prior: float = 1.0,
-                 **options: Any) -> None:
+                 covariance: str = "diagonal", **options: Any) -> None:
         super().__init__(**options)
         if explore not in EXPLORE:
             raise ConfigError(f"explore must be one of {', '.join(EXPLORE)}, got {explore!r}")
+        if covariance not in COVARIANCE:
+            raise ConfigError(f"covariance must be one of {', '.join(COVARIANCE)}, got {covariance!r}")
         self.explore = explore
+        self.covariance = covariance
         self.alpha = real("alpha", alpha, minimum=0.0)
         self.prior = real("prior", prior, minimum=0.0, strictly=True)
         self.model: DiagonalLogisticModel | None = None
 
-    def _dense(self) -> int:
-        """The dense block: the encoder's dense features and the bias, or none at all."""
+    def _dense(self, dim: int) -> int:
+        """The full-covariance block: every coordinate, or the encoder's dense features and the
+        bias, or none at all."""
+        if self.covariance == "full":
+            return dim
         features = getattr(self.encoder, "dense", 0)
         return features + 1 if features else 0
 
     def _model(self, x: np.ndarray) -> DiagonalLogisticModel:
+        dense = self._dense(x.shape[0])
         if self.model is None:
-            self.model = DiagonalLogisticModel(x.shape[0], self.prior, self._dense())
+            self.model = DiagonalLogisticModel(x.shape[0], self.prior, dense)
         elif self.model.dim != x.shape[0]:
             raise EncodeError(f"router {self.id!r} learned on {self.model.dim - 1} features, got {x.shape[0] - 1}")
-        elif self.model.dense != self._dense():
-            raise EncodeError(f"router {self.id!r} learned with {max(self.model.dense - 1, 0)} dense encoder features, "
-                              f"its encoder now has {max(self._dense() - 1, 0)}; keep the encoder's options or "
-                              "start from fresh state")
+        elif self.model.dense != dense:
+            raise EncodeError(f"router {self.id!r} learned with a full-covariance block of {self.model.dense} coordinates, "
+                              f"its options now ask for {dense} (covariance, or the encoder's dense features, changed); "
+                              "keep them, or start from fresh state")
         return self.model
 
     def logits(self, input: RouterInput, candidates: list[ExpertRef], ctx: Context) -> np.ndarray:
