@@ -26,7 +26,9 @@ Each is a small, configurable expert with the usual optional attributes (`cost_u
 
 and helpers to check how a request was routed, with the whole routing in the failure message:
 `assert_routed(response, expert=..., router=..., status=...)`, `trace_calls(response)`,
-`describe_routing(response)`. The pytest plugin `himoe_core.testing.pytest_plugin` (registered
+`describe_routing(response)`; and `run_latency_benchmark(__file__, __doc__, cases, child)`, the
+driver of a plugin's latency benchmark (fresh processes, first and warm calls, p50/p95, peak RSS).
+The pytest plugin `himoe_core.testing.pytest_plugin` (registered
 with pytest when himoe is installed) adds the fixtures `himoe_factory`, `mock_clock`, `run_trio`.
 
 Names are imported on first use, so that pytest loading that plugin stays cheap.
@@ -49,6 +51,7 @@ if TYPE_CHECKING:
     from .malformed_expert import MalformedExpert
     from .sleepy_expert import SleepyExpert
     from .stuck_thread_expert import StuckThreadExpert
+    from .latency_benchmark import run_latency_benchmark
     from .trace_assertions import assert_routed, describe_routing, trace_calls
 
 _EXPORTS = {
@@ -62,6 +65,7 @@ _EXPORTS = {
     "MalformedExpert": ".malformed_expert",
     "SleepyExpert": ".sleepy_expert",
     "StuckThreadExpert": ".stuck_thread_expert",
+    "run_latency_benchmark": ".latency_benchmark",
     "assert_routed": ".trace_assertions",
     "describe_routing": ".trace_assertions",
     "trace_calls": ".trace_assertions",
@@ -71,4 +75,4 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = ["BlockingExpert", "ConstantExpert", "EchoExpert", "FailingExpert", "FlakyExpert", "HangingExpert",
            "LearningExpert", "MalformedExpert", "SleepyExpert", "StuckThreadExpert", "assert_routed", "describe_routing",
-           "trace_calls"]
+           "run_latency_benchmark", "trace_calls"]

@@ -14,13 +14,11 @@ memory after its calls (Linux: ru_maxrss).
 
 from __future__ import annotations
 
-import argparse
-import json
 import resource
-import statistics
-import subprocess
 import sys
 import time
+
+from himoe_core.testing import run_latency_benchmark
 
 LONG_GOAL = "plan: " + " ".join([
     "Freeze the main branch.", "Bump the version number.", "Update the changelog.", "Run the unit tests.",
@@ -74,54 +72,6 @@ def child(label: str, warm: int) -> dict:
     return {"first_ms": first_ms, "warm_ms": warm_ms, "peak_rss_mb": rss_mb}
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5, help="fresh processes per goal (default 5)")
-    parser.add_argument("--warm", type=int, default=200, help="warm calls per run (default 200)")
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
-    parser.add_argument("--child", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.child:
-        json.dump(child(args.child, args.warm), sys.stdout)
-        return 0
-
-    rows = []
-    for label in CASES:
-        firsts, warms, rss = [], [], []
-        for _ in range(args.runs):
-            completed = subprocess.run(
-                [sys.executable, __file__, "--child", label, "--warm", str(args.warm)],
-                capture_output=True, text=True, check=True,
-            )
-            data = json.loads(completed.stdout)
-            firsts.append(data["first_ms"])
-            warms.extend(data["warm_ms"])
-            rss.append(data["peak_rss_mb"])
-        rows.append({
-            "expert": label,
-            "runs": args.runs,
-            "first_call_p50_ms": statistics.median(firsts),
-            "warm_p50_ms": statistics.median(warms),
-            "warm_p95_ms": percentile(warms, 0.95),
-            "peak_rss_mb": statistics.median(rss),
-        })
-    if args.json:
-        json.dump(rows, sys.stdout, indent=2)
-        print()
-        return 0
-    # Warm calls take tens of microseconds: three decimals, where the siblings print two.
-    print(f"{'expert':42} {'first call p50':>15} {'warm p50':>10} {'warm p95':>10} {'peak RSS':>10}")
-    for row in rows:
-        print(f"{row['expert']:42} {row['first_call_p50_ms']:>12.2f} ms {row['warm_p50_ms']:>7.3f} ms "
-              f"{row['warm_p95_ms']:>7.3f} ms {row['peak_rss_mb']:>7.0f} MB")
-    print(f"({args.runs} fresh processes per goal, {args.warm} warm calls each; Python {sys.version.split()[0]})")
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    # Warm calls take tens of microseconds: three decimals, where the siblings print two.
+    sys.exit(run_latency_benchmark(__file__, __doc__, CASES, child, per="goal", first_decimals=2, warm_decimals=3))
