@@ -81,9 +81,10 @@ class HashingEncoder:
         """The hashed, log-scaled, L2-normalised n-gram vector of `text` (and its length)."""
         if self.lowercase:
             text = text.lower()
+        words = _WORD.findall(text) if self.word_ngrams is not None or self.length else []
         buckets = self.dim - self.dense
         counts: dict[int, float] = {}
-        for token in self._tokens(text):
+        for token in self._tokens(text, words):
             h = zlib.crc32(token.encode("utf-8"))
             index = h % buckets
             counts[index] = counts.get(index, 0.0) + (1.0 if (h >> 31) & 1 else -1.0)
@@ -96,12 +97,11 @@ class HashingEncoder:
             if norm > 0:
                 vector /= norm
         if self.length:
-            vector[-1] = math.log1p(len(_WORD.findall(text)))
+            vector[-1] = math.log1p(len(words))
         return vector
 
-    def _tokens(self, text: str):
+    def _tokens(self, text: str, words: list[str]):
         if self.word_ngrams is not None:
-            words = _WORD.findall(text)
             low, high = self.word_ngrams
             for n in range(low, high + 1):
                 for i in range(len(words) - n + 1):

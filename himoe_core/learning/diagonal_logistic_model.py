@@ -46,6 +46,7 @@ class DiagonalLogisticModel:
         self.dim = dim
         self.prior = float(prior)
         self.dense = dense
+        self._block_start = dim - dense  # coordinates before it are diagonal
         self.mean: dict[int, np.ndarray] = {}
         self.precision: dict[int, np.ndarray] = {}
         self.block: dict[int, np.ndarray] = {}
@@ -67,15 +68,14 @@ class DiagonalLogisticModel:
 
     def _split(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The non-zero diagonal coordinates (indices, values) and the dense block's values."""
-        start = self.dim - self.dense
-        idx = np.flatnonzero(x[:start])
-        return idx, x[idx], x[start:]
+        idx = np.flatnonzero(x[:self._block_start])
+        return idx, x[idx], x[self._block_start:]
 
     def mean_and_width(self, arms: list[int], x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per arm, the logit m·x and its posterior standard deviation."""
         idx, xi, xd = self._split(self._check(x))
         xx = xi * xi
-        start = self.dim - self.dense
+        start = self._block_start
         means = np.empty(len(arms))
         widths = np.empty(len(arms))
         for i, arm in enumerate(arms):
@@ -101,7 +101,7 @@ class DiagonalLogisticModel:
             raise ValueError(f"DiagonalLogisticModel reward must be finite, got {reward!r}")
         idx, xi, xd = self._split(self._check(x))
         m, q, block = self._arm(arm)
-        start = self.dim - self.dense
+        start = self._block_start
         z = float(m[idx] @ xi) + (float(m[start:] @ xd) if self.dense else 0.0)
         p = _sigmoid(z)
         residual = p - min(max(float(reward), 0.0), 1.0)
