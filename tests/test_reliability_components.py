@@ -243,10 +243,17 @@ def test_a_well_behaved_router_keeps_its_answers_when_an_expert_is_slow_to_unwin
 # -- the orchestrator -------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("fault", ["choose_router", "fallbacks", "synthesize"])
 def test_an_orchestrator_raising_is_one_precise_error(fault):
-    moe = make_moe({"kind": "faulty", "fault": fault, "default": "ok", "fallbacks": ["gate"]})
+    # Fallbacks are asked for only when the primary router fails: here it does.
+    primary = "gate" if fault == "fallbacks" else "ok"
+    moe = make_moe({"kind": "faulty", "fault": fault, "default": primary, "fallbacks": ["ok"]})
     with pytest.raises(NoExpertSelected, match=rf"^no expert selected: orchestrator 'faulty' raised RuntimeError: "
                                                rf"{fault} exploded \(in {fault}\)$"):
         mock_run(moe.run, "question")
+
+
+def test_fallbacks_are_not_asked_for_while_the_primary_router_answers():
+    moe = make_moe({"kind": "faulty", "fault": "fallbacks", "default": "ok", "fallbacks": ["gate"]})
+    assert mock_run(moe.run, "question").value.as_text() == "good answer"
 
 
 def test_an_orchestrator_whose_shadows_raise_still_answers():

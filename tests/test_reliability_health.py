@@ -259,7 +259,7 @@ def test_failed_requests_leave_no_reference_cycles_behind(case):
         trio.run(burst, n, clock=trio.testing.MockClock(autojump_threshold=0))
 
     try:
-        run(moe.traces.unfrozen + 50)  # past the trace store's window: older requests' objects are let go
+        run(moe.traces.window + 50)  # past the trace store's window: older requests' objects are let go
         gc.collect()
         gc.disable()
         try:

@@ -28,8 +28,8 @@ def usable(calls: Calls, aggregator_id: str) -> Calls:
 
 def ranked(calls: Calls, scores: GateScores) -> Calls:
     """Calls sorted by the gate's ranking (deterministic: the gate order is tie-broken)."""
-    rank = {eid: i for i, eid in enumerate(scores.ids)}
-    return sorted(calls, key=lambda call: rank.get(call[0].id, len(rank)))
+    rank = scores.rank
+    return sorted(calls, key=lambda call: rank(call[0].id))
 
 
 def normalise_kinds(calls: Calls, aggregator_id: str) -> Calls:

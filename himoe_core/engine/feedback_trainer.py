@@ -93,10 +93,6 @@ class FeedbackTrainer:
                 evicted, _ = self._inputs.popitem(last=False)
                 self._given.pop(evicted, None)
             if self.enabled:
-                # Rendered here, on the caller's thread: a record not yet rendered holds the whole
-                # request (its exceptions' frames included), and a writer thread that falls
-                # behind under load would keep thousands of them alive.
-                record.data()
                 self._pending.append((record, recorded))
                 if len(self._pending) >= self.flush_every:
                     self._submit()
@@ -118,7 +114,7 @@ class FeedbackTrainer:
         self._writer.submit(batch)
 
     def _write_batch(self, store: StateStore, batch: list[tuple[TraceRecord, RecordedInput]]) -> None:
-        rows = [(record.trace_id, record.router, kind, task, data, self.traces.freeze(record))
+        rows = [(record.trace_id, record.router, kind, task, data, self.traces.json(record))
                 for record, (kind, task, data) in batch]
         store.record_trace_rows(rows)
 

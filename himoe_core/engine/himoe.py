@@ -5,7 +5,6 @@ import math
 import os
 import threading
 from contextlib import asynccontextmanager
-from functools import partial
 from typing import Any, AsyncIterator, Iterable, Mapping
 
 import trio
@@ -31,6 +30,7 @@ from .lag_limit import INITIAL, LagLimit
 from .request_slots import RequestSlots
 from .response import Response
 from .route_attempt import RouteAttempt
+from .trace_atoms import request_atoms
 from .trace_record import TraceRecord
 from .trace_store import TraceStore
 
@@ -236,19 +236,19 @@ class HiMoE:
 
     async def _answer(self, x: InputData, ctx: Context, *, router: str | None, k: int | None) -> Response:
         primary = self.routers[router] if router else self._ask_orchestrator("choose_router", x, ctx)
-        chain = [primary] if router else [primary, *self._ask_orchestrator("fallbacks", x, ctx, primary)]
         attempts: list[RouteAttempt] = []
-        for ref in chain:
-            if ctx.cancel.is_cancelled() or (attempts and ctx.expired()):
-                break
-            attempt = await self._route(ref, x, ctx, k)
-            attempts.append(attempt)
-            if attempt.ok or isinstance(attempt.error, InvalidInput):
-                break  # re-routing cannot mend an input the experts reject
+        if not ctx.cancel.is_cancelled():
+            attempts.append(await self._route(primary, x, ctx, k))
+            if router is None and self._worth_rerouting(attempts[-1], ctx):
+                # The fallbacks are asked for only now: most requests never need them.
+                for ref in self._ask_orchestrator("fallbacks", x, ctx, primary):
+                    attempts.append(await self._route(ref, x, ctx, k))
+                    if not self._worth_rerouting(attempts[-1], ctx):
+                        break
         served = attempts[-1] if attempts and attempts[-1].ok else None
         if served is None:
             error = self._failure(attempts, ctx)
-            record = TraceRecord(ctx.trace_id, partial(_render_trace, x, ctx, attempts, ctx.elapsed_ms(), error=error))
+            record = TraceRecord(ctx.trace_id, request_atoms(x, ctx, attempts, ctx.elapsed_ms(), error=error))
             self.traces.put(record)
             self.trainer.remember(record, x)
             try:
@@ -264,8 +264,8 @@ class HiMoE:
             value, chain = await self._chain(value, ctx)
         shadows, shadow_notes = self._plan_shadows(x, ctx, served)
         elapsed = ctx.elapsed_ms()
-        record = TraceRecord(ctx.trace_id, partial(_render_trace, x, ctx, attempts, elapsed, served=served.router.id,
-                                                   value=value, chain=chain, shadows=shadow_notes),
+        record = TraceRecord(ctx.trace_id, request_atoms(x, ctx, attempts, elapsed, served=served.router.id,
+                                                         value=value, chain=chain, shadows=shadow_notes),
                              router=served.router.id)
         self.traces.put(record)
         self.trainer.remember(record, x)
@@ -316,6 +316,13 @@ class HiMoE:
         except Exception as exc:  # a faulty router fails its attempt, not the process
             wrapped = NoExpertSelected(f"router {ref.id!r} raised {type(exc).__name__}: {exc}")
             return RouteAttempt(ref, scores, picks, fanout, None, wrapped)
+
+    @staticmethod
+    def _worth_rerouting(attempt: RouteAttempt, ctx: Context) -> bool:
+        """Whether the next router should try after `attempt`: it failed, for another reason
+        than the input (re-routing cannot mend an input the experts reject), and there is time."""
+        return not (attempt.ok or isinstance(attempt.error, InvalidInput) or ctx.cancel.is_cancelled()
+                    or ctx.expired())
 
     def _failure(self, attempts: list[RouteAttempt], ctx: Context) -> MoeError:
         if ctx.cancel.is_cancelled():
@@ -412,33 +419,6 @@ class HiMoE:
             ctx.trace_id, served.router.id, shadow_better=better,
             notes=f"shadow {ref.id}: support {_support(attempt):.3f} vs primary {_support(served):.3f}",
         ))
-
-
-def _render_trace(x: InputData, ctx: Context, attempts: list[RouteAttempt], elapsed_ms: float, *,
-                  served: str | None = None, value: Value | None = None, error: MoeError | None = None,
-                  chain: list[dict[str, Any]] | None = None, shadows: list | None = None) -> dict[str, Any]:
-    """A request's trace, from what the request kept (see TraceRecord)."""
-    trace: dict[str, Any] = {
-        "trace_id": ctx.trace_id,
-        "input": x.describe(),
-        "task": x.task,
-        "budget_ms": ctx.budget_ms,
-        "depth": ctx.depth,
-        "attempts": [a.to_jsonable() for a in attempts],
-    }
-    if error is not None:
-        trace["error"] = f"{type(error).__name__}: {error}"
-        trace["elapsed_ms"] = elapsed_ms
-        return trace
-    if chain is not None:
-        trace["chain"] = chain
-    trace["router"] = served
-    trace["value"] = value.to_jsonable()
-    trace["elapsed_ms"] = elapsed_ms
-    trace["error"] = None
-    if shadows is not None:
-        trace["shadows"] = list(shadows)
-    return trace
 
 
 def _support(attempt: RouteAttempt) -> float:

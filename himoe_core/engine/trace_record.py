@@ -3,35 +3,37 @@ from __future__ import annotations
 import copy
 import json
 import threading
-from typing import Any, Callable
+from typing import Any
+
+from .trace_atoms import render_request
 
 _ENCODER = json.JSONEncoder(check_circular=False, separators=(",", ":"))  # trees; compact: 11 % smaller
 
 
 class TraceRecord:
-    """One request's trace: rendered into its JSON-ready dict when first read, frozen into JSON
-    text once it is old (see TraceStore) or has been written to the state file.
+    """One request's trace: its atoms (see trace_atoms), taken when the request ended, rendered
+    into the JSON-ready dict when first read.
 
-    Rendering a trace costs more than the rest of a fast request's bookkeeping, and most traces
-    are never read, or only later by the state writer's thread. Until it is frozen every reader
-    gets the same dict (shadow results are added to it after the response left). Freezing is
-    what keeps a full trace store cheap: a kept dict holds about a hundred references that every
-    full garbage collection walks (10,000 kept traces made each one take ~70 ms, a pause every
-    request in flight would wait out), a string holds none.
+    Until the record is released (see TraceStore) every reader gets the same dict, and changes to
+    it (shadow results arrive after the response left) are the trace. Released, a record keeps
+    only what the garbage collector need not walk: its atoms, or the JSON text of a changed
+    trace; each read then returns a new dict.
     """
 
-    __slots__ = ("trace_id", "router", "_render", "_data", "_text")
+    __slots__ = ("trace_id", "router", "_atoms", "_data", "_text", "_changed", "_released")
     _setting = threading.Lock()  # held only to publish a change, never while rendering
 
-    def __init__(self, trace_id: str, render: Callable[[], dict[str, Any]] | None = None,
-                 data: dict[str, Any] | None = None, router: str | None = None) -> None:
-        if (render is None) == (data is None):
-            raise ValueError("TraceRecord needs either a render function or the trace dict")
+    def __init__(self, trace_id: str, atoms: tuple | None = None, data: dict[str, Any] | None = None,
+                 router: str | None = None) -> None:
+        if (atoms is None) == (data is None):
+            raise ValueError("TraceRecord needs either the trace's atoms or the trace dict")
         self.trace_id = trace_id
         self.router = router if data is None else data.get("router")  # the serving router's id, None if it failed
-        self._render = render
+        self._atoms = atoms
         self._data = data
         self._text: str | None = None
+        self._changed = data is not None  # the dict is the trace: atoms cannot make it again
+        self._released = False
 
     @classmethod
     def of(cls, trace: TraceRecord | dict[str, Any]) -> TraceRecord:
@@ -39,8 +41,8 @@ class TraceRecord:
         return trace if isinstance(trace, TraceRecord) else cls(trace["trace_id"], data=trace)
 
     def data(self) -> dict[str, Any]:
-        """The trace dict, rendered on the first call (thread-safe); a new dict on each call once
-        the record is frozen.
+        """The trace dict: rendered on the first call and shared until the record is released
+        (thread-safe); a new dict on each call once it is.
 
         Rendering runs outside any lock: the trio thread must never wait for a writer thread
         that the GIL has paused mid-render. Two threads may render the same record at once;
@@ -50,42 +52,64 @@ class TraceRecord:
         if data is not None:
             return data
         text = self._text
-        if text is None:
-            render = self._render
-            rendered = render() if render is not None else None
-            with TraceRecord._setting:
-                if self._data is None and self._text is None:
-                    self._data = rendered
-                    self._render = None  # let the request's objects go
-                data, text = self._data, self._text
-            if data is not None:
-                return data
-        return json.loads(text)
+        if text is not None:
+            return json.loads(text)
+        rendered = render_request(self._atoms)
+        with TraceRecord._setting:
+            if self._data is None and self._text is None and not self._released:
+                self._data = rendered
+            data, text = self._data, self._text
+        if data is not None:
+            return data
+        return json.loads(text) if text is not None else rendered
 
     @property
-    def frozen(self) -> bool:
-        """Whether the record keeps only the JSON text."""
-        return self._text is not None
+    def released(self) -> bool:
+        """Whether the record was released: it keeps no dict, only its atoms or JSON text."""
+        return self._released
+
+    @property
+    def changed(self) -> bool:
+        """Whether the trace was given as a dict or changed since: atoms cannot make it again."""
+        return self._changed
 
     def copy(self) -> dict[str, Any]:
         """A copy of the trace dict that the caller may change freely."""
-        text = self._text
-        return json.loads(text) if text is not None else copy.deepcopy(self.data())
+        data, text = self._data, self._text
+        if data is not None:
+            return copy.deepcopy(data)
+        return json.loads(text) if text is not None else render_request(self._atoms)
 
-    def freeze(self) -> str:
-        """The trace as JSON text, which from now on is all the record keeps."""
-        text = self._text
-        if text is None:
-            text = _ENCODER.encode(self.data())
-            with TraceRecord._setting:
-                self._text, self._data, self._render = text, None, None
-        return text
+    def json(self) -> str:
+        """The trace as JSON text (what the state file stores). A changed trace may be changed
+        again meanwhile: its owner calls this under the lock it changes it under."""
+        data, text = self._data, self._text  # in this order: `release` sets the text first
+        if data is not None and self._changed:
+            return _ENCODER.encode(data)
+        if text is not None:
+            return text
+        return _ENCODER.encode(render_request(self._atoms))  # atoms never change: no lock needed
+
+    def release(self) -> None:
+        """Let the dict go: a changed trace is kept as JSON text, any other is made again from
+        its atoms when read."""
+        data = self._data
+        text = _ENCODER.encode(data) if data is not None and self._changed else None
+        with TraceRecord._setting:
+            self._released = True
+            if data is not None and self._data is data:
+                if text is not None:
+                    self._text = text  # before the dict goes: readers look at the dict first
+                self._data = None
 
     def replace(self, data: dict[str, Any]) -> None:
-        """Make `data` the trace (a frozen record thaws)."""
+        """Make `data` the trace (kept as a dict until the record is released again)."""
         with TraceRecord._setting:
-            self._data, self._text, self._render = data, None, None
+            self._changed = True
+            self._data = data
+            self._text = None
 
     def __repr__(self) -> str:
-        state = "frozen" if self._text is not None else "rendered" if self._data is not None else "not rendered"
+        state = ("changed" if self._changed else "rendered") if self._data is not None else (
+            "released as JSON" if self._text is not None else "released" if self._released else "atoms")
         return f"TraceRecord({self.trace_id!r}, {state})"

@@ -10,15 +10,14 @@ from .trace_record import TraceRecord
 class TraceStore:
     """The most recent request traces, bounded (oldest evicted first), thread-safe.
 
-    Traces are JSON-ready dicts, kept as TraceRecords that render them when first read. Only the
-    newest `unfrozen` records stay that way: older ones are frozen into JSON text (the state
-    writer freezes those it writes), because a record not frozen keeps dozens of objects that
-    every full garbage collection walks — 10,000 of them made a collection pause 70–160 ms.
-    Shadow results are added to a trace after its response left. Every change to a record
-    happens under this store's lock.
+    Traces are JSON-ready dicts, kept as TraceRecords: atoms that render the dict when first
+    read. Only the newest `window` records may keep that dict; older ones are released, because
+    a kept dict holds dozens of objects that every full garbage collection walks — 10,000 of
+    them made a collection pause 70–160 ms. Shadow results are added to a trace after its
+    response left. Every change to a record happens under this store's lock.
     """
 
-    unfrozen = 256
+    window = 256
 
     def __init__(self, capacity: int = 10_000) -> None:
         if not isinstance(capacity, int) or capacity < 1:
@@ -26,7 +25,7 @@ class TraceStore:
         self.capacity = capacity
         self._lock = threading.Lock()
         self._traces: dict[str, TraceRecord] = {}  # insertion order: oldest first
-        self._unfrozen: deque[TraceRecord] = deque()
+        self._newest: deque[TraceRecord] = deque()
 
     def put(self, trace: TraceRecord | dict[str, Any]) -> None:
         """Keep a trace (evicting the oldest past capacity)."""
@@ -37,12 +36,10 @@ class TraceStore:
             traces[record.trace_id] = record
             if len(traces) > self.capacity:
                 del traces[next(iter(traces))]
-            unfrozen = self._unfrozen
-            unfrozen.append(record)
-            if len(unfrozen) > self.unfrozen:
-                oldest = unfrozen.popleft()
-                if traces.get(oldest.trace_id) is oldest:
-                    oldest.freeze()  # a no-op for a record the writer froze
+            newest = self._newest
+            newest.append(record)
+            if len(newest) > self.window:
+                newest.popleft().release()
 
     def update(self, trace_id: str, change: Callable[[dict[str, Any]], None]) -> bool:
         """Apply `change` to a stored trace under the lock; False if it was evicted."""
@@ -50,12 +47,11 @@ class TraceStore:
             record = self._traces.get(trace_id)
             if record is None:
                 return False
-            frozen = record.frozen
             data = record.data()
             change(data)
             record.replace(data)
-            if frozen:  # it stays out of the collector's way (a shadow may answer long after)
-                record.freeze()
+            if record.released:  # it stays out of the collector's way (a shadow may answer long after)
+                record.release()
             return True
 
     def record(self, trace_id: str) -> TraceRecord | None:
@@ -63,12 +59,12 @@ class TraceStore:
         with self._lock:
             return self._traces.get(trace_id)
 
-    def freeze(self, trace: TraceRecord | dict[str, Any]) -> str:
-        """JSON text of a trace, which its record keeps from now on instead of the dict; taken
-        under the lock so a concurrent update cannot tear it or be lost."""
-        record = TraceRecord.of(trace)
+    def json(self, record: TraceRecord) -> str:
+        """JSON text of a stored trace, taken under the lock when an update could be changing it."""
+        if not record.changed:
+            return record.json()
         with self._lock:
-            return record.freeze()
+            return record.json()
 
     def get(self, trace_id: str) -> dict[str, Any] | None:
         """A deep copy of the trace, or None when unknown or evicted."""

@@ -48,6 +48,20 @@ class ExpertAux:
     confidence: float = attrs.field(default=1.0, converter=_as_float, validator=_probability)
     trace_id: str | None = None
 
+    @classmethod
+    def measured(cls, latency_ms: float, cost_units: float, trace_id: str | None) -> ExpertAux:
+        """The aux of a plain value: the router's measured latency and expected cost, full
+        confidence. The router's floats are checked cheaply; anything else goes the validated way."""
+        if not (type(latency_ms) is float and type(cost_units) is float
+                and 0.0 <= latency_ms < math.inf and 0.0 <= cost_units < math.inf):
+            return cls(latency_ms, cost_units, 1.0, trace_id)
+        aux = object.__new__(cls)
+        object.__setattr__(aux, "latency_ms", latency_ms)
+        object.__setattr__(aux, "cost_units", cost_units)
+        object.__setattr__(aux, "confidence", 1.0)
+        object.__setattr__(aux, "trace_id", trace_id)
+        return aux
+
     def stamped(self, latency_ms: float, trace_id: str | None) -> ExpertAux:
         """This aux with the router's measured latency (ms, a float >= 0) and the request's
         trace id; cost and confidence are kept, already validated. A subclass keeps its type."""

@@ -146,8 +146,9 @@ class BaseRouter:
         dropped: list[CallOutcome] = []
         spent = 0.0
         cheapest = math.inf
+        priced = ctx.cost_budget != math.inf  # without a cost budget, costs need not be looked up
         for ref in picks:
-            cost = self.expected_cost(ref)
+            cost = self.expected_cost(ref) if priced else 0.0
             cheapest = min(cheapest, cost)
             if spent + cost > ctx.cost_budget:
                 dropped.append(CallOutcome(ref, CallStatus.DROPPED,
@@ -266,7 +267,7 @@ class BaseRouter:
         if isinstance(result, ExpertOut):  # a subclass keeps its type
             return attrs.evolve(result, aux=result.aux.stamped(latency_ms, trace_id))
         # what ExpertOut.of(result, cost_units=…) builds, its aux made once, already stamped
-        return ExpertOut(to_value(result), ExpertAux(latency_ms, self.expected_cost(ref), 1.0, trace_id))
+        return ExpertOut(to_value(result), ExpertAux.measured(latency_ms, self.expected_cost(ref), trace_id))
 
     def _limiter(self, ref: ExpertRef) -> trio.CapacityLimiter:
         """The expert's thread limiter in this trio run (trio primitives belong to one run),

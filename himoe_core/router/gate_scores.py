@@ -24,6 +24,7 @@ class GateScores:
     probs: tuple[float, ...] = attrs.field(converter=_floats)
     _index: dict = attrs.field(init=False, repr=False, eq=False)
     _entropy: float | None = attrs.field(init=False, default=None, repr=False, eq=False)
+    _pairs: tuple | None = attrs.field(init=False, default=None, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
         if not len(self.ids) == len(self.logits) == len(self.probs):
@@ -41,9 +42,16 @@ class GateScores:
         index = self._index.get(expert_id)
         return 0.0 if index is None else self.probs[index]
 
-    def pairs(self) -> list[tuple[ExpertId, float]]:
+    def rank(self, expert_id: ExpertId) -> int:
+        """An expert's place in the ranking (0 is the best); len(self) for one that was not a
+        candidate."""
+        return self._index.get(expert_id, len(self.ids))
+
+    def pairs(self) -> tuple[tuple[ExpertId, float], ...]:
         """(expert id, probability) in rank order."""
-        return list(zip(self.ids, self.probs))
+        if self._pairs is None:  # made once: a memoised gate serves many requests
+            object.__setattr__(self, "_pairs", tuple(zip(self.ids, self.probs)))
+        return self._pairs
 
     def entropy(self) -> float:
         """Shannon entropy (nats) of the gate distribution."""
