@@ -124,7 +124,7 @@ def render(result: dict[str, Any]) -> str:
         "",
         "k no-op async experts (one `trio.lowlevel.checkpoint()` each). himoe: rules orchestrator → static "
         "router (candidates, gate, top-k, budget plan) → fan-out under the deadline → confidence aggregator → "
-        "trace recorded (rendered on first read); *default* also writes traces behind to the SQLite state "
+        "trace recorded (its atoms taken; rendered only when read); *default* also writes traces behind to the SQLite state "
         "file (rendered to JSON and inserted by the writer's thread, 64 at a time), *state off* is `[state] "
         "enabled = false`. Bare: `trio.open_nursery()` calling the same experts' `infer`. "
         f"{result['iterations']} requests per k and side after {result['warmup']} warm-up, interleaved in "

@@ -38,3 +38,13 @@ def test_bench_engine_rejects_an_unknown_benchmark():
         cwd=ROOT, capture_output=True, text=True, timeout=60,
     )
     assert proc.returncode == 2 and "unknown benchmark 'nope'" in proc.stderr
+
+
+def test_the_profiling_loop_and_the_overhead_floor_run(tmp_path):
+    env = dict(os.environ, HIMOE_STATE=str(tmp_path / "state.sqlite3"))
+    commands = {"request_loop.py": ["--seconds", "0.2", "--state"], "overhead_floor.py": ["--rounds", "2"]}
+    for script, options in commands.items():
+        proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *options],
+                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, f"{script} failed:\n{proc.stderr[-4000:]}"
+        assert "µs" in proc.stdout, proc.stdout

@@ -257,7 +257,7 @@ class HiMoE:
                 # The error's traceback keeps this frame; were its locals to keep the error too
                 # (through the attempts), every failed request would leave a reference cycle —
                 # ~24 objects that only a full garbage collection frees.
-                error = record = attempts = attempt = None
+                error = record = attempts = None
         value = self._ask_orchestrator("synthesize", (served.router, served.aggregated, served.aggregated.mix_info), None)
         chain = None
         if self.chain_plans and value.as_plan() is not None and ctx.depth < self.max_chain_depth:

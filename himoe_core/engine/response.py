@@ -23,9 +23,9 @@ class Response:
 
     @property
     def trace(self) -> dict[str, Any]:
-        """The request's trace: gate, picks, calls, aggregation, shadows (rendered on first read;
-        once the trace store has frozen it — 256 requests later, or once written to the state
-        file — each read returns a fresh dict)."""
+        """The request's trace: gate, picks, calls, aggregation, shadows (rendered on first read
+        and shared with `moe.traces`; once the trace store has released it, 256 requests later,
+        each read returns a fresh dict)."""
         return self._trace.data()
 
     def to_jsonable(self) -> dict[str, Any]:
