@@ -34,8 +34,8 @@ def attempt_atoms(attempt: RouteAttempt, out: list | None = None) -> list:
     names = _names(attempt.router.handle)
     scores, fanout, aggregated = attempt.scores, attempt.fanout, attempt.aggregated
     error = None if attempt.error is None else f"{type(attempt.error).__name__}: {attempt.error}"
-    out += (attempt.router.id, aggregated is not None, error, -1 if scores is None else len(scores),
-            len(attempt.picks), -1 if fanout is None else len(fanout.outcomes), aggregated is not None)
+    out += (attempt.router.id, attempt.ok, error, -1 if scores is None else len(scores),
+            len(attempt.picks), -1 if fanout is None else len(fanout.outcomes))
     if scores is not None:
         for eid, logit, prob in zip(scores.ids, scores.logits, scores.probs):
             out += (_id_text(eid), names.get(eid), logit, prob)
@@ -69,7 +69,7 @@ def render_attempt(atoms: Iterator) -> dict[str, Any]:
     """The trace's entry for one attempt (`trace["attempts"][i]`, docs/traces.md), read from an
     iterator over its atoms."""
     take = atoms.__next__
-    router, ok, error, candidates, picks, calls, mixed = (take() for _ in range(7))
+    router, ok, error, candidates, picks, calls = (take() for _ in range(6))
     trace: dict[str, Any] = {"router": router, "status": "ok" if ok else "failed"}
     if error is not None:
         trace["error"] = error
@@ -88,7 +88,7 @@ def render_attempt(atoms: Iterator) -> dict[str, Any]:
             {"expert": take(), "id": take(), "status": take(), "latency_ms": _round3(take()), "cost_units": take(),
              "confidence": take(), "value": _render_value(take(), take(), take()), "cause": take()}
             for _ in range(calls)]
-    if mixed:
+    if ok:  # an attempt succeeds exactly when it aggregated an answer
         aggregator, entropy, topk, lat_total, drops, cost, disagreement, util, failures, weights = (
             take() for _ in range(10))
         util_by_expert = {take(): _round6(take()) for _ in range(util)}
