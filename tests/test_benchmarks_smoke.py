@@ -48,3 +48,16 @@ def test_the_profiling_loop_and_the_overhead_floor_run(tmp_path):
                               cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
         assert proc.returncode == 0, f"{script} failed:\n{proc.stderr[-4000:]}"
         assert "µs" in proc.stdout, proc.stdout
+
+
+def test_the_compiled_overhead_comparison_names_real_modules_and_measures_the_pure_package():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import compiled_overhead
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    missing = [path for path in compiled_overhead.HOT_MODULES if not (ROOT / path).is_file()]
+    assert not missing, f"compiled_overhead.HOT_MODULES names modules that are gone: {missing}"
+    result = compiled_overhead.measure(None, quick=True)  # the Cython side needs PyPI and a compiler
+    assert result["compiled"] is False
+    assert [row["k"] for row in result["rows"]] == [1, 4, 16]
