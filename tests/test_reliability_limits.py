@@ -115,6 +115,25 @@ def test_the_cli_refuses_oversized_inputs_with_one_line(cli, tmp_path):
         assert proc.stderr == message + "\n"
 
 
+def test_the_cli_refuses_a_npy_file_that_is_not_one_or_holds_objects_without_advising_unsafe_loading(cli, tmp_path):
+    (tmp_path / "text.npy").write_text("1, 2, 3\n")
+    np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    np.save(tmp_path / "cut.npy", np.ones(4))
+    (tmp_path / "cut.npy").write_bytes((tmp_path / "cut.npy").read_bytes()[:-8])
+    for name, message in [
+        ("text.npy", "himoe: error: 'text.npy' is not a .npy file (numpy.save writes them); save the features with "
+                     "numpy.save, or write them as numbers separated by commas or spaces in a file without the .npy "
+                     "suffix"),
+        ("objects.npy", "himoe: error: 'objects.npy' is not a readable .npy array: it holds Python objects, which "
+                        "himoe never loads (loading them can run code); save a numeric array"),
+        ("cut.npy", "himoe: error: 'cut.npy' is not a readable .npy array: "),  # then numpy's words
+    ]:
+        proc = cli("--features", name)
+        assert proc.returncode == 1 and proc.stdout == ""
+        assert proc.stderr == message + "\n" if name != "cut.npy" else proc.stderr.startswith(message)
+        assert proc.stderr.count("\n") == 1 and "allow_pickle" not in proc.stderr
+
+
 def test_an_input_data_built_under_other_limits_is_checked_against_the_config():
     moe, expert = make_moe()
     built_elsewhere = InputData.text("x" * 51)  # the default limits allow it

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -29,6 +29,7 @@ def input_from_args(args: argparse.Namespace) -> InputData:
     return InputData.text(args.text, task=args.task, limits=_UNBOUNDED)
 
 
+_NPY_MAGIC = b"\x93NUMPY"
 _UNBOUNDED = InputLimits(max_text_chars=2**62, max_bytes=2**62, max_features=2**62, max_task_chars=2**62)
 
 
@@ -44,14 +45,31 @@ def _read_features(path: Path) -> np.ndarray:
     if path.suffix == ".npy":
         import io
 
+        if not data.startswith(_NPY_MAGIC):
+            # numpy would try it as a pickle and suggest loading it unsafely: never the advice here
+            raise InvalidInput(f"{str(path)!r} is not a .npy file (numpy.save writes them); save the features "
+                               "with numpy.save, or write them as numbers separated by commas or spaces in a "
+                               "file without the .npy suffix") from None
         try:
             return np.load(io.BytesIO(data), allow_pickle=False)
         except ValueError as exc:
-            raise InvalidInput(f"{str(path)!r} is not a numeric .npy array: {exc}") from None
+            problem = ("it holds Python objects, which himoe never loads (loading them can run code); save "
+                       "a numeric array" if _holds_objects(io.BytesIO(data)) else str(exc))
+            raise InvalidInput(f"{str(path)!r} is not a readable .npy array: {problem}") from None
     try:
         return np.array([float(v) for v in data.decode("utf-8").replace(",", " ").split()])
     except (UnicodeDecodeError, ValueError):
         raise InvalidInput(f"{str(path)!r}: expected a .npy file or numbers separated by commas or spaces") from None
+
+
+def _holds_objects(npy: BinaryIO) -> bool:
+    """Whether a .npy file's header declares an array of Python objects."""
+    try:
+        major, _ = np.lib.format.read_magic(npy)
+        header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+        return header(npy)[2].hasobject
+    except ValueError:
+        return False
 
 
 def print_response(response: Response, *, as_json: bool, explain: bool) -> None:
