@@ -95,7 +95,7 @@ def main() -> None:
 
     cold = cold_calls(args.cold)
     print(f"first call of a fresh expert ({REQUESTS[0]!r}), {args.cold} runs:")
-    print(f"  very first in this process: {cold[0]:8.1f} ms (also starts the multiprocessing forkserver)")
+    print(f"  very first in this process: {cold[0]:8.1f} ms (starts the first worker process)")
     print(f"  p50 of all first calls:     {statistics.median(cold):8.1f} ms   (max {max(cold):.1f} ms)")
 
     expert = MathSympy(workers=1)

@@ -44,14 +44,38 @@ def test_math_plugin_import_is_light():
 
 def test_math_listing_experts_starts_no_worker():
     code = (
-        "import multiprocessing, sys\n"
+        "import glob, os, sys\n"
         "from himoe_core import PluginHost\n"
         "host = PluginHost()\n"
         "assert any(name == 'math_sympy' for _, name, _ in host.experts.items())\n"
-        "assert multiprocessing.active_children() == [], multiprocessing.active_children()\n"
+        "def parent(stat):\n"
+        "    try:\n"
+        "        return int(open(stat).read().rsplit(')', 1)[1].split()[1])\n"
+        "    except (OSError, IndexError, ValueError):\n"
+        "        return None\n"
+        "children = [s for s in glob.glob('/proc/[0-9]*/stat') if parent(s) == os.getpid()]\n"
+        "assert children == [], children\n"
         "assert 'sympy' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_math_answers_in_a_script_without_a_main_guard(tmp_path):
+    """The README's three lines, run as a script with no `if __name__ == "__main__":` guard: the
+    worker process must not import the script again (multiprocessing's spawn and forkserver
+    methods do, and the script then ran itself inside the worker and failed)."""
+    script = tmp_path / "three_lines.py"
+    script.write_text(
+        "from himoe_core import HiMoE\n"
+        "config = {'routers': {'m': {'kind': 'static', 'experts': ['math_sympy']}}, 'state': {'enabled': False}}\n"
+        "with HiMoE(config=config) as moe:\n"
+        "    print(moe.run_sync('math: solve x**2 - 4 = 0', budget_ms=30000).value.data['result'])\n"
+        "print('the script ran once')\n"
+    )
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=90, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout == "[-2, 2]\nthe script ran once\n"
+    assert proc.stderr == ""
 
 
 def test_math_expert_contract_and_stable_id():

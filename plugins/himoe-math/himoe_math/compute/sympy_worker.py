@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import multiprocessing
+import os
 import threading
 import time
-from typing import Any
 
 from .worker_main import worker_main
+from .worker_process import WorkerProcess
 
 
 class SympyWorker:
@@ -14,14 +16,14 @@ class SympyWorker:
     message (sympy imported), so no request thread ever blocks on a start-up.
     """
 
-    def __init__(self, context: Any, *, memory_limit_mb: int | None, max_result_chars: int) -> None:
-        self._conn, child_conn = context.Pipe(duplex=True)
-        self._process = context.Process(
-            target=worker_main,
-            args=(child_conn, memory_limit_mb, max_result_chars),
-            name="himoe-math-sympy-worker",
-            daemon=True,
-        )
+    def __init__(self, *, memory_limit_mb: int | None, max_result_chars: int) -> None:
+        self._conn, child_conn = multiprocessing.Pipe(duplex=True)
+        if os.name == "posix":
+            self._process = WorkerProcess(child_conn.fileno(), memory_limit_mb, max_result_chars)
+        else:  # no descriptor to inherit: multiprocessing's spawn (the app's script needs a __main__ guard)
+            self._process = multiprocessing.get_context("spawn").Process(
+                target=worker_main, args=(child_conn, memory_limit_mb, max_result_chars),
+                name="himoe-math-sympy-worker", daemon=True)
         self._child_conn = child_conn
         self._lock = threading.Lock()
         self._ready = threading.Event()

@@ -1,10 +1,9 @@
 from __future__ import annotations
 
 import itertools
-import multiprocessing
 import threading
 import time
-from typing import Any, Callable
+from typing import Callable
 
 from himoe_core import Cancelled, CancelToken, DeadlineExceeded, ExpertFailed, InvalidInput
 
@@ -28,16 +27,13 @@ class SympyWorkerPool:
     """
 
     def __init__(self, name: str = "math_sympy", *, max_workers: int = 2, memory_limit_mb: int | None = 2048,
-                 max_result_chars: int = DEFAULT_MAX_RESULT_CHARS, start_method: str | None = None) -> None:
+                 max_result_chars: int = DEFAULT_MAX_RESULT_CHARS) -> None:
         if max_workers < 1:
             raise ValueError(f"max_workers must be >= 1, got {max_workers}")
         self.name = name
         self.max_workers = max_workers
         self.memory_limit_mb = memory_limit_mb
         self.max_result_chars = max_result_chars
-        methods = multiprocessing.get_all_start_methods()
-        self.start_method = start_method or ("forkserver" if "forkserver" in methods else "spawn")
-        self._context: Any = None
         self._cond = threading.Condition()
         self._idle: list[SympyWorker] = []
         self._live = 0
@@ -122,10 +118,8 @@ class SympyWorkerPool:
     # -- workers ---------------------------------------------------------------------------------
     def _new_worker(self) -> SympyWorker:
         """A new worker (booting in the background); call with the lock held."""
-        if self._context is None:
-            self._context = multiprocessing.get_context(self.start_method)
         self._live += 1
-        return SympyWorker(self._context, memory_limit_mb=self.memory_limit_mb, max_result_chars=self.max_result_chars)
+        return SympyWorker(memory_limit_mb=self.memory_limit_mb, max_result_chars=self.max_result_chars)
 
     def _acquire(self, waiter: DeadlineWaiter, budget_ms: float) -> SympyWorker:
         with self._cond:

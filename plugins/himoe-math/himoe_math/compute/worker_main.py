@@ -29,7 +29,7 @@ _WARM_UP = (
 
 
 def worker_main(conn: Any, memory_limit_mb: int | None, max_result_chars: int) -> None:
-    """Entry point of a worker process (multiprocessing target).
+    """The worker's loop on `conn` (a multiprocessing Connection), until the parent stops it or leaves.
 
     Reports "ready" as soon as sympy is imported; the warm-up requests (which load the solver,
     polynomial, integration and printing code) then run only while no job is waiting, so an
@@ -42,6 +42,13 @@ def worker_main(conn: Any, memory_limit_mb: int | None, max_result_chars: int) -
         # process too): there is no one left to answer, and a traceback would land on the
         # terminal after the command has already finished.
         return
+
+
+def worker_on_fd(fd: int, memory_limit_mb: int | None, max_result_chars: int) -> None:
+    """Entry point of a worker started by WorkerProcess: serve the connection on descriptor `fd`."""
+    from multiprocessing.connection import Connection
+
+    worker_main(Connection(fd), memory_limit_mb, max_result_chars)
 
 
 def _serve(conn: Any, memory_limit_mb: int | None, max_result_chars: int) -> None:
