@@ -7,6 +7,9 @@ import sys
 import weakref
 
 _LAUNCH = (
+    # Ctrl-C reaches the whole process group: the worker leaves it to its parent, which kills it on
+    # its way out, so no KeyboardInterrupt traceback from a worker lands on the user's terminal.
+    "import signal; signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
     "import json, sys\n"
     "sys.path[:] = json.loads(sys.argv[2])\n"
     "from himoe_math.compute.worker_main import worker_on_fd\n"
