@@ -102,7 +102,7 @@ class MathSympy:
         return self._pool
 
     def warm_up(self, wait_s: float | None = 60.0) -> bool:
-        """Start a worker now (it imports sympy, ~0.4 s) instead of on the first request, and
+        """Start a worker now (it imports sympy, ~0.2 s) instead of on the first request, and
         wait up to `wait_s` seconds for it to be ready (None: do not wait)."""
         return self.worker_pool().warm_up(wait_s)
 
