@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from typing import Any
 
 from ..parsing.expression_error import ExpressionError
 from .operations import compute
 from .sympy_building import load_sympy
+
+PARENT_POLL_S = 0.5
+"""How often a worker checks that its parent still lives."""
 
 _WARM_UP = (
     "math: solve x**2 - 4 = 0",
@@ -48,7 +52,20 @@ def worker_on_fd(fd: int, memory_limit_mb: int | None, max_result_chars: int) ->
     """Entry point of a worker started by WorkerProcess: serve the connection on descriptor `fd`."""
     from multiprocessing.connection import Connection
 
+    _exit_with(os.getppid())
     worker_main(Connection(fd), memory_limit_mb, max_result_chars)
+
+
+def _exit_with(parent: int) -> None:
+    """Exit as soon as `parent` is gone, even in the middle of a computation: a parent killed
+    outright (kill -9, the OOM killer) cleans nothing up, and a runaway sympy job would go on
+    burning a core until it ended, maybe hours later."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_S)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="himoe-math-parent-watch", daemon=True).start()
 
 
 def _serve(conn: Any, memory_limit_mb: int | None, max_result_chars: int) -> None:
