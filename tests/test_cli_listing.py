@@ -51,13 +51,14 @@ def test_list_experts_json():
     names = [e["name"] for e in experts]
     assert names == sorted(names)
     for entry in experts:
-        assert set(entry) == {"id", "name", "domain", "plugin", "version", "description"}
+        assert set(entry) == {"id", "name", "domain", "plugin", "version", "description", "example"}
         assert len(entry["id"]) == 16 and int(entry["id"], 16) >= 0
     [planner] = [e for e in experts if e["name"] == "rule_planner"]
     assert planner == {
         "id": PLANNER_ID, "name": "rule_planner", "domain": "planning", "plugin": "himoe-planning",
         "version": "0.1.0",
         "description": 'Turns a goal into a Plan of steps by rules: lists, sentences and "then" sequencing.',
+        "example": "plan: write the tests, then ship the release",
     }
 
 

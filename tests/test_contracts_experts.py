@@ -115,7 +115,7 @@ def test_expert_info_describes_an_expert_with_docstring_first_line():
     assert info.domain == "general"
     assert info.to_jsonable() == {
         "id": str(stable_id("echo")), "name": "echo", "domain": "general", "plugin": "my-dist",
-        "version": "1.2", "description": "Echoes its input.",
+        "version": "1.2", "description": "Echoes its input.", "example": None,
     }
     assert len(info.to_jsonable()["id"]) == 16
 
@@ -124,8 +124,11 @@ def test_expert_info_prefers_explicit_domain_and_description():
     expert = Echo()
     expert.domain = "text"
     expert.description = "  Says it back.\nsecond line"
+    expert.example = " echo: hi\nmore"
     info = ExpertInfo.describe(stable_id("echo"), expert, "p", None)
-    assert (info.domain, info.description, info.version) == ("text", "Says it back.", None)
+    assert (info.domain, info.description, info.version, info.example) == ("text", "Says it back.", None, "echo: hi")
+    expert.example = 42  # not a request: ignored, like a blank one
+    assert ExpertInfo.describe(stable_id("echo"), expert, "p", None).example is None
 
 
 def test_expert_domain_defaults_to_its_experts_folder():

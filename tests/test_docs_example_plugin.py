@@ -173,7 +173,7 @@ def test_the_example_wheel_installs_and_works(tmp_path, fresh_venv):
 
     # The example's own tests, with himoe's pytest plugin registered by the core wheel's entry point.
     tests = venv.run("-m", "pytest", "-q", "-p", "no:cacheprovider", source / "tests")
-    assert tests.stdout.splitlines()[-1].startswith("21 passed"), tests.stdout
+    assert tests.stdout.splitlines()[-1].startswith("22 passed"), tests.stdout
 
     listed = {e["name"]: e for e in json.loads(venv.himoe_command("list-experts", "--json").stdout)}
     for name in ("word_count", "sentiment_lexicon"):

@@ -211,6 +211,28 @@ def test_no_expert_can_handle_names_the_task_and_the_experts():
     assert experts[0].calls == experts[1].calls == 0
 
 
+def test_no_expert_can_handle_shows_the_request_each_expert_gives_as_its_example():
+    class Tagger:
+        name = "fr-tagger"
+        example = "fr:tag Le chat dort."  # how users reach it, shown when they did not
+
+        def can_handle(self, task: str) -> bool:
+            return task.startswith("fr:")
+
+        async def infer(self, x, ctx):
+            return "tags"
+
+    moe = _moe([Tagger(), ConstantExpert("de-tagger", prefix="de:")])
+
+    async def main():
+        await moe.run("hello")
+
+    with pytest.raises(NoExpertSelected) as info:
+        _mock_run(main)
+    assert str(info.value).endswith("has no expert that can handle text 'hello'; its experts are "
+                                    "de-tagger, fr-tagger (e.g. 'fr:tag Le chat dort.')")
+
+
 def test_can_handle_sees_the_task_hint_else_the_text():
     fr = ConstantExpert("fr", value="fr", prefix="fr:")
     plan = ConstantExpert("planner", value="plan", prefix="plan")

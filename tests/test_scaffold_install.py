@@ -23,7 +23,7 @@ def test_a_generated_plugin_installs_and_passes_its_own_tests(tmp_path, workspac
 
     # its own tests, as generated (fixtures from himoe's pytest plugin)
     tests = venv.run("-m", "pytest", "-q", "-p", "no:cacheprovider", *himoe_plugin_args, target, cwd=tmp_path)
-    assert "9 passed" in tests.stdout.splitlines()[-1], tests.stdout
+    assert "10 passed" in tests.stdout.splitlines()[-1], tests.stdout
 
     listed = json.loads(venv.run("-m", "himoe_core", "list-experts", "--json", cwd=tmp_path).stdout)
     [echo] = [e for e in listed if e["name"] == "echo"]

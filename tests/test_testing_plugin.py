@@ -16,6 +16,7 @@ from himoe_core.testing import (
     FailingExpert,
     HangingExpert,
     SleepyExpert,
+    assert_examples_answered,
     assert_routed,
     describe_routing,
     trace_calls,
@@ -218,6 +219,30 @@ def test_assert_routed_rejects_bad_arguments():
         assert_routed({"attempts": []}, expert="x", status="done")
     with pytest.raises(TypeError, match="expected a himoe Response or its trace dict"):
         trace_calls("not a response")
+
+
+def test_assert_examples_answered_sends_each_example_to_its_expert(himoe_factory):
+    class Shout:
+        name, example = "shout", "shout: hi"
+
+        def can_handle(self, task: str) -> bool:
+            return task.startswith("shout:")
+
+        async def infer(self, x, ctx):
+            return x.as_text().upper()
+
+    class Misleading(Shout):
+        name, example = "misleading", "sing: la"  # an example its own can_handle refuses
+
+    class Silent(Shout):
+        name, example = "silent", None
+
+    assert assert_examples_answered(himoe_factory([Shout()])) == ["shout"]
+    with pytest.raises(AssertionError, match=r"^expert 'misleading': its example 'sing: la' got no answer: no "
+                                             r"expert selected: .* has no expert that can handle text 'sing: la'"):
+        assert_examples_answered(himoe_factory([Misleading()]))
+    with pytest.raises(AssertionError, match=r"^expert 'silent' has no `example`: give it one request it answers"):
+        assert_examples_answered(himoe_factory([Silent()]))
 
 
 # -- in a plugin author's own session (pytester) ---------------------------------------------------------------

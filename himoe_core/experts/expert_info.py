@@ -14,10 +14,12 @@ class ExpertInfo:
     plugin: str  # the registering plugin's distribution (or name)
     version: str | None
     description: str
+    example: str | None = None
 
     @classmethod
     def describe(cls, expert_id: ExpertId, expert: object, plugin: str, version: str | None) -> ExpertInfo:
-        return cls(expert_id, expert.name, expert_domain(expert), plugin, version, expert_description(expert))
+        return cls(expert_id, expert.name, expert_domain(expert), plugin, version, expert_description(expert),
+                   expert_example(expert))
 
     def to_jsonable(self) -> dict:
         """The `himoe list-experts --json` entry."""
@@ -28,6 +30,7 @@ class ExpertInfo:
             "plugin": self.plugin,
             "version": self.version,
             "description": self.description,
+            "example": self.example,
         }
 
 
@@ -50,3 +53,11 @@ def expert_description(expert: object) -> str:
     if not isinstance(description, str) or not description.strip():
         description = type(expert).__doc__ or ""
     return description.strip().splitlines()[0].strip() if description.strip() else ""
+
+
+def expert_example(expert: object) -> str | None:
+    """The expert's `example` attribute (one request it handles), else None."""
+    example = getattr(expert, "example", None)
+    if not isinstance(example, str) or not example.strip():
+        return None
+    return example.strip().splitlines()[0].strip()

@@ -26,6 +26,8 @@ class Expert(Protocol):
     - ``domain`` (str): the expert's domain, e.g. ``"planning"`` (default: from its module path
       ``experts/<domain>/``);
     - ``description`` (str): one line for ``himoe list-experts`` (default: docstring's first line);
+    - ``example`` (str): one request it handles, e.g. ``"math: solve x**2 - 4 = 0"``; the error
+      for a request that no expert can handle shows it, so that users learn how to reach it;
     - ``cost_units`` (float): the expected cost of one call, used by budget guards before any
       call was observed;
     - ``max_concurrency`` (int): how many calls of a sync expert may run at once (default 4);

@@ -18,6 +18,7 @@ from ..errors import (AggregationFailed, BudgetExceeded, DeadlineExceeded, Exper
                       NoExpertSelected)
 from ..input.input_limits import InputLimits
 from ..experts.expert_aux import ExpertAux
+from ..experts.expert_info import expert_example
 from ..experts.expert_out import ExpertOut
 from ..experts.expert_ref import ExpertRef
 from ..value import to_value
@@ -89,7 +90,7 @@ class BaseRouter:
         if not candidates:
             raise NoExpertSelected(
                 f"router {self.id!r} has no expert that can handle {_describe_key(input)}; "
-                f"its experts are {', '.join(r.name for r in self.experts) or 'none'}"
+                f"its experts are {', '.join(_introduce(r) for r in self.experts) or 'none'}"
             )
         return self._gate_policy([r.id for r in candidates], self.logits(input, candidates, ctx))
 
@@ -327,6 +328,12 @@ def _can_handle(ref: ExpertRef, key: str) -> bool:
         return bool(ref.handle.can_handle(key))
     except Exception:  # a faulty can_handle excludes its expert, it does not fail the request
         return False
+
+
+def _introduce(ref: ExpertRef) -> str:
+    """An expert's name, with the request it gives as an example (how to reach it)."""
+    example = expert_example(ref.handle)
+    return ref.name if example is None else f"{ref.name} (e.g. {example!r})"
 
 
 def _describe_key(input: RouterInput) -> str:

@@ -26,7 +26,8 @@ Each is a small, configurable expert with the usual optional attributes (`cost_u
 
 and helpers to check how a request was routed, with the whole routing in the failure message:
 `assert_routed(response, expert=..., router=..., status=...)`, `trace_calls(response)`,
-`describe_routing(response)`; and `run_latency_benchmark(__file__, __doc__, cases, child)`, the
+`describe_routing(response)`, `assert_examples_answered(moe)` (each expert's `example` request
+reaches it and is answered); and `run_latency_benchmark(__file__, __doc__, cases, child)`, the
 driver of a plugin's latency benchmark (fresh processes, first and warm calls, p50/p95, peak RSS).
 The pytest plugin `himoe_core.testing.pytest_plugin` (registered
 with pytest when himoe is installed) adds the fixtures `himoe_factory`, `mock_clock`, `run_trio`.
@@ -52,7 +53,7 @@ if TYPE_CHECKING:
     from .sleepy_expert import SleepyExpert
     from .stuck_thread_expert import StuckThreadExpert
     from .latency_benchmark import run_latency_benchmark
-    from .trace_assertions import assert_routed, describe_routing, trace_calls
+    from .trace_assertions import assert_examples_answered, assert_routed, describe_routing, trace_calls
 
 _EXPORTS = {
     "BlockingExpert": ".blocking_expert",
@@ -66,6 +67,7 @@ _EXPORTS = {
     "SleepyExpert": ".sleepy_expert",
     "StuckThreadExpert": ".stuck_thread_expert",
     "run_latency_benchmark": ".latency_benchmark",
+    "assert_examples_answered": ".trace_assertions",
     "assert_routed": ".trace_assertions",
     "describe_routing": ".trace_assertions",
     "trace_calls": ".trace_assertions",
@@ -74,5 +76,5 @@ _EXPORTS = {
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = ["BlockingExpert", "ConstantExpert", "EchoExpert", "FailingExpert", "FlakyExpert", "HangingExpert",
-           "LearningExpert", "MalformedExpert", "SleepyExpert", "StuckThreadExpert", "assert_routed", "describe_routing",
-           "run_latency_benchmark", "trace_calls"]
+           "LearningExpert", "MalformedExpert", "SleepyExpert", "StuckThreadExpert", "assert_examples_answered",
+           "assert_routed", "describe_routing", "run_latency_benchmark", "trace_calls"]

@@ -87,6 +87,32 @@ def assert_routed(response: Any, *, expert: Any = None, router: str | None = Non
     return record
 
 
+def assert_examples_answered(moe: Any, *, budget_ms: float = 60_000) -> list[str]:
+    """Send each expert's `example` request through `moe` (a HiMoE) and fail, with the routing in
+    the message, unless the request reached that expert and its call ended ok.
+
+    Users whose request no expert handles are shown these examples: each must be a request its
+    expert answers. An expert without an example fails too. Returns the experts' names.
+    """
+    __tracebackhide__ = True
+    from ..errors import MoeError
+    from ..experts.expert_info import expert_example
+
+    names = []
+    for _, name, expert in moe.host.experts.items():
+        example = expert_example(expert)
+        if example is None:
+            raise AssertionError(f"expert {name!r} has no `example`: give it one request it answers, "
+                                 f"e.g. example = \"{name}: …\"")
+        try:
+            response = moe.run_sync(example, budget_ms=budget_ms)
+        except MoeError as exc:
+            raise AssertionError(f"expert {name!r}: its example {example!r} got no answer: {exc}") from None
+        assert_routed(response, expert=name)
+        names.append(name)
+    return names
+
+
 def describe_routing(response: Any) -> str:
     """A few readable lines: each router attempt, its gate, and each call with how it ended."""
     trace = routing_trace(response)

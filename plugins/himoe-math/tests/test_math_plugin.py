@@ -137,3 +137,12 @@ def test_math_file_convention_one_class_per_file_named_after_it():
         if classes:
             assert path.stem == _snake(classes[0]), f"{path} holds class {classes[0]}"
     assert (PACKAGE / "experts" / "math" / "math_sympy.py").exists()
+
+
+
+def test_math_examples_are_requests_its_experts_answer(himoe_factory):
+    """Users whose request no expert handles are shown each expert's `example`: it must work."""
+    import himoe_math.plugin
+    from himoe_core.testing import assert_examples_answered
+
+    assert assert_examples_answered(himoe_factory(plugins=[himoe_math.plugin]))

@@ -106,3 +106,12 @@ def test_nlp_warm_up_loads_the_models_ahead_of_the_first_call() -> None:
     tagger.warm_up()
     language_id.warm_up()
     assert tagger.pipeline.loaded and language_id.detector.built
+
+
+
+def test_nlp_examples_are_requests_its_experts_answer(himoe_factory):
+    """Users whose request no expert handles are shown each expert's `example`: it must work."""
+    import himoe_nlp.plugin
+    from himoe_core.testing import assert_examples_answered
+
+    assert assert_examples_answered(himoe_factory(plugins=[himoe_nlp.plugin]))

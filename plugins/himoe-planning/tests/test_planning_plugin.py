@@ -67,3 +67,12 @@ def test_planning_import_is_light():
                             timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+
+def test_planning_examples_are_requests_its_experts_answer(himoe_factory):
+    """Users whose request no expert handles are shown each expert's `example`: it must work."""
+    import himoe_planning.plugin
+    from himoe_core.testing import assert_examples_answered
+
+    assert assert_examples_answered(himoe_factory(plugins=[himoe_planning.plugin]))

@@ -36,3 +36,12 @@ def test_himoe_run_routes_to_the_expert(tmp_path):
                               only="himoe-example"))
     assert output["value"]["data"]["label"] == "positive"
     assert [c["expert"] for c in output["trace"]["attempts"][-1]["calls"]] == ["sentiment_lexicon"]
+
+
+def test_each_experts_example_is_a_request_it_answers(himoe_factory):
+    """Users whose request no expert handles are shown these examples."""
+    from himoe_core.testing import assert_examples_answered
+
+    from himoe_example import plugin
+
+    assert sorted(assert_examples_answered(himoe_factory(plugins=[plugin]))) == ["sentiment_lexicon", "word_count"]

@@ -46,6 +46,7 @@ class MathSympy:
     max_result_chars: int = attrs.field(default=DEFAULT_MAX_RESULT_CHARS, validator=_positive_int(100, 10_000_000))
     name: str = "math_sympy"
     domain: str = "math"
+    example: str = "math: solve x**2 - 4 = 0"
     cost_units: float = 1.0
     _pool: SympyWorkerPool | None = attrs.field(default=None, init=False, repr=False)
     _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False, repr=False)

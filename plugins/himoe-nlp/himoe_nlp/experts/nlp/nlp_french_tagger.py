@@ -21,6 +21,7 @@ class NlpFrenchTagger:
 
     name = "nlp_french_tagger"
     domain = "nlp"
+    example = "fr:tag Les enfants jouent dans le jardin."
     tasks = TASKS
     # One pass of spaCy's small French model: about 1 ms for a sentence once loaded.
     cost_units = 1.0

@@ -17,6 +17,7 @@ class NlpLanguageId:
 
     name = "nlp_language_id"
     domain = "nlp"
+    example = "lang:id Où est la gare ?"
     tasks = TASKS
     # A lingua lookup once its models are loaded: about 0.1 ms for a sentence.
     cost_units = 0.2

@@ -37,6 +37,7 @@ class RulePlanner:
     max_steps: int = attrs.field(default=16, validator=_positive)
     name: str = "rule_planner"
     domain: str = "planning"
+    example: str = "plan: write the tests, then ship the release"
     cost_units: float = 0.1
 
     def can_handle(self, task: str) -> bool:

@@ -37,6 +37,7 @@ class SentimentLexiconExpert:
 
     name: str = "sentiment_lexicon"
     domain: str = "text"
+    example: str = "sentiment: great docs, really helpful"
     cost_units: float = 0.01
 
     def can_handle(self, task: str) -> bool:

@@ -32,6 +32,7 @@ class WordCountExpert:
     top_n: int = attrs.field(default=5, validator=_positive)
     name: str = "word_count"
     domain: str = "text"
+    example: str = "count: The cat sleeps. The dog barks."
     cost_units: float = 0.01
 
     def can_handle(self, task: str) -> bool:
