@@ -121,3 +121,4 @@ def test_http_json_can_handle(loopback, make_expert):
     assert not expert.can_handle("chat: x")
     assert expert.description == f"JSON API at {loopback.url('/classify')}"
     assert expert.name == "sentiment_api" and expert.domain == "http"
+    assert expert.example == "sentiment: hello" and expert.can_handle(expert.example)

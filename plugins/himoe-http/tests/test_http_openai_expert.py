@@ -90,6 +90,14 @@ def test_http_openai_can_handle_by_prefix(loopback, make_expert):
     assert "llama-3-8b" in expert.description
 
 
+def test_http_openai_example_is_answered_through_the_endpoint(loopback, make_expert, himoe_factory):
+    from himoe_core.testing import assert_examples_answered
+
+    expert = chat(loopback, make_expert, "/ok")
+    assert expert.example == "chat: hello"
+    assert assert_examples_answered(himoe_factory([expert])) == ["local_llm"]
+
+
 def test_http_openai_rejects_non_text_and_empty_prompt(loopback, make_expert):
     expert = chat(loopback, make_expert, "/ok")
 

@@ -22,6 +22,7 @@ class JsonHttpExpert:
         self.domain = config.domain
         self.cost_units = config.cost_units
         self.description = config.description or f"JSON API at {config.url}"
+        self.example = f"{config.tasks[0]} hello"
         self._caller = HttpCaller(
             config.name,
             config.url,

@@ -20,6 +20,7 @@ class OpenAIChatExpert:
         self.domain = config.domain
         self.cost_units = config.cost_units
         self.description = config.description or f"chat model {config.model!r} at {config.url}"
+        self.example = f"{config.tasks[0]} hello"
         self._caller = HttpCaller(
             config.name,
             config.url,
