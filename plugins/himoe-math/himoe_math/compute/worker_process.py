@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import os
 import subprocess
 import sys
 import weakref
@@ -31,7 +32,8 @@ class WorkerProcess:
     """
 
     def __init__(self, fd: int, memory_limit_mb: int | None, max_result_chars: int) -> None:
-        self._args = [str(fd), json.dumps(sys.path), json.dumps(memory_limit_mb), str(max_result_chars)]
+        path = [os.fspath(entry) for entry in sys.path if isinstance(entry, (str, os.PathLike))]  # apps add Paths
+        self._args = [str(fd), json.dumps(path), json.dumps(memory_limit_mb), str(max_result_chars)]
         self._fd = fd
         self._popen: subprocess.Popen | None = None
 
