@@ -42,6 +42,7 @@ def test_math_plugin_import_is_light():
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="finds child processes in /proc")
 def test_math_listing_experts_starts_no_worker():
     code = (
         "import glob, os, sys\n"

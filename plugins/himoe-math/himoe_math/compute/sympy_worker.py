@@ -2,11 +2,17 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 import threading
 import time
 
 from .worker_main import worker_main
 from .worker_process import WorkerProcess
+
+
+BOOT_TIMEOUT_S = 60.0
+"""A worker that has not reported ready by then (sympy imports in ~0.2 s) is given up: killed,
+and replaced by the next request."""
 
 
 class SympyWorker:
@@ -18,9 +24,12 @@ class SympyWorker:
 
     def __init__(self, *, memory_limit_mb: int | None, max_result_chars: int) -> None:
         self._conn, child_conn = multiprocessing.Pipe(duplex=True)
-        if os.name == "posix":
-            self._process = WorkerProcess(child_conn.fileno(), memory_limit_mb, max_result_chars)
-        else:  # no descriptor to inherit: multiprocessing's spawn (the app's script needs a __main__ guard)
+        if os.name == "posix" and not getattr(sys, "frozen", False):
+            self._process = WorkerProcess(child_conn, self._conn, memory_limit_mb, max_result_chars)
+        else:
+            # No descriptor to inherit (Windows), or a frozen app whose executable is the app:
+            # multiprocessing's spawn, whose freeze_support() the app calls; its script needs a
+            # __main__ guard.
             self._process = multiprocessing.get_context("spawn").Process(
                 target=worker_main, args=(child_conn, memory_limit_mb, max_result_chars),
                 name="himoe-math-sympy-worker", daemon=True)
@@ -41,18 +50,28 @@ class SympyWorker:
                     return
                 self._process.start()
             self._child_conn.close()  # keep only the child's copy, so its death reads as EOF here
+            if not self._conn.poll(BOOT_TIMEOUT_S):
+                raise TimeoutError(f"it did not report ready within {BOOT_TIMEOUT_S:g} s")
             message = self._conn.recv()
             if message.get("status") != "ready":
                 raise RuntimeError(f"unexpected first message {message!r}")
             self.warmup_ms = float(message["warmup_ms"])
         except Exception as exc:  # EOFError when the process died while starting
             if not self._killed:
-                self.failure = (f"the sympy worker process failed to start ({type(exc).__name__}: {exc}); "
-                                "check that sympy is installed")
+                self.failure = self._start_failure(exc)
         finally:
             self._ready.set()
             if self._killed:
                 self._close()
+
+    def _start_failure(self, exc: Exception) -> str:
+        """Why the worker did not start: the error here, and how the process ended."""
+        self._process.join(timeout=0.5)
+        code = self._process.exitcode
+        ended = ("" if code is None else f", exit code {code}" if code >= 0 else f", killed by signal {-code}")
+        detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        return (f"the sympy worker process failed to start ({detail}{ended}); its own error, if it printed one, "
+                "is on stderr (is sympy installed?)")
 
     # -- state ---------------------------------------------------------------------------------
     @property

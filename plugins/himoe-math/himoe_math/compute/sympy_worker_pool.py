@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import itertools
+import os
 import threading
 import time
+import weakref
 from typing import Callable
 
 from himoe_core import Cancelled, CancelToken, DeadlineExceeded, ExpertFailed, InvalidInput
@@ -10,6 +12,9 @@ from himoe_core import Cancelled, CancelToken, DeadlineExceeded, ExpertFailed, I
 from .deadline_waiter import POLL_S, DeadlineWaiter
 from .operations import DEFAULT_MAX_RESULT_CHARS
 from .sympy_worker import SympyWorker
+
+
+_POOLS: weakref.WeakSet[SympyWorkerPool] = weakref.WeakSet()
 
 
 class SympyWorkerPool:
@@ -40,6 +45,7 @@ class SympyWorkerPool:
         self._closed = False
         self._jobs = itertools.count(1)
         self.replaced = 0  # workers killed mid-job (deadline, cancellation, crash) and replaced
+        _POOLS.add(self)
 
     # -- public --------------------------------------------------------------------------------
     def warm_up(self, wait_s: float | None = None) -> bool:
@@ -118,8 +124,9 @@ class SympyWorkerPool:
     # -- workers ---------------------------------------------------------------------------------
     def _new_worker(self) -> SympyWorker:
         """A new worker (booting in the background); call with the lock held."""
-        self._live += 1
-        return SympyWorker(memory_limit_mb=self.memory_limit_mb, max_result_chars=self.max_result_chars)
+        worker = SympyWorker(memory_limit_mb=self.memory_limit_mb, max_result_chars=self.max_result_chars)
+        self._live += 1  # counted once it exists: a worker that could not be made holds no slot
+        return worker
 
     def _acquire(self, waiter: DeadlineWaiter, budget_ms: float) -> SympyWorker:
         with self._cond:
@@ -159,7 +166,23 @@ class SympyWorkerPool:
                     self._idle.append(self._new_worker())
             self._cond.notify()
 
+    def _forget_workers(self) -> None:
+        """In a forked child: the parent's workers are not this process's (another reader on
+        their pipes would take the parent's answers); start afresh."""
+        self._cond = threading.Condition()
+        self._idle = []
+        self._live = 0
+
     def _stopped(self, waiter: DeadlineWaiter, budget_ms: float, detail: str) -> Exception:
         if waiter.cancel is not None and waiter.cancel.is_cancelled():
             return Cancelled(waiter.cancel.reason or detail)
         return DeadlineExceeded(budget_ms, detail)
+
+
+def _forget_inherited_workers() -> None:
+    for pool in list(_POOLS):
+        pool._forget_workers()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_inherited_workers)

@@ -48,18 +48,18 @@ def worker_main(conn: Any, memory_limit_mb: int | None, max_result_chars: int) -
         return
 
 
-def worker_on_fd(fd: int, memory_limit_mb: int | None, max_result_chars: int) -> None:
-    """Entry point of a worker started by WorkerProcess: serve the connection on descriptor `fd`."""
-    from multiprocessing.connection import Connection
-
-    _exit_with(os.getppid())
-    worker_main(Connection(fd), memory_limit_mb, max_result_chars)
+def worker_for(parent: int, conn: Any, memory_limit_mb: int | None, max_result_chars: int) -> None:
+    """Entry point of a worker that WorkerProcess started for the process `parent`: serve `conn`
+    while that process lives."""
+    _exit_with(parent)
+    worker_main(conn, memory_limit_mb, max_result_chars)
 
 
 def _exit_with(parent: int) -> None:
     """Exit as soon as `parent` is gone, even in the middle of a computation: a parent killed
     outright (kill -9, the OOM killer) cleans nothing up, and a runaway sympy job would go on
-    burning a core until it ended, maybe hours later."""
+    burning a core until it ended, maybe hours later. Given the pid the parent had when it started
+    this worker, not read here: by then the parent may be gone already."""
     def watch() -> None:
         while os.getppid() == parent:
             time.sleep(PARENT_POLL_S)
