@@ -24,7 +24,8 @@ _LIVE: weakref.WeakSet[WorkerProcess] = weakref.WeakSet()
 
 
 class WorkerProcess:
-    """A sympy worker process: a fresh interpreter that serves the socket `fd` (see worker_main).
+    """A sympy worker process: a fresh interpreter that serves `child_end`, one end of a socket
+    pair, while this process keeps `parent_end` (see worker_main).
 
     Started with subprocess rather than multiprocessing's spawn or forkserver methods, which
     import the application's main module again in the worker: a script without an
