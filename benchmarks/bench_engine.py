@@ -6,7 +6,7 @@
     python benchmarks/bench_engine.py --only overhead,deadline
 
 Every speed figure is measured side by side with a bare trio baseline in the same process and
-reported as a ratio (DESIGN.md §9). Progress goes to stderr.
+reported as a ratio (the project's rule for speed claims, docs/architecture.md). Progress goes to stderr.
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@
     python benchmarks/bench_routellm_gsm8k.py --write-docs  # also rewrite its block of docs/benchmarks.md + plot
 
 Two replay experts, `weak` (Mixtral-8x7B, cost 1) and `strong` (GPT-4, cost 20), answer each of
-the 1,307 GSM8K prompts with the correctness recorded for them (/work/shared/data/routellm, from
-lm-sys/RouteLLM). Every decision goes through HiMoE.run (gate → sampled first pick → call) and
+the 1,307 GSM8K prompts with the correctness recorded for them (benchmarks/data/gsm8k.csv, derived
+from lm-sys/RouteLLM; provenance and licence in benchmarks/data/README.md). Every decision goes through HiMoE.run (gate → sampled first pick → call) and
 every outcome back through HiMoE.feedback (reward = the called expert's correctness, k = 1):
 bandit feedback, the router never sees the outcome of the expert it did not call.
 
@@ -45,7 +45,8 @@ from learning_report import (IMG, cpu_jobs, fmt, pm, run_parallel, save_figure, 
                              write_docs_block)
 from replay_expert import ReplayExpert  # noqa: E402
 
-DATA = Path(os.environ.get("HIMOE_ROUTELLM_DATA", "/work/shared/data/routellm/gsm8k.csv"))
+# The vendored replay file; HIMOE_ROUTELLM_DATA points at another file with the same columns.
+DATA = Path(os.environ.get("HIMOE_ROUTELLM_DATA") or HERE / "data" / "gsm8k.csv")
 KINDS = ("symbolic", "linear", "linucb", "thompson", "hybrid", "logistic")
 COST = {"weak": 1.0, "strong": 20.0}
 EVAL_GRID = [round(float(v), 5) for v in np.linspace(0.0, 0.04, 17)]  # beyond 0.04 every router is all-weak

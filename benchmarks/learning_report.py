@@ -21,7 +21,7 @@ The learning benchmarks of issue #4 route every request through the real pipelin
 (`HiMoE.run` → gate → pick → call the expert → `HiMoE.feedback` → `train_signal`), with the
 experts as real `Expert` objects that replay recorded outcomes or wrap fitted classifiers. They
 report quality side by side with the best single expert, the oracle, random routing and a
-well-known bandit library (DESIGN.md §9).
+well-known bandit library (the project's rule for claims, docs/architecture.md).
 
 ```
 python benchmarks/bench_routellm_gsm8k.py                # RouteLLM replay + restart (~10 min, 2 cores)

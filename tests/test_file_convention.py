@@ -1,4 +1,4 @@
-"""The user's file convention (DESIGN.md §3), checked over the source tree with `ast` (nothing is imported).
+"""The user's file convention (docs/architecture.md), checked over the source tree with `ast` (nothing is imported).
 
 - at most one top-level class per file;
 - a file that defines a class is named after it in snake_case (``AggregatedOut`` -> ``aggregated_out.py``;
@@ -145,7 +145,7 @@ def test_the_tree_follows_the_file_convention():
     assert len(files) > 50, "the scan found too few files: is ROOT right?"
     assert any(root.name == "himoe_planning" for _, root, _ in files)
     problems = violations()
-    assert not problems, "files that break the convention (DESIGN.md §3):\n  " + "\n  ".join(problems)
+    assert not problems, "files that break the convention (docs/architecture.md):\n  " + "\n  ".join(problems)
 
 
 @pytest.mark.parametrize("folder", COMPONENT_FOLDERS)
