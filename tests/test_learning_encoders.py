@@ -4,11 +4,13 @@ encoder checks sizes; bad options and wrong input kinds are clear errors."""
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import math
 import os
 import subprocess
 import sys
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +18,7 @@ import pytest
 from himoe_core import ConfigError, EncodeError, FeaturesEncoder, HashingEncoder, HiMoE, InputData
 from himoe_core.testing import ConstantExpert
 
+ROOT = Path(__file__).resolve().parents[1]
 TEXT = "Plan the release: write notes, then ship it!"
 # sha256 of HashingEncoder(dim=64).vectorize(TEXT).tobytes(): changing the hashing (function, token
 # format, scaling) silently invalidates every learned router weight, so it must be a deliberate act.
@@ -30,6 +33,56 @@ def reference_vector(tokens: list[str], dim: int) -> np.ndarray:
         counts[h % dim] += 1.0 if (h >> 31) & 1 else -1.0
     vector = np.sign(counts) * np.log1p(np.abs(counts))
     return (vector / np.linalg.norm(vector)).astype(np.float32)
+
+
+def _legacy_module():
+    """The frozen copy of the per-token loop the fast encoder replaced (benchmarks/legacy_hashing.py)."""
+    spec = importlib.util.spec_from_file_location("legacy_hashing", ROOT / "benchmarks" / "legacy_hashing.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+legacy_vectorize = _legacy_module().legacy_vectorize
+
+# Letters of several scripts (and cases that lower-case to two characters, like "İ"), digits,
+# joiners, combining marks, emoji, punctuation and every kind of white space.
+ALPHABET = ("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_" "éèçñüßẞÅİıΣσςΩ"
+            "абвгдЖЩЯ" "αβγΔ" "日本語中文字" "한국어" "עברית" "العربية" "हिन्दी" "\u0301\u200d\u00ad"
+            "😀👍🏽🇫🇷" ".,;:!?'\"()-+*/=%$€#@&" "  \t\n\r\u00a0\u2003\u3000")
+
+
+def random_texts(seed: int, count: int) -> list[str]:
+    rng = np.random.default_rng(seed)
+    texts = ["", " ", "a", "A", "...", "x x x x", "İstanbul ΣΊΣΥΦΟΣ straße STRASSE", "cancel cancel cancel",
+             "word " * 300, "\u00a0 tab\tand\nnewline\r\n end"]
+    for _ in range(count):
+        length = int(rng.integers(1, 400))
+        texts.append("".join(ALPHABET[i] for i in rng.integers(0, len(ALPHABET), length)))
+    return texts
+
+
+OPTIONS = [
+    dict(dim=dim, word_ngrams=words, char_ngrams=chars, lowercase=lowercase, length=length)
+    for dim in (3, 17, 256, 4096)
+    for words in (None, (1, 1), (1, 2), (2, 4))
+    for chars in (None, (1, 1), (2, 4))
+    for lowercase in (True, False)
+    for length in (False, True)
+]
+
+
+@pytest.mark.parametrize("options", OPTIONS, ids=lambda o: "-".join(f"{k}={v}" for k, v in o.items()))
+def test_fast_hashing_gives_the_frozen_loop_s_vector_to_the_bit(options):
+    encoder = HashingEncoder(**options)
+    for text in random_texts(seed=options["dim"], count=20):
+        expected = legacy_vectorize(text, **options)
+        np.testing.assert_array_equal(encoder.vectorize(text), expected, err_msg=repr(text))
+        encoded = encoder.encode(InputData.text(text))
+        assert encoded.vector.tobytes() == expected.tobytes()
+        assert encoded.indices.dtype == np.int64 and encoded.values.dtype == np.float32
+        np.testing.assert_array_equal(encoded.indices, np.flatnonzero(expected))
+        np.testing.assert_array_equal(encoded.values, expected[np.flatnonzero(expected)])
 
 
 # -- the hashing encoder ------------------------------------------------------------------------------
@@ -210,3 +263,26 @@ def test_a_learning_router_without_encoder_needs_one_for_text():
                                               r"set routers\.r\.encoder = \"hashing\""):
             moe.run_sync("route me")
         assert math.isfinite(moe.run_sync(np.ones(5)).elapsed_ms)  # raw features need no encoder
+
+
+# -- the sparse view ----------------------------------------------------------------------------------
+def test_encoded_sparse_view_lists_the_non_zeros_in_order_read_only():
+    encoded = FeaturesEncoder().encode(InputData.features([0.0, 2.5, 0.0, -1.0, 0.0]))
+    assert encoded.indices.tolist() == [1, 3] and encoded.indices.dtype == np.int64
+    assert encoded.values.tolist() == [2.5, -1.0] and encoded.values.dtype == np.float32
+    assert encoded.indices is encoded.indices  # computed once
+    for array in (encoded.vector, encoded.indices, encoded.values):
+        with pytest.raises(ValueError, match="read-only"):
+            array[0] = 7
+    zero = FeaturesEncoder().encode(InputData.features([0.0, 0.0]))
+    assert zero.indices.tolist() == [] and zero.values.tolist() == []
+
+
+def test_hashing_encoded_is_read_only_and_its_view_includes_the_length():
+    encoded = HashingEncoder(dim=64, length=True).encode(InputData.text(TEXT))
+    assert encoded.indices[-1] == 63 and encoded.values[-1] == pytest.approx(math.log1p(8))
+    for array in (encoded.vector, encoded.indices, encoded.values):
+        with pytest.raises(ValueError, match="read-only"):
+            array[0] = 7
+    empty = HashingEncoder(dim=64, length=True).encode(InputData.text("..."))
+    assert empty.indices.tolist() == [] and not empty.vector.any()

@@ -34,6 +34,11 @@ class DiagonalLogisticModel:
     `mean_and_width` gives the logit m·x and its posterior standard deviation
     sqrt(Σ x²/q + x_dᵀ P⁻¹ x_d), from which a router takes σ(m·x + α·width) (optimism) or a
     Thompson draw σ(m·x + α·width·N(0, 1)).
+
+    `x` is a dense vector of length `dim`, or its sparse form `(indices, values)`: the positions
+    of its non-zeros, increasing, and the values there (`Encoded.indices`/`.values`, with the
+    bias appended). The sparse form skips the O(dim) scan for non-zeros and gives the same
+    numbers to the bit.
     """
 
     def __init__(self, dim: int, prior: float = 1.0, dense: int = 0) -> None:
@@ -66,14 +71,29 @@ class DiagonalLogisticModel:
             raise ValueError(f"DiagonalLogisticModel expects vectors of length {self.dim}, got shape {x.shape}")
         return x
 
-    def _split(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The non-zero diagonal coordinates (indices, values) and the dense block's values."""
-        idx = np.flatnonzero(x[:self._block_start])
-        return idx, x[idx], x[self._block_start:]
+    def _split(self, x: np.ndarray | tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The non-zero diagonal coordinates (indices, values) and the dense block's values, from
+        a dense vector (scanned) or its sparse form `(indices, values)` (read as given: no scan)."""
+        start = self._block_start
+        if not isinstance(x, tuple):
+            x = self._check(x)
+            idx = np.flatnonzero(x[:start])
+            return idx, x[idx], x[start:]
+        indices, values = np.asarray(x[0]), np.asarray(x[1], dtype=np.float64)
+        if indices.ndim != 1 or indices.shape != values.shape or indices.dtype.kind not in "iu":
+            raise ValueError("DiagonalLogisticModel sparse input must be (indices, values): two 1-D arrays of one "
+                             f"length, integer indices; got shapes {indices.shape} and {values.shape}")
+        if len(indices) and not (0 <= indices[0] and indices[-1] < self.dim):
+            raise ValueError(f"DiagonalLogisticModel sparse indices must lie in [0, {self.dim}), increasing; "
+                             f"got {int(indices[0])}..{int(indices[-1])}")
+        cut = int(np.searchsorted(indices, start))
+        dense = np.zeros(self.dense)
+        dense[indices[cut:] - start] = values[cut:]
+        return indices[:cut], values[:cut], dense
 
-    def mean_and_width(self, arms: list[int], x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def mean_and_width(self, arms: list[int], x: np.ndarray | tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """Per arm, the logit m·x and its posterior standard deviation."""
-        idx, xi, xd = self._split(self._check(x))
+        idx, xi, xd = self._split(x)
         xx = xi * xi
         start = self._block_start
         means = np.empty(len(arms))
@@ -89,17 +109,17 @@ class DiagonalLogisticModel:
             widths[i] = math.sqrt(max(variance, 0.0))
         return means, widths
 
-    def probability(self, arm: int, x: np.ndarray) -> float:
+    def probability(self, arm: int, x: np.ndarray | tuple[np.ndarray, np.ndarray]) -> float:
         """The posterior-mean estimate of P(success | x) for `arm`: σ(m·x)."""
         means, _ = self.mean_and_width([arm], x)
         return _sigmoid(float(means[0]))
 
-    def learn(self, arm: int, x: np.ndarray, reward: float) -> None:
+    def learn(self, arm: int, x: np.ndarray | tuple[np.ndarray, np.ndarray], reward: float) -> None:
         """One observation: `reward` is the success (1) or failure (0) of `arm` on x; other
         values are clipped to [0, 1] and act as a soft label."""
         if not math.isfinite(reward):
             raise ValueError(f"DiagonalLogisticModel reward must be finite, got {reward!r}")
-        idx, xi, xd = self._split(self._check(x))
+        idx, xi, xd = self._split(x)
         m, q, block = self._arm(arm)
         start = self._block_start
         z = float(m[idx] @ xi) + (float(m[start:] @ xd) if self.dense else 0.0)
