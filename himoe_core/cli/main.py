@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import math
@@ -11,9 +12,9 @@ import sys
 import traceback
 from typing import Sequence
 
-from ..errors import MoeError
+from ..errors import MoeError, StateError
 from ..version import __version__
-from .command_parser import CommandParser
+from .command_parser import CommandParser, one_line
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,8 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     feedback = add_command("feedback", help="score the answer of a past request so routers learn")
     feedback.add_argument("trace_id", help="the trace id of the response (himoe run --json prints it)")
-    feedback.add_argument("--reward", type=float, help="how good the answer was (higher is better, e.g. 0..1)")
-    feedback.add_argument("--task-loss", type=float, help="how bad the answer was (= 1 - reward)")
+    score = feedback.add_mutually_exclusive_group()
+    score.add_argument("--reward", type=float, help="how good the answer was (higher is better, e.g. 0..1; "
+                       "at most 1000 either way)")
+    score.add_argument("--task-loss", type=float, help="how bad the answer was (= 1 - reward; instead of --reward)")
     feedback.add_argument("--score", action="append", default=[], metavar="EXPERT=R",
                           help="score one expert's output (repeatable)")
     feedback.add_argument("--shadow", action="append", default=[], metavar="ROUTER=R",
@@ -137,14 +140,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("himoe: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # the one place a traceback is turned into a line
-        if args.debug:
-            traceback.print_exc()
-        elif isinstance(exc, MoeError):
-            print(f"himoe: error: {exc}", file=sys.stderr)
-        else:
-            print(f"himoe: error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
-                  file=sys.stderr)
+        report_error(exc, debug=args.debug)
         return 1
+
+
+def report_error(exc: BaseException, *, debug: bool, prefix: str = "himoe: error: ") -> None:
+    """One line on stderr (the traceback too with --debug)."""
+    if debug:
+        traceback.print_exc()
+    elif isinstance(exc, MoeError):
+        print(prefix + one_line(str(exc)), file=sys.stderr)
+    else:
+        print(prefix + one_line(f"{type(exc).__name__}: {exc}") + " (run with --debug for the traceback)",
+              file=sys.stderr)
 
 
 def _host(args: argparse.Namespace):
@@ -178,9 +186,18 @@ def _run(args: argparse.Namespace) -> int:
         x = InputData.coerce(x, limits=moe.limits)  # refuse oversized input before loading any model
         warm_up(moe, x, out=None)  # the budget is for routing, not for importing spaCy
         response = moe.run_sync(x, budget_ms=args.budget_ms, router=args.router, k=args.k)
-    finally:
-        moe.close()
+    except BaseException:
+        with contextlib.suppress(StateError):  # the request's own error is the one to report
+            moe.close()
+        raise
     print_response(response, as_json=args.json, explain=args.explain)
+    sys.stdout.flush()
+    try:
+        moe.close()
+    except StateError as exc:
+        # The answer is out; what failed is keeping its trace (so feedback on it will fail).
+        report_error(exc, debug=args.debug, prefix="himoe: error: answered, but its trace was not saved: ")
+        return 1
     return 0
 
 
@@ -203,14 +220,16 @@ def _moe(args: argparse.Namespace, config: str | None):
 
 
 def _feedback(args: argparse.Namespace) -> int:
+    from ..learning.feedback_values import check_feedback
     from .routing_commands import parse_pairs, parse_expected
 
+    scores, shadows = parse_pairs(args.score, "--score"), parse_pairs(args.shadow, "--shadow")
+    expected = parse_expected(args.expected)
+    check_feedback(args.reward, args.task_loss, scores=scores, shadow_scores=shadows)  # before any state opens
     moe = _moe(args, args.config)
     try:
         summary = moe.feedback(args.trace_id, reward=args.reward, task_loss=args.task_loss,
-                               scores=parse_pairs(args.score, "--score") or None,
-                               expected=parse_expected(args.expected),
-                               shadow_scores=parse_pairs(args.shadow, "--shadow") or None)
+                               scores=scores or None, expected=expected, shadow_scores=shadows or None)
     finally:
         moe.close()
     if args.json:

@@ -231,13 +231,33 @@ def parse_pairs(items: list[str], option: str) -> dict[str, float]:
     return pairs
 
 
+MAX_EXPECTED_DEPTH = 32
+
+
 def parse_expected(text: str | None) -> Any:
     if text is None:
         return None
     try:
-        return json.loads(text)
+        value = json.loads(text)
+        too_deep = _depth(value) > MAX_EXPECTED_DEPTH
     except json.JSONDecodeError:
         return text  # a bare answer such as --expected 7 or --expected Paris
+    except RecursionError:
+        too_deep = True
+    if too_deep:
+        raise InvalidInput(f"--expected nests arrays or objects more than {MAX_EXPECTED_DEPTH} levels deep")
+    return value
+
+
+def _depth(value: Any) -> int:
+    """How deeply JSON nests (iteratively: the value may be as deep as json could parse)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def print_stats(stats: dict[str, Any]) -> None:

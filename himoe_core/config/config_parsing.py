@@ -17,6 +17,8 @@ from ..input import InputKind, InputLimits
 from ..orchestrator.route_rule import RouteRule
 
 DEFAULT_BUDGET_MS = 1000.0
+MAX_DEPTH = 32
+"""How deeply a config may nest tables and arrays."""
 
 HIMOE_KEYS = {"budget_ms", "cost_budget", "trace_capacity", "chain_plans", "max_chain_depth", "plugins_dir",
               "max_in_flight"}
@@ -38,15 +40,26 @@ def load_config(source: str | os.PathLike | Mapping[str, Any] | None) -> dict[st
     if source is None:
         raw: dict[str, Any] = {}
     elif isinstance(source, Mapping):
+        _check_depth(source, "the config")
         raw = copy.deepcopy(dict(source))
     else:
         path = Path(source)
         try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+            text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
             raise ConfigError(f"config file not found: {str(path)!r}") from None
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        except UnicodeDecodeError as exc:
             raise ConfigError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
+        except OSError as exc:  # a folder, no permission, …
+            raise ConfigError(f"cannot read config file {str(path)!r}: {exc.strerror or exc}") from None
+        try:
+            raw = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
+        except RecursionError:
+            raise ConfigError(f"config file {str(path)!r} nests arrays or tables more than "
+                              f"{MAX_DEPTH} levels deep") from None
+        _check_depth(raw, f"config file {str(path)!r}")
     _no_unknown(raw, TOP_KEYS, "")
     himoe = _table(raw, "himoe")
     _no_unknown(himoe, HIMOE_KEYS, "himoe.")
@@ -76,8 +89,11 @@ def load_config(source: str | os.PathLike | Mapping[str, Any] | None) -> dict[st
         raise ConfigError(f"limits: {exc}") from None
     routers = _table(raw, "routers") or {"default": dict(DEFAULT_ROUTER)}
     for router_id, table in routers.items():
+        if not router_id.isprintable():  # it is shown in messages, traces and `himoe stats`
+            raise ConfigError(f"{key_path('routers', router_id)}: a router id is one line of printable "
+                              "characters, such as 'fast'")
         if not isinstance(table, dict):
-            raise ConfigError(f"routers.{router_id}: expected a table, got {table!r}")
+            raise ConfigError(f"{key_path('routers', router_id)}: expected a table, got {table!r}")
         _check_router(router_id, table)
     raw["routers"] = routers
     raw["orchestrator"] = _table(raw, "orchestrator")
@@ -108,8 +124,32 @@ def _resolve_paths(raw: dict[str, Any], folder: Path | None) -> None:
         table[key] = str(folder / path if folder is not None else path)
 
 
+def _check_depth(value: Any, what: str) -> None:
+    """Refuse nesting deeper than MAX_DEPTH (no config needs it, and every reader of the config
+    — deepcopy, plugins, JSON — would recurse that deep). Iterative, so it cannot overflow."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, Mapping):
+            children = list(item.values())
+        elif isinstance(item, (list, tuple)):
+            children = list(item)
+        else:
+            continue
+        if depth > MAX_DEPTH:
+            raise ConfigError(f"{what} nests arrays or tables more than {MAX_DEPTH} levels deep")
+        stack.extend((child, depth + 1) for child in children)
+
+
+def key_path(prefix: str, key: Any) -> str:
+    """`prefix.key`, the key quoted unless a TOML bare key: a stray "\n" or " " must show in the
+    one-line message rather than break it."""
+    shown = key if isinstance(key, str) and _BARE_KEY.fullmatch(key) else repr(key)
+    return f"{prefix}.{shown}" if prefix else shown
+
+
 def _check_router(router_id: str, table: dict[str, Any]) -> None:
-    where = f"routers.{router_id}"
+    where = key_path("routers", router_id)
     table.setdefault("kind", "static")
     experts = table.setdefault("experts", ["*"])
     if isinstance(experts, str):

@@ -11,6 +11,7 @@ from typing import Any, Callable
 import attrs
 
 from ..errors import InvalidInput
+from ..input.input_data import check_unicode
 from .cancel_token import CancelToken
 from .memory import Memory
 
@@ -25,6 +26,7 @@ def _budget(instance, attribute, value) -> None:
 def _text(instance, attribute, value) -> None:
     if type(value) is not str and not isinstance(value, str):
         raise InvalidInput(f"Context.{attribute.name} must be a str, got {type(value).__name__}")
+    check_unicode(value, f"Context.{attribute.name}")  # it is written to the state file and printed
 
 
 # Milliseconds are reported to the nanosecond: finer figures are float noise.

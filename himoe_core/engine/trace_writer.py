@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import queue
+import sqlite3
 import threading
 from typing import Any, Callable
 
@@ -26,7 +27,8 @@ class TraceWriter:
     def __init__(self, write: Callable[[list[Any]], None]) -> None:
         self._write = write
         self._queue: queue.Queue[list[Any] | None] = queue.Queue()
-        self._error: BaseException | None = None
+        self._error: BaseException | None = None  # the first failure since the last drain
+        self._lost = self._saved = 0
         self._thread = threading.Thread(target=self._run, name="himoe-trace-writer", daemon=True)
         self._thread.start()
 
@@ -50,22 +52,27 @@ class TraceWriter:
                 return
 
     def _write_all(self, batches: list[list[Any]]) -> None:
-        """One write for all the batches; if it fails, one per batch, so that one bad batch
-        loses only itself. A failure is kept for the next drain(); the thread goes on."""
-        if not batches:
-            return
+        """One write for all the batches. If it fails for a reason of its rows (not of the file),
+        the rows are halved until the bad ones are found, so that one bad row loses only itself
+        (a few more writes per bad row, not one per row). A failure is kept for the next
+        drain(); the thread goes on."""
+        items = [item for batch in batches for item in batch]
+        if items:
+            self._write_rows(items)
+
+    def _write_rows(self, items: list[Any]) -> None:
         try:
-            self._write([item for batch in batches for item in batch])
+            self._write(items)
+            self._saved += len(items)
             return
         except BaseException as exc:
-            if len(batches) == 1:
-                self._error = exc
+            if len(items) == 1 or _about_the_file(exc):
+                self._lost += len(items)
+                self._error = self._error or exc
                 return
-        for batch in batches:
-            try:
-                self._write(batch)
-            except BaseException as exc:
-                self._error = exc
+        middle = len(items) // 2
+        self._write_rows(items[:middle])
+        self._write_rows(items[middle:])
 
     def submit(self, batch: list[Any]) -> None:
         self._queue.put(batch)
@@ -73,13 +80,23 @@ class TraceWriter:
     def drain(self) -> None:
         """Wait until every submitted batch is written; raise if one could not be."""
         self._queue.join()
-        error, self._error = self._error, None
-        if error is not None:
-            raise StateError(f"could not write traces to the state file: {error}") from error
+        self._raise_failure()
 
     def close(self) -> None:
         self._queue.put(None)
         self._thread.join()
-        error, self._error = self._error, None
+        self._raise_failure()
+
+    def _raise_failure(self) -> None:
+        error, lost, saved = self._error, self._lost, self._saved
+        self._error, self._lost, self._saved = None, 0, 0
         if error is not None:
-            raise StateError(f"could not write traces to the state file: {error}") from error
+            raise StateError(f"could not write traces to the state file: {error} ({lost} not saved"
+                             + (f", {saved} saved)" if saved else ")")) from error
+
+
+def _about_the_file(exc: BaseException) -> bool:
+    """A failure no subset of the rows would avoid: the file is locked, read-only, full or
+    damaged. Anything else (a str SQLite cannot encode, a value it cannot bind, a trace that
+    cannot be rendered) is a fault of some row."""
+    return isinstance(exc, (StateError, sqlite3.OperationalError, OSError, MemoryError, KeyboardInterrupt, SystemExit))

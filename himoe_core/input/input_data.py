@@ -12,6 +12,22 @@ from .input_limits import InputLimits
 DEFAULT_LIMITS = InputLimits()
 
 
+def check_unicode(text: str, what: str) -> None:
+    """Refuse a str that cannot be written as UTF-8: a lone surrogate, which is what Python makes
+    of invalid UTF-8 in argv or in a file read with errors='surrogateescape'. Such a text would
+    pass every expert and then fail wherever it is encoded (the state file, stdout, a socket)."""
+    if text.isascii():
+        return
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInput(
+            f"{what} is not valid Unicode: a lone surrogate {text[exc.start]!r} at position {exc.start} "
+            "(invalid UTF-8, e.g. a Latin-1 byte, in the command line or file it came from); "
+            "give UTF-8 text"
+        ) from None
+
+
 def _check_task(task: str | None, limits: InputLimits) -> str | None:
     if task is None:
         return None
@@ -20,11 +36,13 @@ def _check_task(task: str | None, limits: InputLimits) -> str | None:
     task = task.strip()
     if not task:
         raise InvalidInput("task hint is empty; pass None for no hint, or a hint like 'fr:tag'")
-    if len(task) > limits.max_task_chars or "\n" in task:
-        raise InvalidInput(
-            f"task hint must be one line of at most {limits.max_task_chars} characters, "
-            f"got {len(task)} characters" + ("" if "\n" in task else "; raise limits.max_task_chars")
-        )
+    if len(task.splitlines()) > 1:
+        raise InvalidInput(f"task hint must be one line, got a line break in {task[:60]!r}; "
+                           "put the request itself in the input, not in the hint")
+    if len(task) > limits.max_task_chars:
+        raise InvalidInput(f"task hint must be one line of at most {limits.max_task_chars} characters, "
+                           f"got {len(task)} characters; raise limits.max_task_chars")
+    check_unicode(task, "task hint")
     return task
 
 
@@ -80,6 +98,7 @@ class InputData:
                 f"text input has {len(text)} characters, more than the limit of "
                 f"{limits.max_text_chars}; split it or raise limits.max_text_chars"
             )
+        check_unicode(text, "text input")
         return cls(InputKind.TEXT, text, _check_task(task, limits))
 
     @classmethod
@@ -121,7 +140,7 @@ class InputData:
     def check_limits(self, limits: InputLimits) -> None:
         """Raise InvalidInput, as the constructors do, when this input is larger than `limits`."""
         if self.kind is InputKind.TEXT:
-            InputData.text(self.payload, limits=limits)  # len() checks only: nothing is copied
+            InputData.text(self.payload, limits=limits)  # nothing is copied but to check non-ASCII text encodes
         elif self.kind is InputKind.BYTES:
             if len(self.payload) > limits.max_bytes:
                 InputData.bytes(self.payload, limits=limits)

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shlex
 import sqlite3
 import stat
 import threading
@@ -72,7 +74,11 @@ def default_state_path() -> Path:
     """$HIMOE_STATE, else $XDG_DATA_HOME/himoe/state.sqlite3 (~/.local/share/himoe/…)."""
     env = os.environ.get("HIMOE_STATE")
     if env:
-        return Path(env).expanduser()
+        try:
+            return Path(env).expanduser()
+        except RuntimeError:  # ~someone who does not exist
+            raise ConfigError(f"HIMOE_STATE: cannot expand {env!r}: no such user's home folder; give a path "
+                              "without ~user") from None
     base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
     return Path(base) / "himoe" / "state.sqlite3"
 
@@ -98,14 +104,7 @@ class StateStore:
     def _open(self) -> sqlite3.Connection:
         memory = str(self.path) == ":memory:"
         if not memory:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            if not self.path.exists():
-                try:
-                    fd = os.open(self.path, os.O_CREAT | os.O_WRONLY | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR)
-                except FileExistsError:
-                    pass  # another process created it in between: open theirs
-                else:
-                    os.close(fd)
+            self._create_owner_only()
         conn = None
         try:
             conn = sqlite3.connect(str(self.path), timeout=LOCK_TIMEOUT_S, isolation_level=None,
@@ -115,16 +114,15 @@ class StateStore:
             # of a database that is not ours. (_migrate checks again under the write lock.)
             self._identify(conn)
             if not memory:
+                self._check_mode()
                 _enable_wal(conn)
             conn.execute("PRAGMA synchronous = NORMAL")
             self._migrate(conn)
         except sqlite3.DatabaseError as exc:
             if conn is not None:
                 conn.close()
-            if _is_locked(exc):
-                raise StateError(f"state file {str(self.path)!r} stayed locked by another process for "
-                                 f"{LOCK_TIMEOUT_S:g} s; retry when it is done, or point HIMOE_STATE "
-                                 "elsewhere") from None
+            if _is_locked(exc) or _is_read_only(exc) or not self._writable():
+                raise self._state_error(exc) from None
             raise StateError(f"state file {str(self.path)!r} is not a usable SQLite database ({exc}); "
                            "move it away or point HIMOE_STATE elsewhere — it was left untouched") from None
         except BaseException:
@@ -132,6 +130,80 @@ class StateStore:
                 conn.close()
             raise
         return conn
+
+    def _create_owner_only(self) -> None:
+        """Create the file 0600 unless it exists — through a symlink too: the file it points at is
+        created, owner-only, rather than left to SQLite, which would create it 0644."""
+        target = Path(os.path.realpath(self.path))
+        where = f"state file {str(self.path)!r}" + (f" (a link to {str(target)!r})" if target != self.path.absolute() else "")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            blocker = next((p for p in [target.parent, *target.parent.parents] if p.exists() and not p.is_dir()),
+                           target.parent)
+            raise StateError(f"cannot create {where}: {str(blocker)!r} is a file, not a folder; point "
+                             "HIMOE_STATE or [state] path at a file in a folder") from None
+        except OSError as exc:
+            raise StateError(f"cannot create the folder of {where}: {exc.strerror}; point HIMOE_STATE or "
+                             "[state] path at a folder you can write") from None
+        if target.is_dir():
+            raise StateError(f"{where} is a folder; point HIMOE_STATE or [state] path at a file")
+        try:
+            fd = os.open(target, os.O_CREAT | os.O_WRONLY | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR)
+        except FileExistsError:
+            return  # it exists (another process may have created it just now): _check_mode looks at it
+        except OSError as exc:
+            raise StateError(f"cannot create {where}: {exc.strerror}; point HIMOE_STATE or [state] path at a "
+                             "folder you can write") from None
+        os.close(fd)
+
+    def _check_mode(self) -> None:
+        """Refuse a file other users can read or write: it holds every request's input, and
+        whoever can write it decides what the routers learn. (An empty file of ours is fixed.)"""
+        try:
+            info = os.stat(self.path)
+        except OSError:
+            return  # SQLite reports it more precisely
+        loose = stat.S_IMODE(info.st_mode) & 0o077
+        if not loose or not stat.S_ISREG(info.st_mode):
+            return
+        if info.st_size == 0 and info.st_uid == os.geteuid():
+            os.chmod(self.path, stat.S_IRUSR | stat.S_IWUSR)
+            return
+        raise StateError(f"state file {str(self.path)!r} can be read or written by other users (mode "
+                         f"{stat.S_IMODE(info.st_mode):04o}), and it holds every request's input; make it "
+                         f"owner-only (chmod 600 {shlex.quote(str(self.path))}) or point HIMOE_STATE elsewhere")
+
+    def _writable(self) -> bool:
+        """Whether this process may write the file and create its -wal and -shm files beside it."""
+        if str(self.path) == ":memory:":
+            return True
+        return os.access(self.path, os.W_OK) and os.access(Path(os.path.realpath(self.path)).parent, os.W_OK)
+
+    def _state_error(self, exc: sqlite3.DatabaseError) -> StateError:
+        """What a failed SQLite call means for the user, and what to do about it."""
+        where = f"state file {str(self.path)!r}"
+        if _is_locked(exc):
+            return StateError(f"{where} stayed locked by another process for {LOCK_TIMEOUT_S:g} s; retry when it "
+                              "is done, or point HIMOE_STATE elsewhere")
+        if _is_read_only(exc) or not self._writable():
+            return StateError(f"{where} is read-only here: himoe writes to it, and beside it (its -wal and -shm "
+                              "files), even to read; make the file and its folder writable, or point HIMOE_STATE "
+                              "elsewhere")
+        if isinstance(exc, sqlite3.OperationalError) and "disk" in str(exc) and "full" in str(exc):
+            return StateError(f"{where}: the disk is full ({exc}); free some space")
+        return StateError(f"{where} is damaged ({exc}); move it away (himoe then starts a new one, and routers "
+                          f"learn again) or try `sqlite3 {shlex.quote(str(self.path))} .recover`")
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        """SQLite's errors as one StateError saying what to do (a raw DatabaseError told nothing)."""
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, (sqlite3.ProgrammingError, sqlite3.InterfaceError)):
+                raise  # a bad value, not a bad file: the caller's bug
+            raise self._state_error(exc) from exc
 
     def _identify(self, conn: sqlite3.Connection) -> set[str]:
         """The file's tables, after checking (read-only) that it is a himoe state this himoe
@@ -173,7 +245,9 @@ class StateStore:
             conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
             raise
 
     def close(self) -> None:
@@ -188,13 +262,22 @@ class StateStore:
             if self._in_transaction:
                 yield
                 return
-            self._conn.execute("BEGIN IMMEDIATE")
+            with self._translated():
+                self._conn.execute("BEGIN IMMEDIATE")
             self._in_transaction = True
             try:
-                yield
-                self._conn.execute("COMMIT")
+                try:
+                    yield
+                except sqlite3.DatabaseError as exc:
+                    if isinstance(exc, (sqlite3.ProgrammingError, sqlite3.InterfaceError)):
+                        raise
+                    raise self._state_error(exc) from exc
+                with self._translated():
+                    self._conn.execute("COMMIT")
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                if self._conn.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):  # the error that brought us here says more
+                        self._conn.execute("ROLLBACK")
                 raise
             finally:
                 self._in_transaction = False
@@ -205,7 +288,7 @@ class StateStore:
                 self._conn.execute(sql, params)
 
     def _read(self, sql: str, params: tuple = ()) -> list[tuple]:
-        with self._lock:
+        with self._lock, self._translated():
             return self._conn.execute(sql, params).fetchall()
 
     # -- traces and feedback -----------------------------------------------------------------------
@@ -341,6 +424,10 @@ def join_state(state: dict[str, Any], dotted: str, array: np.ndarray) -> None:
     for parent in parents:
         state = state.setdefault(parent, {})
     state[leaf] = array
+
+
+def _is_read_only(exc: sqlite3.DatabaseError) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and "readonly" in str(exc)
 
 
 def _is_locked(exc: sqlite3.DatabaseError) -> bool:
