@@ -39,7 +39,8 @@ def _run(*cmd: object, **kwargs) -> None:
 
 def _fingerprint() -> str:
     digest = hashlib.sha256()
-    files = [ROOT / "uv.lock", ROOT / "pyproject.toml", ROOT / "registry" / "pyproject.toml"]
+    files = [ROOT / "uv.lock", ROOT / "pyproject.toml", ROOT / "registry" / "pyproject.toml",
+             ROOT / "serve" / "pyproject.toml"]
     files += sorted((ROOT / "plugins").glob("*/pyproject.toml"))
     for path in files:
         digest.update(str(path.relative_to(ROOT)).encode())

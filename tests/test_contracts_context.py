@@ -222,3 +222,33 @@ def test_trace_ids_are_unique_across_threads_and_a_forked_child_never_repeats_it
     os.close(read)
     os.close(write)
     assert len(child) == 16 and child != new_trace_id()
+
+
+def test_options_are_read_only_carried_by_derive_and_reach_experts():
+    from types import MappingProxyType
+
+    from himoe_core import ExpertAux, ExpertOut, HiMoE, Value
+
+    assert Context.start(100.0).options == {}
+    given = {"max_tokens": 5, "messages": ({"role": "user", "content": "earlier"},)}
+    ctx = Context.start(100.0, options=given)
+    given["max_tokens"] = 6  # the context took a copy
+    assert isinstance(ctx.options, MappingProxyType) and ctx.options["max_tokens"] == 5
+    with pytest.raises(TypeError):
+        ctx.options["temperature"] = 1.0
+    assert ctx.derive(depth=1).options == ctx.options and ctx.narrowed(10.0).options == ctx.options
+    with pytest.raises(InvalidInput, match="Context.options must be a mapping"):
+        Context.start(100.0, options=[("max_tokens", 5)])
+
+    class Probe:
+        name = "probe"
+
+        def can_handle(self, task):
+            return True
+
+        async def infer(self, x, ctx):
+            return ExpertOut(Value.json(dict(ctx.options)), ExpertAux(confidence=1.0))
+
+    with HiMoE(experts=[Probe()], entry_points=False, config={"state": {"enabled": False}}) as moe:
+        assert moe.run_sync("hi", options={"temperature": 0.5}).value.as_json() == {"temperature": 0.5}
+        assert moe.run_sync("hi").value.as_json() == {}

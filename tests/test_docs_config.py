@@ -112,6 +112,7 @@ def expected_keys() -> dict[str, dict[str, object]]:
         "gating": {key: ... for key in config_parsing.GATING_KEYS},
         "rules": {key: ... for key in config_parsing.RULE_KEYS},
         "state": {key: CHECKED["state"].get(key) for key in config_parsing.STATE_KEYS},
+        "serve": {key: CHECKED["serve"].get(key) for key in config_parsing.SERVE_KEYS},
         "orchestrator": {"kind": "rules", **{
             name: default for name, default in constructor_keywords(RulesOrchestrator).items()
             if name not in ENGINE_SUPPLIED}},
@@ -196,7 +197,7 @@ def test_documented_defaults_are_the_code_defaults(section):
         assert _same(documented, actual), (
             f"docs/configuration.md, {section}.{key}: documented default {documented!r}, code default {actual!r}")
         checked += 1
-    if section in ("himoe", "limits", "state", "orchestrator", "linear", "linucb", "symbolic"):
+    if section in ("himoe", "limits", "state", "serve", "orchestrator", "linear", "linucb", "symbolic"):
         assert checked, f"no default was compared in section {section}: is its table still parsed?"
 
 

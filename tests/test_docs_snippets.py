@@ -21,7 +21,7 @@ from himoe_core import load_config
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 PAGES = ["../README.md", "index.md", "quickstart.md", "concepts.md", "configuration.md", "embedding.md", "learning.md",
-         "cli.md", "plugins.md", "hooks.md"]
+         "cli.md", "plugins.md", "hooks.md", "serving.md"]
 BLOCK = re.compile(r"^```(?P<lang>[a-z]*)\n(?P<code>.*?)^```", re.S | re.M)
 FILE_COMMENT = re.compile(r"#\s*(?P<path>[\w./-]+\.(?:py|toml))\b.*")
 

@@ -9,7 +9,8 @@
 - the experts of a plugin live under ``experts/<domain>/``;
 - himoe_core has a folder per component.
 
-Scope: every .py file of ``himoe_core/``, ``registry/himoe_registry/`` and ``plugins/*/himoe_*/``
+Scope: every .py file of ``himoe_core/``, ``registry/himoe_registry/``, ``serve/himoe_serve/`` and
+``plugins/*/himoe_*/``
 (tests, benchmarks and docs are outside those folders).
 """
 
@@ -120,7 +121,8 @@ def check_file(path: Path, package_root: Path, *, plugin: bool) -> list[str]:
 
 def source_files(top: Path = ROOT) -> list[tuple[Path, Path, bool]]:
     """(file, package root, is a plugin) for every file under the convention."""
-    roots = [(top / "himoe_core", False), (top / "registry" / "himoe_registry", False)]
+    roots = [(top / "himoe_core", False), (top / "registry" / "himoe_registry", False),
+             (top / "serve" / "himoe_serve", False)]
     roots += [(p, True) for p in sorted((top / "plugins").glob("*/himoe_*")) if p.is_dir()]
     files = []
     for root, plugin in roots:
@@ -144,6 +146,7 @@ def test_the_tree_follows_the_file_convention():
     files = source_files()
     assert len(files) > 50, "the scan found too few files: is ROOT right?"
     assert any(root.name == "himoe_planning" for _, root, _ in files)
+    assert any(root.name == "himoe_serve" for _, root, _ in files)
     problems = violations()
     assert not problems, "files that break the convention (docs/architecture.md):\n  " + "\n  ".join(problems)
 

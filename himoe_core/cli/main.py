@@ -15,6 +15,7 @@ from typing import Sequence
 from ..errors import MoeError, StateError
 from ..version import __version__
 from .command_parser import CommandParser, one_line
+from .serve_command import add_serve_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -95,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     new_plugin.add_argument("--domain", default="general",
                             help="the expert's domain: its folder experts/DOMAIN/ (default: general)")
     new_plugin.set_defaults(handler=_new_plugin)
+
+    add_serve_command(add_command)
     return parser
 
 

@@ -24,9 +24,12 @@ HIMOE_KEYS = {"budget_ms", "cost_budget", "trace_capacity", "chain_plans", "max_
               "max_in_flight"}
 ROUTER_COMMON_KEYS = {"kind", "experts", "k", "aggregator", "gating", "encoder"}
 GATING_KEYS = {"temperature", "epsilon", "seed"}
-TOP_KEYS = {"himoe", "limits", "routers", "orchestrator", "plugins", "state"}
+TOP_KEYS = {"himoe", "limits", "routers", "orchestrator", "plugins", "state", "serve"}
 STATE_KEYS = {"enabled", "path", "flush_every"}
 RULE_KEYS = {"router", "task_prefix", "input", "fallbacks", "shadows"}
+SERVE_KEYS = {"host", "port", "keys_file", "max_body_bytes", "max_in_flight", "otel", "otel_exporter",
+              "allow_public_without_keys"}
+OTEL_EXPORTERS = ("console", "otlp")
 
 DEFAULT_ROUTER = {"kind": "static", "experts": ["*"], "k": 2, "aggregator": "confidence"}
 
@@ -105,6 +108,7 @@ def load_config(source: str | os.PathLike | Mapping[str, Any] | None) -> dict[st
     if "path" in state and (not isinstance(state["path"], str) or not state["path"]):
         raise ConfigError(f"state.path: expected a file path (or ':memory:'), got {state['path']!r}")
     raw["state"] = state
+    raw["serve"] = _serve_table(raw)
     # Not resolve(): a symlinked config means the folder it is linked from, as a shell would.
     _resolve_paths(raw, Path(os.path.abspath(source)).parent if isinstance(source, (str, os.PathLike)) else None)
     return raw
@@ -113,13 +117,13 @@ def load_config(source: str | os.PathLike | Mapping[str, Any] | None) -> dict[st
 def _resolve_paths(raw: dict[str, Any], folder: Path | None) -> None:
     """`~` expanded; relative paths in a config file mean relative to the file, as in mkdocs.yml
     or a compose file: the same config then works from whatever directory himoe is started in."""
-    for table, key in ((raw["state"], "path"), (raw["himoe"], "plugins_dir")):
+    for table, key in ((raw["state"], "path"), (raw["himoe"], "plugins_dir"), (raw["serve"], "keys_file")):
         if key not in table or table[key] == ":memory:":
             continue
         try:
             path = Path(table[key]).expanduser()
         except RuntimeError as exc:  # ~someone who does not exist
-            where = "state.path" if key == "path" else "himoe.plugins_dir"
+            where = {"path": "state.path", "plugins_dir": "himoe.plugins_dir", "keys_file": "serve.keys_file"}[key]
             raise ConfigError(f"{where}: cannot expand {table[key]!r}: {exc}") from None
         table[key] = str(folder / path if folder is not None else path)
 
@@ -146,6 +150,30 @@ def key_path(prefix: str, key: Any) -> str:
     one-line message rather than break it."""
     shown = key if isinstance(key, str) and _BARE_KEY.fullmatch(key) else repr(key)
     return f"{prefix}.{shown}" if prefix else shown
+
+
+def _serve_table(raw: dict[str, Any]) -> dict[str, Any]:
+    """`[serve]`, the settings of `himoe serve` (checked here, so that a typo fails before the
+    server's own distribution is even imported)."""
+    serve = _table(raw, "serve")
+    _no_unknown(serve, SERVE_KEYS, "serve.")
+    host = serve.setdefault("host", "127.0.0.1")
+    if not isinstance(host, str) or not host or any(c.isspace() for c in host):
+        raise ConfigError(f"serve.host: expected an address to listen on such as '127.0.0.1', got {host!r}")
+    serve["port"] = integer(serve.get("port", 8000), "serve.port", minimum=0)
+    if serve["port"] > 65535:
+        raise ConfigError(f"serve.port: expected a TCP port 0..65535 (0: any free port), got {serve['port']!r}")
+    if "keys_file" in serve and (not isinstance(serve["keys_file"], str) or not serve["keys_file"]):
+        raise ConfigError(f"serve.keys_file: expected a file path, got {serve['keys_file']!r}")
+    serve["max_body_bytes"] = integer(serve.get("max_body_bytes", 1 << 20), "serve.max_body_bytes", minimum=1)
+    serve["max_in_flight"] = integer(serve.get("max_in_flight", 0), "serve.max_in_flight", minimum=0)
+    serve["otel"] = boolean(serve.get("otel", False), "serve.otel")
+    exporter = serve.setdefault("otel_exporter", "console")
+    if exporter not in OTEL_EXPORTERS:
+        raise ConfigError(f"serve.otel_exporter: expected one of {', '.join(OTEL_EXPORTERS)}, got {exporter!r}")
+    serve["allow_public_without_keys"] = boolean(serve.get("allow_public_without_keys", False),
+                                                 "serve.allow_public_without_keys")
+    return serve
 
 
 def _check_router(router_id: str, table: dict[str, Any]) -> None:

@@ -6,7 +6,8 @@ import os
 import secrets
 import sys
 import time
-from typing import Any, Callable
+from types import MappingProxyType
+from typing import Any, Callable, Mapping
 
 import attrs
 
@@ -84,12 +85,35 @@ def new_trace_id() -> str:
             _trace_ids.extend(block[i:i + 16] for i in range(0, len(block), 16))
 
 
+_NO_OPTIONS: Mapping[str, Any] = MappingProxyType({})
+
+
+def _read_only(options: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    if not options:
+        return _NO_OPTIONS
+    if not isinstance(options, Mapping):
+        raise InvalidInput(f"Context.options must be a mapping of option names to values, got {type(options).__name__}")
+    return options if isinstance(options, MappingProxyType) else MappingProxyType(dict(options))
+
+
 @attrs.frozen
 class Context:
     """What travels with a request: its budget and deadline, trace id, cancel token and memory.
 
     Immutable: `derive(...)` returns a changed copy. The deadline is absolute on `clock`, fixed
     when the request starts, so everything derived from a context shares one deadline.
+
+    `options` (read-only, empty by default) carries what the caller asked of the experts beyond
+    the input, for the experts that understand it; the others ignore it. `himoe serve` fills it
+    from an OpenAI chat request:
+
+    - `"max_tokens"`, `"temperature"`, `"top_p"`, `"stop"`, `"seed"`, `"presence_penalty"`,
+      `"frequency_penalty"`: generation settings, as the request gave them;
+    - `"messages"`: the conversation before the request text (system messages and earlier
+      turns), a tuple of `{"role": ..., "content": ...}` dicts, oldest first;
+    - `"stream"`: a callable `stream(expert_name, text)` that an expert able to stream calls
+      with each piece of its answer as it arrives (its returned `ExpertOut` must still carry the
+      whole answer).
     """
 
     budget_ms: float = attrs.field(validator=_budget)
@@ -100,11 +124,12 @@ class Context:
     cost_budget: float = attrs.field(default=math.inf, validator=_budget)
     depth: int = 0
     clock: Callable[[], float] = attrs.field(default=time.monotonic, repr=False, eq=False)
+    options: Mapping[str, Any] = attrs.field(default=_NO_OPTIONS, converter=_read_only, repr=False, eq=False)
 
     @classmethod
     def start(cls, budget_ms: float, *, trace_id: str | None = None, cancel: CancelToken | None = None,
               memory: Memory | None = None, cost_budget: float = math.inf,
-              clock: Callable[[], float] | None = None) -> Context:
+              clock: Callable[[], float] | None = None, options: Mapping[str, Any] | None = None) -> Context:
         """A context whose deadline is `budget_ms` from now."""
         if not (type(budget_ms) is float and type(cost_budget) is float
                 and 0.0 <= budget_ms < math.inf and cost_budget >= 0.0):  # else say what is wrong
@@ -122,6 +147,7 @@ class Context:
             memory=memory if memory is not None else Memory(),
             cost_budget=float(cost_budget),
             clock=clock,
+            options=options,
         )
 
     def remaining_ms(self) -> float:

@@ -169,9 +169,13 @@ class HiMoE:
 
     async def run(self, x: Any, *, task: str | None = None, budget_ms: float | None = None,
                   cost_budget: float | None = None, router: str | None = None, k: int | None = None,
-                  cancel: CancelToken | None = None, trace_id: str | None = None) -> Response:
+                  cancel: CancelToken | None = None, trace_id: str | None = None,
+                  options: Mapping[str, Any] | None = None) -> Response:
         """Answer one request: choose a router, gate, call the top-k in parallel under the
         deadline, aggregate, synthesise; start shadow routers when budget is left.
+
+        `options` reach the experts as `ctx.options` (generation settings, conversation
+        history, a streaming callback: see Context).
 
         Raises InvalidInput for bad input, NoExpertSelected when no expert can handle it or all
         failed (naming each and why), DeadlineExceeded, BudgetExceeded, Cancelled.
@@ -184,7 +188,7 @@ class HiMoE:
         ctx = Context.start(self.budget_ms if budget_ms is None else budget_ms, trace_id=trace_id,
                             cancel=cancel, memory=self.memory,
                             cost_budget=self.cost_budget if cost_budget is None else cost_budget,
-                            clock=current_clock())
+                            clock=current_clock(), options=options)
         if router is not None and router not in self.routers:
             raise NoExpertSelected(f"unknown router {router!r}; configured routers: {', '.join(sorted(self.routers))}")
         if self._slots is None:

@@ -394,3 +394,22 @@ def test_http_openai_pool_made_for_a_call_that_gave_up_serves_the_next(loopback,
 
     trio.run(main)
     assert [r["body"]["messages"][-1]["content"] for r in loopback.records] == ["second"]
+
+
+def test_http_openai_request_options_and_history_reach_the_endpoint(loopback, make_expert):
+    """`ctx.options` (what `himoe serve` fills from a chat request) override the config's settings,
+    and the earlier turns go between the system prompt and the user message."""
+    expert = chat(loopback, make_expert, "/ok", temperature=0.2, max_tokens=64)
+    options = {"max_tokens": 7, "temperature": 0.9, "stop": ("\n",), "ignored_by_this_expert": 1,
+               "messages": ({"role": "user", "content": "earlier"}, {"role": "assistant", "content": "answer"})}
+
+    async def main():
+        return await expert.infer(InputData.text("chat: now"), Context.start(500.0, options=options))
+
+    out = trio.run(main)
+    assert out.value.as_text() == "you said: now"
+    body = loopback.records[0]["body"]
+    assert body == {"model": "llama-3-8b", "max_tokens": 7, "temperature": 0.9, "stop": ["\n"],
+                    "messages": [{"role": "system", "content": "You are helpful."},
+                                 {"role": "user", "content": "earlier"}, {"role": "assistant", "content": "answer"},
+                                 {"role": "user", "content": "now"}]}

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any, Mapping
+
 from himoe_core import Context, ExpertAux, ExpertFailed, ExpertOut, InputData, InvalidInput, Value
 
 from ...base_models.http.http_caller import HttpCaller
@@ -7,6 +9,9 @@ from ...base_models.http.retry_policy import RetryPolicy
 from ...chat_replies import parse_chat_completion
 from ...config.http_expert_config import HttpExpertConfig
 from ...task_prefixes import matching_prefix, strip_prefix
+
+# The request's own generation settings (`ctx.options`, filled by `himoe serve`) the endpoint gets.
+GENERATION_OPTIONS = ("max_tokens", "temperature", "top_p", "stop", "seed", "presence_penalty", "frequency_penalty")
 
 
 class OpenAIChatExpert:
@@ -38,9 +43,13 @@ class OpenAIChatExpert:
     def can_handle(self, task: str) -> bool:
         return matching_prefix(task, self.config.tasks) is not None
 
-    def request_body(self, x: InputData) -> dict:
+    def request_body(self, x: InputData, options: Mapping[str, Any] | None = None) -> dict:
         """The chat completion request for `x`: its text without the task prefix as the user
-        message, after the configured system prompt."""
+        message, after the configured system prompt and the conversation so far.
+
+        `options` are the request's `ctx.options`: its `messages` (the earlier turns) come
+        before the user message, and its generation settings (`max_tokens`, `temperature`,
+        `top_p`, `stop`, `seed`, `presence_penalty`, `frequency_penalty`) replace the config's."""
         text = x.as_text()
         if text is None:
             raise InvalidInput(f"expert {self.name!r} takes text input, got {x.kind.value}; "
@@ -52,16 +61,22 @@ class OpenAIChatExpert:
         messages = []
         if self.config.system_prompt:
             messages.append({"role": "system", "content": self.config.system_prompt})
+        options = options or {}
+        messages += [{"role": m["role"], "content": m["content"]} for m in options.get("messages", ())]
         messages.append({"role": "user", "content": prompt})
         body: dict = {"model": self.config.model, "messages": messages}
         if self.config.temperature is not None:
             body["temperature"] = self.config.temperature
         if self.config.max_tokens is not None:
             body["max_tokens"] = self.config.max_tokens
+        for key in GENERATION_OPTIONS:
+            if options.get(key) is not None:
+                value = options[key]
+                body[key] = list(value) if isinstance(value, tuple) else value
         return body
 
     async def infer(self, x: InputData, ctx: Context) -> ExpertOut:
-        reply = await self._caller.post_json(self.request_body(x), ctx)
+        reply = await self._caller.post_json(self.request_body(x, ctx.options), ctx)
         try:
             content, usage = parse_chat_completion(reply)
         except ValueError as exc:

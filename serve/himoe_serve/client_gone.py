@@ -1,0 +1,2 @@
+class ClientGone(Exception):
+    """The client closed the connection before its request was read."""

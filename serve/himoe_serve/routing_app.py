@@ -1,0 +1,290 @@
+from __future__ import annotations
+
+import json
+import logging
+import math
+import secrets
+import time
+from typing import Any
+
+import trio
+
+from himoe_core import CancelToken, HiMoE, InvalidInput, MoeError, Response
+
+from .api_error import ApiError
+from .api_keys import ApiKeys
+from .chat_request import ChatRequest
+from .client_gone import ClientGone
+from .exchange import Exchange
+from .request_tracing import RequestTracing
+from .serve_metrics import ServeMetrics
+from .serve_settings import ServeSettings
+
+log = logging.getLogger("himoe.serve")
+access_log = logging.getLogger("himoe.serve.access")
+
+SSE_HEADERS = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
+FEEDBACK_KEYS = {"trace_id", "reward", "task_loss", "scores", "expected", "shadow_scores"}
+# Endpoints anyone may call: a load balancer's probes carry no key.
+OPEN_PATHS = {"/healthz", "/readyz"}
+
+
+class RoutingApp:
+    """The ASGI application of `himoe serve`: OpenAI-compatible chat completions routed by a
+    HiMoE, feedback, models, probes and metrics (docs/serving.md lists every endpoint).
+
+    It runs in the trio run of the `HiMoE.open` block that owns `moe`, so shadow routers and the
+    trace writer live beside it. `drain()` makes `/readyz` answer 503 and new routing requests
+    be refused, and returns once the requests in flight are done.
+    """
+
+    def __init__(self, moe: HiMoE, settings: ServeSettings, keys: ApiKeys, *,
+                 metrics: ServeMetrics | None = None, tracing: RequestTracing | None = None) -> None:
+        self.moe = moe
+        self.settings = settings
+        self.keys = keys
+        self.metrics = metrics or ServeMetrics()
+        self.tracing = tracing
+        self.ready = False
+        self.draining = False
+        self.in_flight = 0
+        self._idle: trio.Event | None = None
+        self._routes = {
+            "/v1/chat/completions": ("POST", self._chat),
+            "/v1/feedback": ("POST", self._feedback),
+            "/v1/models": ("GET", self._models),
+            "/healthz": ("GET", self._healthz),
+            "/readyz": ("GET", self._readyz),
+            "/metrics": ("GET", self._metrics),
+        }
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    async def drain(self) -> None:
+        """Stop taking routing requests (`/readyz` 503) and wait for those in flight, each
+        bounded by its own deadline."""
+        self.draining = True
+        log.info("himoe serve: draining, %d request(s) in flight", self.in_flight)
+        while self.in_flight:
+            self._idle = trio.Event()
+            await self._idle.wait()
+
+    # -- ASGI --------------------------------------------------------------------------------------
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":  # websockets: not served
+            return
+        exchange = Exchange(scope, receive, send)
+        started = time.perf_counter()
+        try:
+            await self._handle(exchange)
+        except ApiError as error:
+            await self._send_error(exchange, error)
+        except ClientGone:
+            exchange.status = 499
+        except Exception:  # a bug of ours: logged with its traceback, answered without it
+            log.exception("himoe serve: %s %s failed (trace %s)", scope.get("method"), scope.get("path"),
+                          exchange.trace_id)
+            await self._send_error(exchange, ApiError(
+                500, f"internal error (logged as trace {exchange.trace_id})" if exchange.trace_id
+                else "internal error (see the server log)", type="server_error", code="internal_error"))
+        finally:
+            elapsed = time.perf_counter() - started
+            access_log.info("%s %s %d %.1fms trace=%s router=%s", scope.get("method"), scope.get("path"),
+                            exchange.status, elapsed * 1000.0, exchange.trace_id or "-", exchange.router or "-")
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self.ready = True
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.ready = False
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _send_error(self, exchange: Exchange, error: ApiError) -> None:
+        if exchange.started or exchange.disconnected:
+            exchange.status = exchange.status or error.status
+            return
+        await exchange.respond_error(error)
+
+    async def _handle(self, exchange: Exchange) -> None:
+        path = exchange.scope["path"]
+        route = self._routes.get(path)
+        if route is None:
+            raise ApiError(404, f"no endpoint {path}; see /v1/models, /v1/chat/completions, /v1/feedback",
+                           code="not_found")
+        method, handler = route
+        if exchange.scope["method"] != method:
+            raise ApiError(405, f"{path} takes {method}, not {exchange.scope['method']}", code="method_not_allowed",
+                           headers=(("allow", method),))
+        if self.keys and path not in OPEN_PATHS and not self.keys.accepts(exchange.header(b"authorization")):
+            raise ApiError(401, "a valid API key is required: send 'Authorization: Bearer <key>'",
+                           type="authentication_error", code="invalid_api_key")
+        await handler(exchange)
+
+    # -- endpoints ---------------------------------------------------------------------------------
+    async def _healthz(self, exchange: Exchange) -> None:
+        await exchange.respond_json(200, {"status": "ok"})
+
+    async def _readyz(self, exchange: Exchange) -> None:
+        if self.draining:
+            await exchange.respond_json(503, {"status": "draining"})
+        elif not self.ready:
+            await exchange.respond_json(503, {"status": "starting"})
+        else:
+            await exchange.respond_json(200, {"status": "ready", "in_flight": self.in_flight})
+
+    async def _metrics(self, exchange: Exchange) -> None:
+        await exchange.respond(200, self.metrics.render(), content_type=self.metrics.content_type)
+
+    async def _models(self, exchange: Exchange) -> None:
+        models = ["himoe", *(f"himoe/{r}" for r in sorted(self.moe.routers))]
+        await exchange.respond_json(200, {"object": "list", "data": [
+            {"id": m, "object": "model", "created": 0, "owned_by": "himoe"} for m in models]})
+
+    async def _feedback(self, exchange: Exchange) -> None:
+        body = await exchange.read_json(self.settings.max_body_bytes)
+        if not isinstance(body, dict):
+            raise ApiError(400, "the feedback body must be a JSON object such as {\"trace_id\": …, \"reward\": 1}",
+                           code="invalid_body")
+        unknown = sorted(set(body) - FEEDBACK_KEYS)
+        if unknown:
+            raise ApiError(400, f"unknown field {unknown[0]!r}; feedback takes {', '.join(sorted(FEEDBACK_KEYS))}",
+                           code="unknown_field")
+        trace_id = body.get("trace_id")
+        if not isinstance(trace_id, str) or not trace_id:
+            raise ApiError(400, f"'trace_id' must be the trace id of a response, got {trace_id!r}",
+                           code="invalid_trace_id")
+        exchange.trace_id = trace_id
+        for key in ("reward", "task_loss"):
+            value = body.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise ApiError(400, f"'{key}' must be a number, got {value!r}", code="invalid_" + key)
+        for key in ("scores", "shadow_scores"):
+            if body.get(key) is not None and not isinstance(body[key], dict):
+                raise ApiError(400, f"'{key}' must be an object of name → number, got {body[key]!r}",
+                               code="invalid_" + key)
+        try:
+            # SQLite work (the trace writer's flush, the feedback row): off the event loop.
+            summary = await trio.to_thread.run_sync(lambda: self.moe.feedback(
+                trace_id, reward=body.get("reward"), task_loss=body.get("task_loss"), scores=body.get("scores"),
+                expected=body.get("expected"), shadow_scores=body.get("shadow_scores")))
+        except InvalidInput as exc:
+            unknown_trace = str(exc).startswith("unknown trace id")
+            self.metrics.feedback.labels("unknown_trace" if unknown_trace else "refused").inc()
+            raise ApiError(404 if unknown_trace else 400, str(exc),
+                           code="trace_not_found" if unknown_trace else "invalid_feedback") from None
+        except MoeError as exc:
+            self.metrics.feedback.labels("refused").inc()
+            raise ApiError(400, str(exc), code="invalid_feedback") from None
+        outcome = "repeat" if summary.get("repeat") else "learned"
+        self.metrics.feedback.labels(outcome).inc()
+        exchange.router = summary.get("router") or ""
+        await exchange.respond_json(200, {"status": outcome, "trace_id": trace_id, "router": summary.get("router"),
+                                          "experts_updated": summary.get("experts_updated", [])})
+
+    async def _chat(self, exchange: Exchange) -> None:
+        if self.draining:
+            self.metrics.rejections.labels("draining").inc()
+            raise ApiError(503, "the server is shutting down; retry on another replica", type="server_error",
+                           code="draining", headers=(("retry-after", "1"),))
+        limit = self.settings.max_in_flight
+        if limit and self.in_flight >= limit:
+            self.metrics.rejections.labels("max_in_flight").inc()
+            raise ApiError(429, f"too many requests in flight ({limit}, [serve] max_in_flight); retry shortly",
+                           type="rate_limit_error", code="overloaded", headers=(("retry-after", "1"),))
+        self.in_flight += 1
+        self.metrics.in_flight.inc()
+        span = self.tracing.request_span("POST /v1/chat/completions") if self.tracing else None
+        response: Response | None = None
+        started = time.perf_counter()
+        try:
+            request = ChatRequest.parse(await exchange.read_json(self.settings.max_body_bytes), self.moe.routers)
+            exchange.router = request.router or ""
+            exchange.trace_id = secrets.token_hex(8)
+            response = await self._route(exchange, request)
+            if response is not None:
+                await self._reply(exchange, request, response)
+        except ApiError as error:  # answered here, so that the metrics below see its status
+            await self._send_error(exchange, error)
+        finally:
+            self.in_flight -= 1
+            self.metrics.in_flight.dec()
+            if self._idle is not None and not self.in_flight:
+                self._idle.set()
+            status = exchange.status or (499 if exchange.disconnected else 500)
+            trace = response.trace if response is not None else (
+                self.moe.traces.get(exchange.trace_id) if exchange.trace_id else None)
+            self._observe(exchange, status, time.perf_counter() - started, trace, span)
+
+    async def _route(self, exchange: Exchange, request: ChatRequest) -> Response | None:
+        """Run the request, cancelling it through its CancelToken if the client goes away."""
+        token = CancelToken()
+        error: MoeError | None = None
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(exchange.cancel_on_disconnect, token)
+            try:
+                return await self.moe.run(request.text, task=request.task, budget_ms=request.budget_ms,
+                                          router=request.router, k=request.k, cancel=token,
+                                          trace_id=exchange.trace_id, options=request.options)
+            except MoeError as exc:
+                error = exc
+            finally:
+                nursery.cancel_scope.cancel()
+        if exchange.disconnected:
+            return None
+        raise ApiError.of(error) from None
+
+    async def _reply(self, exchange: Exchange, request: ChatRequest, response: Response) -> None:
+        trace = response.trace
+        served = next((a for a in reversed(trace.get("attempts", ())) if a.get("status") == "ok"), {})
+        weights = (served.get("mix") or {}).get("weights") or {}
+        experts = [{"name": c["expert"], "status": c["status"], "latency_ms": c.get("latency_ms"),
+                    "cost_units": c.get("cost_units"), "weight": weights.get(c["expert"])}
+                   for c in served.get("calls", ())]
+        answered = max(weights, key=lambda name: (weights[name], name)) if weights else response.router
+        exchange.router = response.router
+        value = response.value
+        content = value.as_text() if value.kind.value == "text" else value.render()
+        himoe = {"trace_id": response.trace_id, "router": response.router, "experts": experts,
+                 "cost_units": _finite(response.mix.cost_units), "latency_ms": round(response.elapsed_ms, 3),
+                 "value": value.to_jsonable()}
+        created = int(time.time())
+        completion_id = f"chatcmpl-{response.trace_id}"
+        if not request.stream:
+            await exchange.respond_json(200, {
+                "id": completion_id, "object": "chat.completion", "created": created, "model": answered,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
+                             "finish_reason": "stop", "logprobs": None}],
+                "himoe": himoe,
+            })
+            return
+        await exchange.start(200, SSE_HEADERS)
+
+        def chunk(delta: dict[str, Any], finish: str | None, extra: dict[str, Any]) -> bytes:
+            data = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": answered,
+                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}], **extra}
+            return b"data: " + json.dumps(data, ensure_ascii=False, allow_nan=False).encode() + b"\n\n"
+
+        await exchange.write(chunk({"role": "assistant", "content": ""}, None, {"himoe": {"trace_id": response.trace_id}}))
+        await exchange.write(chunk({"content": content}, None, {}))
+        await exchange.write(chunk({}, "stop", {"himoe": himoe}))
+        await exchange.write(b"data: [DONE]\n\n", more=False)
+
+    def _observe(self, exchange: Exchange, status: int, seconds: float, trace: dict[str, Any] | None,
+                 span: Any) -> None:
+        router = exchange.router or "-"
+        self.metrics.observe_request(router, status, seconds)
+        if trace:
+            for attempt in trace.get("attempts", ()):
+                self.metrics.observe_calls(attempt.get("calls", ()))
+        if span is not None:
+            self.tracing.finish(span, status=status, trace_id=exchange.trace_id, router=router, trace=trace)
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+_SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class ServeMetrics:
+    """The server's Prometheus metrics, in a registry of its own (two servers in one process,
+    as in tests, do not collide)."""
+
+    content_type = CONTENT_TYPE_LATEST.encode()
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter("himoe_requests", "Routing requests answered, by router and HTTP status",
+                                ["router", "status"], registry=r)
+        self.latency = Histogram("himoe_request_duration_seconds", "Routing request latency, by router",
+                                 ["router"], buckets=_SECONDS, registry=r)
+        self.expert_latency = Histogram("himoe_expert_duration_seconds", "Expert call latency, by expert",
+                                        ["expert"], buckets=_SECONDS, registry=r)
+        self.expert_calls = Counter("himoe_expert_calls", "Expert calls, by expert and status",
+                                    ["expert", "status"], registry=r)
+        self.feedback = Counter("himoe_feedback", "Feedback received, by outcome", ["outcome"], registry=r)
+        self.in_flight = Gauge("himoe_requests_in_flight", "Routing requests in flight", registry=r)
+        self.rejections = Counter("himoe_admission_rejections", "Requests refused at admission, by reason",
+                                  ["reason"], registry=r)
+
+    def observe_request(self, router: str, status: int, seconds: float) -> None:
+        self.requests.labels(router, str(status)).inc()
+        self.latency.labels(router).observe(seconds)
+
+    def observe_calls(self, calls: Iterable[dict[str, Any]]) -> None:
+        for call in calls:
+            self.expert_calls.labels(call["expert"], call["status"]).inc()
+            if call.get("latency_ms") is not None:
+                self.expert_latency.labels(call["expert"]).observe(call["latency_ms"] / 1000.0)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,162 @@
+"""Lifecycle of `himoe serve`: a client that disconnects cancels its request and experts,
+admission refuses with 429, SIGTERM drains and exits 0 with the traces written."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from himoe_core.testing import EchoExpert, HangingExpert
+
+HIMOE = Path(sys.executable).parent / "himoe"
+PATIENCE_S = 120.0  # caps on waits for a busy machine; never a margin a test depends on
+
+
+def wait_until(condition, what: str, timeout: float = PATIENCE_S) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting until {what}")
+        time.sleep(0.01)
+
+
+def open_request(url: str, text: str) -> socket.socket:
+    """Send a chat request on a raw connection and leave it waiting for its answer."""
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    body = ('{"model": "himoe", "messages": [{"role": "user", "content": "%s"}]}' % text).encode()
+    sock = socket.create_connection((host, int(port)))
+    sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+    return sock
+
+
+def test_a_client_that_disconnects_leaves_no_expert_running(server_factory):
+    hanging = HangingExpert("hanging", prefix="hang:")
+    server = server_factory(experts=(hanging, EchoExpert("echo", prefix="echo:")),
+                            config={"himoe": {"budget_ms": 3_600_000}})  # only the disconnect can end it
+    sock = open_request(server.url, "hang: forever")
+    wait_until(lambda: hanging.calls == 1, "the hanging expert was called")
+    assert hanging.cancelled == 0 and server.app.in_flight == 1
+    sock.close()
+    wait_until(lambda: hanging.cancelled == 1, "the hanging expert saw the cancellation")
+    wait_until(lambda: server.app.in_flight == 0, "the request left")
+    with server.client() as http:
+        assert http.post("/v1/chat/completions", json={
+            "model": "himoe", "messages": [{"role": "user", "content": "echo: still serving"}]}).status_code == 200
+        metrics = http.get("/metrics").text
+    assert 'himoe_requests_total{router="-",status="499"} 1.0' in metrics
+    assert 'himoe_expert_calls_total{expert="hanging",status="cancelled"} 1.0' in metrics
+
+
+def test_admission_pressure_is_429_with_retry_after(server_factory):
+    hanging = HangingExpert("hanging", prefix="hang:")
+    server = server_factory(experts=(hanging, EchoExpert("echo", prefix="echo:")),
+                            config={"himoe": {"budget_ms": 3_600_000}}, max_in_flight=1)
+    sock = open_request(server.url, "hang: forever")
+    try:
+        wait_until(lambda: server.app.in_flight == 1, "the first request is in flight")
+        with server.client() as http:
+            refused = http.post("/v1/chat/completions", json={
+                "model": "himoe", "messages": [{"role": "user", "content": "echo: one more"}]})
+            assert refused.status_code == 429
+            assert refused.headers["retry-after"] == "1"
+            assert refused.json()["error"] == {"message": refused.json()["error"]["message"], "type": "rate_limit_error",
+                                               "code": "overloaded", "param": None}
+            assert "max_in_flight" in refused.json()["error"]["message"]
+            assert http.get("/readyz").status_code == 200  # probes are not routing requests
+            assert 'himoe_admission_rejections_total{reason="max_in_flight"} 1.0' in http.get("/metrics").text
+    finally:
+        sock.close()
+    wait_until(lambda: server.app.in_flight == 0, "the first request left")
+    with server.client() as http:
+        assert http.post("/v1/chat/completions", json={
+            "model": "himoe", "messages": [{"role": "user", "content": "echo: now"}]}).status_code == 200
+
+
+GATED_PLUGIN = textwrap.dedent('''
+    """An expert that answers once a file appears, telling through another file that it started."""
+    import os
+    from pathlib import Path
+
+    import trio
+
+    from himoe_core import hookimpl
+
+    FOLDER = Path(os.environ["GATE_FOLDER"])
+
+
+    class Gated:
+        name = "gated"
+
+        def can_handle(self, task):
+            return task.startswith("gate:")
+
+        async def infer(self, x, ctx):
+            (FOLDER / "started").write_text("1")
+            while not (FOLDER / "release").exists():
+                await trio.sleep(0.01)
+            return "released"
+
+
+    @hookimpl
+    def register_experts(register):
+        register(Gated())
+''')
+
+
+def test_sigterm_drains_in_flight_requests_flushes_traces_and_exits_0(tmp_path):
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "gated_plugin.py").write_text(GATED_PLUGIN)
+    state = tmp_path / "state.sqlite3"
+    config = tmp_path / "himoe.toml"
+    config.write_text(f'[himoe]\nbudget_ms = 3600000\nplugins_dir = "{plugins}"\n\n'
+                      f'[state]\npath = "{state}"\nflush_every = 1000\n\n[serve]\nport = 0\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HIMOE_")}
+    env.update(GATE_FOLDER=str(tmp_path), HIMOE_LOAD_PLUGINS="gated-plugin")
+    process = subprocess.Popen([str(HIMOE), "serve", "--config", str(config)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        line = process.stdout.readline()
+        assert line.startswith("himoe serve: listening on http://127.0.0.1:"), (line, process.stderr.read())
+        url = line.split()[4]
+        with httpx.Client(base_url=url, timeout=PATIENCE_S) as http:
+            wait_until(lambda: http.get("/readyz").status_code == 200, "the server is ready")
+            answers = []
+            worker = threading.Thread(target=lambda: answers.append(http.post("/v1/chat/completions", json={
+                "model": "himoe", "messages": [{"role": "user", "content": "gate: wait for me"}]})))
+            worker.start()
+            wait_until(lambda: (tmp_path / "started").exists(), "the gated expert started")
+            process.send_signal(signal.SIGTERM)
+            with httpx.Client(base_url=url, timeout=PATIENCE_S) as probe:
+                wait_until(lambda: probe.get("/readyz").status_code == 503, "/readyz says draining")
+                late = probe.post("/v1/chat/completions", json={
+                    "model": "himoe", "messages": [{"role": "user", "content": "gate: too late"}]})
+                assert late.status_code == 503 and late.json()["error"]["code"] == "draining"
+            assert process.poll() is None  # still draining: the gated request is in flight
+            (tmp_path / "release").write_text("1")
+            worker.join(PATIENCE_S)
+        [answer] = answers
+        assert answer.status_code == 200 and answer.json()["choices"][0]["message"]["content"] == "released"
+        trace_id = answer.headers["x-himoe-trace-id"]
+        assert process.wait(PATIENCE_S) == 0
+        err = process.stderr.read()
+        assert "SIGTERM received, draining" in err and "Traceback" not in err
+        assert f"trace={trace_id}" in err  # the access log line
+        with sqlite3.connect(state) as db:  # flush_every = 1000: written by the shutdown, not by a batch
+            assert db.execute("SELECT router FROM traces WHERE trace_id = ?", (trace_id,)).fetchall() == [("default",)]
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
