@@ -1,19 +1,27 @@
 """Benchmark 3: a hanging expert never holds a response past the deadline.
 
 Each request goes to two experts, one that never returns (`trio.sleep_forever`) and a normal
-one, with a 100 ms budget. Requests run in waves of 50 at once. Three sides, interleaved wave by
-wave:
+one, with a 100 ms budget. Requests run in waves of 50 at once. Sides:
 
-- himoe, cold: a fresh HiMoE per wave, so the hanging expert is really called and cut at the
-  deadline in every request;
+- himoe, cold: a fresh HiMoE per wave (built with `HiMoE(...)`, the default state file on: a
+  throw-away one), so the hanging expert is really called and cut at the deadline in every
+  request;
+- bare: a trio nursery under `move_on_after(0.100)` fanning out to the same two coroutines;
+  cold and bare waves alternate (cold first in even waves, bare first in odd ones);
 - himoe, warm: one HiMoE for the whole run; once the router has seen the hanging expert overrun,
   its latency estimate makes `plan_calls` drop it up front (drop_count), so most requests return
-  early — the estimate relaxes a little at each drop, so the expert is still tried now and then;
-- bare: a trio nursery under `move_on_after(0.100)` fanning out to the same two coroutines.
+  early — the estimate relaxes a little at each drop, so the expert is still tried now and then.
+  Its waves run after the cold and bare ones, so that its trace writer's thread (it writes every
+  64 traces, mid-wave) does not fall into their waves.
+
+The whole measurement runs RUNS times (each its own `trio.run`); the target is per run: cold
+p99 within 3 ms of the bare nursery's p99 in the same run, in every run (issue #15). Responses'
+traces are read after their wave ends, so reading them does not delay other requests of the wave.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -21,10 +29,12 @@ import trio
 
 from bench_common import engine_config, median, percentile, say
 from hanging_expert import HangingExpert
-from himoe_core import HiMoE, InputData
+from himoe_core import DeadlineExceeded, HiMoE, InputData, NoExpertSelected
 from noop_expert import NoopExpert
 
 BUDGET_MS = 100.0
+RUNS = 5
+MARGIN_MS = 3.0
 
 
 def _engine(hanging: HangingExpert, normal: NoopExpert) -> HiMoE:
@@ -32,19 +42,25 @@ def _engine(hanging: HangingExpert, normal: NoopExpert) -> HiMoE:
 
 
 async def _engine_wave(moe: HiMoE, x: InputData, size: int, normal: NoopExpert, out: dict[str, Any]) -> None:
+    responses = []
+
     async def one() -> None:
         started = time.perf_counter()
-        response = await moe.run(x, budget_ms=BUDGET_MS)
+        try:
+            responses.append(await moe.run(x, budget_ms=BUDGET_MS))
+        except (DeadlineExceeded, NoExpertSelected):  # the loop was held past the budget (an overloaded machine)
+            out["failed"] = out.get("failed", 0) + 1
         out["ms"].append((time.perf_counter() - started) * 1000.0)
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(size):
+            nursery.start_soon(one)
+    for response in responses:
         if response.value == normal.answer:
             out["answered"] += 1
         for call in response.trace["attempts"][0]["calls"]:
             if call["expert"] == "hanging":
                 out[call["status"]] = out.get(call["status"], 0) + 1
-
-    async with trio.open_nursery() as nursery:
-        for _ in range(size):
-            nursery.start_soon(one)
 
 
 async def _bare_wave(experts: list, x: InputData, size: int, normal: NoopExpert, out: dict[str, Any]) -> None:
@@ -83,31 +99,51 @@ async def _measure(requests: int, concurrency: int) -> dict[str, dict[str, Any]]
 
 async def _run_waves(waves, warm, hanging, normal, x, concurrency, sides) -> None:
     for wave in range(waves):
-        order = ["cold", "bare", "warm"] if wave % 2 == 0 else ["warm", "bare", "cold"]
-        for side in order:
+        for side in ("cold", "bare") if wave % 2 == 0 else ("bare", "cold"):
             if side == "cold":
                 cold = _engine(hanging, normal)
                 try:
                     await _engine_wave(cold, x, concurrency, normal, sides[side])
                 finally:
                     cold.close()
-            elif side == "warm":
-                await _engine_wave(warm, x, concurrency, normal, sides[side])
             else:
                 await _bare_wave([hanging, normal], x, concurrency, normal, sides[side])
+    for _ in range(waves):
+        await _engine_wave(warm, x, concurrency, normal, sides["warm"])
 
 
-def run(quick: bool = False) -> dict[str, Any]:
-    requests, concurrency = (100, 50) if quick else (1000, 50)
-    say(f"deadline: hanging + normal expert, budget {BUDGET_MS:.0f} ms, {requests} requests per side, "
-        f"{concurrency} at a time")
-    sides = trio.run(_measure, requests, concurrency)
+def _summary(sides: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     for data in sides.values():
         ms = data["ms"]
         data.update(n=len(ms), p50=median(ms), p95=percentile(ms, 95), p99=percentile(ms, 99), max=max(ms))
-    cold = sides["cold"]
-    met = cold["p99"] <= BUDGET_MS * 1.05 and cold["answered"] == cold["n"] and sides["warm"]["answered"] == sides["warm"]["n"]
-    return {"requests": requests, "concurrency": concurrency, "sides": sides, "met": met}
+    return sides
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    requests, concurrency, runs = (100, 50, 2) if quick else (1000, 50, RUNS)
+    say(f"deadline: hanging + normal expert, budget {BUDGET_MS:.0f} ms, {requests} requests per side, "
+        f"{concurrency} at a time, {runs} runs")
+    per_run = []
+    for index in range(runs):
+        per_run.append(_summary(trio.run(_measure, requests, concurrency)))
+        cold, bare = per_run[-1]["cold"], per_run[-1]["bare"]
+        say(f"deadline run {index + 1}/{runs}: p99 cold {cold['p99']:.2f} ms, bare {bare['p99']:.2f} ms")
+    sides = _summary({name: {"ms": [v for r in per_run for v in r[name]["ms"]],
+                             "answered": sum(r[name]["answered"] for r in per_run),
+                             **{key: sum(r[name].get(key, 0) for r in per_run) for key in ("timed_out", "dropped", "failed")}}
+                      for name in ("bare", "cold", "warm")})
+    gaps = [r["cold"]["p99"] - r["bare"]["p99"] for r in per_run]
+    met = (all(gap <= MARGIN_MS for gap in gaps)
+           and all(sides[name]["answered"] == sides[name]["n"] for name in ("cold", "warm")))
+    return {"requests": requests, "concurrency": concurrency, "runs": runs, "sides": sides, "met": met,
+            "per_run": [(r["bare"]["p99"], r["cold"]["p99"]) for r in per_run], "load": _load()}
+
+
+def _load() -> str:
+    try:
+        return "/".join(f"{v:.2f}" for v in os.getloadavg())
+    except OSError:
+        return "n/a"
 
 
 def render(r: dict[str, Any]) -> str:
@@ -116,8 +152,9 @@ def render(r: dict[str, Any]) -> str:
     lines = [
         "#### 3. Deadline: a hanging expert beside a normal one, 100 ms budget",
         "",
-        f"{r['requests']} requests per side, {r['concurrency']} at a time in one trio run, waves interleaved. "
-        "Response time from the call to its return, real clock.",
+        f"{r['runs']} runs of {r['requests']} requests per side, {r['concurrency']} at a time in one trio run per run; "
+        "cold and bare waves interleaved, warm waves after them. Response time from the call to its return, "
+        "real clock; the table pools the runs.",
         "",
         "| side | requests | p50 ms | p95 ms | p99 ms | max ms | normal expert's answer returned | hanging expert: timed out / dropped |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
@@ -127,9 +164,10 @@ def render(r: dict[str, Any]) -> str:
         hang = "—" if name == "bare" else f"{s.get('timed_out', 0)} / {s.get('dropped', 0)}"
         lines.append(f"| {labels[name]} | {s['n']} | {s['p50']:.2f} | {s['p95']:.2f} | {s['p99']:.2f} | {s['max']:.2f} "
                      f"| {s['answered']} / {s['n']} | {hang} |")
-    cold, bare = r["sides"]["cold"], r["sides"]["bare"]
-    lines += ["", f"Verdict: target p99 ≤ 105 ms with the normal answer every time — "
-                  f"**{'met' if r['met'] else 'NOT met'}**: cold p99 {cold['p99']:.2f} ms "
-                  f"({cold['p99'] / BUDGET_MS:.3f}× the budget; the bare nursery's p99 in the same run: "
-                  f"{bare['p99']:.2f} ms), normal answer in {cold['answered']} / {cold['n']}."]
+    cold = r["sides"]["cold"]
+    runs = "; ".join(f"{c:.2f} vs {b:.2f} ms ({c - b:+.2f})" for b, c in r["per_run"])
+    lines += ["", f"p99 per run, cold vs bare: {runs}. Load average (1/5/15 min) at the end: {r['load']}.",
+              "", f"Verdict: target cold p99 within {MARGIN_MS:.0f} ms of the bare nursery's in every run, with "
+                  f"the normal answer every time — **{'met' if r['met'] else 'NOT met'}**: worst gap "
+                  f"{max(c - b for b, c in r['per_run']):+.2f} ms, normal answer in {cold['answered']} / {cold['n']}."]
     return "\n".join(lines)
