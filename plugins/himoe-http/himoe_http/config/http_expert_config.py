@@ -5,6 +5,7 @@ from typing import Any, Mapping
 
 import attrs
 
+from ..base_models.http.redaction import safe_url
 from . import validation as v
 
 KINDS = ("openai-chat", "json")
@@ -36,7 +37,7 @@ class HttpExpertConfig:
 
     name: str
     kind: str
-    url: str
+    url: str = attrs.field(repr=lambda url: repr(safe_url(url)))
     tasks: tuple[str, ...]
     api_key_env: str | None = None
     auth_header: str = "Authorization"

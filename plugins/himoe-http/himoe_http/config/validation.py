@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 
 from himoe_core import ConfigError
 
+from ..base_models.http.redaction import safe_url
+
 ROOT = "plugins.himoe-http"
 
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
@@ -85,15 +87,16 @@ def expect_int(path: str, value: Any, *, minimum: int = 0, maximum: int | None =
 
 
 def expect_http_url(path: str, value: Any) -> str:
+    # Shown through safe_url: a URL wrong for one reason may carry a secret for another.
     if not isinstance(value, str):
         raise fail(path, f"expected an http(s) URL, got {_shown(value)}")
     try:
         parts = urlsplit(value)
         parts.port  # noqa: B018 - raises ValueError for a bad port
     except ValueError:
-        raise fail(path, f"expected an http(s) URL, got {value!r}") from None
+        raise fail(path, f"expected an http(s) URL, got {safe_url(value)!r}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in value):
-        raise fail(path, f"expected an http(s) URL, got {value!r}")
+        raise fail(path, f"expected an http(s) URL, got {safe_url(value)!r}")
     if parts.username is not None or parts.password is not None:
         raise fail(path, "credentials in the URL are not allowed; put the key in the environment "
                          "variable named by api_key_env")
@@ -115,10 +118,11 @@ def expect_prefixes(path: str, value: Any) -> tuple[str, ...]:
 
 
 def expect_env_name(path: str, value: Any) -> str:
-    value = expect_str(path, value)
-    if not _ENV_NAME.fullmatch(value):
-        raise fail(path, f"expected an environment variable name such as 'LOCAL_LLM_KEY', got {value!r} "
-                         "(give the variable's name, never the key itself)")
+    if not isinstance(value, str) or not _ENV_NAME.fullmatch(value):
+        # Never shown: what is pasted here by mistake is usually the key itself.
+        raise fail(path, "expected the name of an environment variable such as 'LOCAL_LLM_KEY' (letters, digits, "
+                         "'_'), got something else, not shown here in case it is the key itself: give the "
+                         "variable's name, and put the key in that variable")
     return value
 
 
@@ -136,8 +140,8 @@ def expect_headers(path: str, value: Any) -> tuple[tuple[str, str], ...]:
         item_path = key_path(path, name)
         if not _HEADER_NAME.fullmatch(name):
             raise fail(item_path, f"not a valid HTTP header name: {name!r}")
-        if not isinstance(header_value, str):
-            raise fail(item_path, f"expected a string, got {_shown(header_value)}")
+        if not isinstance(header_value, str):  # its value is not shown: headers carry tokens
+            raise fail(item_path, f"expected a string, got a value of type {type(header_value).__name__}")
         if "\r" in header_value or "\n" in header_value:
             raise fail(item_path, "a header value cannot contain line breaks")
         headers.append((name, header_value))

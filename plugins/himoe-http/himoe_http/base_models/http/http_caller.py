@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from himoe_core import Cancelled, Context, ExpertFailed
 
 from .httpx_loader import load_httpx, load_ssl_context
-from .redaction import one_line, redact, redact_json, snippet
+from .redaction import one_line, redact, redact_json, redact_url_in_log_record, safe_url, snippet, url_secrets
 from .retry_after import parse_retry_after
 from .retry_policy import RetryPolicy
 
@@ -21,6 +21,8 @@ log = logging.getLogger("himoe_http")
 
 DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 _SNIPPET_BYTES = 1024
+# Headers whose values are not secrets; any other configured header's value is kept out of messages.
+_PLAIN_HEADERS = {"accept", "accept-language", "content-type", "user-agent", "cache-control"}
 # What an HTTP header value may hold (visible ASCII); anything else in a key is refused unsent.
 _HEADER_SAFE = re.compile(r"[\x21-\x7e]+")
 
@@ -57,9 +59,14 @@ class HttpCaller:
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"HttpCaller needs an http(s) URL, got {url!r}")
+            raise ValueError(f"HttpCaller needs an http(s) URL, got {safe_url(url)!r}")
         self.expert_name = expert_name
         self.url = url
+        self._secrets = tuple(url_secrets(url)) + tuple(value for name, value in (headers or {}).items()
+                                                       if name.lower() not in _PLAIN_HEADERS and len(value) >= 4)
+        httpx_log = logging.getLogger("httpx")
+        if redact_url_in_log_record not in httpx_log.filters:  # its request lines show the query
+            httpx_log.addFilter(redact_url_in_log_record)
         host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
         self.target = f"{host}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
         self.headers = dict(headers or {})
@@ -73,7 +80,7 @@ class HttpCaller:
 
     def __repr__(self) -> str:
         return (
-            f"HttpCaller(expert={self.expert_name!r}, url={self.url!r}, api_key_env={self.api_key_env!r}, "
+            f"HttpCaller(expert={self.expert_name!r}, url={safe_url(self.url)!r}, api_key_env={self.api_key_env!r}, "
             f"headers={sorted(self.headers)!r}, retry={self.retry!r})"
         )
 
@@ -90,10 +97,12 @@ class HttpCaller:
                 self.expert_name,
                 f"timed out after 0 ms: the request's deadline had passed before {self.target} was called",
             )
-        key = self._read_key()
+        api_key = self._read_key()
         headers = {"Content-Type": "application/json", "Accept": "application/json", **self.headers}
-        if key is not None:
-            headers[self.auth_header] = f"Bearer {key}"
+        if api_key is not None:
+            headers[self.auth_header] = f"Bearer {api_key}"
+        # Everything shown from here on is cleaned of the key, the URL's secrets and header values.
+        key = [item for item in (api_key, *self._secrets) if item]
         content = json.dumps(body, ensure_ascii=False, allow_nan=False).encode("utf-8")
         state: dict[str, Any] = {"start": trio.current_time(), "attempts": 0, "last": None}
         token = trio.lowlevel.current_trio_token()
@@ -108,7 +117,7 @@ class HttpCaller:
             raise Cancelled(ctx.cancel.reason or f"the call of expert {self.expert_name!r} to {self.target} was closed")
         raise ExpertFailed(self.expert_name, self._timed_out(state))
 
-    async def _attempts(self, content: bytes, headers: dict[str, str], key: str | None,
+    async def _attempts(self, content: bytes, headers: dict[str, str], key: list[str],
                         deadline: float, state: dict[str, Any]) -> Any:
         import trio
 
@@ -149,7 +158,7 @@ class HttpCaller:
             )
             await trio.sleep(wait)
 
-    async def _send_once(self, client: Any, content: bytes, headers: dict[str, str], key: str | None,
+    async def _send_once(self, client: Any, content: bytes, headers: dict[str, str], key: list[str],
                          left_s: float) -> tuple[str, Any, float | None]:
         """One attempt, as ("ok", json, None), ("retry", (cause, reply snippet), retry_after_s),
         ("fail", cause, None) or ("timeout", None, None).
@@ -330,7 +339,7 @@ async def _close_quietly(client: Any) -> None:
             log.debug("himoe_http: closing an HTTP client failed: %s", type(exc).__name__)
 
 
-def _describe(exc: BaseException, key: str | None) -> str:
+def _describe(exc: BaseException, key: list[str]) -> str:
     message = one_line(redact(str(exc), key))
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 

@@ -5,6 +5,7 @@ from typing import Any
 from himoe_core import Context, ExpertAux, ExpertFailed, ExpertOut, InputData, InvalidInput, Value
 
 from ...base_models.http.http_caller import HttpCaller
+from ...base_models.http.redaction import safe_url
 from ...base_models.http.retry_policy import RetryPolicy
 from ...config.http_expert_config import HttpExpertConfig
 from ...task_prefixes import matching_prefix, strip_prefix
@@ -21,7 +22,7 @@ class JsonHttpExpert:
         self.name = config.name
         self.domain = config.domain
         self.cost_units = config.cost_units
-        self.description = config.description or f"JSON API at {config.url}"
+        self.description = config.description or f"JSON API at {safe_url(config.url)}"
         self.example = f"{config.tasks[0]} hello"
         self._caller = HttpCaller(
             config.name,
@@ -34,7 +35,7 @@ class JsonHttpExpert:
         )
 
     def __repr__(self) -> str:
-        return f"JsonHttpExpert(name={self.name!r}, url={self.config.url!r}, api_key_env={self.config.api_key_env!r})"
+        return f"JsonHttpExpert(name={self.name!r}, url={safe_url(self.config.url)!r}, api_key_env={self.config.api_key_env!r})"
 
     def can_handle(self, task: str) -> bool:
         return matching_prefix(task, self.config.tasks) is not None

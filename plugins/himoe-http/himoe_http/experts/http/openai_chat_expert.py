@@ -5,6 +5,7 @@ from typing import Any, Mapping
 from himoe_core import Context, ExpertAux, ExpertFailed, ExpertOut, InputData, InvalidInput, Value
 
 from ...base_models.http.http_caller import HttpCaller
+from ...base_models.http.redaction import safe_url
 from ...base_models.http.retry_policy import RetryPolicy
 from ...chat_replies import parse_chat_completion
 from ...config.http_expert_config import HttpExpertConfig
@@ -24,7 +25,7 @@ class OpenAIChatExpert:
         self.name = config.name
         self.domain = config.domain
         self.cost_units = config.cost_units
-        self.description = config.description or f"chat model {config.model!r} at {config.url}"
+        self.description = config.description or f"chat model {config.model!r} at {safe_url(config.url)}"
         self.example = f"{config.tasks[0]} hello"
         self._caller = HttpCaller(
             config.name,
@@ -37,7 +38,7 @@ class OpenAIChatExpert:
         )
 
     def __repr__(self) -> str:
-        return (f"OpenAIChatExpert(name={self.name!r}, url={self.config.url!r}, model={self.config.model!r}, "
+        return (f"OpenAIChatExpert(name={self.name!r}, url={safe_url(self.config.url)!r}, model={self.config.model!r}, "
                 f"api_key_env={self.config.api_key_env!r})")
 
     def can_handle(self, task: str) -> bool:
