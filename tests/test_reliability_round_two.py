@@ -207,3 +207,35 @@ def test_d13_messages(himoe_main, cli_plugins_dir, tmp_path):
     # A negative number in scientific notation is a value, not an option.
     result = himoe_main(["feedback", "nosuchtrace", "--reward", "-1e-3"])
     assert "unknown trace id 'nosuchtrace'" in result.error_line()
+
+
+# -- D14: a plugins folder others can write is refused, as ssh refuses such a key -------------------------------
+@pytest.mark.parametrize("loosen", ["folder", "file"])
+def test_d14_a_plugins_dir_others_can_write_is_refused(himoe_main, cli_plugins_dir, loosen):
+    target = cli_plugins_dir if loosen == "folder" else cli_plugins_dir / "fuzz_test_plugin.py"
+    os.chmod(target, 0o777 if loosen == "folder" else 0o666)
+    result = himoe_main(["--plugins-dir", str(cli_plugins_dir), "list-experts"], env=ONLY_TEST_PLUGINS)
+    line = result.error_line()
+    assert f"{repr(str(target))} can be written by other users (mode 0{'777' if loosen == 'folder' else '666'})" in line
+    assert f"chmod go-w {target}" in line
+    os.chmod(target, 0o755 if loosen == "folder" else 0o644)
+    result = himoe_main(["--plugins-dir", str(cli_plugins_dir), "list-experts"], env=ONLY_TEST_PLUGINS)
+    assert result.code == 0 and "fz_alpha" in result.out
+
+
+def test_d14_a_group_writable_parent_folder_is_refused_a_sticky_one_is_not(himoe_main, cli_plugins_dir, tmp_path):
+    mode = stat.S_IMODE(tmp_path.stat().st_mode)
+    try:
+        os.chmod(tmp_path, 0o775)
+        line = himoe_main(["--plugins-dir", str(cli_plugins_dir), "list-experts"], env=ONLY_TEST_PLUGINS).error_line()
+        assert f"plugins folder {str(tmp_path)!r} can be written by other users (mode 0775)" in line
+        os.chmod(tmp_path, 0o1777)  # like /tmp: others cannot replace what is ours
+        assert himoe_main(["--plugins-dir", str(cli_plugins_dir), "list-experts"], env=ONLY_TEST_PLUGINS).code == 0
+    finally:
+        os.chmod(tmp_path, mode)
+
+
+def test_d13_plugins_dir_on_a_file_is_one_line(himoe_main, cli_plugins_dir):
+    file = cli_plugins_dir / "fuzz_test_plugin.py"
+    line = himoe_main(["--plugins-dir", str(file), "list-experts"]).error_line()
+    assert line == f"himoe: error: plugins folder {str(file)!r} is a file, not a folder; check --plugins-dir or [himoe] plugins_dir"

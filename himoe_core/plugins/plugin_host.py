@@ -1,7 +1,10 @@
 from __future__ import annotations
 
 import os
+import shlex
+import stat
 import sys
+from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 import attrs
@@ -76,6 +79,7 @@ class PluginHost:
             ):
                 self._add_source(source)
         if plugins_dir is not None:
+            check_plugins_dir(plugins_dir)
             try:
                 # filtered before import: a plugin the settings leave out never runs
                 sources = load_directory(plugins_dir, allow=self.settings.allow, deny=self.settings.deny)
@@ -218,6 +222,38 @@ class PluginHost:
             plugin = by_label[self.experts.source_of(name)]
             infos.append(ExpertInfo.describe(eid, item, plugin.dist_name or plugin.name, plugin.version))
         return infos
+
+
+def check_plugins_dir(plugins_dir: str | os.PathLike) -> None:
+    """Refuse a plugins folder that other users could slip code into, as ssh refuses such a key
+    file: every *.py in it runs, with this process's rights. The folder, its *.py files and the
+    folders above it must not be writable by group or others (a sticky folder such as /tmp is
+    fine), and must belong to this user or root."""
+    folder = Path(plugins_dir)
+    if not folder.exists():
+        raise PluginError(f"plugins folder not found: {str(folder)!r}; check --plugins-dir or [himoe] plugins_dir")
+    if not folder.is_dir():
+        raise PluginError(f"plugins folder {str(folder)!r} is a file, not a folder; check --plugins-dir or "
+                          "[himoe] plugins_dir")
+    real = folder.resolve()
+    for path in [real, *sorted(real.glob("*.py"))]:
+        _refuse_if_others_can_write(path, folder)
+    for parent in real.parents:
+        info = parent.stat()
+        if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not info.st_mode & stat.S_ISVTX:
+            _refuse_if_others_can_write(parent, folder)
+
+
+def _refuse_if_others_can_write(path: Path, folder: Path) -> None:
+    info = path.stat()
+    mode = stat.S_IMODE(info.st_mode)
+    what = "plugins folder" if path.is_dir() else "plugin file"
+    if mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise PluginError(f"{what} {str(path)!r} can be written by other users (mode {mode:04o}), and every *.py in "
+                          f"{str(folder)!r} runs as you; make it yours only (chmod go-w {shlex.quote(str(path))})")
+    if info.st_uid not in (os.geteuid(), 0):
+        raise PluginError(f"{what} {str(path)!r} belongs to another user (uid {info.st_uid}), and every *.py in "
+                          f"{str(folder)!r} runs as you; use a folder of your own")
 
 
 def _one_line(exc: BaseException) -> str:
