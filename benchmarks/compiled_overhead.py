@@ -27,7 +27,6 @@ from bench_common import median, say
 ROOT = Path(__file__).resolve().parent.parent
 HOT_MODULES = (
     "himoe_core/engine/himoe.py",
-    "himoe_core/engine/trace_atoms.py",
     "himoe_core/engine/trace_record.py",
     "himoe_core/engine/trace_store.py",
     "himoe_core/engine/feedback_trainer.py",
@@ -40,7 +39,6 @@ HOT_MODULES = (
     "himoe_core/orchestrator/rules_orchestrator.py",
     "himoe_core/context/context.py",
     "himoe_core/context/cancel_token.py",
-    "himoe_core/context/cancel_scope_link.py",
     "himoe_core/experts/expert_aux.py",
     "himoe_core/value/value.py",
     "himoe_core/input/input_data.py",

@@ -4,16 +4,18 @@ import attrs
 from himoe_registry import ExpertId
 
 from ..value import Value
-from .mix_meta import MixMeta
 
 
 @attrs.frozen
 class AggregatedOut:
-    """A router's single answer after local aggregation, with its telemetry.
+    """An aggregator's answer: the combined value and, for each expert whose output counted,
+    its share of it (`weights`).
 
-    `weights` gives, for each expert whose output counted, its share of the final answer.
+    `disagreement` is the aggregator's own measure of how much the outputs disagreed, for an
+    aggregator that has a better one than the default (the share of gate × confidence weight
+    behind other answers, which the fan-out computes when this is None).
     """
 
     value: Value
-    mix_info: MixMeta = attrs.field(factory=MixMeta)
     weights: tuple[tuple[ExpertId, float], ...] = attrs.field(default=(), converter=tuple)
+    disagreement: float | None = None

@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-import attrs
 import numpy as np
 
 from ..errors import AggregationFailed
 from ..router.gate_scores import GateScores
 from ..value import Value, ValueKind
 from .aggregated_out import AggregatedOut
-from .mixing import Calls, mix_meta, normalised_weights, ranked, usable
+from .mixing import Calls, normalised_weights, ranked, usable
 
 
 class WeightedMeanAggregator:
@@ -30,6 +29,5 @@ class WeightedMeanAggregator:
         matrix = np.stack([out.value.data for _, out in candidates]).astype(np.float64)
         mean = np.asarray([w for _, w in weights]) @ matrix
         value = Value.embedding(mean.astype(np.float32))
-        meta = mix_meta(self.id, candidates, scores, value)
         spread = float(np.linalg.norm(matrix - mean, axis=1).mean() / (np.linalg.norm(mean) + 1e-12))
-        return AggregatedOut(value, attrs.evolve(meta, disagreement=spread), weights)
+        return AggregatedOut(value, weights, disagreement=spread)

@@ -5,7 +5,7 @@ from typing import Any
 from ..router.gate_scores import GateScores
 from ..value import Value
 from .aggregated_out import AggregatedOut
-from .mixing import Calls, mix_meta, normalise_kinds, normalised_weights, ranked, usable
+from .mixing import Calls, normalise_kinds, normalised_weights, ranked, usable
 
 
 class WeightedVoteAggregator:
@@ -29,5 +29,4 @@ class WeightedVoteAggregator:
         winner = max(pooled, key=pooled.__getitem__)
         voters = [(ref.id, scores.prob(ref.id) * out.aux.confidence)
                   for key, (ref, out) in zip(keys, candidates) if key == winner]
-        value = first[winner]
-        return AggregatedOut(value, mix_meta(self.id, candidates, scores, value), normalised_weights(voters))
+        return AggregatedOut(first[winner], normalised_weights(voters))

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from typing import Any, Callable
 
 
 class CancelToken:
@@ -81,6 +81,22 @@ class CancelToken:
                 return lambda: self._unsubscribe(key)
         callback()
         return lambda: None
+
+    def link(self, scope: Any) -> Callable[[], None]:
+        """Cancel the trio cancel `scope` as soon as this token is cancelled, from whatever
+        thread cancels it. Call from inside the trio run that owns `scope`; returns the function
+        that unlinks them."""
+        import trio  # here: a token is made and used outside trio too
+
+        trio_token = trio.lowlevel.current_trio_token()
+
+        def cancel() -> None:
+            try:
+                trio_token.run_sync_soon(scope.cancel)
+            except trio.RunFinishedError:
+                pass
+
+        return self.on_cancel(cancel)
 
     def child(self) -> tuple[CancelToken, Callable[[], None]]:
         """A token cancelled when this one is (and on its own); and a function that detaches it.

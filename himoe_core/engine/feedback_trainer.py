@@ -6,11 +6,12 @@ import threading
 from collections import OrderedDict
 from typing import Any, Mapping
 
-import numpy as np
 from himoe_registry import ExpertId
 
+from ..decision import decision_codec
+from ..decision.decision import Decision
 from ..errors import InvalidInput
-from ..input import InputData, InputKind, InputLimits
+from ..input import InputData, InputKind
 from ..orchestrator.orchestration_feedback import OrchestrationFeedback
 from ..router.router_feedback import RouterFeedback
 from ..router.router_ref import RouterRef
@@ -20,19 +21,17 @@ from .trace_record import TraceRecord
 from .trace_store import TraceStore
 from .trace_writer import TraceWriter
 
-RecordedInput = tuple[str, "str | None", bytes]
-"""A routed input as kept for feedback and written to the state file: kind, task, payload bytes."""
-
 
 class FeedbackTrainer:
-    """Turns feedback on a trace into learning, and keeps what was learned.
+    """Turns feedback on a decision into learning, and keeps what was learned.
 
-    Feedback reaches the router that served the trace (`train_signal`, with the input it routed
-    and the gate propensities), the experts it selected (their optional `learn`), and the
-    orchestrator when shadow answers are scored after the fact. With a state file, traces are
-    written behind (every `flush_every` requests and on close), every feedback row is kept, and
-    router and expert state is saved after each update — reloaded first when another process
-    saved a newer version, so concurrent learners build on each other.
+    Feedback reaches the router that decided (`Router.learn`, with its Decision: the features
+    it gated on, the propensities, the outputs), the experts it credited (their optional
+    `learn`), and the orchestrator when shadow answers are scored after the fact. With a state
+    file, traces and decisions are written behind (every `flush_every` requests and on close),
+    every feedback row is kept, and router and expert state is saved after each update —
+    reloaded first when another process saved a newer version, so concurrent learners build on
+    each other.
     """
 
     def __init__(self, *, routers: Mapping[str, RouterRef], orchestrator: Any, experts: Any,
@@ -46,11 +45,12 @@ class FeedbackTrainer:
         self.flush_every = int(state.get("flush_every", 64))
         self._store: StateStore | None = None
         self._lock = threading.RLock()
-        self._pending: list[tuple[TraceRecord, RecordedInput]] = []
+        self._pending: list[tuple[TraceRecord, Decision, tuple[Decision, ...]]] = []
         self._writer: TraceWriter | None = None
-        self._inputs: OrderedDict[str, RecordedInput] = OrderedDict()
-        # Without a state file: the feedback learned from, per trace still in _inputs (the only
-        # traces feedback can reach then).
+        # trace id → (the last router's decision, which failed if the request did; the shadows')
+        self._decisions: OrderedDict[str, tuple[Decision, tuple[Decision, ...]]] = OrderedDict()
+        # Without a state file: the feedback learned from, per trace still in _decisions (the
+        # only traces feedback can reach then).
         self._given: dict[str, list[dict[str, Any]]] = {}
         self._versions: dict[str, int] = {}
         if self.enabled and (str(self.path) == ":memory:" or _exists(self.path)):
@@ -68,41 +68,39 @@ class FeedbackTrainer:
         """Load every saved router and expert state that matches this configuration."""
         store = self.store
         for router_id, ref in self.routers.items():
-            loader = getattr(ref.handle, "load_state_dict", None)
-            saved = store.load_router(router_id) if loader else None
-            if saved is not None and saved[0].get("kind") == getattr(ref.handle, "kind", None):
-                loader(saved[0])
-                self._versions[router_id] = saved[1]
+            saved = store.load_router(router_id)
+            if saved is not None and saved[0].get("kind") == ref.handle.kind:
+                ref.handle.load_state_dict(saved[0])
+                ref.handle.model_version = self._versions[router_id] = saved[1]
         for eid, name, expert in self.experts.items():
             loader = getattr(expert, "load_state_dict", None)
             saved = store.load_expert(str(eid)) if loader else None
             if saved is not None:
                 loader(saved)
 
-    def remember(self, trace: TraceRecord | dict[str, Any], x: InputData) -> None:
-        """Keep the input for feedback and queue the trace for the state file (written behind,
-        as JSON, by the TraceWriter's thread, every `flush_every` traces)."""
-        # Kept as (kind, task, bytes): a tuple of atoms the garbage collector stops walking,
-        # where 10,000 InputData objects would be walked by every full collection.
-        self._keep(TraceRecord.of(trace), (x.kind.value, x.task, _input_bytes(x)))
+    def remember(self, record: TraceRecord, decision: Decision) -> None:
+        """Keep a request's decision for feedback and queue its trace and decision for the
+        state file (written behind by the TraceWriter's thread, every `flush_every` requests)."""
+        self._keep(record, decision, ())
 
-    def _keep(self, record: TraceRecord, recorded: RecordedInput) -> None:
+    def remember_shadow(self, decision: Decision) -> None:
+        """Keep a shadow router's decision beside the served one (it can be scored later), and
+        queue the changed trace again."""
         with self._lock:
-            self._inputs[record.trace_id] = recorded
-            while len(self._inputs) > self.traces.capacity:
-                evicted, _ = self._inputs.popitem(last=False)
+            record, kept = self.traces.record(decision.trace_id), self._decisions.get(decision.trace_id)
+            if record is not None and kept is not None:
+                self._keep(record, kept[0], (*kept[1], decision))
+
+    def _keep(self, record: TraceRecord, decision: Decision, shadows: tuple[Decision, ...]) -> None:
+        with self._lock:
+            self._decisions[record.trace_id] = (decision, shadows)
+            while len(self._decisions) > self.traces.capacity:
+                evicted, _ = self._decisions.popitem(last=False)
                 self._given.pop(evicted, None)
             if self.enabled:
-                self._pending.append((record, recorded))
+                self._pending.append((record, decision, shadows))
                 if len(self._pending) >= self.flush_every:
                     self._submit()
-
-    def resave(self, trace_id: str) -> None:
-        """Queue a trace again after it changed (a shadow's answer arrived)."""
-        with self._lock:
-            record, recorded = self.traces.record(trace_id), self._inputs.get(trace_id)
-            if record is not None and recorded is not None:
-                self._keep(record, recorded)
 
     def _submit(self) -> None:
         batch, self._pending = self._pending, []
@@ -113,10 +111,16 @@ class FeedbackTrainer:
             self._writer = TraceWriter(lambda rows: self._write_batch(store, rows))
         self._writer.submit(batch)
 
-    def _write_batch(self, store: StateStore, batch: list[tuple[TraceRecord, RecordedInput]]) -> None:
-        rows = [(record.trace_id, record.router, kind, task, data, self.traces.json(record))
-                for record, (kind, task, data) in batch]
-        store.record_trace_rows(rows)
+    def _write_batch(self, store: StateStore,
+                     batch: list[tuple[TraceRecord, Decision, tuple[Decision, ...]]]) -> None:
+        traces, decisions = [], []
+        for record, decision, shadows in batch:
+            kind, task, data = _recorded_input(decision.input)
+            traces.append((record.trace_id, record.router, kind, task, data, self.traces.json(record)))
+            # Only answered decisions can be learned from; a failed one is in the trace alone.
+            decisions += [(d.trace_id, d.router, decision_codec.encode(d)) for d in (decision, *shadows) if d.ok]
+        store.record_trace_rows(traces)
+        store.record_decisions(decisions)
 
     def flush(self) -> None:
         """Write every pending trace now, and wait for it."""
@@ -145,31 +149,28 @@ class FeedbackTrainer:
         with self._lock:
             if self.enabled:
                 self.flush()
-            trace, x = self._find(trace_id)
-            router_id = trace.get("router")
-            if router_id is None:
-                raise InvalidInput(f"trace {trace_id!r} ended in an error ({trace.get('error')}); there is nothing to score")
+            decision, shadow_decisions = self._find(trace_id)
+            router_id = decision.router
             if router_id not in self.routers:
                 raise InvalidInput(f"trace {trace_id!r} was served by router {router_id!r}, which this config does not have")
-            served = next(a for a in reversed(trace["attempts"]) if a["status"] == "ok")
-            rewards = _rewards(served, reward, scores)
+            names = self._names(decision)
+            rewards = _rewards(decision, names, reward, scores)
             expected_value = to_value(expected) if expected is not None else None
-            names = {c["id"]: c["expert"] for c in served.get("calls", [])}
             summary: dict[str, Any] = {"trace_id": trace_id, "router": router_id, "reward": reward,
                                        "task_loss": task_loss,
-                                       "router_learns": hasattr(self.routers[router_id].handle, "state_dict"),
-                                       "rewards": {names.get(eid, eid): r for eid, r in rewards},
+                                       "router_learns": self.routers[router_id].handle.state_dict() is not None,
+                                       "rewards": {names.get(eid, str(eid)): r for eid, r in rewards},
                                        "experts_updated": []}
-            primary = {"reward": reward, "task_loss": task_loss, "rewards": dict(rewards),
+            primary = {"reward": reward, "task_loss": task_loss, "rewards": {str(eid): r for eid, r in rewards},
                        "expected": expected_value.to_jsonable() if expected_value is not None else None}
-            shadows = _checked_shadow_scores(trace, shadow_scores)
+            shadows = _checked_shadow_scores(trace_id, shadow_decisions, shadow_scores)
             with self._transaction():
                 # Everything is checked before anything learns: a call refused half-way would
                 # have trained without leaving its row, and its retry would train again.
                 learned, scored = self._earlier_feedback(trace_id)
                 if learned is not None and not _same_feedback(learned, primary):
                     def shown(feedback: dict[str, Any]) -> str:
-                        per_expert = {names.get(eid, eid): r for eid, r in feedback["rewards"].items()}
+                        per_expert = {names.get(ExpertId.parse(eid), eid): r for eid, r in feedback["rewards"].items()}
                         return (f"reward {feedback['reward']!r}, task_loss {feedback['task_loss']!r}, per expert "
                                 f"{per_expert}, expected {feedback['expected']!r}")
                     raise InvalidInput(f"trace {trace_id!r} already has feedback ({shown(learned)}), not ({shown(primary)}): "
@@ -192,10 +193,10 @@ class FeedbackTrainer:
                     self.store.record_feedback(trace_id, router_id, reward if first else None,
                                                task_loss if first else None, row)
                 if first:
-                    self._train(router_id, served, rewards, task_loss, trace_id, x)
-                    summary["experts_updated"] = self._teach_experts(served, rewards, x, expected_value)
+                    self._train(decision, rewards, task_loss)
+                    summary["experts_updated"] = self._teach_experts(decision, rewards, expected_value)
                 if shadows:
-                    summary["shadows"] = self._score_shadows(trace, router_id, reward, shadows, x)
+                    summary["shadows"] = self._score_shadows(decision, shadow_decisions, reward, shadows)
                 if not self.enabled:
                     self._given.setdefault(trace_id, []).append(row)
         return summary
@@ -212,94 +213,101 @@ class FeedbackTrainer:
     def _transaction(self):
         return self.store.exclusive() if self.enabled else contextlib.nullcontext()
 
-    def _find(self, trace_id: str) -> tuple[dict[str, Any], InputData]:
-        trace = self.traces.get(trace_id)
-        recorded = self._inputs.get(trace_id)
-        x = _input_from_bytes(*recorded) if recorded is not None else None
-        if (trace is None or x is None) and self.enabled:
-            stored = self.store.trace(trace_id)
-            if stored is not None:
-                trace, (kind, task, data) = stored[0], stored[1:]
-                x = _input_from_bytes(kind, task, data)
-        if trace is None or x is None:
+    def _find(self, trace_id: str) -> tuple[Decision, dict[str, Decision]]:
+        """The serving decision of `trace_id` and its shadows' decisions, by router id."""
+        kept = self._decisions.get(trace_id)
+        if kept is None and self.enabled:
+            kept = self._stored(trace_id)
+        if kept is None:
             raise InvalidInput(f"unknown trace id {trace_id!r}: it was never recorded here, or has been evicted; "
                                "use the trace_id of a recent response (himoe run --json shows it)")
-        return trace, x
+        served, shadows = kept
+        if not served.ok:
+            raise InvalidInput(f"trace {trace_id!r} ended in an error ({served.error}); there is nothing to score")
+        return served, {d.router: d for d in shadows if d.ok}
 
-    def _train(self, router_id: str, attempt: dict[str, Any], rewards: list[tuple[str, float]],
-               task_loss: float, trace_id: str, x: InputData) -> None:
+    def _stored(self, trace_id: str) -> tuple[Decision, tuple[Decision, ...]] | None:
+        stored = self.store.trace(trace_id)
+        if stored is None:
+            return None
+        trace = stored[0]
+        served_by = trace.get("router")
+        if served_by is None:
+            raise InvalidInput(f"trace {trace_id!r} ended in an error ({trace.get('error')}); there is nothing to score")
+        decisions = {d.router: d for d in map(decision_codec.decode, self.store.decisions(trace_id))}
+        if served_by not in decisions:
+            raise InvalidInput(f"trace {trace_id!r} was recorded by an earlier himoe, without the decision record "
+                               "that learning reads; it cannot take feedback — route the request again")
+        served = decisions.pop(served_by)
+        return served, tuple(decisions.values())
+
+    def _names(self, decision: Decision) -> dict[ExpertId, str]:
+        names = {eid: self.experts.get_by_id(eid).name for eid in decision.picks if self.experts.get_by_id(eid) is not None}
+        names.update(decision.names())
+        return names
+
+    def _train(self, decision: Decision, rewards: list[tuple[ExpertId, float]], task_loss: float) -> None:
+        router_id = decision.router
         router = self.routers[router_id].handle
-        if self.enabled and hasattr(router, "load_state_dict"):
+        learns = router.state_dict() is not None
+        if self.enabled and learns:
             saved_version = self.store.router_version(router_id)
             if saved_version > self._versions.get(router_id, 0):
                 state, version = self.store.load_router(router_id)
                 # State saved by a router of another kind (the config changed) is replaced, as
                 # `restore` ignores it, rather than failing every feedback on this router.
-                if state.get("kind") == getattr(router, "kind", None):
+                if state.get("kind") == router.kind:
                     router.load_state_dict(state)
-                self._versions[router_id] = version
-        probs = np.array([g["prob"] for g in attempt.get("gate", [])])
-        util = attempt.get("mix", {}).get("util_by_expert", {})
-        router.train_signal(RouterFeedback(
-            trace_id=trace_id,
-            task_loss=task_loss,
-            load_balance_grad=_cv_squared(list(util.values())),
-            entropy_grad=-float(-(probs * np.log(np.clip(probs, 1e-12, 1))).sum()) if probs.size else 0.0,
-            util_by_expert=[(ExpertId.parse(g["id"]), g["prob"]) for g in attempt.get("gate", [])],
-            rewards=[(ExpertId.parse(eid), r) for eid, r in rewards],
-            input=x,
-            propensities=[(ExpertId.parse(g["id"]), g["prob"]) for g in attempt.get("gate", [])],
-        ))
-        if self.enabled and hasattr(router, "state_dict"):
+                router.model_version = self._versions[router_id] = version
+        router.learn(decision, RouterFeedback(decision.trace_id, task_loss, rewards))
+        if self.enabled and learns:
             version = self._versions.get(router_id, 0) + 1
             self.store.save_router(router_id, router.state_dict(), version)
-            self._versions[router_id] = version
+            router.model_version = self._versions[router_id] = version
 
-    def _teach_experts(self, attempt: dict[str, Any], rewards: list[tuple[str, float]], x: InputData,
-                       expected: Any) -> list[str]:
+    def _teach_experts(self, decision: Decision, rewards: list[tuple[ExpertId, float]], expected: Any) -> list[str]:
         taught = []
-        outputs = {c["id"]: c for c in attempt.get("calls", []) if c["status"] == "ok"}
         for eid, reward in rewards:
-            expert = self.experts.get_by_id(ExpertId.parse(eid))
+            expert = self.experts.get_by_id(eid)
             learn = getattr(expert, "learn", None)
-            if learn is None or eid not in outputs:
+            output = decision.output_of(eid)
+            if learn is None or output is None:
                 continue
-            learn(x, _value_from_json(outputs[eid]["value"]), reward, expected=expected)
+            learn(decision.input, output, reward, expected=expected)
             taught.append(expert.name)
             state = getattr(expert, "state_dict", None)
             if self.enabled and state is not None:
-                self.store.save_expert(eid, expert.name, state())
+                self.store.save_expert(str(eid), expert.name, state())
         return taught
 
-    def _score_shadows(self, trace: dict[str, Any], primary: str, reward: float,
-                       shadow_scores: Mapping[str, float], x: InputData) -> dict[str, Any]:
+    def _score_shadows(self, served: Decision, shadow_decisions: Mapping[str, Decision], reward: float,
+                       shadow_scores: Mapping[str, float]) -> dict[str, Any]:
         """Offline credit assignment: each scored shadow learns from its own answer, and the
         orchestrator hears which shadow beat the primary."""
-        shadows = {s["router"]: s for s in trace.get("shadows", []) if s.get("status") == "ok"}
         for router_id, score in shadow_scores.items():
             if router_id in self.routers:
-                self._train(router_id, shadows[router_id], _rewards(shadows[router_id], score, None),
-                            1.0 - score, trace["trace_id"], x)
+                shadow = shadow_decisions[router_id]
+                self._train(shadow, _rewards(shadow, self._names(shadow), score, None), 1.0 - score)
         best = max(shadow_scores, key=shadow_scores.__getitem__)
         better = best if shadow_scores[best] > reward else None
         self.orchestrator.feedback(OrchestrationFeedback(
-            trace["trace_id"], primary, shadow_better=better,
+            served.trace_id, served.router, shadow_better=better,
             notes=f"primary {reward:g}; " + ", ".join(f"{k} {v:g}" for k, v in sorted(shadow_scores.items())),
             scored=sorted(shadow_scores),
         ))
         return {"shadow_better": better, "scores": dict(shadow_scores)}
 
 
-def _checked_shadow_scores(trace: dict[str, Any], shadow_scores: Mapping[str, float] | None) -> dict[str, float]:
+def _checked_shadow_scores(trace_id: str, answered: Mapping[str, Decision],
+                           shadow_scores: Mapping[str, float] | None) -> dict[str, float]:
     """The shadow scores, each a finite number for a shadow that answered in this trace."""
     shadows = dict(shadow_scores or {})
     for router_id, score in shadows.items():
         if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score):
             raise InvalidInput(f"shadow score for {router_id!r} must be a finite number, got {score!r}")
-    answered = {s["router"] for s in trace.get("shadows", []) if s.get("status") == "ok"}
-    unknown = sorted(set(shadows) - answered)
+    unknown = sorted(set(shadows) - set(answered))
     if unknown:
-        raise InvalidInput(f"trace {trace['trace_id']!r} has no finished shadow answer from {', '.join(unknown)}; "
+        raise InvalidInput(f"trace {trace_id!r} has no finished shadow answer from {', '.join(unknown)}; "
                            f"shadows with answers: {', '.join(sorted(answered)) or 'none'}")
     return {router_id: float(score) for router_id, score in shadows.items()}
 
@@ -329,10 +337,11 @@ def _reward_and_loss(reward: float | None, task_loss: float | None,
     return float(reward), float(1.0 - reward if task_loss is None else task_loss)
 
 
-def _rewards(attempt: dict[str, Any], reward: float, scores: Mapping[str, float] | None) -> list[tuple[str, float]]:
+def _rewards(decision: Decision, names: Mapping[ExpertId, str], reward: float,
+             scores: Mapping[str, float] | None) -> list[tuple[ExpertId, float]]:
     """(expert id, reward) for each pick to credit: the given per-expert scores, else the
     overall reward for every expert whose output counted in the answer."""
-    by_name = {c["expert"]: c["id"] for c in attempt.get("calls", [])}
+    by_name = {name: eid for eid, name in names.items() if eid in decision.picks}
     if scores:
         unknown = sorted(set(scores) - set(by_name))
         if unknown:
@@ -342,56 +351,16 @@ def _rewards(attempt: dict[str, Any], reward: float, scores: Mapping[str, float]
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise InvalidInput(f"score for {name!r} must be a finite number, got {value!r}")
         return [(by_name[name], float(value)) for name, value in scores.items()]
-    weights = attempt.get("mix", {}).get("weights", {})
-    return [(by_name[name], reward) for name, weight in weights.items() if weight > 0 and name in by_name]
+    return [(eid, reward) for eid in decision.credited()]
 
 
-def _cv_squared(values: list[float]) -> float:
-    array = np.asarray(values, dtype=np.float64)
-    mean = array.mean() if array.size else 0.0
-    return 0.0 if array.size < 2 or mean == 0 else float(array.var() / mean**2)
-
-
-def _input_bytes(x: InputData) -> bytes:
+def _recorded_input(x: InputData) -> tuple[str, str | None, bytes]:
+    """The input's columns in the state file: kind, task, bytes."""
     if x.kind is InputKind.TEXT:
-        return x.payload.encode("utf-8")
+        return x.kind.value, x.task, x.payload.encode("utf-8", "surrogatepass")
     if x.kind is InputKind.BYTES:
-        return x.payload
-    return x.payload.tobytes()
-
-
-def _input_from_bytes(kind: str, task: str | None, data: bytes) -> InputData:
-    """The recorded input again. It passed the configured limits when it was routed: it is not
-    checked against the default ones (a 150,000-character text routed under raised limits must
-    still take feedback)."""
-    if kind == InputKind.TEXT.value:
-        return InputData.text(data.decode("utf-8"), task=task, limits=_RECORDED)
-    if kind == InputKind.BYTES.value:
-        return InputData.bytes(data, task=task, limits=_RECORDED)
-    return InputData.features(np.frombuffer(data, dtype=np.float32), task=task, limits=_RECORDED)
-
-
-_RECORDED = InputLimits(max_text_chars=2**62, max_bytes=2**62, max_features=2**62, max_task_chars=2**62)
-
-
-def _value_from_json(data: dict[str, Any]):
-    from ..value import Plan, PlanStep, Value
-
-    kind = data["kind"]
-    if kind == "text":
-        return Value.text(data["data"], data["schema"])
-    if kind == "json":
-        return Value.json(data["data"], data["schema"])
-    if kind == "plan":
-        plan = Plan(data["data"]["goal"], [PlanStep(s["description"], s["done"]) for s in data["data"]["steps"]])
-        return Value.plan(plan, data["schema"])
-    if kind == "embedding":
-        return Value.embedding(data["data"], data["schema"])
-    if kind == "bytes":
-        import base64
-
-        return Value.bytes(base64.b64decode(data["data"]), data["schema"])
-    return Value.none()
+        return x.kind.value, x.task, x.payload
+    return x.kind.value, x.task, x.payload.tobytes()
 
 
 def _exists(path: Any) -> bool:

@@ -9,17 +9,14 @@ from typing import Any, AsyncIterator, Iterable, Mapping
 
 import trio
 
-from ..aggregator.mixing import with_fanout
 from ..config.config_parsing import load_config
 from ..context import CancelToken, Context, Memory, current_clock
-from ..context.cancel_scope_link import link_cancel_scope
 from ..errors import Cancelled, ConfigError, DeadlineExceeded, InvalidInput, MoeError, NoExpertSelected
 from ..input import InputData, InputKind
 from ..orchestrator.orchestration_feedback import OrchestrationFeedback
+from ..decision.decision import Decision
 from ..plugins.plugin_host import PluginHost
-from ..router.base_router import BaseRouter
 from ..router.expert_stats import ExpertStats
-from ..router.router_input import RouterInput
 from ..router.router_ref import RouterRef
 from ..value import Value
 from .assembly import build_orchestrator, build_routers
@@ -29,17 +26,19 @@ from .feedback_trainer import FeedbackTrainer
 from .lag_limit import INITIAL, LagLimit
 from .request_slots import RequestSlots
 from .response import Response
-from .route_attempt import RouteAttempt
-from .trace_atoms import request_atoms
-from .trace_record import TraceRecord
+from .trace_record import TraceRecord, attempt_atoms, render_attempt, request_atoms
+
 from .trace_store import TraceStore
 
 
-ROUTER_GRACE_S = 0.005
+ROUTER_GRACE_S = 0.05
+"""A router is held to the request's deadline from outside this much later. A router that cuts
+its own experts at the deadline (BaseRouter does) returns first, with what finished; the margin
+is wide because an event loop running late wakes both deadlines at once, and then the outer
+one would throw those answers away."""
 _GRACE_TAKEN: contextvars.ContextVar[float] = contextvars.ContextVar("himoe_grace_taken", default=0.0)
-"""How far past its deadline the current request may end by design (a router of another kind
-than the engine's fan-out is held to the deadline from outside, ROUTER_GRACE_S later), so that
-an adaptive admission limit does not read that as the loop running late."""
+"""How far past its deadline the current request may end by design, so that an adaptive
+admission limit does not read that as the loop running late."""
 
 
 class HiMoE:
@@ -79,6 +78,7 @@ class HiMoE:
         self.expert_stats = ExpertStats()
         self.routers: dict[str, RouterRef] = build_routers(self.host, self.config, self.expert_stats)
         self.orchestrator = build_orchestrator(self.host, self.config, self.routers)
+        self._names = {eid: name for eid, name, _ in self.host.experts.items()}
         self.traces = TraceStore(settings["trace_capacity"])
         self.trainer = FeedbackTrainer(routers=self.routers, orchestrator=self.orchestrator,
                                        experts=self.host.experts, traces=self.traces, state=self.config["state"])
@@ -225,7 +225,7 @@ class HiMoE:
         else:  # the caller's token may cancel the wait
             admitted = False
             with trio.CancelScope() as waiting:
-                unlink = link_cancel_scope(ctx.cancel, waiting)
+                unlink = ctx.cancel.link(waiting)
                 try:
                     admitted = await slots.acquire(deadline)
                 finally:
@@ -240,7 +240,7 @@ class HiMoE:
 
     async def _answer(self, x: InputData, ctx: Context, *, router: str | None, k: int | None) -> Response:
         primary = self.routers[router] if router else self._ask_orchestrator("choose_router", x, ctx)
-        attempts: list[RouteAttempt] = []
+        attempts: list[Decision] = []
         if not ctx.cancel.is_cancelled():
             attempts.append(await self._route(primary, x, ctx, k))
             if router is None and self._worth_rerouting(attempts[-1], ctx):
@@ -249,12 +249,13 @@ class HiMoE:
                     attempts.append(await self._route(ref, x, ctx, k))
                     if not self._worth_rerouting(attempts[-1], ctx):
                         break
-        served = attempts[-1] if attempts and attempts[-1].ok else None
+        served = attempts[-1] if attempts and attempts[-1].error is None else None
         if served is None:
             error = self._failure(attempts, ctx)
-            record = TraceRecord(ctx.trace_id, request_atoms(x, ctx, attempts, ctx.elapsed_ms(), error=error))
+            record = TraceRecord(ctx.trace_id, request_atoms(x, ctx, attempts, self._names, ctx.elapsed_ms(),
+                                                             error=error))
             self.traces.put(record)
-            self.trainer.remember(record, x)
+            self.trainer.remember(record, attempts[-1] if attempts else Decision(ctx.trace_id, primary.id, x, error=error))
             try:
                 raise error
             finally:
@@ -262,73 +263,63 @@ class HiMoE:
                 # (through the attempts), every failed request would leave a reference cycle —
                 # ~24 objects that only a full garbage collection frees.
                 error = record = attempts = None
-        value = self._ask_orchestrator("synthesize", (served.router, served.aggregated, served.aggregated.mix_info), None)
+        value = self._ask_orchestrator("synthesize", served)
         chain = None
         if self.chain_plans and value.as_plan() is not None and ctx.depth < self.max_chain_depth:
             value, chain = await self._chain(value, ctx)
         shadows, shadow_notes = self._plan_shadows(x, ctx, served)
         elapsed = ctx.elapsed_ms()
-        record = TraceRecord(ctx.trace_id, request_atoms(x, ctx, attempts, elapsed, served=served.router.id,
+        record = TraceRecord(ctx.trace_id, request_atoms(x, ctx, attempts, self._names, elapsed, served=served.router,
                                                          value=value, chain=chain, shadows=shadow_notes),
-                             router=served.router.id)
+                             router=served.router)
         self.traces.put(record)
-        self.trainer.remember(record, x)
+        self.trainer.remember(record, served)
         if shadows:
             nursery = self._shadow_nursery()
             for ref in shadows:
                 nursery.start_soon(self._shadow, ref, x, ctx, served)
-        return Response(value, ctx.trace_id, served.router.id, served.aggregated.mix_info, elapsed, record)
+        return Response(value, ctx.trace_id, served.router, served.mix, elapsed, record, served)
 
-    async def _route(self, ref: RouterRef, x: InputData, ctx: Context, k: int | None) -> RouteAttempt:
-        router = ref.handle
-        scores = None
-        picks: list = []
-        fanout = None
+    async def _route(self, ref: RouterRef, x: InputData, ctx: Context, k: int | None) -> Decision:
+        """One router's decision on `x`, held to the request's deadline; whatever goes wrong in
+        the router becomes the decision's error, never the caller's exception."""
         try:
-            encoder = getattr(router, "encoder", None)
-            rin = RouterInput.of_encoded(encoder.encode(x), x) if encoder is not None else RouterInput.raw(x)
-            scores = router.gate(rin, ctx)
-            picks = router.pick_topk(scores, k if k is not None else getattr(router, "k", 1))
-            if getattr(type(router), "call_experts", None) is BaseRouter.call_experts:
-                # The engine's own fan-out cuts its experts at the deadline and keeps what
-                # finished; a guard around it would throw those answers away while it unwinds.
-                fanout = await router.call_experts(rin, picks, ctx)
-            else:
-                # Any other router kind is held to the deadline from outside, a hair later.
-                _GRACE_TAKEN.set(ROUTER_GRACE_S)
-                with trio.move_on_after(ctx.remaining_ms() / 1000.0 + ROUTER_GRACE_S) as deadline:
-                    fanout = await router.call_experts(rin, picks, ctx)
-                if deadline.cancelled_caught:
-                    raise DeadlineExceeded(ctx.budget_ms, f"router {ref.id!r} did not return by the deadline")
-            if ctx.cancel.is_cancelled():
-                raise Cancelled(ctx.cancel.reason)  # the caller gave up: no partial answer
-            calls = fanout.calls
-            if not calls:
-                if ctx.cancel.is_cancelled():
-                    raise Cancelled(ctx.cancel.reason)
-                if ctx.expired():
-                    raise DeadlineExceeded(ctx.budget_ms, _causes(fanout.failures))
-                rejected = [o for o in fanout.outcomes if isinstance(o.error, InvalidInput)]
-                if rejected and len(rejected) == len(fanout.outcomes):
-                    # Every expert said the input itself is wrong: that is the user's error to see.
-                    raise InvalidInput("; ".join(f"{o.expert.name}: {o.error}" for o in rejected))
-                raise NoExpertSelected(f"every expert picked by router {ref.id!r} failed", fanout.failures)
-            aggregated = with_fanout(router.aggregate(calls, scores), fanout, len(picks))
-            return RouteAttempt(ref, scores, picks, fanout, aggregated)
+            with trio.move_on_after(ctx.remaining_ms() / 1000.0 + ROUTER_GRACE_S):
+                return await ref.handle.route(x, ctx, k)
+            _GRACE_TAKEN.set(ROUTER_GRACE_S)
+            error: MoeError = DeadlineExceeded(ctx.budget_ms, f"router {ref.id!r} did not return by the deadline")
         except MoeError as exc:
-            return RouteAttempt(ref, scores, picks, fanout, None, exc)
+            error = exc
         except Exception as exc:  # a faulty router fails its attempt, not the process
-            wrapped = NoExpertSelected(f"router {ref.id!r} raised {type(exc).__name__}: {exc}")
-            return RouteAttempt(ref, scores, picks, fanout, None, wrapped)
+            error = NoExpertSelected(f"router {ref.id!r} raised {type(exc).__name__}: {exc}")
+        return Decision(ctx.trace_id, ref.id, x, error=error)
+
+    async def decide(self, x: Any, *, task: str | None = None, router: str | None = None, k: int | None = None,
+                     trace_id: str | None = None) -> Decision:
+        """Which experts would answer `x`, without calling any: the chosen router's gate, picks
+        and propensity (`POST /v1/route`, for clients that call the models themselves). The
+        decision is recorded like an answered one, so `feedback(decision.trace_id, reward=…)`
+        trains the router on how the picks did."""
+        x = InputData.coerce(x, task=task, limits=self.limits)
+        if router is not None and router not in self.routers:
+            raise NoExpertSelected(f"unknown router {router!r}; configured routers: {', '.join(sorted(self.routers))}")
+        ctx = Context.start(self.budget_ms, trace_id=trace_id, memory=self.memory, clock=current_clock())
+        ref = self.routers[router] if router else self._ask_orchestrator("choose_router", x, ctx)
+        decision = ref.handle.decide(x, ctx, k)
+        record = TraceRecord(ctx.trace_id, request_atoms(x, ctx, [decision], self._names, ctx.elapsed_ms(),
+                                                         served=ref.id, value=Value.none()), router=ref.id)
+        self.traces.put(record)
+        self.trainer.remember(record, decision)
+        return decision
 
     @staticmethod
-    def _worth_rerouting(attempt: RouteAttempt, ctx: Context) -> bool:
+    def _worth_rerouting(attempt: Decision, ctx: Context) -> bool:
         """Whether the next router should try after `attempt`: it failed, for another reason
         than the input (re-routing cannot mend an input the experts reject), and there is time."""
-        return not (attempt.ok or isinstance(attempt.error, InvalidInput) or ctx.cancel.is_cancelled()
+        return not (attempt.error is None or isinstance(attempt.error, InvalidInput) or ctx.cancel.is_cancelled()
                     or ctx.expired())
 
-    def _failure(self, attempts: list[RouteAttempt], ctx: Context) -> MoeError:
+    def _failure(self, attempts: list[Decision], ctx: Context) -> MoeError:
         if ctx.cancel.is_cancelled():
             return Cancelled(ctx.cancel.reason)
         errors = [a.error for a in attempts if a.error is not None]
@@ -339,12 +330,12 @@ class HiMoE:
         if not errors:
             return DeadlineExceeded(ctx.budget_ms, "no router could start")
         if all(isinstance(e, DeadlineExceeded) for e in errors) or ctx.expired():
-            return DeadlineExceeded(ctx.budget_ms, "; ".join(f"{a.router.id}: {a.error}" for a in attempts))
+            return DeadlineExceeded(ctx.budget_ms, "; ".join(f"{a.router}: {a.error}" for a in attempts))
         failures = {}
         for attempt in attempts:
-            failures.update({f"{attempt.router.id}/{k}": v for k, v in getattr(attempt.error, "failures", {}).items()})
+            failures.update({f"{attempt.router}/{k}": v for k, v in getattr(attempt.error, "failures", {}).items()})
             if not getattr(attempt.error, "failures", None):
-                failures[attempt.router.id] = str(attempt.error)
+                failures[attempt.router] = str(attempt.error)
         return NoExpertSelected("no router produced a usable answer", failures)
 
     # -- chaining and shadows ---------------------------------------------------------------------
@@ -386,10 +377,10 @@ class HiMoE:
             name = getattr(self.orchestrator, "kind", type(self.orchestrator).__name__)
             raise NoExpertSelected(f"orchestrator {name!r} raised {type(exc).__name__}: {exc} (in {method})") from exc
 
-    def _plan_shadows(self, x: InputData, ctx: Context, served: RouteAttempt) -> tuple[list[RouterRef], list | None]:
+    def _plan_shadows(self, x: InputData, ctx: Context, served: Decision) -> tuple[list[RouterRef], list | None]:
         """The shadow routers to start, and the trace's initial `shadows` entry (None: no shadows)."""
         try:  # a shadow must never affect the caller: the primary answer is ready
-            shadows = self._ask_orchestrator("shadows", x, ctx, served.router)
+            shadows = self._ask_orchestrator("shadows", x, ctx, self.routers[served.router])
         except MoeError as exc:
             return [], [{"status": "skipped", "reason": str(exc)}]
         if not shadows:
@@ -399,7 +390,7 @@ class HiMoE:
                          "reason": "shadows run only under HiMoE.open() or run_sync"} for ref in shadows]
         return list(shadows), []
 
-    async def _shadow(self, ref: RouterRef, x: InputData, ctx: Context, served: RouteAttempt) -> None:
+    async def _shadow(self, ref: RouterRef, x: InputData, ctx: Context, served: Decision) -> None:
         """One shadow router on the same input and deadline; its answer only reaches the trace.
 
         Runs in a nursery the application (or run_sync's loop) owns, so nothing may escape it."""
@@ -409,30 +400,26 @@ class HiMoE:
             failure = {"router": ref.id, "status": "failed", "error": f"{type(exc).__name__}: {exc}"}
             self.traces.update(ctx.trace_id, lambda trace: trace.setdefault("shadows", []).append(failure))
 
-    async def _shadow_unguarded(self, ref: RouterRef, x: InputData, ctx: Context, served: RouteAttempt) -> None:
-        attempt = await self._route(ref, x, ctx, None)
-        record = attempt.to_jsonable()
+    async def _shadow_unguarded(self, ref: RouterRef, x: InputData, ctx: Context, served: Decision) -> None:
+        decision = await self._route(ref, x, ctx, None)
+        record = render_attempt(iter(attempt_atoms(decision, self._names)))
         better = None
-        if attempt.ok:
-            record["value"] = attempt.aggregated.value.to_jsonable()
-            if _support(attempt) > _support(served):
+        if decision.ok:
+            record["value"] = decision.value.to_jsonable()
+            if _support(decision) > _support(served):
                 better = ref.id
         self.traces.update(ctx.trace_id, lambda trace: trace.setdefault("shadows", []).append(record))
-        self.trainer.resave(ctx.trace_id)
+        self.trainer.remember_shadow(decision)
         self.orchestrator.feedback(OrchestrationFeedback(
-            ctx.trace_id, served.router.id, shadow_better=better,
-            notes=f"shadow {ref.id}: support {_support(attempt):.3f} vs primary {_support(served):.3f}",
+            ctx.trace_id, served.router, shadow_better=better,
+            notes=f"shadow {ref.id}: support {_support(decision):.3f} vs primary {_support(served):.3f}",
         ))
 
 
-def _support(attempt: RouteAttempt) -> float:
-    """Gate-and-confidence weight behind an attempt's answer: a label-free signal of which of two
-    routers was surer, used until feedback scores the shadow for real."""
-    if not attempt.ok:
+def _support(decision: Decision) -> float:
+    """Gate-and-confidence weight behind an answer: a label-free signal of which of two routers
+    was surer, used until feedback scores the shadow for real."""
+    if not decision.ok:
         return -math.inf
-    outs = {o.expert.id: o.out for o in attempt.fanout.outcomes if o.out is not None}
-    return sum(w * outs[eid].aux.confidence for eid, w in attempt.aggregated.weights if eid in outs)
-
-
-def _causes(failures: dict[str, str]) -> str:
-    return "; ".join(f"{name}: {cause}" for name, cause in sorted(failures.items()))
+    outs = {o.expert_id: o.out for o in decision.outcomes if o.out is not None}
+    return sum(w * outs[eid].aux.confidence for eid, w in decision.weights if eid in outs)

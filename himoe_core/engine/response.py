@@ -5,6 +5,7 @@ from typing import Any
 import attrs
 
 from ..aggregator.mix_meta import MixMeta
+from ..decision.decision import Decision
 from ..value import Value
 from .trace_record import TraceRecord
 
@@ -12,7 +13,8 @@ from .trace_record import TraceRecord
 @attrs.frozen
 class Response:
     """The answer to one request: the synthesised value, which router served it, the mixture
-    telemetry, and the full JSON-ready trace (also kept in `HiMoE.traces` under `trace_id`)."""
+    telemetry, the full JSON-ready trace (also kept in `HiMoE.traces` under `trace_id`) and the
+    serving router's Decision."""
 
     value: Value
     trace_id: str
@@ -20,6 +22,8 @@ class Response:
     mix: MixMeta
     elapsed_ms: float
     _trace: TraceRecord = attrs.field(converter=TraceRecord.of, repr=False, eq=False, alias="trace")
+    decision: Decision | None = attrs.field(default=None, repr=False, eq=False)
+    """The serving router's decision: candidates, propensities, picks, each call's outcome."""
 
     @property
     def trace(self) -> dict[str, Any]:

@@ -29,7 +29,7 @@ class TraceStore:
 
     def put(self, trace: TraceRecord | dict[str, Any]) -> None:
         """Keep a trace (evicting the oldest past capacity)."""
-        record = TraceRecord.of(trace)
+        record = trace if type(trace) is TraceRecord else TraceRecord.of(trace)
         with self._lock:
             traces = self._traces
             traces.pop(record.trace_id, None)  # a trace put again becomes the newest

@@ -8,14 +8,12 @@ from .expert_trait import Expert
 
 @attrs.frozen
 class ExpertRef:
-    """A registered expert: its stable id and the expert itself."""
+    """A registered expert: its stable id, the expert itself, and its name (read once, when
+    the reference is made)."""
 
     id: ExpertId
     handle: Expert = attrs.field(eq=False, repr=False)
-
-    @property
-    def name(self) -> str:
-        return self.handle.name
+    name: str = attrs.field(default=attrs.Factory(lambda ref: ref.handle.name, takes_self=True), eq=False)
 
     def __repr__(self) -> str:
-        return f"ExpertRef({self.handle.name!r}, {self.id})"
+        return f"ExpertRef({self.name!r}, {self.id})"

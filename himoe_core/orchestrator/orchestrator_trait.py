@@ -3,9 +3,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from ..aggregator.aggregated_out import AggregatedOut
-    from ..aggregator.mix_meta import MixMeta
     from ..context import Context
+    from ..decision.decision import Decision
     from ..input import InputData
     from ..router.router_ref import RouterRef
     from ..value import Value
@@ -32,12 +31,9 @@ class Orchestrator(Protocol):
         """Routers to run in shadow for this input (their answers never reach the caller)."""
         ...
 
-    def synthesize(
-        self,
-        primary: tuple[RouterRef, AggregatedOut, MixMeta],
-        shadows: list[tuple[RouterRef, AggregatedOut, MixMeta]] | None,
-    ) -> Value:
-        """The final Value from the primary's answer (and the shadows', when given)."""
+    def synthesize(self, served: Decision) -> Value:
+        """The final Value from the serving router's decision (`served.value` is its answer).
+        Shadow answers arrive after the response has left, so they never take part."""
         ...
 
     def feedback(self, fb: OrchestrationFeedback) -> None:

@@ -7,9 +7,8 @@ from typing import Any, Mapping, Sequence
 
 import attrs
 
-from ..aggregator.aggregated_out import AggregatedOut
-from ..aggregator.mix_meta import MixMeta
 from ..context import Context
+from ..decision.decision import Decision
 from ..errors import ConfigError
 from ..input import InputData
 from ..router.router_ref import RouterRef
@@ -85,10 +84,9 @@ class RulesOrchestrator:
             return []
         return [self.routers[n] for n in names if n != primary.id]
 
-    def synthesize(self, primary: tuple[RouterRef, AggregatedOut, MixMeta],
-                   shadows: list[tuple[RouterRef, AggregatedOut, MixMeta]] | None) -> Value:
-        """The primary router's answer (shadow answers are never returned)."""
-        return primary[1].value
+    def synthesize(self, served: Decision) -> Value:
+        """The serving router's answer."""
+        return served.value
 
     def feedback(self, fb: OrchestrationFeedback) -> None:
         """Count served requests and scored shadow comparisons; promote a shadow when enabled."""

@@ -12,16 +12,17 @@ import trio
 from ..aggregator.aggregated_out import AggregatedOut
 from ..aggregator.aggregator_trait import Aggregator
 from ..context import Context
-from ..context.cancel_scope_link import link_cancel_scope
+from ..decision.decision import Decision
 from ..encoder.encoder_trait import Encoder
-from ..errors import (AggregationFailed, BudgetExceeded, DeadlineExceeded, ExpertFailed, InvalidInput, MoeError,
-                      NoExpertSelected)
+from ..errors import (AggregationFailed, BudgetExceeded, Cancelled, DeadlineExceeded, ExpertFailed, InvalidInput,
+                      MoeError, NoExpertSelected)
+from ..input import InputData
 from ..input.input_limits import InputLimits
 from ..experts.expert_aux import ExpertAux
 from ..experts.expert_info import expert_example
 from ..experts.expert_out import ExpertOut
 from ..experts.expert_ref import ExpertRef
-from ..value import to_value
+from ..value import Value, to_value
 from .call_outcome import CallOutcome
 from .call_status import CallStatus
 from .expert_stats import ExpertStats
@@ -39,14 +40,19 @@ _GATE_MEMO_SIZE = 256
 
 
 class BaseRouter:
-    """The execution every router kind shares: candidate filtering, policy gating, bounded
-    top-k, the parallel fan-out under deadline, budget and cancel token, and aggregation.
+    """The Router protocol implemented once for every router kind: encoding, candidate
+    filtering, policy gating, bounded top-k, the parallel fan-out under deadline, budget and
+    cancel token, aggregation, and the Decision that records it all.
 
-    A router kind overrides `logits(input, candidates, ctx)` (and `train_signal` when it
-    learns); everything else is here.
+    A router kind overrides `logits(input, candidates, ctx)` (and `learn`, `state_dict` and
+    `load_state_dict` when it learns); everything else is here.
     """
 
     kind = "base"
+
+    model_version = 0
+    """The version of the learned state that decides (the engine sets it when it loads or saves
+    that state); 0 for a router that does not learn."""
 
     default_policy = GatingPolicy()
     """The gating a router kind uses for the keys its config's `gating` table leaves out."""
@@ -73,6 +79,64 @@ class BaseRouter:
         self._gate_memo: dict[tuple, GateScores] = {}
         self._memo_policy: GatingPolicy | None = None
         self._by_id: tuple[tuple[ExpertRef, ...], dict[Any, ExpertRef]] = ((), {})
+
+    # -- the Router protocol -------------------------------------------------------------------
+    def decide(self, x: InputData, ctx: Context, k: int | None = None) -> Decision:
+        """Gate and pick for `x` without calling any expert: the decision's scores, picks and
+        propensity, with no outcomes. Raises MoeError (NoExpertSelected, EncodeError…)."""
+        rin = self.encode(x)
+        scores = self.gate(rin, ctx)
+        picks = self.pick_topk(scores, k)
+        return self._decision(ctx, x, rin, scores, picks)
+
+    async def route(self, x: InputData, ctx: Context, k: int | None = None) -> Decision:
+        """Decide, call the picks in parallel under the request's deadline, budget and cancel
+        token, and aggregate their outputs: the whole Decision. A MoeError is returned as the
+        decision's `error`, never raised, with whatever was decided before it."""
+        rin = scores = None
+        picks: list[ExpertRef] = []
+        fanout = None
+        try:
+            rin = self.encode(x)
+            scores = self.gate(rin, ctx)
+            picks = self.pick_topk(scores, k)
+            fanout, kept = await self.call_experts(rin, picks, ctx)
+            if ctx.cancel.is_cancelled():
+                raise Cancelled(ctx.cancel.reason)  # the caller gave up: no partial answer
+            calls = [(ref, o.out) for ref, o in zip(kept, fanout.outcomes) if o.status is CallStatus.OK]
+            if not calls:
+                raise self._no_answer(fanout, ctx)
+            answer = self.aggregate(calls, scores)
+            mix = fanout.mix_meta(scores, calls, answer, getattr(self._aggregator, "id", "?"))
+            return self._decision(ctx, x, rin, scores, picks, fanout, answer, mix)
+        except MoeError as exc:
+            return self._decision(ctx, x, rin, scores, picks, fanout, error=exc)
+
+    def encode(self, x: InputData) -> RouterInput:
+        """What this router gates on: the input, with its encoding when the router has an
+        encoder (encoded once per request; the decision keeps it for learning)."""
+        encoder = self.encoder
+        return RouterInput(x) if encoder is None else RouterInput(x, encoder.encode(x))
+
+    def _decision(self, ctx: Context, x: InputData, rin: RouterInput | None, scores: GateScores | None,
+                  picks: list[ExpertRef], fanout: FanoutResult | None = None, answer: AggregatedOut | None = None,
+                  mix: Any = None, error: MoeError | None = None) -> Decision:
+        propensity = scores.prob(picks[0].id) if self.samples_first and picks and scores is not None else 1.0
+        return Decision(ctx.trace_id, self.id, x, scores, [ref.id for ref in picks], propensity,
+                        () if fanout is None else fanout.outcomes,
+                        None if answer is None else answer.value, () if answer is None else answer.weights,
+                        None if rin is None else rin.encoded, self.model_version, mix, error)
+
+    def _no_answer(self, fanout: FanoutResult, ctx: Context) -> MoeError:
+        """Why a fan-out in which no call succeeded gave no answer."""
+        if ctx.expired():
+            return DeadlineExceeded(ctx.budget_ms, "; ".join(f"{name}: {cause}"
+                                                             for name, cause in sorted(fanout.failures.items())))
+        rejected = [o for o in fanout.outcomes if isinstance(o.error, InvalidInput)]
+        if rejected and len(rejected) == len(fanout.outcomes):
+            # Every expert said the input itself is wrong: that is the caller's error to see.
+            return InvalidInput("; ".join(_rejection(o) for o in rejected))
+        return NoExpertSelected(f"every expert picked by router {self.id!r} failed", fanout.failures)
 
     # -- gating ----------------------------------------------------------------------------------
     def candidates(self, input: RouterInput) -> list[ExpertRef]:
@@ -114,9 +178,10 @@ class BaseRouter:
 
     def pick_topk(self, scores: GateScores, k: int | None = None) -> list[ExpertRef]:
         """The first k ranked experts (k bounded to the candidates, never empty)."""
-        if len(scores) == 0:
+        count = len(scores.ids)
+        if count == 0:
             raise NoExpertSelected(f"router {self.id!r} has no candidate to pick from")
-        k = max(1, min(self.k if k is None else k, len(scores)))
+        k = max(1, min(self.k if k is None else k, count))
         experts, by_id = self._by_id
         if experts is not self.experts:  # rebuilt only when `experts` is reassigned
             by_id = {ref.id: ref for ref in self.experts}
@@ -135,14 +200,17 @@ class BaseRouter:
         return 0
 
     # -- calling -----------------------------------------------------------------------------------
-    def plan_calls(self, picks: list[ExpertRef], ctx: Context) -> tuple[list[ExpertRef], list[CallOutcome]]:
+    def plan_calls(self, picks: list[ExpertRef], ctx: Context,
+                   remaining: float | None = None) -> tuple[list[ExpertRef], list[tuple[ExpertRef, CallOutcome]]]:
         """Shrink the picks to what the remaining time and cost budget can cover.
 
         Uses observed latency and cost (or an expert's declared `cost_units` before any call).
         When every pick is predicted to overrun the deadline, the fastest is still tried —
         estimates are noisy and the deadline cuts it anyway.
         """
-        remaining = ctx.remaining_ms()
+        if remaining is None:
+            remaining = ctx.remaining_ms()
+        latencies = self.stats.latencies
         kept: list[ExpertRef] = []
         dropped: list[CallOutcome] = []
         spent = 0.0
@@ -152,25 +220,25 @@ class BaseRouter:
             cost = self.expected_cost(ref) if priced else 0.0
             cheapest = min(cheapest, cost)
             if spent + cost > ctx.cost_budget:
-                dropped.append(CallOutcome(ref, CallStatus.DROPPED,
-                                           cause=f"cost budget: needs ~{cost:g} units, {ctx.cost_budget - spent:g} left"))
+                dropped.append((ref, CallOutcome(ref.id, ref.name, CallStatus.DROPPED,
+                                                 cause=f"cost budget: needs ~{cost:g} units, {ctx.cost_budget - spent:g} left")))
                 continue
-            latency = self.stats.latency_ms(ref.id)
+            latency = latencies.get(ref.id)
             if latency is not None and latency > remaining:
-                dropped.append(CallOutcome(ref, CallStatus.DROPPED,
-                                           cause=f"deadline: takes ~{latency:.0f} ms, {remaining:.0f} ms left"))
+                dropped.append((ref, CallOutcome(ref.id, ref.name, CallStatus.DROPPED,
+                                                 cause=f"deadline: takes ~{latency:.0f} ms, {remaining:.0f} ms left")))
                 # Forget a little each time, so an expert that got faster is tried again one day.
                 self.stats.relax_latency(ref.id, remaining)
                 continue
             kept.append(ref)
             spent += cost
         if not kept:
-            timed = [o for o in dropped if o.cause.startswith("deadline")]
+            timed = [(ref, o) for ref, o in dropped if o.cause.startswith("deadline")]
             if not timed:
                 raise BudgetExceeded(ctx.cost_budget, cheapest)
-            fastest = min(timed, key=lambda o: self.stats.latency_ms(o.expert.id) or 0.0)
+            fastest = min(timed, key=lambda pair: self.stats.latency_ms(pair[0].id) or 0.0)
             dropped.remove(fastest)
-            kept.append(fastest.expert)
+            kept.append(fastest[0])
         return kept, dropped
 
     def expected_cost(self, ref: ExpertRef) -> float:
@@ -183,18 +251,22 @@ class BaseRouter:
             return 0.0
         return float(declared)  # an infinite declared cost is never affordable, not free
 
-    async def call_experts(self, input: RouterInput, picks: list[ExpertRef], ctx: Context) -> FanoutResult:
-        """Call the picks at once in a nursery; return what finished by the deadline.
+    async def call_experts(self, input: RouterInput, picks: list[ExpertRef],
+                           ctx: Context) -> tuple[FanoutResult, list[ExpertRef]]:
+        """Call the picks at once in a nursery; what finished by the deadline, and the experts
+        in the order of the result's outcomes (those called, then those dropped before starting).
 
         Failures, drops and stragglers are recorded as outcomes, never raised. The experts get a
         child of the request's cancel token, cancelled when the fan-out ends, so cooperative
         work in worker threads stops too.
         """
         if ctx.cancel.is_cancelled():
-            return FanoutResult([CallOutcome(r, CallStatus.CANCELLED, cause="request cancelled") for r in picks])
-        if ctx.expired():
+            return FanoutResult([CallOutcome(r.id, r.name, CallStatus.CANCELLED, cause="request cancelled")
+                                 for r in picks]), list(picks)
+        remaining = ctx.remaining_ms()
+        if remaining <= 0.0:
             raise DeadlineExceeded(ctx.budget_ms, f"router {self.id!r} started after the deadline")
-        kept, dropped = self.plan_calls(picks, ctx)
+        kept, dropped = self.plan_calls(picks, ctx, remaining)
         if all(self._is_async.get(ref.id, False) for ref in kept):
             # trio cancels async experts itself; only worker threads need a token of their own.
             token, detach, call_ctx = ctx.cancel, None, ctx
@@ -208,7 +280,7 @@ class BaseRouter:
             async with trio.open_nursery() as nursery:
                 # The nursery's own scope carries the deadline (one cancel scope, not two).
                 nursery.cancel_scope.deadline = started + (ctx.deadline - ctx.clock())
-                unsubscribe = link_cancel_scope(token, nursery.cancel_scope)
+                unsubscribe = token.link(nursery.cancel_scope)
                 for index in range(1, len(kept)):
                     nursery.start_soon(self._call_one, index, kept[index], input, call_ctx, outcomes)
                 # The first pick runs in the nursery's own task while the others run in theirs:
@@ -227,9 +299,12 @@ class BaseRouter:
                     status, cause = CallStatus.CANCELLED, "request cancelled"
                 else:
                     status, cause = CallStatus.TIMED_OUT, f"cut at the deadline ({ctx.budget_ms:g} ms budget)"
-                outcomes[index] = CallOutcome(kept[index], status, latency_ms=(ended - started) * 1000.0, cause=cause)
+                ref = kept[index]
+                outcomes[index] = CallOutcome(ref.id, ref.name, status, latency_ms=(ended - started) * 1000.0,
+                                              cause=cause)
         self.stats.observe_calls(outcomes)
-        return FanoutResult((*outcomes, *dropped), elapsed_ms=(ended - started) * 1000.0)
+        result = FanoutResult((*outcomes, *(o for _, o in dropped)), elapsed_ms=(ended - started) * 1000.0)
+        return result, [*kept, *(ref for ref, _ in dropped)]
 
     async def _call_one(self, index: int, ref: ExpertRef, input: RouterInput, ctx: Context,
                         outcomes: list[CallOutcome | None]) -> None:
@@ -255,10 +330,11 @@ class BaseRouter:
                                              f"({self.max_output_bytes}); it was dropped")
         except (Exception, SystemExit) as exc:  # sys.exit() in an expert (argparse…) fails its call, not the app
             latency = (trio.current_time() - started) * 1000.0
-            outcomes[index] = CallOutcome(ref, CallStatus.FAILED, latency_ms=latency, cause=_cause(exc), error=exc)
+            outcomes[index] = CallOutcome(ref.id, ref.name, CallStatus.FAILED, latency_ms=latency, cause=_cause(exc),
+                                          error=exc)
             del outcomes  # the error's traceback keeps this frame: it must not keep the list holding the error
             return
-        outcomes[index] = CallOutcome(ref, CallStatus.OK, out, latency_ms=latency)
+        outcomes[index] = CallOutcome(ref.id, ref.name, CallStatus.OK, out, latency_ms=latency)
 
     def _stamped(self, ref: ExpertRef, result: Any, latency_ms: float, trace_id: str) -> ExpertOut:
         """The expert's result as an ExpertOut whose aux carries the measured latency and the
@@ -267,8 +343,11 @@ class BaseRouter:
             return ExpertOut(result.value, result.aux.stamped(latency_ms, trace_id))
         if isinstance(result, ExpertOut):  # a subclass keeps its type
             return attrs.evolve(result, aux=result.aux.stamped(latency_ms, trace_id))
+        aux = ExpertAux.measured(latency_ms, self.expected_cost(ref), trace_id)
+        if type(result) is Value:  # most experts return a Value: nothing to convert
+            return ExpertOut(result, aux)
         # what ExpertOut.of(result, cost_units=…) builds, its aux made once, already stamped
-        return ExpertOut(to_value(result), ExpertAux.measured(latency_ms, self.expected_cost(ref), trace_id))
+        return ExpertOut(to_value(result), aux)
 
     def _limiter(self, ref: ExpertRef) -> trio.CapacityLimiter:
         """The expert's thread limiter in this trio run (trio primitives belong to one run),
@@ -304,8 +383,16 @@ class BaseRouter:
             raise AggregationFailed(f"aggregator {getattr(self._aggregator, 'id', '?')!r} of router {self.id!r} "
                                     f"raised {_cause(exc)}") from exc
 
-    def train_signal(self, fb: RouterFeedback) -> None:
-        """The base router does not learn."""
+    def learn(self, decision: Decision, feedback: RouterFeedback) -> None:
+        """Learn from feedback on one of this router's decisions; the base router does not."""
+
+    def state_dict(self) -> dict[str, Any] | None:
+        """The learned state to keep (plain numbers, strings, numpy arrays), or None when the
+        router learns nothing."""
+        return None
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what `state_dict` returned."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(id={self.id!r}, experts={len(self.experts)}, k={self.k})"
@@ -328,6 +415,12 @@ def _can_handle(ref: ExpertRef, key: str) -> bool:
         return bool(ref.handle.can_handle(key))
     except Exception:  # a faulty can_handle excludes its expert, it does not fail the request
         return False
+
+
+def _rejection(outcome: CallOutcome) -> str:
+    """An expert's refusal of the input, naming the expert once."""
+    message = str(outcome.error)
+    return message if message.startswith(f"{outcome.name}:") else f"{outcome.name}: {message}"
 
 
 def _introduce(ref: ExpertRef) -> str:

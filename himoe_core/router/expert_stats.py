@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Iterable, Mapping
 
 from himoe_registry import ExpertId
 
@@ -36,7 +36,7 @@ class ExpertStats:
         with self._lock:
             for outcome in outcomes:
                 out = outcome.out
-                self._record(outcome.expert.id, outcome.latency_ms, None if out is None else out.aux.cost_units,
+                self._record(outcome.expert_id, outcome.latency_ms, None if out is None else out.aux.cost_units,
                              out is not None)
 
     def _record(self, expert_id: ExpertId, latency_ms: float, cost_units: float | None, ok: bool) -> None:
@@ -56,6 +56,11 @@ class ExpertStats:
             old = self._latency.get(expert_id)
             if old is not None and old > towards_ms:
                 self._latency[expert_id] = old + self.alpha * (towards_ms - old)
+
+    @property
+    def latencies(self) -> Mapping[ExpertId, float]:
+        """Every smoothed latency so far, by expert (read-only; for a fan-out's plan)."""
+        return self._latency
 
     def latency_ms(self, expert_id: ExpertId) -> float | None:
         """The smoothed latency of an expert, or None before its first call."""

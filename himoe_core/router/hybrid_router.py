@@ -4,11 +4,11 @@ from typing import Any
 
 import numpy as np
 
+from ..decision.decision import Decision
 from ..experts.expert_ref import ExpertRef
 from ..learning.bandit_score import BanditScore
 from .lin_ucb_router import LinUcbRouter
 from .option_checks import count, real
-from .router_feedback import RouterFeedback
 from .router_input import RouterInput
 
 
@@ -31,8 +31,8 @@ class HybridRouter(LinUcbRouter):
                 if self.scores[int(ref.id)].pulls < self.min_pulls or self.scores[int(ref.id)].quality >= self.min_quality]
         return kept or capable
 
-    def learn(self, x: np.ndarray | None, expert_id: int, reward: float, fb: RouterFeedback) -> None:
-        super().learn(x, expert_id, reward, fb)
+    def update(self, x: np.ndarray | None, expert_id: int, reward: float, decision: Decision) -> None:
+        super().update(x, expert_id, reward, decision)
         self.scores[int(expert_id)].learn(reward)
 
     def model_state(self) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from ..decision.decision import Decision
 from ..errors import EncodeError
 from ..experts.expert_ref import ExpertRef
 from ..input import InputData
@@ -29,8 +30,8 @@ class LearningRouter(BaseRouter):
       estimated quality (RouteLLM's threshold, in reward units): 0 buys quality at any price,
       larger values send more traffic to cheap experts. Quality models learn reward only, so
       the knob can move without relearning.
-    - Feedback: `train_signal` re-encodes the routed input (encoders are deterministic) and
-      calls `learn(features, expert, reward)` for each scored pick.
+    - Feedback: `learn(decision, feedback)` calls `update(features, expert, reward, decision)`
+      for each credited pick, on the features the decision recorded.
     - State: `state_dict()` / `load_state_dict()` hold plain numbers and numpy arrays (no pickle).
     """
 
@@ -69,21 +70,27 @@ class LearningRouter(BaseRouter):
         return int(self.rng.choice(len(scores.probs), p=np.asarray(scores.probs) / sum(scores.probs)))
 
     # -- learning ---------------------------------------------------------------------------------
-    def train_signal(self, fb: RouterFeedback) -> None:
-        if not fb.rewards:
+    def learn(self, decision: Decision, feedback: RouterFeedback) -> None:
+        """Update from each credited expert's reward, on the features the decision was made on
+        (never encoded again)."""
+        if not feedback.rewards:
             return
-        x = self.features(fb.input) if fb.input is not None and self.needs_features else None
+        x = self._decision_features(decision) if self.needs_features else None
         known = {ref.id for ref in self.experts}
-        for expert_id, reward in fb.rewards:
+        for expert_id, reward in feedback.rewards:
             if expert_id in known and math.isfinite(reward):
-                self.learn(x, expert_id, float(reward), fb)
+                self.update(x, expert_id, float(reward), decision)
                 self.updates += 1
 
     needs_features = True
 
-    def learn(self, x: np.ndarray | None, expert_id: int, reward: float, fb: RouterFeedback) -> None:
+    def update(self, x: np.ndarray | None, expert_id: int, reward: float, decision: Decision) -> None:
         """Update the model from one reward for one expert (`x` is None for context-free kinds)."""
         raise NotImplementedError
+
+    def _decision_features(self, decision: Decision) -> np.ndarray:
+        features = decision.features
+        return self.features(decision.input, None if features is None else features.vector)
 
     # -- state ------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

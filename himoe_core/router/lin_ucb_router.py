@@ -4,6 +4,7 @@ from typing import Any
 
 import numpy as np
 
+from ..decision.decision import Decision
 from ..context import Context
 from ..errors import EncodeError
 from ..experts.expert_ref import ExpertRef
@@ -11,7 +12,6 @@ from ..learning.lin_ucb_model import LinUcbModel
 from .gating_policy import GatingPolicy
 from .learning_router import LearningRouter
 from .option_checks import real
-from .router_feedback import RouterFeedback
 from .router_input import RouterInput
 
 
@@ -46,7 +46,7 @@ class LinUcbRouter(LearningRouter):
         means, widths = self._model(x).mean_and_width([int(ref.id) for ref in candidates], x)
         return means + self.exploration(widths) - self.cost_weight * self.costs(candidates)
 
-    def learn(self, x: np.ndarray | None, expert_id: int, reward: float, fb: RouterFeedback) -> None:
+    def update(self, x: np.ndarray | None, expert_id: int, reward: float, decision: Decision) -> None:
         self._model(x).learn(int(expert_id), x, reward)
 
     def model_state(self) -> dict[str, Any]:

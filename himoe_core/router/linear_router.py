@@ -5,6 +5,7 @@ from typing import Any
 
 import numpy as np
 
+from ..decision.decision import Decision
 from ..context import Context
 from ..errors import ConfigError, EncodeError
 from ..experts.expert_ref import ExpertRef
@@ -12,7 +13,6 @@ from ..learning.regularizers import entropy_penalty_grad, load_balance_grad
 from .gating import softmax_stable
 from .learning_router import LearningRouter
 from .option_checks import count, real
-from .router_feedback import RouterFeedback
 from .router_input import RouterInput
 
 OPTIMIZERS = ("adagrad", "nlms", "sgd")
@@ -69,9 +69,10 @@ class LinearRouter(LearningRouter):
         rows = [self.index[int(ref.id)] for ref in candidates]
         return self._weights(x)[rows] @ x - self.cost_weight * self.costs(candidates)
 
-    def learn(self, x: np.ndarray | None, expert_id: int, reward: float, fb: RouterFeedback) -> None:
+    def update(self, x: np.ndarray | None, expert_id: int, reward: float, decision: Decision) -> None:
         weights = self._weights(x)
-        rows = [self.index[int(eid)] for eid, _ in fb.propensities if int(eid) in self.index] or list(range(len(self.arms)))
+        gate = decision.scores.pairs() if decision.scores is not None else ()
+        rows = [self.index[int(eid)] for eid, _ in gate if int(eid) in self.index] or list(range(len(self.arms)))
         picked = self.index[int(expert_id)]
         if picked not in rows:
             rows.append(picked)
@@ -83,7 +84,7 @@ class LinearRouter(LearningRouter):
         share = counts / max(counts.sum(), 1.0)
         grad = np.zeros(len(rows))
         position = rows.index(picked)
-        propensity = dict((int(eid), float(p)) for eid, p in fb.propensities).get(int(expert_id))
+        propensity = dict((int(eid), float(p)) for eid, p in gate).get(int(expert_id))
         weight = 1.0 if not propensity or propensity <= 0 else min(1.0 / propensity, self.ips_clip)
         grad[position] = weight * (z[position] - reward)
         grad += self.lb_weight * load_balance_grad(probs, share, temperature)

@@ -5,6 +5,7 @@ from typing import Any
 
 import numpy as np
 
+from ..decision.decision import Decision
 from ..context import Context
 from ..errors import ConfigError, EncodeError
 from ..experts.expert_ref import ExpertRef
@@ -12,7 +13,6 @@ from ..learning.diagonal_logistic_model import DiagonalLogisticModel
 from .gating_policy import GatingPolicy
 from .learning_router import LearningRouter
 from .option_checks import real
-from .router_feedback import RouterFeedback
 from .router_input import RouterInput
 
 EXPLORE = ("thompson", "ucb", "greedy")
@@ -87,7 +87,7 @@ class LogisticRouter(LearningRouter):
         success = np.array([1.0 / (1.0 + math.exp(-min(max(z, -30.0), 30.0))) for z in means])
         return success - self.cost_weight * self.costs(candidates)
 
-    def learn(self, x: np.ndarray | None, expert_id: int, reward: float, fb: RouterFeedback) -> None:
+    def update(self, x: np.ndarray | None, expert_id: int, reward: float, decision: Decision) -> None:
         self._model(x).learn(int(expert_id), x, reward)
 
     def model_state(self) -> dict[str, Any]:

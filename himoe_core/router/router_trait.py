@@ -1,48 +1,56 @@
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from ..aggregator.aggregated_out import AggregatedOut
-    from ..aggregator.aggregator_trait import Aggregator
     from ..context import Context
-    from ..experts.expert_out import ExpertOut
-    from ..experts.expert_ref import ExpertRef
-    from .fanout_result import FanoutResult
-    from .gate_scores import GateScores
+    from ..decision.decision import Decision
+    from ..input import InputData
     from .router_feedback import RouterFeedback
-    from .router_input import RouterInput
 
 
 @runtime_checkable
 class Router(Protocol):
-    """Scores experts, calls the best ones in parallel, and combines their answers.
+    """Decides which experts answer a request, calls them, and combines their answers — one
+    unit: the engine calls `route` once per request and reads nothing else of the router.
 
-    The pipeline is ``gate`` → ``pick_topk`` → ``call_experts`` → ``aggregate``; the orchestrator
-    drives it and never calls an expert itself.
+    `BaseRouter` implements the whole protocol; a router kind usually subclasses it and only
+    scores candidates (`logits`). A router written from scratch implements these members.
     """
 
     id: str
+    """The name it has in config and traces."""
 
-    def gate(self, input: RouterInput, ctx: Context) -> GateScores:
-        """Score every candidate expert for this input (probabilities, ranked best first)."""
+    kind: str
+    """Its kind ("static", "logistic", …): saved learned state is only loaded into a router of
+    the same kind."""
+
+    model_version: int
+    """The version of its learned state (the engine sets it when it loads or saves that state);
+    recorded in every Decision."""
+
+    async def route(self, x: InputData, ctx: Context, k: int | None = None) -> Decision:
+        """Answer `x`: decide, call the chosen experts under `ctx`'s deadline, cost budget and
+        cancel token, and combine their outputs. Return by the deadline (the engine cuts a
+        router that does not, a few ms later). A failure is returned as the Decision's `error`
+        (a MoeError), with whatever was decided before it; `k` overrides how many experts to call."""
         ...
 
-    def pick_topk(self, scores: GateScores, k: int) -> list[ExpertRef]:
-        """The k best candidates: bounded, never empty, deterministic; NoExpertSelected if none."""
+    def decide(self, x: InputData, ctx: Context, k: int | None = None) -> Decision:
+        """Gate and pick without calling any expert (scores, picks and propensity only): for
+        clients that call the models themselves, and for off-policy evaluation. Raises MoeError."""
         ...
 
-    async def call_experts(self, input: RouterInput, picks: list[ExpertRef], ctx: Context) -> FanoutResult:
-        """Call the picks in parallel under the context's deadline, budget and cancel token."""
+    def learn(self, decision: Decision, feedback: RouterFeedback) -> None:
+        """Learn from feedback on one of its own decisions. Must not raise for a decision whose
+        experts it no longer has; rejects non-finite updates without changing its state."""
         ...
 
-    @property
-    def aggregator(self) -> Aggregator: ...
-
-    def aggregate(self, calls: list[tuple[ExpertRef, ExpertOut]], scores: GateScores) -> AggregatedOut:
-        """Combine the successful calls, weighted by the gate."""
+    def state_dict(self) -> dict[str, Any] | None:
+        """Its learned state as plain numbers, strings and numpy arrays (saved without pickle),
+        or None when it learns nothing."""
         ...
 
-    def train_signal(self, fb: RouterFeedback) -> None:
-        """Learn from feedback on a request this router served."""
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what `state_dict` returned."""
         ...

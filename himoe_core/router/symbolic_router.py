@@ -4,13 +4,13 @@ from typing import Any
 
 import numpy as np
 
+from ..decision.decision import Decision
 from ..context import Context
 from ..experts.expert_ref import ExpertRef
 from ..learning.bandit_score import BanditScore
 from .gating_policy import GatingPolicy
 from .learning_router import LearningRouter
 from .option_checks import real
-from .router_feedback import RouterFeedback
 from .router_input import RouterInput
 
 
@@ -45,7 +45,7 @@ class SymbolicRouter(LearningRouter):
                           - self.cost_weight * self.expected_cost(ref) - self.latency_weight * latency)
         return np.asarray(values)
 
-    def learn(self, x: np.ndarray | None, expert_id: int, reward: float, fb: RouterFeedback) -> None:
+    def update(self, x: np.ndarray | None, expert_id: int, reward: float, decision: Decision) -> None:
         eid = int(expert_id)
         self.scores[eid].learn(reward, self.stats.latency_ms(expert_id), self.stats.cost_units(expert_id))
 

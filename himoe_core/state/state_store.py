@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import ConfigError, StateError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _ROWS_PER_INSERT = 128  # 7 parameters a row, well under SQLite's 32,766
 APPLICATION = "himoe"
 LOCK_TIMEOUT_S = 30.0
@@ -66,8 +66,19 @@ CREATE TABLE IF NOT EXISTS expert_state (
 );
 """
 
+_DECISIONS = """
+CREATE TABLE IF NOT EXISTS decisions (
+    trace_id TEXT NOT NULL,
+    router TEXT NOT NULL,
+    record TEXT NOT NULL,
+    PRIMARY KEY (trace_id, router)
+);
+"""
+"""Version 2: each answered decision's record (himoe_core.decision.decision_codec), what
+feedback and off-policy evaluation learn from. Traces written before it have none."""
+
 # Each entry migrates a database from version i to i + 1.
-_MIGRATIONS: list[str] = []
+_MIGRATIONS: list[str] = [_DECISIONS]
 
 
 def default_state_path() -> Path:
@@ -236,7 +247,7 @@ class StateStore:
         conn.execute("BEGIN IMMEDIATE")
         try:
             if not self._identify(conn):  # checked again: another process may have created it since
-                _run_script(conn, _SCHEMA_V1)
+                _run_script(conn, _SCHEMA_V1 + _DECISIONS)
                 conn.execute("INSERT INTO meta VALUES ('application', ?), ('schema_version', ?)",
                              (APPLICATION, str(SCHEMA_VERSION)))
             version = int(dict(conn.execute("SELECT key, value FROM meta")).get("schema_version", "0"))
@@ -311,6 +322,24 @@ class StateStore:
                 params = [value for trace_id, router, kind, task, data, trace_json in chunk
                           for value in (trace_id, now, router, kind, task, data, trace_json)]
                 self._conn.execute(f"INSERT OR REPLACE INTO traces VALUES {values}", params)
+
+    def record_decisions(self, rows: list[tuple[str, str, str]]) -> None:
+        """Store decision records: (trace id, router id, record text) each; a record seen
+        before is replaced."""
+        if not rows:
+            return
+        with self.exclusive():
+            self._conn.executemany("INSERT OR REPLACE INTO decisions VALUES (?, ?, ?)", rows)
+
+    def decisions(self, trace_id: str) -> list[str]:
+        """The decision records of one trace (the serving router's and the shadows')."""
+        return [row[0] for row in self._read("SELECT record FROM decisions WHERE trace_id = ?", (trace_id,))]
+
+    def scored_decisions(self) -> list[tuple[str, float]]:
+        """(decision record, reward) of every decision that got a reward, oldest feedback first."""
+        return self._read("SELECT d.record, f.reward FROM feedback f JOIN traces t ON t.trace_id = f.trace_id "
+                          "JOIN decisions d ON d.trace_id = f.trace_id AND d.router = t.router "
+                          "WHERE f.reward IS NOT NULL ORDER BY f.id")
 
     def trace(self, trace_id: str) -> tuple[dict[str, Any], str, str | None, bytes] | None:
         rows = self._read("SELECT trace, input_kind, input_task, input_data FROM traces WHERE trace_id = ?", (trace_id,))

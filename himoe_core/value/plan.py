@@ -51,3 +51,8 @@ class Plan:
     def to_jsonable(self) -> dict:
         """{"goal", "steps": [{"description", "done"}]}"""
         return {"goal": self.goal, "steps": [{"description": s.description, "done": s.done} for s in self.steps]}
+
+    @classmethod
+    def from_jsonable(cls, data: dict) -> Plan:
+        """The Plan that `to_jsonable` described."""
+        return cls(goal=data["goal"], steps=[PlanStep(s["description"], s["done"]) for s in data["steps"]])

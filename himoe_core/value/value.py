@@ -3,7 +3,7 @@ from __future__ import annotations
 import base64
 import json
 import math
-from typing import Any
+from typing import Any, Mapping
 
 import attrs
 import numpy as np
@@ -171,6 +171,26 @@ class Value:
         else:
             data = self.data
         return {"kind": self.kind.value, "schema": self.schema, "data": data}
+
+    @classmethod
+    def from_jsonable(cls, data: Mapping[str, Any]) -> Value:
+        """The Value that `to_jsonable` described (the inverse of it)."""
+        try:
+            kind, schema, payload = ValueKind(data["kind"]), data.get("schema", SCHEMA), data.get("data")
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidInput(f"not a Value's JSON form ({type(exc).__name__}: {exc}); "
+                               "expected {'kind': ..., 'schema': ..., 'data': ...}") from None
+        if kind is ValueKind.TEXT:
+            return cls.text(payload, schema)
+        if kind is ValueKind.JSON:
+            return cls.json(payload, schema)
+        if kind is ValueKind.PLAN:
+            return cls.plan(Plan.from_jsonable(payload), schema)
+        if kind is ValueKind.EMBEDDING:
+            return cls.embedding(payload, schema)
+        if kind is ValueKind.BYTES:
+            return cls.bytes(base64.b64decode(payload), schema)
+        return cls.none()
 
     def render(self) -> str:
         """A human-readable rendering for terminals."""
