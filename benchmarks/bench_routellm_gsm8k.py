@@ -39,7 +39,8 @@ if str(HERE) not in sys.path:
 if str(HERE.parent) not in sys.path:
     sys.path.insert(0, str(HERE.parent))
 
-from himoe_core import HashingEncoder, HiMoE  # noqa: E402
+from himoe_core import HiMoE  # noqa: E402
+from himoe_core.routing import HashingEncoder
 from learning_metrics import apgr, cpt, curve_points, mean_sd, oracle_curve, ranking_curve  # noqa: E402
 from learning_report import (IMG, cpu_jobs, fmt, pm, run_parallel, save_figure, say, short_config, table,  # noqa: E402
                              write_docs_block)

@@ -9,7 +9,8 @@ import pytest
 import trio
 import trio.testing
 
-from himoe_core import CancelToken, Context, InvalidInput, Memory
+from himoe_core import CancelToken, Context, InvalidInput
+from himoe_core.routing import Memory
 
 
 class FakeClock:

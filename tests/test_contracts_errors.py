@@ -3,18 +3,10 @@
 import pytest
 
 from himoe_core import (
-    AggregationFailed,
-    BudgetExceeded,
-    Cancelled,
-    ConfigError,
-    DeadlineExceeded,
-    EncodeError,
-    ExpertFailed,
-    InvalidInput,
-    MoeError,
-    NoExpertSelected,
-    PluginError,
+    BudgetExceeded, Cancelled, ConfigError, DeadlineExceeded, ExpertFailed, InvalidInput, MoeError,
+    NoExpertSelected, PluginError,
 )
+from himoe_core.routing import AggregationFailed, EncodeError
 
 ALL = [AggregationFailed, BudgetExceeded, Cancelled, ConfigError, DeadlineExceeded, EncodeError, ExpertFailed,
        InvalidInput, NoExpertSelected, PluginError]

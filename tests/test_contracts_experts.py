@@ -6,19 +6,8 @@ import attrs
 import numpy as np
 import pytest
 
-from himoe_core import (
-    Expert,
-    ExpertAux,
-    ExpertId,
-    ExpertInfo,
-    ExpertOut,
-    ExpertRef,
-    ExpertRegistry,
-    InvalidInput,
-    Value,
-    ValueKind,
-    stable_id,
-)
+from himoe_core import Expert, ExpertAux, ExpertOut, InvalidInput, Value, ValueKind
+from himoe_core.routing import ExpertId, ExpertInfo, ExpertRef, ExpertRegistry, stable_id
 from himoe_registry import Registry
 
 

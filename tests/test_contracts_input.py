@@ -6,7 +6,8 @@ import attrs
 import numpy as np
 import pytest
 
-from himoe_core import InputData, InputKind, InputLimits, InvalidInput, MoeError
+from himoe_core import InputData, InvalidInput, MoeError
+from himoe_core.routing import InputKind, InputLimits
 
 
 # -- text ------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from himoe_core import Memory
+from himoe_core.routing import Memory
 
 
 class FakeClock:

@@ -8,7 +8,8 @@ import attrs
 import numpy as np
 import pytest
 
-from himoe_core import InvalidInput, Plan, PlanStep, Value, ValueKind, convert, to_value
+from himoe_core import InvalidInput, Plan, PlanStep, Value, ValueKind
+from himoe_core.routing import convert, to_value
 from himoe_core.value import SCHEMA
 
 PLAN = Plan("bake a cake", [PlanStep("buy flour"), PlanStep("mix the batter"), PlanStep("bake it", done=True)])

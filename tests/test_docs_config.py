@@ -17,7 +17,8 @@ from pathlib import Path
 import attrs
 import pytest
 
-from himoe_core import FeaturesEncoder, HashingEncoder, InputLimits, RulesOrchestrator, load_config
+from himoe_core.routing import FeaturesEncoder, HashingEncoder, InputLimits, RulesOrchestrator
+from himoe_core.config.config_parsing import load_config
 from himoe_core.config import config_parsing
 from himoe_core.plugins.default_plugin import ROUTER_CLASSES
 

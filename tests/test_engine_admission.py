@@ -8,7 +8,10 @@ import pytest
 import trio
 import trio.testing
 
-from himoe_core import BaseRouter, Cancelled, CancelToken, ConfigError, DeadlineExceeded, HiMoE, NoExpertSelected, hookimpl
+from himoe_core import (
+    CancelToken, Cancelled, ConfigError, DeadlineExceeded, HiMoE, NoExpertSelected, hookimpl,
+)
+from himoe_core.routing import BaseRouter
 from himoe_core.engine.lag_limit import LagLimit
 from himoe_core.engine.request_slots import RequestSlots
 from himoe_core.testing import FailingExpert, SleepyExpert

@@ -7,24 +7,12 @@ import pytest
 import trio
 import trio.testing
 
-from himoe_core import (
-    AggregationFailed,
-    BestScoreAggregator,
-    ConfidenceAggregator,
-    ExpertAux,
-    ExpertOut,
-    ExpertRef,
-    GateScores,
-    HiMoE,
-    NoExpertSelected,
-    Plan,
-    PlanStep,
-    Value,
-    ValueKind,
-    WeightedMeanAggregator,
-    WeightedVoteAggregator,
-    stable_id,
+from himoe_core import ExpertAux, ExpertOut, HiMoE, NoExpertSelected, Plan, PlanStep, Value, ValueKind
+from himoe_core.routing import (
+    AggregationFailed, BestScoreAggregator, ConfidenceAggregator, ExpertRef, GateScores, stable_id,
+    WeightedMeanAggregator, WeightedVoteAggregator,
 )
+from himoe_core.router.fanout_result import FanoutResult
 from himoe_core.testing import ConstantExpert, FailingExpert
 
 
@@ -42,6 +30,12 @@ def _out(value, confidence=1.0, cost=0.0):
                      ExpertAux(cost_units=cost, confidence=confidence))
 
 
+def _meta(out, calls, scores, aggregator="test"):
+    """The MixMeta a fan-out builds around an aggregator's answer (aggregators return value and
+    weights; the telemetry, disagreement included, is the fan-out's)."""
+    return FanoutResult(()).mix_meta(scores, calls, out, aggregator)
+
+
 def _mock_run(fn):
     return trio.run(fn, clock=trio.testing.MockClock(autojump_threshold=0))
 
@@ -53,8 +47,7 @@ def test_best_score_picks_the_highest_gate():
     out = BestScoreAggregator().combine(calls, scores)
     assert out.value.as_text() == "A"
     assert out.weights == ((stable_id("a"), 1.0),)
-    assert out.mix_info.aggregator == "best_score"
-    assert out.mix_info.disagreement == pytest.approx(0.5)  # b and c disagree with 0.5 of 1.0
+    assert _meta(out, calls, scores).disagreement == pytest.approx(0.5)  # b and c disagree with 0.5 of 1.0
 
 
 def test_best_score_only_considers_successes_through_the_engine():
@@ -93,9 +86,8 @@ def test_weighted_vote_pools_equal_values():
     calls = [(_ref("a"), _out("x")), (_ref("b"), _out("y")), (_ref("c"), _out("y"))]
     out = WeightedVoteAggregator().combine(calls, scores)
     assert out.value.as_text() == "y"
-    assert out.mix_info.disagreement == pytest.approx(0.4)
+    assert _meta(out, calls, scores).disagreement == pytest.approx(0.4)
     assert dict(out.weights) == pytest.approx({stable_id("b"): 0.5, stable_id("c"): 0.5})
-    assert out.mix_info.aggregator == "weighted_vote"
 
 
 def test_weighted_vote_single_heavier_expert_wins_without_a_coalition():
@@ -103,7 +95,7 @@ def test_weighted_vote_single_heavier_expert_wins_without_a_coalition():
     calls = [(_ref("a"), _out("x")), (_ref("b"), _out("y")), (_ref("c"), _out("z"))]
     out = WeightedVoteAggregator().combine(calls, scores)
     assert out.value.as_text() == "x"
-    assert out.mix_info.disagreement == pytest.approx(0.4)
+    assert _meta(out, calls, scores).disagreement == pytest.approx(0.4)
 
 
 def test_weighted_vote_weighs_confidence():
@@ -111,7 +103,7 @@ def test_weighted_vote_weighs_confidence():
     calls = [(_ref("a"), _out("x", confidence=0.2)), (_ref("b"), _out("y", confidence=0.9))]
     out = WeightedVoteAggregator().combine(calls, scores)
     assert out.value.as_text() == "y"
-    assert out.mix_info.disagreement == pytest.approx(0.1 / 0.55)
+    assert _meta(out, calls, scores).disagreement == pytest.approx(0.1 / 0.55)
 
 
 def test_weighted_vote_tie_goes_to_the_best_ranked_expert():
@@ -125,7 +117,7 @@ def test_weighted_vote_agreement_has_zero_disagreement():
     calls = [(_ref("a"), _out(Value.json({"k": 1, "j": 2}))), (_ref("b"), _out(Value.json({"j": 2, "k": 1})))]
     out = WeightedVoteAggregator().combine(calls, scores)
     assert out.value.as_json() == {"j": 2, "k": 1}
-    assert out.mix_info.disagreement == 0.0
+    assert _meta(out, calls, scores).disagreement == 0.0
 
 
 def test_weighted_vote_pools_classifiers_by_label_whatever_their_probabilities():
@@ -136,7 +128,7 @@ def test_weighted_vote_pools_classifiers_by_label_whatever_their_probabilities()
     assert out.value.as_json()["label"] == 8
     assert out.value.as_json()["probabilities"] == {"8": 0.91}  # the best-ranked voter's own output
     assert dict(out.weights) == pytest.approx({stable_id("a"): 0.5, stable_id("b"): 0.5})
-    assert out.mix_info.disagreement == pytest.approx(0.4)
+    assert _meta(out, calls, scores).disagreement == pytest.approx(0.4)
 
 
 def test_disagreement_compares_answers_not_their_probabilities():
@@ -144,9 +136,9 @@ def test_disagreement_compares_answers_not_their_probabilities():
     calls = [(_ref("a"), _out(Value.json({"answer": [-2, 2], "latex": "a"}))),
              (_ref("b"), _out(Value.json({"answer": [-2, 2], "latex": "b"})))]
     for aggregator in (BestScoreAggregator(), ConfidenceAggregator(), WeightedVoteAggregator()):
-        assert aggregator.combine(calls, scores).mix_info.disagreement == 0.0, aggregator.id
+        assert _meta(aggregator.combine(calls, scores), calls, scores).disagreement == 0.0, aggregator.id
     other = [(_ref("a"), _out(Value.json({"answer": 1}))), (_ref("b"), _out(Value.json({"answer": 2})))]
-    assert BestScoreAggregator().combine(other, scores).mix_info.disagreement == pytest.approx(0.4)
+    assert _meta(BestScoreAggregator().combine(other, scores), other, scores).disagreement == pytest.approx(0.4)
 
 
 def test_weighted_vote_normalises_text_and_plan():
@@ -159,7 +151,7 @@ def test_weighted_vote_normalises_text_and_plan():
     assert out.value.kind is ValueKind.PLAN
     assert out.value.as_plan() == plan
     assert dict(out.weights) == pytest.approx({stable_id("a"): 0.4 / 0.75, stable_id("b"): 0.35 / 0.75})
-    assert out.mix_info.disagreement == pytest.approx(0.25)
+    assert _meta(out, calls, scores).disagreement == pytest.approx(0.25)
 
 
 def test_weighted_vote_normalises_plan_to_text_when_text_ranks_first():
@@ -168,7 +160,7 @@ def test_weighted_vote_normalises_plan_to_text_when_text_ranks_first():
     calls = [(_ref("a"), _out("1. step one\n2. step two")), (_ref("b"), _out(Value.plan(plan)))]
     out = WeightedVoteAggregator().combine(calls, scores)
     assert out.value.kind is ValueKind.TEXT
-    assert out.mix_info.disagreement == 0.0
+    assert _meta(out, calls, scores).disagreement == 0.0
     assert len(out.weights) == 2
 
 
@@ -189,7 +181,7 @@ def test_weighted_mean_of_embeddings():
     assert out.value.kind is ValueKind.EMBEDDING
     np.testing.assert_allclose(out.value.as_embedding(), [0.75, 0.25, 3.0], rtol=1e-6)
     assert dict(out.weights) == pytest.approx({stable_id("a"): 0.75, stable_id("b"): 0.25})
-    assert out.mix_info.disagreement > 0
+    assert _meta(out, calls, scores).disagreement > 0
 
 
 def test_weighted_mean_weighs_confidence_too():
@@ -205,7 +197,7 @@ def test_weighted_mean_of_identical_embeddings_has_no_spread():
     vec = Value.embedding([3.0, 4.0])
     out = WeightedMeanAggregator().combine([(_ref("a"), _out(vec)), (_ref("b"), _out(vec))], scores)
     np.testing.assert_allclose(out.value.as_embedding(), [3.0, 4.0])
-    assert out.mix_info.disagreement == pytest.approx(0.0, abs=1e-9)
+    assert out.disagreement == pytest.approx(0.0, abs=1e-9)
 
 
 def test_weighted_mean_refuses_other_kinds_naming_them():
@@ -243,7 +235,6 @@ def test_confidence_picks_the_most_confident():
     out = ConfidenceAggregator().combine(calls, scores)
     assert out.value.as_text() == "B"
     assert out.weights == ((stable_id("b"), 1.0),)
-    assert out.mix_info.aggregator == "confidence"
 
 
 def test_confidence_ties_go_to_the_better_gate():
@@ -254,7 +245,8 @@ def test_confidence_ties_go_to_the_better_gate():
 
 def test_mix_meta_reports_entropy_and_utilisation():
     scores = _scores(a=0.5, b=0.5)
-    out = BestScoreAggregator().combine([(_ref("a"), _out("A")), (_ref("b"), _out("A"))], scores)
-    assert out.mix_info.entropy == pytest.approx(np.log(2))
-    assert dict(out.mix_info.util_by_expert) == {stable_id("a"): 0.5, stable_id("b"): 0.5}
-    assert out.mix_info.disagreement == 0.0
+    calls = [(_ref("a"), _out("A")), (_ref("b"), _out("A"))]
+    out = BestScoreAggregator().combine(calls, scores)
+    assert _meta(out, calls, scores).entropy == pytest.approx(np.log(2))
+    assert dict(_meta(out, calls, scores).util_by_expert) == {stable_id("a"): 0.5, stable_id("b"): 0.5}
+    assert _meta(out, calls, scores).disagreement == 0.0

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from himoe_core import ConfigError, HiMoE, load_config
+from himoe_core import ConfigError, HiMoE
+from himoe_core.config.config_parsing import load_config
 from himoe_core.testing import ConstantExpert
 
 

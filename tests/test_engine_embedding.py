@@ -14,19 +14,10 @@ import trio
 import trio.testing
 
 from himoe_core import (
-    Context,
-    ExpertAux,
-    ExpertOut,
-    RouterInput,
-    Value,
-    HiMoE,
-    InputData,
-    InvalidInput,
-    MixMeta,
-    NoExpertSelected,
-    Response,
+    Context, ExpertAux, ExpertOut, HiMoE, InputData, InvalidInput, NoExpertSelected, Response, Value,
     ValueKind,
 )
+from himoe_core.routing import MixMeta, RouterInput
 from himoe_core.testing import ConstantExpert, EchoExpert, SleepyExpert
 
 
@@ -144,7 +135,8 @@ def test_expert_aux_trace_id_and_latency_are_stamped_by_the_router():
         ctx = Context.start(1000, trace_id="real-trace")
         rin = RouterInput.raw(InputData.text("q"))
         picks = router.pick_topk(router.gate(rin, ctx), 1)
-        return await router.call_experts(rin, picks, ctx)
+        fanout, _ = await router.call_experts(rin, picks, ctx)
+        return fanout
 
     fanout = _mock_run(main)
     [outcome] = fanout.outcomes

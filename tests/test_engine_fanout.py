@@ -12,14 +12,7 @@ import pytest
 import trio
 import trio.testing
 
-from himoe_core import (
-    BudgetExceeded,
-    CancelToken,
-    Cancelled,
-    DeadlineExceeded,
-    HiMoE,
-    NoExpertSelected,
-)
+from himoe_core import BudgetExceeded, CancelToken, Cancelled, DeadlineExceeded, HiMoE, NoExpertSelected
 from himoe_core.testing import (
     BlockingExpert,
     ConstantExpert,

@@ -13,18 +13,8 @@ import trio.testing
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from himoe_core import (
-    ConfigError,
-    Context,
-    GatingPolicy,
-    HiMoE,
-    InputData,
-    NoExpertSelected,
-    RouterInput,
-    gate_with_policy,
-    softmax_stable,
-    stable_id,
-)
+from himoe_core import ConfigError, Context, HiMoE, InputData, NoExpertSelected
+from himoe_core.routing import gate_with_policy, GatingPolicy, RouterInput, softmax_stable, stable_id
 from himoe_core.testing import ConstantExpert
 
 

@@ -24,7 +24,7 @@ def _engine(k: int = 2, **state) -> HiMoE:
 def _atoms(trace_id: str = "t", n: int = 0) -> tuple:
     """A failed request's atoms: no attempt, an error naming `n`."""
     return (trace_id, "text(5 chars)", None, 1000.0, 0, 1.5, f"NoExpertSelected: {n}", None, None, None, None, None,
-            None, 0)
+            None, "text", "hello", 0)
 
 
 def test_a_record_renders_once_whatever_the_number_of_threads_reading_it():

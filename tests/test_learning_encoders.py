@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from himoe_core import ConfigError, EncodeError, FeaturesEncoder, HashingEncoder, HiMoE, InputData
+from himoe_core import ConfigError, HiMoE, InputData
+from himoe_core.routing import EncodeError, FeaturesEncoder, HashingEncoder
 from himoe_core.testing import ConstantExpert
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -470,6 +470,8 @@ def test_the_linear_router_stays_stable_on_raw_features_where_plain_sgd_diverges
 
 
 def test_the_linear_task_step_is_importance_weighted_by_the_picks_propensity():
+    from himoe_core.decision.decision import Decision
+    from himoe_core.router.gate_scores import GateScores
     from himoe_core.router.router_feedback import RouterFeedback
 
     def step(ips_clip: float, propensity: float) -> float:
@@ -480,8 +482,10 @@ def test_the_linear_task_step_is_importance_weighted_by_the_picks_propensity():
             a, b = (ref.id for ref in router.experts)
             moe.run_sync("some words")  # sizes the weights
             x = router.features(InputData.text("some words"))
-            router.train_signal(RouterFeedback("t", 0.0, rewards=[(a, 1.0)], input=InputData.text("some words"),
-                                               propensities=[(a, propensity), (b, 1.0 - propensity)]))
+            decision = Decision("t", "r", InputData.text("some words"),
+                                GateScores([a, b], [0.0, 0.0], [propensity, 1.0 - propensity]), picks=[a],
+                                propensity=propensity, features=router.encode(InputData.text("some words")).encoded)
+            router.learn(decision, RouterFeedback("t", 0.0, rewards=[(a, 1.0)]))
             return float(router.weights[router.index[int(a)]] @ x)
 
     plain = step(1.0, 0.2)

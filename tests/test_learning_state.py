@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from himoe_core import EncodeError, HiMoE, StateError
+from himoe_core import HiMoE, StateError
+from himoe_core.routing import EncodeError
 from himoe_core.state import SCHEMA_VERSION, StateStore
 from himoe_core.testing import ConstantExpert, LearningExpert
 

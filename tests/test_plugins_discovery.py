@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from himoe_core import PluginError, PluginHost
+from himoe_core import PluginError
+from himoe_core.plugins import PluginHost
 
 _unique = itertools.count()
 

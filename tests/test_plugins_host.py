@@ -2,7 +2,9 @@
 
 import pytest
 
-from himoe_core import PluginError, PluginHost, hookimpl, stable_id
+from himoe_core import PluginError, hookimpl
+from himoe_core.plugins import PluginHost
+from himoe_core.routing import stable_id
 
 
 class Expert:

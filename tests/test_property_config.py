@@ -11,7 +11,9 @@ import math
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from himoe_core import ConfigError, HiMoE, InputLimits, load_config
+from himoe_core import ConfigError, HiMoE
+from himoe_core.routing import InputLimits
+from himoe_core.config.config_parsing import load_config
 from himoe_core.config.config_parsing import GATING_KEYS, HIMOE_KEYS, RULE_KEYS, STATE_KEYS
 from himoe_core.testing import ConstantExpert
 

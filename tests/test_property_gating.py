@@ -13,7 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from himoe_core import ConfigError, Context, GatingPolicy, HiMoE, InputData, RouterInput, gate_with_policy, stable_id
+from himoe_core import ConfigError, Context, HiMoE, InputData
+from himoe_core.routing import gate_with_policy, GatingPolicy, RouterInput, stable_id
 from himoe_core.testing import ConstantExpert
 
 SETTINGS = settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])

@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from himoe_core import CancelToken, Context, InputData, InputKind, InputLimits, InvalidInput, Value, to_value
+from himoe_core import CancelToken, Context, InputData, InvalidInput, Value
+from himoe_core.routing import InputKind, InputLimits, to_value
 from himoe_core.value import Plan, PlanStep
 
 SETTINGS = settings(max_examples=200, deadline=None, database=None,

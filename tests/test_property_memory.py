@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from himoe_core import Memory
+from himoe_core.routing import Memory
 
 KEYS = st.sampled_from([f"k{i}" for i in range(8)])
 OPS = st.lists(st.one_of(

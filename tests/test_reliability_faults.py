@@ -18,15 +18,7 @@ import pytest
 import trio
 import trio.testing
 
-from himoe_core import (
-    DeadlineExceeded,
-    ExpertAux,
-    ExpertOut,
-    HiMoE,
-    InvalidInput,
-    NoExpertSelected,
-    Value,
-)
+from himoe_core import DeadlineExceeded, ExpertAux, ExpertOut, HiMoE, InvalidInput, NoExpertSelected, Value
 from himoe_core.testing import (
     BlockingExpert,
     ConstantExpert,
@@ -261,7 +253,7 @@ def test_the_output_limit_comes_from_limits_max_output_bytes():
     (None, 0),
 ])
 def test_output_size_is_measured_in_bytes(value, size):
-    from himoe_core import to_value
+    from himoe_core.routing import to_value
 
     assert to_value(value).size_bytes() == size
 

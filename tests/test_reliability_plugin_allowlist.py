@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from himoe_core import HiMoE, PluginHost
+from himoe_core import HiMoE
+from himoe_core.plugins import PluginHost
 
 SPY = textwrap.dedent('''
     import os

@@ -29,4 +29,6 @@ class WeightedVoteAggregator:
         winner = max(pooled, key=pooled.__getitem__)
         voters = [(ref.id, scores.prob(ref.id) * out.aux.confidence)
                   for key, (ref, out) in zip(keys, candidates) if key == winner]
-        return AggregatedOut(first[winner], normalised_weights(voters))
+        total = sum(pooled.values())
+        spread = 0.0 if total <= 0.0 else 1.0 - pooled[winner] / total  # over the answers as normalised
+        return AggregatedOut(first[winner], normalised_weights(voters), disagreement=spread)

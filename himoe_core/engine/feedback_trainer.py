@@ -10,7 +10,7 @@ from himoe_registry import ExpertId
 
 from ..decision import decision_codec
 from ..decision.decision import Decision
-from ..errors import InvalidInput
+from ..errors import InvalidInput, MoeError
 from ..input import InputData, InputKind
 from ..orchestrator.orchestration_feedback import OrchestrationFeedback
 from ..router.router_feedback import RouterFeedback
@@ -45,13 +45,15 @@ class FeedbackTrainer:
         self.flush_every = int(state.get("flush_every", 64))
         self._store: StateStore | None = None
         self._lock = threading.RLock()
-        self._pending: list[tuple[TraceRecord, Decision, tuple[Decision, ...]]] = []
+        self._pending: list[tuple[TraceRecord, Decision]] = []
         self._writer: TraceWriter | None = None
-        # trace id → (the last router's decision, which failed if the request did; the shadows')
-        self._decisions: OrderedDict[str, tuple[Decision, tuple[Decision, ...]]] = OrderedDict()
-        # Without a state file: the feedback learned from, per trace still in _decisions (the
-        # only traces feedback can reach then).
-        self._given: dict[str, list[dict[str, Any]]] = {}
+        # The served decisions are rebuilt from the kept traces' atoms when feedback comes (a
+        # Decision object per request would leave ~20 objects a request for the garbage
+        # collector to walk); shadows, rarer, are kept as they are: trace id → router → decision.
+        self._shadows: OrderedDict[str, dict[str, Decision]] = OrderedDict()
+        # Without a state file: the feedback learned from, per trace still kept (the only
+        # traces feedback can reach then).
+        self._given: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
         self._versions: dict[str, int] = {}
         if self.enabled and (str(self.path) == ":memory:" or _exists(self.path)):
             self.restore()
@@ -79,28 +81,28 @@ class FeedbackTrainer:
                 loader(saved)
 
     def remember(self, record: TraceRecord, decision: Decision) -> None:
-        """Keep a request's decision for feedback and queue its trace and decision for the
-        state file (written behind by the TraceWriter's thread, every `flush_every` requests)."""
-        self._keep(record, decision, ())
+        """Queue a request's trace and decision for the state file (written behind by the
+        TraceWriter's thread, every `flush_every` requests); without one, the kept trace is
+        what feedback reads."""
+        if self.enabled:
+            self._queue(record, decision)
 
     def remember_shadow(self, decision: Decision) -> None:
         """Keep a shadow router's decision beside the served one (it can be scored later), and
         queue the changed trace again."""
         with self._lock:
-            record, kept = self.traces.record(decision.trace_id), self._decisions.get(decision.trace_id)
-            if record is not None and kept is not None:
-                self._keep(record, kept[0], (*kept[1], decision))
+            self._shadows.setdefault(decision.trace_id, {})[decision.router] = decision
+            while len(self._shadows) > self.traces.capacity:
+                self._shadows.popitem(last=False)
+            record = self.traces.record(decision.trace_id)
+            if record is not None and self.enabled:
+                self._queue(record, decision)
 
-    def _keep(self, record: TraceRecord, decision: Decision, shadows: tuple[Decision, ...]) -> None:
+    def _queue(self, record: TraceRecord, decision: Decision) -> None:
         with self._lock:
-            self._decisions[record.trace_id] = (decision, shadows)
-            while len(self._decisions) > self.traces.capacity:
-                evicted, _ = self._decisions.popitem(last=False)
-                self._given.pop(evicted, None)
-            if self.enabled:
-                self._pending.append((record, decision, shadows))
-                if len(self._pending) >= self.flush_every:
-                    self._submit()
+            self._pending.append((record, decision))
+            if len(self._pending) >= self.flush_every:
+                self._submit()
 
     def _submit(self) -> None:
         batch, self._pending = self._pending, []
@@ -111,16 +113,14 @@ class FeedbackTrainer:
             self._writer = TraceWriter(lambda rows: self._write_batch(store, rows))
         self._writer.submit(batch)
 
-    def _write_batch(self, store: StateStore,
-                     batch: list[tuple[TraceRecord, Decision, tuple[Decision, ...]]]) -> None:
-        traces, decisions = [], []
-        for record, decision, shadows in batch:
+    def _write_batch(self, store: StateStore, batch: list[tuple[TraceRecord, Decision]]) -> None:
+        traces = []
+        for record, decision in batch:
             kind, task, data = _recorded_input(decision.input)
             traces.append((record.trace_id, record.router, kind, task, data, self.traces.json(record)))
-            # Only answered decisions can be learned from; a failed one is in the trace alone.
-            decisions += [(d.trace_id, d.router, decision_codec.encode(d)) for d in (decision, *shadows) if d.ok]
         store.record_trace_rows(traces)
-        store.record_decisions(decisions)
+        # Only answered decisions can be learned from; a failed one is in the trace alone.
+        store.record_decisions([(d.trace_id, d.router, decision_codec.encode(d)) for _, d in batch if d.ok])
 
     def flush(self) -> None:
         """Write every pending trace now, and wait for it."""
@@ -199,6 +199,8 @@ class FeedbackTrainer:
                     summary["shadows"] = self._score_shadows(decision, shadow_decisions, reward, shadows)
                 if not self.enabled:
                     self._given.setdefault(trace_id, []).append(row)
+                    while self._given and self.traces.record(next(iter(self._given))) is None:
+                        self._given.popitem(last=False)  # its trace is gone: no feedback can reach it
         return summary
 
     def _earlier_feedback(self, trace_id: str) -> tuple[dict[str, Any] | None, dict[str, float]]:
@@ -215,18 +217,21 @@ class FeedbackTrainer:
 
     def _find(self, trace_id: str) -> tuple[Decision, dict[str, Decision]]:
         """The serving decision of `trace_id` and its shadows' decisions, by router id."""
-        kept = self._decisions.get(trace_id)
-        if kept is None and self.enabled:
-            kept = self._stored(trace_id)
-        if kept is None:
+        record = self.traces.record(trace_id)
+        kept = record.decisions() if record is not None else []
+        if kept:
+            served, shadows = kept[-1], self._shadows.get(trace_id, {})
+        elif self.enabled and (stored := self._stored(trace_id)) is not None:
+            served, shadows = stored
+        else:
             raise InvalidInput(f"unknown trace id {trace_id!r}: it was never recorded here, or has been evicted; "
                                "use the trace_id of a recent response (himoe run --json shows it)")
-        served, shadows = kept
         if not served.ok:
-            raise InvalidInput(f"trace {trace_id!r} ended in an error ({served.error}); there is nothing to score")
-        return served, {d.router: d for d in shadows if d.ok}
+            error = served.error if type(served.error) is MoeError else f"{type(served.error).__name__}: {served.error}"
+            raise InvalidInput(f"trace {trace_id!r} ended in an error ({error}); there is nothing to score")
+        return served, {router: d for router, d in shadows.items() if d.ok}
 
-    def _stored(self, trace_id: str) -> tuple[Decision, tuple[Decision, ...]] | None:
+    def _stored(self, trace_id: str) -> tuple[Decision, dict[str, Decision]] | None:
         stored = self.store.trace(trace_id)
         if stored is None:
             return None
@@ -239,7 +244,7 @@ class FeedbackTrainer:
             raise InvalidInput(f"trace {trace_id!r} was recorded by an earlier himoe, without the decision record "
                                "that learning reads; it cannot take feedback — route the request again")
         served = decisions.pop(served_by)
-        return served, tuple(decisions.values())
+        return served, decisions
 
     def _names(self, decision: Decision) -> dict[ExpertId, str]:
         names = {eid: self.experts.get_by_id(eid).name for eid in decision.picks if self.experts.get_by_id(eid) is not None}

@@ -31,11 +31,12 @@ from .trace_record import TraceRecord, attempt_atoms, render_attempt, request_at
 from .trace_store import TraceStore
 
 
-ROUTER_GRACE_S = 0.05
-"""A router is held to the request's deadline from outside this much later. A router that cuts
-its own experts at the deadline (BaseRouter does) returns first, with what finished; the margin
-is wide because an event loop running late wakes both deadlines at once, and then the outer
-one would throw those answers away."""
+ROUTER_GRACE_S = 1.0
+"""How long past the request's deadline a router that has not returned is given before the
+engine cuts it from outside. The Router protocol asks `route` to return by the deadline with
+what finished, as BaseRouter does, so this only ever cuts a router that ignores it. It is wide
+because an overloaded event loop can wake long after a deadline, and then both deadlines fire at
+once: the engine's would throw away the answers the router was returning."""
 _GRACE_TAKEN: contextvars.ContextVar[float] = contextvars.ContextVar("himoe_grace_taken", default=0.0)
 """How far past its deadline the current request may end by design, so that an adaptive
 admission limit does not read that as the loop running late."""

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Mapping
 if TYPE_CHECKING:
     from ..context import Context
     from ..decision.decision import Decision
+    from ..encoder.encoded import Encoded
     from ..errors import MoeError
     from ..input import InputData
     from ..value import Value
@@ -109,6 +110,11 @@ class TraceRecord:
             return text
         return _ENCODER.encode(render_request(self._atoms))  # atoms never change: no lock needed
 
+    def decisions(self) -> list[Decision]:
+        """The routers' decisions on this request, rebuilt from the atoms (none for a trace
+        given as a dict)."""
+        return [] if self._atoms is None else decisions_of(self._atoms)
+
     def release(self) -> None:
         """Let the dict go: a changed trace is kept as JSON text, any other is made again from
         its atoms when read."""
@@ -160,12 +166,24 @@ def attempt_atoms(decision: Decision, names: Mapping[Any, str], out: list | None
                 out += (result.aux.cost_units, result.aux.confidence, *_value_atoms(result.value))
             out.append(o.cause or None)
     if ok:
+        if meta is None:  # a router of its own making, or a decision made without calling
+            from ..aggregator.mix_meta import MixMeta
+
+            meta = MixMeta(entropy=0.0 if scores is None else scores.entropy(), topk=len(outcomes),
+                           util_by_expert=() if scores is None else scores.pairs())
         out += (meta.aggregator, meta.entropy, meta.topk, meta.lat_total_ms, meta.drop_count, meta.cost_units,
                 meta.disagreement, len(meta.util_by_expert), len(meta.failures), len(decision.weights))
         for eid, share in (*meta.util_by_expert, *decision.weights):
             out += (names[eid] if eid in names else _id_text(eid), float(share))
         for pair in meta.failures:
             out += pair
+    # What learning needs beyond the trace, never rendered: see `decisions_of`.
+    features = decision.features
+    out += (decision.model_version, None if features is None else features.vector,
+            *(_value_atoms(decision.value) if decision.value is not None else (None, None, None)),
+            len(decision.weights))
+    for eid, share in decision.weights:
+        out += (_id_text(eid), share)
     return out
 
 
@@ -209,6 +227,9 @@ def render_attempt(atoms: Iterator) -> dict[str, Any]:
             "failures": {take(): take() for _ in range(failures)},
             "weights": shares,
         }
+    take(), take(), take(), take(), take()  # the decision's own atoms: model version, features, value
+    for _ in range(2 * take()):  # and its weights by id
+        take()
     return trace
 
 
@@ -221,7 +242,7 @@ def request_atoms(x: InputData, ctx: Context, attempts: list[Decision], names: M
            *(_value_atoms(value) if value is not None else (None, None, None)),
            None if chain is None else json.dumps(chain),
            None if shadows is None else json.dumps(shadows) if shadows else "",
-           len(attempts)]
+           x.kind.value, x.payload, len(attempts)]
     for attempt in attempts:
         attempt_atoms(attempt, names, out)
     return tuple(out)
@@ -233,7 +254,7 @@ def render_request(atoms: tuple) -> dict[str, Any]:
     take = read.__next__
     trace_id, described, task, budget_ms, depth, elapsed_ms, error, served = (take() for _ in range(8))
     value = _render_value(take(), take(), take())
-    chain, shadows, attempts = take(), take(), take()
+    chain, shadows, _, _, attempts = take(), take(), take(), take(), take()
     trace: dict[str, Any] = {
         "trace_id": trace_id,
         "input": described,
@@ -299,3 +320,70 @@ def _id_text(eid: Any) -> str:
     """`str(eid)` (16 hex digits for an ExpertId), cached: traces print the same few ids on every
     request. `typed` keeps an ExpertId apart from the plain int equal to it."""
     return str(eid)
+
+
+def decisions_of(atoms: tuple) -> list[Decision]:
+    """Each router's Decision on the request, from the trace's atoms (the last one served, or
+    failed when the request did): what feedback learns from while the trace is kept."""
+    from himoe_registry import ExpertId
+
+    from ..decision.decision import Decision
+    from ..encoder.encoded import Encoded
+    from ..errors import MoeError
+    from ..experts.expert_aux import ExpertAux
+    from ..experts.expert_out import ExpertOut
+    from ..input import InputData, InputKind
+    from ..router.call_outcome import CallOutcome
+    from ..router.call_status import CallStatus
+    from ..router.gate_scores import GateScores
+    from ..value import Value
+
+    def value(kind, schema, data):
+        rendered = _render_value(kind, schema, data)
+        return None if rendered is None else Value.from_jsonable(rendered)
+
+    read = iter(atoms)
+    take = read.__next__
+    trace_id, _, task = take(), take(), take()
+    for _ in range(10):
+        take()
+    x = InputData(InputKind(take()), take(), task)
+    decisions = []
+    for _ in range(take()):
+        router, ok, error, candidates, picks, calls = (take() for _ in range(6))
+        scores, propensity, picked, outcomes = None, 1.0, [], []
+        if candidates >= 0:
+            ids, logits, probs = [], [], []
+            for _ in range(candidates):
+                ids.append(ExpertId.parse(take()))
+                take()
+                logits.append(take())
+                probs.append(take())
+            scores = GateScores(ids, logits, probs)
+            propensity = take()
+            for _ in range(picks):
+                take()
+                picked.append(ExpertId.parse(take()))
+        for _ in range(max(calls, 0)):
+            name, eid, status, latency, cost, confidence = (take() for _ in range(6))
+            answer = value(take(), take(), take())
+            out = None if answer is None else ExpertOut(answer, ExpertAux(latency, cost, confidence))
+            outcomes.append(CallOutcome(ExpertId.parse(eid), name, CallStatus(status), out, latency, take() or ""))
+        if ok:
+            util, failures, weights = _skip_mix(take)
+            for _ in range(2 * (util + weights + failures)):
+                take()
+        model_version, features = take(), take()
+        answer = value(take(), take(), take())
+        weights = [(ExpertId.parse(take()), take()) for _ in range(take())]
+        decisions.append(Decision(trace_id, router, x, scores, picked, propensity, outcomes, answer, weights,
+                                  None if features is None else Encoded(features), model_version,
+                                  error=None if ok else MoeError(error)))
+    return decisions
+
+
+def _skip_mix(take) -> tuple[int, int, int]:
+    """Read past a mix's scalars; the counts of its util, failure and weight pairs."""
+    for _ in range(7):
+        take()
+    return take(), take(), take()

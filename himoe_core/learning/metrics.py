@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from .regularizers import cv_squared
+
 
 def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
     """ECE with equal-width bins: Σ_b |B|/n · |accuracy(B) − confidence(B)|."""
@@ -110,7 +112,4 @@ def _pct(values: np.ndarray, q: float) -> float | None:
 
 
 def _cv2(counts: list[int]) -> float | None:
-    if len(counts) < 2:
-        return None
-    array = np.asarray(counts, dtype=np.float64)
-    return float(array.var() / array.mean() ** 2)
+    return None if len(counts) < 2 else cv_squared(np.asarray(counts, dtype=np.float64))

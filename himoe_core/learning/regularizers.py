@@ -6,6 +6,8 @@ grows as the gate collapses onto one expert, so minimising the loss keeps the ga
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 
 
@@ -28,13 +30,14 @@ def load_balance_grad(probs: np.ndarray, dispatch_share: np.ndarray, temperature
     return n * probs * (dispatch_share - float(np.dot(dispatch_share, probs))) / temperature
 
 
-def entropy(probs: np.ndarray) -> float:
-    p = probs[probs > 0]
+def entropy(probs: np.ndarray | Sequence[float]) -> float:
+    """Shannon entropy in nats (of a gate's probabilities, or any distribution)."""
+    p = np.asarray(probs, dtype=np.float64)
+    p = p[p > 0]
     return float(-(p * np.log(p)).sum())
 
 
 def entropy_penalty_grad(probs: np.ndarray, temperature: float) -> np.ndarray:
     """d/dz of −H(softmax(z/T)): pushes logits apart less when the gate is already sharp."""
     safe = np.clip(probs, 1e-12, 1.0)
-    h = -(safe * np.log(safe)).sum()
-    return probs * (np.log(safe) + h) / temperature
+    return probs * (np.log(safe) + entropy(probs)) / temperature

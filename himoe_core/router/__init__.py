@@ -13,7 +13,8 @@ if TYPE_CHECKING:
     from .expert_stats import ExpertStats
     from .fanout_result import FanoutResult
     from .gate_scores import GateScores
-    from .gating import entropy, gate_with_policy, softmax_stable, tie_break_keys
+    from ..learning.regularizers import entropy
+    from .gating import gate_with_policy, softmax_stable, tie_break_keys
     from .gating_policy import GatingPolicy
     from .hybrid_router import HybridRouter
     from .learning_router import LearningRouter
@@ -35,7 +36,7 @@ _EXPORTS = {
     "ExpertStats": ".expert_stats",
     "FanoutResult": ".fanout_result",
     "GateScores": ".gate_scores",
-    "entropy": ".gating",
+    "entropy": "..learning.regularizers",
     "gate_with_policy": ".gating",
     "softmax_stable": ".gating",
     "tie_break_keys": ".gating",

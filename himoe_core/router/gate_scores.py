@@ -1,9 +1,10 @@
 from __future__ import annotations
 
-import math
 
 import attrs
 from himoe_registry import ExpertId
+
+from ..learning.regularizers import entropy
 
 
 def _floats(values) -> tuple[float, ...]:
@@ -56,5 +57,5 @@ class GateScores:
     def entropy(self) -> float:
         """Shannon entropy (nats) of the gate distribution."""
         if self._entropy is None:  # computed once: a memoised gate serves many requests
-            object.__setattr__(self, "_entropy", 0.0 - sum(p * math.log(p) for p in self.probs if p > 0.0))
+            object.__setattr__(self, "_entropy", entropy(self.probs))
         return self._entropy

@@ -48,10 +48,3 @@ def gate_with_policy(ids: Sequence[ExpertId], logits: np.ndarray | Sequence[floa
     probs = (1.0 - policy.epsilon) * softmax_stable(logits, policy.temperature) + policy.epsilon / len(ids)
     order = np.lexsort((tie_break_keys(ids, policy.seed), -probs))
     return GateScores([ids[i] for i in order], logits[order], probs[order])
-
-
-def entropy(probs: np.ndarray | Sequence[float]) -> float:
-    """Shannon entropy in nats."""
-    p = np.asarray(probs, dtype=np.float64)
-    p = p[p > 0]
-    return float(-(p * np.log(p)).sum())

@@ -48,7 +48,7 @@ class LearningRouter(BaseRouter):
         """The encoded input with a bias term appended."""
         if encoded is None:
             if self.encoder is not None:
-                encoded = self.encoder.encode(x).vector
+                encoded = self.encode(x).encoded.vector
             elif x.as_features() is not None:
                 encoded = x.as_features()
             else:

@@ -9,7 +9,7 @@ from ..decision.decision import Decision
 from ..context import Context
 from ..errors import ConfigError, EncodeError
 from ..experts.expert_ref import ExpertRef
-from ..learning.regularizers import entropy_penalty_grad, load_balance_grad
+from ..learning.regularizers import entropy, entropy_penalty_grad, load_balance_grad
 from .gating import softmax_stable
 from .learning_router import LearningRouter
 from .option_checks import count, real
@@ -101,7 +101,7 @@ class LinearRouter(LearningRouter):
             weights[rows] -= self.lr * step
         self.last_loss = {"task": 0.5 * float(z[position] - reward) ** 2,
                           "load_balance": float(len(rows) * share @ probs),
-                          "entropy": float(-(probs * np.log(np.clip(probs, 1e-12, 1))).sum())}
+                          "entropy": entropy(probs)}
 
     def model_state(self) -> dict[str, Any]:
         state: dict[str, Any] = {"arms": np.asarray(self.arms, dtype=np.uint64),

@@ -39,42 +39,23 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..lazy_exports import lazy_exports
+from ..lazy_exports import public_namespace
 
-if TYPE_CHECKING:
-    from .blocking_expert import BlockingExpert
-    from .constant_expert import ConstantExpert
-    from .echo_expert import EchoExpert
-    from .failing_expert import FailingExpert
-    from .flaky_expert import FlakyExpert
-    from .hanging_expert import HangingExpert
-    from .learning_expert import LearningExpert
-    from .malformed_expert import MalformedExpert
-    from .sleepy_expert import SleepyExpert
-    from .stuck_thread_expert import StuckThreadExpert
-    from .latency_benchmark import run_latency_benchmark
-    from .trace_assertions import assert_examples_answered, assert_routed, describe_routing, trace_calls
+if TYPE_CHECKING:  # the exports, read at run time by public_namespace: one list, three uses
+    from .blocking_expert import BlockingExpert as BlockingExpert
+    from .constant_expert import ConstantExpert as ConstantExpert
+    from .echo_expert import EchoExpert as EchoExpert
+    from .failing_expert import FailingExpert as FailingExpert
+    from .flaky_expert import FlakyExpert as FlakyExpert
+    from .hanging_expert import HangingExpert as HangingExpert
+    from .latency_benchmark import run_latency_benchmark as run_latency_benchmark
+    from .learning_expert import LearningExpert as LearningExpert
+    from .malformed_expert import MalformedExpert as MalformedExpert
+    from .sleepy_expert import SleepyExpert as SleepyExpert
+    from .stuck_thread_expert import StuckThreadExpert as StuckThreadExpert
+    from .trace_assertions import assert_examples_answered as assert_examples_answered
+    from .trace_assertions import assert_routed as assert_routed
+    from .trace_assertions import describe_routing as describe_routing
+    from .trace_assertions import trace_calls as trace_calls
 
-_EXPORTS = {
-    "BlockingExpert": ".blocking_expert",
-    "ConstantExpert": ".constant_expert",
-    "EchoExpert": ".echo_expert",
-    "FailingExpert": ".failing_expert",
-    "FlakyExpert": ".flaky_expert",
-    "HangingExpert": ".hanging_expert",
-    "LearningExpert": ".learning_expert",
-    "MalformedExpert": ".malformed_expert",
-    "SleepyExpert": ".sleepy_expert",
-    "StuckThreadExpert": ".stuck_thread_expert",
-    "run_latency_benchmark": ".latency_benchmark",
-    "assert_examples_answered": ".trace_assertions",
-    "assert_routed": ".trace_assertions",
-    "describe_routing": ".trace_assertions",
-    "trace_calls": ".trace_assertions",
-}
-
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
-
-__all__ = ["BlockingExpert", "ConstantExpert", "EchoExpert", "FailingExpert", "FlakyExpert", "HangingExpert",
-           "LearningExpert", "MalformedExpert", "SleepyExpert", "StuckThreadExpert", "assert_examples_answered",
-           "assert_routed", "describe_routing", "run_latency_benchmark", "trace_calls"]
+__getattr__, __dir__, __all__ = public_namespace(__name__)

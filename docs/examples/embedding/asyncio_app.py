@@ -22,8 +22,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import trio
 
-from himoe_core import (CancelToken, Context, DeadlineExceeded, ExpertAux, ExpertOut, HiMoE, InputData,
-                        InvalidInput, MoeError, Value)
+from himoe_core import (
+    CancelToken, Context, DeadlineExceeded, ExpertAux, ExpertOut, HiMoE, InputData, InvalidInput, MoeError,
+    Value,
+)
 
 
 class Shouter:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import tomllib
 
 import pytest
-from himoe_core import ConfigError, PluginHost
+from himoe_core import ConfigError
+from himoe_core.plugins import PluginHost
 
 import himoe_http.plugin as http_plugin
 from himoe_http import HttpExpertConfig, HttpPluginConfig, JsonHttpExpert, OpenAIChatExpert

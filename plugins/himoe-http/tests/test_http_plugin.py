@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
-from himoe_core import HiMoE, PluginHost
+from himoe_core import HiMoE
+from himoe_core.plugins import PluginHost
 
 PACKAGE = Path(__file__).resolve().parents[1] / "himoe_http"
 

@@ -10,7 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from himoe_core import ConfigError, Expert, PluginHost, stable_id
+from himoe_core import ConfigError, Expert
+from himoe_core.plugins import PluginHost
+from himoe_core.routing import stable_id
 from himoe_math.experts.math.math_sympy import MathSympy
 
 PACKAGE = Path(__file__).resolve().parents[1] / "himoe_math"

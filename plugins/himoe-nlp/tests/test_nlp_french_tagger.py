@@ -9,7 +9,9 @@ from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
-from himoe_core import Cancelled, CancelToken, Context, DeadlineExceeded, InputData, InvalidInput, PluginError, Value
+from himoe_core import (
+    CancelToken, Cancelled, Context, DeadlineExceeded, InputData, InvalidInput, PluginError, Value,
+)
 
 import himoe_nlp.base_models.spacy.french_pipeline as french_pipeline_module
 from himoe_nlp import NlpFrenchTagger

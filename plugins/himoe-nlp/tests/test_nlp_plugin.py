@@ -8,7 +8,9 @@ import sys
 from importlib.metadata import version
 
 import pytest
-from himoe_core import ConfigError, PluginHost, stable_id
+from himoe_core import ConfigError
+from himoe_core.plugins import PluginHost
+from himoe_core.routing import stable_id
 
 import himoe_nlp.plugin
 from himoe_nlp import NlpFrenchTagger, NlpLanguageId

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import importlib_metadata
 
-from himoe_core import PluginHost, hookimpl
+from himoe_core import hookimpl
+from himoe_core.plugins import PluginHost
 from himoe_planning import RulePlanner
 
 HIMOE = Path(sys.executable).parent / ("himoe.exe" if os.name == "nt" else "himoe")

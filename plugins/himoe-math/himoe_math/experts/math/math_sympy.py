@@ -6,14 +6,7 @@ from typing import Any, Mapping
 
 import attrs
 from himoe_core import (
-    ConfigError,
-    Context,
-    DeadlineExceeded,
-    ExpertAux,
-    ExpertOut,
-    InputData,
-    InvalidInput,
-    Value,
+    ConfigError, Context, DeadlineExceeded, ExpertAux, ExpertOut, InputData, InvalidInput, Value,
 )
 
 from ...compute.operations import DEFAULT_MAX_RESULT_CHARS
