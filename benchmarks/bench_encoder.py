@@ -25,7 +25,8 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 from bench_common import machine, say  # noqa: E402
-from himoe_core import HashingEncoder, InputData  # noqa: E402
+from himoe_core import InputData  # noqa: E402
+from himoe_core.routing import HashingEncoder
 from legacy_hashing import legacy_vectorize  # noqa: E402
 
 DATA = Path(os.environ.get("HIMOE_ROUTELLM_DATA", HERE / "data" / "gsm8k.csv"))

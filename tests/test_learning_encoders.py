@@ -100,7 +100,7 @@ def test_hashing_matches_signed_feature_hashing_of_word_unigrams_and_bigrams():
 
 
 def test_hashing_is_identical_in_another_process_with_another_hash_seed():
-    code = ("import sys; from himoe_core import HashingEncoder; "
+    code = ("import sys; from himoe_core.routing import HashingEncoder; "
             f"sys.stdout.write(HashingEncoder(dim=256, char_ngrams=(2, 4)).vectorize({TEXT!r}).tobytes().hex())")
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from himoe_core import HashingEncoder, InputData
+from himoe_core import InputData
+from himoe_core.routing import HashingEncoder
 from himoe_core.learning import DiagonalLogisticModel
 
 TEXTS = ["Natalia sold clips to 48 of her friends in April", "How many cups of feed does she need?",

@@ -55,6 +55,8 @@ class FeedbackTrainer:
         # traces feedback can reach then).
         self._given: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
         self._versions: dict[str, int] = {}
+        # Whether each router keeps learned state, asked once: state_dict() copies the model.
+        self._learns = {router_id: ref.handle.state_dict() is not None for router_id, ref in routers.items()}
         if self.enabled and (str(self.path) == ":memory:" or _exists(self.path)):
             self.restore()
 
@@ -158,7 +160,7 @@ class FeedbackTrainer:
             expected_value = to_value(expected) if expected is not None else None
             summary: dict[str, Any] = {"trace_id": trace_id, "router": router_id, "reward": reward,
                                        "task_loss": task_loss,
-                                       "router_learns": self.routers[router_id].handle.state_dict() is not None,
+                                       "router_learns": self._learns[router_id],
                                        "rewards": {names.get(eid, str(eid)): r for eid, r in rewards},
                                        "experts_updated": []}
             primary = {"reward": reward, "task_loss": task_loss, "rewards": {str(eid): r for eid, r in rewards},
@@ -254,7 +256,7 @@ class FeedbackTrainer:
     def _train(self, decision: Decision, rewards: list[tuple[ExpertId, float]], task_loss: float) -> None:
         router_id = decision.router
         router = self.routers[router_id].handle
-        learns = router.state_dict() is not None
+        learns = self._learns[router_id]
         if self.enabled and learns:
             saved_version = self.store.router_version(router_id)
             if saved_version > self._versions.get(router_id, 0):

@@ -179,7 +179,8 @@ def attempt_atoms(decision: Decision, names: Mapping[Any, str], out: list | None
             out += pair
     # What learning needs beyond the trace, never rendered: see `decisions_of`.
     features = decision.features
-    out += (decision.model_version, None if features is None else features.vector,
+    out += (decision.model_version,
+            *((None, None, None) if features is None else (features.vector, features.indices, features.values)),
             *(_value_atoms(decision.value) if decision.value is not None else (None, None, None)),
             len(decision.weights))
     for eid, share in decision.weights:
@@ -227,7 +228,8 @@ def render_attempt(atoms: Iterator) -> dict[str, Any]:
             "failures": {take(): take() for _ in range(failures)},
             "weights": shares,
         }
-    take(), take(), take(), take(), take()  # the decision's own atoms: model version, features, value
+    for _ in range(7):  # the decision's own atoms: model version, features (3), value (3)
+        take()
     for _ in range(2 * take()):  # and its weights by id
         take()
     return trace
@@ -373,11 +375,11 @@ def decisions_of(atoms: tuple) -> list[Decision]:
             util, failures, weights = _skip_mix(take)
             for _ in range(2 * (util + weights + failures)):
                 take()
-        model_version, features = take(), take()
+        model_version, vector, indices, values = take(), take(), take(), take()
         answer = value(take(), take(), take())
         weights = [(ExpertId.parse(take()), take()) for _ in range(take())]
         decisions.append(Decision(trace_id, router, x, scores, picked, propensity, outcomes, answer, weights,
-                                  None if features is None else Encoded(features), model_version,
+                                  None if vector is None else Encoded._of_sparse(vector, indices, values), model_version,
                                   error=None if ok else MoeError(error)))
     return decisions
 

@@ -67,7 +67,11 @@ class LearningRouter(BaseRouter):
     samples_first = True
 
     def choose_first(self, scores: GateScores) -> int:
-        return int(self.rng.choice(len(scores.probs), p=np.asarray(scores.probs) / sum(scores.probs)))
+        # What `self.rng.choice(n, p=probs)` does, without its argument checks (they cost more
+        # than the draw): the same index for the same generator state, to the bit.
+        cdf = np.cumsum(np.asarray(scores.probs) / sum(scores.probs))
+        cdf /= cdf[-1]
+        return int(cdf.searchsorted(self.rng.random(), side="right"))
 
     # -- learning ---------------------------------------------------------------------------------
     def learn(self, decision: Decision, feedback: RouterFeedback) -> None:

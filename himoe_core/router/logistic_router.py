@@ -5,10 +5,12 @@ from typing import Any
 
 import numpy as np
 
-from ..decision.decision import Decision
 from ..context import Context
+from ..decision.decision import Decision
+from ..encoder.encoded import Encoded
 from ..errors import ConfigError, EncodeError
 from ..experts.expert_ref import ExpertRef
+from ..input import InputData
 from ..learning.diagonal_logistic_model import DiagonalLogisticModel
 from .gating_policy import GatingPolicy
 from .learning_router import LearningRouter
@@ -65,21 +67,31 @@ class LogisticRouter(LearningRouter):
         features = getattr(self.encoder, "dense", 0)
         return features + 1 if features else 0
 
-    def _model(self, x: np.ndarray) -> DiagonalLogisticModel:
-        dense = self._dense(x.shape[0])
+    def _model(self, dim: int) -> DiagonalLogisticModel:
+        dense = self._dense(dim)
         if self.model is None:
-            self.model = DiagonalLogisticModel(x.shape[0], self.prior, dense)
-        elif self.model.dim != x.shape[0]:
-            raise EncodeError(f"router {self.id!r} learned on {self.model.dim - 1} features, got {x.shape[0] - 1}")
+            self.model = DiagonalLogisticModel(dim, self.prior, dense)
+        elif self.model.dim != dim:
+            raise EncodeError(f"router {self.id!r} learned on {self.model.dim - 1} features, got {dim - 1}")
         elif self.model.dense != dense:
             raise EncodeError(f"router {self.id!r} learned with a full-covariance block of {self.model.dense} coordinates, "
                               f"its options now ask for {dense} (covariance, or the encoder's dense features, changed); "
                               "keep them, or start from fresh state")
         return self.model
 
+    def _sparse(self, x: InputData, encoded: Encoded | None) -> tuple[int, tuple[np.ndarray, np.ndarray]]:
+        """The features with the bias appended, as (dim, (indices, values)): read from the
+        encoding's sparse view, so a decision and its update never touch the zeros."""
+        if encoded is None:
+            vector = self.features(x)
+            indices = np.flatnonzero(vector)
+            return vector.shape[0], (indices, vector[indices])
+        dim = encoded.dim
+        return dim + 1, (np.append(encoded.indices, dim), np.append(encoded.values.astype(np.float64), 1.0))
+
     def logits(self, input: RouterInput, candidates: list[ExpertRef], ctx: Context) -> np.ndarray:
-        x = self._input_features(input)
-        means, widths = self._model(x).mean_and_width([int(ref.id) for ref in candidates], x)
+        dim, x = self._sparse(input.input, input.encoded)
+        means, widths = self._model(dim).mean_and_width([int(ref.id) for ref in candidates], x)
         if self.explore == "thompson":
             means = means + self.alpha * widths * self.rng.standard_normal(widths.shape[0])
         elif self.explore == "ucb":
@@ -87,8 +99,12 @@ class LogisticRouter(LearningRouter):
         success = np.array([1.0 / (1.0 + math.exp(-min(max(z, -30.0), 30.0))) for z in means])
         return success - self.cost_weight * self.costs(candidates)
 
-    def update(self, x: np.ndarray | None, expert_id: int, reward: float, decision: Decision) -> None:
-        self._model(x).learn(int(expert_id), x, reward)
+    def _decision_features(self, decision: Decision) -> tuple[int, tuple[np.ndarray, np.ndarray]]:
+        return self._sparse(decision.input, decision.features)
+
+    def update(self, x: Any, expert_id: int, reward: float, decision: Decision) -> None:
+        dim, sparse = x
+        self._model(dim).learn(int(expert_id), sparse, reward)
 
     def model_state(self) -> dict[str, Any]:
         return {} if self.model is None else {"logistic": self.model.state_dict()}

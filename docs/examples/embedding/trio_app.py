@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import trio
 
-from himoe_core import Cancelled, CancelToken, Context, ExpertAux, ExpertOut, HiMoE, InputData, Value
+from himoe_core import CancelToken, Cancelled, Context, ExpertAux, ExpertOut, HiMoE, InputData, Value
 
 FACTS = {"capital of france": "Paris", "capital of italy": "Rome", "largest planet": "Jupiter"}
 

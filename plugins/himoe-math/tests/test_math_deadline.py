@@ -8,7 +8,7 @@ import time
 
 import pytest
 import trio
-from himoe_core import Cancelled, CancelToken, Context, DeadlineExceeded, InputData, InvalidInput
+from himoe_core import CancelToken, Cancelled, Context, DeadlineExceeded, InputData, InvalidInput
 from himoe_math.compute.sympy_worker_pool import SympyWorkerPool
 from himoe_math.experts.math.math_sympy import MathSympy
 

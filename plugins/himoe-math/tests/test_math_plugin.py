@@ -48,7 +48,7 @@ def test_math_plugin_import_is_light():
 def test_math_listing_experts_starts_no_worker():
     code = (
         "import glob, os, sys\n"
-        "from himoe_core import PluginHost\n"
+        "from himoe_core.plugins import PluginHost\n"
         "host = PluginHost()\n"
         "assert any(name == 'math_sympy' for _, name, _ in host.experts.items())\n"
         "def parent(stat):\n"

@@ -6,7 +6,7 @@ import threading
 import time
 
 import pytest
-from himoe_core import Cancelled, CancelToken, ConfigError, Context, InputData, InvalidInput
+from himoe_core import CancelToken, Cancelled, ConfigError, Context, InputData, InvalidInput
 
 import himoe_nlp.base_models.lingua.lingua_detector as lingua_detector_module
 from himoe_nlp import NlpLanguageId

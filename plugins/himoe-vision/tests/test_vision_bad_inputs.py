@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 import pytest
-from himoe_core import Cancelled, CancelToken, Context, InputData, InvalidInput
+from himoe_core import CancelToken, Cancelled, Context, InputData, InvalidInput
 from PIL import Image
 
 from himoe_vision import DigitsLinearExpert, DigitsSvcExpert

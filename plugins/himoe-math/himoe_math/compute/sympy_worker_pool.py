@@ -7,7 +7,7 @@ import time
 import weakref
 from typing import Callable
 
-from himoe_core import Cancelled, CancelToken, DeadlineExceeded, ExpertFailed, InvalidInput
+from himoe_core import CancelToken, Cancelled, DeadlineExceeded, ExpertFailed, InvalidInput
 
 from .deadline_waiter import POLL_S, DeadlineWaiter
 from .operations import DEFAULT_MAX_RESULT_CHARS
