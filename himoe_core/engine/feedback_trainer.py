@@ -220,9 +220,9 @@ class FeedbackTrainer:
     def _find(self, trace_id: str) -> tuple[Decision, dict[str, Decision]]:
         """The serving decision of `trace_id` and its shadows' decisions, by router id."""
         record = self.traces.record(trace_id)
-        kept = record.decisions() if record is not None else []
-        if kept:
-            served, shadows = kept[-1], self._shadows.get(trace_id, {})
+        kept = record.decision() if record is not None else None
+        if kept is not None:
+            served, shadows = kept, self._shadows.get(trace_id, {})
         elif self.enabled and (stored := self._stored(trace_id)) is not None:
             served, shadows = stored
         else:

@@ -272,7 +272,7 @@ class HiMoE:
         elapsed = ctx.elapsed_ms()
         record = TraceRecord(ctx.trace_id, request_atoms(x, ctx, attempts, self._names, elapsed, served=served.router,
                                                          value=value, chain=chain, shadows=shadow_notes),
-                             router=served.router)
+                             router=served.router, decision=served)
         self.traces.put(record)
         self.trainer.remember(record, served)
         if shadows:

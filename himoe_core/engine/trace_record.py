@@ -40,11 +40,11 @@ class TraceRecord:
     trace; each read then returns a new dict.
     """
 
-    __slots__ = ("trace_id", "router", "_atoms", "_data", "_text", "_changed", "_released")
+    __slots__ = ("trace_id", "router", "_atoms", "_data", "_text", "_changed", "_released", "_decision")
     _setting = threading.Lock()  # held only to publish a change, never while rendering
 
     def __init__(self, trace_id: str, atoms: tuple | None = None, data: dict[str, Any] | None = None,
-                 router: str | None = None) -> None:
+                 router: str | None = None, decision: Decision | None = None) -> None:
         if (atoms is None) == (data is None):
             raise ValueError("TraceRecord needs either the trace's atoms or the trace dict")
         self.trace_id = trace_id
@@ -54,6 +54,9 @@ class TraceRecord:
         self._text: str | None = None
         self._changed = data is not None  # the dict is the trace: atoms cannot make it again
         self._released = False
+        # The last router's Decision as it was made, kept while the record is among the newest
+        # (feedback mostly comes soon); released with the dict, it is rebuilt from the atoms.
+        self._decision = decision
 
     @classmethod
     def of(cls, trace: TraceRecord | dict[str, Any]) -> TraceRecord:
@@ -110,10 +113,13 @@ class TraceRecord:
             return text
         return _ENCODER.encode(render_request(self._atoms))  # atoms never change: no lock needed
 
-    def decisions(self) -> list[Decision]:
-        """The routers' decisions on this request, rebuilt from the atoms (none for a trace
-        given as a dict)."""
-        return [] if self._atoms is None else decisions_of(self._atoms)
+    def decision(self) -> Decision | None:
+        """The last router's decision on this request (the serving one, or the failed one when
+        the request failed); None for a trace given as a dict."""
+        decision = self._decision
+        if decision is not None:
+            return decision
+        return decisions_of(self._atoms)[-1] if self._atoms is not None else None
 
     def release(self) -> None:
         """Let the dict go: a changed trace is kept as JSON text, any other is made again from
@@ -122,6 +128,7 @@ class TraceRecord:
         text = _ENCODER.encode(data) if data is not None and self._changed else None
         with TraceRecord._setting:
             self._released = True
+            self._decision = None
             if data is not None and self._data is data:
                 if text is not None:
                     self._text = text  # before the dict goes: readers look at the dict first

@@ -48,6 +48,7 @@ class TraceWriter:
             finally:
                 for _ in range(taken):  # one per get(), empty batches and the close sentinel included
                     self._queue.task_done()
+            del batches  # not kept while waiting for the next: its items hold whole requests
             if closing:
                 return
 
