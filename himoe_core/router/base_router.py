@@ -161,8 +161,10 @@ class BaseRouter:
     def _gate_policy(self, ids: list, logits: Any) -> GateScores:
         """`gate_with_policy(ids, logits, self.policy)`, memoised on its exact inputs."""
         array = np.asarray(logits, dtype=np.float64)
-        if array.ndim != 1:
-            return gate_with_policy(ids, array, self.policy)  # which says what is wrong with it
+        if array.ndim != 1 or self.samples_first:
+            # a malformed array gets gate_with_policy's message; a sampling router's logits
+            # change with every decision, so remembering them would only cost
+            return gate_with_policy(ids, array, self.policy)
         memo = self._gate_memo
         if self._memo_policy is not self.policy:  # the policy was replaced: start afresh
             memo.clear()

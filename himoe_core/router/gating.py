@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Sequence
 
 import numpy as np
@@ -34,6 +35,14 @@ def tie_break_keys(ids: Sequence[int], seed: int) -> np.ndarray:
     return z & _MASK
 
 
+@functools.lru_cache(maxsize=64)
+def _keys(ids: tuple[int, ...], seed: int) -> np.ndarray:
+    """`tie_break_keys`, kept for the few candidate sets a router sees again and again."""
+    keys = tie_break_keys(ids, seed)
+    keys.setflags(write=False)
+    return keys
+
+
 def gate_with_policy(ids: Sequence[ExpertId], logits: np.ndarray | Sequence[float], policy: GatingPolicy) -> GateScores:
     """Probabilities `(1 - ε)·softmax(logits / T) + ε / n`, ranked best first with ties broken
     by hash(id ^ seed): the same ids and logits give the same ranking in any input order."""
@@ -46,5 +55,5 @@ def gate_with_policy(ids: Sequence[ExpertId], logits: np.ndarray | Sequence[floa
     if not np.isfinite(logits).all():
         raise ValueError(f"gate logits must be finite, got {logits.tolist()!r}")
     probs = (1.0 - policy.epsilon) * softmax_stable(logits, policy.temperature) + policy.epsilon / len(ids)
-    order = np.lexsort((tie_break_keys(ids, policy.seed), -probs))
+    order = np.lexsort((_keys(tuple(ids), policy.seed), -probs))
     return GateScores([ids[i] for i in order], logits[order], probs[order])
