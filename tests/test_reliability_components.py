@@ -202,7 +202,7 @@ def test_a_router_whose_fan_out_hangs_is_cut_at_the_deadline():
         return trio.current_time() - started
 
     elapsed = trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
-    assert elapsed == pytest.approx(0.100 + ROUTER_GRACE_S)  # cut from outside, a grace later
+    assert elapsed == pytest.approx(0.100 + ROUTER_GRACE_S)  # a router of its own is cut from outside, 5 ms later
     assert mock_run(moe.run, "question").value.as_text() == "good answer", "the next request is served"
 
 

@@ -9,6 +9,7 @@ from ..experts.expert_info import expert_domain
 from ..experts.expert_ref import ExpertRef
 from ..plugins.plugin_host import PluginHost, _one_line
 from ..router.expert_stats import ExpertStats
+from ..router.base_router import BaseRouter
 from ..router.router_ref import RouterRef
 from ..config.config_parsing import ROUTER_COMMON_KEYS
 
@@ -86,7 +87,7 @@ def build_routers(host: PluginHost, config: dict[str, Any], stats: ExpertStats) 
                               f"failed to build: {_one_line(exc)}") from exc
         if hasattr(router, "max_output_bytes"):
             router.max_output_bytes = config["limits"].max_output_bytes
-        routers[router_id] = RouterRef(router_id, router)
+        routers[router_id] = RouterRef(router_id, router, guarded=not _cuts_itself(router))
     return routers
 
 
@@ -110,3 +111,12 @@ def build_orchestrator(host: PluginHost, config: dict[str, Any], routers: dict[s
 
 def _owner(host: PluginHost, table: str, name: str) -> str:
     return repr(getattr(host, "_owners", {}).get((table, name), "an unknown plugin"))
+
+
+def _cuts_itself(router: Any) -> bool:
+    """Whether the router runs BaseRouter's own fan-out, which cuts its experts at the deadline
+    and returns what finished (RouterRef.guarded). Decided once, here, where plugin code comes
+    in, never by looking at a router on a request's path."""
+    kind = type(router)
+    return (isinstance(router, BaseRouter) and kind.route is BaseRouter.route
+            and kind.call_experts is BaseRouter.call_experts)

@@ -5,11 +5,14 @@ from typing import Any, Awaitable, Callable
 
 import trio
 
+from ..errors import Cancelled
+
 
 class BackgroundLoop:
     """A trio run in a thread of its own, owned by a HiMoE, so that plain code and other event
     loops can call the async engine from any thread (`call`), and background work (shadow
-    routers) has a nursery that outlives one call. `close()` cancels it and joins the thread."""
+    routers) has a nursery that outlives one call. `close()` cancels it and joins the thread;
+    calls still running then raise Cancelled."""
 
     def __init__(self, name: str = "himoe-loop") -> None:
         self._ready = threading.Event()
@@ -51,7 +54,15 @@ class BackgroundLoop:
         """Run `fn(*args)` on the loop and return its result, from any other thread."""
         if self._token is None or not self._thread.is_alive():
             raise RuntimeError("this HiMoE is closed; create a new one")
-        return trio.from_thread.run(fn, *args, trio_token=self._token)
+        try:
+            return trio.from_thread.run(fn, *args, trio_token=self._token)
+        except (trio.Cancelled, trio.RunFinishedError, BaseExceptionGroup) as exc:
+            # close() cancelled the loop under this call: the caller gets a MoeError it can
+            # catch, not trio's own exceptions (an `except Exception` misses Cancelled).
+            if isinstance(exc, BaseExceptionGroup) and not exc.subgroup(
+                    lambda e: isinstance(e, (trio.Cancelled, trio.RunFinishedError))):
+                raise
+            raise Cancelled("the engine was closed while this request ran (HiMoE.close)") from None
 
     def close(self) -> None:
         if self._token is not None and self._thread.is_alive():

@@ -1,21 +1,24 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import threading
 from collections import OrderedDict
 from typing import Any, Mapping
 
+import numpy as np
 from himoe_registry import ExpertId
 
 from ..decision import decision_codec
 from ..decision.decision import Decision
-from ..errors import InvalidInput, MoeError
+from ..errors import InvalidInput, MoeError, StateError
+from ..learning.feedback_values import check_feedback
 from ..input import InputData, InputKind
 from ..orchestrator.orchestration_feedback import OrchestrationFeedback
 from ..router.router_feedback import RouterFeedback
 from ..router.router_ref import RouterRef
-from ..state.state_store import StateStore, default_state_path
+from ..state.state_store import StateStore, default_state_path, split_state
 from ..value import to_value
 from .trace_record import TraceRecord
 from .trace_store import TraceStore
@@ -55,8 +58,10 @@ class FeedbackTrainer:
         # traces feedback can reach then).
         self._given: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
         self._versions: dict[str, int] = {}
-        # Whether each router keeps learned state, asked once: state_dict() copies the model.
-        self._learns = {router_id: ref.handle.state_dict() is not None for router_id, ref in routers.items()}
+        # Each router's state before it learned anything (None: it keeps none), asked once:
+        # whether it learns, and what to go back to when its first update goes wrong.
+        self._fresh = {router_id: copy.deepcopy(ref.handle.state_dict()) for router_id, ref in routers.items()}
+        self._learns = {router_id: state is not None for router_id, state in self._fresh.items()}
         if self.enabled and (str(self.path) == ":memory:" or _exists(self.path)):
             self.restore()
 
@@ -106,6 +111,15 @@ class FeedbackTrainer:
             if len(self._pending) >= self.flush_every:
                 self._submit()
 
+    def recorded(self, trace_id: str) -> bool:
+        """Whether the state file already holds a trace with this id."""
+        if not self.enabled or (str(self.path) != ":memory:" and self._store is None and not _exists(self.path)):
+            return False
+        with self._lock:  # not flushed: this runs on the request's path; pending traces are looked at
+            if any(record.trace_id == trace_id for record, _ in self._pending):
+                return True
+        return self.store.trace(trace_id) is not None
+
     def _submit(self) -> None:
         batch, self._pending = self._pending, []
         if self._writer is None:
@@ -147,6 +161,8 @@ class FeedbackTrainer:
     def feedback(self, trace_id: str, *, reward: float | None = None, task_loss: float | None = None,
                  scores: Mapping[str, float] | None = None, expected: Any = None,
                  shadow_scores: Mapping[str, float] | None = None) -> dict[str, Any]:
+        # Everything is checked before anything learns: the range, and reward xor task_loss.
+        check_feedback(reward, task_loss, scores=scores, shadow_scores=shadow_scores)
         reward, task_loss = _reward_and_loss(reward, task_loss, scores)
         with self._lock:
             if self.enabled:
@@ -268,8 +284,17 @@ class FeedbackTrainer:
                 router.model_version = self._versions[router_id] = version
         router.learn(decision, RouterFeedback(decision.trace_id, task_loss, rewards))
         if self.enabled and learns:
+            state = router.state_dict()
+            bad = _non_finite(state)
+            if bad:
+                # Never saved, and undone here: the feedback row rolls back with the transaction.
+                saved = self.store.load_router(router_id)
+                router.load_state_dict(saved[0] if saved is not None and saved[0].get("kind") == router.kind
+                                       else copy.deepcopy(self._fresh[router_id]))
+                raise StateError(f"router {router_id!r} learned non-finite parameters ({bad}) from the feedback on "
+                                 f"trace {decision.trace_id!r}; the update was rejected and nothing was saved")
             version = self._versions.get(router_id, 0) + 1
-            self.store.save_router(router_id, router.state_dict(), version)
+            self.store.save_router(router_id, state, version)
             router.model_version = self._versions[router_id] = version
 
     def _teach_experts(self, decision: Decision, rewards: list[tuple[ExpertId, float]], expected: Any) -> list[str]:
@@ -359,6 +384,23 @@ def _rewards(decision: Decision, names: Mapping[ExpertId, str], reward: float,
                 raise InvalidInput(f"score for {name!r} must be a finite number, got {value!r}")
         return [(by_name[name], float(value)) for name, value in scores.items()]
     return [(eid, reward) for eid in decision.credited()]
+
+
+def _non_finite(state: dict[str, Any]) -> str | None:
+    """The first array or number of a router state that is not finite, by name; None if none."""
+    scalars, arrays = split_state(state)
+    for name, array in arrays.items():
+        if array.dtype.kind in "fc" and not np.isfinite(array).all():
+            return name
+    stack = [("", scalars)]
+    while stack:
+        prefix, table = stack.pop()
+        for key, value in table.items():
+            if isinstance(value, dict):
+                stack.append((f"{prefix}{key}.", value))
+            elif isinstance(value, float) and not math.isfinite(value):
+                return prefix + key
+    return None
 
 
 def _recorded_input(x: InputData) -> tuple[str, str | None, bytes]:

@@ -31,12 +31,11 @@ from .trace_record import TraceRecord, attempt_atoms, render_attempt, request_at
 from .trace_store import TraceStore
 
 
-ROUTER_GRACE_S = 1.0
-"""How long past the request's deadline a router that has not returned is given before the
-engine cuts it from outside. The Router protocol asks `route` to return by the deadline with
-what finished, as BaseRouter does, so this only ever cuts a router that ignores it. It is wide
-because an overloaded event loop can wake long after a deadline, and then both deadlines fire at
-once: the engine's would throw away the answers the router was returning."""
+ROUTER_GRACE_S = 0.005
+"""How long past the request's deadline a router written from scratch (not a BaseRouter) is
+given before the engine cuts it from outside (RouterRef.guarded). A BaseRouter is not guarded:
+it cuts its own fan-out at the deadline and returns what finished, and a guard around it would
+throw those answers away whenever an overloaded loop wakes both deadlines at once."""
 _GRACE_TAKEN: contextvars.ContextVar[float] = contextvars.ContextVar("himoe_grace_taken", default=0.0)
 """How far past its deadline the current request may end by design, so that an adaptive
 admission limit does not read that as the loop running late."""
@@ -116,8 +115,8 @@ class HiMoE:
                  shadow_scores: Mapping[str, float] | None = None) -> dict[str, Any]:
         """Learn from how good the answer of `trace_id` was.
 
-        `reward` (higher is better, typically 0..1) or `task_loss` (= 1 − reward) scores the
-        answer; `scores` scores individual experts' outputs by name; `expected` is the right
+        `reward` (higher is better, typically 0..1) or `task_loss` (= 1 − reward), not both,
+        scores the answer (each a number in [-1000, 1000]); `scores` scores individual experts' outputs by name; `expected` is the right
         answer when known (experts with `learn` use it); `shadow_scores` scores the shadow
         routers' answers by router id (offline credit assignment). The router that served the
         trace learns, the selected experts learn, and with a state file everything is saved.
@@ -192,6 +191,8 @@ class HiMoE:
                             clock=current_clock(), options=options)
         if router is not None and router not in self.routers:
             raise NoExpertSelected(f"unknown router {router!r}; configured routers: {', '.join(sorted(self.routers))}")
+        if trace_id is not None:
+            self._check_new_trace_id(trace_id)
         if self._slots is None:
             return await self._answer(x, ctx, router=router, k=k)
         slots, deadline = await self._admit(ctx, watch_token=cancel is not None)
@@ -201,6 +202,13 @@ class HiMoE:
         finally:
             slots.release(deadline + _GRACE_TAKEN.get())
             _GRACE_TAKEN.reset(grace)
+
+    def _check_new_trace_id(self, trace_id: str) -> None:
+        """A caller's trace id must be new: reused, a later feedback would pair its reward with
+        another input than the one it scores."""
+        if self.traces.record(trace_id) is not None or self.trainer.recorded(trace_id):
+            raise InvalidInput(f"trace id {trace_id!r} was already used for another request; give each request a "
+                               "new trace_id (or none: himoe makes one)")
 
     async def _admit(self, ctx: Context, watch_token: bool) -> tuple[RequestSlots, float]:
         """Take one of the `max_in_flight` request slots of this trio run, waiting at most until
@@ -285,9 +293,11 @@ class HiMoE:
         """One router's decision on `x`, held to the request's deadline; whatever goes wrong in
         the router becomes the decision's error, never the caller's exception."""
         try:
-            with trio.move_on_after(ctx.remaining_ms() / 1000.0 + ROUTER_GRACE_S):
+            if not ref.guarded:
                 return await ref.handle.route(x, ctx, k)
             _GRACE_TAKEN.set(ROUTER_GRACE_S)
+            with trio.move_on_after(ctx.remaining_ms() / 1000.0 + ROUTER_GRACE_S):
+                return await ref.handle.route(x, ctx, k)
             error: MoeError = DeadlineExceeded(ctx.budget_ms, f"router {ref.id!r} did not return by the deadline")
         except MoeError as exc:
             error = exc
@@ -304,6 +314,8 @@ class HiMoE:
         x = InputData.coerce(x, task=task, limits=self.limits)
         if router is not None and router not in self.routers:
             raise NoExpertSelected(f"unknown router {router!r}; configured routers: {', '.join(sorted(self.routers))}")
+        if trace_id is not None:
+            self._check_new_trace_id(trace_id)
         ctx = Context.start(self.budget_ms, trace_id=trace_id, memory=self.memory, clock=current_clock())
         ref = self.routers[router] if router else self._ask_orchestrator("choose_router", x, ctx)
         decision = ref.handle.decide(x, ctx, k)

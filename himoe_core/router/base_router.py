@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import inspect
+import logging
 import math
 from functools import partial
 from typing import Any, Mapping, Sequence
@@ -154,8 +155,8 @@ class BaseRouter:
         if not candidates:
             raise NoExpertSelected(
                 f"router {self.id!r} has no expert that can handle {_describe_key(input)}; "
-                f"its experts are {', '.join(_introduce(r) for r in self.experts) or 'none'}"
-            )
+                f"its experts are {', '.join(_introduce(r) for r in self.experts) or 'none'}",
+                _refusals(self.experts, input.input.routing_key()))
         return self._gate_policy([r.id for r in candidates], self.logits(input, candidates, ctx))
 
     def _gate_policy(self, ids: list, logits: Any) -> GateScores:
@@ -415,8 +416,29 @@ def _infer_in_thread(infer, x, ctx):
 def _can_handle(ref: ExpertRef, key: str) -> bool:
     try:
         return bool(ref.handle.can_handle(key))
-    except Exception:  # a faulty can_handle excludes its expert, it does not fail the request
+    except Exception as exc:  # a faulty can_handle excludes its expert, it does not fail the request
+        if ref.id not in _WARNED:
+            _WARNED.add(ref.id)
+            logger.warning("expert %r: can_handle raised %s; the expert is left out of routing until it "
+                           "stops raising (NoExpertSelected names the cause)", ref.name, _cause(exc))
         return False
+
+
+def _refusals(experts: Sequence[ExpertRef], key: str) -> dict[str, str]:
+    """Why each expert whose `can_handle` raises for `key` is out: asked again, on the error
+    path only, so that the error names the exception."""
+    causes = {}
+    for ref in experts:
+        try:
+            ref.handle.can_handle(key)
+        except Exception as exc:
+            causes[ref.name] = f"can_handle raised {_cause(exc)}"
+    return causes
+
+
+_WARNED: set = set()
+"""Experts whose faulty can_handle was already reported (once per process each)."""
+logger = logging.getLogger("himoe.router")
 
 
 def _rejection(outcome: CallOutcome) -> str:

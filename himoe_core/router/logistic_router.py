@@ -110,6 +110,7 @@ class LogisticRouter(LearningRouter):
         return {} if self.model is None else {"logistic": self.model.state_dict()}
 
     def load_model_state(self, state: dict[str, Any]) -> None:
+        self.model = None  # a state saved before anything was learned has no model
         if "logistic" in state:
             saved = state["logistic"]
             self.model = DiagonalLogisticModel(int(saved["dim"]), float(saved["prior"]), int(saved.get("dense", 0)))

@@ -32,7 +32,7 @@ class Router(Protocol):
     async def route(self, x: InputData, ctx: Context, k: int | None = None) -> Decision:
         """Answer `x`: decide, call the chosen experts under `ctx`'s deadline, cost budget and
         cancel token, and combine their outputs. Return by the deadline (the engine cuts a
-        router that does not, a few ms later). A failure is returned as the Decision's `error`
+        router that is not a BaseRouter 5 ms after it). A failure is returned as the Decision's `error`
         (a MoeError), with whatever was decided before it; `k` overrides how many experts to call."""
         ...
 

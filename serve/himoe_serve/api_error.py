@@ -2,8 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from himoe_core import (BudgetExceeded, Cancelled, DeadlineExceeded, InvalidInput, MoeError,
-                        NoExpertSelected)
+from himoe_core import BudgetExceeded, Cancelled, DeadlineExceeded, InvalidInput, MoeError, NoExpertSelected
 
 
 class ApiError(Exception):

@@ -9,7 +9,8 @@ import sys
 
 import trio
 
-from himoe_core import ConfigError, load_config
+from himoe_core import ConfigError
+from himoe_core.config.config_parsing import load_config
 
 from .api_keys import ApiKeys
 from .serve_settings import ServeSettings
