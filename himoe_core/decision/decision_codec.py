@@ -54,7 +54,7 @@ def to_record(decision: Decision) -> dict[str, Any]:
         "router": decision.router,
         "model_version": decision.model_version,
         "input": _input_record(decision.input),
-        "features": None if decision.features is None else _features_record(decision.features.vector),
+        "features": None if decision.features is None else _features_record(decision.features),
         "gate": None if scores is None else {"ids": [str(eid) for eid in scores.ids], "logits": list(scores.logits),
                                              "probs": list(scores.probs)},
         "picks": [str(eid) for eid in decision.picks],
@@ -83,7 +83,7 @@ def from_record(record: dict[str, Any]) -> Decision:
                                                         gate["probs"]),
             picks=[ExpertId.parse(e) for e in record["picks"]],
             propensity=float(record["propensity"]),
-            outcomes=[_outcome(o) for o in record["outcomes"]],
+            outcomes=[_outcome(o, record["trace_id"]) for o in record["outcomes"]],
             value=None if value is None else Value.from_jsonable(value),
             weights=[(ExpertId.parse(e), float(w)) for e, w in record["weights"]],
             features=None if record["features"] is None else Encoded(_features(record["features"])),
@@ -114,15 +114,18 @@ def _input(record: dict[str, Any]) -> InputData:
     return InputData.features(data, task=task, limits=_RECORDED)
 
 
-def _features_record(vector: np.ndarray) -> dict[str, Any]:
-    """Sparse: hashed text features are mostly zeros."""
-    indices = np.flatnonzero(vector)
-    return {"dim": int(vector.shape[0]), "indices": indices.tolist(), "values": vector[indices].tolist()}
+def _features_record(features: Encoded) -> dict[str, Any]:
+    """Sparse (hashed text features are mostly zeros), as base64 of little-endian int32
+    positions and float32 values: exact, and several times faster to write than JSON numbers."""
+    return {"dim": features.dim,
+            "indices": base64.b64encode(features.indices.astype("<i4").tobytes()).decode("ascii"),
+            "values": base64.b64encode(features.values.astype("<f4").tobytes()).decode("ascii")}
 
 
 def _features(record: dict[str, Any]) -> np.ndarray:
     vector = np.zeros(int(record["dim"]), dtype=np.float32)
-    vector[np.asarray(record["indices"], dtype=np.int64)] = np.asarray(record["values"], dtype=np.float32)
+    indices = np.frombuffer(base64.b64decode(record["indices"]), dtype="<i4")
+    vector[indices] = np.frombuffer(base64.b64decode(record["values"]), dtype="<f4")
     return vector
 
 
@@ -135,9 +138,10 @@ def _outcome_record(outcome: CallOutcome) -> dict[str, Any]:
             "cost_units": None if out is None else out.aux.cost_units}
 
 
-def _outcome(record: dict[str, Any]) -> CallOutcome:
+def _outcome(record: dict[str, Any], trace_id: str) -> CallOutcome:
     value = record["value"]
     out = None if value is None else ExpertOut(Value.from_jsonable(value), ExpertAux(
-        latency_ms=record["latency_ms"], cost_units=record["cost_units"], confidence=record["confidence"]))
+        latency_ms=record["latency_ms"], cost_units=record["cost_units"], confidence=record["confidence"],
+        trace_id=trace_id))
     return CallOutcome(ExpertId.parse(record["id"]), record["name"], CallStatus(record["status"]), out,
                        float(record["latency_ms"]), record["cause"])

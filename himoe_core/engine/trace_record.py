@@ -376,7 +376,7 @@ def decisions_of(atoms: tuple) -> list[Decision]:
         for _ in range(max(calls, 0)):
             name, eid, status, latency, cost, confidence = (take() for _ in range(6))
             answer = value(take(), take(), take())
-            out = None if answer is None else ExpertOut(answer, ExpertAux(latency, cost, confidence))
+            out = None if answer is None else ExpertOut(answer, ExpertAux(latency, cost, confidence, trace_id))
             outcomes.append(CallOutcome(ExpertId.parse(eid), name, CallStatus(status), out, latency, take() or ""))
         if ok:
             util, failures, weights = _skip_mix(take)
