@@ -328,3 +328,87 @@ def test_trace_plugins_writes_hook_calls_to_stderr(capsys):
 def test_no_trace_without_the_variable(capsys):
     build(GoodPlugin("quiet"))
     assert capsys.readouterr().err == ""
+
+
+# -- replace_experts / register_config_tables ------------------------------------------------------
+class Wrapped(Expert):
+    def __init__(self, inner: Expert) -> None:
+        super().__init__(inner.name)
+        self.inner = inner
+
+
+class ReplacingPlugin:
+    """Claims [hosting] and puts a Wrapped expert in the place of each expert it names."""
+
+    name = "replacer"
+
+    @hookimpl
+    def register_config_tables(self, register):
+        register("hosting")
+
+    @hookimpl
+    def replace_experts(self, experts, replace, register, config):
+        for name in config.get("hosting", {}).get("experts", []):
+            replace(Wrapped(experts[name]))
+        register(Expert("added_by_replacer"))
+
+
+def test_replace_experts_keeps_the_name_id_and_plugin():
+    host = build(GoodPlugin("alpha", "beta"), ReplacingPlugin(), config={"hosting": {"experts": ["alpha"]}})
+    alpha = host.experts.get_by_name("alpha")
+    assert isinstance(alpha, Wrapped) and alpha.inner.name == "alpha"
+    assert not isinstance(host.experts.get_by_name("beta"), Wrapped)
+    assert host.experts.id_of("alpha") == stable_id("alpha")
+    assert host.experts.source_of("alpha") == host.experts.source_of("beta")  # still GoodPlugin's
+    assert "added_by_replacer" in host.experts
+
+
+def test_an_unclaimed_top_level_table_is_a_config_error_once_plugins_are_loaded():
+    from himoe_core import ConfigError, load_config
+
+    config = load_config({"hostingg": {"experts": []}})  # a table: its plugin may claim it
+    with pytest.raises(ConfigError, match=r"^hostingg: unknown key; known keys here: himoe, .*tables of loaded "
+                                          r"plugins: hosting \(replacer\)"):
+        build(ReplacingPlugin(), config=config)
+    with pytest.raises(ConfigError, match="hostingg: unknown key"):
+        load_config({"hostingg": 1})  # not a table: no plugin's
+
+
+def test_replacing_an_unknown_or_already_replaced_expert_is_a_plugin_error():
+    class Stray:
+        @hookimpl
+        def replace_experts(self, replace):
+            replace(Expert("nobody"))
+
+    with pytest.raises(PluginError, match="replaced the expert 'nobody', which is not registered"):
+        build(GoodPlugin("alpha"), Stray())
+
+    class Twice(ReplacingPlugin):
+        name = "twice"
+
+        @hookimpl
+        def register_config_tables(self, register):
+            pass
+
+    with pytest.raises(PluginError, match="expert 'alpha' is replaced twice"):
+        build(GoodPlugin("alpha"), ReplacingPlugin(), Twice(), config={"hosting": {"experts": ["alpha"]}})
+
+
+def test_a_replace_hook_that_raises_leaves_its_plugin_out_whole():
+    class Broken:
+        name = "broken"
+
+        @hookimpl
+        def register_experts(self, register):
+            register(Expert("from_broken"))
+
+        @hookimpl
+        def replace_experts(self, experts, replace):
+            replace(Wrapped(experts["alpha"]))
+            raise RuntimeError("cluster down")
+
+    warnings = []
+    host = build(GoodPlugin("alpha"), Broken(), warn=warnings.append)
+    assert not isinstance(host.experts.get_by_name("alpha"), Wrapped)
+    assert "from_broken" not in host.experts
+    assert len(warnings) == 1 and "raised in a hook: RuntimeError: cluster down" in warnings[0]

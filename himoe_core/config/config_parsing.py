@@ -63,7 +63,9 @@ def load_config(source: str | os.PathLike | Mapping[str, Any] | None) -> dict[st
             raise ConfigError(f"config file {str(path)!r} nests arrays or tables more than "
                               f"{MAX_DEPTH} levels deep") from None
         _check_depth(raw, f"config file {str(path)!r}")
-    _no_unknown(raw, TOP_KEYS, "")
+    # Another top-level table may belong to a plugin (`[ray]`): the PluginHost checks that a
+    # loaded plugin claims it (hook register_config_tables) once the plugins are loaded.
+    _no_unknown({key: value for key, value in raw.items() if not isinstance(value, dict)}, TOP_KEYS, "")
     himoe = _table(raw, "himoe")
     _no_unknown(himoe, HIMOE_KEYS, "himoe.")
     himoe["budget_ms"] = number(himoe.get("budget_ms", DEFAULT_BUDGET_MS), "himoe.budget_ms", minimum=0.0)

@@ -48,3 +48,24 @@ def register_orchestrators(register):
 @hookspec
 def register_encoders(register):
     """Register encoders: call ``register(encoder)``; its ``id`` names it in config."""
+
+
+@hookspec
+def register_config_tables(register):
+    """Claim top-level tables of the himoe config: call ``register(name)`` for each.
+
+    A top-level table that neither himoe nor a loaded plugin claims is a ConfigError, as any
+    unknown key is; a claimed one is the plugin's to read and check (in ``replace_experts``,
+    which receives the whole config). Two plugins claiming one name is a PluginError."""
+
+
+@hookspec
+def replace_experts(experts, replace, register, config):
+    """Take the place of experts other plugins registered, e.g. to host them elsewhere.
+
+    Called once every plugin's ``register_*`` hooks ran. ``experts`` maps each registered
+    expert's name to the expert (a read-only snapshot); ``replace(expert)`` puts `expert` in
+    the place of the registered expert of the same name, which keeps its id and its plugin;
+    ``register(expert)`` adds a new expert, as ``register_experts`` does. ``config`` is the
+    whole checked himoe config, including the tables this plugin claimed. Two plugins
+    replacing one expert is a PluginError."""

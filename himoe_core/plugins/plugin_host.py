@@ -11,6 +11,7 @@ import attrs
 import pluggy
 from himoe_registry import Registry, RegistryError, discover_entry_points, load_directory, normalize_dist_name
 
+from ..config.config_parsing import TOP_KEYS
 from ..errors import ConfigError, PluginError
 from ..experts.expert_info import ExpertInfo
 from ..version import __version__
@@ -19,7 +20,8 @@ from .markers import PROJECT
 from .plugin_info import PluginInfo
 from .plugin_settings import BUILTIN_NAME, PluginSettings
 
-HOOKS = ("register_experts", "register_routers", "register_aggregators", "register_orchestrators", "register_encoders")
+HOOKS = ("register_experts", "register_routers", "register_aggregators", "register_orchestrators", "register_encoders",
+         "register_config_tables")
 
 
 def _print_warning(line: str) -> None:
@@ -56,6 +58,7 @@ class PluginHost:
         self._warn = warn
         # Keyed by normalised distribution name: [plugins.himoe_nlp] configures himoe-nlp too.
         self._plugin_config = {normalize_dist_name(k): v for k, v in (config or {}).get("plugins", {}).items()}
+        self._config = config
         self.pm = pluggy.PluginManager(PROJECT)
         self.pm.add_hookspecs(hookspecs)
         if self.settings.trace:
@@ -67,6 +70,7 @@ class PluginHost:
         self.aggregators: dict[str, Any] = {}
         self.orchestrator_kinds: dict[str, Callable[..., Any]] = {}
         self.encoders: dict[str, Any] = {}
+        self.config_tables: dict[str, Any] = {}
         self._owners: dict[tuple[str, str], str] = {}
 
         if self.settings.builtins_enabled():
@@ -92,6 +96,8 @@ class PluginHost:
             name = getattr(plugin, "__name__", None) or getattr(plugin, "name", None) or type(plugin).__name__
             self._add(plugin, PluginInfo(str(name), origin="object"))
         self._collect()
+        self._replace_experts()
+        self._check_config_tables()
 
     # -- loading -------------------------------------------------------------------------------
     def _add_source(self, source) -> None:
@@ -167,16 +173,73 @@ class PluginHost:
                 getattr(self, "_" + hook)(info, *args)
 
     def _register_experts(self, info: PluginInfo, expert: Any) -> None:
-        for attribute in ("can_handle", "infer"):
-            if not callable(getattr(expert, attribute, None)):
-                raise PluginError(
-                    f"plugin {info.label!r} registered {expert!r}, which has no {attribute}() method; "
-                    "an expert needs name, can_handle(task) and infer(x, ctx)"
-                )
+        _check_expert(info, expert)
         try:
             self.experts.add(getattr(expert, "name", None), expert, source=info.label)
         except RegistryError as exc:
             raise PluginError(f"plugin {info.label!r}: {exc}") from None
+
+    def _register_config_tables(self, info: PluginInfo, name: Any) -> None:
+        if name in TOP_KEYS:
+            raise PluginError(f"plugin {info.label!r} claimed the config table [{name}], which is himoe's own")
+        self._put("config_tables", info, name, info.label)
+
+    def _replace_experts(self) -> None:
+        """Each plugin's ``replace_experts`` on its own, after every plugin registered: staged, and
+        committed only when the hook succeeded; a plugin whose hook raises is left out whole."""
+        replaced_by: dict[str, str] = {}
+        for key, info in list(self._infos.items()):
+            plugin = self.pm.get_plugin(key)
+            if plugin is None or "replace_experts" not in info.hooks:
+                continue
+            others = [p for p in self.pm.get_plugins() if p is not plugin]
+            caller = self.pm.subset_hook_caller("replace_experts", remove_plugins=others)
+            replacements: list[Any] = []
+            additions: list[Any] = []
+            snapshot = {name: expert for _, name, expert in self.experts.items()}
+            try:
+                caller(experts=snapshot, replace=replacements.append, register=additions.append, config=self._config or {})
+            except ConfigError:
+                raise
+            except Exception as exc:
+                self.pm.unregister(plugin)
+                self._drop(info)
+                self._fail(info, f"raised in a hook: {_one_line(exc)}", key)
+                continue
+            rebuilt: Registry[Any] = Registry(kind="expert")
+            by_name = {getattr(expert, "name", None): expert for expert in replacements}
+            for name, expert in by_name.items():
+                if name not in snapshot:
+                    raise PluginError(f"plugin {info.label!r} replaced the expert {name!r}, which is not registered")
+                if name in replaced_by:
+                    raise PluginError(f"expert {name!r} is replaced twice: by {replaced_by[name]!r} and by "
+                                      f"{info.label!r}; disable one plugin with HIMOE_DISABLE_PLUGINS")
+                _check_expert(info, expert)
+                replaced_by[name] = info.label
+            for _, name, expert in self.experts.items():
+                rebuilt.add(name, by_name.get(name, expert), source=self.experts.source_of(name))
+            self.experts = rebuilt
+            for expert in additions:
+                self._register_experts(info, expert)
+
+    def _drop(self, info: PluginInfo) -> None:
+        """Forget what `info`'s plugin registered (its later hook raised)."""
+        rebuilt: Registry[Any] = Registry(kind="expert")
+        for _, name, expert in self.experts.items():
+            if self.experts.source_of(name) != info.label:
+                rebuilt.add(name, expert, source=self.experts.source_of(name))
+        self.experts = rebuilt
+        for (table, name), owner in list(self._owners.items()):
+            if owner == info.label:
+                del getattr(self, table)[name]
+                del self._owners[(table, name)]
+
+    def _check_config_tables(self) -> None:
+        for name in sorted(set(self._config or {}) - TOP_KEYS - set(self.config_tables)):
+            claimed = ", ".join(f"{table} ({owner})" for table, owner in sorted(self.config_tables.items()))
+            raise ConfigError(f"{name}: unknown key; known keys here: {', '.join(sorted(TOP_KEYS))}"
+                              f"{'; tables of loaded plugins: ' + claimed if claimed else ''} (a table a plugin "
+                              "reads is known only while that plugin is installed and loads: `himoe plugins --all`)")
 
     def _register_routers(self, info: PluginInfo, kind: str, factory: Callable[..., Any]) -> None:
         self._put("router_kinds", info, kind, factory)
@@ -254,6 +317,15 @@ def _refuse_if_others_can_write(path: Path, folder: Path) -> None:
     if info.st_uid not in (os.geteuid(), 0):
         raise PluginError(f"{what} {str(path)!r} belongs to another user (uid {info.st_uid}), and every *.py in "
                           f"{str(folder)!r} runs as you; use a folder of your own")
+
+
+def _check_expert(info: PluginInfo, expert: Any) -> None:
+    for attribute in ("can_handle", "infer"):
+        if not callable(getattr(expert, attribute, None)):
+            raise PluginError(
+                f"plugin {info.label!r} registered {expert!r}, which has no {attribute}() method; "
+                "an expert needs name, can_handle(task) and infer(x, ctx)"
+            )
 
 
 def _one_line(exc: BaseException) -> str:
