@@ -66,4 +66,5 @@ def test_the_hook_specifications_are_the_documented_contract():
         "register_aggregators": ["register"],
         "register_orchestrators": ["register"],
         "register_encoders": ["register"],
+        "register_config_tables": ["register"],
     }

@@ -42,6 +42,9 @@ ALLOWED = {
     ("registry/himoe_registry/discovery.py", "importlib.util.spec_from_file_location"):
         "loads the *.py plugins of the folder the user configured (--plugins-dir, [himoe] plugins_dir): "
         "running that local code is the feature; HIMOE_LOAD_PLUGINS / HIMOE_DISABLE_PLUGINS filter it",
+    ("plugins/himoe-ray/himoe_ray/expert_building.py", "importlib.import_module"):
+        "imports the expert class the user's own config names by import path ([ray.experts.\"module:Class\"]): "
+        "running that code, in this process and in its Ray replicas, is the feature",
 }
 
 

@@ -6,7 +6,7 @@ from typing import Any, Mapping
 import attrs
 from himoe_core import ConfigError
 
-from .hosted_expert import HostedExpert
+from .ray_placement import RayPlacement
 
 _KEYS = ("address", "experts")
 _HOST_PORT = re.compile(r"[A-Za-z0-9.\-\[\]:]+:[0-9]{1,5}")
@@ -22,7 +22,7 @@ class RaySettings:
     """
 
     address: str = "local"
-    experts: tuple[HostedExpert, ...] = ()
+    experts: tuple[RayPlacement, ...] = ()
 
     @classmethod
     def parse(cls, table: Any) -> RaySettings:
@@ -41,4 +41,4 @@ class RaySettings:
         experts = table.get("experts", {})
         if not isinstance(experts, Mapping):
             raise ConfigError(f"ray.experts: expected a table of [ray.experts.<name>] tables, got {experts!r}")
-        return cls(address, tuple(HostedExpert.parse(key, value) for key, value in experts.items()))
+        return cls(address, tuple(RayPlacement.parse(key, value) for key, value in experts.items()))

@@ -1,4 +1,4 @@
-"""One real Ray head node for the whole session (Ray takes ~15-30 s to start here), on loopback,
+"""One real Ray head node for this plugin's tests (Ray takes ~15-30 s to start here), on loopback,
 with its temporary folder and auth token under pytest's tmp dir; every process it started is
 gone at teardown (checked)."""
 
@@ -95,7 +95,7 @@ class RayHead:
         assert not left, "Ray processes left behind:\n" + "\n".join(left)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # stopped once this plugin's tests are done
 def ray_head(tmp_path_factory):
     base = tmp_path_factory.mktemp("ray")
     head = RayHead(base)

@@ -7,7 +7,7 @@ import trio
 from himoe_core import Context, ExpertFailed, ExpertInfo, ExpertOut, InputData
 
 from ... import wire
-from ...hosted_expert import HostedExpert
+from ...ray_placement import RayPlacement
 from ...ray_connection import RayConnection
 from ...trio_bridge import wait_response
 
@@ -26,7 +26,7 @@ class RayExpert:
     first call or `warm_up()`.
     """
 
-    def __init__(self, local: Any, hosted: HostedExpert, connection: RayConnection, spec: dict) -> None:
+    def __init__(self, local: Any, hosted: RayPlacement, connection: RayConnection, spec: dict) -> None:
         info = ExpertInfo.describe(0, local, "", None)  # type: ignore[arg-type]
         self.name: str = local.name
         self.domain = info.domain

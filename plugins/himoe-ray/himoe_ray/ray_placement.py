@@ -11,7 +11,7 @@ _KEYS = ("replicas", "min_replicas", "max_replicas", "num_cpus", "num_gpus", "ma
 
 
 @attrs.frozen
-class HostedExpert:
+class RayPlacement:
     """One ``[ray.experts.<key>]`` table: which expert runs on Ray, and on what.
 
     `key` is an installed expert's name (``math_sympy``) or an import path
@@ -33,7 +33,7 @@ class HostedExpert:
         return ":" in self.key
 
     @classmethod
-    def parse(cls, key: str, table: Any) -> HostedExpert:
+    def parse(cls, key: str, table: Any) -> RayPlacement:
         where = f"ray.experts.{key if ':' not in key else repr(key)}"
         if not isinstance(table, Mapping):
             raise ConfigError(f"{where}: expected a table, got {table!r}")
