@@ -3,13 +3,11 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-import trio
 from himoe_core import Context, ExpertFailed, ExpertInfo, ExpertOut, InputData
 
 from ... import wire
 from ...ray_placement import RayPlacement
 from ...ray_connection import RayConnection
-from ...trio_bridge import wait_response
 
 DEPLOY_WAIT_S = 600.0
 """How long a deployment may take to become ready (a first call is cut by its own deadline
@@ -51,6 +49,10 @@ class RayExpert:
         return self._connection.unavailable is None and bool(self._local.can_handle(task))
 
     async def infer(self, x: InputData, ctx: Context) -> ExpertOut:
+        import trio
+
+        from ...trio_bridge import wait_response  # here: the entry point stays cheap to import
+
         handle = await self._handle()
         request = wire.encode_request(x, budget_ms=ctx.remaining_ms(), trace_id=ctx.trace_id, state=self._state_for_call())
         try:
@@ -73,6 +75,8 @@ class RayExpert:
                                                    name=f"himoe-ray-deploy-{self.name}")
                 self._deploying.start()
             cause = self._deploy_error
+        import trio
+
         await trio.lowlevel.checkpoint()
         raise ExpertFailed(self.name, cause or f"the Ray deployment {self.app!r} is not ready yet: it is starting "
                                                "(warm_up() waits for it)")
