@@ -6,7 +6,8 @@ from __future__ import annotations
 import importlib
 from typing import Any, Mapping
 
-from himoe_core import ConfigError, PluginHost
+from himoe_core import ConfigError
+from himoe_core.plugins import PluginHost
 
 RAY_DISTRIBUTION = "himoe-ray"
 

@@ -13,12 +13,12 @@ from himoe_core import (
     ExpertFailed,
     ExpertOut,
     InputData,
-    InputKind,
     InvalidInput,
     Plan,
     PlanStep,
     Value,
 )
+from himoe_core.input import InputKind
 
 FORMAT = 1
 

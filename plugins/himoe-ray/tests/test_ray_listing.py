@@ -9,7 +9,9 @@ import subprocess
 import sys
 
 import pytest
-from himoe_core import ConfigError, PluginHost, load_config
+from himoe_core import ConfigError
+from himoe_core.config.config_parsing import load_config
+from himoe_core.plugins import PluginHost
 
 CONFIG = """
 [ray]

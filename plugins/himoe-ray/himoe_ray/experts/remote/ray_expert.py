@@ -3,7 +3,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from himoe_core import Context, ExpertFailed, ExpertInfo, ExpertOut, InputData
+from himoe_core import Context, ExpertFailed, ExpertOut, InputData
+from himoe_core.routing import ExpertInfo
 
 from ... import wire
 from ...ray_placement import RayPlacement
