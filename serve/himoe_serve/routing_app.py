@@ -19,6 +19,7 @@ from .exchange import Exchange
 from .request_tracing import RequestTracing
 from .serve_metrics import ServeMetrics
 from .serve_settings import ServeSettings
+from .stream_relay import StreamRelay
 
 log = logging.getLogger("himoe.serve")
 access_log = logging.getLogger("himoe.serve.access")
@@ -206,9 +207,9 @@ class RoutingApp:
             request = ChatRequest.parse(await exchange.read_json(self.settings.max_body_bytes), self.moe.routers)
             exchange.router = request.router or ""
             exchange.trace_id = secrets.token_hex(8)
-            response = await self._route(exchange, request)
-            if response is not None:
-                await self._reply(exchange, request, response)
+            response, relay = await self._route(exchange, request)
+            if response is not None and not exchange.disconnected:
+                await self._reply(exchange, request, response, relay)
         except ApiError as error:  # answered here, so that the metrics below see its status
             await self._send_error(exchange, error)
         finally:
@@ -221,25 +222,62 @@ class RoutingApp:
                 self.moe.traces.get(exchange.trace_id) if exchange.trace_id else None)
             self._observe(exchange, status, time.perf_counter() - started, trace, span)
 
-    async def _route(self, exchange: Exchange, request: ChatRequest) -> Response | None:
-        """Run the request, cancelling it through its CancelToken if the client goes away."""
+    async def _route(self, exchange: Exchange, request: ChatRequest) -> tuple[Response | None, StreamRelay | None]:
+        """Run the request, cancelling it through its CancelToken if the client goes away; with
+        `stream`, pieces a streaming expert sends go out as they come."""
         token = CancelToken()
+        relay = StreamRelay(f"chatcmpl-{exchange.trace_id}", int(time.time())) if request.stream else None
+        options = {**request.options, "stream": relay} if relay is not None else request.options
         error: MoeError | None = None
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(exchange.cancel_on_disconnect, token)
+        response: Response | None = None
+        async with trio.open_nursery() as watcher:
+            watcher.start_soon(exchange.cancel_on_disconnect, token)
             try:
-                return await self.moe.run(request.text, task=request.task, budget_ms=request.budget_ms,
-                                          router=request.router, k=request.k, cancel=token,
-                                          trace_id=exchange.trace_id, options=request.options)
-            except MoeError as exc:
-                error = exc
+                async with trio.open_nursery() as relaying:
+                    if relay is not None:
+                        relaying.start_soon(self._relay, exchange, relay, token)
+                    try:
+                        response = await self.moe.run(request.text, task=request.task, budget_ms=request.budget_ms,
+                                                      router=request.router, k=request.k, cancel=token,
+                                                      trace_id=exchange.trace_id, options=options)
+                    except MoeError as exc:
+                        error = exc
+                    finally:
+                        if relay is not None:
+                            relay.close()  # the relay sends what is queued, then ends
             finally:
-                nursery.cancel_scope.cancel()
+                watcher.cancel_scope.cancel()
+        if response is not None:
+            return response, relay
         if exchange.disconnected:
-            return None
+            return None, relay
+        if exchange.started:  # mid-stream: the status is sent already, the error goes as an event
+            await self._end_stream_with_error(exchange, ApiError.of(error))
+            return None, relay
         raise ApiError.of(error) from None
 
-    async def _reply(self, exchange: Exchange, request: ChatRequest, response: Response) -> None:
+    async def _relay(self, exchange: Exchange, relay: StreamRelay, token: CancelToken) -> None:
+        try:
+            async for text in relay.receive:
+                if not exchange.started:
+                    await exchange.start(200, SSE_HEADERS)
+                    await exchange.write(_chunk(relay, relay.owner, {"role": "assistant", "content": ""}, None,
+                                                {"himoe": {"trace_id": exchange.trace_id}}))
+                await exchange.write(_chunk(relay, relay.owner, {"content": text}, None, {}))
+                relay.streamed.append(text)
+        except Exception:  # the connection is gone: stop the request too
+            exchange.disconnected = True
+            token.cancel("the client connection failed mid-stream")
+
+    async def _end_stream_with_error(self, exchange: Exchange, error: ApiError) -> None:
+        try:
+            await exchange.write(b"data: " + json.dumps(error.body()).encode() + b"\n\n")
+            await exchange.write(b"data: [DONE]\n\n", more=False)
+        except Exception:
+            exchange.disconnected = True
+
+    async def _reply(self, exchange: Exchange, request: ChatRequest, response: Response,
+                     relay: StreamRelay | None) -> None:
         trace = response.trace
         served = next((a for a in reversed(trace.get("attempts", ())) if a.get("status") == "ok"), {})
         weights = (served.get("mix") or {}).get("weights") or {}
@@ -253,26 +291,30 @@ class RoutingApp:
         himoe = {"trace_id": response.trace_id, "router": response.router, "experts": experts,
                  "cost_units": _finite(response.mix.cost_units), "latency_ms": round(response.elapsed_ms, 3),
                  "value": value.to_jsonable()}
-        created = int(time.time())
-        completion_id = f"chatcmpl-{response.trace_id}"
-        if not request.stream:
+        if relay is None:
             await exchange.respond_json(200, {
-                "id": completion_id, "object": "chat.completion", "created": created, "model": answered,
+                "id": f"chatcmpl-{response.trace_id}", "object": "chat.completion", "created": int(time.time()),
+                "model": answered,
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
                              "finish_reason": "stop", "logprobs": None}],
                 "himoe": himoe,
             })
             return
-        await exchange.start(200, SSE_HEADERS)
-
-        def chunk(delta: dict[str, Any], finish: str | None, extra: dict[str, Any]) -> bytes:
-            data = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": answered,
-                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}], **extra}
-            return b"data: " + json.dumps(data, ensure_ascii=False, allow_nan=False).encode() + b"\n\n"
-
-        await exchange.write(chunk({"role": "assistant", "content": ""}, None, {"himoe": {"trace_id": response.trace_id}}))
-        await exchange.write(chunk({"content": content}, None, {}))
-        await exchange.write(chunk({}, "stop", {"himoe": himoe}))
+        if not exchange.started:  # nothing streamed: the whole answer is one content chunk
+            await exchange.start(200, SSE_HEADERS)
+            await exchange.write(_chunk(relay, answered, {"role": "assistant", "content": ""}, None,
+                                        {"himoe": {"trace_id": response.trace_id}}))
+            await exchange.write(_chunk(relay, answered, {"content": content}, None, {}))
+        else:
+            streamed = "".join(relay.streamed)
+            if relay.owner != answered or not content.startswith(streamed):
+                await self._end_stream_with_error(exchange, ApiError(
+                    502, f"the answer streamed from expert {relay.owner!r} was not the one chosen ({answered!r}); "
+                         "ask without stream, or route to one expert", type="server_error", code="stream_superseded"))
+                return
+            if content != streamed:
+                await exchange.write(_chunk(relay, answered, {"content": content[len(streamed):]}, None, {}))
+        await exchange.write(_chunk(relay, answered, {}, "stop", {"himoe": himoe}))
         await exchange.write(b"data: [DONE]\n\n", more=False)
 
     def _observe(self, exchange: Exchange, status: int, seconds: float, trace: dict[str, Any] | None,
@@ -284,6 +326,13 @@ class RoutingApp:
                 self.metrics.observe_calls(attempt.get("calls", ()))
         if span is not None:
             self.tracing.finish(span, status=status, trace_id=exchange.trace_id, router=router, trace=trace)
+
+
+def _chunk(relay: StreamRelay, model: str | None, delta: dict[str, Any], finish: str | None,
+           extra: dict[str, Any]) -> bytes:
+    data = {"id": relay.completion_id, "object": "chat.completion.chunk", "created": relay.created, "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}], **extra}
+    return b"data: " + json.dumps(data, ensure_ascii=False, allow_nan=False).encode() + b"\n\n"
 
 
 def _finite(value: float) -> float | None:

@@ -46,6 +46,28 @@ def parse_chat_completion(reply: Any) -> tuple[str, tuple[int, int] | None]:
     return content, (tokens[0], tokens[1])
 
 
+def stream_delta(event: Any) -> str:
+    """The text a chat completion chunk adds (choices[0].delta.content), or "" when none."""
+    try:
+        content = event["choices"][0]["delta"].get("content")
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return ""
+    return content if isinstance(content, str) else ""
+
+
+def parse_chat_stream(events: list[Any]) -> tuple[str, tuple[int, int] | None]:
+    """The answer text and token usage of a streamed chat completion (its chunks, in order)."""
+    if not events:
+        raise ValueError("the stream ended before any chunk")
+    content = "".join(stream_delta(event) for event in events)
+    usage = next((e["usage"] for e in reversed(events) if isinstance(e, dict) and isinstance(e.get("usage"), dict)),
+                 None)
+    if usage is None:
+        return content, None
+    _, tokens = parse_chat_completion({"choices": [{"message": {"content": ""}}], "usage": usage})
+    return content, tokens
+
+
 def _kind(value: Any) -> str:
     if value is None:
         return "null"

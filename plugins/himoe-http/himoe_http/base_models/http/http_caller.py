@@ -7,7 +7,7 @@ import random
 import re
 import threading
 from contextlib import aclosing
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 from urllib.parse import urlsplit
 
 from himoe_core import Cancelled, Context, ExpertFailed
@@ -85,8 +85,13 @@ class HttpCaller:
         )
 
     # -- the call ----------------------------------------------------------------------------
-    async def post_json(self, body: Any, ctx: Context) -> Any:
-        """POST `body` as JSON; the reply's JSON, with the API key removed from its strings."""
+    async def post_json(self, body: Any, ctx: Context, *, on_event: Callable[[Any], None] | None = None) -> Any:
+        """POST `body` as JSON; the reply's JSON, with the API key removed from its strings.
+
+        With `on_event`, the server may answer with server-sent events (`text/event-stream`):
+        each `data:` event's JSON is passed to `on_event` as it arrives, and the list of them is
+        returned. Once an event was passed on, a failure is not retried (its retry would repeat it).
+        """
         import trio
 
         if ctx.cancel.is_cancelled():
@@ -98,13 +103,15 @@ class HttpCaller:
                 f"timed out after 0 ms: the request's deadline had passed before {self.target} was called",
             )
         api_key = self._read_key()
-        headers = {"Content-Type": "application/json", "Accept": "application/json", **self.headers}
+        accept = "text/event-stream, application/json" if on_event is not None else "application/json"
+        headers = {"Content-Type": "application/json", "Accept": accept, **self.headers}
         if api_key is not None:
             headers[self.auth_header] = f"Bearer {api_key}"
         # Everything shown from here on is cleaned of the key, the URL's secrets and header values.
         key = [item for item in (api_key, *self._secrets) if item]
         content = json.dumps(body, ensure_ascii=False, allow_nan=False).encode("utf-8")
-        state: dict[str, Any] = {"start": trio.current_time(), "attempts": 0, "last": None}
+        state: dict[str, Any] = {"start": trio.current_time(), "attempts": 0, "last": None, "on_event": on_event,
+                                 "relayed": False}
         token = trio.lowlevel.current_trio_token()
         with trio.CancelScope(deadline=state["start"] + budget_s) as scope:
             unsubscribe = ctx.cancel.on_cancel(lambda: _cancel_soon(token, scope))
@@ -126,7 +133,7 @@ class HttpCaller:
             state["attempts"] += 1
             attempt = state["attempts"]
             outcome, detail, retry_after = await self._send_once(
-                client, content, headers, key, deadline - trio.current_time()
+                client, content, headers, key, deadline - trio.current_time(), state
             )
             if outcome == "ok":
                 return detail
@@ -136,6 +143,8 @@ class HttpCaller:
                 raise ExpertFailed(self.expert_name, detail)
             # A retryable failure: detail is (what happened, what the server said).
             what, said = detail
+            if state["relayed"]:
+                raise ExpertFailed(self.expert_name, f"{what} after part of the answer was streamed (not retried)")
             state["last"] = what
             plural = "s" if attempt > 1 else ""
             reply = f" (last reply: {said})" if said else ""
@@ -159,7 +168,7 @@ class HttpCaller:
             await trio.sleep(wait)
 
     async def _send_once(self, client: Any, content: bytes, headers: dict[str, str], key: list[str],
-                         left_s: float) -> tuple[str, Any, float | None]:
+                         left_s: float, state: dict[str, Any] | None = None) -> tuple[str, Any, float | None]:
         """One attempt, as ("ok", json, None), ("retry", (cause, reply snippet), retry_after_s),
         ("fail", cause, None) or ("timeout", None, None).
 
@@ -176,6 +185,10 @@ class HttpCaller:
             response = await client.send(request, stream=True)
             try:
                 status = response.status_code
+                on_event = state.get("on_event") if state else None
+                if (200 <= status <= 299 and on_event is not None
+                        and response.headers.get("Content-Type", "").startswith("text/event-stream")):
+                    return await self._read_events(response, on_event, key, state)
                 if 200 <= status <= 299:
                     body = await self._read(response, self.max_response_bytes)
                     if body is None:
@@ -211,6 +224,32 @@ class HttpCaller:
                 + (f"; the body starts with {shown!r}" if shown else "; the body is empty")
             ), None
         return "ok", redact_json(data, key), None
+
+    async def _read_events(self, response: Any, on_event: Callable[[Any], None], key: list[str],
+                           state: dict[str, Any]) -> tuple[str, Any, None]:
+        """Server-sent events: each `data:` JSON to `on_event` as it arrives, up to `[DONE]`."""
+        events: list[Any] = []
+        size = 0
+        async with aclosing(response.aiter_lines()) as lines:
+            async for line in lines:
+                size += len(line) + 1
+                if size > self.max_response_bytes:
+                    return "fail", (f"the streamed reply from {self.target} is larger than max_response_bytes "
+                                    f"({self.max_response_bytes} bytes)"), None
+                if not line.startswith("data:"):
+                    continue
+                data = line[5:].strip()
+                if data == "[DONE]":
+                    break
+                try:
+                    event = redact_json(json.loads(data, parse_constant=_reject_constant), key)
+                except ValueError as exc:
+                    return "fail", (f"malformed event in the stream from {self.target}: "
+                                    f"{one_line(redact(str(exc), key))}"), None
+                events.append(event)
+                state["relayed"] = True
+                on_event(event)
+        return "ok", events, None
 
     async def _read(self, response: Any, limit: int, *, truncate: bool = False) -> bytes | None:
         """The body, at most `limit` bytes: cut there when `truncate`, else None when larger."""

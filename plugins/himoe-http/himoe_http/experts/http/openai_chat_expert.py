@@ -7,7 +7,7 @@ from himoe_core import Context, ExpertAux, ExpertFailed, ExpertOut, InputData, I
 from ...base_models.http.http_caller import HttpCaller
 from ...base_models.http.redaction import safe_url
 from ...base_models.http.retry_policy import RetryPolicy
-from ...chat_replies import parse_chat_completion
+from ...chat_replies import parse_chat_completion, parse_chat_stream, stream_delta
 from ...config.http_expert_config import HttpExpertConfig
 from ...task_prefixes import matching_prefix, strip_prefix
 
@@ -77,9 +77,22 @@ class OpenAIChatExpert:
         return body
 
     async def infer(self, x: InputData, ctx: Context) -> ExpertOut:
-        reply = await self._caller.post_json(self.request_body(x, ctx.options), ctx)
+        body = self.request_body(x, ctx.options)
+        stream = ctx.options.get("stream")
+        if callable(stream):  # the caller relays the answer as it comes (himoe serve's stream: true)
+            body["stream"] = True
+
+            def relay(event: Any) -> None:
+                text = stream_delta(event)
+                if text:
+                    stream(self.name, text)
+
+            reply = await self._caller.post_json(body, ctx, on_event=relay)
+        else:
+            reply = await self._caller.post_json(body, ctx)
         try:
-            content, usage = parse_chat_completion(reply)
+            # A server may answer a streamed request with one JSON reply all the same.
+            content, usage = parse_chat_stream(reply) if isinstance(reply, list) else parse_chat_completion(reply)
         except ValueError as exc:
             cause = f"malformed reply from {self._caller.target}: {exc}"
         else:
