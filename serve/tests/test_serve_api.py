@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import openai
 import pytest
@@ -19,6 +20,16 @@ GENEROUS = {"himoe": {"budget_ms": 120_000}}
 @pytest.fixture
 def first_party(server_factory):
     return server_factory(entry_points=True, environ=FIRST_PARTY, config=GENEROUS)
+
+
+def metrics_with(http, *lines: str) -> str:
+    """/metrics once it shows every line: a request is counted just after its response is sent."""
+    deadline = time.monotonic() + 60.0
+    while True:
+        text = http.get("/metrics").text
+        if all(line in text for line in lines) or time.monotonic() > deadline:
+            return text
+        time.sleep(0.01)
 
 
 def openai_client(server, key: str = "unused") -> openai.OpenAI:
@@ -139,7 +150,7 @@ def test_feedback_is_accepted_for_a_real_trace_and_404_for_an_unknown_one(server
                     {"trace_id": trace_id, "reward": 1, "extra": 2}, "text"]:
             reply = http.post("/v1/feedback", json=bad)
             assert reply.status_code == 400, (bad, reply.text)
-        metrics = http.get("/metrics").text
+        metrics = metrics_with(http, 'himoe_feedback_total{outcome="unknown_trace"} 1.0')
     assert 'himoe_feedback_total{outcome="learned"} 1.0' in metrics
     assert 'himoe_feedback_total{outcome="repeat"} 1.0' in metrics
     assert 'himoe_feedback_total{outcome="unknown_trace"} 1.0' in metrics
@@ -151,8 +162,8 @@ def test_metrics_count_requests_by_router_and_status(server_factory):
         for text in ("echo: a", "echo: b", "nobody"):
             http.post("/v1/chat/completions", json={"model": "himoe", "messages": [{"role": "user", "content": text}]})
         reply = http.get("/metrics")
+        metrics = metrics_with(http, 'himoe_requests_total{router="-",status="422"} 1.0')
     assert reply.status_code == 200 and reply.headers["content-type"].startswith("text/plain")
-    metrics = reply.text
     assert 'himoe_requests_total{router="default",status="200"} 2.0' in metrics
     assert 'himoe_requests_total{router="-",status="422"} 1.0' in metrics
     assert 'himoe_expert_calls_total{expert="echo",status="ok"} 2.0' in metrics

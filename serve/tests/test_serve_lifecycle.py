@@ -54,7 +54,7 @@ def test_a_client_that_disconnects_leaves_no_expert_running(server_factory):
     with server.client() as http:
         assert http.post("/v1/chat/completions", json={
             "model": "himoe", "messages": [{"role": "user", "content": "echo: still serving"}]}).status_code == 200
-        metrics = http.get("/metrics").text
+        metrics = http.get("/metrics").text  # counted before in_flight dropped to 0
     assert 'himoe_requests_total{router="-",status="499"} 1.0' in metrics
     assert 'himoe_expert_calls_total{expert="hanging",status="cancelled"} 1.0' in metrics
 

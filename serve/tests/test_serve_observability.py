@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -18,7 +19,13 @@ def test_one_access_log_line_per_request_with_the_trace_id_and_no_body_or_key(se
         http.get("/healthz")
     with server.client(key="sk-wrong-key-456") as http:
         http.get("/v1/models")
-    lines = [r.getMessage() for r in caplog.records if r.name == "himoe.serve.access"]
+    def access_lines():
+        return [r.getMessage() for r in caplog.records if r.name == "himoe.serve.access"]
+
+    deadline = time.monotonic() + 60.0  # a line is logged just after its response is sent
+    while len(access_lines()) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    lines = access_lines()
     trace_id = reply.headers["x-himoe-trace-id"]
     assert len(lines) == 3, lines
     assert lines[0].startswith("POST /v1/chat/completions 200 ") and f"trace={trace_id}" in lines[0]
@@ -37,6 +44,9 @@ def test_spans_per_request_and_per_expert_call(server_factory):
         reply = http.post("/v1/chat/completions", json={
             "model": "himoe", "messages": [{"role": "user", "content": "echo: traced"}]})
         assert reply.status_code == 200
+    deadline = time.monotonic() + 60.0  # the request's span ends just after its response is sent
+    while len(exporter.get_finished_spans()) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
     spans = exporter.get_finished_spans()
     [request] = [s for s in spans if s.name == "POST /v1/chat/completions"]
     assert request.attributes["himoe.trace_id"] == reply.headers["x-himoe-trace-id"]

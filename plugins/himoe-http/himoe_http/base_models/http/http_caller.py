@@ -16,6 +16,7 @@ from .httpx_loader import load_httpx, load_ssl_context
 from .redaction import one_line, redact, redact_json, redact_url_in_log_record, safe_url, snippet, url_secrets
 from .retry_after import parse_retry_after
 from .retry_policy import RetryPolicy
+from .streamed_reply import StreamedReply
 
 log = logging.getLogger("himoe_http")
 
@@ -89,8 +90,8 @@ class HttpCaller:
         """POST `body` as JSON; the reply's JSON, with the API key removed from its strings.
 
         With `on_event`, the server may answer with server-sent events (`text/event-stream`):
-        each `data:` event's JSON is passed to `on_event` as it arrives, and the list of them is
-        returned. Once an event was passed on, a failure is not retried (its retry would repeat it).
+        each `data:` event's JSON is passed to `on_event` as it arrives, and a StreamedReply of
+        them is returned. Once an event was passed on, a failure is not retried (its retry would repeat it).
         """
         import trio
 
@@ -249,7 +250,7 @@ class HttpCaller:
                 events.append(event)
                 state["relayed"] = True
                 on_event(event)
-        return "ok", events, None
+        return "ok", StreamedReply(tuple(events)), None
 
     async def _read(self, response: Any, limit: int, *, truncate: bool = False) -> bytes | None:
         """The body, at most `limit` bytes: cut there when `truncate`, else None when larger."""

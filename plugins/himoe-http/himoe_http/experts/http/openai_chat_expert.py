@@ -7,6 +7,7 @@ from himoe_core import Context, ExpertAux, ExpertFailed, ExpertOut, InputData, I
 from ...base_models.http.http_caller import HttpCaller
 from ...base_models.http.redaction import safe_url
 from ...base_models.http.retry_policy import RetryPolicy
+from ...base_models.http.streamed_reply import StreamedReply
 from ...chat_replies import parse_chat_completion, parse_chat_stream, stream_delta
 from ...config.http_expert_config import HttpExpertConfig
 from ...task_prefixes import matching_prefix, strip_prefix
@@ -92,7 +93,8 @@ class OpenAIChatExpert:
             reply = await self._caller.post_json(body, ctx)
         try:
             # A server may answer a streamed request with one JSON reply all the same.
-            content, usage = parse_chat_stream(reply) if isinstance(reply, list) else parse_chat_completion(reply)
+            content, usage = (parse_chat_stream(list(reply.events)) if isinstance(reply, StreamedReply)
+                              else parse_chat_completion(reply))
         except ValueError as exc:
             cause = f"malformed reply from {self._caller.target}: {exc}"
         else:
