@@ -133,3 +133,39 @@ def test_an_input_every_expert_refuses_names_the_expert_once():
     with pytest.raises(InvalidInput) as info:
         moe.run_sync("units: 5 furlong to m")
     assert str(info.value).count("unit_converter") == 1, str(info.value)
+
+
+UNITS_PLUGIN = '''
+from himoe_core import Value, hookimpl
+
+
+class UnitConverter:
+    name = "unit_converter"
+    example = "units: 5 km to mi"
+
+    def can_handle(self, task):
+        raise KeyError("unit table not loaded")
+
+    async def infer(self, x, ctx):
+        return Value.text("never")
+
+
+@hookimpl
+def register_experts(register):
+    register(UnitConverter())
+'''
+
+
+def test_explain_on_a_failed_request_prints_the_routing_table_and_the_cause(tmp_path, himoe_main):
+    import os
+
+    folder = tmp_path / "plugins"
+    folder.mkdir()
+    os.chmod(folder, 0o755)
+    (folder / "units.py").write_text(UNITS_PLUGIN)
+    result = himoe_main(["run", "units: 5 km to mi", "--explain", "--plugins-dir", str(folder)],
+                        env={"HIMOE_LOAD_PLUGINS": "units", "HIMOE_STATE": str(tmp_path / "s.sqlite3")})
+    assert result.code == 1
+    assert "router default: failed" in result.out and "EXPERT" in result.out
+    assert "can_handle raised KeyError: 'unit table not loaded'" in result.out
+    assert "can_handle raised KeyError: 'unit table not loaded'" in result.err.splitlines()[-1]

@@ -181,15 +181,22 @@ def _list_experts(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from ..input import InputData
-    from .routing_commands import input_from_args, print_response, warm_up
+    from ..context.context import new_trace_id
+    from .routing_commands import explanation, input_from_args, print_response, warm_up
 
     x = input_from_args(args)
     moe = _moe(args, args.config)
+    trace_id = new_trace_id()
     try:
         x = InputData.coerce(x, limits=moe.limits)  # refuse oversized input before loading any model
         warm_up(moe, x, out=None)  # the budget is for routing, not for importing spaCy
-        response = moe.run_sync(x, budget_ms=args.budget_ms, router=args.router, k=args.k)
-    except BaseException:
+        response = moe.run_sync(x, budget_ms=args.budget_ms, router=args.router, k=args.k, trace_id=trace_id)
+    except BaseException as exc:
+        failed = moe.traces.get(trace_id)
+        if args.explain and failed is not None and isinstance(exc, MoeError):
+            # the routing table is most wanted when the request failed: on stdout, the error on stderr
+            print(explanation(failed))
+            sys.stdout.flush()
         with contextlib.suppress(StateError):  # the request's own error is the one to report
             moe.close()
         raise
