@@ -87,6 +87,13 @@ class HiMoE:
         self._loop: BackgroundLoop | None = None
         self._loop_lock = threading.Lock()
 
+    @staticmethod
+    def load_config(config: str | os.PathLike | Mapping[str, Any] | None) -> dict[str, Any]:
+        """The checked configuration a HiMoE would run with — defaults filled in — from a TOML
+        file path or a dict; ConfigError naming the bad key and what to write instead. For
+        tools that read their own section (`[serve]`) before building the engine."""
+        return load_config(config)
+
     # -- lifecycles -------------------------------------------------------------------------------
     @classmethod
     @asynccontextmanager
