@@ -187,11 +187,7 @@ class HiMoE:
         Raises InvalidInput for bad input, NoExpertSelected when no expert can handle it or all
         failed (naming each and why), DeadlineExceeded, BudgetExceeded, Cancelled.
         """
-        x = InputData.coerce(x, task=task, limits=self.limits)
-        if x.kind is InputKind.TEXT and (not x.payload or x.payload.isspace()):
-            raise InvalidInput("the request text is empty; give a request such as 'plan: ship the release'")
-        if k is not None and (type(k) is not int or k < 1):
-            raise InvalidInput(f"k must be a whole number >= 1 (the number of experts to call), got {k!r}")
+        x = self._request(x, task, k)
         ctx = Context.start(self.budget_ms if budget_ms is None else budget_ms, trace_id=trace_id,
                             cancel=cancel, memory=self.memory,
                             cost_budget=self.cost_budget if cost_budget is None else cost_budget,
@@ -209,6 +205,15 @@ class HiMoE:
         finally:
             slots.release(deadline + _GRACE_TAKEN.get())
             _GRACE_TAKEN.reset(grace)
+
+    def _request(self, x: Any, task: str | None, k: int | None) -> InputData:
+        """The request as InputData, checked: InvalidInput for bad input, an empty text or a bad k."""
+        x = InputData.coerce(x, task=task, limits=self.limits)
+        if x.kind is InputKind.TEXT and (not x.payload or x.payload.isspace()):
+            raise InvalidInput("the request text is empty; give a request such as 'plan: ship the release'")
+        if k is not None and (type(k) is not int or k < 1):
+            raise InvalidInput(f"k must be a whole number >= 1 (the number of experts to call), got {k!r}")
+        return x
 
     def _check_new_trace_id(self, trace_id: str) -> None:
         """A caller's trace id must be new: reused, a later feedback would pair its reward with
@@ -318,7 +323,7 @@ class HiMoE:
         and propensity (`POST /v1/route`, for clients that call the models themselves). The
         decision is recorded like an answered one, so `feedback(decision.trace_id, reward=…)`
         trains the router on how the picks did."""
-        x = InputData.coerce(x, task=task, limits=self.limits)
+        x = self._request(x, task, k)
         if router is not None and router not in self.routers:
             raise NoExpertSelected(f"unknown router {router!r}; configured routers: {', '.join(sorted(self.routers))}")
         if trace_id is not None:

@@ -52,6 +52,7 @@ class RoutingApp:
         self._idle: trio.Event | None = None
         self._routes = {
             "/v1/chat/completions": ("POST", self._chat),
+            "/v1/route": ("POST", self._route_only),
             "/v1/feedback": ("POST", self._feedback),
             "/v1/models": ("GET", self._models),
             "/healthz": ("GET", self._healthz),
@@ -187,6 +188,32 @@ class RoutingApp:
         exchange.router = summary.get("router") or ""
         await exchange.respond_json(200, {"status": outcome, "trace_id": trace_id, "router": summary.get("router"),
                                           "experts_updated": summary.get("experts_updated", [])})
+
+    async def _route_only(self, exchange: Exchange) -> None:
+        """`POST /v1/route`: the body of a chat completion; which experts the router picks, with
+        the gate and the propensities, and no expert called. The decision is recorded, so
+        `POST /v1/feedback` with its trace id trains the router on how the picks did."""
+        if self.draining:
+            self.metrics.rejections.labels("draining").inc()
+            raise ApiError(503, "the server is shutting down; retry on another replica", type="server_error",
+                           code="draining", headers=(("retry-after", "1"),))
+        request = ChatRequest.parse(await exchange.read_json(self.settings.max_body_bytes), self.moe.routers)
+        exchange.router = request.router or ""
+        exchange.trace_id = secrets.token_hex(8)
+        try:
+            decision = await self.moe.decide(request.text, task=request.task, router=request.router, k=request.k,
+                                             trace_id=exchange.trace_id)
+        except MoeError as exc:
+            raise ApiError.of(exc) from None
+        exchange.router = decision.router
+        attempt = (self.moe.traces.get(decision.trace_id) or {"attempts": [{}]})["attempts"][0]
+        await exchange.respond_json(200, {
+            "object": "himoe.route", "trace_id": decision.trace_id, "router": decision.router,
+            "model_version": decision.model_version,
+            "picks": [{"expert": pick["expert"], "id": pick["id"],
+                       "propensity": decision.propensity if rank == 0 else None}
+                      for rank, pick in enumerate(attempt.get("picks", []))],
+            "gate": attempt.get("gate", [])})
 
     async def _chat(self, exchange: Exchange) -> None:
         if self.draining:

@@ -205,3 +205,29 @@ def test_generation_settings_and_history_reach_the_experts_as_context_options(se
     assert options == {"max_tokens": 12, "temperature": 0.25, "stop": ["\n"], "messages": [
         {"role": "system", "content": "be brief"}, {"role": "user", "content": "first"},
         {"role": "assistant", "content": "one"}]}
+
+
+def test_route_decides_without_calling_and_its_decision_takes_feedback(server_factory):
+    from himoe_core.testing import ConstantExpert
+
+    first, second = ConstantExpert("first"), ConstantExpert("second")
+    server = server_factory(experts=(first, second))
+    with server.client() as http:
+        reply = http.post("/v1/route", json={"model": "himoe", "messages": [{"role": "user", "content": "hello"}],
+                                             "himoe": {"k": 2}})
+        assert reply.status_code == 200, reply.text
+        body = reply.json()
+        assert body["object"] == "himoe.route" and body["router"] == "default"
+        assert reply.headers["x-himoe-trace-id"] == body["trace_id"]
+        assert sorted(pick["expert"] for pick in body["picks"]) == ["first", "second"]
+        assert body["picks"][0]["propensity"] == 1.0 and body["picks"][1]["propensity"] is None
+        assert {entry["expert"] for entry in body["gate"]} == {"first", "second"}
+        assert abs(sum(entry["prob"] for entry in body["gate"]) - 1.0) < 1e-6
+        assert first.calls == 0 and second.calls == 0  # no expert was called
+        learned = http.post("/v1/feedback", json={"trace_id": body["trace_id"], "reward": 1.0})
+        assert learned.status_code == 200 and learned.json()["status"] == "learned"
+        unknown_router = http.post("/v1/route", json={"model": "himoe/nope",
+                                                      "messages": [{"role": "user", "content": "hello"}]})
+        assert unknown_router.status_code == 404
+        nobody = http.post("/v1/route", json={"model": "himoe", "messages": [{"role": "user", "content": ""}]})
+        assert 400 <= nobody.status_code < 500
