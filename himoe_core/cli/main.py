@@ -186,13 +186,13 @@ def _run(args: argparse.Namespace) -> int:
 
     x = input_from_args(args)
     moe = _moe(args, args.config)
-    trace_id = new_trace_id()
+    trace_id = new_trace_id() if args.explain else None  # to find the trace of a failed request
     try:
         x = InputData.coerce(x, limits=moe.limits)  # refuse oversized input before loading any model
         warm_up(moe, x, out=None)  # the budget is for routing, not for importing spaCy
         response = moe.run_sync(x, budget_ms=args.budget_ms, router=args.router, k=args.k, trace_id=trace_id)
     except BaseException as exc:
-        failed = moe.traces.get(trace_id)
+        failed = moe.traces.get(trace_id) if trace_id is not None else None
         if args.explain and failed is not None and isinstance(exc, MoeError):
             # the routing table is most wanted when the request failed: on stdout, the error on stderr
             print(explanation(failed))

@@ -118,7 +118,10 @@ class FeedbackTrainer:
         with self._lock:  # not flushed: this runs on the request's path; pending traces are looked at
             if any(record.trace_id == trace_id for record, _ in self._pending):
                 return True
-        return self.store.trace(trace_id) is not None
+        try:
+            return self.store.trace(trace_id) is not None
+        except StateError:  # an unreadable state file fails the write, reported then; not the request
+            return False
 
     def _submit(self) -> None:
         batch, self._pending = self._pending, []
