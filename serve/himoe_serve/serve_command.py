@@ -9,8 +9,7 @@ import sys
 
 import trio
 
-from himoe_core import ConfigError
-from himoe_core.config.config_parsing import load_config
+from himoe_core import ConfigError, HiMoE
 
 from .api_keys import ApiKeys
 from .serve_settings import ServeSettings
@@ -18,7 +17,7 @@ from .server import serve_forever
 
 
 def run_command(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
+    config = HiMoE.load_config(args.config)
     settings = ServeSettings.from_config(config, host=args.host, port=args.port,
                                          allow_public_without_keys=args.allow_public_without_keys or None)
     if not logging.getLogger().handlers:

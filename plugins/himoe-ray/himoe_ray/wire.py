@@ -18,7 +18,7 @@ from himoe_core import (
     PlanStep,
     Value,
 )
-from himoe_core.input import InputKind
+from himoe_core.routing import InputKind
 
 FORMAT = 1
 
