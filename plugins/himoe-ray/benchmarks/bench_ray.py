@@ -171,7 +171,7 @@ def main() -> None:
                              "ray_p50": percentile(on_ray, 50), "ray_p99": percentile(on_ray, 99),
                              "added_p50": percentile(on_ray, 50) - percentile(in_process, 50),
                              "added_p99": percentile(on_ray, 99) - percentile(in_process, 99)}
-        handle = remote._connection._apps[remote.app]
+        handle = remote._connection._apps[f"{remote.app}/{remote.deployment}"]
         figures["bridge_vs_to_thread"] = bridge_vs_thread(handle, args.bridge_calls, 64)
         echo.close()
     finally:

@@ -39,7 +39,7 @@ class RayConnection:
         self._connected = False
         self.unavailable: str | None = None
         self.expert_names: list[str] = []
-        self._apps: dict[str, Any] = {}  # app name -> handle once RUNNING
+        self._apps: dict[str, Any] = {}  # "app/deployment" -> handle once RUNNING
         self._app_locks: dict[str, threading.Lock] = {}
         self._submit_lock = threading.Lock()
         self._failed: dict[str, tuple[float, str]] = {}
@@ -105,7 +105,8 @@ class RayConnection:
         """The handle of the Serve application `app` once RUNNING, deploying `build()` first
         unless the cluster already runs it with the same `deployment` (whose name carries the
         settings' version); waits up to `wait_s` seconds (blocking: call it from a thread)."""
-        handle = self._apps.get(app)
+        key = f"{app}/{deployment}"  # new settings, new deployment: a handle of the old one is not reused
+        handle = self._apps.get(key)
         if handle is not None:
             return handle
         self.connect()
@@ -114,8 +115,8 @@ class RayConnection:
         with self._registry_lock:
             lock = self._app_locks.setdefault(app, threading.Lock())
         with lock:
-            if app in self._apps:
-                return self._apps[app]
+            if key in self._apps:
+                return self._apps[key]
             failed = self._failed.get(app)
             if failed is not None and time.monotonic() < failed[0] + DEPLOY_RETRY_S:
                 raise RuntimeError(failed[1])
@@ -135,7 +136,7 @@ class RayConnection:
                 status = serve.status().applications.get(app)
                 state = _state(status)
                 if state == "RUNNING":
-                    self._apps[app] = handle
+                    self._apps[key] = handle
                     self._failed.pop(app, None)
                     return handle
                 message = " ".join(str(getattr(status, "message", "") or "").split())[:400]

@@ -65,7 +65,7 @@ class RayExpert:
         return wire.decode_reply(reply, self.name)
 
     async def _handle(self) -> Any:
-        handle = self._connection._apps.get(self.app)
+        handle = self._connection._apps.get(f"{self.app}/{self.deployment}")
         if handle is not None:
             return handle
         # Joining Ray and deploying take seconds to minutes: done once, in a background thread,
