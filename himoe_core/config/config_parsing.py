@@ -15,6 +15,7 @@ import attrs
 from ..errors import ConfigError
 from ..input import InputKind, InputLimits
 from ..orchestrator.route_rule import RouteRule
+from ..state.state_store import DEFAULT_MAX_TRACES, DEFAULT_RETENTION_DAYS
 
 DEFAULT_BUDGET_MS = 1000.0
 MAX_DEPTH = 32
@@ -25,7 +26,9 @@ HIMOE_KEYS = {"budget_ms", "cost_budget", "trace_capacity", "chain_plans", "max_
 ROUTER_COMMON_KEYS = {"kind", "experts", "k", "aggregator", "gating", "encoder"}
 GATING_KEYS = {"temperature", "epsilon", "seed"}
 TOP_KEYS = {"himoe", "limits", "routers", "orchestrator", "plugins", "state", "serve"}
-STATE_KEYS = {"enabled", "path", "flush_every"}
+STATE_KEYS = {"enabled", "path", "flush_every", "retention_days", "max_traces"}
+MAX_RETENTION_DAYS = 36_500_000.0
+MAX_TRACES_LIMIT = 2**53
 RULE_KEYS = {"router", "task_prefix", "input", "fallbacks", "shadows"}
 SERVE_KEYS = {"host", "port", "keys_file", "max_body_bytes", "max_in_flight", "otel", "otel_exporter",
               "allow_public_without_keys"}
@@ -107,6 +110,15 @@ def load_config(source: str | os.PathLike | Mapping[str, Any] | None) -> dict[st
     _no_unknown(state, STATE_KEYS, "state.")
     state["enabled"] = boolean(state.get("enabled", True), "state.enabled")
     state["flush_every"] = integer(state.get("flush_every", 64), "state.flush_every", minimum=1)
+    state["retention_days"] = number(state.get("retention_days", DEFAULT_RETENTION_DAYS), "state.retention_days",
+                                     minimum=0)
+    if state["retention_days"] > MAX_RETENTION_DAYS:
+        raise ConfigError(f"state.retention_days: expected at most {MAX_RETENTION_DAYS:.0f} days (0 keeps traces "
+                          f"whatever their age), got {state['retention_days']!r}")
+    state["max_traces"] = integer(state.get("max_traces", DEFAULT_MAX_TRACES), "state.max_traces", minimum=0)
+    if state["max_traces"] > MAX_TRACES_LIMIT:
+        raise ConfigError(f"state.max_traces: expected at most {MAX_TRACES_LIMIT} (0 keeps any number of traces), "
+                          f"got {state['max_traces']!r}")
     if "path" in state and (not isinstance(state["path"], str) or not state["path"]):
         raise ConfigError(f"state.path: expected a file path (or ':memory:'), got {state['path']!r}")
     raw["state"] = state

@@ -18,7 +18,7 @@ from ..input import InputData, InputKind
 from ..orchestrator.orchestration_feedback import OrchestrationFeedback
 from ..router.router_feedback import RouterFeedback
 from ..router.router_ref import RouterRef
-from ..state.state_store import StateStore, default_state_path, split_state
+from ..state.state_store import DEFAULT_MAX_TRACES, DEFAULT_RETENTION_DAYS, StateStore, default_state_path, split_state
 from ..value import to_value
 from .trace_record import TraceRecord
 from .trace_store import TraceStore
@@ -46,6 +46,7 @@ class FeedbackTrainer:
         self.enabled = bool(state.get("enabled", True))
         self.path = state.get("path") or default_state_path()
         self.flush_every = int(state.get("flush_every", 64))
+        self.retention = {key: state[key] for key in ("retention_days", "max_traces") if key in state}
         self._store: StateStore | None = None
         self._lock = threading.RLock()
         self._pending: list[tuple[TraceRecord, Decision]] = []
@@ -70,7 +71,7 @@ class FeedbackTrainer:
     def store(self) -> StateStore:
         with self._lock:
             if self._store is None:
-                self._store = StateStore(self.path)
+                self._store = StateStore(self.path, **self.retention)
             return self._store
 
     def restore(self) -> None:
@@ -245,8 +246,9 @@ class FeedbackTrainer:
         elif self.enabled and (stored := self._stored(trace_id)) is not None:
             served, shadows = stored
         else:
-            raise InvalidInput(f"unknown trace id {trace_id!r}: it was never recorded here, or has been evicted; "
-                               "use the trace_id of a recent response (himoe run --json shows it)")
+            raise InvalidInput(f"unknown trace id {trace_id!r}: it was never recorded here, or is older than the state "
+                               f"file keeps ({_retention(self.retention)}); use the trace_id of a recent response "
+                               "(himoe run --json shows it)")
         if not served.ok:
             error = served.error if type(served.error) is MoeError else f"{type(served.error).__name__}: {served.error}"
             raise InvalidInput(f"trace {trace_id!r} ended in an error ({error}); there is nothing to score")
@@ -413,6 +415,13 @@ def _recorded_input(x: InputData) -> tuple[str, str | None, bytes]:
     if x.kind is InputKind.BYTES:
         return x.kind.value, x.task, x.payload
     return x.kind.value, x.task, x.payload.tobytes()
+
+
+def _retention(retention: Mapping[str, Any]) -> str:
+    days = retention.get("retention_days", DEFAULT_RETENTION_DAYS)
+    count = retention.get("max_traces", DEFAULT_MAX_TRACES)
+    return (f"[state] retention_days = {days:g}, max_traces = {count}" if days or count
+            else "[state] keeps every trace; it may have been evicted from memory")
 
 
 def _exists(path: Any) -> bool:

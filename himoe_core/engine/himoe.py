@@ -142,11 +142,11 @@ class HiMoE:
         """Guardrail metrics over the traces and feedback in the state file (`himoe stats`):
         quality, calibration (ECE), load balance, utilisation, latency, cost, gating drift over
         the last `window` requests, disagreement."""
-        from ..learning.metrics import compute_stats
+        from ..learning.metrics import stored_stats
 
         store = self._state_for("stats")
         self.trainer.flush()
-        return compute_stats(store.traces(), store.feedback(), window=window)
+        return stored_stats(store, window=window)
 
     def evaluate(self, router: str, *, resamples: int = 1000) -> dict[str, Any]:
         """Off-policy estimates (IPS, SNIPS, DR, with 95 % bootstrap intervals) of how `router`

@@ -6,9 +6,13 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+import json
+
 import numpy as np
 
 from .regularizers import cv_squared
+
+ECE_BINS = 10
 
 
 def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
@@ -65,8 +69,76 @@ def mean_gate(traces: list[dict[str, Any]]) -> dict[str, float]:
     return {name: value / count for name, value in sums.items()} if count else {}
 
 
+def trace_summary(trace: dict[str, Any]) -> tuple:
+    """What `himoe stats` counts of one trace, as the state file's trace_summaries columns:
+    (router, answered, error kind, elapsed ms, cost units, confidence, disagreement, picks JSON)."""
+    attempt = served_attempt(trace)
+    if attempt is None:
+        return (trace.get("router"), 0, (trace.get("error") or "").split(":")[0], None, None, None, None, None)
+    mix = attempt.get("mix", {})
+    return (trace.get("router"), 1, None, trace.get("elapsed_ms"), mix.get("cost_units", 0.0),
+            answer_confidence(attempt), mix.get("disagreement"),
+            json.dumps([p["expert"] for p in attempt.get("picks", [])]))
+
+
+def stored_stats(store: Any, window: int = 500) -> dict[str, Any]:
+    """compute_stats over a state file, in bounded memory: counts, sums and percentiles come
+    from SQL over the narrow trace_summaries rows (one pass for the counts); only the last
+    2·window answered traces are parsed, one at a time, for gating drift."""
+    requests = answered = cost_rows = disagreement_rows = 0
+    cost_total = disagreement_total = 0.0
+    errors: Counter[str] = Counter()
+    routers: Counter[Any] = Counter()
+    picks: Counter[str] = Counter()
+    for (was_answered, error_kind, router, names, rows, cost, costs, disagreement,
+         disagreements) in store.summary_groups():
+        requests += rows
+        if not was_answered:
+            errors[error_kind] += rows
+            continue
+        answered += rows
+        routers[router] += rows
+        for name in json.loads(names):
+            picks[name] += rows
+        cost_total, cost_rows = cost_total + (cost or 0.0), cost_rows + costs
+        disagreement_total, disagreement_rows = disagreement_total + (disagreement or 0.0), disagreement_rows + disagreements
+    total_picks = sum(picks.values())
+    feedback, quality = store.reward_summary()
+    inner_edges = [float(e) for e in np.linspace(0.0, 1.0, ECE_BINS + 1)[1:-1]]
+    bins = store.calibration_bins(inner_edges)
+    scored = sum(rows for _, rows, _, _ in bins)
+    ece = (sum(rows / scored * abs(correct / rows - confidence / rows) for _, rows, correct, confidence in bins)
+           if scored else None)
+    current: list[Counter[str]] = [Counter(), Counter()]  # gate sums: the last window, the one before
+    seen = [0, 0]
+    for index, text in enumerate(store.recent_answered_traces(2 * window)):  # newest first
+        attempt = served_attempt(json.loads(text))
+        which = 0 if index < window else 1
+        seen[which] += 1
+        for gate in attempt.get("gate", []) if attempt else []:
+            current[which][gate["expert"]] += gate["prob"]
+    gates = [{name: value / n for name, value in sums.items()} if n else {} for sums, n in zip(current, seen)]
+    latency = store.latency_percentiles((50, 95))
+    return {
+        "requests": requests,
+        "answered": answered,
+        "errors": dict(sorted(errors.items())),
+        "routers": dict(sorted(routers.items(), key=lambda item: str(item[0]))),
+        "feedback": feedback,
+        "quality": quality,
+        "calibration_ece": ece,
+        "load_balance_cv2": _cv2(list(picks.values())),
+        "utilisation": {name: n / total_picks for name, n in sorted(picks.items())} if total_picks else {},
+        "latency_ms": {"p50": latency[50], "p95": latency[95]},
+        "cost_units": {"mean": cost_total / cost_rows if cost_rows else None, "total": cost_total},
+        "gating_drift_kl": kl_divergence(gates[0], gates[1]) if seen[1] else None,
+        "disagreement": disagreement_total / disagreement_rows if disagreement_rows else None,
+    }
+
+
 def compute_stats(traces: list[dict[str, Any]], feedback: list[dict[str, Any]], window: int = 500) -> dict[str, Any]:
-    """Every guardrail metric, as a JSON-ready dict; `window` sizes the drift comparison."""
+    """Every guardrail metric, as a JSON-ready dict; `window` sizes the drift comparison. (The
+    reference stored_stats is checked against; it holds every trace in memory.)"""
     served = [(t, served_attempt(t)) for t in traces]
     answered = [(t, a) for t, a in served if a is not None]
     errors = Counter((t.get("error") or "").split(":")[0] for t, a in served if a is None)

@@ -16,10 +16,16 @@ import numpy as np
 
 from ..errors import ConfigError, StateError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _ROWS_PER_INSERT = 128  # 7 parameters a row, well under SQLite's 32,766
+_IDS_PER_STATEMENT = 500  # trace ids bound in one `IN (…)`
 APPLICATION = "himoe"
 LOCK_TIMEOUT_S = 30.0
+DEFAULT_RETENTION_DAYS = 30.0
+DEFAULT_MAX_TRACES = 100_000
+PRUNE_AT_LEAST = 256
+"""Each trace write deletes at most max(this, twice the rows written) expired traces: a backlog
+(a lowered max_traces, a file idle for months) is worked off over a few writes, never in one."""
 
 _SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -77,8 +83,42 @@ CREATE TABLE IF NOT EXISTS decisions (
 """Version 2: each answered decision's record (himoe_core.decision.decision_codec), what
 feedback and off-policy evaluation learn from. Traces written before it have none."""
 
-# Each entry migrates a database from version i to i + 1.
-_MIGRATIONS: list[str] = [_DECISIONS]
+_SUMMARIES = """
+CREATE TABLE IF NOT EXISTS trace_summaries (
+    trace_id TEXT PRIMARY KEY,
+    created REAL NOT NULL,
+    router TEXT,
+    answered INTEGER NOT NULL,
+    error_kind TEXT,
+    elapsed_ms REAL,
+    cost_units REAL,
+    confidence REAL,
+    disagreement REAL,
+    picks TEXT
+);
+CREATE INDEX IF NOT EXISTS trace_summaries_created ON trace_summaries (created);
+CREATE INDEX IF NOT EXISTS trace_summaries_latency ON trace_summaries (elapsed_ms)
+    WHERE answered = 1 AND elapsed_ms IS NOT NULL;
+ALTER TABLE feedback ADD COLUMN confidence REAL;
+ALTER TABLE expert_state ADD COLUMN version INTEGER NOT NULL DEFAULT 0
+"""
+"""Version 3: what `himoe stats` counts, a narrow row per trace written with it (stats then
+aggregates in SQL instead of reading every trace's JSON); the answer's confidence on each
+feedback row; a version on each expert's state, as routers have."""
+
+
+def _summarise_stored_traces(conn: sqlite3.Connection) -> None:
+    """Fill trace_summaries from the traces already in the file (once, when it is migrated)."""
+    cursor = conn.execute("SELECT trace_id, trace, created FROM traces ORDER BY created, rowid")
+    while rows := cursor.fetchmany(1024):
+        conn.executemany("INSERT OR REPLACE INTO trace_summaries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         [_summary_row(trace_id, json.loads(trace), created) for trace_id, trace, created in rows])
+    conn.execute("UPDATE feedback SET confidence = (SELECT confidence FROM trace_summaries s "
+                 "WHERE s.trace_id = feedback.trace_id)")
+
+
+# Each entry migrates a database from version i to i + 1: SQL, then an optional Python step.
+_MIGRATIONS: list[tuple[str, Any]] = [(_DECISIONS, None), (_SUMMARIES, _summarise_stored_traces)]
 
 
 def default_state_path() -> Path:
@@ -105,8 +145,11 @@ class StateStore:
     newer himoe, is refused with a clear error and never overwritten.
     """
 
-    def __init__(self, path: str | os.PathLike | None = None) -> None:
+    def __init__(self, path: str | os.PathLike | None = None, *, retention_days: float = DEFAULT_RETENTION_DAYS,
+                 max_traces: int = DEFAULT_MAX_TRACES) -> None:
         self.path = Path(path) if path is not None else default_state_path()
+        self.retention_days = retention_days  # 0: no age limit
+        self.max_traces = max_traces  # 0: no count limit
         self._lock = threading.RLock()
         self._in_transaction = False
         self._conn = self._open()
@@ -247,12 +290,14 @@ class StateStore:
         conn.execute("BEGIN IMMEDIATE")
         try:
             if not self._identify(conn):  # checked again: another process may have created it since
-                _run_script(conn, _SCHEMA_V1 + _DECISIONS)
-                conn.execute("INSERT INTO meta VALUES ('application', ?), ('schema_version', ?)",
-                             (APPLICATION, str(SCHEMA_VERSION)))
+                _run_script(conn, _SCHEMA_V1)
+                conn.execute("INSERT INTO meta VALUES ('application', ?), ('schema_version', '1')", (APPLICATION,))
             version = int(dict(conn.execute("SELECT key, value FROM meta")).get("schema_version", "0"))
             for step in range(version, SCHEMA_VERSION):
-                _run_script(conn, _MIGRATIONS[step - 1])
+                script, python_step = _MIGRATIONS[step - 1]
+                _run_script(conn, script)
+                if python_step is not None:
+                    python_step(conn)
             conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
             conn.execute("COMMIT")
         except BaseException:
@@ -303,25 +348,141 @@ class StateStore:
             return self._conn.execute(sql, params).fetchall()
 
     # -- traces and feedback -----------------------------------------------------------------------
-    def record_traces(self, rows: list[tuple[dict[str, Any], str, str | None, bytes]]) -> None:
-        """Store traces: (trace, input kind, input task, input bytes) each."""
-        self.record_trace_rows([(trace["trace_id"], trace.get("router"), kind, task, data, json.dumps(trace))
-                                for trace, kind, task, data in rows])
+    def record_traces(self, rows: list[tuple[dict[str, Any], str, str | None, bytes]], *,
+                      created: float | None = None) -> None:
+        """Store traces: (trace, input kind, input task, input bytes) each (`created`: when they
+        were recorded, now by default)."""
+        self._record([(trace["trace_id"], trace.get("router"), kind, task, data, json.dumps(trace), trace)
+                      for trace, kind, task, data in rows], created)
 
     def record_trace_rows(self, rows: list[tuple[str, str | None, str, str | None, bytes, str]]) -> None:
         """Store already encoded traces: (trace id, router, input kind, input task, input bytes,
         trace JSON) each; a trace id seen before is replaced (a shadow's answer came in)."""
-        now = time.time()
+        self._record([(*row, None) for row in rows], None)
+
+    def _record(self, rows: list[tuple[str, str | None, str, str | None, bytes, str, dict[str, Any] | None]],
+                created: float | None) -> None:
+        """Write traces and their summaries, then prune what the retention no longer keeps — a
+        bounded number of rows, in the same transaction."""
+        now = time.time() if created is None else created
+        summaries = [_summary_row(trace_id, trace if trace is not None else json.loads(trace_json), now)
+                     for trace_id, *_, trace_json, trace in rows]
         with self.exclusive():
+            self._trace_count()  # counted before these rows go in (the first time only)
+            ids = list({row[0]: None for row in rows})
+            known = sum(self._conn.execute(f"SELECT COUNT(*) FROM trace_summaries WHERE trace_id IN ({_marks(chunk)})",
+                                           chunk).fetchone()[0] for chunk in _chunks(ids, _IDS_PER_STATEMENT))
             # One statement per chunk of rows: sqlite3 lets go of the GIL around every statement,
             # and a writer thread beside a busy event loop waits up to the switch interval (5 ms)
             # to get it back — per row, that starved the writer under load.
             for start in range(0, len(rows), _ROWS_PER_INSERT):
                 chunk = rows[start:start + _ROWS_PER_INSERT]
                 values = ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
-                params = [value for trace_id, router, kind, task, data, trace_json in chunk
+                params = [value for trace_id, router, kind, task, data, trace_json, _ in chunk
                           for value in (trace_id, now, router, kind, task, data, trace_json)]
                 self._conn.execute(f"INSERT OR REPLACE INTO traces VALUES {values}", params)
+                values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
+                params = [value for row in summaries[start:start + _ROWS_PER_INSERT] for value in row]
+                self._conn.execute(f"INSERT OR REPLACE INTO trace_summaries VALUES {values}", params)
+            self._add_to_count(len(ids) - known)
+            self._prune(max(PRUNE_AT_LEAST, 2 * len(rows)), time.time())
+
+    # -- retention ---------------------------------------------------------------------------------
+    def _trace_count(self) -> int:
+        rows = self._conn.execute("SELECT value FROM meta WHERE key = 'trace_count'").fetchall()
+        if rows:
+            return int(rows[0][0])
+        count = self._conn.execute("SELECT COUNT(*) FROM trace_summaries").fetchone()[0]  # once per file
+        self._conn.execute("INSERT INTO meta VALUES ('trace_count', ?)", (str(count),))
+        return count
+
+    def _add_to_count(self, change: int) -> None:
+        count = self._trace_count()
+        if change:
+            self._conn.execute("UPDATE meta SET value = ? WHERE key = 'trace_count'", (str(count + change),))
+
+    def _prune(self, at_most: int, now: float) -> int:
+        """Delete up to `at_most` of the oldest traces that the retention no longer keeps (with
+        their feedback and decision records): beyond `max_traces`, or older than
+        `retention_days`. Walks the `created` index from its oldest end only."""
+        excess = self._trace_count() - self.max_traces if self.max_traces else 0
+        cutoff = now - self.retention_days * 86400.0 if self.retention_days else None
+        oldest = self._conn.execute("SELECT MIN(created) FROM trace_summaries").fetchone()[0]
+        if excess <= 0 and (cutoff is None or oldest is None or oldest >= cutoff):
+            return 0
+        doomed = [trace_id for index, (trace_id, created) in enumerate(self._conn.execute(
+                      "SELECT trace_id, created FROM trace_summaries ORDER BY created, rowid LIMIT ?", (at_most,)))
+                  if index < excess or (cutoff is not None and created < cutoff)]
+        self._delete_traces(doomed)
+        return len(doomed)
+
+    def _delete_traces(self, trace_ids: list[str]) -> None:
+        tables = ["traces", "trace_summaries", "feedback"] + (["decisions"] if self._has_table("decisions") else [])
+        for chunk in _chunks(trace_ids, _IDS_PER_STATEMENT):
+            for table in tables:
+                self._conn.execute(f"DELETE FROM {table} WHERE trace_id IN ({_marks(chunk)})", chunk)
+        self._add_to_count(-len(trace_ids))
+
+    def _has_table(self, name: str) -> bool:
+        return bool(self._conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                                       (name,)).fetchall())
+
+    # -- what `himoe stats` reads ------------------------------------------------------------------
+    def summary_groups(self) -> list[tuple]:
+        """Every kept trace counted in one pass: (answered, error kind, router, picks JSON, rows,
+        cost sum, cost count, disagreement sum, disagreement count) per distinct combination."""
+        with self._lock, self._translated():
+            return self._conn.execute(
+                "SELECT answered, error_kind, router, picks, COUNT(*), SUM(cost_units), COUNT(cost_units), "
+                "SUM(disagreement), COUNT(disagreement) FROM trace_summaries "
+                "GROUP BY answered, error_kind, router, picks").fetchall()
+
+    def reward_summary(self) -> tuple[int, float | None]:
+        """(rows with a reward, their mean reward)."""
+        with self._lock, self._translated():
+            return self._conn.execute("SELECT COUNT(reward), AVG(reward) FROM feedback").fetchone()
+
+    def latency_percentiles(self, percents: Iterable[float]) -> dict[float, float | None]:
+        """Percentiles of answered requests' latency, interpolated as numpy's default does,
+        read from the latency index (two rows each, not the whole column)."""
+        with self._lock, self._translated():
+            where = "FROM trace_summaries WHERE answered = 1 AND elapsed_ms IS NOT NULL"
+            count = self._conn.execute(f"SELECT COUNT(*) {where}").fetchone()[0]
+            found: dict[float, float | None] = {}
+            for q in percents:
+                if not count:
+                    found[q] = None
+                    continue
+                rank = q / 100.0 * (count - 1)
+                low = int(rank)
+                values = [row[0] for row in self._conn.execute(
+                    f"SELECT elapsed_ms {where} ORDER BY elapsed_ms LIMIT 2 OFFSET ?", (low,))]
+                high = values[1] if len(values) > 1 else values[0]
+                found[q] = values[0] + (high - values[0]) * (rank - low)
+            return found
+
+    def calibration_bins(self, inner_edges: list[float]) -> list[tuple[int, int, float, float]]:
+        """(bin, rows, sum of correctness, sum of confidence) of the scored answers with a
+        confidence; bin i holds inner_edges[i-1] < confidence <= inner_edges[i], as
+        numpy.digitize(..., right=True) puts them."""
+        case = " ".join(f"WHEN confidence <= ? THEN {i}" for i in range(len(inner_edges)))
+        with self._lock, self._translated():
+            return self._conn.execute(
+                f"SELECT CASE {case} ELSE {len(inner_edges)} END AS bin, COUNT(*), "
+                "SUM(CASE WHEN reward >= 0.5 THEN 1.0 ELSE 0.0 END), SUM(confidence) FROM feedback "
+                "WHERE reward IS NOT NULL AND confidence IS NOT NULL GROUP BY bin", inner_edges).fetchall()
+
+    def recent_answered_traces(self, n: int) -> list[str]:
+        """The JSON of the last `n` answered traces, newest first."""
+        with self._lock, self._translated():
+            ids = [row[0] for row in self._conn.execute(
+                "SELECT trace_id FROM trace_summaries WHERE answered = 1 ORDER BY created DESC, rowid DESC LIMIT ?",
+                (n,))]
+            found = {}
+            for chunk in _chunks(ids, _IDS_PER_STATEMENT):
+                found.update(self._conn.execute(
+                    f"SELECT trace_id, trace FROM traces WHERE trace_id IN ({_marks(chunk)})", chunk).fetchall())
+        return [found[trace_id] for trace_id in ids if trace_id in found]
 
     def record_decisions(self, rows: list[tuple[str, str, str]]) -> None:
         """Store decision records: (trace id, router id, record text) each; a record seen
@@ -359,9 +520,9 @@ class StateStore:
 
     def record_feedback(self, trace_id: str, router: str | None, reward: float | None,
                         task_loss: float | None, detail: dict[str, Any]) -> None:
-        self._write([("INSERT INTO feedback (trace_id, created, router, reward, task_loss, detail) "
-                      "VALUES (?, ?, ?, ?, ?, ?)",
-                      (trace_id, time.time(), router, reward, task_loss, json.dumps(detail)))])
+        self._write([("INSERT INTO feedback (trace_id, created, router, reward, task_loss, detail, confidence) "
+                      "VALUES (?, ?, ?, ?, ?, ?, (SELECT confidence FROM trace_summaries WHERE trace_id = ?))",
+                      (trace_id, time.time(), router, reward, task_loss, json.dumps(detail), trace_id))])
 
     def feedback_for(self, trace_id: str) -> list[dict[str, Any]]:
         """The feedback rows on one trace, oldest first."""
@@ -377,7 +538,7 @@ class StateStore:
                  "task_loss": r[5], **json.loads(r[6])} for r in rows]
 
     def count(self, table: str) -> int:
-        if table not in {"traces", "feedback", "router_state", "expert_state"}:
+        if table not in {"traces", "trace_summaries", "feedback", "router_state", "expert_state"}:
             raise ValueError(f"unknown table {table!r}")
         return int(self._read(f"SELECT COUNT(*) FROM {table}")[0][0])
 
@@ -412,7 +573,7 @@ class StateStore:
         return state, int(rows[0][1])
 
     def save_expert(self, expert_id: str, name: str, state: dict[str, Any]) -> None:
-        self._write([("INSERT OR REPLACE INTO expert_state VALUES (?, ?, ?, ?)",
+        self._write([("INSERT OR REPLACE INTO expert_state (expert_id, name, state, updated) VALUES (?, ?, ?, ?)",
                       (expert_id, name, json.dumps(state), time.time()))])
 
     def load_expert(self, expert_id: str) -> dict[str, Any] | None:
@@ -425,6 +586,21 @@ def _run_script(conn: sqlite3.Connection, script: str) -> None:
     for statement in script.split(";"):
         if statement.strip():
             conn.execute(statement)
+
+
+def _summary_row(trace_id: str, trace: dict[str, Any], created: float) -> tuple:
+    from ..learning.metrics import trace_summary
+
+    return (trace_id, created, *trace_summary(trace if isinstance(trace, dict) else {}))
+
+
+def _chunks(items: list, size: int) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _marks(items: list) -> str:
+    return ", ".join("?" * len(items))
 
 
 def split_state(state: dict[str, Any], prefix: str = "") -> tuple[dict[str, Any], dict[str, np.ndarray]]:
