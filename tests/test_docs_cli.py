@@ -42,8 +42,11 @@ def subcommands() -> dict[str, argparse.ArgumentParser]:
     return dict(action.choices)
 
 
-def options_of(parser: argparse.ArgumentParser) -> set[str]:
-    return {s for a in parser._actions for s in a.option_strings} - HELP
+def options_of(parser: argparse.ArgumentParser, nested: bool = True) -> set[str]:
+    """The options of a command, and of its actions when it has some (`himoe state reset`)."""
+    nested = {s for a in parser._actions if nested and isinstance(a, argparse._SubParsersAction)
+              for sub in a.choices.values() for s in options_of(sub)}
+    return ({s for a in parser._actions for s in a.option_strings} | nested) - HELP
 
 
 def positionals_of(parser: argparse.ArgumentParser) -> list[str]:
@@ -51,11 +54,11 @@ def positionals_of(parser: argparse.ArgumentParser) -> list[str]:
             if not a.option_strings and not isinstance(a, argparse._SubParsersAction)]
 
 
-GLOBAL_OPTIONS = options_of(build_parser())
+GLOBAL_OPTIONS = options_of(build_parser(), nested=False)
 TEXT = CLI_MD.read_text(encoding="utf-8")
 SECTIONS = sections(TEXT)
 COMMAND_SECTIONS = {m.group(1): body for title, body in SECTIONS.items()
-                    if (m := re.fullmatch(r"`himoe ([a-z][a-z-]*)`", title))}
+                    if (m := re.fullmatch(r"`himoe ([a-z][a-z-]*)(?: [a-z]+)?`", title))}
 COMMANDS = subcommands()
 
 

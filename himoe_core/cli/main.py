@@ -77,6 +77,19 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--json", action="store_true", help="machine-readable output")
     stats.set_defaults(handler=_stats)
 
+    state = add_command("state", help="manage the learned state in the state file")
+    state_commands = state.add_subparsers(dest="state_command", metavar="ACTION")
+    state_commands.required = True
+    reset = state_commands.add_parser("reset", parents=[common], help="forget what a router or expert learned "
+                                      "(traces and feedback stay)")
+    which = reset.add_mutually_exclusive_group(required=True)
+    which.add_argument("--router", metavar="ID", help="this router starts again from its initial state")
+    which.add_argument("--expert", metavar="NAME", help="delete this expert's saved state")
+    which.add_argument("--all", action="store_true", help="every router and expert")
+    reset.add_argument("--config", metavar="FILE", help="a himoe TOML config (its routers and [state] path)")
+    reset.add_argument("--json", action="store_true", help="machine-readable output")
+    reset.set_defaults(handler=_state_reset)
+
     evaluate = add_command("evaluate", help="estimate offline how a router would do on logged decisions")
     evaluate.add_argument("--router", required=True, help="the candidate router (an id from the config)")
     evaluate.add_argument("--config", metavar="FILE", help="a himoe TOML config")
@@ -272,6 +285,24 @@ def _stats(args: argparse.Namespace) -> int:
         _print_json(stats)
     else:
         print_stats(stats)
+    return 0
+
+
+def _state_reset(args: argparse.Namespace) -> int:
+    moe = _moe(args, args.config)
+    try:
+        reset = moe.reset_state(router=args.router, expert=args.expert, everything=args.all)
+        path = str(moe.trainer.path)
+    finally:
+        moe.close()
+    if args.json:
+        _print_json({**reset, "state": path})
+    elif args.router is not None:
+        print(f"router {args.router}: " + ("learned state reset; it starts again from its initial state"
+                                           if reset["routers"] else "nothing was saved; nothing to reset"))
+    else:
+        print(f"reset in {path}: routers {', '.join(reset['routers']) or 'none'}; "
+              f"experts {', '.join(reset['experts']) or 'none'} (traces and feedback kept)")
     return 0
 
 

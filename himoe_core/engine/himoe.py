@@ -148,6 +148,40 @@ class HiMoE:
         self.trainer.flush()
         return stored_stats(store, window=window)
 
+    def reset_state(self, *, router: str | None = None, expert: str | None = None,
+                    everything: bool = False) -> dict[str, list[str]]:
+        """Forget learned state (`himoe state reset`): one router's, one expert's, or every
+        router's and expert's. A reset router starts again from its initial state — here, and in
+        every process sharing the state file at its next update; an expert's saved state is
+        deleted (an engine already running keeps what its expert holds in memory). Traces and
+        feedback stay. Returns the routers and experts whose saved state was reset."""
+        import copy
+
+        if [router is not None, expert is not None, everything].count(True) != 1:
+            raise InvalidInput("reset_state: give exactly one of router=…, expert=… or everything=True")
+        store, trainer = self._state_for("reset_state"), self.trainer
+        with trainer._lock, store.exclusive():
+            saved_routers, saved_experts = store.saved_routers(), store.saved_experts()
+            if router is not None and router not in self.routers and router not in saved_routers:
+                raise InvalidInput(f"no router {router!r} in this config or the state file; routers: "
+                                   f"{', '.join(sorted(set(self.routers) | set(saved_routers))) or 'none'}")
+            if expert is not None and expert not in {n for pair in saved_experts for n in pair}:
+                raise InvalidInput(f"no saved state for expert {expert!r}; experts with saved state: "
+                                   f"{', '.join(sorted({name for _, name in saved_experts})) or 'none'}")
+            reset: dict[str, list[str]] = {"routers": [], "experts": []}
+            for router_id in sorted(set(self.routers) | set(saved_routers)) if everything else [router] if router else []:
+                fresh = trainer._fresh.get(router_id)
+                if store.reset_router(router_id, copy.deepcopy(fresh) if fresh is not None else None):
+                    reset["routers"].append(router_id)
+                if fresh is not None:
+                    handle = self.routers[router_id].handle
+                    handle.load_state_dict(copy.deepcopy(fresh))
+                    handle.model_version = trainer._versions[router_id] = store.router_version(router_id)
+            if everything or expert is not None:
+                reset["experts"] = sorted({name for eid, name in saved_experts if everything or expert in (eid, name)})
+                store.reset_experts(None if everything else expert)
+        return reset
+
     def evaluate(self, router: str, *, resamples: int = 1000) -> dict[str, Any]:
         """Off-policy estimates (IPS, SNIPS, DR, with 95 % bootstrap intervals) of how `router`
         would have done on the logged, scored decisions (`himoe evaluate`)."""

@@ -34,7 +34,10 @@ class LinUcbRouter(LearningRouter):
         if self.model is None:
             self.model = LinUcbModel(x.shape[0], self.ridge)
         elif self.model.dim != x.shape[0]:
-            raise EncodeError(f"router {self.id!r} learned on {self.model.dim - 1} features, got {x.shape[0] - 1}")
+            raise EncodeError(f"router {self.id!r} learned on {self.model.dim - 1} features, got {x.shape[0] - 1}; "
+                              "its encoder changed since it learned: forget what it learned "
+                              f"with `himoe state reset --router {self.id}` (HiMoE.reset_state(router=…)), or give "
+                              "the encoder its old dim")
         return self.model
 
     def exploration(self, widths: np.ndarray) -> np.ndarray:

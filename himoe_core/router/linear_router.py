@@ -61,7 +61,10 @@ class LinearRouter(LearningRouter):
             self.weights = np.zeros((len(self.arms), x.shape[0]))
             self.grad_sq = np.zeros_like(self.weights)
         elif self.weights.shape[1] != x.shape[0]:
-            raise EncodeError(f"router {self.id!r} learned on {self.weights.shape[1] - 1} features, got {x.shape[0] - 1}")
+            raise EncodeError(f"router {self.id!r} learned on {self.weights.shape[1] - 1} features, got {x.shape[0] - 1}; "
+                              "its encoder changed since it learned: forget what it learned "
+                              f"with `himoe state reset --router {self.id}` (HiMoE.reset_state(router=…)), or give "
+                              "the encoder its old dim")
         return self.weights
 
     def logits(self, input: RouterInput, candidates: list[ExpertRef], ctx: Context) -> np.ndarray:

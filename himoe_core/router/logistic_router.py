@@ -72,7 +72,10 @@ class LogisticRouter(LearningRouter):
         if self.model is None:
             self.model = DiagonalLogisticModel(dim, self.prior, dense)
         elif self.model.dim != dim:
-            raise EncodeError(f"router {self.id!r} learned on {self.model.dim - 1} features, got {dim - 1}")
+            raise EncodeError(f"router {self.id!r} learned on {self.model.dim - 1} features, got {dim - 1}; "
+                              "its encoder changed since it learned: forget what it learned "
+                              f"with `himoe state reset --router {self.id}` (HiMoE.reset_state(router=…)), or give "
+                              "the encoder its old dim")
         elif self.model.dense != dense:
             raise EncodeError(f"router {self.id!r} learned with a full-covariance block of {self.model.dense} coordinates, "
                               f"its options now ask for {dense} (covariance, or the encoder's dense features, changed); "

@@ -572,6 +572,35 @@ class StateStore:
             join_state(state, name, array)
         return state, int(rows[0][1])
 
+    def saved_routers(self) -> list[str]:
+        return [row[0] for row in self._read("SELECT router_id FROM router_state ORDER BY router_id")]
+
+    def saved_experts(self) -> list[tuple[str, str]]:
+        """(expert id, name) of every saved expert state."""
+        return self._read("SELECT expert_id, name FROM expert_state ORDER BY name, expert_id")
+
+    def reset_router(self, router_id: str, fresh: dict[str, Any] | None = None) -> bool:
+        """Forget what a router learned; False if nothing was saved. With `fresh` (its state
+        before it learned), that is saved as a new version instead: other processes still
+        holding the old state load it before their next update rather than saving over it."""
+        with self.exclusive():
+            version = self.router_version(router_id)
+            existed = bool(self._read("SELECT 1 FROM router_state WHERE router_id = ?", (router_id,)))
+            if fresh is not None and existed:
+                self.save_router(router_id, fresh, version + 1)
+            else:
+                self._write([("DELETE FROM router_arrays WHERE router_id = ?", (router_id,)),
+                             ("DELETE FROM router_state WHERE router_id = ?", (router_id,))])
+        return existed
+
+    def reset_experts(self, name: str | None = None) -> int:
+        """Forget the saved state of the experts called `name` (or whose id it is; every expert
+        with None); how many states were deleted."""
+        with self.exclusive():
+            where, params = ("WHERE name = ? OR expert_id = ?", (name, name)) if name is not None else ("", ())
+            self._conn.execute(f"DELETE FROM expert_state {where}", params)
+            return self._conn.execute("SELECT changes()").fetchone()[0]
+
     def save_expert(self, expert_id: str, name: str, state: dict[str, Any]) -> None:
         self._write([("INSERT OR REPLACE INTO expert_state (expert_id, name, state, updated) VALUES (?, ?, ?, ?)",
                       (expert_id, name, json.dumps(state), time.time()))])
