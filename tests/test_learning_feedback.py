@@ -297,8 +297,9 @@ def test_scoring_a_shadow_that_did_not_answer_is_an_error():
 # -- errors -----------------------------------------------------------------------------------------------------
 def test_unknown_trace_id():
     with make_moe([ConstantExpert("alpha")]) as moe:
-        with pytest.raises(InvalidInput, match=r"unknown trace id 'nope': it was never recorded here, or has been "
-                                               r"evicted; use the trace_id of a recent response"):
+        with pytest.raises(InvalidInput, match=r"unknown trace id 'nope': it was never recorded here, or is older than "
+                                               r"the state file keeps \(\[state\] retention_days = 30, max_traces = "
+                                               r"100000\); use the trace_id of a recent response"):
             moe.feedback("nope", reward=1.0)
 
 
