@@ -154,11 +154,11 @@ def main() -> None:
         bounded = folder / "bounded.sqlite3"
         store = StateStore(bounded)
         rng = random.Random(2)
-        checkpoints = {args.bounded * i // 5 for i in range(1, 6)}
+        every = max(64, args.bounded // 5 // 64 * 64)
         for first in range(0, args.bounded, 64):
             store.record_traces([(synthetic_trace(rng, n), "text", None, b"an input of 31 characters, say.")
                                  for n in range(first, min(first + 64, args.bounded))])
-            if first + 64 in checkpoints or first + 64 >= args.bounded:
+            if (first + 64) % every == 0 or first + 64 >= args.bounded:
                 store._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
                 print(f"default retention (max_traces {DEFAULT_MAX_TRACES:,}): {min(first + 64, args.bounded):,} "
                       f"traces written, {store.count('traces'):,} kept, file {bounded.stat().st_size / 2**20:,.0f} MB")
