@@ -80,9 +80,6 @@ def test_reset_reaches_the_state_file_and_new_engines(tmp_path):
         assert _learned(c.routers["r"].handle.state_dict()) == 0
 
 
-@pytest.mark.xfail(strict=True, reason="LinearRouter/LinUcbRouter.load_model_state keep the learned model when the "
-                   "state they load has none (saved before learning): a live engine cannot go back to its initial "
-                   "state (router files: the lead's, reported)")
 def test_reset_reaches_engines_already_running(tmp_path):
     a, b = _two_engines(tmp_path)
     with a, b:

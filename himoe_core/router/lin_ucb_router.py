@@ -56,6 +56,7 @@ class LinUcbRouter(LearningRouter):
         return {} if self.model is None else {"linucb": self.model.state_dict()}
 
     def load_model_state(self, state: dict[str, Any]) -> None:
+        self.model = None  # a state saved before anything was learned has no model
         if "linucb" in state:
             saved = state["linucb"]
             self.model = LinUcbModel(int(saved["dim"]), float(saved["ridge"]))

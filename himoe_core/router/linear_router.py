@@ -117,6 +117,7 @@ class LinearRouter(LearningRouter):
 
     def load_model_state(self, state: dict[str, Any]) -> None:
         saved_arms = [int(a) for a in state["arms"]]
+        self.weights = self.grad_sq = None  # a state saved before anything was learned has no weights
         if "weights" in state:
             saved = np.asarray(state["weights"], dtype=np.float64)
             self.weights = np.zeros((len(self.arms), saved.shape[1]))
