@@ -99,6 +99,10 @@ def test_close_under_run_sync_gives_callers_a_moe_error():
     assert any(isinstance(exc, Cancelled) and "closed" in str(exc) for exc in caught)
 
 
+UNITS_PLUGIN = '''
+from himoe_core import Value, hookimpl
+
+
 class UnitConverter:
     name = "unit_converter"
     example = "units: 5 km to mi"
@@ -110,8 +114,26 @@ class UnitConverter:
         return Value.text("never")
 
 
-def test_a_can_handle_that_raises_is_named_in_the_error():
-    moe = HiMoE(experts=[UnitConverter()], entry_points=False, environ={}, config={"state": {"enabled": False}})
+@hookimpl
+def register_experts(register):
+    register(UnitConverter())
+'''
+
+
+@pytest.fixture
+def units_plugins_dir(tmp_path):
+    """A --plugins-dir holding the unit converter (owner-writable only, as himoe requires)."""
+    import os
+
+    folder = tmp_path / "plugins"
+    folder.mkdir()
+    os.chmod(folder, 0o755)
+    (folder / "units.py").write_text(UNITS_PLUGIN)
+    return folder
+
+
+def test_a_can_handle_that_raises_is_named_in_the_error(units_plugins_dir):
+    moe = HiMoE(plugins_dir=units_plugins_dir, entry_points=False, environ={}, config={"state": {"enabled": False}})
     with pytest.raises(NoExpertSelected) as info:
         moe.run_sync("units: 5 km to mi")
     assert info.value.failures == {"unit_converter": "can_handle raised KeyError: 'unit table not loaded'"}
@@ -135,35 +157,12 @@ def test_an_input_every_expert_refuses_names_the_expert_once():
     assert str(info.value).count("unit_converter") == 1, str(info.value)
 
 
-UNITS_PLUGIN = '''
-from himoe_core import Value, hookimpl
 
 
-class UnitConverter:
-    name = "unit_converter"
-    example = "units: 5 km to mi"
 
-    def can_handle(self, task):
-        raise KeyError("unit table not loaded")
-
-    async def infer(self, x, ctx):
-        return Value.text("never")
-
-
-@hookimpl
-def register_experts(register):
-    register(UnitConverter())
-'''
-
-
-def test_explain_on_a_failed_request_prints_the_routing_table_and_the_cause(tmp_path, himoe_main):
-    import os
-
-    folder = tmp_path / "plugins"
-    folder.mkdir()
-    os.chmod(folder, 0o755)
-    (folder / "units.py").write_text(UNITS_PLUGIN)
-    result = himoe_main(["run", "units: 5 km to mi", "--explain", "--plugins-dir", str(folder)],
+def test_explain_on_a_failed_request_prints_the_routing_table_and_the_cause(tmp_path, himoe_main,
+                                                                          units_plugins_dir):
+    result = himoe_main(["run", "units: 5 km to mi", "--explain", "--plugins-dir", str(units_plugins_dir)],
                         env={"HIMOE_LOAD_PLUGINS": "units", "HIMOE_STATE": str(tmp_path / "s.sqlite3")})
     assert result.code == 1
     assert "router default: failed" in result.out and "EXPERT" in result.out
