@@ -30,6 +30,10 @@ class RayConnection:
 
     _by_address: dict[str, RayConnection] = {}
     _registry_lock = threading.Lock()
+    _submit_lock = threading.Lock()
+    """Held around every Serve call, by every connection of the process: Serve's deployment
+    configs register and unregister a module in cloudpickle's process-wide table, which is not
+    thread-safe (two at once failed with "not registered for pickle by value")."""
 
     def __init__(self, address: str, *, label: str, warn: Callable[[str], None] = _print_warning) -> None:
         self.address = address
@@ -41,7 +45,6 @@ class RayConnection:
         self.expert_names: list[str] = []
         self._apps: dict[str, Any] = {}  # "app/deployment" -> handle once RUNNING
         self._app_locks: dict[str, threading.Lock] = {}
-        self._submit_lock = threading.Lock()
         self._failed: dict[str, tuple[float, str]] = {}
 
     @classmethod
@@ -85,7 +88,8 @@ class RayConnection:
                     if self.address == "local":
                         options["include_dashboard"] = False
                     ray.init(**options)
-                serve.start(proxy_location="Disabled")  # handles only: no HTTP server
+                with self._submit_lock:
+                    serve.start(proxy_location="Disabled")  # handles only: no HTTP server
                 self._connected = True
             except Exception as exc:  # ConnectionError, TimeoutError, AuthenticationError, …
                 cause = f"Ray at {self.address!r} is unreachable ({_one_line(exc)})"
@@ -133,7 +137,8 @@ class RayConnection:
                                               wait_for_applications_running=False)
             deadline = time.monotonic() + wait_s
             while True:
-                status = serve.status().applications.get(app)
+                with self._submit_lock:
+                    status = serve.status().applications.get(app)
                 state = _state(status)
                 if state == "RUNNING":
                     self._apps[key] = handle
