@@ -3,6 +3,7 @@
 
     python3 dev.py demo    route real requests through the installed first-party plugins
     python3 dev.py test    run every test: core, registry and each plugin
+    python3 dev.py dist    build an sdist and a wheel of every distribution into dist/
 
 The first run creates `.tools/` (a private copy of uv, pinned) and `.venv/` (the core, the
 registry and every plugin under plugins/, editable, exactly as pinned by uv.lock). Later runs
@@ -15,6 +16,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import tomllib
 import venv
 from pathlib import Path
 
@@ -39,9 +41,7 @@ def _run(*cmd: object, **kwargs) -> None:
 
 def _fingerprint() -> str:
     digest = hashlib.sha256()
-    files = [ROOT / "uv.lock", ROOT / "pyproject.toml", ROOT / "registry" / "pyproject.toml",
-             ROOT / "serve" / "pyproject.toml"]
-    files += sorted((ROOT / "plugins").glob("*/pyproject.toml"))
+    files = [ROOT / "uv.lock", *(folder / "pyproject.toml" for folder in projects())]
     for path in files:
         digest.update(str(path.relative_to(ROOT)).encode())
         digest.update(path.read_bytes() if path.exists() else b"-")
@@ -64,8 +64,24 @@ def ensure_environment() -> None:
     STAMP.write_text(fingerprint)
 
 
+def projects() -> list[Path]:
+    """The folder of every distribution this repository publishes: the root (the core) and each
+    member of its uv workspace (the registry, the plugins, the service)."""
+    members = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["uv"]["workspace"]["members"]
+    return [ROOT, *sorted({p.parent for pattern in members for p in ROOT.glob(f"{pattern}/pyproject.toml")})]
+
+
+def build_distributions(python: Path, outdir: Path, folders: list[Path] | None = None, *, sdist: bool = True) -> None:
+    """Build each folder's sdist and wheel (the wheel from the sdist, as an installer would) into
+    `outdir` with `python -m build`, without build isolation: hatchling comes from the environment
+    of `python` (.venv has it, pinned by uv.lock), so building needs no package index."""
+    for folder in folders or projects():
+        kinds = [] if sdist else ["--wheel"]  # none: the sdist, then the wheel built from it
+        _run(python, "-m", "build", "--quiet", "--no-isolation", *kinds, "--outdir", outdir, folder)
+
+
 def main(argv: list[str]) -> int:
-    jobs = {"demo": _demo, "test": _test}
+    jobs = {"demo": _demo, "test": _test, "dist": _dist}
     if len(argv) < 1 or argv[0] not in jobs:
         print(__doc__.strip(), file=sys.stderr)
         return 2
@@ -79,6 +95,24 @@ def main(argv: list[str]) -> int:
 
 def _demo(extra: list[str]) -> int:
     return subprocess.call([str(_bin(VENV, "himoe")), "demo", *extra], cwd=ROOT)
+
+
+def _dist(extra: list[str]) -> int:
+    if extra:
+        print("dev.py dist takes no arguments", file=sys.stderr)
+        return 2
+    dist = ROOT / "dist"
+    dist.mkdir(exist_ok=True)
+    for stale in [*dist.glob("himoe*.whl"), *dist.glob("himoe*.tar.gz")]:
+        stale.unlink()  # an earlier version's files would let an install pick the wrong one
+    try:
+        build_distributions(_bin(VENV, "python"), dist)
+    except subprocess.CalledProcessError as exc:
+        _say(f"build failed ({exc}); see the output above")
+        return 1
+    for path in sorted(dist.iterdir()):
+        print(path.relative_to(ROOT))
+    return 0
 
 
 def _test(extra: list[str]) -> int:

@@ -62,7 +62,7 @@ def test_the_generated_layout(tmp_path):
     ]
     pyproject = tomllib.loads((target / "pyproject.toml").read_text())
     assert pyproject["project"]["name"] == "himoe-echo"
-    assert pyproject["project"]["dependencies"] == ["himoe"]
+    assert pyproject["project"]["dependencies"] == ["himoe>=0.1", "attrs>=23.1"]  # what it imports
     assert pyproject["project"]["entry-points"]["himoe"] == {"himoe-echo": "himoe_echo.plugin"}
     assert pyproject["build-system"]["build-backend"] == "hatchling.build"
     assert pyproject["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"] == ["himoe_echo"]
