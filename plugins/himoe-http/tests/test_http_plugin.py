@@ -53,7 +53,12 @@ def test_http_plugin_lists_configured_experts_with_distribution_and_version():
 
 def test_http_plugin_serves_himoe_run_from_a_toml_config(loopback, tmp_path):
     config = tmp_path / "himoe.toml"
+    # a generous budget: the first request imports httpx and connects, which takes over the default
+    # second on a busy machine
     config.write_text(f"""
+[himoe]
+budget_ms = 60000
+
 [plugins.himoe-http.experts.local_llm]
 kind = "openai-chat"
 url = "{loopback.url('/ok')}"
