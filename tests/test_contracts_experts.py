@@ -6,7 +6,7 @@ import attrs
 import numpy as np
 import pytest
 
-from himoe_core import Expert, ExpertAux, ExpertOut, InvalidInput, Value, ValueKind
+from himoe_core import Expert, ExpertAux, ExpertOut, InvalidInput, NoExpertSelected, Value, ValueKind
 from himoe_core.routing import ExpertId, ExpertInfo, ExpertRef, ExpertRegistry, stable_id
 from himoe_registry import Registry
 
@@ -176,3 +176,46 @@ def test_stamped_sets_latency_and_trace_id_keeps_the_rest_and_a_subclass():
     assert type(tagged) is TaggedAux and (tagged.tag, tagged.latency_ms, tagged.trace_id) == ("kept", 4.0, "t2")
     with pytest.raises(InvalidInput, match=r"ExpertAux\.latency_ms must be a finite number >= 0, got -1\.0"):
         aux.stamped(-1.0, "t3")
+
+
+@pytest.mark.parametrize(("raw", "fix"), [("just a string", "Value.text(...)"), ({"a": 1}, "Value.json(...)"),
+                                          ((1, 2), "Value.json(list(...))"), ([1], "Value.json(...)")])
+def test_an_expert_out_of_a_raw_value_names_the_value_to_wrap_it_in(raw, fix):
+    with pytest.raises(TypeError) as info:
+        ExpertOut(raw, ExpertAux())
+    message = str(info.value)
+    assert message == f"ExpertOut's value must be a Value, not a {type(raw).__name__}; wrap it: ExpertOut({fix}, aux)"
+    assert "Attribute(" not in message  # no attrs dump
+
+
+def test_an_expert_returning_a_bare_string_in_an_expert_out_fails_its_call_with_the_fix(himoe_factory):
+    class Careless:
+        name = "careless"
+
+        def can_handle(self, task):
+            return True
+
+        async def infer(self, x, ctx):
+            return ExpertOut("just a string", ExpertAux())
+
+    moe = himoe_factory(experts=[Careless()])
+    with pytest.raises(NoExpertSelected) as info:
+        moe.run_sync("hello")
+    assert "careless" in str(info.value) and "Value.text(...)" in str(info.value)
+    assert "Attribute(" not in str(info.value)
+
+
+def test_an_expert_returning_a_tuple_fails_its_call_naming_expert_out(himoe_factory):
+    class Pair:
+        name = "pair"
+
+        def can_handle(self, task):
+            return True
+
+        async def infer(self, x, ctx):
+            return Value.text("hi"), ExpertAux()
+
+    moe = himoe_factory(experts=[Pair()])
+    with pytest.raises(NoExpertSelected) as info:
+        moe.run_sync("hello")
+    assert "pair" in str(info.value) and "ExpertOut(value, aux)" in str(info.value)

@@ -161,7 +161,7 @@ def test_values_pool_in_a_dict_by_content():
 @pytest.mark.parametrize(
     "obj, kind",
     [("text", ValueKind.TEXT), (PLAN, ValueKind.PLAN), ({"a": 1}, ValueKind.JSON), ([1, 2], ValueKind.JSON),
-     ((1, 2), ValueKind.JSON), (3, ValueKind.JSON), (2.5, ValueKind.JSON), (True, ValueKind.JSON),
+     (3, ValueKind.JSON), (2.5, ValueKind.JSON), (True, ValueKind.JSON),
      (np.array([1.0, 2.0]), ValueKind.EMBEDDING), (b"ab", ValueKind.BYTES), (bytearray(b"ab"), ValueKind.BYTES),
      (None, ValueKind.NONE)],
 )
@@ -184,7 +184,11 @@ def test_to_value_refuses_other_objects_naming_them():
 def test_to_value_data_matches_the_adapted_object():
     assert to_value("hi").as_text() == "hi"
     assert to_value(PLAN).as_plan() is PLAN
-    assert to_value((1, 2)).as_json() == [1, 2]
+    assert to_value([1, 2]).as_json() == [1, 2]
+    # a tuple is refused (most often `return value, aux`, meant as an ExpertOut); Value.json takes one
+    with pytest.raises(InvalidInput, match=r"return ExpertOut\(value, aux\) rather than a \(value, aux\) pair"):
+        to_value((1, 2))
+    assert Value.json((1, 2)).as_json() == [1, 2]
     assert to_value(b"ab").as_bytes() == b"ab"
 
 

@@ -1,5 +1,9 @@
 """PluginHost with plugin objects (no installation): isolation, strictness, conflicts, config."""
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from himoe_core import PluginError, hookimpl
@@ -151,14 +155,45 @@ def test_a_hook_raising_after_registering_leaves_nothing_of_that_plugin():
     assert host.pm.get_plugin("RaisingPlugin") is None  # unregistered from pluggy too
 
 
-def test_the_default_warning_writer_prints_one_line_on_stderr(capsys):
+def test_the_default_warning_goes_through_logging_not_stderr(capsys, caplog):
     build(GoodPlugin(), RaisingPlugin())
-    captured = capsys.readouterr()
-    assert captured.out == ""
-    lines = captured.err.splitlines()
-    assert len(lines) == 1
-    assert lines[0].startswith("himoe: warning: plugin 'RaisingPlugin' raised in a hook")
-    assert "HIMOE_STRICT_PLUGINS=1" in lines[0]
+    assert capsys.readouterr() == ("", "")
+    [record] = [r for r in caplog.records if r.name.startswith("himoe")]
+    assert (record.name, record.levelname) == ("himoe.plugins", "WARNING")
+    assert record.getMessage().startswith("plugin 'RaisingPlugin' raised in a hook")
+    assert "HIMOE_STRICT_PLUGINS=1" in record.getMessage()
+
+
+EMBEDDING_APP = """
+import logging, sys
+from himoe_core.plugins import PluginHost
+from himoe_core import hookimpl
+
+class Raising:
+    @hookimpl
+    def register_experts(self, register):
+        raise RuntimeError("model file missing")
+
+if sys.argv[1] == "silenced":
+    logging.getLogger("himoe").setLevel(logging.ERROR)
+elif sys.argv[1] == "routed":
+    logging.basicConfig(stream=sys.stdout, format="%(name)s %(levelname)s %(message)s")
+PluginHost(plugins=[Raising()], entry_points=False, environ={})
+"""
+
+
+@pytest.mark.parametrize("setup", ["unconfigured", "silenced", "routed"])
+def test_an_embedding_application_sees_routes_or_silences_the_warning(setup):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HIMOE_")}
+    proc = subprocess.run([sys.executable, "-c", EMBEDDING_APP, setup], capture_output=True, text=True, env=env,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    if setup == "unconfigured":  # Python's last-resort handler: the message alone, on stderr
+        assert proc.stdout == "" and proc.stderr.startswith("plugin 'Raising' raised in a hook: RuntimeError")
+    elif setup == "silenced":
+        assert proc.stdout == proc.stderr == ""
+    else:
+        assert proc.stderr == "" and proc.stdout.startswith("himoe.plugins WARNING plugin 'Raising' raised")
 
 
 def test_strict_mode_turns_a_raising_hook_into_a_plugin_error():

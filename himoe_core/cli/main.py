@@ -16,6 +16,7 @@ from ..errors import MoeError, StateError
 from ..version import __version__
 from .command_parser import CommandParser, one_line
 from .serve_command import add_serve_command
+from .stderr_log_handler import StderrLogHandler
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -147,6 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     args = parser.parse_args(argv)
+    StderrLogHandler.install()  # the library logs its warnings; the command prints them, one line each
     try:
         return args.handler(args) or 0
     except BrokenPipeError:  # e.g. `himoe run … --json | head`: the reader left, nothing to report

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 import os
 import shlex
 import stat
@@ -24,8 +25,7 @@ HOOKS = ("register_experts", "register_routers", "register_aggregators", "regist
          "register_config_tables")
 
 
-def _print_warning(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
+logger = logging.getLogger("himoe.plugins")
 
 
 class PluginHost:
@@ -34,7 +34,9 @@ class PluginHost:
     Loads, in this order: the built-in plugin, installed distributions' ``himoe`` entry points,
     ``*.py`` files of `plugins_dir`, and the `plugins` objects given (modules or instances with
     ``@hookimpl`` methods — how tests add a plugin without installing it). A plugin that fails to
-    import or whose hook raises is left out with one warning line naming it and its version,
+    import or whose hook raises is left out with one warning naming it and its version, logged to
+    ``himoe.plugins`` (an application routes or silences it with `logging`; the CLI prints it as
+    one line),
     unless strict mode (``HIMOE_STRICT_PLUGINS=1`` or `strict=True`) makes it a PluginError.
 
     `config` is the whole himoe config; each plugin's ``register_experts`` receives its own
@@ -51,7 +53,7 @@ class PluginHost:
         search_path: list[str] | None = None,
         strict: bool | None = None,
         config: Mapping[str, Any] | None = None,
-        warn: Callable[[str], None] = _print_warning,
+        warn: Callable[[str], None] = logger.warning,
     ) -> None:
         self.settings = PluginSettings.from_environ(os.environ if environ is None else environ)
         self.strict = self.settings.strict if strict is None else strict
@@ -141,7 +143,7 @@ class PluginHost:
         self._infos[key] = _evolve(info, error=info.error or what)
         if self.strict:
             raise PluginError(message + " (HIMOE_STRICT_PLUGINS is set)")
-        self._warn(f"himoe: warning: {message}; it is ignored (HIMOE_STRICT_PLUGINS=1 makes this an error)")
+        self._warn(f"{message}; it is ignored (HIMOE_STRICT_PLUGINS=1 makes this an error)")
 
     # -- collecting ------------------------------------------------------------------------------
     def _collect(self) -> None:

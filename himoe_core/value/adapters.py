@@ -14,7 +14,8 @@ from .value_kind import ValueKind
 
 def to_value(obj: Any) -> Value:
     """str → Text, Plan → Plan, dict/list/number/bool → Json, ndarray → Embedding,
-    bytes → Bytes, None → None; a Value is returned as is."""
+    bytes → Bytes, None → None; a Value is returned as is. A tuple is refused: an expert that
+    returns one almost always meant ExpertOut(value, aux)."""
     if isinstance(obj, Value):
         return obj
     if obj is None:
@@ -27,7 +28,10 @@ def to_value(obj: Any) -> Value:
         return Value.bytes(obj)
     if isinstance(obj, np.ndarray):
         return Value.embedding(obj)
-    if isinstance(obj, (dict, list, tuple, int, float, bool)):
+    if isinstance(obj, tuple):  # most often `return value, aux`, meant as an ExpertOut
+        raise InvalidInput("cannot turn a tuple into a Value: return ExpertOut(value, aux) rather than a "
+                           "(value, aux) pair, or a list for a JSON array")
+    if isinstance(obj, (dict, list, int, float, bool)):
         return Value.json(obj)
     raise InvalidInput(
         f"cannot turn a {type(obj).__name__} into a Value; return a str, Plan, dict, list, "
