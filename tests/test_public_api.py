@@ -30,6 +30,7 @@ NAMESPACES = {
 
 # Classes that are deliberately not part of the public API.
 INTERNAL = {
+    "himoe_core.cli.stderr_log_handler.StderrLogHandler": "how the himoe command prints the library's log records",
     "himoe_core.engine.background_loop.BackgroundLoop": "the engine's private trio thread for run_sync",
     "himoe_core.engine.explicit_experts.ExplicitExperts": "the plugin object wrapping HiMoE(experts=[...])",
     "himoe_core.engine.trace_store.TraceStore": "the engine's recent traces (moe.traces; users get dicts)",
