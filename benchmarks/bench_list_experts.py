@@ -31,7 +31,7 @@ def wall_times(env: dict[str, str], runs: int) -> list[float]:
 
 def imports(env: dict[str, str]) -> tuple[float, list[str]]:
     """Total import time (s) and the heavy top-level packages imported, from -X importtime."""
-    code = "import sys; sys.argv = ['himoe', 'list-experts']; from himoe_core.cli.main import main; main()"
+    code = "import sys; sys.argv = ['himoe', 'list-experts']; from himoe_core._cli.main import main; main()"
     result = subprocess.run([sys.executable, "-X", "importtime", "-c", code], env=env, check=True,
                             capture_output=True, text=True)
     total, heavy = 0, set()

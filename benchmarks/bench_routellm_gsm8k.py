@@ -55,7 +55,7 @@ TUNE_GRID = [round(float(v), 5) for v in np.linspace(0.0, 0.04, 9)]
 RESTART_COST_WEIGHT = 0.01
 OFFLINE_C = 1.0
 
-# Hashing encoders tried (all deterministic, dependency-free; see himoe_core/encoder/hashing_encoder.py).
+# Hashing encoders tried (all deterministic, dependency-free; see himoe_core/_encoder/hashing_encoder.py).
 E_W12_256 = {"id": "hashing", "dim": 256}  # word 1–2-grams (the encoder's default n-grams)
 E_W1_256 = {"id": "hashing", "dim": 256, "word_ngrams": [1, 1]}
 E_W1C35_256 = {"id": "hashing", "dim": 256, "word_ngrams": [1, 1], "char_ngrams": [3, 5]}

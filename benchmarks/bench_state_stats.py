@@ -40,7 +40,7 @@ BATCH = 4096
 
 OLD_STATS = """
 import json, sys
-from himoe_core.learning.metrics import compute_stats
+from himoe_core._learning.metrics import compute_stats
 from himoe_core.state.state_store import StateStore
 store = StateStore(sys.argv[1], retention_days=0, max_traces=0)
 print(json.dumps(compute_stats(store.traces(), store.feedback())))

@@ -26,22 +26,22 @@ from bench_common import median, say
 
 ROOT = Path(__file__).resolve().parent.parent
 HOT_MODULES = (
-    "himoe_core/engine/himoe.py",
-    "himoe_core/engine/trace_record.py",
-    "himoe_core/engine/trace_store.py",
-    "himoe_core/engine/feedback_trainer.py",
-    "himoe_core/router/base_router.py",
-    "himoe_core/router/static_router.py",
-    "himoe_core/router/expert_stats.py",
-    "himoe_core/router/gate_scores.py",
-    "himoe_core/aggregator/mixing.py",
-    "himoe_core/aggregator/confidence_aggregator.py",
-    "himoe_core/orchestrator/rules_orchestrator.py",
-    "himoe_core/context/context.py",
-    "himoe_core/context/cancel_token.py",
-    "himoe_core/experts/expert_aux.py",
-    "himoe_core/value/value.py",
-    "himoe_core/input/input_data.py",
+    "himoe_core/_engine/himoe.py",
+    "himoe_core/_engine/trace_record.py",
+    "himoe_core/_engine/trace_store.py",
+    "himoe_core/_engine/feedback_trainer.py",
+    "himoe_core/_router/base_router.py",
+    "himoe_core/_router/static_router.py",
+    "himoe_core/_router/expert_stats.py",
+    "himoe_core/_router/gate_scores.py",
+    "himoe_core/_aggregator/mixing.py",
+    "himoe_core/_aggregator/confidence_aggregator.py",
+    "himoe_core/_orchestrator/rules_orchestrator.py",
+    "himoe_core/_context/context.py",
+    "himoe_core/_context/cancel_token.py",
+    "himoe_core/_experts/expert_aux.py",
+    "himoe_core/_value/value.py",
+    "himoe_core/_input/input_data.py",
 )
 """The modules a request runs through (py-spy of benchmarks/request_loop.py), attrs-generated
 methods aside: attrs writes those at import time, so they stay interpreted."""
@@ -57,7 +57,7 @@ setup(packages=[], py_modules=[], script_args=["build_ext", "--inplace", "-j", "
 
 _MEASURE = """
 import json, sys
-import bench_overhead, himoe_core.router.base_router as hot
+import bench_overhead, himoe_core._router.base_router as hot
 rows = bench_overhead.run(quick=sys.argv[1] == "quick")["rows"]
 print(json.dumps({"compiled": not hot.__file__.endswith(".py"), "rows": rows}))
 """

@@ -14,7 +14,7 @@ from typing import Mapping
 import attrs
 import pytest
 
-from himoe_core.cli.main import main
+from himoe_core._cli.main import main
 
 TEST_PLUGIN = textwrap.dedent("""
     from himoe_core import hookimpl

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from himoe_core.cli.main import build_parser
+from himoe_core._cli.main import build_parser
 
 HIMOE = Path(sys.executable).parent / ("himoe.exe" if os.name == "nt" else "himoe")
 SUBCOMMANDS = sorted(build_parser()._subparsers._group_actions[0].choices)  # noqa: SLF001 — argparse's only way

@@ -197,7 +197,7 @@ def test_trace_ids_are_unique_across_threads_and_a_forked_child_never_repeats_it
     import os
     import threading
 
-    from himoe_core.context import new_trace_id
+    from himoe_core._context import new_trace_id
 
     drawn: list[str] = []
 

@@ -10,7 +10,7 @@ import pytest
 
 from himoe_core import InvalidInput, Plan, PlanStep, Value, ValueKind
 from himoe_core.routing import convert, to_value
-from himoe_core.value import SCHEMA
+from himoe_core._value import SCHEMA
 
 PLAN = Plan("bake a cake", [PlanStep("buy flour"), PlanStep("mix the batter"), PlanStep("bake it", done=True)])
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from himoe_core.cli.main import build_parser
+from himoe_core._cli.main import build_parser
 
 CLI_MD = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
 OPTION = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*(?![\w-])")

@@ -18,8 +18,8 @@ import attrs
 import pytest
 
 from himoe_core.routing import FeaturesEncoder, HashingEncoder, InputLimits, RulesOrchestrator
-from himoe_core.config.config_parsing import load_config
-from himoe_core.config import config_parsing
+from himoe_core._config.config_parsing import load_config
+from himoe_core._config import config_parsing
 from himoe_core.plugins.default_plugin import ROUTER_CLASSES
 
 CONFIG_MD = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
@@ -94,7 +94,7 @@ def router_classes() -> dict[str, type]:
     classes = {}
     for kind, target in ROUTER_CLASSES.items():
         module, name = target.split(":")
-        classes[kind] = getattr(importlib.import_module(f"himoe_core.router.{module}"), name)
+        classes[kind] = getattr(importlib.import_module(f"himoe_core._router.{module}"), name)
     return classes
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from himoe_core.config.config_parsing import load_config
+from himoe_core._config.config_parsing import load_config
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 PAGES = ["../README.md", "index.md", "quickstart.md", "concepts.md", "configuration.md", "embedding.md", "learning.md",

@@ -12,8 +12,8 @@ from himoe_core import (
     CancelToken, Cancelled, ConfigError, DeadlineExceeded, HiMoE, NoExpertSelected, hookimpl,
 )
 from himoe_core.routing import BaseRouter
-from himoe_core.engine.lag_limit import LagLimit
-from himoe_core.engine.request_slots import RequestSlots
+from himoe_core._engine.lag_limit import LagLimit
+from himoe_core._engine.request_slots import RequestSlots
 from himoe_core.testing import FailingExpert, SleepyExpert
 
 
@@ -272,7 +272,7 @@ class _RecordingLimit(LagLimit):
 
 
 def test_auto_tells_its_limit_when_each_admitted_request_ended_and_how_late_the_reaper_woke(monkeypatch):
-    monkeypatch.setattr("himoe_core.engine.himoe.LagLimit", _RecordingLimit)
+    monkeypatch.setattr("himoe_core._engine.himoe.LagLimit", _RecordingLimit)
     _RecordingLimit.seen = []
 
     async def main():

@@ -12,7 +12,7 @@ from himoe_core.routing import (
     AggregationFailed, BestScoreAggregator, ConfidenceAggregator, ExpertRef, GateScores, stable_id,
     WeightedMeanAggregator, WeightedVoteAggregator,
 )
-from himoe_core.router.fanout_result import FanoutResult
+from himoe_core._router.fanout_result import FanoutResult
 from himoe_core.testing import ConstantExpert, FailingExpert
 
 

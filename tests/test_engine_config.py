@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from himoe_core import ConfigError, HiMoE
-from himoe_core.config.config_parsing import load_config
+from himoe_core._config.config_parsing import load_config
 from himoe_core.testing import ConstantExpert
 
 

@@ -9,8 +9,8 @@ import threading
 import pytest
 
 from himoe_core import HiMoE
-from himoe_core.engine.trace_record import TraceRecord
-from himoe_core.engine.trace_store import TraceStore
+from himoe_core._engine.trace_record import TraceRecord
+from himoe_core._engine.trace_store import TraceStore
 from himoe_core.testing import ConstantExpert
 
 

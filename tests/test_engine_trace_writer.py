@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from himoe_core.engine.trace_writer import MAX_MERGED, TraceWriter
-from himoe_core.errors import StateError
+from himoe_core._engine.trace_writer import MAX_MERGED, TraceWriter
+from himoe_core._errors import StateError
 
 
 class _GatedWrites:

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-COMPONENT_FOLDERS = ("orchestrator", "router", "experts", "aggregator", "encoder", "context", "value")
+COMPONENT_FOLDERS = ("_orchestrator", "_router", "_experts", "_aggregator", "_encoder", "_context", "_value")
 PROTOCOL_BASES = {"Protocol", "ABC"}
 ABC_METACLASSES = {"ABCMeta"}
 
@@ -158,10 +158,10 @@ def test_component_folders_exist(folder):
 
 
 def test_core_traits_are_where_the_design_says():
-    for relative, name in [("experts/expert_trait.py", "Expert"), ("router/router_trait.py", "Router"),
-                           ("orchestrator/orchestrator_trait.py", "Orchestrator"),
-                           ("aggregator/aggregator_trait.py", "Aggregator"), ("encoder/encoder_trait.py", "Encoder"),
-                           ("experts/expert_registry_trait.py", "ExpertRegistry")]:
+    for relative, name in [("_experts/expert_trait.py", "Expert"), ("_router/router_trait.py", "Router"),
+                           ("_orchestrator/orchestrator_trait.py", "Orchestrator"),
+                           ("_aggregator/aggregator_trait.py", "Aggregator"), ("_encoder/encoder_trait.py", "Encoder"),
+                           ("_experts/expert_registry_trait.py", "ExpertRegistry")]:
         tree = ast.parse((ROOT / "himoe_core" / relative).read_text(encoding="utf-8"))
         [cls] = top_level_classes(tree)
         assert (cls.name, is_trait(cls)) == (name, True), relative

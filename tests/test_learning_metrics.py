@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from himoe_core import HiMoE, InvalidInput, NoExpertSelected
-from himoe_core.engine.evaluation import evaluate_router
-from himoe_core.learning.metrics import compute_stats, expected_calibration_error, kl_divergence
-from himoe_core.learning.off_policy import estimate
-from himoe_core.learning.regularizers import cv_squared
+from himoe_core._engine.evaluation import evaluate_router
+from himoe_core._learning.metrics import compute_stats, expected_calibration_error, kl_divergence
+from himoe_core._learning.off_policy import estimate
+from himoe_core._learning.regularizers import cv_squared
 from himoe_core.testing import ConstantExpert, FailingExpert
 
 

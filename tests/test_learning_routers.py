@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from himoe_core import ConfigError, HiMoE, InputData
-from himoe_core.learning import BanditScore, DiagonalLogisticModel, LinUcbModel
-from himoe_core.learning.regularizers import entropy_penalty_grad, load_balance_grad, switch_load_balance
-from himoe_core.router.gating import softmax_stable
+from himoe_core._learning import BanditScore, DiagonalLogisticModel, LinUcbModel
+from himoe_core._learning.regularizers import entropy_penalty_grad, load_balance_grad, switch_load_balance
+from himoe_core._router.gating import softmax_stable
 from himoe_core.testing import ConstantExpert
 
 CONTEXTUAL_KINDS = ["linear", "linucb", "thompson", "hybrid", "logistic"]
@@ -470,9 +470,9 @@ def test_the_linear_router_stays_stable_on_raw_features_where_plain_sgd_diverges
 
 
 def test_the_linear_task_step_is_importance_weighted_by_the_picks_propensity():
-    from himoe_core.decision.decision import Decision
-    from himoe_core.router.gate_scores import GateScores
-    from himoe_core.router.router_feedback import RouterFeedback
+    from himoe_core._decision.decision import Decision
+    from himoe_core._router.gate_scores import GateScores
+    from himoe_core._router.router_feedback import RouterFeedback
 
     def step(ips_clip: float, propensity: float) -> float:
         experts = [ConstantExpert("a"), ConstantExpert("b")]

@@ -8,7 +8,7 @@ import pytest
 
 from himoe_core import InputData
 from himoe_core.routing import HashingEncoder
-from himoe_core.learning import DiagonalLogisticModel
+from himoe_core._learning import DiagonalLogisticModel
 
 TEXTS = ["Natalia sold clips to 48 of her friends in April", "How many cups of feed does she need?",
          "Weng earns $12 an hour for babysitting.", "", "a a a a b", "Betty is saving money for a new wallet"]

@@ -400,7 +400,7 @@ def test_replace_experts_keeps_the_name_id_and_plugin():
 
 def test_an_unclaimed_top_level_table_is_a_config_error_once_plugins_are_loaded():
     from himoe_core import ConfigError
-    from himoe_core.config.config_parsing import load_config
+    from himoe_core._config.config_parsing import load_config
 
     config = load_config({"hostingg": {"experts": []}})  # a table: its plugin may claim it
     with pytest.raises(ConfigError, match=r"^hostingg: unknown key; known keys here: himoe, .*tables of loaded "

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from himoe_core import ConfigError, HiMoE
 from himoe_core.routing import InputLimits
-from himoe_core.config.config_parsing import load_config
-from himoe_core.config.config_parsing import GATING_KEYS, HIMOE_KEYS, RULE_KEYS, STATE_KEYS
+from himoe_core._config.config_parsing import load_config
+from himoe_core._config.config_parsing import GATING_KEYS, HIMOE_KEYS, RULE_KEYS, STATE_KEYS
 from himoe_core.testing import ConstantExpert
 
 SETTINGS = settings(max_examples=200, deadline=None, database=None,

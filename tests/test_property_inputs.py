@@ -15,7 +15,7 @@ from hypothesis.extra import numpy as hnp
 
 from himoe_core import CancelToken, Context, InputData, InvalidInput, Value
 from himoe_core.routing import InputKind, InputLimits, to_value
-from himoe_core.value import Plan, PlanStep
+from himoe_core._value import Plan, PlanStep
 
 SETTINGS = settings(max_examples=200, deadline=None, database=None,
                     suppress_health_check=[HealthCheck.too_slow])

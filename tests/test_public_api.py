@@ -28,19 +28,9 @@ NAMESPACES = {
     "himoe_core.state": "the SQLite state store, for tools that read learned state and traces",
 }
 
-# Classes that are deliberately not part of the public API.
-INTERNAL = {
-    "himoe_core.cli.stderr_log_handler.StderrLogHandler": "how the himoe command prints the library's log records",
-    "himoe_core.engine.background_loop.BackgroundLoop": "the engine's private trio thread for run_sync",
-    "himoe_core.engine.explicit_experts.ExplicitExperts": "the plugin object wrapping HiMoE(experts=[...])",
-    "himoe_core.engine.trace_store.TraceStore": "the engine's recent traces (moe.traces; users get dicts)",
-    "himoe_core.engine.feedback_trainer.FeedbackTrainer": "HiMoE.feedback's machinery (moe.trainer)",
-    "himoe_core.engine.trace_writer.TraceWriter": "the trainer's write-behind thread for traces",
-    "himoe_core.cli.command_parser.CommandParser": "the himoe command's argparse parser (one-line usage errors)",
-    "himoe_core.engine.request_slots.RequestSlots": "the admission queue behind [himoe] max_in_flight",
-    "himoe_core.engine.lag_limit.LagLimit": "the adaptive limit behind [himoe] max_in_flight = \"auto\"",
-    "himoe_core.engine.trace_record.TraceRecord": "how TraceStore keeps a trace, rendered when read, frozen when old (users get dicts)",
-}
+# Classes in public packages that are deliberately not exported (everything in a `_` package is
+# internal by its name).
+INTERNAL: dict[str, str] = {}
 
 
 def public_classes() -> list[tuple[str, str]]:
@@ -97,7 +87,7 @@ def test_all_and_the_lazy_table_come_from_the_type_checking_block():
 
 def test_every_public_class_is_reachable():
     classes = public_classes()
-    assert len(classes) > 40, "the scan found too few classes"
+    assert len(classes) > 10, "the scan found too few classes"
     namespaces = {name: importlib.import_module(name) for name in NAMESPACES}
     unreachable = []
     for module_name, class_name in classes:
@@ -123,6 +113,26 @@ def test_internal_list_is_not_stale():
     exported = [name for name in INTERNAL if any(name.rsplit(".", 1)[1] in getattr(ns, "__all__", ())
                                                  for ns in namespaces)]
     assert not exported, f"INTERNAL names classes that are exported after all: {exported}"
+
+
+def test_internals_are_private_packages():
+    """Everything but the public namespaces lives in `_`-prefixed packages and modules."""
+    public = {"__init__.py", "__main__.py", "routing.py", "py.typed", "plugins", "state", "testing", "demo",
+              "__pycache__"}
+    for entry in (ROOT / "himoe_core").iterdir():
+        assert entry.name in public or entry.name.startswith("_"), f"himoe_core/{entry.name} is neither public nor private"
+
+
+def test_first_party_code_imports_only_public_namespaces():
+    """The plugins, the server and the docs' examples use what a third party can use."""
+    offenders = []
+    roots = [*(ROOT / "plugins").glob("*/himoe_*"), ROOT / "serve" / "himoe_serve", ROOT / "docs"]
+    for root in roots:
+        for path in root.rglob("*.py"):
+            for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                if "himoe_core._" in line:
+                    offenders.append(f"{path.relative_to(ROOT)}:{line_no}: {line.strip()}")
+    assert not offenders, "\n".join(offenders)
 
 
 def test_importing_himoe_core_loads_no_plugin_and_no_heavy_library():

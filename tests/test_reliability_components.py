@@ -20,7 +20,7 @@ import trio.testing
 
 from himoe_core import ConfigError, DeadlineExceeded, HiMoE, NoExpertSelected, PluginError, hookimpl
 from himoe_core.routing import AggregationFailed, BaseRouter, RulesOrchestrator
-from himoe_core.engine.himoe import ROUTER_GRACE_S
+from himoe_core._engine.himoe import ROUTER_GRACE_S
 from himoe_core.testing import ConstantExpert
 
 

@@ -14,7 +14,7 @@ import pytest
 import trio
 
 from himoe_core import ConfigError, HiMoE, InputData, InvalidInput
-from himoe_core.config.config_parsing import load_config
+from himoe_core._config.config_parsing import load_config
 from himoe_core.testing import ConstantExpert
 
 LIMITS = {"max_text_chars": 50, "max_bytes": 64, "max_features": 8, "max_task_chars": 10}

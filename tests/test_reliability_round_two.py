@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from himoe_core import HiMoE, InvalidInput, StateError
-from himoe_core.engine.trace_writer import TraceWriter
-from himoe_core.input import InputData
-from himoe_core.learning.feedback_values import FEEDBACK_BOUND, check_feedback
+from himoe_core._engine.trace_writer import TraceWriter
+from himoe_core._input import InputData
+from himoe_core._learning.feedback_values import FEEDBACK_BOUND, check_feedback
 from himoe_core.state import StateStore
 from himoe_core.testing import EchoExpert
 

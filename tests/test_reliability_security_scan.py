@@ -35,7 +35,7 @@ DANGEROUS_MODULES = {"pickle", "_pickle", "cPickle", "marshal", "shelve", "dill"
 
 # (path relative to the repository, qualified call) -> why it is safe
 ALLOWED = {
-    ("himoe_core/lazy_exports.py", "importlib.import_module"):
+    ("himoe_core/_lazy_exports.py", "importlib.import_module"):
         "imports the core's own submodules, named by each package's constant _EXPORTS table",
     ("himoe_core/plugins/default_plugin.py", "importlib.import_module"):
         "imports a built-in router module named by the constant ROUTER_CLASSES table",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import tomllib
 
-from himoe_core.cli.main import main
+from himoe_core._cli.main import main
 
 
 def test_a_generated_plugin_installs_and_passes_its_own_tests(tmp_path, fresh_venv, built_distributions,

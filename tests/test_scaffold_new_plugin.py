@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from himoe_core.cli.main import main
-from himoe_core.scaffold import create_plugin, next_steps, plugin_names, render_plugin, validate_name
+from himoe_core._cli.main import main
+from himoe_core._scaffold import create_plugin, next_steps, plugin_names, render_plugin, validate_name
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from himoe_core import ConfigError, HiMoE, InvalidInput, NoExpertSelected
-from himoe_core.config.config_parsing import load_config
-from himoe_core.learning.metrics import compute_stats, stored_stats
+from himoe_core._config.config_parsing import load_config
+from himoe_core._learning.metrics import compute_stats, stored_stats
 from himoe_core.state import state_store
 from himoe_core.state.state_store import StateStore
 from himoe_core.testing import ConstantExpert, FailingExpert

@@ -180,7 +180,7 @@ def test_the_plugin_reexports_the_testing_helpers():
 
 def test_loading_the_plugin_is_cheap():
     code = ("import sys, himoe_core.testing.pytest_plugin\n"
-            "print(sorted(m for m in ('trio', 'numpy', 'himoe_core.engine') if m in sys.modules))\n")
+            "print(sorted(m for m in ('trio', 'numpy', 'himoe_core._engine') if m in sys.modules))\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"

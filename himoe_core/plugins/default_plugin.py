@@ -1,11 +1,11 @@
 """himoe's built-in routers, aggregators, orchestrators and encoders, registered through the same
 hooks as any third-party plugin (disable them with ``HIMOE_DISABLE_PLUGINS=himoe``)."""
 
-from ..aggregator.best_score_aggregator import BestScoreAggregator
-from ..aggregator.confidence_aggregator import ConfidenceAggregator
-from ..aggregator.weighted_mean_aggregator import WeightedMeanAggregator
-from ..aggregator.weighted_vote_aggregator import WeightedVoteAggregator
-from ..orchestrator.rules_orchestrator import RulesOrchestrator
+from .._aggregator.best_score_aggregator import BestScoreAggregator
+from .._aggregator.confidence_aggregator import ConfidenceAggregator
+from .._aggregator.weighted_mean_aggregator import WeightedMeanAggregator
+from .._aggregator.weighted_vote_aggregator import WeightedVoteAggregator
+from .._orchestrator.rules_orchestrator import RulesOrchestrator
 from .markers import hookimpl
 
 
@@ -27,7 +27,7 @@ def router_factory(kind: str):
     def build(**options):
         import importlib
 
-        module = importlib.import_module(f"..router.{module_name}", __package__)
+        module = importlib.import_module(f".._router.{module_name}", __package__)
         return getattr(module, class_name)(**options)
 
     build.__name__ = f"{kind}_router"
@@ -53,8 +53,8 @@ def register_orchestrators(register):
 
 @hookimpl
 def register_encoders(register):
-    from ..encoder.features_encoder import FeaturesEncoder
-    from ..encoder.hashing_encoder import HashingEncoder
+    from .._encoder.features_encoder import FeaturesEncoder
+    from .._encoder.hashing_encoder import HashingEncoder
 
     register(HashingEncoder())
     register(FeaturesEncoder())

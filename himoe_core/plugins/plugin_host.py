@@ -12,10 +12,10 @@ import attrs
 import pluggy
 from himoe_registry import Registry, RegistryError, discover_entry_points, load_directory, normalize_dist_name
 
-from ..config.config_parsing import TOP_KEYS
-from ..errors import ConfigError, PluginError
-from ..experts.expert_info import ExpertInfo
-from ..version import __version__
+from .._config.config_parsing import TOP_KEYS
+from .._errors import ConfigError, PluginError
+from .._experts.expert_info import ExpertInfo
+from .._version import __version__
 from . import hookspecs
 from .markers import PROJECT
 from .plugin_info import PluginInfo

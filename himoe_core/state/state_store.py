@@ -14,7 +14,7 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from ..errors import ConfigError, StateError
+from .._errors import ConfigError, StateError
 
 SCHEMA_VERSION = 3
 _ROWS_PER_INSERT = 128  # 7 parameters a row, well under SQLite's 32,766
@@ -80,7 +80,7 @@ CREATE TABLE IF NOT EXISTS decisions (
     PRIMARY KEY (trace_id, router)
 );
 """
-"""Version 2: each answered decision's record (himoe_core.decision.decision_codec), what
+"""Version 2: each answered decision's record (himoe_core._decision.decision_codec), what
 feedback and off-policy evaluation learn from. Traces written before it have none."""
 
 _SUMMARIES = """
@@ -618,7 +618,7 @@ def _run_script(conn: sqlite3.Connection, script: str) -> None:
 
 
 def _summary_row(trace_id: str, trace: dict[str, Any], created: float) -> tuple:
-    from ..learning.metrics import trace_summary
+    from .._learning.metrics import trace_summary
 
     return (trace_id, created, *trace_summary(trace if isinstance(trace, dict) else {}))
 

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..lazy_exports import public_namespace
+from .._lazy_exports import public_namespace
 
 if TYPE_CHECKING:  # the exports, read at run time by public_namespace: one list, three uses
     from .blocking_expert import BlockingExpert as BlockingExpert

@@ -6,11 +6,11 @@ from typing import Any
 
 import attrs
 
-from ..context import Context
-from ..experts.expert_aux import ExpertAux
-from ..experts.expert_out import ExpertOut
-from ..input import InputData
-from ..value import Value, to_value
+from .._context import Context
+from .._experts.expert_aux import ExpertAux
+from .._experts.expert_out import ExpertOut
+from .._input import InputData
+from .._value import Value, to_value
 
 
 @attrs.define

@@ -3,11 +3,11 @@ from __future__ import annotations
 import attrs
 import trio
 
-from ..context import Context
-from ..experts.expert_aux import ExpertAux
-from ..experts.expert_out import ExpertOut
-from ..input import InputData
-from ..value import Value
+from .._context import Context
+from .._experts.expert_aux import ExpertAux
+from .._experts.expert_out import ExpertOut
+from .._input import InputData
+from .._value import Value
 
 
 @attrs.define

@@ -5,8 +5,8 @@ from typing import NoReturn
 import attrs
 import trio
 
-from ..context import Context
-from ..input import InputData
+from .._context import Context
+from .._input import InputData
 
 
 @attrs.define

@@ -6,10 +6,10 @@ from typing import Any
 import attrs
 import numpy as np
 
-from ..context import Context
-from ..experts.expert_aux import ExpertAux
-from ..experts.expert_out import ExpertOut
-from ..input import InputData
+from .._context import Context
+from .._experts.expert_aux import ExpertAux
+from .._experts.expert_out import ExpertOut
+from .._input import InputData
 
 FAULTS = ("wrong_type", "nan_json", "nan_embedding", "nan_confidence", "negative_cost", "huge_text", "huge_list",
           "huge_bytes")

@@ -55,7 +55,7 @@ def __getattr__(name: str) -> Any:
 def build_test_config(config: str | os.PathLike | Mapping[str, Any] | None, state_path: str | None) -> dict[str, Any]:
     """`config` (a TOML path, a dict or None) with its ``[state]`` replaced: disabled when
     `state_path` is None, else stored in that file — a test never writes the user's state file."""
-    from himoe_core.config.config_parsing import load_config
+    from himoe_core._config.config_parsing import load_config
 
     checked = load_config(config)
     flush_every = checked.get("state", {}).get("flush_every", 64)

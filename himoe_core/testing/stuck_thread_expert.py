@@ -5,8 +5,8 @@ from typing import Any
 
 import attrs
 
-from ..context import Context
-from ..input import InputData
+from .._context import Context
+from .._input import InputData
 
 
 @attrs.define

@@ -95,8 +95,8 @@ def assert_examples_answered(moe: Any, *, budget_ms: float = 60_000) -> list[str
     expert answers. An expert without an example fails too. Returns the experts' names.
     """
     __tracebackhide__ = True
-    from ..errors import MoeError
-    from ..experts.expert_info import expert_example
+    from .._errors import MoeError
+    from .._experts.expert_info import expert_example
 
     names = []
     for _, name, expert in moe.host.experts.items():

@@ -21,7 +21,7 @@ def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
 def test_list_experts_imports_nothing_of_the_server():
     code = textwrap.dedent(f"""
         import sys
-        from himoe_core.cli.main import main
+        from himoe_core._cli.main import main
         assert main(["list-experts", "--json"]) == 0
         assert main(["serve", "--help"]) == 0 if False else True
         loaded = sorted(m for m in sys.modules if m.split(".")[0] in {SERVE_MODULES!r})
@@ -40,7 +40,7 @@ def test_without_the_distribution_serve_says_what_to_install():
                 if name.split(".")[0] == "himoe_serve":
                     raise ModuleNotFoundError(f"No module named {name!r}", name=name)
         sys.meta_path.insert(0, Missing())
-        from himoe_core.cli.main import main
+        from himoe_core._cli.main import main
         sys.exit(main(["serve", "--port", "0"]))
     """)
     result = run(sys.executable, "-c", code)

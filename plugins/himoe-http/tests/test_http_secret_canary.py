@@ -12,7 +12,7 @@ import sqlite3
 
 import pytest
 
-from himoe_core.cli.main import main
+from himoe_core._cli.main import main
 
 CANARY = "CANARY7f3c9d2eSECRET"
 NUMERIC_CANARY = 7319046285  # a token given as a number in a header

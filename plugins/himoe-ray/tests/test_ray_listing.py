@@ -10,7 +10,7 @@ import sys
 
 import pytest
 from himoe_core import ConfigError
-from himoe_core.config.config_parsing import load_config
+from himoe_core._config.config_parsing import load_config
 from himoe_core.plugins import PluginHost
 
 CONFIG = """

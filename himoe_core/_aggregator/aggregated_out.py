@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+import attrs
+from himoe_registry import ExpertId
+
+from .._value import Value
+
+
+@attrs.frozen
+class AggregatedOut:
+    """An aggregator's answer: the combined value and, for each expert whose output counted,
+    its share of it (`weights`).
+
+    `disagreement` is the aggregator's own measure of how much the outputs disagreed, for an
+    aggregator that has a better one than the default (the share of gate × confidence weight
+    behind other answers, which the fan-out computes when this is None).
+    """
+
+    value: Value
+    weights: tuple[tuple[ExpertId, float], ...] = attrs.field(default=(), converter=tuple)
+    disagreement: float | None = None

@@ -1,0 +1,122 @@
+"""Building routers and the orchestrator from a checked config and a loaded PluginHost."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._errors import ConfigError, MoeError, PluginError
+from .._experts.expert_info import expert_domain
+from .._experts.expert_ref import ExpertRef
+from ..plugins.plugin_host import PluginHost, _one_line
+from .._router.expert_stats import ExpertStats
+from .._router.base_router import BaseRouter
+from .._router.router_ref import RouterRef
+from .._config.config_parsing import ROUTER_COMMON_KEYS
+
+
+def select_experts(host: PluginHost, patterns: list[str], where: str) -> list[ExpertRef]:
+    """Experts by name, `domain:<d>`, `plugin:<dist>` or `*`, in name order, without repeats."""
+    chosen: dict[str, ExpertRef] = {}
+    for pattern in patterns:
+        matched = []
+        for eid, name, expert in host.experts.items():
+            if pattern == "*" or pattern == name:
+                matched.append(ExpertRef(eid, expert))
+            elif pattern.startswith("domain:") and expert_domain(expert) == pattern[7:]:
+                matched.append(ExpertRef(eid, expert))
+            elif pattern.startswith("plugin:") and (host.experts.source_of(name) or "").split("==")[0] == pattern[7:]:
+                matched.append(ExpertRef(eid, expert))
+        if not matched and pattern != "*":
+            known = ", ".join(name for _, name in host.experts.list()) or "none installed"
+            raise ConfigError(f"{where}: {pattern!r} matches no installed expert (experts: {known})")
+        for ref in matched:
+            chosen.setdefault(ref.name, ref)
+    return [chosen[name] for name in sorted(chosen)]
+
+
+def build_encoder(host: PluginHost, spec: Any, where: str) -> Any:
+    """An encoder by id (`encoder = "hashing"`) or with options (`encoder = {id = "hashing", dim = 256}`)."""
+    if spec is None:
+        return None
+    options = dict(spec) if isinstance(spec, dict) else {"id": spec}
+    encoder_id = options.pop("id", None)
+    encoder = host.encoders.get(encoder_id) if isinstance(encoder_id, str) else None
+    if encoder is None:
+        raise ConfigError(f"{where}: unknown encoder {encoder_id!r}; installed: "
+                          f"{', '.join(sorted(host.encoders)) or 'none'}")
+    if not options:
+        return encoder
+    configure = getattr(encoder, "configure", None)
+    if configure is None:
+        raise ConfigError(f"{where}: encoder {encoder_id!r} takes no options, got {sorted(options)}")
+    try:
+        return configure(**options)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def build_routers(host: PluginHost, config: dict[str, Any], stats: ExpertStats) -> dict[str, RouterRef]:
+    routers: dict[str, RouterRef] = {}
+    for router_id, table in config["routers"].items():
+        where = f"routers.{router_id}"
+        kind = table["kind"]
+        factory = host.router_kinds.get(kind)
+        if factory is None:
+            raise ConfigError(f"{where}.kind: unknown router kind {kind!r}; installed kinds: "
+                              f"{', '.join(sorted(host.router_kinds)) or 'none'}")
+        aggregator = host.aggregators.get(table["aggregator"])
+        if aggregator is None:
+            raise ConfigError(f"{where}.aggregator: unknown aggregator {table['aggregator']!r}; installed: "
+                              f"{', '.join(sorted(host.aggregators)) or 'none'}")
+        encoder = build_encoder(host, table.get("encoder"), f"{where}.encoder")
+        experts = select_experts(host, table["experts"], f"{where}.experts")
+        extra = {key: value for key, value in table.items() if key not in ROUTER_COMMON_KEYS}
+        reserved = sorted(set(extra) & {"id", "policy", "stats"})
+        if reserved:
+            raise ConfigError(f"{where}.{reserved[0]}: not a config key (himoe sets it); "
+                              f"configure gating with {where}.gating")
+        try:
+            router = factory(id=router_id, experts=experts, aggregator=aggregator, gating=table.get("gating", {}),
+                             k=table["k"], encoder=encoder, stats=stats, **extra)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{where}: router kind {kind!r} rejected its options: {exc}") from None
+        except Exception as exc:  # the plugin's factory is broken: say whose, in one line
+            raise PluginError(f"{where}: router kind {kind!r} (registered by {_owner(host, 'router_kinds', kind)}) "
+                              f"failed to build: {_one_line(exc)}") from exc
+        if hasattr(router, "max_output_bytes"):
+            router.max_output_bytes = config["limits"].max_output_bytes
+        routers[router_id] = RouterRef(router_id, router, guarded=not _cuts_itself(router))
+    return routers
+
+
+def build_orchestrator(host: PluginHost, config: dict[str, Any], routers: dict[str, RouterRef]) -> Any:
+    table = dict(config["orchestrator"])
+    kind = table.pop("kind", "rules")
+    factory = host.orchestrator_kinds.get(kind)
+    if factory is None:
+        raise ConfigError(f"orchestrator.kind: unknown orchestrator kind {kind!r}; installed kinds: "
+                          f"{', '.join(sorted(host.orchestrator_kinds)) or 'none'}")
+    try:
+        return factory(routers=routers, **table)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"orchestrator: kind {kind!r} rejected its options: {exc}") from None
+    except MoeError:
+        raise
+    except Exception as exc:
+        raise PluginError(f"orchestrator: kind {kind!r} (registered by "
+                          f"{_owner(host, 'orchestrator_kinds', kind)}) failed to build: {_one_line(exc)}") from exc
+
+
+def _owner(host: PluginHost, table: str, name: str) -> str:
+    return repr(getattr(host, "_owners", {}).get((table, name), "an unknown plugin"))
+
+
+def _cuts_itself(router: Any) -> bool:
+    """Whether the router runs BaseRouter's own fan-out, which cuts its experts at the deadline
+    and returns what finished (RouterRef.guarded). Decided once, here, where plugin code comes
+    in, never by looking at a router on a request's path."""
+    kind = type(router)
+    return (isinstance(router, BaseRouter) and kind.route is BaseRouter.route
+            and kind.call_experts is BaseRouter.call_experts)

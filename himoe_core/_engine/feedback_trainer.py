@@ -1,0 +1,430 @@
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import threading
+from collections import OrderedDict
+from typing import Any, Mapping
+
+import numpy as np
+from himoe_registry import ExpertId
+
+from .._decision import decision_codec
+from .._decision.decision import Decision
+from .._errors import InvalidInput, MoeError, StateError
+from .._learning.feedback_values import check_feedback
+from .._input import InputData, InputKind
+from .._orchestrator.orchestration_feedback import OrchestrationFeedback
+from .._router.router_feedback import RouterFeedback
+from .._router.router_ref import RouterRef
+from ..state.state_store import DEFAULT_MAX_TRACES, DEFAULT_RETENTION_DAYS, StateStore, default_state_path, split_state
+from .._value import to_value
+from .trace_record import TraceRecord
+from .trace_store import TraceStore
+from .trace_writer import TraceWriter
+
+
+class FeedbackTrainer:
+    """Turns feedback on a decision into learning, and keeps what was learned.
+
+    Feedback reaches the router that decided (`Router.learn`, with its Decision: the features
+    it gated on, the propensities, the outputs), the experts it credited (their optional
+    `learn`), and the orchestrator when shadow answers are scored after the fact. With a state
+    file, traces and decisions are written behind (every `flush_every` requests and on close),
+    every feedback row is kept, and router and expert state is saved after each update —
+    reloaded first when another process saved a newer version, so concurrent learners build on
+    each other.
+    """
+
+    def __init__(self, *, routers: Mapping[str, RouterRef], orchestrator: Any, experts: Any,
+                 traces: TraceStore, state: Mapping[str, Any]) -> None:
+        self.routers = routers
+        self.orchestrator = orchestrator
+        self.experts = experts
+        self.traces = traces
+        self.enabled = bool(state.get("enabled", True))
+        self.path = state.get("path") or default_state_path()
+        self.flush_every = int(state.get("flush_every", 64))
+        self.retention = {key: state[key] for key in ("retention_days", "max_traces") if key in state}
+        self._store: StateStore | None = None
+        self._lock = threading.RLock()
+        self._pending: list[tuple[TraceRecord, Decision]] = []
+        self._writer: TraceWriter | None = None
+        # The served decisions are rebuilt from the kept traces' atoms when feedback comes (a
+        # Decision object per request would leave ~20 objects a request for the garbage
+        # collector to walk); shadows, rarer, are kept as they are: trace id → router → decision.
+        self._shadows: OrderedDict[str, dict[str, Decision]] = OrderedDict()
+        # Without a state file: the feedback learned from, per trace still kept (the only
+        # traces feedback can reach then).
+        self._given: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
+        self._versions: dict[str, int] = {}
+        # Each router's state before it learned anything (None: it keeps none), asked once:
+        # whether it learns, and what to go back to when its first update goes wrong.
+        self._fresh = {router_id: copy.deepcopy(ref.handle.state_dict()) for router_id, ref in routers.items()}
+        self._learns = {router_id: state is not None for router_id, state in self._fresh.items()}
+        if self.enabled and (str(self.path) == ":memory:" or _exists(self.path)):
+            self.restore()
+
+    # -- state -------------------------------------------------------------------------------------
+    @property
+    def store(self) -> StateStore:
+        with self._lock:
+            if self._store is None:
+                self._store = StateStore(self.path, **self.retention)
+            return self._store
+
+    def restore(self) -> None:
+        """Load every saved router and expert state that matches this configuration."""
+        store = self.store
+        for router_id, ref in self.routers.items():
+            saved = store.load_router(router_id)
+            if saved is not None and saved[0].get("kind") == ref.handle.kind:
+                ref.handle.load_state_dict(saved[0])
+                ref.handle.model_version = self._versions[router_id] = saved[1]
+        for eid, name, expert in self.experts.items():
+            loader = getattr(expert, "load_state_dict", None)
+            saved = store.load_expert(str(eid)) if loader else None
+            if saved is not None:
+                loader(saved)
+
+    def remember(self, record: TraceRecord, decision: Decision) -> None:
+        """Queue a request's trace and decision for the state file (written behind by the
+        TraceWriter's thread, every `flush_every` requests); without one, the kept trace is
+        what feedback reads."""
+        if self.enabled:
+            self._queue(record, decision)
+
+    def remember_shadow(self, decision: Decision) -> None:
+        """Keep a shadow router's decision beside the served one (it can be scored later), and
+        queue the changed trace again."""
+        with self._lock:
+            self._shadows.setdefault(decision.trace_id, {})[decision.router] = decision
+            while len(self._shadows) > self.traces.capacity:
+                self._shadows.popitem(last=False)
+            record = self.traces.record(decision.trace_id)
+            if record is not None and self.enabled:
+                self._queue(record, decision)
+
+    def _queue(self, record: TraceRecord, decision: Decision) -> None:
+        with self._lock:
+            self._pending.append((record, decision))
+            if len(self._pending) >= self.flush_every:
+                self._submit()
+
+    def recorded(self, trace_id: str) -> bool:
+        """Whether the state file already holds a trace with this id."""
+        if not self.enabled or (str(self.path) != ":memory:" and self._store is None and not _exists(self.path)):
+            return False
+        with self._lock:  # not flushed: this runs on the request's path; pending traces are looked at
+            if any(record.trace_id == trace_id for record, _ in self._pending):
+                return True
+        try:
+            return self.store.trace(trace_id) is not None
+        except StateError:  # an unreadable state file fails the write, reported then; not the request
+            return False
+
+    def _submit(self) -> None:
+        batch, self._pending = self._pending, []
+        if self._writer is None:
+            # The store is opened here, under the lock: the writer thread must never need the
+            # lock that `flush` holds while it waits for the writer.
+            store = self.store
+            self._writer = TraceWriter(lambda rows: self._write_batch(store, rows))
+        self._writer.submit(batch)
+
+    def _write_batch(self, store: StateStore, batch: list[tuple[TraceRecord, Decision]]) -> None:
+        traces = []
+        for record, decision in batch:
+            kind, task, data = _recorded_input(decision.input)
+            traces.append((record.trace_id, record.router, kind, task, data, self.traces.json(record)))
+        store.record_trace_rows(traces)
+        # Only answered decisions can be learned from; a failed one is in the trace alone.
+        store.record_decisions([(d.trace_id, d.router, decision_codec.encode(d)) for _, d in batch if d.ok])
+
+    def flush(self) -> None:
+        """Write every pending trace now, and wait for it."""
+        with self._lock:
+            if self._pending:
+                self._submit()
+            if self._writer is not None:
+                self._writer.drain()
+
+    def close(self) -> None:
+        with self._lock:
+            if self.enabled:
+                self.flush()
+            if self._writer is not None:
+                writer, self._writer = self._writer, None
+                writer.close()
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+
+    # -- feedback ----------------------------------------------------------------------------------
+    def feedback(self, trace_id: str, *, reward: float | None = None, task_loss: float | None = None,
+                 scores: Mapping[str, float] | None = None, expected: Any = None,
+                 shadow_scores: Mapping[str, float] | None = None) -> dict[str, Any]:
+        # Everything is checked before anything learns: the range, and reward xor task_loss.
+        check_feedback(reward, task_loss, scores=scores, shadow_scores=shadow_scores)
+        reward, task_loss = _reward_and_loss(reward, task_loss, scores)
+        with self._lock:
+            if self.enabled:
+                self.flush()
+            decision, shadow_decisions = self._find(trace_id)
+            router_id = decision.router
+            if router_id not in self.routers:
+                raise InvalidInput(f"trace {trace_id!r} was served by router {router_id!r}, which this config does not have")
+            names = self._names(decision)
+            rewards = _rewards(decision, names, reward, scores)
+            expected_value = to_value(expected) if expected is not None else None
+            summary: dict[str, Any] = {"trace_id": trace_id, "router": router_id, "reward": reward,
+                                       "task_loss": task_loss,
+                                       "router_learns": self._learns[router_id],
+                                       "rewards": {names.get(eid, str(eid)): r for eid, r in rewards},
+                                       "experts_updated": []}
+            primary = {"reward": reward, "task_loss": task_loss, "rewards": {str(eid): r for eid, r in rewards},
+                       "expected": expected_value.to_jsonable() if expected_value is not None else None}
+            shadows = _checked_shadow_scores(trace_id, shadow_decisions, shadow_scores)
+            with self._transaction():
+                # Everything is checked before anything learns: a call refused half-way would
+                # have trained without leaving its row, and its retry would train again.
+                learned, scored = self._earlier_feedback(trace_id)
+                if learned is not None and not _same_feedback(learned, primary):
+                    def shown(feedback: dict[str, Any]) -> str:
+                        per_expert = {names.get(ExpertId.parse(eid), eid): r for eid, r in feedback["rewards"].items()}
+                        return (f"reward {feedback['reward']!r}, task_loss {feedback['task_loss']!r}, per expert "
+                                f"{per_expert}, expected {feedback['expected']!r}")
+                    raise InvalidInput(f"trace {trace_id!r} already has feedback ({shown(learned)}), not ({shown(primary)}): "
+                                       "a decision is learned from once, so different feedback on it is refused; "
+                                       "repeat the same feedback to score shadows")
+                changed = sorted(r for r in shadows if r in scored and not math.isclose(scored[r], shadows[r]))
+                if changed:
+                    raise InvalidInput(f"trace {trace_id!r}: shadow {', '.join(changed)} already scored "
+                                       f"({', '.join(f'{r} {scored[r]!r}' for r in changed)}); a shadow is scored once")
+                shadows = {r: v for r, v in shadows.items() if r not in scored}
+                first = learned is None
+                summary["first_feedback"] = first
+                summary["repeat"] = not first and not shadows
+                if summary["repeat"]:
+                    return summary
+                # A row per new piece of learning; shadows scored later carry no reward, so the
+                # quality metrics count each decision once.
+                row = {**primary, "shadow_scores": shadows} if first else {"shadow_scores": shadows}
+                if self.enabled:  # in the transaction: rolled back if learning fails below
+                    self.store.record_feedback(trace_id, router_id, reward if first else None,
+                                               task_loss if first else None, row)
+                if first:
+                    self._train(decision, rewards, task_loss)
+                    summary["experts_updated"] = self._teach_experts(decision, rewards, expected_value)
+                if shadows:
+                    summary["shadows"] = self._score_shadows(decision, shadow_decisions, reward, shadows)
+                if not self.enabled:
+                    self._given.setdefault(trace_id, []).append(row)
+                    while self._given and self.traces.record(next(iter(self._given))) is None:
+                        self._given.popitem(last=False)  # its trace is gone: no feedback can reach it
+        return summary
+
+    def _earlier_feedback(self, trace_id: str) -> tuple[dict[str, Any] | None, dict[str, float]]:
+        """What feedback on `trace_id` was already learned from — by any process, with a state
+        file: the primary feedback (None if none yet) and the shadow scores."""
+        rows = self.store.feedback_for(trace_id) if self.enabled else self._given.get(trace_id, [])
+        learned = next(({key: row.get(key) for key in ("reward", "task_loss", "rewards", "expected")}
+                        for row in rows if row.get("rewards") is not None), None)
+        scored = {router: score for row in rows for router, score in (row.get("shadow_scores") or {}).items()}
+        return learned, scored
+
+    def _transaction(self):
+        return self.store.exclusive() if self.enabled else contextlib.nullcontext()
+
+    def _find(self, trace_id: str) -> tuple[Decision, dict[str, Decision]]:
+        """The serving decision of `trace_id` and its shadows' decisions, by router id."""
+        record = self.traces.record(trace_id)
+        kept = record.decision() if record is not None else None
+        if kept is not None:
+            served, shadows = kept, self._shadows.get(trace_id, {})
+        elif self.enabled and (stored := self._stored(trace_id)) is not None:
+            served, shadows = stored
+        else:
+            raise InvalidInput(f"unknown trace id {trace_id!r}: it was never recorded here, or is older than the state "
+                               f"file keeps ({_retention(self.retention)}); use the trace_id of a recent response "
+                               "(himoe run --json shows it)")
+        if not served.ok:
+            error = served.error if type(served.error) is MoeError else f"{type(served.error).__name__}: {served.error}"
+            raise InvalidInput(f"trace {trace_id!r} ended in an error ({error}); there is nothing to score")
+        return served, {router: d for router, d in shadows.items() if d.ok}
+
+    def _stored(self, trace_id: str) -> tuple[Decision, dict[str, Decision]] | None:
+        stored = self.store.trace(trace_id)
+        if stored is None:
+            return None
+        trace = stored[0]
+        served_by = trace.get("router")
+        if served_by is None:
+            raise InvalidInput(f"trace {trace_id!r} ended in an error ({trace.get('error')}); there is nothing to score")
+        decisions = {d.router: d for d in map(decision_codec.decode, self.store.decisions(trace_id))}
+        if served_by not in decisions:
+            raise InvalidInput(f"trace {trace_id!r} was recorded by an earlier himoe, without the decision record "
+                               "that learning reads; it cannot take feedback — route the request again")
+        served = decisions.pop(served_by)
+        return served, decisions
+
+    def _names(self, decision: Decision) -> dict[ExpertId, str]:
+        names = {eid: self.experts.get_by_id(eid).name for eid in decision.picks if self.experts.get_by_id(eid) is not None}
+        names.update(decision.names())
+        return names
+
+    def _train(self, decision: Decision, rewards: list[tuple[ExpertId, float]], task_loss: float) -> None:
+        router_id = decision.router
+        router = self.routers[router_id].handle
+        learns = self._learns[router_id]
+        if self.enabled and learns:
+            saved_version = self.store.router_version(router_id)
+            if saved_version > self._versions.get(router_id, 0):
+                state, version = self.store.load_router(router_id)
+                # State saved by a router of another kind (the config changed) is replaced, as
+                # `restore` ignores it, rather than failing every feedback on this router.
+                if state.get("kind") == router.kind:
+                    router.load_state_dict(state)
+                router.model_version = self._versions[router_id] = version
+        router.learn(decision, RouterFeedback(decision.trace_id, task_loss, rewards))
+        if self.enabled and learns:
+            state = router.state_dict()
+            bad = _non_finite(state)
+            if bad:
+                # Never saved, and undone here: the feedback row rolls back with the transaction.
+                saved = self.store.load_router(router_id)
+                router.load_state_dict(saved[0] if saved is not None and saved[0].get("kind") == router.kind
+                                       else copy.deepcopy(self._fresh[router_id]))
+                raise StateError(f"router {router_id!r} learned non-finite parameters ({bad}) from the feedback on "
+                                 f"trace {decision.trace_id!r}; the update was rejected and nothing was saved")
+            version = self._versions.get(router_id, 0) + 1
+            self.store.save_router(router_id, state, version)
+            router.model_version = self._versions[router_id] = version
+
+    def _teach_experts(self, decision: Decision, rewards: list[tuple[ExpertId, float]], expected: Any) -> list[str]:
+        taught = []
+        for eid, reward in rewards:
+            expert = self.experts.get_by_id(eid)
+            learn = getattr(expert, "learn", None)
+            output = decision.output_of(eid)
+            if learn is None or output is None:
+                continue
+            learn(decision.input, output, reward, expected=expected)
+            taught.append(expert.name)
+            state = getattr(expert, "state_dict", None)
+            if self.enabled and state is not None:
+                self.store.save_expert(str(eid), expert.name, state())
+        return taught
+
+    def _score_shadows(self, served: Decision, shadow_decisions: Mapping[str, Decision], reward: float,
+                       shadow_scores: Mapping[str, float]) -> dict[str, Any]:
+        """Offline credit assignment: each scored shadow learns from its own answer, and the
+        orchestrator hears which shadow beat the primary."""
+        for router_id, score in shadow_scores.items():
+            if router_id in self.routers:
+                shadow = shadow_decisions[router_id]
+                self._train(shadow, _rewards(shadow, self._names(shadow), score, None), 1.0 - score)
+        best = max(shadow_scores, key=shadow_scores.__getitem__)
+        better = best if shadow_scores[best] > reward else None
+        self.orchestrator.feedback(OrchestrationFeedback(
+            served.trace_id, served.router, shadow_better=better,
+            notes=f"primary {reward:g}; " + ", ".join(f"{k} {v:g}" for k, v in sorted(shadow_scores.items())),
+            scored=sorted(shadow_scores),
+        ))
+        return {"shadow_better": better, "scores": dict(shadow_scores)}
+
+
+def _checked_shadow_scores(trace_id: str, answered: Mapping[str, Decision],
+                           shadow_scores: Mapping[str, float] | None) -> dict[str, float]:
+    """The shadow scores, each a finite number for a shadow that answered in this trace."""
+    shadows = dict(shadow_scores or {})
+    for router_id, score in shadows.items():
+        if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score):
+            raise InvalidInput(f"shadow score for {router_id!r} must be a finite number, got {score!r}")
+    unknown = sorted(set(shadows) - set(answered))
+    if unknown:
+        raise InvalidInput(f"trace {trace_id!r} has no finished shadow answer from {', '.join(unknown)}; "
+                           f"shadows with answers: {', '.join(sorted(answered)) or 'none'}")
+    return {router_id: float(score) for router_id, score in shadows.items()}
+
+
+def _same_feedback(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """The same feedback, up to float rounding (reward 0.7 and task_loss 0.3 say the same)."""
+    def close(x: float | None, y: float | None) -> bool:
+        return x == y or (x is not None and y is not None and math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-12))
+
+    return (close(a["reward"], b["reward"]) and close(a["task_loss"], b["task_loss"])
+            and a["rewards"].keys() == b["rewards"].keys()
+            and all(close(a["rewards"][k], b["rewards"][k]) for k in a["rewards"])
+            and a["expected"] == b["expected"])
+
+
+def _reward_and_loss(reward: float | None, task_loss: float | None,
+                     scores: Mapping[str, float] | None) -> tuple[float, float]:
+    for name, value in (("reward", reward), ("task_loss", task_loss)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)):
+            raise InvalidInput(f"{name} must be a finite number, got {value!r}")
+    if reward is None and task_loss is None:
+        if not scores:
+            raise InvalidInput("give reward=…, task_loss=… or per-expert scores to learn from")
+        reward = max(scores.values())
+    if reward is None:
+        reward = 1.0 - task_loss
+    return float(reward), float(1.0 - reward if task_loss is None else task_loss)
+
+
+def _rewards(decision: Decision, names: Mapping[ExpertId, str], reward: float,
+             scores: Mapping[str, float] | None) -> list[tuple[ExpertId, float]]:
+    """(expert id, reward) for each pick to credit: the given per-expert scores, else the
+    overall reward for every expert whose output counted in the answer."""
+    by_name = {name: eid for eid, name in names.items() if eid in decision.picks}
+    if scores:
+        unknown = sorted(set(scores) - set(by_name))
+        if unknown:
+            raise InvalidInput(f"no output from {', '.join(unknown)} in this trace; scored experts must be among "
+                               f"its picks: {', '.join(sorted(by_name))}")
+        for name, value in scores.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise InvalidInput(f"score for {name!r} must be a finite number, got {value!r}")
+        return [(by_name[name], float(value)) for name, value in scores.items()]
+    return [(eid, reward) for eid in decision.credited()]
+
+
+def _non_finite(state: dict[str, Any]) -> str | None:
+    """The first array or number of a router state that is not finite, by name; None if none."""
+    scalars, arrays = split_state(state)
+    for name, array in arrays.items():
+        if array.dtype.kind in "fc" and not np.isfinite(array).all():
+            return name
+    stack = [("", scalars)]
+    while stack:
+        prefix, table = stack.pop()
+        for key, value in table.items():
+            if isinstance(value, dict):
+                stack.append((f"{prefix}{key}.", value))
+            elif isinstance(value, float) and not math.isfinite(value):
+                return prefix + key
+    return None
+
+
+def _recorded_input(x: InputData) -> tuple[str, str | None, bytes]:
+    """The input's columns in the state file: kind, task, bytes."""
+    if x.kind is InputKind.TEXT:
+        return x.kind.value, x.task, x.payload.encode("utf-8", "surrogatepass")
+    if x.kind is InputKind.BYTES:
+        return x.kind.value, x.task, x.payload
+    return x.kind.value, x.task, x.payload.tobytes()
+
+
+def _retention(retention: Mapping[str, Any]) -> str:
+    days = retention.get("retention_days", DEFAULT_RETENTION_DAYS)
+    count = retention.get("max_traces", DEFAULT_MAX_TRACES)
+    return (f"[state] retention_days = {days:g}, max_traces = {count}" if days or count
+            else "[state] keeps every trace; it may have been evicted from memory")
+
+
+def _exists(path: Any) -> bool:
+    from pathlib import Path
+
+    return Path(path).exists()

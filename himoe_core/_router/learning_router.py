@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+
+from .._decision.decision import Decision
+from .._errors import EncodeError
+from .._experts.expert_ref import ExpertRef
+from .._input import InputData
+from .base_router import BaseRouter
+from .gate_scores import GateScores
+from .gating_policy import GatingPolicy
+from .option_checks import real
+from .router_feedback import RouterFeedback
+from .router_input import RouterInput
+
+
+class LearningRouter(BaseRouter):
+    """What every learning router kind shares.
+
+    - Exploration: the first pick is *sampled* from the gate probabilities with a seeded
+      generator, so each decision's logged probability is its true propensity (offline
+      evaluation needs it) and a run is reproducible for a given seed. The default gating is
+      sharp (temperature 0.05) with a 5 % exploration floor; kinds that explore by themselves
+      (a bonus or a posterior draw) override it with a near-greedy gate.
+    - Cost knob: `cost_weight` is subtracted per expected cost unit from each expert's
+      estimated quality (RouteLLM's threshold, in reward units): 0 buys quality at any price,
+      larger values send more traffic to cheap experts. Quality models learn reward only, so
+      the knob can move without relearning.
+    - Feedback: `learn(decision, feedback)` calls `update(features, expert, reward, decision)`
+      for each credited pick, on the features the decision recorded.
+    - State: `state_dict()` / `load_state_dict()` hold plain numbers and numpy arrays (no pickle).
+    """
+
+    default_policy = GatingPolicy(temperature=0.05, epsilon=0.05)
+
+    def __init__(self, *, cost_weight: float = 0.0, **options: Any) -> None:
+        super().__init__(**options)
+        self.cost_weight = real("cost_weight", cost_weight, minimum=0.0)
+        self.rng = np.random.default_rng(self.policy.seed)
+        self.updates = 0
+
+    # -- features ---------------------------------------------------------------------------------
+    def features(self, x: InputData, encoded: np.ndarray | None = None) -> np.ndarray:
+        """The encoded input with a bias term appended."""
+        if encoded is None:
+            if self.encoder is not None:
+                encoded = self.encode(x).encoded.vector
+            elif x.as_features() is not None:
+                encoded = x.as_features()
+            else:
+                raise EncodeError(f"router {self.id!r} ({self.kind}) needs an encoder for {x.kind.value} input; "
+                                  f"set routers.{self.id}.encoder = \"hashing\"")
+        return np.append(np.asarray(encoded, dtype=np.float64), 1.0)
+
+    def _input_features(self, input: RouterInput) -> np.ndarray:
+        return self.features(input.input, input.encoded.vector if input.encoded is not None else None)
+
+    def costs(self, candidates: list[ExpertRef]) -> np.ndarray:
+        """Each candidate's expected cost, for the cost knob."""
+        return np.array([self.expected_cost(ref) for ref in candidates])
+
+    # -- deciding ---------------------------------------------------------------------------------
+    samples_first = True
+
+    def choose_first(self, scores: GateScores) -> int:
+        # What `self.rng.choice(n, p=probs)` does, without its argument checks (they cost more
+        # than the draw): the same index for the same generator state, to the bit.
+        cdf = np.cumsum(np.asarray(scores.probs) / sum(scores.probs))
+        cdf /= cdf[-1]
+        return int(cdf.searchsorted(self.rng.random(), side="right"))
+
+    # -- learning ---------------------------------------------------------------------------------
+    def learn(self, decision: Decision, feedback: RouterFeedback) -> None:
+        """Update from each credited expert's reward, on the features the decision was made on
+        (never encoded again)."""
+        if not feedback.rewards:
+            return
+        x = self._decision_features(decision) if self.needs_features else None
+        known = {ref.id for ref in self.experts}
+        for expert_id, reward in feedback.rewards:
+            if expert_id in known and math.isfinite(reward):
+                self.update(x, expert_id, float(reward), decision)
+                self.updates += 1
+
+    needs_features = True
+
+    def update(self, x: np.ndarray | None, expert_id: int, reward: float, decision: Decision) -> None:
+        """Update the model from one reward for one expert (`x` is None for context-free kinds)."""
+        raise NotImplementedError
+
+    def _decision_features(self, decision: Decision) -> np.ndarray:
+        features = decision.features
+        return self.features(decision.input, None if features is None else features.vector)
+
+    # -- state ------------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """The router's learned state: numbers, strings and numpy arrays (saved without pickle)."""
+        return {"kind": self.kind, "updates": self.updates,
+                "rng": json.dumps(self.rng.bit_generator.state), **self.model_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what `state_dict` returned."""
+        if state.get("kind") != self.kind:
+            raise ValueError(f"saved state is for a {state.get('kind')!r} router, {self.id!r} is {self.kind!r}")
+        self.updates = int(state["updates"])
+        self.rng.bit_generator.state = json.loads(state["rng"])
+        self.load_model_state(state)
+
+    def model_state(self) -> dict[str, Any]:
+        """The kind's own part of `state_dict`."""
+        return {}
+
+    def load_model_state(self, state: dict[str, Any]) -> None:
+        """Restore what `model_state` saved."""

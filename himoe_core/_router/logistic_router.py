@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .._context import Context
+from .._decision.decision import Decision
+from .._encoder.encoded import Encoded
+from .._errors import ConfigError, EncodeError
+from .._experts.expert_ref import ExpertRef
+from .._input import InputData
+from .._learning.diagonal_logistic_model import DiagonalLogisticModel
+from .gating_policy import GatingPolicy
+from .learning_router import LearningRouter
+from .option_checks import real
+from .router_input import RouterInput
+
+EXPLORE = ("thompson", "ucb", "greedy")
+COVARIANCE = ("diagonal", "full")
+
+
+class LogisticRouter(LearningRouter):
+    """Per expert, P(success | x) by online logistic regression with a diagonal Gaussian
+    posterior (`DiagonalLogisticModel`): O(non-zeros of x) per decision and update, so rich
+    sparse encoders (hashed word 1–2-grams at dim 4096) stay cheap.
+
+        thompson: logit = σ(m·x + alpha·width·ε), ε ~ N(0, 1)   − cost_weight·cost
+        ucb:      logit = σ(m·x + alpha·width)                   − cost_weight·cost
+        greedy:   logit = σ(m·x)                                 − cost_weight·cost
+
+    with width = sqrt(Σ x²/q), the posterior standard deviation of the logit. Logits are
+    probabilities of success, so `cost_weight` trades probability of success against cost.
+    Rewards are read as success in [0, 1] (values outside are clipped).
+
+    It explores by itself, so its default gate is near-greedy (temperature 0.001, ε 0.02):
+    the gate only adds a small floor that keeps every expert's propensity above zero.
+
+    When the encoder declares dense trailing features (`HashingEncoder(length=True)` has one),
+    they and the bias share a full-covariance block of the posterior. `covariance = "full"`
+    makes the whole posterior one block: the right model for short dense feature vectors (64
+    pixels), O(d²) per request, so not for hashed text.
+    """
+
+    kind = "logistic"
+    default_policy = GatingPolicy(temperature=0.001, epsilon=0.02)
+
+    def __init__(self, *, explore: str = "thompson", alpha: float = 0.3, prior: float = 1.0,
+                 covariance: str = "diagonal", **options: Any) -> None:
+        super().__init__(**options)
+        if explore not in EXPLORE:
+            raise ConfigError(f"explore must be one of {', '.join(EXPLORE)}, got {explore!r}")
+        if covariance not in COVARIANCE:
+            raise ConfigError(f"covariance must be one of {', '.join(COVARIANCE)}, got {covariance!r}")
+        self.explore = explore
+        self.covariance = covariance
+        self.alpha = real("alpha", alpha, minimum=0.0)
+        self.prior = real("prior", prior, minimum=0.0, strictly=True)
+        self.model: DiagonalLogisticModel | None = None
+
+    def _dense(self, dim: int) -> int:
+        """The full-covariance block: every coordinate, or the encoder's dense features and the
+        bias, or none at all."""
+        if self.covariance == "full":
+            return dim
+        features = getattr(self.encoder, "dense", 0)
+        return features + 1 if features else 0
+
+    def _model(self, dim: int) -> DiagonalLogisticModel:
+        dense = self._dense(dim)
+        if self.model is None:
+            self.model = DiagonalLogisticModel(dim, self.prior, dense)
+        elif self.model.dim != dim:
+            raise EncodeError(f"router {self.id!r} learned on {self.model.dim - 1} features, got {dim - 1}; "
+                              "its encoder changed since it learned: forget what it learned "
+                              f"with `himoe state reset --router {self.id}` (HiMoE.reset_state(router=…)), or give "
+                              "the encoder its old dim")
+        elif self.model.dense != dense:
+            raise EncodeError(f"router {self.id!r} learned with a full-covariance block of {self.model.dense} coordinates, "
+                              f"its options now ask for {dense} (covariance, or the encoder's dense features, changed); "
+                              "keep them, or start from fresh state")
+        return self.model
+
+    def _sparse(self, x: InputData, encoded: Encoded | None) -> tuple[int, tuple[np.ndarray, np.ndarray]]:
+        """The features with the bias appended, as (dim, (indices, values)): read from the
+        encoding's sparse view, so a decision and its update never touch the zeros."""
+        if encoded is None:
+            vector = self.features(x)
+            indices = np.flatnonzero(vector)
+            return vector.shape[0], (indices, vector[indices])
+        dim = encoded.dim
+        return dim + 1, (np.append(encoded.indices, dim), np.append(encoded.values.astype(np.float64), 1.0))
+
+    def logits(self, input: RouterInput, candidates: list[ExpertRef], ctx: Context) -> np.ndarray:
+        dim, x = self._sparse(input.input, input.encoded)
+        means, widths = self._model(dim).mean_and_width([int(ref.id) for ref in candidates], x)
+        if self.explore == "thompson":
+            means = means + self.alpha * widths * self.rng.standard_normal(widths.shape[0])
+        elif self.explore == "ucb":
+            means = means + self.alpha * widths
+        success = np.array([1.0 / (1.0 + math.exp(-min(max(z, -30.0), 30.0))) for z in means])
+        return success - self.cost_weight * self.costs(candidates)
+
+    def _decision_features(self, decision: Decision) -> tuple[int, tuple[np.ndarray, np.ndarray]]:
+        return self._sparse(decision.input, decision.features)
+
+    def update(self, x: Any, expert_id: int, reward: float, decision: Decision) -> None:
+        dim, sparse = x
+        self._model(dim).learn(int(expert_id), sparse, reward)
+
+    def model_state(self) -> dict[str, Any]:
+        return {} if self.model is None else {"logistic": self.model.state_dict()}
+
+    def load_model_state(self, state: dict[str, Any]) -> None:
+        self.model = None  # a state saved before anything was learned has no model
+        if "logistic" in state:
+            saved = state["logistic"]
+            self.model = DiagonalLogisticModel(int(saved["dim"]), float(saved["prior"]), int(saved.get("dense", 0)))
+            self.model.load_state_dict(saved)

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping
+
+import numpy as np
+
+from .._context import Context
+from .._errors import ConfigError
+from .._experts.expert_ref import ExpertRef
+from .base_router import BaseRouter
+from .router_input import RouterInput
+
+
+class StaticRouter(BaseRouter):
+    """Gates with fixed per-expert priors from config (`weights = {name = score}`, default 0):
+    every capable expert is a candidate, ranked by prior then by the deterministic tie-break.
+    The default router kind, and the baseline learned routers are measured against."""
+
+    kind = "static"
+
+    def __init__(self, *, weights: Mapping[str, Any] | None = None, **options: Any) -> None:
+        super().__init__(**options)
+        names = {ref.name for ref in self.experts}
+        if weights is not None and not isinstance(weights, Mapping):
+            raise ConfigError(f"weights: expected a table of expert name = number, got {weights!r}")
+        self.weights: dict[str, float] = {}
+        for name, weight in (weights or {}).items():
+            if name not in names:
+                raise ConfigError(f"routers.{self.id}.weights.{name}: no such expert in this router")
+            if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight):
+                raise ConfigError(f"routers.{self.id}.weights.{name}: expected a finite number, got {weight!r}")
+            self.weights[name] = float(weight)
+
+    def logits(self, input: RouterInput, candidates: list[ExpertRef], ctx: Context) -> np.ndarray:
+        return np.array([self.weights.get(ref.name, 0.0) for ref in candidates], dtype=np.float64)
