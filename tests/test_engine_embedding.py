@@ -133,7 +133,7 @@ def test_expert_aux_trace_id_and_latency_are_stamped_by_the_router():
 
     async def main():
         ctx = Context.start(1000, trace_id="real-trace")
-        rin = RouterInput.raw(InputData.text("q"))
+        rin = RouterInput(InputData.text("q"))
         picks = router.pick_topk(router.gate(rin, ctx), 1)
         fanout, _ = await router.call_experts(rin, picks, ctx)
         return fanout

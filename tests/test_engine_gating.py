@@ -163,7 +163,7 @@ def _router_and_scores(n=3, **router):
     experts = [ConstantExpert(f"e{i}") for i in range(n)]
     moe = _moe(experts, **router)
     router_obj = moe.routers["r"].handle
-    rin = RouterInput.raw(InputData.text("hello"))
+    rin = RouterInput(InputData.text("hello"))
     return router_obj, router_obj.gate(rin, Context.start(1000))
 
 

@@ -92,7 +92,7 @@ def build_router(kind: str, names: list[str], seed: int, k: int):
 def picks_of(router, text: str, k: int) -> list[str]:
     x = InputData.text(text)
     encoder = getattr(router, "encoder", None)
-    rin = RouterInput.of_encoded(encoder.encode(x), x) if encoder is not None else RouterInput.raw(x)
+    rin = RouterInput(x, encoder.encode(x) if encoder is not None else None)
     scores = router.gate(rin, Context.start(1000))
     return [ref.name for ref in router.pick_topk(scores, k)]
 

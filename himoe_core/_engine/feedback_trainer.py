@@ -337,11 +337,8 @@ class FeedbackTrainer:
 
 def _checked_shadow_scores(trace_id: str, answered: Mapping[str, Decision],
                            shadow_scores: Mapping[str, float] | None) -> dict[str, float]:
-    """The shadow scores, each a finite number for a shadow that answered in this trace."""
-    shadows = dict(shadow_scores or {})
-    for router_id, score in shadows.items():
-        if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score):
-            raise InvalidInput(f"shadow score for {router_id!r} must be a finite number, got {score!r}")
+    """The shadow scores, each for a shadow that answered in this trace."""
+    shadows = dict(shadow_scores or {})  # each a number in range: check_feedback saw them first
     unknown = sorted(set(shadows) - set(answered))
     if unknown:
         raise InvalidInput(f"trace {trace_id!r} has no finished shadow answer from {', '.join(unknown)}; "
@@ -362,9 +359,7 @@ def _same_feedback(a: dict[str, Any], b: dict[str, Any]) -> bool:
 
 def _reward_and_loss(reward: float | None, task_loss: float | None,
                      scores: Mapping[str, float] | None) -> tuple[float, float]:
-    for name, value in (("reward", reward), ("task_loss", task_loss)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)):
-            raise InvalidInput(f"{name} must be a finite number, got {value!r}")
+    # the values were checked by check_feedback (finite, in range, not both) before this
     if reward is None and task_loss is None:
         if not scores:
             raise InvalidInput("give reward=…, task_loss=… or per-expert scores to learn from")
@@ -384,9 +379,6 @@ def _rewards(decision: Decision, names: Mapping[ExpertId, str], reward: float,
         if unknown:
             raise InvalidInput(f"no output from {', '.join(unknown)} in this trace; scored experts must be among "
                                f"its picks: {', '.join(sorted(by_name))}")
-        for name, value in scores.items():
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise InvalidInput(f"score for {name!r} must be a finite number, got {value!r}")
         return [(by_name[name], float(value)) for name, value in scores.items()]
     return [(eid, reward) for eid in decision.credited()]
 

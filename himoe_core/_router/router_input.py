@@ -16,14 +16,6 @@ class RouterInput:
     input: InputData = attrs.field(validator=attrs.validators.instance_of(InputData))
     encoded: Encoded | None = None
 
-    @classmethod
-    def raw(cls, x: InputData) -> RouterInput:
-        return cls(x)
-
-    @classmethod
-    def of_encoded(cls, encoded: Encoded, x: InputData) -> RouterInput:
-        return cls(x, encoded)
-
     @property
     def is_encoded(self) -> bool:
         return self.encoded is not None
