@@ -85,22 +85,45 @@ class FreshVenv:
         self.himoe = scripts / ("himoe.exe" if os.name == "nt" else "himoe")
         self.tmp_path = tmp_path
         self.online: list[str] = []
-        dropped = {"PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV", "PYTEST_ADDOPTS", "PYTEST_PLUGINS",
-                   "PYTEST_DISABLE_PLUGIN_AUTOLOAD", "UV_PROJECT_ENVIRONMENT", "UV_SYSTEM_PYTHON", "UV_OFFLINE",
-                   "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_USER"}
-        self.env = {k: v for k, v in os.environ.items()
-                    if k not in dropped and (k == "HIMOE_STATE" or not k.startswith("HIMOE_"))}
-        self.env.update(PYTHONDONTWRITEBYTECODE="1", UV_PYTHON_DOWNLOADS="never", UV_NO_PROGRESS="1",
-                        PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_INPUT="1")
+        dropped = {
+            "PYTHONPATH",
+            "PYTHONHOME",
+            "PYTHONSTARTUP",
+            "VIRTUAL_ENV",
+            "PYTEST_ADDOPTS",
+            "PYTEST_PLUGINS",
+            "PYTEST_DISABLE_PLUGIN_AUTOLOAD",
+            "UV_PROJECT_ENVIRONMENT",
+            "UV_SYSTEM_PYTHON",
+            "UV_OFFLINE",
+            "PIP_INDEX_URL",
+            "PIP_EXTRA_INDEX_URL",
+            "PIP_FIND_LINKS",
+            "PIP_USER",
+        }
+        self.env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in dropped and (k == "HIMOE_STATE" or not k.startswith("HIMOE_"))
+        }
+        self.env.update(
+            PYTHONDONTWRITEBYTECODE="1",
+            UV_PYTHON_DOWNLOADS="never",
+            UV_NO_PROGRESS="1",
+            PIP_DISABLE_PIP_VERSION_CHECK="1",
+            PIP_NO_INPUT="1",
+        )
         self._run([sys.executable, "-m", "venv", self.root], timeout=300)
 
     def _run(self, cmd, *, cwd=None, timeout=300, check=True):
         cmd = [str(part) for part in cmd]
-        result = subprocess.run(cmd, capture_output=True, text=True, env=self.env, cwd=cwd or self.tmp_path,
-                                timeout=timeout)
+        result = subprocess.run(
+            cmd, capture_output=True, text=True, env=self.env, cwd=cwd or self.tmp_path, timeout=timeout
+        )
         if check:
-            assert result.returncode == 0, (f"{' '.join(cmd)} failed ({result.returncode}):\n"
-                                            f"{result.stdout}\n{result.stderr}")
+            assert result.returncode == 0, (
+                f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+            )
         return result
 
     def uv(self, *args, cwd=None):
@@ -110,8 +133,10 @@ class FreshVenv:
             return offline
         self.online.append(f"uv pip {args[1]}" if args[0] == "pip" else f"uv {args[0]}")
         online = self._run([UV, *args], cwd=cwd, check=False)
-        assert online.returncode == 0, (f"uv {' '.join(map(str, args))} failed ({online.returncode}), offline:\n"
-                                        f"{offline.stderr}\nand with the package index:\n{online.stdout}\n{online.stderr}")
+        assert online.returncode == 0, (
+            f"uv {' '.join(map(str, args))} failed ({online.returncode}), offline:\n"
+            f"{offline.stderr}\nand with the package index:\n{online.stdout}\n{online.stderr}"
+        )
         return online
 
     def install_locked(self, roots, *, groups=("dev",)) -> set[str]:
@@ -119,9 +144,21 @@ class FreshVenv:
         of uv.lock; none of the workspace's own packages. Returns the names installed."""
         needed, locked = locked_closure(roots)
         pins = self.tmp_path / "pylock.toml"
-        self.uv("export", "--frozen", "--quiet", "--format", "pylock.toml", "--all-packages", "--no-default-groups",
-                *(f"--group={group}" for group in groups), "--no-emit-workspace",
-                *(f"--no-emit-package={name}" for name in sorted(locked - needed)), "--output-file", pins, cwd=ROOT)
+        self.uv(
+            "export",
+            "--frozen",
+            "--quiet",
+            "--format",
+            "pylock.toml",
+            "--all-packages",
+            "--no-default-groups",
+            *(f"--group={group}" for group in groups),
+            "--no-emit-workspace",
+            *(f"--no-emit-package={name}" for name in sorted(locked - needed)),
+            "--output-file",
+            pins,
+            cwd=ROOT,
+        )
         pinned = {package["name"] for package in tomllib.loads(pins.read_text(encoding="utf-8"))["packages"]}
         self.uv("pip", "install", "--quiet", "--python", self.python, "-r", pins)
         return pinned
@@ -148,8 +185,10 @@ def fresh_venv(tmp_path):
     if not UV.exists():
         pytest.skip(f"no pinned uv at {UV}: `python3 dev.py test` creates it (run the suite through dev.py)")
     if importlib.util.find_spec("ensurepip") is None:
-        pytest.skip("this Python has no ensurepip, so `python -m venv` cannot install pip "
-                    "(Debian/Ubuntu: apt install python3-venv)")
+        pytest.skip(
+            "this Python has no ensurepip, so `python -m venv` cannot install pip "
+            "(Debian/Ubuntu: apt install python3-venv)"
+        )
     venv = FreshVenv(tmp_path)
     yield venv
     if venv.online:

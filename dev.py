@@ -2,7 +2,8 @@
 """Set up the himoe workspace and run its two jobs.
 
     python3 dev.py demo    route real requests through the installed first-party plugins
-    python3 dev.py test    run every test: core, registry and each plugin
+    python3 dev.py test    run the linters, then every test: core, registry and each plugin
+    python3 dev.py lint    ruff (lint and format check) over the whole repository
     python3 dev.py dist    build an sdist and a wheel of every distribution into dist/
 
 The first run creates `.tools/` (a private copy of uv, pinned) and `.venv/` (the core, the
@@ -57,7 +58,9 @@ def ensure_environment() -> None:
     if not uv.exists():
         _say(f"installing uv {UV_VERSION} into .tools/ (once)")
         venv.EnvBuilder(with_pip=True, clear=True).create(TOOLS)
-        _run(_bin(TOOLS, "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", f"uv=={UV_VERSION}")
+        _run(
+            _bin(TOOLS, "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", f"uv=={UV_VERSION}"
+        )
     _say("syncing .venv with uv.lock (core, registry, every plugin, test tools)")
     env = dict(os.environ, UV_PYTHON_DOWNLOADS="never", UV_PROJECT_ENVIRONMENT=str(VENV))
     _run(uv, "sync", "--all-packages", "--locked", "--python", sys.executable, cwd=ROOT, env=env)
@@ -81,7 +84,7 @@ def build_distributions(python: Path, outdir: Path, folders: list[Path] | None =
 
 
 def main(argv: list[str]) -> int:
-    jobs = {"demo": _demo, "test": _test, "dist": _dist}
+    jobs = {"demo": _demo, "test": _test, "lint": _lint, "dist": _dist}
     if len(argv) < 1 or argv[0] not in jobs:
         print(__doc__.strip(), file=sys.stderr)
         return 2
@@ -115,7 +118,25 @@ def _dist(extra: list[str]) -> int:
     return 0
 
 
+def _lint(extra: list[str]) -> int:
+    if extra:
+        print("dev.py lint takes no arguments", file=sys.stderr)
+        return 2
+    checks = [
+        ("ruff check", [_bin(VENV, "ruff"), "check", "--quiet", "."]),
+        ("ruff format --check", [_bin(VENV, "ruff"), "format", "--check", "--quiet", "."]),
+    ]
+    failed = [name for name, cmd in checks if subprocess.call([str(c) for c in cmd], cwd=ROOT) != 0]
+    if failed:
+        _say(f"lint failed: {', '.join(failed)} (fix with: .venv/bin/ruff check --fix . && .venv/bin/ruff format .)")
+        return 1
+    return 0
+
+
 def _test(extra: list[str]) -> int:
+    # The linters run first on a whole run; a run narrowed to some tests skips them.
+    if not extra and _lint([]) != 0:
+        return 1
     return subprocess.call([str(_bin(VENV, "python")), "-m", "pytest", *extra], cwd=ROOT)
 
 

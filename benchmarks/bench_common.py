@@ -11,7 +11,8 @@ import shutil
 import statistics
 import sys
 import tempfile
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 _STATE_DIR: str | None = None
 
@@ -26,8 +27,14 @@ def state_path() -> str:
     return os.path.join(_STATE_DIR, "state.sqlite3")
 
 
-def engine_config(k: int, *, aggregator: str = "confidence", trace_capacity: int | None = None,
-                  budget_ms: float | None = None, state: bool = True) -> dict[str, Any]:
+def engine_config(
+    k: int,
+    *,
+    aggregator: str = "confidence",
+    trace_capacity: int | None = None,
+    budget_ms: float | None = None,
+    state: bool = True,
+) -> dict[str, Any]:
     """One static router `main` over every expert, top-k = `k`, behind the rules orchestrator
     (one rule, so rule matching runs on every request). With `state` (the default, as in a
     user's config) traces are also written behind to a SQLite state file — a temporary one."""
@@ -107,8 +114,10 @@ def machine() -> str:
         load = f" (1-min load average {os.getloadavg()[0]:.2f} at the start of the run)"
     except OSError:
         load = ""
-    return (f"{cpu}, {os.cpu_count()} cores{load}, {platform.system()} {platform.release()}, "
-            f"CPython {platform.python_version()}, trio {trio.__version__}, numpy {numpy.__version__}")
+    return (
+        f"{cpu}, {os.cpu_count()} cores{load}, {platform.system()} {platform.release()}, "
+        f"CPython {platform.python_version()}, trio {trio.__version__}, numpy {numpy.__version__}"
+    )
 
 
 def say(message: str) -> None:

@@ -26,11 +26,11 @@ import time
 from typing import Any
 
 import trio
-
 from bench_common import engine_config, median, percentile, say
 from hanging_expert import HangingExpert
-from himoe_core import DeadlineExceeded, HiMoE, InputData, NoExpertSelected
 from noop_expert import NoopExpert
+
+from himoe_core import DeadlineExceeded, HiMoE, InputData, NoExpertSelected
 
 BUDGET_MS = 100.0
 RUNS = 5
@@ -121,22 +121,38 @@ def _summary(sides: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 def run(quick: bool = False) -> dict[str, Any]:
     requests, concurrency, runs = (100, 50, 2) if quick else (1000, 50, RUNS)
-    say(f"deadline: hanging + normal expert, budget {BUDGET_MS:.0f} ms, {requests} requests per side, "
-        f"{concurrency} at a time, {runs} runs")
+    say(
+        f"deadline: hanging + normal expert, budget {BUDGET_MS:.0f} ms, {requests} requests per side, "
+        f"{concurrency} at a time, {runs} runs"
+    )
     per_run = []
     for index in range(runs):
         per_run.append(_summary(trio.run(_measure, requests, concurrency)))
         cold, bare = per_run[-1]["cold"], per_run[-1]["bare"]
         say(f"deadline run {index + 1}/{runs}: p99 cold {cold['p99']:.2f} ms, bare {bare['p99']:.2f} ms")
-    sides = _summary({name: {"ms": [v for r in per_run for v in r[name]["ms"]],
-                             "answered": sum(r[name]["answered"] for r in per_run),
-                             **{key: sum(r[name].get(key, 0) for r in per_run) for key in ("timed_out", "dropped", "failed")}}
-                      for name in ("bare", "cold", "warm")})
+    sides = _summary(
+        {
+            name: {
+                "ms": [v for r in per_run for v in r[name]["ms"]],
+                "answered": sum(r[name]["answered"] for r in per_run),
+                **{key: sum(r[name].get(key, 0) for r in per_run) for key in ("timed_out", "dropped", "failed")},
+            }
+            for name in ("bare", "cold", "warm")
+        }
+    )
     gaps = [r["cold"]["p99"] - r["bare"]["p99"] for r in per_run]
-    met = (all(gap <= MARGIN_MS for gap in gaps)
-           and all(sides[name]["answered"] == sides[name]["n"] for name in ("cold", "warm")))
-    return {"requests": requests, "concurrency": concurrency, "runs": runs, "sides": sides, "met": met,
-            "per_run": [(r["bare"]["p99"], r["cold"]["p99"]) for r in per_run], "load": _load()}
+    met = all(gap <= MARGIN_MS for gap in gaps) and all(
+        sides[name]["answered"] == sides[name]["n"] for name in ("cold", "warm")
+    )
+    return {
+        "requests": requests,
+        "concurrency": concurrency,
+        "runs": runs,
+        "sides": sides,
+        "met": met,
+        "per_run": [(r["bare"]["p99"], r["cold"]["p99"]) for r in per_run],
+        "load": _load(),
+    }
 
 
 def _load() -> str:
@@ -147,8 +163,11 @@ def _load() -> str:
 
 
 def render(r: dict[str, Any]) -> str:
-    labels = {"bare": "bare nursery + move_on_after", "cold": "himoe, cold (hanging expert called, cut)",
-              "warm": "himoe, warm (hanging expert dropped up front)"}
+    labels = {
+        "bare": "bare nursery + move_on_after",
+        "cold": "himoe, cold (hanging expert called, cut)",
+        "warm": "himoe, warm (hanging expert dropped up front)",
+    }
     lines = [
         "#### 3. Deadline: a hanging expert beside a normal one, 100 ms budget",
         "",
@@ -162,12 +181,18 @@ def render(r: dict[str, Any]) -> str:
     for name in ("bare", "cold", "warm"):
         s = r["sides"][name]
         hang = "—" if name == "bare" else f"{s.get('timed_out', 0)} / {s.get('dropped', 0)}"
-        lines.append(f"| {labels[name]} | {s['n']} | {s['p50']:.2f} | {s['p95']:.2f} | {s['p99']:.2f} | {s['max']:.2f} "
-                     f"| {s['answered']} / {s['n']} | {hang} |")
+        lines.append(
+            f"| {labels[name]} | {s['n']} | {s['p50']:.2f} | {s['p95']:.2f} | {s['p99']:.2f} | {s['max']:.2f} "
+            f"| {s['answered']} / {s['n']} | {hang} |"
+        )
     cold = r["sides"]["cold"]
     runs = "; ".join(f"{c:.2f} vs {b:.2f} ms ({c - b:+.2f})" for b, c in r["per_run"])
-    lines += ["", f"p99 per run, cold vs bare: {runs}. Load average (1/5/15 min) at the end: {r['load']}.",
-              "", f"Verdict: target cold p99 within {MARGIN_MS:.0f} ms of the bare nursery's in every run, with "
-                  f"the normal answer every time — **{'met' if r['met'] else 'NOT met'}**: worst gap "
-                  f"{max(c - b for b, c in r['per_run']):+.2f} ms, normal answer in {cold['answered']} / {cold['n']}."]
+    lines += [
+        "",
+        f"p99 per run, cold vs bare: {runs}. Load average (1/5/15 min) at the end: {r['load']}.",
+        "",
+        f"Verdict: target cold p99 within {MARGIN_MS:.0f} ms of the bare nursery's in every run, with "
+        f"the normal answer every time — **{'met' if r['met'] else 'NOT met'}**: worst gap "
+        f"{max(c - b for b, c in r['per_run']):+.2f} ms, normal answer in {cold['answered']} / {cold['n']}.",
+    ]
     return "\n".join(lines)

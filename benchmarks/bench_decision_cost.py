@@ -34,10 +34,10 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 import trio  # noqa: E402
-
 from bench_common import machine, say  # noqa: E402
-from himoe_core import HiMoE  # noqa: E402
 from noop_expert import NoopExpert  # noqa: E402
+
+from himoe_core import HiMoE  # noqa: E402
 
 DATA = Path(os.environ.get("HIMOE_ROUTELLM_DATA", HERE / "data" / "gsm8k.csv"))
 ENCODER = {"id": "hashing", "dim": 4096, "length": True}
@@ -48,8 +48,9 @@ def load_prompts() -> tuple[list[str], dict[str, dict[str, float]]]:
     """The prompts and, per prompt, whether the weak and the strong model got it right."""
     with DATA.open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
-    outcome = {row["prompt"]: {"weak": float(row["weak_correct"]), "strong": float(row["strong_correct"])}
-               for row in rows}
+    outcome = {
+        row["prompt"]: {"weak": float(row["weak_correct"]), "strong": float(row["strong_correct"])} for row in rows
+    }
     return [row["prompt"] for row in rows], outcome
 
 
@@ -128,7 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     batches, size = (2, 20) if args.quick else (args.batches, args.size)
     if not DATA.exists():
-        parser.error(f"no GSM8K data at {DATA}; set HIMOE_ROUTELLM_DATA to the CSV (prompt, weak_correct, strong_correct)")
+        parser.error(
+            f"no GSM8K data at {DATA}; set HIMOE_ROUTELLM_DATA to the CSV (prompt, weak_correct, strong_correct)"
+        )
     print(render(measure(batches, size), batches, size, args.quick))
     return 0
 

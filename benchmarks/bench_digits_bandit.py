@@ -32,16 +32,30 @@ if str(HERE.parent) not in sys.path:
     sys.path.insert(0, str(HERE.parent))
 
 from classifier_expert import ClassifierExpert  # noqa: E402
-from himoe_core import HiMoE  # noqa: E402
 from learning_metrics import mean_sd, paired_t, progressive_mean, thirds, two_proportion_z  # noqa: E402
-from learning_report import (IMG, cpu_jobs, fmt, pm, run_parallel, save_figure, say, short_config, table,  # noqa: E402
-                             write_docs_block)
+from learning_report import (
+    IMG,
+    cpu_jobs,
+    fmt,
+    pm,
+    run_parallel,
+    save_figure,
+    say,
+    short_config,
+    table,  # noqa: E402
+    write_docs_block,
+)
+
+from himoe_core import HiMoE  # noqa: E402
 
 SPLIT_SEED = 0
 N_TRAIN, N_VALIDATION = 600, 300
 GREEDY = {"temperature": 0.001, "epsilon": 0.0}
 EPS_GREEDY = {"temperature": 0.001, "epsilon": 0.05}
-SOFT = {"temperature": 0.05, "epsilon": 0.05}  # symbolic's, linucb's and hybrid's default gate before it became near-greedy
+SOFT = {
+    "temperature": 0.05,
+    "epsilon": 0.05,
+}  # symbolic's, linucb's and hybrid's default gate before it became near-greedy
 
 
 def expert_specs() -> list[tuple[str, Any, float]]:
@@ -112,7 +126,7 @@ def load_experts() -> None:
     x, y = load_digits(return_X_y=True)
     x = (x / 16.0).astype(np.float32)
     perm = np.random.default_rng(SPLIT_SEED).permutation(len(y))
-    train, validation, stream = perm[:N_TRAIN], perm[N_TRAIN:N_TRAIN + N_VALIDATION], perm[N_TRAIN + N_VALIDATION:]
+    train, validation, stream = perm[:N_TRAIN], perm[N_TRAIN : N_TRAIN + N_VALIDATION], perm[N_TRAIN + N_VALIDATION :]
     X_STREAM, Y_STREAM = x[stream], y[stream]
     columns = []
     for name, model, cost in expert_specs():
@@ -122,9 +136,16 @@ def load_experts() -> None:
         correct = (predicted == Y_STREAM).astype(np.float64)
         columns.append(correct - cost)
         EXPERTS.append(expert)
-        FACTS.append({"name": name, "model": type(model).__name__, "cost": cost,
-                      "validation": float((model.predict(x[validation]) == y[validation]).mean()),
-                      "stream": float(correct.mean()), "reward": float((correct - cost).mean())})
+        FACTS.append(
+            {
+                "name": name,
+                "model": type(model).__name__,
+                "cost": cost,
+                "validation": float((model.predict(x[validation]) == y[validation]).mean()),
+                "stream": float(correct.mean()),
+                "reward": float((correct - cost).mean()),
+            }
+        )
     REWARDS = np.stack(columns, axis=1)
 
 
@@ -149,8 +170,12 @@ def himoe_run(task: tuple[dict[str, Any], int, int]) -> np.ndarray:
     """The arm himoe's router called at each round of stream `seed`."""
     router, seed, n = task
     order = stream_order(seed, n)
-    table_ = {**router, "experts": [e.name for e in EXPERTS], "k": 1,
-              "gating": {**(router.get("gating") or {}), "seed": seed}}
+    table_ = {
+        **router,
+        "experts": [e.name for e in EXPERTS],
+        "k": 1,
+        "gating": {**(router.get("gating") or {}), "seed": seed},
+    }
     moe = HiMoE(experts=EXPERTS, entry_points=False, config={"routers": {"r": table_}, "state": {"enabled": False}})
     arms = np.zeros(len(order), dtype=np.int64)
     trio.run(_himoe_stream, moe, order, arms)
@@ -165,8 +190,11 @@ def mab_run(task: tuple[dict[str, Any], int, int]) -> np.ndarray:
     policy, seed, n = task
     order = stream_order(seed, n)
     contextual = policy["kind"] == "LinUCB"
-    learning = (LearningPolicy.LinUCB(alpha=policy["alpha"]) if contextual
-                else LearningPolicy.EpsilonGreedy(epsilon=policy["epsilon"]))
+    learning = (
+        LearningPolicy.LinUCB(alpha=policy["alpha"])
+        if contextual
+        else LearningPolicy.EpsilonGreedy(epsilon=policy["epsilon"])
+    )
     mab = MAB(list(range(len(EXPERTS))), learning, seed=seed)
     width = 64 + (1 if policy.get("bias") else 0)
     if contextual:
@@ -175,7 +203,9 @@ def mab_run(task: tuple[dict[str, Any], int, int]) -> np.ndarray:
         mab.fit([], [])
     arms = np.zeros(len(order), dtype=np.int64)
     for t, i in enumerate(order):
-        context = np.append(X_STREAM[i], 1.0)[None, :] if policy.get("bias") else X_STREAM[i][None, :].astype(np.float64)
+        context = (
+            np.append(X_STREAM[i], 1.0)[None, :] if policy.get("bias") else X_STREAM[i][None, :].astype(np.float64)
+        )
         arm = int(mab.predict(context) if contextual else mab.predict())
         reward = REWARDS[i, arm]
         if contextual:
@@ -194,7 +224,9 @@ def warm_up(policies: list[dict[str, Any]]) -> None:
     seen = set()
     for policy in policies:
         table_ = {**policy, "experts": [e.name for e in EXPERTS], "k": 1}
-        HiMoE(experts=EXPERTS, entry_points=False, config={"routers": {"r": table_}, "state": {"enabled": False}}).close()
+        HiMoE(
+            experts=EXPERTS, entry_points=False, config={"routers": {"r": table_}, "state": {"enabled": False}}
+        ).close()
         if policy["kind"] not in seen:
             seen.add(policy["kind"])
             himoe_run((policy, 0, 3))
@@ -222,10 +254,16 @@ def run_metrics(arms_per_seed: list[np.ndarray], seeds: list[int], n: int, best_
         cum_best.append(np.cumsum(best - rewards))
     ro, rb = np.mean(regret_oracle, axis=0), np.mean(regret_best, axis=0)
     return {
-        "totals": totals, "total": mean_sd(totals), "per_round": mean_sd([t / n for t in totals]),
-        "correct": correct, "regret_oracle_thirds": ro, "regret_best_thirds": rb,
-        "regret_oracle_total": mean_sd([c[-1] for c in cum_oracle]), "regret_best_total": mean_sd([c[-1] for c in cum_best]),
-        "progressive": np.mean(progressive, axis=0), "cum_oracle": np.mean(cum_oracle, axis=0),
+        "totals": totals,
+        "total": mean_sd(totals),
+        "per_round": mean_sd([t / n for t in totals]),
+        "correct": correct,
+        "regret_oracle_thirds": ro,
+        "regret_best_thirds": rb,
+        "regret_oracle_total": mean_sd([c[-1] for c in cum_oracle]),
+        "regret_best_total": mean_sd([c[-1] for c in cum_best]),
+        "progressive": np.mean(progressive, axis=0),
+        "cum_oracle": np.mean(cum_oracle, axis=0),
         "cum_best": np.mean(cum_best, axis=0),
         "choice_share": np.bincount(np.concatenate(arms_per_seed), minlength=len(EXPERTS)) / (len(seeds) * n),
     }
@@ -262,21 +300,37 @@ def offline_references(quick: bool) -> list[tuple[str, float, float]]:
     x = X_STREAM.astype(np.float64)
     costs = np.array([f["cost"] for f in FACTS])
     correct = np.rint(REWARDS + costs).astype(np.int64)
-    models = [("ridge regression (α = 1, LinUCB's model class)", lambda: Ridge(alpha=1.0), False),
-              ("random forest (100 trees)", lambda: RandomForestRegressor(20 if quick else 100, random_state=0), False),
-              ("random-forest classifier of each expert's correctness (300 trees), P(correct) − cost",
-               lambda: RandomForestClassifier(20 if quick else 300, random_state=0), True)]
+    models = [
+        ("ridge regression (α = 1, LinUCB's model class)", lambda: Ridge(alpha=1.0), False),
+        ("random forest (100 trees)", lambda: RandomForestRegressor(20 if quick else 100, random_state=0), False),
+        (
+            "random-forest classifier of each expert's correctness (300 trees), P(correct) − cost",
+            lambda: RandomForestClassifier(20 if quick else 300, random_state=0),
+            True,
+        ),
+    ]
     out = []
     for name, make, classifier in models:
         values = []
         for shuffle in range(1 if quick else 3):
             folds = KFold(5, shuffle=True, random_state=shuffle)
             if classifier:
-                predicted = np.stack([cross_val_predict(make(), x, correct[:, a], cv=folds, method="predict_proba")[:, -1]
-                                      if correct[:, a].min() < 1 else np.ones(len(x))
-                                      for a in range(REWARDS.shape[1])], 1) - costs
+                predicted = (
+                    np.stack(
+                        [
+                            cross_val_predict(make(), x, correct[:, a], cv=folds, method="predict_proba")[:, -1]
+                            if correct[:, a].min() < 1
+                            else np.ones(len(x))
+                            for a in range(REWARDS.shape[1])
+                        ],
+                        1,
+                    )
+                    - costs
+                )
             else:
-                predicted = np.stack([cross_val_predict(make(), x, REWARDS[:, a], cv=folds) for a in range(REWARDS.shape[1])], 1)
+                predicted = np.stack(
+                    [cross_val_predict(make(), x, REWARDS[:, a], cv=folds) for a in range(REWARDS.shape[1])], 1
+                )
             values.append(float(REWARDS[np.arange(len(x)), predicted.argmax(axis=1)].mean()))
         out.append((name, *mean_sd(values)))
     return out
@@ -315,8 +369,10 @@ def plot(path: Path, curves: list[tuple[str, dict[str, Any]]], best_single: tupl
         ax.set_xlabel("round")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7, loc="lower right")
-    fig.suptitle("Experts as arms on scikit-learn digits: himoe routers (solid) vs MABWiser (dashed), mean of 10 stream seeds",
-                 fontsize=10.5)
+    fig.suptitle(
+        "Experts as arms on scikit-learn digits: himoe routers (solid) vs MABWiser (dashed), mean of 10 stream seeds",
+        fontsize=10.5,
+    )
     save_figure(fig, path)
 
 
@@ -325,10 +381,12 @@ def _offline_margin(r: dict[str, Any]) -> str:
     best_expert = max(f["reward"] for f in FACTS)
     name, best, _ = max(r["offline"], key=lambda row: row[1])
     rounds = len(Y_STREAM)
-    return (f"The best of them, the {name.split(' (')[0]}, beats always calling the best single expert ({best_expert:.4f}), by "
-            f"{best - best_expert:.4f} per round — {(best - best_expert) * rounds:.1f} reward over the {rounds} rounds — "
-            "with every expert's outcome known on 4/5 of the stream: that is the most a router that sees the pixels "
-            "could gain over the best expert, before it pays to explore five experts under bandit feedback.\n")
+    return (
+        f"The best of them, the {name.split(' (')[0]}, beats always calling the best single expert ({best_expert:.4f}), by "
+        f"{best - best_expert:.4f} per round — {(best - best_expert) * rounds:.1f} reward over the {rounds} rounds — "
+        "with every expert's outcome known on 4/5 of the stream: that is the most a router that sees the pixels "
+        "could gain over the best expert, before it pays to explore five experts under bandit feedback.\n"
+    )
 
 
 def render(r: dict[str, Any]) -> str:
@@ -342,38 +400,64 @@ def render(r: dict[str, Any]) -> str:
         f"`load_digits()` (1,797 rows), one fixed permutation (seed {SPLIT_SEED}): {N_TRAIN} rows train the experts, "
         f"{N_VALIDATION} are held out (validation accuracy below; no router sees them), the other {len(Y_STREAM)} are the "
         f"stream{'' if n == len(Y_STREAM) else f' (first {n} used in this quick run)'}. Context: the 64 pixels / 16 "
-        f"(himoe: `encoder = \"features\"`, which appends a constant 1; MABWiser: the same 64 numbers, and a variant with "
+        f'(himoe: `encoder = "features"`, which appends a constant 1; MABWiser: the same 64 numbers, and a variant with '
         f"the constant appended). Reward = correct − cost, for the called expert only (k = 1). {len(seeds)} stream seeds "
         f"({seeds[0]}–{seeds[-1]}): each shuffles the stream and seeds the gate / the MABWiser policy. Every setting below ran "
-        f"on every seed; the best per family is picked on the same seeds for himoe and MABWiser alike.\n")
-    rows = [[f"`{f['name']}`", f["model"], f"{f['cost']:.2f}", fmt(f["validation"]), fmt(f["stream"]), fmt(f["reward"], 4)]
-            for f in FACTS]
+        f"on every seed; the best per family is picked on the same seeds for himoe and MABWiser alike.\n"
+    )
+    rows = [
+        [f"`{f['name']}`", f["model"], f"{f['cost']:.2f}", fmt(f["validation"]), fmt(f["stream"]), fmt(f["reward"], 4)]
+        for f in FACTS
+    ]
     rows.append(["oracle", "best expert per row", "—", "—", fmt(r["oracle_correct"]), fmt(r["oracle"], 4)])
     for name, mean, sd in r["offline"]:
         rows.append([f"offline {name}", "5-fold CV on the stream, full information", "—", "—", "—", pm(mean, sd, 4)])
     lines.append("#### The experts and offline references\n")
-    lines.append(table(["expert", "model", "cost", "accuracy, validation", "accuracy, stream", "mean reward, stream"], rows) + "\n")
-    lines.append("The offline rows are ceilings for a router that sees the pixels: per expert, a model of its reward "
-                 "(or of its P(correct), minus its cost) on the 64 pixels, trained with every expert's outcome on 4/5 of the stream and calling the best predicted "
-                 "expert on the other 1/5. "
-                 + ("Neither beats always calling the best single expert "
-                    f"({max(f['reward'] for f in FACTS):.4f}), so the pixels carry little usable signal about which "
-                    "classifier errs: a bandit router can at best approach the best expert, paying for its exploration.\n"
-                    if max(m for _, m, _ in r["offline"]) < max(f["reward"] for f in FACTS) else
-                    _offline_margin(r)))
+    lines.append(
+        table(["expert", "model", "cost", "accuracy, validation", "accuracy, stream", "mean reward, stream"], rows)
+        + "\n"
+    )
+    lines.append(
+        "The offline rows are ceilings for a router that sees the pixels: per expert, a model of its reward "
+        "(or of its P(correct), minus its cost) on the 64 pixels, trained with every expert's outcome on 4/5 of the stream and calling the best predicted "
+        "expert on the other 1/5. "
+        + (
+            "Neither beats always calling the best single expert "
+            f"({max(f['reward'] for f in FACTS):.4f}), so the pixels carry little usable signal about which "
+            "classifier errs: a bandit router can at best approach the best expert, paying for its exploration.\n"
+            if max(m for _, m, _ in r["offline"]) < max(f["reward"] for f in FACTS)
+            else _offline_margin(r)
+        )
+    )
 
     def policy_row(name: str, m: dict[str, Any]) -> list[str]:
         ro, rb = m["regret_oracle_thirds"], m["regret_best_thirds"]
-        return [name, pm(*m["per_round"], 4), f"{m['total'][0]:.1f}", f"{m['total'][0] - r['best_total']:+.1f}",
-                f"{m['regret_oracle_total'][0]:.1f}", f"{ro[0]:.3f} → {ro[2]:.3f} ({ro[2] / ro[0]:.2f})",
-                f"{rb[0]:+.3f} → {rb[2]:+.3f}", " ".join(f"{s:.2f}" for s in m["choice_share"])]
+        return [
+            name,
+            pm(*m["per_round"], 4),
+            f"{m['total'][0]:.1f}",
+            f"{m['total'][0] - r['best_total']:+.1f}",
+            f"{m['regret_oracle_total'][0]:.1f}",
+            f"{ro[0]:.3f} → {ro[2]:.3f} ({ro[2] / ro[0]:.2f})",
+            f"{rb[0]:+.3f} → {rb[2]:+.3f}",
+            " ".join(f"{s:.2f}" for s in m["choice_share"]),
+        ]
 
-    headers = ["policy", "reward / round (mean ± sd)", "total reward", "vs best single expert",
-               "regret vs oracle, total", "regret/round vs oracle, 1st → last third (ratio)",
-               "regret/round vs best expert, 1st → last third", "share of calls " + "/".join(e.name for e in EXPERTS)]
+    headers = [
+        "policy",
+        "reward / round (mean ± sd)",
+        "total reward",
+        "vs best single expert",
+        "regret vs oracle, total",
+        "regret/round vs oracle, 1st → last third (ratio)",
+        "regret/round vs best expert, 1st → last third",
+        "share of calls " + "/".join(e.name for e in EXPERTS),
+    ]
     lines.append(f"#### All policies (mean over {len(seeds)} seeds; {n} rounds)\n")
-    lines.append(f"Best single expert in hindsight: `{r['best_name']}`, total {r['best_total']:.1f} "
-                 f"({r['best_total'] / n:.4f} per round); oracle total {r['oracle'] * n:.1f}.\n")
+    lines.append(
+        f"Best single expert in hindsight: `{r['best_name']}`, total {r['best_total']:.1f} "
+        f"({r['best_total'] / n:.4f} per round); oracle total {r['oracle'] * n:.1f}.\n"
+    )
     lines.append(table(headers, [policy_row(name, m) for name, m in r["results"]]) + "\n")
     if r.get("plot"):
         lines.append(f"![Progressive reward and cumulative regret on digits]({r['plot']})\n")
@@ -382,43 +466,74 @@ def render(r: dict[str, Any]) -> str:
     t_stat, t_p = r["paired"]
     z_stat, z_p = r["z"]
     lines.append("#### Best himoe router vs best MABWiser policy\n")
-    lines.append(table(["", "policy", "reward / round", "correct answers (all seeds)"], [
-        ["himoe", hb_name, pm(*hb["per_round"], 4), f"{sum(hb['correct'])} / {n * len(seeds)}"],
-        ["MABWiser", mb_name, pm(*mb["per_round"], 4), f"{sum(mb['correct'])} / {n * len(seeds)}"],
-    ]) + "\n")
-    lines.append(f"Paired t-test on total reward over the {len(seeds)} seeds (himoe − MABWiser): t = {t_stat:.2f}, "
-                 f"p = {t_p:.3g}. Two-proportion z-test on correct answers: z = {z_stat:.2f}, p = {z_p:.3g}.\n")
+    lines.append(
+        table(
+            ["", "policy", "reward / round", "correct answers (all seeds)"],
+            [
+                ["himoe", hb_name, pm(*hb["per_round"], 4), f"{sum(hb['correct'])} / {n * len(seeds)}"],
+                ["MABWiser", mb_name, pm(*mb["per_round"], 4), f"{sum(mb['correct'])} / {n * len(seeds)}"],
+            ],
+        )
+        + "\n"
+    )
+    lines.append(
+        f"Paired t-test on total reward over the {len(seeds)} seeds (himoe − MABWiser): t = {t_stat:.2f}, "
+        f"p = {t_p:.3g}. Two-proportion z-test on correct answers: z = {z_stat:.2f}, p = {z_p:.3g}.\n"
+    )
     ro = hb["regret_oracle_thirds"]
     rb = hb["regret_best_thirds"]
     floor = r["oracle"] - r["best_total"] / n
     not_worse = (hb["total"][0] >= mb["total"][0]) or (t_p >= 0.05 and z_p >= 0.05)
     lines.append("#### Targets (best himoe router)\n")
-    lines.append(table(["target", "result", "met"], [
-        ["regret per round in the last third ≤ ½ of the first third (against the oracle)",
-         f"{ro[0]:.3f} → {ro[2]:.3f} (ratio {ro[2] / ro[0]:.2f})", "yes" if ro[2] <= ro[0] / 2 else "**no**"],
-        ["… the same against the best single expert", f"{rb[0]:+.3f} → {rb[2]:+.3f}",
-         "yes" if rb[2] <= rb[0] / 2 else "**no**"],
-        ["total reward ≥ the best single expert's", f"{hb['total'][0]:.1f} vs {r['best_total']:.1f} (`{r['best_name']}`)",
-         "yes" if hb["total"][0] >= r["best_total"] else "**no**"],
-        ["not significantly worse than the best tuned MABWiser policy (p < 0.05)",
-         f"{hb['total'][0]:.1f} vs {mb['total'][0]:.1f}; paired t p = {t_p:.3g}, z-test p = {z_p:.3g}",
-         "yes" if not_worse else "**no**"],
-    ]) + "\n")
-    lines.append(f"Against the oracle, a policy that settles on the best single expert keeps an irreducible regret of "
-                 f"{floor:.4f} per round (oracle − `{r['best_name']}`), so its last-third/first-third ratio cannot fall "
-                 f"below {floor:.4f} / (its first-third regret) — {floor / ro[0]:.2f} here — unless it beats that expert.\n")
+    lines.append(
+        table(
+            ["target", "result", "met"],
+            [
+                [
+                    "regret per round in the last third ≤ ½ of the first third (against the oracle)",
+                    f"{ro[0]:.3f} → {ro[2]:.3f} (ratio {ro[2] / ro[0]:.2f})",
+                    "yes" if ro[2] <= ro[0] / 2 else "**no**",
+                ],
+                [
+                    "… the same against the best single expert",
+                    f"{rb[0]:+.3f} → {rb[2]:+.3f}",
+                    "yes" if rb[2] <= rb[0] / 2 else "**no**",
+                ],
+                [
+                    "total reward ≥ the best single expert's",
+                    f"{hb['total'][0]:.1f} vs {r['best_total']:.1f} (`{r['best_name']}`)",
+                    "yes" if hb["total"][0] >= r["best_total"] else "**no**",
+                ],
+                [
+                    "not significantly worse than the best tuned MABWiser policy (p < 0.05)",
+                    f"{hb['total'][0]:.1f} vs {mb['total'][0]:.1f}; paired t p = {t_p:.3g}, z-test p = {z_p:.3g}",
+                    "yes" if not_worse else "**no**",
+                ],
+            ],
+        )
+        + "\n"
+    )
+    lines.append(
+        f"Against the oracle, a policy that settles on the best single expert keeps an irreducible regret of "
+        f"{floor:.4f} per round (oracle − `{r['best_name']}`), so its last-third/first-third ratio cannot fall "
+        f"below {floor:.4f} / (its first-third regret) — {floor / ro[0]:.2f} here — unless it beats that expert.\n"
+    )
     d = r["divergence"]
-    lines.append(f"Diagnostic: after one pass (seed 0, lr = {d['lr']:g}), the `linear` router's largest weight is "
-                 f"{d['max_weight_adagrad']:.3g} with its default AdaGrad step and {d['max_weight_sgd']:.3g} with plain SGD "
-                 f"(`optimizer = \"sgd\"`): the SGD step is lr·x while the mean ‖x‖² here (pixels/16 plus the constant) is "
-                 f"{d['norm2']:.1f}, and squared-loss SGD diverges when lr·‖x‖² > 2 (here {d['lr'] * d['norm2']:.1f}).\n")
+    lines.append(
+        f"Diagnostic: after one pass (seed 0, lr = {d['lr']:g}), the `linear` router's largest weight is "
+        f"{d['max_weight_adagrad']:.3g} with its default AdaGrad step and {d['max_weight_sgd']:.3g} with plain SGD "
+        f'(`optimizer = "sgd"`): the SGD step is lr·x while the mean ‖x‖² here (pixels/16 plus the constant) is '
+        f"{d['norm2']:.1f}, and squared-loss SGD diverges when lr·‖x‖² > 2 (here {d['lr'] * d['norm2']:.1f}).\n"
+    )
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run, figures meaningless")
-    parser.add_argument("--write-docs", action="store_true", help="rewrite this benchmark's block of docs/benchmarks.md and its plot")
+    parser.add_argument(
+        "--write-docs", action="store_true", help="rewrite this benchmark's block of docs/benchmarks.md and its plot"
+    )
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--jobs", type=int, default=None, help="worker processes (default: 2)")
     args = parser.parse_args(argv)
@@ -450,7 +565,7 @@ def main(argv: list[str] | None = None) -> int:
     best_arm = int(np.argmax(subset_best))
     results = []
     for k, (lib, policy) in enumerate(policies):
-        m = run_metrics(arms[k * len(seeds):(k + 1) * len(seeds)], seeds, n, best_arm)
+        m = run_metrics(arms[k * len(seeds) : (k + 1) * len(seeds)], seeds, n, best_arm)
         results.append((label(lib, policy), m, lib, policy))
     himoe_results = [(name, m, p) for name, m, lib, p in results if lib == "himoe"]
     mab_results = [(name, m, p) for name, m, lib, p in results if lib == "mabwiser"]
@@ -479,13 +594,28 @@ def main(argv: list[str] | None = None) -> int:
     plot_path = (IMG if args.write_docs else Path(tempfile.gettempdir())) / "learning_digits_bandit.png"
     plot(plot_path, curves, (EXPERTS[best_arm].name, best_total / n), oracle)
     command = "python benchmarks/bench_digits_bandit.py" + (" --quick" if quick else "")
-    report = render({
-        "quick": quick, "command": command, "seconds": time.perf_counter() - started, "jobs": jobs, "n": n, "seeds": seeds,
-        "results": [(name, m) for name, m, _, _ in results], "best_himoe": best_himoe[:2], "best_mab": best_mab[:2],
-        "paired": paired, "z": z, "best_name": EXPERTS[best_arm].name, "best_total": best_total,
-        "oracle": oracle, "oracle_correct": oracle_correct, "offline": offline, "divergence": divergence,
-        "plot": "img/learning_digits_bandit.png" if args.write_docs else None,
-    })
+    report = render(
+        {
+            "quick": quick,
+            "command": command,
+            "seconds": time.perf_counter() - started,
+            "jobs": jobs,
+            "n": n,
+            "seeds": seeds,
+            "results": [(name, m) for name, m, _, _ in results],
+            "best_himoe": best_himoe[:2],
+            "best_mab": best_mab[:2],
+            "paired": paired,
+            "z": z,
+            "best_name": EXPERTS[best_arm].name,
+            "best_total": best_total,
+            "oracle": oracle,
+            "oracle_correct": oracle_correct,
+            "offline": offline,
+            "divergence": divergence,
+            "plot": "img/learning_digits_bandit.png" if args.write_docs else None,
+        }
+    )
     sys.stdout.write(report)
     if args.write_docs:
         write_docs_block("digits", report)

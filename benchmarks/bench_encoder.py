@@ -25,9 +25,9 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 from bench_common import machine, say  # noqa: E402
-from himoe_core import InputData  # noqa: E402
-from himoe_core.routing import HashingEncoder
 from legacy_hashing import legacy_vectorize  # noqa: E402
+
+from himoe_core.routing import HashingEncoder
 
 DATA = Path(os.environ.get("HIMOE_ROUTELLM_DATA", HERE / "data" / "gsm8k.csv"))
 SETTINGS = {
@@ -47,14 +47,19 @@ def measure(texts: list[str], rounds: int) -> dict[str, tuple[list[float], list[
     results = {}
     for name, options in SETTINGS.items():
         encoder = HashingEncoder(**options)
-        legacy = {"dim": encoder.dim, "word_ngrams": encoder.word_ngrams, "char_ngrams": encoder.char_ngrams,
-                  "lowercase": encoder.lowercase, "length": encoder.length}
+        legacy = {
+            "dim": encoder.dim,
+            "word_ngrams": encoder.word_ngrams,
+            "char_ngrams": encoder.char_ngrams,
+            "lowercase": encoder.lowercase,
+            "length": encoder.length,
+        }
         for text in texts:
             if encoder.vectorize(text).tobytes() != legacy_vectorize(text, **legacy).tobytes():
                 raise AssertionError(f"{name}: the two versions differ on {text[:80]!r}")
         old, new = [], []
         for _ in range(rounds):
-            old.append(cpu_us_per_text(lambda t: legacy_vectorize(t, **legacy), texts))
+            old.append(cpu_us_per_text(lambda t: legacy_vectorize(t, **legacy), texts))  # noqa: B023 (called at once)
             new.append(cpu_us_per_text(encoder.vectorize, texts))
         results[name] = (old, new, statistics.median(old) / statistics.median(new))
         say(f"{name}: old {statistics.median(old):.1f} µs, new {statistics.median(new):.1f} µs")

@@ -71,7 +71,9 @@ def write_docs(table: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run of every benchmark")
-    parser.add_argument("--write-docs", action="store_true", help=f"write the tables into {DOCS.relative_to(HERE.parent)}")
+    parser.add_argument(
+        "--write-docs", action="store_true", help=f"write the tables into {DOCS.relative_to(HERE.parent)}"
+    )
     parser.add_argument("--only", default=",".join(BENCHMARKS), help="comma-separated subset: " + ", ".join(BENCHMARKS))
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args(argv)

@@ -32,8 +32,9 @@ def wall_times(env: dict[str, str], runs: int) -> list[float]:
 def imports(env: dict[str, str]) -> tuple[float, list[str]]:
     """Total import time (s) and the heavy top-level packages imported, from -X importtime."""
     code = "import sys; sys.argv = ['himoe', 'list-experts']; from himoe_core._cli.main import main; main()"
-    result = subprocess.run([sys.executable, "-X", "importtime", "-c", code], env=env, check=True,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", code], env=env, check=True, capture_output=True, text=True
+    )
     total, heavy = 0, set()
     for line in result.stderr.splitlines():
         if not line.startswith("import time:") or "|" not in line:
@@ -63,7 +64,9 @@ def main() -> int:
         total, heavy = imports(env)
         rows.append((label, statistics.median(times), total, heavy))
     base = rows[0][1]
-    print("| setting | wall time, median of %d (s) | imports (s) | ratio to foundation | heavy libraries imported |" % args.runs)
+    print(
+        f"| setting | wall time, median of {args.runs} (s) | imports (s) | ratio to foundation | heavy libraries imported |"
+    )
     print("| --- | ---: | ---: | ---: | --- |")
     for label, median, total, heavy in rows:
         print(f"| {label} | {median:.3f} | {total:.3f} | {median / base:.2f}× | {', '.join(heavy) or 'none'} |")

@@ -16,10 +16,10 @@ import time
 from typing import Any
 
 import trio
-
 from bench_common import engine_config, median, say
-from himoe_core import HiMoE, InputData
 from noop_expert import NoopExpert
+
+from himoe_core import HiMoE, InputData
 
 SIDES = ("bare", "engine_off", "engine")
 
@@ -71,7 +71,11 @@ async def _measure(ks: tuple[int, ...], iterations: int, warmup: int, batch: int
             # batch that caused it, never in the next side's.
             finish[side] = moe.trainer.flush
         assert len(await requests["bare"]()) == k
-        runs[k] = {"requests": requests, "finish": finish, **{f"{side}_{measure}": [] for side in SIDES for measure in ("cpu", "process", "wall")}}
+        runs[k] = {
+            "requests": requests,
+            "finish": finish,
+            **{f"{side}_{measure}": [] for side in SIDES for measure in ("cpu", "process", "wall")},
+        }
     try:
         for k in ks:
             for _ in range(warmup):
@@ -79,7 +83,7 @@ async def _measure(ks: tuple[int, ...], iterations: int, warmup: int, batch: int
                     await runs[k]["requests"][side]()
         rounds = max(1, iterations // batch)
         for index in range(rounds):
-            order = SIDES[index % 3:] + SIDES[:index % 3]
+            order = SIDES[index % 3 :] + SIDES[: index % 3]
             for k in ks:
                 for side in order:
                     cpu, process, wall = await _batch(runs[k]["requests"][side], batch, runs[k]["finish"].get(side))
@@ -113,9 +117,15 @@ def run(quick: bool = False) -> dict[str, Any]:
     say(f"overhead: k={ks}, {iterations} requests per k and side after {warmup} warm-up, batches of {batch}")
     rows = trio.run(_measure, ks, iterations, warmup, batch)
     at4 = next(r for r in rows if r["k"] == 4)
-    return {"rows": rows, "iterations": iterations, "warmup": warmup, "batch": batch,
-            "target_ratio": 2.0, "aim_ratio": 1.5,
-            "met": max(at4["engine_off_ratio"], at4["engine_process_ratio"]) <= 2.0}
+    return {
+        "rows": rows,
+        "iterations": iterations,
+        "warmup": warmup,
+        "batch": batch,
+        "target_ratio": 2.0,
+        "aim_ratio": 1.5,
+        "met": max(at4["engine_off_ratio"], at4["engine_process_ratio"]) <= 2.0,
+    }
 
 
 def render(result: dict[str, Any]) -> str:
@@ -145,8 +155,11 @@ def render(result: dict[str, Any]) -> str:
         )
     at4 = next(r for r in result["rows"] if r["k"] == 4)
     verdict = "met" if result["met"] else "NOT met"
-    lines += ["", f"Verdict: target ≤ {result['target_ratio']:.1f}× at k=4 (aim {result['aim_ratio']:.1f}×) — "
-                  f"**{verdict}**: {at4['engine_off_ratio']:.2f}× with state off ({at4['engine_off_us']:.0f} µs vs "
-                  f"{at4['bare_us']:.0f} µs), {at4['engine_process_ratio']:.2f}× with the default config counting "
-                  f"every thread ({at4['engine_process_us']:.0f} µs vs {at4['bare_process_us']:.0f} µs)."]
+    lines += [
+        "",
+        f"Verdict: target ≤ {result['target_ratio']:.1f}× at k=4 (aim {result['aim_ratio']:.1f}×) — "
+        f"**{verdict}**: {at4['engine_off_ratio']:.2f}× with state off ({at4['engine_off_us']:.0f} µs vs "
+        f"{at4['bare_us']:.0f} µs), {at4['engine_process_ratio']:.2f}× with the default config counting "
+        f"every thread ({at4['engine_process_us']:.0f} µs vs {at4['bare_process_us']:.0f} µs).",
+    ]
     return "\n".join(lines)

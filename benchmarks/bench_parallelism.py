@@ -10,10 +10,10 @@ import time
 from typing import Any
 
 import trio
-
 from bench_common import engine_config, median, percentile, say
-from himoe_core import HiMoE, InputData
 from sleep_expert import SleepExpert
+
+from himoe_core import HiMoE, InputData
 
 EXPERTS = 8
 SLEEP_S = 0.050
@@ -46,7 +46,7 @@ async def _alternate(engine, bare, requests: int) -> dict[str, Any]:
     walls: dict[str, list[float]] = {"engine": [], "bare": []}
     answered = 0
     for index in range(requests):
-        for side in (("engine", "bare") if index % 2 == 0 else ("bare", "engine")):
+        for side in ("engine", "bare") if index % 2 == 0 else ("bare", "engine"):
             started = time.perf_counter()
             ok = await (engine() if side == "engine" else bare())
             walls[side].append((time.perf_counter() - started) * 1000.0)
@@ -64,9 +64,14 @@ def run(quick: bool = False) -> dict[str, Any]:
     result = {
         "requests": requests,
         "slowest_ms": slowest,
-        "engine_median": median(engine), "engine_p95": percentile(engine, 95), "engine_max": max(engine),
-        "bare_median": median(bare), "bare_p95": percentile(bare, 95), "bare_max": max(bare),
-        "answered": data["answered"], "expected": requests * EXPERTS,
+        "engine_median": median(engine),
+        "engine_p95": percentile(engine, 95),
+        "engine_max": max(engine),
+        "bare_median": median(bare),
+        "bare_p95": percentile(bare, 95),
+        "bare_max": max(bare),
+        "answered": data["answered"],
+        "expected": requests * EXPERTS,
     }
     result["ratio_median"] = result["engine_median"] / slowest
     result["ratio_p95"] = result["engine_p95"] / slowest

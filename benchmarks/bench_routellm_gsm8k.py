@@ -39,12 +39,23 @@ if str(HERE) not in sys.path:
 if str(HERE.parent) not in sys.path:
     sys.path.insert(0, str(HERE.parent))
 
+from learning_metrics import apgr, cpt, curve_points, mean_sd, oracle_curve, ranking_curve  # noqa: E402
+from learning_report import (
+    IMG,
+    cpu_jobs,
+    fmt,
+    pm,
+    run_parallel,
+    save_figure,
+    say,
+    short_config,
+    table,  # noqa: E402
+    write_docs_block,
+)
+from replay_expert import ReplayExpert  # noqa: E402
+
 from himoe_core import HiMoE  # noqa: E402
 from himoe_core.routing import HashingEncoder
-from learning_metrics import apgr, cpt, curve_points, mean_sd, oracle_curve, ranking_curve  # noqa: E402
-from learning_report import (IMG, cpu_jobs, fmt, pm, run_parallel, save_figure, say, short_config, table,  # noqa: E402
-                             write_docs_block)
-from replay_expert import ReplayExpert  # noqa: E402
 
 # The vendored replay file; HIMOE_ROUTELLM_DATA points at another file with the same columns.
 DATA = Path(os.environ.get("HIMOE_ROUTELLM_DATA") or HERE / "data" / "gsm8k.csv")
@@ -66,7 +77,10 @@ E_W12_4096 = {"id": "hashing", "dim": 4096}  # the issue's reference encoder; af
 E_W12_4096_LEN = {**E_W12_4096, "length": True}  # … with log(1 + word count) as its last coordinate
 E_W1_256_LEN = {"id": "hashing", "dim": 256, "word_ngrams": [1, 1], "length": True}
 ARGMAX = {"temperature": 0.001, "epsilon": 0.02}  # near-greedy gate with a 1 % floor per other expert
-SOFT = {"temperature": 0.05, "epsilon": 0.05}  # the soft gate (symbolic's, linucb's and hybrid's default before they became near-greedy)
+SOFT = {
+    "temperature": 0.05,
+    "epsilon": 0.05,
+}  # the soft gate (symbolic's, linucb's and hybrid's default before they became near-greedy)
 
 
 def _grid(kind: str, axes: dict[str, list[Any]]) -> list[dict[str, Any]]:
@@ -80,12 +94,22 @@ def tuning_grid() -> dict[str, list[dict[str, Any]]]:
     """The hyper-parameters tried per kind on seed 0 (`gating: None` = the kind's default gate)."""
     return {
         "symbolic": _grid("symbolic", {"exploration": [0.1, 0.5], "gating": [None, SOFT]}),
-        "linear": _grid("linear", {"encoder": [E_W12_1024, E_W1_1024], "lr": [0.02, 0.05, 0.2], "gating": [None, ARGMAX]}),
-        "linucb": _grid("linucb", {"encoder": [E_W12_256, E_W1_256, E_W1C35_256, E_W1_512, E_W1_256_LEN], "alpha": [0.1, 0.3],
-                                   "gating": [None, SOFT]}),
+        "linear": _grid(
+            "linear", {"encoder": [E_W12_1024, E_W1_1024], "lr": [0.02, 0.05, 0.2], "gating": [None, ARGMAX]}
+        ),
+        "linucb": _grid(
+            "linucb",
+            {
+                "encoder": [E_W12_256, E_W1_256, E_W1C35_256, E_W1_512, E_W1_256_LEN],
+                "alpha": [0.1, 0.3],
+                "gating": [None, SOFT],
+            },
+        ),
         "thompson": _grid("thompson", {"encoder": [E_W12_256, E_W1_256], "v": [0.1, 0.3], "gating": [None, ARGMAX]}),
         "hybrid": _grid("hybrid", {"encoder": [E_W12_256, E_W1_256], "alpha": [0.1, 0.3], "gating": [None, SOFT]}),
-        "logistic": _grid("logistic", {"encoder": [E_W12_1024, E_W12_4096, E_W12_4096_LEN], "alpha": [0.1, 0.3], "prior": [0.3, 1.0]}),
+        "logistic": _grid(
+            "logistic", {"encoder": [E_W12_1024, E_W12_4096, E_W12_4096_LEN], "alpha": [0.1, 0.3], "prior": [0.3, 1.0]}
+        ),
     }
 
 
@@ -120,13 +144,24 @@ def stream_order(seed: int, n: int) -> np.ndarray:
 
 
 def himoe_config(router: dict[str, Any], cost_weight: float, seed: int, state: str | None = None) -> dict[str, Any]:
-    table_ = {**router, "experts": ["weak", "strong"], "k": 1, "cost_weight": cost_weight,
-              "gating": {**(router.get("gating") or {}), "seed": seed}}
+    table_ = {
+        **router,
+        "experts": ["weak", "strong"],
+        "k": 1,
+        "cost_weight": cost_weight,
+        "gating": {**(router.get("gating") or {}), "seed": seed},
+    }
     return {"routers": {"r": table_}, "state": {"path": state} if state else {"enabled": False}}
 
 
-async def _stream(moe: HiMoE, order: np.ndarray, strong: np.ndarray, correct: np.ndarray, offset: int = 0,
-                  score: np.ndarray | None = None) -> None:
+async def _stream(
+    moe: HiMoE,
+    order: np.ndarray,
+    strong: np.ndarray,
+    correct: np.ndarray,
+    offset: int = 0,
+    score: np.ndarray | None = None,
+) -> None:
     expert = EXPERTS["strong"]
     for t, i in enumerate(order):
         before = expert.calls
@@ -169,9 +204,12 @@ def sweep_metrics(passes: list[tuple[np.ndarray, ...]], seed: int, n: int) -> di
     weak2, strong2 = float(WEAK_OK[order[half:]].mean()), float(STRONG_OK[order[half:]].mean())
     points = [(float(p[0].mean()), float(p[1].mean())) for p in passes]
     points2 = [(float(p[0][half:].mean()), float(p[1][half:].mean())) for p in passes]
-    return {"points": points, **curve_metrics(points, weak_acc, strong_acc),
-            "apgr_half2": apgr(points2, weak2, strong2),
-            "progressive": [progressive_metrics(p[2], order) for p in passes]}
+    return {
+        "points": points,
+        **curve_metrics(points, weak_acc, strong_acc),
+        "apgr_half2": apgr(points2, weak2, strong2),
+        "progressive": [progressive_metrics(p[2], order) for p in passes],
+    }
 
 
 def progressive_metrics(score: np.ndarray, order: np.ndarray) -> dict[str, float]:
@@ -184,8 +222,11 @@ def progressive_metrics(score: np.ndarray, order: np.ndarray) -> dict[str, float
 
 def curve_metrics(points: list[tuple[float, float]], weak_acc: float, strong_acc: float) -> dict[str, float]:
     """RouteLLM's APGR, CPT(50 %) and CPT(80 %) of a quality/cost curve."""
-    return {"apgr": apgr(points, weak_acc, strong_acc), "cpt50": cpt(points, weak_acc, strong_acc, 0.5),
-            "cpt80": cpt(points, weak_acc, strong_acc, 0.8)}
+    return {
+        "apgr": apgr(points, weak_acc, strong_acc),
+        "cpt50": cpt(points, weak_acc, strong_acc, 0.5),
+        "cpt80": cpt(points, weak_acc, strong_acc, 0.8),
+    }
 
 
 def summarize(per_seed: list[dict[str, Any]], grid: list[float], progressive_at: float | None = None) -> dict[str, Any]:
@@ -196,8 +237,11 @@ def summarize(per_seed: list[dict[str, Any]], grid: list[float], progressive_at:
     out["progressive_sweep"] = mean_sd([float(np.mean([p["apgr"] for p in m["progressive"]])) for m in per_seed])
     if progressive_at is not None:
         at = [m["progressive"][grid.index(progressive_at)] for m in per_seed]
-        out["progressive"] = {"cost_weight": progressive_at, "per_seed": [p["apgr"] for p in at],
-                              **{key: mean_sd([p[key] for p in at]) for key in ("apgr", "cpt50", "cpt80")}}
+        out["progressive"] = {
+            "cost_weight": progressive_at,
+            "per_seed": [p["apgr"] for p in at],
+            **{key: mean_sd([p[key] for p in at]) for key in ("apgr", "cpt50", "cpt80")},
+        }
     return out
 
 
@@ -219,8 +263,9 @@ def warm_up(configs: list[dict[str, Any]]) -> None:
             online_pass((config, 0.0, 0, 3))
 
 
-def run_sweeps(configs: list[dict[str, Any]], grid: list[float], seeds: list[int], n: int, jobs: int,
-               label: str) -> list[list[dict[str, Any]]]:
+def run_sweeps(
+    configs: list[dict[str, Any]], grid: list[float], seeds: list[int], n: int, jobs: int, label: str
+) -> list[list[dict[str, Any]]]:
     """For each config and seed, the metrics of its cost-knob sweep."""
     tasks = [(c, cw, s, n) for c in configs for s in seeds for cw in grid]
     results = run_parallel(online_pass, tasks, jobs, label)
@@ -228,7 +273,7 @@ def run_sweeps(configs: list[dict[str, Any]], grid: list[float], seeds: list[int
     for _ in configs:
         per_seed = []
         for s in seeds:
-            per_seed.append(sweep_metrics(results[k:k + len(grid)], s, n))
+            per_seed.append(sweep_metrics(results[k : k + len(grid)], s, n))
             k += len(grid)
         out.append(per_seed)
     return out
@@ -256,8 +301,12 @@ def offline_logistic(options: dict[str, Any], n: int, shuffles: int) -> dict[str
     for shuffle in range(shuffles):
         score = np.zeros(len(indices))
         for train, test in KFold(5, shuffle=True, random_state=shuffle).split(x):
-            p_weak = LogisticRegression(C=OFFLINE_C, max_iter=5000).fit(x[train], weak[train]).predict_proba(x[test])[:, 1]
-            p_strong = LogisticRegression(C=OFFLINE_C, max_iter=5000).fit(x[train], strong[train]).predict_proba(x[test])[:, 1]
+            p_weak = (
+                LogisticRegression(C=OFFLINE_C, max_iter=5000).fit(x[train], weak[train]).predict_proba(x[test])[:, 1]
+            )
+            p_strong = (
+                LogisticRegression(C=OFFLINE_C, max_iter=5000).fit(x[train], strong[train]).predict_proba(x[test])[:, 1]
+            )
             score[test] = p_strong - p_weak
         xs, ys = ranking_curve(score, weak, strong)
         points = curve_points(xs, ys)
@@ -266,7 +315,9 @@ def offline_logistic(options: dict[str, Any], n: int, shuffles: int) -> dict[str
     return {**{k: mean_sd([p[k] for p in per_shuffle]) for k in ("apgr", "cpt50", "cpt80")}, "curve": curve}
 
 
-def full_information_pass(task: tuple[dict[str, Any], float, int, int, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def full_information_pass(
+    task: tuple[dict[str, Any], float, int, int, float],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Diagnostic ceiling, NOT a himoe router: the same disjoint ridge regressions as LinUCB
     (alpha 0, greedy) on the same encoder and stream, but told BOTH experts' outcomes after each
     prompt (full information instead of bandit feedback)."""
@@ -298,8 +349,15 @@ def request_costs(n: int) -> list[tuple[str, int, float]]:
     """Wall time of routing + feedback per request, one pass each, in this process (no other
     work running): how the linear-bandit kinds' dense d×d statistics scale with the encoder's dim."""
     rows = []
-    for kind, dim in (("linucb", 256), ("linucb", 512), ("linucb", 1024), ("linear", 1024), ("linear", 4096),
-                      ("logistic", 1024), ("logistic", 4096)):
+    for kind, dim in (
+        ("linucb", 256),
+        ("linucb", 512),
+        ("linucb", 1024),
+        ("linear", 1024),
+        ("linear", 4096),
+        ("logistic", 1024),
+        ("logistic", 4096),
+    ):
         router = {"kind": kind, "encoder": {"id": "hashing", "dim": dim}}
         started = time.perf_counter()
         online_pass((router, RESTART_COST_WEIGHT, 1, n))
@@ -324,16 +382,33 @@ def restart_experiment(router: dict[str, Any], seed: int, n: int) -> dict[str, A
         seconds_a = time.perf_counter() - t0
         # b) first half here, close; the second half in a new process that opens the same file
         state_b = os.path.join(tmp, "b.sqlite3")
-        moe = HiMoE(experts=list(EXPERTS.values()), entry_points=False,
-                    config=himoe_config(router, RESTART_COST_WEIGHT, seed, state_b))
+        moe = HiMoE(
+            experts=list(EXPERTS.values()),
+            entry_points=False,
+            config=himoe_config(router, RESTART_COST_WEIGHT, seed, state_b),
+        )
         strong_b = np.zeros(len(order), dtype=bool)
         correct_b = np.zeros(len(order), dtype=np.int8)
         trio.run(_stream, moe, order[:half], strong_b, correct_b)
         moe.close()
         child = subprocess.run(
-            [sys.executable, str(Path(__file__).resolve()), "--resume-child", state_b, "--router", json.dumps(router),
-             "--seed", str(seed), "--n", str(n)],
-            capture_output=True, text=True, check=False, timeout=600)
+            [
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "--resume-child",
+                state_b,
+                "--router",
+                json.dumps(router),
+                "--seed",
+                str(seed),
+                "--n",
+                str(n),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=600,
+        )
         if child.returncode != 0:
             raise RuntimeError(f"the resumed process failed:\n{child.stderr[-3000:]}")
         resumed = json.loads(child.stdout.strip().splitlines()[-1])
@@ -344,8 +419,11 @@ def restart_experiment(router: dict[str, Any], seed: int, n: int) -> dict[str, A
     online_pass((router, RESTART_COST_WEIGHT, seed, n))
     seconds_plain = time.perf_counter() - t0
     return {
-        "ms_with_state": 1000.0 * seconds_a / len(order), "ms_without_state": 1000.0 * seconds_plain / len(order),
-        "half": half, "n": len(order), "state_bytes": size,
+        "ms_with_state": 1000.0 * seconds_a / len(order),
+        "ms_without_state": 1000.0 * seconds_plain / len(order),
+        "half": half,
+        "n": len(order),
+        "state_bytes": size,
         "uninterrupted": (float(correct_a[half:].mean()), float(strong_a[half:].mean())),
         "restarted": (float(correct_b[half:].mean()), float(strong_b[half:].mean())),
         "first_half_same": bool(np.array_equal(strong_a[:half], strong_b[:half])),
@@ -358,8 +436,11 @@ def resume_child(state: str, router: dict[str, Any], seed: int, n: int) -> None:
     """The new process: open the state file written by the first process, route the second half."""
     order = stream_order(seed, n)
     half = len(order) // 2
-    moe = HiMoE(experts=list(EXPERTS.values()), entry_points=False,
-                config=himoe_config(router, RESTART_COST_WEIGHT, seed, state))
+    moe = HiMoE(
+        experts=list(EXPERTS.values()),
+        entry_points=False,
+        config=himoe_config(router, RESTART_COST_WEIGHT, seed, state),
+    )
     updates = int(moe.routers["r"].handle.updates)
     rest = order[half:]
     strong = np.zeros(len(rest), dtype=bool)
@@ -370,8 +451,15 @@ def resume_child(state: str, router: dict[str, Any], seed: int, n: int) -> None:
 
 
 # -- report ---------------------------------------------------------------------------------------------------
-def plot(path: Path, tuned: dict[str, dict[str, Any]], defaults: dict[str, dict[str, Any]],
-         offline: dict[str, Any], full_info: dict[str, Any], weak_acc: float, strong_acc: float) -> None:
+def plot(
+    path: Path,
+    tuned: dict[str, dict[str, Any]],
+    defaults: dict[str, dict[str, Any]],
+    offline: dict[str, Any],
+    full_info: dict[str, Any],
+    weak_acc: float,
+    strong_acc: float,
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -379,8 +467,10 @@ def plot(path: Path, tuned: dict[str, dict[str, Any]], defaults: dict[str, dict[
 
     ox, oy = oracle_curve(WEAK_OK, STRONG_OK)
     fig, axes = plt.subplots(1, 2, figsize=(13, 5.2), sharey=True)
-    for ax, results, title in ((axes[0], tuned, "tuned on seed 0, mean of seeds 1–4"),
-                               (axes[1], defaults, "kind defaults, mean of seeds 1–4")):
+    for ax, results, title in (
+        (axes[0], tuned, "tuned on seed 0, mean of seeds 1–4"),
+        (axes[1], defaults, "kind defaults, mean of seeds 1–4"),
+    ):
         ax.plot(ox, oy, color="0.6", lw=1, label="oracle")
         ax.plot([0, 1], [weak_acc, strong_acc], "k--", lw=1, label="random (APGR 0.5)")
         lx, ly = offline["curve"]
@@ -388,14 +478,26 @@ def plot(path: Path, tuned: dict[str, dict[str, Any]], defaults: dict[str, dict[
         if results is tuned:
             curve = np.asarray(full_info["curve"])
             order = np.argsort(curve[:, 0])
-            ax.plot(curve[order, 0], curve[order, 1], color="0.45", lw=1, ls="-.",
-                    label=f"online ridge told both outcomes (diagnostic, APGR {full_info['apgr'][0]:.2f})")
+            ax.plot(
+                curve[order, 0],
+                curve[order, 1],
+                color="0.45",
+                lw=1,
+                ls="-.",
+                label=f"online ridge told both outcomes (diagnostic, APGR {full_info['apgr'][0]:.2f})",
+            )
         for kind, result in results.items():
             curve = np.asarray(result["curve"])
             order = np.argsort(curve[:, 0])
             hybrid = kind == "hybrid"  # same curve as linucb when no expert is filtered: keep both visible
-            ax.plot(curve[order, 0], curve[order, 1], marker="x" if hybrid else ".", ls="--" if hybrid else "-",
-                    lw=1.0 if hybrid else 1.4, label=f"{kind} (APGR {result['apgr'][0]:.3f})")
+            ax.plot(
+                curve[order, 0],
+                curve[order, 1],
+                marker="x" if hybrid else ".",
+                ls="--" if hybrid else "-",
+                lw=1.0 if hybrid else 1.4,
+                label=f"{kind} (APGR {result['apgr'][0]:.3f})",
+            )
         ax.scatter([0, 1], [weak_acc, strong_acc], color="k", zorder=5)
         ax.annotate("weak only", (0, weak_acc), textcoords="offset points", xytext=(5, -12))
         ax.annotate("strong only", (1, strong_acc), textcoords="offset points", xytext=(-60, 6))
@@ -404,8 +506,10 @@ def plot(path: Path, tuned: dict[str, dict[str, Any]], defaults: dict[str, dict[
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7.5, loc="lower right")
     axes[0].set_ylabel("accuracy on GSM8K (online, whole stream)")
-    fig.suptitle("Quality vs cost of himoe's learning routers, RouteLLM GSM8K replay (bandit feedback, one online pass per point)",
-                 fontsize=10.5)
+    fig.suptitle(
+        "Quality vs cost of himoe's learning routers, RouteLLM GSM8K replay (bandit feedback, one online pass per point)",
+        fontsize=10.5,
+    )
     save_figure(fig, path)
 
 
@@ -426,33 +530,69 @@ def render(r: dict[str, Any]) -> str:
         f"[{r['grid'][0]}, {r['grid'][-1]}] (penalty per request = cost_weight × 20 for strong, × 1 for weak). "
         f"APGR: area between the curve, completed with (0, weak) and (1, strong) as RouteLLM does, and the weak "
         f"accuracy, over the gap; CPT(x %): share of strong calls at which the curve first recovers x % of the gap. "
-        f"Tuned on stream seed 0 (grid of {len(r['tune_grid'])} cost weights), reported on seeds {seeds}: mean ± sd.\n")
-    rows = [["weak only", "—", "0.000", "—", "—", f"{weak_acc:.3f} at 0 % strong"],
-            ["strong only", "—", "1.000", "—", "—", f"{strong_acc:.3f} at 100 % strong"],
-            ["random (exact mixing with probability p)", "—", "0.500", "0.500", "0.800", "linear"],
-            ["oracle (strong only where it alone is right)", "—", fmt(r["oracle"]["apgr"]), fmt(r["oracle"]["cpt50"]),
-             fmt(r["oracle"]["cpt80"]), f"{float(np.maximum(WEAK_OK, STRONG_OK)[:n].mean()):.3f} at {r['oracle']['share']:.3f} strong"]]
+        f"Tuned on stream seed 0 (grid of {len(r['tune_grid'])} cost weights), reported on seeds {seeds}: mean ± sd.\n"
+    )
+    rows = [
+        ["weak only", "—", "0.000", "—", "—", f"{weak_acc:.3f} at 0 % strong"],
+        ["strong only", "—", "1.000", "—", "—", f"{strong_acc:.3f} at 100 % strong"],
+        ["random (exact mixing with probability p)", "—", "0.500", "0.500", "0.800", "linear"],
+        [
+            "oracle (strong only where it alone is right)",
+            "—",
+            fmt(r["oracle"]["apgr"]),
+            fmt(r["oracle"]["cpt50"]),
+            fmt(r["oracle"]["cpt80"]),
+            f"{float(np.maximum(WEAK_OK, STRONG_OK)[:n].mean()):.3f} at {r['oracle']['share']:.3f} strong",
+        ],
+    ]
     for label, ref in r["offline"]:
-        rows.append([label, "offline, full information", pm(*ref["apgr"]), pm(*ref["cpt50"]), pm(*ref["cpt80"]), "5-fold CV"])
+        rows.append(
+            [label, "offline, full information", pm(*ref["apgr"]), pm(*ref["cpt50"]), pm(*ref["cpt80"]), "5-fold CV"]
+        )
     fi = r["full_info"]
-    rows.append([f"online ridge told both outcomes, `{json.dumps(r['full_info_encoder'], separators=(',', ':'))}` "
-                 "(diagnostic, numpy, not routed)", "online, full information", pm(*fi["apgr"]), pm(*fi["cpt50"]),
-                 pm(*fi["cpt80"]), f"2nd half APGR {pm(*fi['apgr_half2'])}"])
+    rows.append(
+        [
+            f"online ridge told both outcomes, `{json.dumps(r['full_info_encoder'], separators=(',', ':'))}` "
+            "(diagnostic, numpy, not routed)",
+            "online, full information",
+            pm(*fi["apgr"]),
+            pm(*fi["cpt50"]),
+            pm(*fi["cpt80"]),
+            f"2nd half APGR {pm(*fi['apgr_half2'])}",
+        ]
+    )
     lines.append("#### Reference points\n")
     lines.append(table(["router", "information", "APGR", "CPT(50%)", "CPT(80%)", "note"], rows) + "\n")
 
     def router_rows(results: dict[str, dict[str, Any]]) -> list[list[str]]:
         out = []
         for kind, res in results.items():
-            out.append([kind, short_config(res["config"]), pm(*res["apgr"]), " ".join(f"{v:.3f}" for v in res["per_seed"]),
-                        pm(*res["cpt50"]), pm(*res["cpt80"]), pm(*res["apgr_half2"])])
+            out.append(
+                [
+                    kind,
+                    short_config(res["config"]),
+                    pm(*res["apgr"]),
+                    " ".join(f"{v:.3f}" for v in res["per_seed"]),
+                    pm(*res["cpt50"]),
+                    pm(*res["cpt80"]),
+                    pm(*res["apgr_half2"]),
+                ]
+            )
         return out
 
-    headers = ["kind", "setting", "APGR (mean ± sd)", "APGR per seed", "CPT(50%)", "CPT(80%)", "APGR, 2nd half of stream"]
+    headers = [
+        "kind",
+        "setting",
+        "APGR (mean ± sd)",
+        "APGR per seed",
+        "CPT(50%)",
+        "CPT(80%)",
+        "APGR, 2nd half of stream",
+    ]
     lines.append(f"#### Built-in learning routers, tuned (seeds {seeds})\n")
     lines.append(table(headers, router_rows(r["tuned"])) + "\n")
     lines.append(f"#### Built-in learning routers, kind defaults (seeds {seeds})\n")
-    lines.append("Every option at its default; text routers get `encoder = {id = \"hashing\", dim = 256}`.\n")
+    lines.append('Every option at its default; text routers get `encoder = {id = "hashing", dim = 256}`.\n')
     lines.append(table(headers, router_rows(r["defaults"])) + "\n")
     lines.append(f"#### The same routers measured on their progressive scores (seeds {seeds})\n")
     lines.append(
@@ -461,16 +601,40 @@ def render(r: dict[str, Any]) -> str:
         "the ranking of those scores, the replay's recorded outcomes giving each threshold's quality. The router still "
         "learned from the called expert only, at one cost weight; unlike the sweep above, exploration does not count "
         "against the curve. Per tuned setting, the cost weight is the one whose pass scored best on seed 0; the "
-        "\"whole sweep\" column is the mean over every pass of the sweep, with no choice made.\n")
+        '"whole sweep" column is the mean over every pass of the sweep, with no choice made.\n'
+    )
+
     def progressive_row(label: str, setting: str, res: dict[str, Any]) -> list[str]:
         p = res["progressive"]
-        return [label, setting, f"{p['cost_weight']:g}", pm(*p["apgr"]), " ".join(f"{v:.3f}" for v in p["per_seed"]),
-                pm(*p["cpt50"]), pm(*p["cpt80"]), pm(*res["progressive_sweep"])]
+        return [
+            label,
+            setting,
+            f"{p['cost_weight']:g}",
+            pm(*p["apgr"]),
+            " ".join(f"{v:.3f}" for v in p["per_seed"]),
+            pm(*p["cpt50"]),
+            pm(*p["cpt80"]),
+            pm(*res["progressive_sweep"]),
+        ]
 
     prog_rows = [progressive_row(kind, short_config(res["config"]), res) for kind, res in r["tuned"].items()]
     prog_rows.append(progressive_row("online ridge told both outcomes (diagnostic)", "—", r["full_info"]))
-    lines.append(table(["kind", "setting", "cost_weight (seed 0)", "APGR", "APGR per seed", "CPT(50%)", "CPT(80%)",
-                        "APGR, whole sweep"], prog_rows) + "\n")
+    lines.append(
+        table(
+            [
+                "kind",
+                "setting",
+                "cost_weight (seed 0)",
+                "APGR",
+                "APGR per seed",
+                "CPT(50%)",
+                "CPT(80%)",
+                "APGR, whole sweep",
+            ],
+            prog_rows,
+        )
+        + "\n"
+    )
     best_kind = max(r["tuned"], key=lambda k: r["tuned"][k]["apgr"][0])
     best = r["tuned"][best_kind]
     best_prog_kind = max(r["tuned"], key=lambda k: r["tuned"][k]["progressive"]["apgr"][0])
@@ -478,20 +642,38 @@ def render(r: dict[str, Any]) -> str:
     # exact mixing is 0.5 by construction; the routed check is the context-free symbolic router
     random_ok = abs(r["tuned"]["symbolic"]["apgr"][0] - 0.5) <= 0.03
     lines.append("#### Targets\n")
-    lines.append(table(["target", "result", "met"], [
-        ["random ≈ 0.50", "exact random mixing: 0.500 (by construction); the context-free `symbolic` router: "
-         f"{pm(*r['tuned']['symbolic']['apgr'])}", "yes" if random_ok else "exact mixing only"],
-        ["at least one built-in router ≥ 0.58 APGR (realised: sweep of online passes)", f"best: `{best_kind}` {pm(*best['apgr'])}",
-         "yes" if best["apgr"][0] >= 0.58 else "**no**"],
-        ["… from the routers' progressive scores", f"best: `{best_prog_kind}` {pm(*best_prog['apgr'])}",
-         "yes" if best_prog["apgr"][0] >= 0.58 else "**no**"],
-    ]) + "\n")
+    lines.append(
+        table(
+            ["target", "result", "met"],
+            [
+                [
+                    "random ≈ 0.50",
+                    "exact random mixing: 0.500 (by construction); the context-free `symbolic` router: "
+                    f"{pm(*r['tuned']['symbolic']['apgr'])}",
+                    "yes" if random_ok else "exact mixing only",
+                ],
+                [
+                    "at least one built-in router ≥ 0.58 APGR (realised: sweep of online passes)",
+                    f"best: `{best_kind}` {pm(*best['apgr'])}",
+                    "yes" if best["apgr"][0] >= 0.58 else "**no**",
+                ],
+                [
+                    "… from the routers' progressive scores",
+                    f"best: `{best_prog_kind}` {pm(*best_prog['apgr'])}",
+                    "yes" if best_prog["apgr"][0] >= 0.58 else "**no**",
+                ],
+            ],
+        )
+        + "\n"
+    )
     if r.get("plot"):
         lines.append(f"![Quality vs cost on GSM8K]({r['plot']})\n")
     lines.append("#### Tuning grid (stream seed 0; the chosen setting per kind is in bold)\n")
-    lines.append(f"Cost-weight grid for tuning: {len(r['tune_grid'])} values in [{r['tune_grid'][0]}, {r['tune_grid'][-1]}]. "
-                 "`gating` absent = the kind's default gate (linear: temperature 0.05, ε 0.05; symbolic, linucb, hybrid, "
-                 "logistic: 0.001, 0.02; thompson: 0.01, 0).\n")
+    lines.append(
+        f"Cost-weight grid for tuning: {len(r['tune_grid'])} values in [{r['tune_grid'][0]}, {r['tune_grid'][-1]}]. "
+        "`gating` absent = the kind's default gate (linear: temperature 0.05, ε 0.05; symbolic, linucb, hybrid, "
+        "logistic: 0.001, 0.02; thompson: 0.01, 0).\n"
+    )
     tune_rows = []
     for kind, entries in r["tuning"].items():
         for config, value in entries:
@@ -500,15 +682,32 @@ def render(r: dict[str, Any]) -> str:
             tune_rows.append([kind, short_config(config), cell])
     lines.append(table(["kind", "setting", "APGR, seed 0"], tune_rows) + "\n")
     lines.append("#### Cost of a request by encoder dimension\n")
-    lines.append("Routing + feedback wall time per request (one pass over the first prompts of stream 1, in the main process "
-                 "after the parallel runs; absolute times move with the machine's load, the ratios much less). "
-                 "LinUCB, Thompson and hybrid keep a dense d×d A⁻¹ per expert, O(d²) per decision and per update; the "
-                 "`linear` router is O(d); `logistic` keeps two d-vectors per expert and touches only the non-zero "
-                 "coordinates of x.\n")
-    lines.append(table(["kind", "hashing dim", "ms per request", "A⁻¹ per expert"],
-                       [[kind, dim, f"{ms:.2f}", f"{8 * (dim + 1) ** 2 / 1e6:.1f} MB" if kind == "linucb"
-                         else f"— (state {2 * 8 * (dim + 1) / 1e3:.0f} KB)" if kind == "logistic" else "—"]
-                        for kind, dim, ms in r["costs"]]) + "\n")
+    lines.append(
+        "Routing + feedback wall time per request (one pass over the first prompts of stream 1, in the main process "
+        "after the parallel runs; absolute times move with the machine's load, the ratios much less). "
+        "LinUCB, Thompson and hybrid keep a dense d×d A⁻¹ per expert, O(d²) per decision and per update; the "
+        "`linear` router is O(d); `logistic` keeps two d-vectors per expert and touches only the non-zero "
+        "coordinates of x.\n"
+    )
+    lines.append(
+        table(
+            ["kind", "hashing dim", "ms per request", "A⁻¹ per expert"],
+            [
+                [
+                    kind,
+                    dim,
+                    f"{ms:.2f}",
+                    f"{8 * (dim + 1) ** 2 / 1e6:.1f} MB"
+                    if kind == "linucb"
+                    else f"— (state {2 * 8 * (dim + 1) / 1e3:.0f} KB)"
+                    if kind == "logistic"
+                    else "—",
+                ]
+                for kind, dim, ms in r["costs"]
+            ],
+        )
+        + "\n"
+    )
     rs = r["restart"]
     lines.append("### Restart: learned state survives a new process\n")
     lines.append(
@@ -516,23 +715,40 @@ def render(r: dict[str, Any]) -> str:
         f"state in a real SQLite file (`state = {{path = …}}`). (a) one process routes all {rs['n']} prompts; "
         f"(b) one process routes the first {rs['half']}, closes, and a NEW process (subprocess) builds a new `HiMoE` "
         f"on the same file and routes the remaining {rs['n'] - rs['half']} (it loaded {rs['updates_loaded']} updates). "
-        f"State file after (b): {rs['state_bytes'] / 1e6:.1f} MB.\n")
-    lines.append(table(["run", "accuracy, 2nd half", "share of strong calls, 2nd half", "same decisions as (a)"], [
-        ["(a) uninterrupted", fmt(rs["uninterrupted"][0]), fmt(rs["uninterrupted"][1]), "—"],
-        ["(b) restarted in a new process", fmt(rs["restarted"][0]), fmt(rs["restarted"][1]),
-         f"{rs['same_decisions']} / {rs['n'] - rs['half']}"],
-    ]) + "\n")
+        f"State file after (b): {rs['state_bytes'] / 1e6:.1f} MB.\n"
+    )
+    lines.append(
+        table(
+            ["run", "accuracy, 2nd half", "share of strong calls, 2nd half", "same decisions as (a)"],
+            [
+                ["(a) uninterrupted", fmt(rs["uninterrupted"][0]), fmt(rs["uninterrupted"][1]), "—"],
+                [
+                    "(b) restarted in a new process",
+                    fmt(rs["restarted"][0]),
+                    fmt(rs["restarted"][1]),
+                    f"{rs['same_decisions']} / {rs['n'] - rs['half']}",
+                ],
+            ],
+        )
+        + "\n"
+    )
     met = rs["same_decisions"] == rs["n"] - rs["half"] and rs["first_half_same"]
-    lines.append(f"Target (equal within noise, ideally exactly): **{'met, identical decisions' if met else 'see the table'}**.\n")
-    lines.append(f"Cost of persistence: run + feedback took {rs['ms_with_state']:.2f} ms per request with the state file "
-                 f"(every feedback rewrites the router's whole state) vs {rs['ms_without_state']:.2f} ms without.\n")
+    lines.append(
+        f"Target (equal within noise, ideally exactly): **{'met, identical decisions' if met else 'see the table'}**.\n"
+    )
+    lines.append(
+        f"Cost of persistence: run + feedback took {rs['ms_with_state']:.2f} ms per request with the state file "
+        f"(every feedback rewrites the router's whole state) vs {rs['ms_without_state']:.2f} ms without.\n"
+    )
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run, figures meaningless")
-    parser.add_argument("--write-docs", action="store_true", help="rewrite this benchmark's block of docs/benchmarks.md and its plot")
+    parser.add_argument(
+        "--write-docs", action="store_true", help="rewrite this benchmark's block of docs/benchmarks.md and its plot"
+    )
     parser.add_argument("--seeds", type=int, default=4, help="evaluation stream seeds (1..N; seed 0 is for tuning)")
     parser.add_argument("--jobs", type=int, default=None, help="worker processes (default: 2)")
     parser.add_argument("--resume-child", help=argparse.SUPPRESS)
@@ -563,9 +779,12 @@ def main(argv: list[str] | None = None) -> int:
     ox, oy = oracle_curve(WEAK_OK[subset], STRONG_OK[subset])
     oracle_points = curve_points(ox, oy)
     w_n, s_n = float(WEAK_OK[subset].mean()), float(STRONG_OK[subset].mean())
-    oracle = {"apgr": apgr(oracle_points, w_n, s_n), "cpt50": cpt(oracle_points, w_n, s_n, 0.5),
-              "cpt80": cpt(oracle_points, w_n, s_n, 0.8),
-              "share": float(((STRONG_OK[subset] == 1) & (WEAK_OK[subset] == 0)).mean())}
+    oracle = {
+        "apgr": apgr(oracle_points, w_n, s_n),
+        "cpt50": cpt(oracle_points, w_n, s_n, 0.5),
+        "cpt80": cpt(oracle_points, w_n, s_n, 0.8),
+        "share": float(((STRONG_OK[subset] == 1) & (WEAK_OK[subset] == 0)).mean()),
+    }
     say("offline logistic references (5-fold CV)")
     shuffles = 1 if quick else 3
     reference_encoder = {"id": "hashing", "dim": 256 if quick else 4096}
@@ -593,8 +812,12 @@ def main(argv: list[str] | None = None) -> int:
     # evaluation on seeds 1..N, tuned and defaults
     configs = [chosen[k] for k in KINDS] + [default_config(k) for k in KINDS]
     runs = run_sweeps(configs, grid, seeds, n, jobs, f"evaluation (seeds {seeds[0]}..{seeds[-1]})")
-    tuned = {kind: {"config": chosen[kind], **summarize(runs[i], grid, progressive_cw[kind])} for i, kind in enumerate(KINDS)}
-    defaults = {kind: {"config": default_config(kind), **summarize(runs[len(KINDS) + i], grid)} for i, kind in enumerate(KINDS)}
+    tuned = {
+        kind: {"config": chosen[kind], **summarize(runs[i], grid, progressive_cw[kind])} for i, kind in enumerate(KINDS)
+    }
+    defaults = {
+        kind: {"config": default_config(kind), **summarize(runs[len(KINDS) + i], grid)} for i, kind in enumerate(KINDS)
+    }
 
     # same-encoder offline reference and the full-information online diagnostic
     linucb_encoder = chosen["linucb"].get("encoder", E_W12_256)
@@ -602,8 +825,11 @@ def main(argv: list[str] | None = None) -> int:
     say("full-information online ridge (diagnostic)")
     fi_tasks = [(linucb_encoder, cw, s, n, float(chosen["linucb"].get("ridge", 1.0))) for s in seeds for cw in grid]
     fi_results = run_parallel(full_information_pass, fi_tasks, jobs, "full-information diagnostic")
-    full_info = summarize([sweep_metrics(fi_results[i * len(grid):(i + 1) * len(grid)], s, n) for i, s in enumerate(seeds)],
-                          grid, progressive_cw["linucb"])
+    full_info = summarize(
+        [sweep_metrics(fi_results[i * len(grid) : (i + 1) * len(grid)], s, n) for i, s in enumerate(seeds)],
+        grid,
+        progressive_cw["linucb"],
+    )
 
     say("restart experiment (new process on the same state file)")
     restart = {"seed": seeds[0], **restart_experiment(chosen["linucb"], seeds[0], 60 if quick else n)}
@@ -615,14 +841,35 @@ def main(argv: list[str] | None = None) -> int:
     plot(plot_path, tuned, defaults, offline_ref, full_info, weak_acc, strong_acc)
     command = "python benchmarks/bench_routellm_gsm8k.py" + (" --quick" if quick else "")
     result = {
-        "quick": quick, "command": command, "seconds": time.perf_counter() - started, "jobs": jobs, "n": n,
-        "seeds": ", ".join(map(str, seeds)), "grid": grid, "tune_grid": tune_grid, "weak_acc": weak_acc,
-        "strong_acc": strong_acc, "oracle": oracle, "tuned": tuned, "defaults": defaults, "tuning": tuning,
-        "offline": [(f"logistic regression, `{json.dumps(reference_encoder, separators=(',', ':'))}` "
-                     "(word 1–2-grams, the issue's reference)", offline_ref),
-                    (f"logistic regression, `{json.dumps(linucb_encoder, separators=(',', ':'))}` (the tuned linucb encoder)",
-                     offline_same)],
-        "full_info": full_info, "full_info_encoder": linucb_encoder, "restart": restart, "costs": costs,
+        "quick": quick,
+        "command": command,
+        "seconds": time.perf_counter() - started,
+        "jobs": jobs,
+        "n": n,
+        "seeds": ", ".join(map(str, seeds)),
+        "grid": grid,
+        "tune_grid": tune_grid,
+        "weak_acc": weak_acc,
+        "strong_acc": strong_acc,
+        "oracle": oracle,
+        "tuned": tuned,
+        "defaults": defaults,
+        "tuning": tuning,
+        "offline": [
+            (
+                f"logistic regression, `{json.dumps(reference_encoder, separators=(',', ':'))}` "
+                "(word 1–2-grams, the issue's reference)",
+                offline_ref,
+            ),
+            (
+                f"logistic regression, `{json.dumps(linucb_encoder, separators=(',', ':'))}` (the tuned linucb encoder)",
+                offline_same,
+            ),
+        ],
+        "full_info": full_info,
+        "full_info_encoder": linucb_encoder,
+        "restart": restart,
+        "costs": costs,
         "plot": "img/learning_gsm8k_quality_cost.png" if args.write_docs else None,
     }
     report = render(result)

@@ -66,8 +66,10 @@ async def _one_connection(host: str, port: int, request: bytes, state: dict[str,
             writer.write(request)
             head = await reader.readuntil(b"\r\n\r\n")
             status = int(head.split(b" ", 2)[1])
-            headers = {k.strip().lower(): v.strip() for k, _, v in
-                       (line.partition(b":") for line in head.split(b"\r\n")[1:] if line)}
+            headers = {
+                k.strip().lower(): v.strip()
+                for k, _, v in (line.partition(b":") for line in head.split(b"\r\n")[1:] if line)
+            }
             if b"content-length" in headers:
                 await reader.readexactly(int(headers[b"content-length"]))
             elif headers.get(b"transfer-encoding", b"").lower() == b"chunked":
@@ -85,33 +87,69 @@ async def _one_connection(host: str, port: int, request: bytes, state: dict[str,
         writer.close()
 
 
-async def _load(url: str, body: str, count: int, concurrency: int, duration_s: float, warmup: int,
-                headers: list[str]) -> dict[str, Any]:
+async def _load(
+    url: str, body: str, count: int, concurrency: int, duration_s: float, warmup: int, headers: list[str]
+) -> dict[str, Any]:
     host, port = url.removeprefix("http://").split("/")[0].rsplit(":", 1)
     path = "/" + url.removeprefix("http://").split("/", 1)[1]
     payload = body.encode()
     extra = "".join(f"{h}\r\n" for h in headers)
-    request = (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n{extra}"
-               f"Content-Length: {len(payload)}\r\n\r\n").encode() + payload
+    request = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n{extra}"
+        f"Content-Length: {len(payload)}\r\n\r\n"
+    ).encode() + payload
     if warmup:
-        warm = {"started": 0, "count": warmup, "stop_at": time.perf_counter() + duration_s, "latencies": [],
-                "errors": {}}
+        warm = {
+            "started": 0,
+            "count": warmup,
+            "stop_at": time.perf_counter() + duration_s,
+            "latencies": [],
+            "errors": {},
+        }
         await asyncio.gather(*(_one_connection(host, int(port), request, warm) for _ in range(concurrency)))
     state = {"started": 0, "count": count, "stop_at": time.perf_counter() + duration_s, "latencies": [], "errors": {}}
     began = time.perf_counter()
     await asyncio.gather(*(_one_connection(host, int(port), request, state) for _ in range(concurrency)))
     elapsed = time.perf_counter() - began
     done = len(state["latencies"])
-    return {"requests": done, "errors": state["errors"], "seconds": elapsed, "rps": done / elapsed,
-            "p50_ms": percentile(state["latencies"], 50), "p99_ms": percentile(state["latencies"], 99)}
+    return {
+        "requests": done,
+        "errors": state["errors"],
+        "seconds": elapsed,
+        "rps": done / elapsed,
+        "p50_ms": percentile(state["latencies"], 50),
+        "p99_ms": percentile(state["latencies"], 99),
+    }
 
 
-def run_load(url: str, body: dict[str, Any], *, count: int, concurrency: int, duration_s: float, warmup: int,
-             headers: list[str] = ()) -> dict[str, Any]:
+def run_load(
+    url: str,
+    body: dict[str, Any],
+    *,
+    count: int,
+    concurrency: int,
+    duration_s: float,
+    warmup: int,
+    headers: list[str] = (),
+) -> dict[str, Any]:
     """Run the generator in a second process and return its figures."""
-    command = [sys.executable, str(Path(__file__).resolve()), "load", "--url", url, "--body", json.dumps(body),
-               "--count", str(count), "--concurrency", str(concurrency), "--duration", str(duration_s),
-               "--warmup", str(warmup)]
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "load",
+        "--url",
+        url,
+        "--body",
+        json.dumps(body),
+        "--count",
+        str(count),
+        "--concurrency",
+        str(concurrency),
+        "--duration",
+        str(duration_s),
+        "--warmup",
+        str(warmup),
+    ]
     for header in headers:
         command += ["--header", header]
     done = subprocess.run(command, capture_output=True, text=True, timeout=duration_s * 2 + 120)
@@ -121,9 +159,14 @@ def run_load(url: str, body: dict[str, Any], *, count: int, concurrency: int, du
 
 
 # -- an upstream stub for RouteLLM (a third process) ----------------------------------------------------
-STUB_REPLY = {"id": "chatcmpl-stub", "object": "chat.completion", "created": 0, "model": "stub",
-              "choices": [{"index": 0, "message": {"role": "assistant", "content": "hello"}, "finish_reason": "stop"}],
-              "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
+STUB_REPLY = {
+    "id": "chatcmpl-stub",
+    "object": "chat.completion",
+    "created": 0,
+    "model": "stub",
+    "choices": [{"index": 0, "message": {"role": "assistant", "content": "hello"}, "finish_reason": "stop"}],
+    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+}
 
 
 async def _stub(port: int) -> None:
@@ -153,13 +196,15 @@ async def _stub(port: int) -> None:
 def in_process(count: int, concurrency: int, warmup: int) -> dict[str, Any]:
     """`await moe.run(...)` on the no-op expert, `concurrency` tasks at a time, in one trio run."""
     import trio
-
-    from himoe_core import HiMoE
     from noop_expert import NoopExpert
 
+    from himoe_core import HiMoE
+
     async def main() -> dict[str, Any]:
-        async with HiMoE.open(experts=[NoopExpert("noop")], entry_points=False,
-                              config={"state": {"enabled": False}}) as moe:
+        async with HiMoE.open(
+            experts=[NoopExpert("noop")], entry_points=False, config={"state": {"enabled": False}}
+        ) as moe:
+
             async def shape(n: int, tasks: int) -> dict[str, Any]:
                 latencies: list[float] = []
                 left = [n]
@@ -176,8 +221,14 @@ def in_process(count: int, concurrency: int, warmup: int) -> dict[str, Any]:
                     for _ in range(tasks):
                         nursery.start_soon(worker)
                 elapsed = time.perf_counter() - began
-                return {"requests": n, "errors": {}, "seconds": elapsed, "rps": n / elapsed,
-                        "p50_ms": percentile(latencies, 50), "p99_ms": percentile(latencies, 99)}
+                return {
+                    "requests": n,
+                    "errors": {},
+                    "seconds": elapsed,
+                    "rps": n / elapsed,
+                    "p50_ms": percentile(latencies, 50),
+                    "p99_ms": percentile(latencies, 99),
+                }
 
             await shape(warmup, concurrency)
             return {"latency": await shape(count, 1), "throughput": await shape(count, concurrency)}
@@ -238,38 +289,56 @@ def himoe_server(folder: Path) -> dict[str, Any]:
     (plugins / "bench_noop_plugin.py").write_text(NOOP_PLUGIN.format(here=str(HERE)))
     port = free_port()
     config = folder / "himoe.toml"
-    config.write_text(f'[himoe]\nplugins_dir = "{plugins}"\n\n[state]\nenabled = false\n\n'
-                      f'[serve]\nport = {port}\n')
+    config.write_text(f'[himoe]\nplugins_dir = "{plugins}"\n\n[state]\nenabled = false\n\n[serve]\nport = {port}\n')
     himoe = Path(sys.executable).parent / "himoe"
-    return {"command": [str(himoe), "serve", "--config", str(config)],
-            "env": {"HIMOE_LOAD_PLUGINS": "bench-noop-plugin", "HIMOE_API_KEYS": KEY},
-            "ready": f"http://127.0.0.1:{port}/readyz", "url": f"http://127.0.0.1:{port}/v1/chat/completions",
-            "body": {"model": "himoe", "messages": [{"role": "user", "content": PROMPT}]}}
+    return {
+        "command": [str(himoe), "serve", "--config", str(config)],
+        "env": {"HIMOE_LOAD_PLUGINS": "bench-noop-plugin", "HIMOE_API_KEYS": KEY},
+        "ready": f"http://127.0.0.1:{port}/readyz",
+        "url": f"http://127.0.0.1:{port}/v1/chat/completions",
+        "body": {"model": "himoe", "messages": [{"role": "user", "content": PROMPT}]},
+    }
 
 
 def stub_server() -> dict[str, Any]:
     port = free_port()
-    return {"command": [sys.executable, str(Path(__file__).resolve()), "stub", "--port", str(port)], "env": {},
-            "ready": f"http://127.0.0.1:{port}/", "url": f"http://127.0.0.1:{port}/v1/chat/completions",
-            "body": {"model": "stub", "messages": [{"role": "user", "content": PROMPT}]}}
+    return {
+        "command": [sys.executable, str(Path(__file__).resolve()), "stub", "--port", str(port)],
+        "env": {},
+        "ready": f"http://127.0.0.1:{port}/",
+        "url": f"http://127.0.0.1:{port}/v1/chat/completions",
+        "body": {"model": "stub", "messages": [{"role": "user", "content": PROMPT}]},
+    }
 
 
 def litellm_server(python: str, folder: Path) -> dict[str, Any]:
     port = free_port()
     config = folder / "litellm.yaml"
-    config.write_text(textwrap.dedent("""
+    config.write_text(
+        textwrap.dedent("""
         model_list:
           - model_name: mock
             litellm_params:
               model: openai/mock
               api_key: unused
               mock_response: "hello"
-    """))
-    return {"command": [str(Path(python).parent / "litellm"), "--config", str(config), "--host", "127.0.0.1",
-                        "--port", str(port)],
-            "env": {"LITELLM_MASTER_KEY": KEY, "LITELLM_LOG": "ERROR"},
-            "ready": f"http://127.0.0.1:{port}/health/liveliness", "url": f"http://127.0.0.1:{port}/v1/chat/completions",
-            "body": {"model": "mock", "messages": [{"role": "user", "content": PROMPT}]}}
+    """)
+    )
+    return {
+        "command": [
+            str(Path(python).parent / "litellm"),
+            "--config",
+            str(config),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        "env": {"LITELLM_MASTER_KEY": KEY, "LITELLM_LOG": "ERROR"},
+        "ready": f"http://127.0.0.1:{port}/health/liveliness",
+        "url": f"http://127.0.0.1:{port}/v1/chat/completions",
+        "body": {"model": "mock", "messages": [{"role": "user", "content": PROMPT}]},
+    }
 
 
 def routellm_server(python: str, folder: Path, upstream: str) -> dict[str, Any]:
@@ -277,13 +346,19 @@ def routellm_server(python: str, folder: Path, upstream: str) -> dict[str, Any]:
     its __main__ runs it. Its request model drops unknown fields, so litellm's mock_response
     cannot reach litellm: the routed completion goes to `upstream`, the stub."""
     port = free_port()
-    launch = ("import sys; sys.argv = ['openai_server', '--routers', 'random', '--strong-model', 'openai/strong-mock', "
-              f"'--weak-model', 'openai/weak-mock', '--base-url', {upstream!r}, '--api-key', 'unused']; "
-              "import uvicorn; from routellm import openai_server; "
-              f"uvicorn.run(openai_server.app, host='127.0.0.1', port={port})")
-    return {"command": [python, "-c", launch], "env": {"OPENAI_API_KEY": "unused"},
-            "ready": f"http://127.0.0.1:{port}/docs", "url": f"http://127.0.0.1:{port}/v1/chat/completions",
-            "body": {"model": "router-random-0.5", "messages": [{"role": "user", "content": PROMPT}]}}
+    launch = (
+        "import sys; sys.argv = ['openai_server', '--routers', 'random', '--strong-model', 'openai/strong-mock', "
+        f"'--weak-model', 'openai/weak-mock', '--base-url', {upstream!r}, '--api-key', 'unused']; "
+        "import uvicorn; from routellm import openai_server; "
+        f"uvicorn.run(openai_server.app, host='127.0.0.1', port={port})"
+    )
+    return {
+        "command": [python, "-c", launch],
+        "env": {"OPENAI_API_KEY": "unused"},
+        "ready": f"http://127.0.0.1:{port}/docs",
+        "url": f"http://127.0.0.1:{port}/v1/chat/completions",
+        "body": {"model": "router-random-0.5", "messages": [{"role": "user", "content": PROMPT}]},
+    }
 
 
 class Started:
@@ -293,10 +368,11 @@ class Started:
         self.name, self.spec = name, spec
         self.log_path = folder / f"{name.split()[0]}.log"
         self.log = open(self.log_path, "w")
-        self.process = subprocess.Popen(spec["command"], stdout=self.log, stderr=subprocess.STDOUT,
-                                        env={**os.environ, **spec["env"]}, cwd=folder)
+        self.process = subprocess.Popen(
+            spec["command"], stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, **spec["env"]}, cwd=folder
+        )
 
-    def __enter__(self) -> "Started":
+    def __enter__(self) -> Started:
         try:
             say(f"{self.name}: starting")
             wait_ready(self.spec["ready"], self.process)
@@ -325,11 +401,19 @@ def measure(name: str, spec: dict[str, Any], args: argparse.Namespace) -> dict[s
     if probe["errors"]:
         raise RuntimeError(f"it answered a chat request with HTTP {', '.join(probe['errors'])}")
     say(f"{name}: latency, {args.latency_count} requests on one connection")
-    latency = run_load(url, body, count=args.latency_count, concurrency=1, duration_s=args.duration,
-                       warmup=args.warmup, headers=[AUTH])
+    latency = run_load(
+        url, body, count=args.latency_count, concurrency=1, duration_s=args.duration, warmup=args.warmup, headers=[AUTH]
+    )
     say(f"{name}: throughput, {args.count} requests on {args.concurrency} connections")
-    throughput = run_load(url, body, count=args.count, concurrency=args.concurrency, duration_s=args.duration,
-                          warmup=args.warmup, headers=[AUTH])
+    throughput = run_load(
+        url,
+        body,
+        count=args.count,
+        concurrency=args.concurrency,
+        duration_s=args.duration,
+        warmup=args.warmup,
+        headers=[AUTH],
+    )
     return {"latency": latency, "throughput": throughput, "load": os.getloadavg()[0]}
 
 
@@ -349,12 +433,17 @@ def report(results: dict[str, Any], failures: dict[str, str], args: argparse.Nam
     ]
     for name, result in results.items():
         lat, thr = result["latency"], result["throughput"]
-        added = "—" if name == next(iter(results)) else \
-            f"{lat['p50_ms'] - base['latency']['p50_ms']:.2f} / {lat['p99_ms'] - base['latency']['p99_ms']:.2f}"
+        added = (
+            "—"
+            if name == next(iter(results))
+            else f"{lat['p50_ms'] - base['latency']['p50_ms']:.2f} / {lat['p99_ms'] - base['latency']['p99_ms']:.2f}"
+        )
         ratio = f"{himoe['throughput']['rps'] / thr['rps']:.2f}×" if himoe else "—"
         errors = {**lat["errors"], **thr["errors"]}
-        lines.append(f"| {name} | {thr['rps']:,.0f} | {lat['p50_ms']:.2f} | {lat['p99_ms']:.2f} | {added} | "
-                     f"{thr['p50_ms']:.2f} / {thr['p99_ms']:.2f} | {sum(errors.values()) or 0} | {ratio} |")
+        lines.append(
+            f"| {name} | {thr['rps']:,.0f} | {lat['p50_ms']:.2f} | {lat['p99_ms']:.2f} | {added} | "
+            f"{thr['p50_ms']:.2f} / {thr['p99_ms']:.2f} | {sum(errors.values()) or 0} | {ratio} |"
+        )
     for name, why in failures.items():
         lines.append(f"| {name} | not measured: {why} | | | | | | |")
     return "\n".join(lines)
@@ -398,7 +487,9 @@ def main(argv: list[str]) -> int:
         folder = Path(tmp)
         targets = [("himoe serve", lambda: himoe_server(folder))]
         if args.litellm is None:
-            failures["LiteLLM proxy (mock_response)"] = "skipped (--quick)" if args.quick else "no venv given (--litellm)"
+            failures["LiteLLM proxy (mock_response)"] = (
+                "skipped (--quick)" if args.quick else "no venv given (--litellm)"
+            )
         elif not Path(args.litellm).exists():
             failures["LiteLLM proxy (mock_response)"] = f"{args.litellm} does not exist (did its install fail?)"
         else:

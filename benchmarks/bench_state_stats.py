@@ -34,8 +34,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from himoe_core.state.state_store import DEFAULT_MAX_TRACES, StateStore  # noqa: E402
 
-EXPERTS = [("alpha", "5306d220eac8089a"), ("beta", "134c4c88ac3f2eae"), ("gamma", "f84759d82e1388f5"),
-           ("delta", "0c1f7d2a9be34410")]
+EXPERTS = [
+    ("alpha", "5306d220eac8089a"),
+    ("beta", "134c4c88ac3f2eae"),
+    ("gamma", "f84759d82e1388f5"),
+    ("delta", "0c1f7d2a9be34410"),
+]
 BATCH = 4096
 
 OLD_STATS = """
@@ -50,31 +54,69 @@ print(json.dumps(compute_stats(store.traces(), store.feedback())))
 def synthetic_trace(rng: random.Random, n: int) -> dict:
     trace_id = f"{n:016x}"
     if rng.random() < 0.05:
-        return {"trace_id": trace_id, "input": "text(31 chars)", "task": None, "budget_ms": 1000.0, "depth": 0,
-                "attempts": [{"router": "r", "status": "error", "gate": [], "picks": [], "calls": [], "mix": {}}],
-                "router": None, "value": None, "elapsed_ms": rng.uniform(0.5, 5), "error": "NoExpertSelected: none"}
+        return {
+            "trace_id": trace_id,
+            "input": "text(31 chars)",
+            "task": None,
+            "budget_ms": 1000.0,
+            "depth": 0,
+            "attempts": [{"router": "r", "status": "error", "gate": [], "picks": [], "calls": [], "mix": {}}],
+            "router": None,
+            "value": None,
+            "elapsed_ms": rng.uniform(0.5, 5),
+            "error": "NoExpertSelected: none",
+        }
     chosen = rng.sample(EXPERTS, 2)
     probs = [rng.random() for _ in EXPERTS]
     total = sum(probs)
     confidence = [rng.random() for _ in chosen]
     weights = {chosen[0][0]: 0.7, chosen[1][0]: 0.3}
     return {
-        "trace_id": trace_id, "input": "text(31 chars)", "task": None, "budget_ms": 1000.0, "depth": 0,
-        "attempts": [{
-            "router": "r", "status": "ok",
-            "gate": [{"expert": name, "id": eid, "logit": round(p, 6), "prob": round(p / total, 6)}
-                     for (name, eid), p in zip(EXPERTS, probs)],
-            "picks": [{"expert": name, "id": eid, "propensity": 0.25} for name, eid in chosen],
-            "calls": [{"expert": name, "id": eid, "status": "ok", "latency_ms": round(rng.uniform(0.01, 3), 3),
-                       "cost_units": 1.0, "confidence": round(c, 4),
-                       "value": {"kind": "text", "schema": 1, "data": "an answer"}, "cause": None}
-                      for (name, eid), c in zip(chosen, confidence)],
-            "mix": {"aggregator": "confidence", "entropy": 1.3, "topk": 2, "lat_total_ms": 0.2, "drop_count": 0,
-                    "cost_units": 2.0, "disagreement": round(rng.random(), 4),
+        "trace_id": trace_id,
+        "input": "text(31 chars)",
+        "task": None,
+        "budget_ms": 1000.0,
+        "depth": 0,
+        "attempts": [
+            {
+                "router": "r",
+                "status": "ok",
+                "gate": [
+                    {"expert": name, "id": eid, "logit": round(p, 6), "prob": round(p / total, 6)}
+                    for (name, eid), p in zip(EXPERTS, probs)
+                ],
+                "picks": [{"expert": name, "id": eid, "propensity": 0.25} for name, eid in chosen],
+                "calls": [
+                    {
+                        "expert": name,
+                        "id": eid,
+                        "status": "ok",
+                        "latency_ms": round(rng.uniform(0.01, 3), 3),
+                        "cost_units": 1.0,
+                        "confidence": round(c, 4),
+                        "value": {"kind": "text", "schema": 1, "data": "an answer"},
+                        "cause": None,
+                    }
+                    for (name, eid), c in zip(chosen, confidence)
+                ],
+                "mix": {
+                    "aggregator": "confidence",
+                    "entropy": 1.3,
+                    "topk": 2,
+                    "lat_total_ms": 0.2,
+                    "drop_count": 0,
+                    "cost_units": 2.0,
+                    "disagreement": round(rng.random(), 4),
                     "util_by_expert": {name: round(p / total, 6) for (name, _), p in zip(EXPERTS, probs)},
-                    "failures": {}, "weights": weights}}],
-        "router": "r", "value": {"kind": "text", "schema": 1, "data": "an answer"},
-        "elapsed_ms": round(rng.lognormvariate(0.5, 0.8), 6), "error": None,
+                    "failures": {},
+                    "weights": weights,
+                },
+            }
+        ],
+        "router": "r",
+        "value": {"kind": "text", "schema": 1, "data": "an answer"},
+        "elapsed_ms": round(rng.lognormvariate(0.5, 0.8), 6),
+        "error": None,
     }
 
 
@@ -87,12 +129,13 @@ def build(path: Path, requests: int, seed: int = 0) -> float:
     for first in range(0, requests, BATCH):
         traces = [synthetic_trace(rng, n) for n in range(first, min(first + BATCH, requests))]
         with store.exclusive():
-            store.record_traces([(t, "text", None, b"what is the capital of france? " + t["trace_id"].encode())
-                                 for t in traces], created=created + first * 0.05)
+            store.record_traces(
+                [(t, "text", None, b"what is the capital of france? " + t["trace_id"].encode()) for t in traces],
+                created=created + first * 0.05,
+            )
             for n, trace in enumerate(traces):
                 if trace["error"] is None and n % 3 == 0:
-                    store.record_feedback(trace["trace_id"], "r", rng.choice((0.0, 0.25, 1.0)), None,
-                                          {"rewards": {}})
+                    store.record_feedback(trace["trace_id"], "r", rng.choice((0.0, 0.25, 1.0)), None, {"rewards": {}})
     store.close()
     return time.perf_counter() - start
 
@@ -133,12 +176,15 @@ def main() -> None:
         small = folder / "small.sqlite3"
         build(small, args.baseline, seed=1)
         new = min(run_measured(*stats_command(small)) for _ in range(args.repeat))
-        old = min(run_measured([sys.executable, "-c", OLD_STATS, str(small)], dict(os.environ))
-                  for _ in range(args.repeat))
+        old = min(
+            run_measured([sys.executable, "-c", OLD_STATS, str(small)], dict(os.environ)) for _ in range(args.repeat)
+        )
         same = json.loads(new[2])["requests"] == json.loads(old[2])["requests"] == args.baseline
-        print(f"{args.baseline:,} requests, side by side: himoe stats {new[0]:.2f} s, {new[1]:.0f} MB; "
-              f"pre-D11 stats (every trace parsed) {old[0]:.2f} s, {old[1]:.0f} MB; "
-              f"{old[0] / new[0]:.1f}x faster, {old[1] / new[1]:.1f}x less memory (same counts: {same})")
+        print(
+            f"{args.baseline:,} requests, side by side: himoe stats {new[0]:.2f} s, {new[1]:.0f} MB; "
+            f"pre-D11 stats (every trace parsed) {old[0]:.2f} s, {old[1]:.0f} MB; "
+            f"{old[0] / new[0]:.1f}x faster, {old[1] / new[1]:.1f}x less memory (same counts: {same})"
+        )
 
         large = folder / "large.sqlite3"
         seconds = build(large, args.requests)
@@ -146,9 +192,12 @@ def main() -> None:
         print(f"built {args.requests:,} requests' state in {seconds:.0f} s ({size:,.0f} MB file)")
         runs = [run_measured(*stats_command(large)) for _ in range(args.repeat)]
         stats = json.loads(runs[-1][2])
-        print(f"himoe stats, {stats['requests']:,} requests ({stats['answered']:,} answered, "
-              f"{stats['feedback']:,} scored): " + ", ".join(f"{wall:.2f} s / {rss:.0f} MB" for wall, rss, _ in runs)
-              + " (wall / peak RSS per run)")
+        print(
+            f"himoe stats, {stats['requests']:,} requests ({stats['answered']:,} answered, "
+            f"{stats['feedback']:,} scored): "
+            + ", ".join(f"{wall:.2f} s / {rss:.0f} MB" for wall, rss, _ in runs)
+            + " (wall / peak RSS per run)"
+        )
         large.unlink()
 
         bounded = folder / "bounded.sqlite3"
@@ -156,12 +205,18 @@ def main() -> None:
         rng = random.Random(2)
         every = max(64, args.bounded // 5 // 64 * 64)
         for first in range(0, args.bounded, 64):
-            store.record_traces([(synthetic_trace(rng, n), "text", None, b"an input of 31 characters, say.")
-                                 for n in range(first, min(first + 64, args.bounded))])
+            store.record_traces(
+                [
+                    (synthetic_trace(rng, n), "text", None, b"an input of 31 characters, say.")
+                    for n in range(first, min(first + 64, args.bounded))
+                ]
+            )
             if (first + 64) % every == 0 or first + 64 >= args.bounded:
                 store._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-                print(f"default retention (max_traces {DEFAULT_MAX_TRACES:,}): {min(first + 64, args.bounded):,} "
-                      f"traces written, {store.count('traces'):,} kept, file {bounded.stat().st_size / 2**20:,.0f} MB")
+                print(
+                    f"default retention (max_traces {DEFAULT_MAX_TRACES:,}): {min(first + 64, args.bounded):,} "
+                    f"traces written, {store.count('traces'):,} kept, file {bounded.stat().st_size / 2**20:,.0f} MB"
+                )
         store.close()
 
 

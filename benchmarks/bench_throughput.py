@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import trio
-
 from bench_common import current_rss_mb, engine_config, hwm_rss_mb, peak_rss_mb, say
 
 EXPERTS = 3
@@ -61,12 +60,14 @@ async def _bare_wave(experts, x, size: int, tally: dict[str, int]) -> None:
 
 
 async def _child(size: int, waves: int, capacity: int) -> dict[str, Any]:
-    from himoe_core import HiMoE, InputData
     from sleep_expert import SleepExpert
 
+    from himoe_core import HiMoE, InputData
+
     experts = [SleepExpert(f"sleepy-{i}", SLEEP_S) for i in range(EXPERTS)]
-    moe = HiMoE(experts=experts, entry_points=False,
-                config=engine_config(EXPERTS, trace_capacity=capacity, budget_ms=60_000))
+    moe = HiMoE(
+        experts=experts, entry_points=False, config=engine_config(EXPERTS, trace_capacity=capacity, budget_ms=60_000)
+    )
     x = InputData.text("route me")
     await moe.run(x)
     await _bare_wave(experts, x, 1, {"ok": 0})
@@ -74,7 +75,7 @@ async def _child(size: int, waves: int, capacity: int) -> dict[str, Any]:
     engine = {"ok": 0, "failed": 0, "seconds": 0.0, "rss": []}
     bare = {"ok": 0, "seconds": 0.0}
     for wave in range(waves):
-        for side in (("engine", "bare") if wave % 2 == 0 else ("bare", "engine")):
+        for side in ("engine", "bare") if wave % 2 == 0 else ("bare", "engine"):
             started = time.perf_counter()
             if side == "engine":
                 await _engine_wave(moe, x, size, engine)
@@ -94,21 +95,40 @@ async def _child(size: int, waves: int, capacity: int) -> dict[str, Any]:
     tracemalloc.stop()
     moe.close()
     return {
-        "in_flight": size, "waves": waves, "capacity": capacity, "requests": size * waves,
-        "ok": engine["ok"], "failed": engine["failed"], "bare_ok": bare["ok"],
-        "engine_rps": size * waves / engine["seconds"], "bare_rps": size * waves / bare["seconds"],
-        "engine_wave_ms": engine["seconds"] / waves * 1000.0, "bare_wave_ms": bare["seconds"] / waves * 1000.0,
-        "traces": len(moe.traces), "rss_start": rss_start, "rss_first": engine["rss"][0], "rss_last": engine["rss"][-1],
-        "rss_waves": [round(r, 1) for r in engine["rss"]], "ru_maxrss": maxrss,
-        "peak_rss": peak_rss, "engine_tracemalloc_mb": engine_peak / 2**20, "bare_tracemalloc_mb": bare_peak / 2**20,
+        "in_flight": size,
+        "waves": waves,
+        "capacity": capacity,
+        "requests": size * waves,
+        "ok": engine["ok"],
+        "failed": engine["failed"],
+        "bare_ok": bare["ok"],
+        "engine_rps": size * waves / engine["seconds"],
+        "bare_rps": size * waves / bare["seconds"],
+        "engine_wave_ms": engine["seconds"] / waves * 1000.0,
+        "bare_wave_ms": bare["seconds"] / waves * 1000.0,
+        "traces": len(moe.traces),
+        "rss_start": rss_start,
+        "rss_first": engine["rss"][0],
+        "rss_last": engine["rss"][-1],
+        "rss_waves": [round(r, 1) for r in engine["rss"]],
+        "ru_maxrss": maxrss,
+        "peak_rss": peak_rss,
+        "engine_tracemalloc_mb": engine_peak / 2**20,
+        "bare_tracemalloc_mb": bare_peak / 2**20,
     }
 
 
 def run_child(size: int, waves: int, capacity: int) -> dict[str, Any]:
     script = Path(__file__).resolve()
-    proc = subprocess.run([sys.executable, str(script), str(size), str(waves), str(capacity)],
-                          capture_output=True, text=True, cwd=script.parent.parent,
-                          env=dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(script.parent), os.environ.get("PYTHONPATH")]))))
+    proc = subprocess.run(
+        [sys.executable, str(script), str(size), str(waves), str(capacity)],
+        capture_output=True,
+        text=True,
+        cwd=script.parent.parent,
+        env=dict(
+            os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(script.parent), os.environ.get("PYTHONPATH")]))
+        ),
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"throughput child ({size} in flight) failed:\n{proc.stderr}")
     return json.loads(proc.stdout)
@@ -118,14 +138,19 @@ def run(quick: bool = False) -> dict[str, Any]:
     plans = [(200, 3, 100), (1000, 1, 100)] if quick else [(1000, 5, 1000), (5000, 3, 1000)]
     rows = []
     for size, waves, capacity in plans:
-        say(f"throughput: {size} requests in flight × {waves} waves (+ bare waves), trace_capacity={capacity}, "
-            f"{EXPERTS} experts × {SLEEP_S * 1000:.0f} ms sleep — child process")
+        say(
+            f"throughput: {size} requests in flight × {waves} waves (+ bare waves), trace_capacity={capacity}, "
+            f"{EXPERTS} experts × {SLEEP_S * 1000:.0f} ms sleep — child process"
+        )
         rows.append(run_child(size, waves, capacity))
     met = all(r["ok"] == r["requests"] and r["failed"] == 0 for r in rows)
     # Bounded: the trace store stays at its capacity, and RSS stops growing once it is full —
     # from the second wave on (the first one also fills the store and the allocator's arenas).
-    bounded = all(r["traces"] <= r["capacity"] and r["rss_waves"][-1] - r["rss_waves"][1] <= max(4.0, 0.05 * r["rss_waves"][1])
-                  for r in rows if r["waves"] > 2)
+    bounded = all(
+        r["traces"] <= r["capacity"] and r["rss_waves"][-1] - r["rss_waves"][1] <= max(4.0, 0.05 * r["rss_waves"][1])
+        for r in rows
+        if r["waves"] > 2
+    )
     return {"rows": rows, "met": met, "bounded": bounded}
 
 
@@ -164,8 +189,11 @@ def render(r: dict[str, Any]) -> str:
             f"| {row['engine_tracemalloc_mb']:.1f} / {row['bare_tracemalloc_mb']:.1f} "
             f"| {row['engine_tracemalloc_mb'] * 1024 / row['in_flight']:.1f} / {row['bare_tracemalloc_mb'] * 1024 / row['in_flight']:.1f} |"
         )
-    lines += ["", f"Verdict: every request completes — **{'met' if r['met'] else 'NOT met'}**; memory bounded (traces "
-                  f"capped, RSS flat from the second wave to the last) — **{'met' if r['bounded'] else 'NOT met'}**."]
+    lines += [
+        "",
+        f"Verdict: every request completes — **{'met' if r['met'] else 'NOT met'}**; memory bounded (traces "
+        f"capped, RSS flat from the second wave to the last) — **{'met' if r['bounded'] else 'NOT met'}**.",
+    ]
     return "\n".join(lines)
 
 

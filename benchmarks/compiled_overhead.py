@@ -70,8 +70,9 @@ def _cython_path(workdir: Path) -> str:
         return ""
     target = workdir / "tools"
     say("installing Cython and setuptools into a temporary folder (PyPI)")
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--target", str(target), "cython", "setuptools"],
-                   check=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--target", str(target), "cython", "setuptools"], check=True
+    )
     return str(target)
 
 
@@ -83,11 +84,13 @@ def compiled_copy(workdir: Path) -> Path:
     shutil.copytree(ROOT / "himoe_core", tree / "himoe_core", ignore=shutil.ignore_patterns("__pycache__"))
     say(f"compiling {len(HOT_MODULES)} modules with Cython (about half a minute on 2 cores)")
     env = dict(os.environ, PYTHONPATH=tools)
-    done = subprocess.run([sys.executable, "-c", _BUILD, *HOT_MODULES], cwd=tree, env=env,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-c", _BUILD, *HOT_MODULES], cwd=tree, env=env, capture_output=True, text=True
+    )
     if done.returncode != 0:
-        raise SystemExit(f"the Cython build failed (a C compiler and the Python headers are needed):\n"
-                         f"{done.stderr[-3000:]}")
+        raise SystemExit(
+            f"the Cython build failed (a C compiler and the Python headers are needed):\n{done.stderr[-3000:]}"
+        )
     return tree
 
 
@@ -97,24 +100,36 @@ def measure(package_dir: Path | None, quick: bool) -> dict:
     env = dict(os.environ)
     if package_dir is not None:
         env["PYTHONPATH"] = os.pathsep.join([str(package_dir), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    done = subprocess.run([sys.executable, "-c", _MEASURE, "quick" if quick else "full"],
-                          cwd=ROOT / "benchmarks", env=env, capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", _MEASURE, "quick" if quick else "full"],
+        cwd=ROOT / "benchmarks",
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(done.stdout.splitlines()[-1])
 
 
 def report(runs: dict[str, list[dict]]) -> str:
-    lines = ["| k | bare nursery µs | himoe (pure Python), state off µs | ratio | himoe (Cython), state off µs "
-             "| ratio | default config, all threads: pure / Cython |",
-             "|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| k | bare nursery µs | himoe (pure Python), state off µs | ratio | himoe (Cython), state off µs "
+        "| ratio | default config, all threads: pure / Cython |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     ks = [row["k"] for row in runs["pure"][0]["rows"]]
     for index, k in enumerate(ks):
-        def figure(side: str, key: str) -> float:
+
+        def figure(side: str, key: str, index: int = index) -> float:
             return median([run["rows"][index][key] for run in runs[side]])
+
         bare = median([run["rows"][index]["bare_us"] for side in runs for run in runs[side]])
-        lines.append(f"| {k} | {bare:.1f} | {figure('pure', 'engine_off_us'):.1f} | "
-                     f"**{figure('pure', 'engine_off_ratio'):.2f}×** | {figure('compiled', 'engine_off_us'):.1f} | "
-                     f"**{figure('compiled', 'engine_off_ratio'):.2f}×** | "
-                     f"{figure('pure', 'engine_process_ratio'):.2f}× / {figure('compiled', 'engine_process_ratio'):.2f}× |")
+        lines.append(
+            f"| {k} | {bare:.1f} | {figure('pure', 'engine_off_us'):.1f} | "
+            f"**{figure('pure', 'engine_off_ratio'):.2f}×** | {figure('compiled', 'engine_off_us'):.1f} | "
+            f"**{figure('compiled', 'engine_off_ratio'):.2f}×** | "
+            f"{figure('pure', 'engine_process_ratio'):.2f}× / {figure('compiled', 'engine_process_ratio'):.2f}× |"
+        )
     return "\n".join(lines)
 
 

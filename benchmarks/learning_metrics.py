@@ -4,14 +4,15 @@ and the significance tests used to compare two policies. Pure numpy/math; no him
 from __future__ import annotations
 
 import math
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
 
 # -- quality/cost curves (RouteLLM) ---------------------------------------------------------------
-def completed_curve(points: Iterable[tuple[float, float]], weak_acc: float,
-                    strong_acc: float) -> tuple[np.ndarray, np.ndarray]:
+def completed_curve(
+    points: Iterable[tuple[float, float]], weak_acc: float, strong_acc: float
+) -> tuple[np.ndarray, np.ndarray]:
     """A router's (share of strong calls, accuracy) points, sorted by share and completed with
     (0, weak accuracy) and (1, strong accuracy), as RouteLLM's evaluation does (its thresholds
     always include "all weak" and "all strong")."""
@@ -43,8 +44,9 @@ def cpt(points: Iterable[tuple[float, float]], weak_acc: float, strong_acc: floa
     return 1.0
 
 
-def ranking_curve(scores: np.ndarray, weak_correct: np.ndarray,
-                  strong_correct: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def ranking_curve(
+    scores: np.ndarray, weak_correct: np.ndarray, strong_correct: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """The quality/cost curve of a scoring router at every threshold: the prompts with the
     highest score go to the strong model first; one point per number of strong calls (0..n)."""
     order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")

@@ -21,12 +21,12 @@ def legacy_vectorize(text: str, dim: int, word_ngrams, char_ngrams, lowercase: b
     if word_ngrams is not None:
         for n in range(word_ngrams[0], word_ngrams[1] + 1):
             for i in range(len(words) - n + 1):
-                tokens.append("w" + str(n) + ":" + " ".join(words[i:i + n]))
+                tokens.append("w" + str(n) + ":" + " ".join(words[i : i + n]))
     if char_ngrams is not None:
         padded = f" {' '.join(text.split())} "
         for n in range(char_ngrams[0], char_ngrams[1] + 1):
             for i in range(len(padded) - n + 1):
-                tokens.append("c:" + padded[i:i + n])
+                tokens.append("c:" + padded[i : i + n])
     buckets = dim - (1 if length else 0)
     counts: dict[int, float] = {}
     for token in tokens:
@@ -43,4 +43,3 @@ def legacy_vectorize(text: str, dim: int, word_ngrams, char_ngrams, lowercase: b
     if length:
         vector[-1] = math.log1p(len(words))
     return vector
-

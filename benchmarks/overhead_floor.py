@@ -18,10 +18,10 @@ import statistics
 import time
 
 import trio
-
 from bench_overhead import bare_fanout
-from himoe_core import InputData
 from noop_expert import NoopExpert
+
+from himoe_core import InputData
 
 
 def floor_request(experts: list[NoopExpert], x: InputData):
@@ -78,8 +78,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=40)
     args = parser.parse_args()
     result = trio.run(_measure, args.k, args.rounds, 100)
-    print(f"k={args.k}: bare nursery {result['bare']:.1f} µs, floor {result['floor']:.1f} µs "
-          f"({result['floor'] / result['bare']:.2f}x), CPU per request")
+    print(
+        f"k={args.k}: bare nursery {result['bare']:.1f} µs, floor {result['floor']:.1f} µs "
+        f"({result['floor'] / result['bare']:.2f}x), CPU per request"
+    )
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from himoe_core import ExpertAux, ExpertOut, Value
 
@@ -18,9 +18,10 @@ class ReplayExpert:
         self.name = name
         self.description = f"replays recorded outcomes of {name} ({len(outcomes)} prompts)"
         self.cost_units = float(cost_units)
-        self._answers = {prompt: ExpertOut(Value.json({"correct": int(correct)}),
-                                           ExpertAux(cost_units=self.cost_units))
-                         for prompt, correct in outcomes.items()}
+        self._answers = {
+            prompt: ExpertOut(Value.json({"correct": int(correct)}), ExpertAux(cost_units=self.cost_units))
+            for prompt, correct in outcomes.items()
+        }
         self.calls = 0
 
     def can_handle(self, task: str) -> bool:

@@ -13,10 +13,10 @@ import argparse
 import time
 
 import trio
-
 from bench_common import engine_config
-from himoe_core import HiMoE, InputData
 from noop_expert import NoopExpert
+
+from himoe_core import HiMoE, InputData
 
 
 async def _loop(moe: HiMoE, x: InputData, seconds: float) -> int:

@@ -20,20 +20,20 @@ import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from himoe_core import HiMoE  # noqa: E402
 from noop_expert import NoopExpert  # noqa: E402
+
+from himoe_core import HiMoE  # noqa: E402
 
 CORE = str(Path(__import__("himoe_core").__file__).resolve().parent)
 
 
 def _core_file(frame) -> str | None:
     name = frame.f_code.co_filename
-    return name[len(CORE) + 1:] if name.startswith(CORE) else None
+    return name[len(CORE) + 1 :] if name.startswith(CORE) else None
 
 
 def trace_request() -> dict:
-    config = {"state": {"enabled": False},
-              "routers": {"main": {"kind": "static", "k": 2, "experts": ["a", "b"]}}}
+    config = {"state": {"enabled": False}, "routers": {"main": {"kind": "static", "k": 2, "experts": ["a", "b"]}}}
     moe = HiMoE(config=config, experts=[NoopExpert("a"), NoopExpert("b")], entry_points=False)
     files: dict[str, set[str]] = {}
     crossings = 0
@@ -59,8 +59,11 @@ def trace_request() -> dict:
             sys.setprofile(None)
 
     trio.run(main)
-    return {"files": {name: sorted(functions) for name, functions in files.items()}, "file_count": len(files),
-            "crossings": crossings}
+    return {
+        "files": {name: sorted(functions) for name, functions in files.items()},
+        "file_count": len(files),
+        "crossings": crossings,
+    }
 
 
 def main() -> None:

@@ -21,13 +21,13 @@ task outlived the run.
 from __future__ import annotations
 
 import argparse
-from array import array
 import gc
 import math
 import sys
 import threading
 import time
 import tracemalloc
+from array import array
 from collections import Counter
 from pathlib import Path
 
@@ -58,8 +58,10 @@ def say(message: str) -> None:
 
 def build_experts() -> dict[str, object]:
     """The pool: 7 healthy experts (2–8 ms), and one of each fault."""
-    good = {f"good{i}": SleepyExpert(f"good{i}", delay_s=ms / 1000, value=f"answer from good{i}", confidence=0.5 + i / 20)
-            for i, ms in enumerate((2, 3, 4, 5, 6, 8, 2))}
+    good = {
+        f"good{i}": SleepyExpert(f"good{i}", delay_s=ms / 1000, value=f"answer from good{i}", confidence=0.5 + i / 20)
+        for i, ms in enumerate((2, 3, 4, 5, 6, 8, 2))
+    }
     faulty = {
         "raises": FailingExpert("raises", message="injected failure"),
         "flaky": FlakyExpert("flaky", failure_rate=0.3, seed=1, value="answer from flaky", confidence=0.6),
@@ -116,8 +118,9 @@ class Tally:
         return sum(self.kinds.values())
 
 
-async def serve(moe: HiMoE, tally: Tally, total: int, in_flight: int, offset: int, *, on_progress=None,
-                record_latency: bool = True) -> None:
+async def serve(
+    moe: HiMoE, tally: Tally, total: int, in_flight: int, offset: int, *, on_progress=None, record_latency: bool = True
+) -> None:
     """`total` requests through `in_flight` worker tasks: exactly `in_flight` requests at once."""
     counter = iter(range(offset, offset + total))
 
@@ -170,17 +173,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, help="requests in the main run (default 100,000; --quick 5,000)")
     parser.add_argument("--in-flight", type=int, default=1000, help="requests in flight at once (default 1,000)")
     parser.add_argument("--router", choices=["static", "linucb"], default="static", help="router kind (default static)")
-    parser.add_argument("--trace-capacity", type=int, help="[himoe] trace_capacity (default: the config default, 10,000)")
+    parser.add_argument(
+        "--trace-capacity", type=int, help="[himoe] trace_capacity (default: the config default, 10,000)"
+    )
     parser.add_argument("--no-state", action="store_true", help="[state] enabled = false (no trace persistence)")
-    parser.add_argument("--max-in-flight", type=lambda v: v if v == "auto" else int(v), default=0,
-                        help='[himoe] max_in_flight: requests routed at once, the others queue; "auto" adapts it '
-                             "to the event loop's lag (default 0: no limit)")
-    parser.add_argument("--tracemalloc", action="store_true",
-                        help="trace the Python heap from the start (sampled with the RSS; slows every request)")
-    parser.add_argument("--gc-threshold", type=int, metavar="N",
-                        help="gc.set_threshold(N, 50, 1000): fewer young-generation collections (default: Python's)")
-    parser.add_argument("--gc-freeze", action="store_true",
-                        help="gc.freeze() once the engine is built: full collections then skip the start-up heap")
+    parser.add_argument(
+        "--max-in-flight",
+        type=lambda v: v if v == "auto" else int(v),
+        default=0,
+        help='[himoe] max_in_flight: requests routed at once, the others queue; "auto" adapts it '
+        "to the event loop's lag (default 0: no limit)",
+    )
+    parser.add_argument(
+        "--tracemalloc",
+        action="store_true",
+        help="trace the Python heap from the start (sampled with the RSS; slows every request)",
+    )
+    parser.add_argument(
+        "--gc-threshold",
+        type=int,
+        metavar="N",
+        help="gc.set_threshold(N, 50, 1000): fewer young-generation collections (default: Python's)",
+    )
+    parser.add_argument(
+        "--gc-freeze",
+        action="store_true",
+        help="gc.freeze() once the engine is built: full collections then skip the start-up heap",
+    )
     args = parser.parse_args(argv)
     total = args.requests or (5_000 if args.quick else 100_000)
     if args.tracemalloc:
@@ -214,8 +233,10 @@ def main(argv: list[str] | None = None) -> int:
     threads: list[int] = []
     backlog: list[int] = []
     limits: list[int] = []
-    say(f"{total:,} requests, {args.in_flight:,} in flight, budget {BUDGET_MS:g} ms, {args.router} routers, "
-        f"{len(experts)} experts")
+    say(
+        f"{total:,} requests, {args.in_flight:,} in flight, budget {BUDGET_MS:g} ms, {args.router} routers, "
+        f"{len(experts)} experts"
+    )
     wall_started = time.perf_counter()
 
     def progress() -> None:
@@ -234,9 +255,11 @@ def main(argv: list[str] | None = None) -> int:
         experts["deaf_thread"].cancel_seen.clear()
         experts["deaf_thread"].done.clear()
         elapsed = time.perf_counter() - wall_started
-        say(f"{tally.finished:,}/{total:,} answered ({tally.kinds['ok']:,} ok, {tally.finished - tally.kinds['ok']:,} "
+        say(
+            f"{tally.finished:,}/{total:,} answered ({tally.kinds['ok']:,} ok, {tally.finished - tally.kinds['ok']:,} "
             f"errors) in {elapsed:.1f} s; RSS {rss[-1][1]:.1f} MB; {threads[-1]} threads; "
-            f"{backlog[-1]:,} traces waiting for the state file")
+            f"{backlog[-1]:,} traces waiting for the state file"
+        )
 
     async def run() -> dict:
         tasks_before = trio.lowlevel.current_statistics().tasks_living
@@ -253,17 +276,25 @@ def main(argv: list[str] | None = None) -> int:
             if tally.finished % 10_000:
                 progress()
         tasks_after = trio.lowlevel.current_statistics().tasks_living  # the engine's own tasks ended too
-        return {"main_elapsed": main_elapsed, "tasks_before": tasks_before, "tasks_after": tasks_after,
-                "heap_peak": tracemalloc.get_traced_memory()[1] / 2**20 if args.tracemalloc else None,
-                "gc_pauses": list(gc_pauses)}
+        return {
+            "main_elapsed": main_elapsed,
+            "tasks_before": tasks_before,
+            "tasks_after": tasks_after,
+            "heap_peak": tracemalloc.get_traced_memory()[1] / 2**20 if args.tracemalloc else None,
+            "gc_pauses": list(gc_pauses),
+        }
 
     result = trio.run(run)
     hwm = vm("VmHWM")
     experts["stuck_thread"].release()
 
     report(args, total, tally, result, rss, heap, threads, hwm, backlog, limits)
-    bad = (tally.started != tally.finished or tally.unhandled or tally.wrong
-           or result["tasks_after"] != result["tasks_before"])
+    bad = (
+        tally.started != tally.finished
+        or tally.unhandled
+        or tally.wrong
+        or result["tasks_after"] != result["tasks_before"]
+    )
     return 1 if bad else 0
 
 
@@ -276,14 +307,18 @@ def report(args, total: int, tally: Tally, result: dict, rss, heap, threads, hwm
     command = " ".join(["python benchmarks/soak.py", *sys.argv[1:]])
     out(f"Command: `{command}`  ")
     out(f"Machine: {machine()}\n")
-    out(f"Budget {BUDGET_MS:g} ms per request; 4 routers (k = 3, confidence aggregator) behind the rules "
+    out(
+        f"Budget {BUDGET_MS:g} ms per request; 4 routers (k = 3, confidence aggregator) behind the rules "
         f"orchestrator, a fallback router; 14 experts, 7 of them faulty (raises, flaky 30 %, hangs, 150 ms, "
         f"NaN JSON, a sync thread deaf to cancellation, a sync thread wedged for good); "
-        f"{'no state file' if args.no_state else 'traces written behind to a state file'}.\n")
+        f"{'no state file' if args.no_state else 'traces written behind to a state file'}.\n"
+    )
     out("| requests | answered | lost | unhandled | wrong answers | wall time | requests/s |")
     out("|---:|---:|---:|---:|---:|---:|---:|")
-    out(f"| {tally.started:,} | {tally.finished:,} | {lost} | {len(tally.unhandled)} | {len(tally.wrong)} | "
-        f"{result['main_elapsed']:.1f} s | {tally.finished / result['main_elapsed']:,.0f} |\n")
+    out(
+        f"| {tally.started:,} | {tally.finished:,} | {lost} | {len(tally.unhandled)} | {len(tally.wrong)} | "
+        f"{result['main_elapsed']:.1f} s | {tally.finished / result['main_elapsed']:,.0f} |\n"
+    )
     out("| outcome | requests | share |")
     out("|---|---:|---:|")
     for kind, n in sorted(tally.kinds.items(), key=lambda kv: (-kv[1], kv[0])):
@@ -296,31 +331,43 @@ def report(args, total: int, tally: Tally, result: dict, rss, heap, threads, hwm
     out(f"| every request | {p50:.1f} | {p90:.1f} | {p99:.1f} | {p999:.1f} | {max(lat, default=math.nan):.1f} |")
     ok = list(tally.ok_latencies_ms)
     if ok:
-        out(f"| answered ok | {percentile(ok, 50):.1f} | {percentile(ok, 90):.1f} | {percentile(ok, 99):.1f} | "
-            f"{percentile(ok, 99.9):.1f} | {max(ok):.1f} |")
+        out(
+            f"| answered ok | {percentile(ok, 50):.1f} | {percentile(ok, 90):.1f} | {percentile(ok, 99):.1f} | "
+            f"{percentile(ok, 99.9):.1f} | {max(ok):.1f} |"
+        )
     out("")
     verdict = "met" if p99 <= BUDGET_MS + 5 else "NOT met"
     late = sum(ms > BUDGET_MS + 5 for ms in lat)
-    out(f"Deadline: p99 {p99:.1f} ms against budget + 5 ms = {BUDGET_MS + 5:g} ms — **{verdict}**; "
-        f"{late:,} requests ({100 * late / max(len(lat), 1):.2f} %) took longer than that.  ")
+    out(
+        f"Deadline: p99 {p99:.1f} ms against budget + 5 ms = {BUDGET_MS + 5:g} ms — **{verdict}**; "
+        f"{late:,} requests ({100 * late / max(len(lat), 1):.2f} %) took longer than that.  "
+    )
     pauses = result["gc_pauses"]
-    out(f"Full garbage collections during the run: {len(pauses)}, each stopping the event loop for "
+    out(
+        f"Full garbage collections during the run: {len(pauses)}, each stopping the event loop for "
         f"{min(pauses, default=0):.0f}–{max(pauses, default=0):.0f} ms (median {percentile(pauses, 50) if pauses else 0:.0f} ms)"
         f"{'; gc.freeze() after start-up' if args.gc_freeze else ''}"
         f"{f'; gc.set_threshold({args.gc_threshold}, 50, 1000)' if args.gc_threshold else ''}; trace store capacity "
-        f"{args.trace_capacity or 10_000:,}.\n")
+        f"{args.trace_capacity or 10_000:,}.\n"
+    )
     samples = " → ".join(f"{mb:.0f}" for _, mb in rss)
     out(f"RSS (MB, /proc/self/statm) at the start and every 10,000 requests: {samples}.  ")
     out(f"Peak RSS (VmHWM): {hwm:.0f} MB. Threads (sampled every 10,000): max {max(threads, default=0)}.  ")
     if not args.no_state:
-        out(f"Traces waiting for the state file (trace-writer queue), every 10,000 requests: "
-            f"{' → '.join(f'{n:,}' for n in backlog)}.  ")
+        out(
+            f"Traces waiting for the state file (trace-writer queue), every 10,000 requests: "
+            f"{' → '.join(f'{n:,}' for n in backlog)}.  "
+        )
     if limits:
-        out(f"Request slots ([himoe] max_in_flight = {args.max_in_flight!r}) every 10,000 requests: "
-            f"{' → '.join(f'{n:,}' for n in limits)}.  ")
+        out(
+            f"Request slots ([himoe] max_in_flight = {args.max_in_flight!r}) every 10,000 requests: "
+            f"{' → '.join(f'{n:,}' for n in limits)}.  "
+        )
     if heap:
-        out(f"Python heap (MB, tracemalloc from the start) at the same points: "
-            f"{' → '.join(f'{mb:.1f}' for _, mb in heap)}; peak {result['heap_peak']:.1f} MB.  ")
+        out(
+            f"Python heap (MB, tracemalloc from the start) at the same points: "
+            f"{' → '.join(f'{mb:.1f}' for _, mb in heap)}; peak {result['heap_peak']:.1f} MB.  "
+        )
     out(f"trio tasks living before / after the run: {result['tasks_before']} / {result['tasks_after']}.")
     if tally.unhandled:
         out(f"\nUnhandled: {tally.unhandled}")

@@ -34,11 +34,11 @@ if TYPE_CHECKING:  # the exports, read at run time by public_namespace: one list
     from ._experts import ExpertAux as ExpertAux
     from ._experts import ExpertOut as ExpertOut
     from ._input import InputData as InputData
-    from .plugins import hookimpl as hookimpl
     from ._value import Plan as Plan
     from ._value import PlanStep as PlanStep
     from ._value import Value as Value
     from ._value import ValueKind as ValueKind
     from ._version import __version__ as __version__
+    from .plugins import hookimpl as hookimpl
 
 __getattr__, __dir__, __all__ = public_namespace(__name__)

@@ -10,8 +10,9 @@ from __future__ import annotations
 import ast
 import importlib
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 
 def lazy_exports(package: str, table: dict[str, str]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
@@ -49,8 +50,9 @@ def public_namespace(module: str) -> tuple[Callable[[str], Any], Callable[[], li
                         table[alias.asname or alias.name] = (origin, alias.name)
     # relative to the package the module is in (itself, for a package's __init__)
     package = module if sys.modules[module].__spec__.submodule_search_locations else module.rpartition(".")[0]
-    getattr_, dir_ = lazy_exports(module, {name: f"{_absolute(origin, package)}:{attribute}"
-                                           for name, (origin, attribute) in table.items()})
+    getattr_, dir_ = lazy_exports(
+        module, {name: f"{_absolute(origin, package)}:{attribute}" for name, (origin, attribute) in table.items()}
+    )
     return getattr_, dir_, sorted(table, key=lambda name: (name.startswith("_"), name.lower()))
 
 
@@ -60,4 +62,4 @@ def _absolute(origin: str, package: str) -> str:
         return origin
     level = len(origin) - len(origin.lstrip("."))
     base = package.split(".")
-    return ".".join(base[:len(base) - level + 1]) + "." + origin.lstrip(".")
+    return ".".join(base[: len(base) - level + 1]) + "." + origin.lstrip(".")

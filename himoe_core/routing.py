@@ -26,8 +26,6 @@ if TYPE_CHECKING:  # the exports, read at run time by public_namespace: one list
     from ._aggregator import WeightedMeanAggregator as WeightedMeanAggregator
     from ._aggregator import WeightedVoteAggregator as WeightedVoteAggregator
     from ._context import Memory as Memory
-    from ._decision.decision_codec import decode as decode_decision
-    from ._decision.decision_codec import encode as encode_decision
     from ._encoder import Encoded as Encoded
     from ._encoder import Encoder as Encoder
     from ._encoder import FeaturesEncoder as FeaturesEncoder

@@ -8,8 +8,8 @@ import contextlib
 import io
 import os
 import textwrap
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import attrs
 import pytest

@@ -15,8 +15,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _quick(script: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "HIMOE_ROUTELLM_DATA"}  # the vendored data
-    return subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--quick"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), "--quick"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_bench_encoder_quick_compares_both_encoders_on_every_prompt():
@@ -38,6 +44,12 @@ def test_bench_decision_cost_quick_reports_the_ratio():
 @pytest.mark.parametrize("script", ["bench_encoder.py", "bench_decision_cost.py"])
 def test_missing_data_is_a_clear_error(script, tmp_path):
     env = dict(os.environ, HIMOE_ROUTELLM_DATA=str(tmp_path / "none.csv"))
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--quick"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), "--quick"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2 and "no GSM8K data at" in proc.stderr and "Traceback" not in proc.stderr

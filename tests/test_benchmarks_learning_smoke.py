@@ -27,8 +27,14 @@ def _run(script: str, tmp_path: Path) -> tuple[subprocess.CompletedProcess, floa
     not wall time: a machine busy with other work stretches the wall time, not the work)."""
     env = dict(os.environ, HIMOE_STATE=str(tmp_path / "state.sqlite3"), TMPDIR=str(tmp_path), MPLBACKEND="Agg")
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--quick"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), "--quick"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return proc, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
@@ -37,11 +43,15 @@ def test_routellm_gsm8k_quick(tmp_path):
     assert GSM8K.is_file(), f"the GSM8K replay data is vendored at benchmarks/data/gsm8k.csv; {GSM8K} is missing"
     proc, cpu_s = _run("bench_routellm_gsm8k.py", tmp_path)
     assert proc.returncode == 0, f"bench_routellm_gsm8k.py --quick failed:\n{proc.stderr[-4000:]}"
-    for header in ("### Replay of real LLM outcomes (RouteLLM GSM8K)", "#### Reference points",
-                   "| router | information | APGR | CPT(50%) | CPT(80%) | note |",
-                   "| kind | setting | APGR (mean ± sd) | APGR per seed | CPT(50%) | CPT(80%) | APGR, 2nd half of stream |",
-                   "#### Tuning grid", "### Restart: learned state survives a new process",
-                   "| run | accuracy, 2nd half | share of strong calls, 2nd half | same decisions as (a) |"):
+    for header in (
+        "### Replay of real LLM outcomes (RouteLLM GSM8K)",
+        "#### Reference points",
+        "| router | information | APGR | CPT(50%) | CPT(80%) | note |",
+        "| kind | setting | APGR (mean ± sd) | APGR per seed | CPT(50%) | CPT(80%) | APGR, 2nd half of stream |",
+        "#### Tuning grid",
+        "### Restart: learned state survives a new process",
+        "| run | accuracy, 2nd half | share of strong calls, 2nd half | same decisions as (a) |",
+    ):
         assert header in proc.stdout, f"{header!r} missing from:\n{proc.stdout}"
     for kind in ("symbolic", "linear", "linucb", "thompson", "hybrid"):
         assert f"| {kind} |" in proc.stdout
@@ -52,10 +62,15 @@ def test_routellm_gsm8k_quick(tmp_path):
 def test_digits_bandit_quick(tmp_path):
     proc, cpu_s = _run("bench_digits_bandit.py", tmp_path)
     assert proc.returncode == 0, f"bench_digits_bandit.py --quick failed:\n{proc.stderr[-4000:]}"
-    for header in ("### Experts as arms: five classifiers on scikit-learn's digits", "#### The experts",
-                   "| policy | reward / round (mean ± sd) | total reward | vs best single expert |",
-                   "#### Best himoe router vs best MABWiser policy", "#### Targets (best himoe router)",
-                   "Paired t-test on total reward", "Two-proportion z-test"):
+    for header in (
+        "### Experts as arms: five classifiers on scikit-learn's digits",
+        "#### The experts",
+        "| policy | reward / round (mean ± sd) | total reward | vs best single expert |",
+        "#### Best himoe router vs best MABWiser policy",
+        "#### Targets (best himoe router)",
+        "Paired t-test on total reward",
+        "Two-proportion z-test",
+    ):
         assert header in proc.stdout, f"{header!r} missing from:\n{proc.stdout}"
     for kind in ("symbolic", "linear", "linucb", "thompson", "hybrid"):
         assert f"himoe `{kind}`" in proc.stdout

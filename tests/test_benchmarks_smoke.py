@@ -21,7 +21,11 @@ def test_bench_engine_quick_runs_every_benchmark(tmp_path):
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "bench_engine.py"), "--quick"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     # CPU seconds, not wall time: a machine busy with other work stretches the wall time only.
@@ -37,7 +41,10 @@ def test_bench_engine_quick_runs_every_benchmark(tmp_path):
 def test_bench_engine_rejects_an_unknown_benchmark():
     proc = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "bench_engine.py"), "--only", "nope"],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 2 and "unknown benchmark 'nope'" in proc.stderr
 
@@ -46,8 +53,14 @@ def test_the_profiling_loop_and_the_overhead_floor_run(tmp_path):
     env = dict(os.environ, HIMOE_STATE=str(tmp_path / "state.sqlite3"))
     commands = {"request_loop.py": ["--seconds", "0.2", "--state"], "overhead_floor.py": ["--rounds", "2"]}
     for script, options in commands.items():
-        proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *options],
-                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+        proc = subprocess.run(
+            [sys.executable, str(ROOT / "benchmarks" / script), *options],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert proc.returncode == 0, f"{script} failed:\n{proc.stderr[-4000:]}"
         assert "µs" in proc.stdout, proc.stdout
 

@@ -55,7 +55,10 @@ def test_list_experts_json():
         assert len(entry["id"]) == 16 and int(entry["id"], 16) >= 0
     [planner] = [e for e in experts if e["name"] == "rule_planner"]
     assert planner == {
-        "id": PLANNER_ID, "name": "rule_planner", "domain": "planning", "plugin": "himoe-planning",
+        "id": PLANNER_ID,
+        "name": "rule_planner",
+        "domain": "planning",
+        "plugin": "himoe-planning",
         "version": "0.1.0",
         "description": 'Turns a goal into a Plan of steps by rules: lists, sentences and "then" sequencing.',
         "example": "plan: write the tests, then ship the release",
@@ -63,12 +66,18 @@ def test_list_experts_json():
 
 
 def test_python_dash_m_matches_the_console_script():
-    module = subprocess.run([sys.executable, "-m", "himoe_core", "list-experts", "--json"],
-                            capture_output=True, text=True, env=clean_env(), timeout=60)
+    module = subprocess.run(
+        [sys.executable, "-m", "himoe_core", "list-experts", "--json"],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=60,
+    )
     assert module.returncode == 0, module.stderr
     assert json.loads(module.stdout) == json.loads(himoe("list-experts", "--json").stdout)
-    version = subprocess.run([sys.executable, "-m", "himoe_core", "--version"], capture_output=True, text=True,
-                             env=clean_env(), timeout=60)
+    version = subprocess.run(
+        [sys.executable, "-m", "himoe_core", "--version"], capture_output=True, text=True, env=clean_env(), timeout=60
+    )
     assert version.stdout.startswith("himoe ")
 
 
@@ -122,8 +131,9 @@ def test_no_command_prints_the_help_and_exits_2():
     assert result.stderr.startswith("usage: himoe") and "list-experts" in result.stderr
 
 
-@pytest.mark.parametrize("args, says", [(["no-such-command"], "choose from 'list-experts'"),
-                                        (["--debug"], "required: COMMAND")])
+@pytest.mark.parametrize(
+    "args, says", [(["no-such-command"], "choose from 'list-experts'"), (["--debug"], "required: COMMAND")]
+)
 def test_unknown_or_missing_subcommand_exits_2(args, says):
     result = himoe(*args)
     assert result.returncode == 2
@@ -132,13 +142,19 @@ def test_unknown_or_missing_subcommand_exits_2(args, says):
     assert says in line
 
 
-@pytest.mark.parametrize("args, wrong", [
-    (["run", "plan: x", "--budget-ms", "-5"], "argument --budget-ms: expected a number of milliseconds >= 0, got '-5'"),
-    (["run", "plan: x", "--budget-ms", "nan"], "argument --budget-ms"),
-    (["run", "plan: x", "--k", "0"], "argument --k: expected a whole number >= 1, got '0'"),
-    (["stats", "--window", "-1"], "argument --window: expected a whole number >= 1"),
-    (["list-experts", "--bogus"], "unrecognized arguments: --bogus"),
-])
+@pytest.mark.parametrize(
+    "args, wrong",
+    [
+        (
+            ["run", "plan: x", "--budget-ms", "-5"],
+            "argument --budget-ms: expected a number of milliseconds >= 0, got '-5'",
+        ),
+        (["run", "plan: x", "--budget-ms", "nan"], "argument --budget-ms"),
+        (["run", "plan: x", "--k", "0"], "argument --k: expected a whole number >= 1, got '0'"),
+        (["stats", "--window", "-1"], "argument --window: expected a whole number >= 1"),
+        (["list-experts", "--bogus"], "unrecognized arguments: --bogus"),
+    ],
+)
 def test_usage_errors_are_one_line_naming_the_bad_value(args, wrong):
     result = himoe(*args)
     assert result.returncode == 2

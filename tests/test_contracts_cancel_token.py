@@ -33,6 +33,7 @@ def test_cancel_from_another_thread_fires_each_callback_once():
         def callback():
             with lock:
                 calls.append((name, threading.current_thread().name))
+
         return callback
 
     token.on_cancel(record("a"))

@@ -3,13 +3,30 @@
 import pytest
 
 from himoe_core import (
-    BudgetExceeded, Cancelled, ConfigError, DeadlineExceeded, ExpertFailed, InvalidInput, MoeError,
-    NoExpertSelected, PluginError,
+    BudgetExceeded,
+    Cancelled,
+    ConfigError,
+    DeadlineExceeded,
+    ExpertFailed,
+    InvalidInput,
+    MoeError,
+    NoExpertSelected,
+    PluginError,
 )
 from himoe_core.routing import AggregationFailed, EncodeError
 
-ALL = [AggregationFailed, BudgetExceeded, Cancelled, ConfigError, DeadlineExceeded, EncodeError, ExpertFailed,
-       InvalidInput, NoExpertSelected, PluginError]
+ALL = [
+    AggregationFailed,
+    BudgetExceeded,
+    Cancelled,
+    ConfigError,
+    DeadlineExceeded,
+    EncodeError,
+    ExpertFailed,
+    InvalidInput,
+    NoExpertSelected,
+    PluginError,
+]
 
 
 @pytest.mark.parametrize("error", ALL)
@@ -27,8 +44,10 @@ def test_input_and_config_errors_are_also_value_errors():
 def test_deadline_exceeded_names_the_budget_and_the_remedy():
     error = DeadlineExceeded(250.0, "2 experts cut")
     assert error.budget_ms == 250.0
-    assert str(error) == ("deadline exceeded: no usable answer within the 250 ms budget (2 experts cut); "
-                          "raise budget_ms or use faster experts")
+    assert str(error) == (
+        "deadline exceeded: no usable answer within the 250 ms budget (2 experts cut); "
+        "raise budget_ms or use faster experts"
+    )
     assert "()" not in str(DeadlineExceeded(10))
 
 

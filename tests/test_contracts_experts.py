@@ -5,10 +5,10 @@ import json
 import attrs
 import numpy as np
 import pytest
+from himoe_registry import Registry
 
 from himoe_core import Expert, ExpertAux, ExpertOut, InvalidInput, NoExpertSelected, Value, ValueKind
 from himoe_core.routing import ExpertId, ExpertInfo, ExpertRef, ExpertRegistry, stable_id
-from himoe_registry import Registry
 
 
 class Echo:
@@ -103,8 +103,13 @@ def test_expert_info_describes_an_expert_with_docstring_first_line():
     assert info.description == "Echoes its input."
     assert info.domain == "general"
     assert info.to_jsonable() == {
-        "id": str(stable_id("echo")), "name": "echo", "domain": "general", "plugin": "my-dist",
-        "version": "1.2", "description": "Echoes its input.", "example": None,
+        "id": str(stable_id("echo")),
+        "name": "echo",
+        "domain": "general",
+        "plugin": "my-dist",
+        "version": "1.2",
+        "description": "Echoes its input.",
+        "example": None,
     }
     assert len(info.to_jsonable()["id"]) == 16
 
@@ -163,7 +168,6 @@ def test_the_registry_satisfies_the_expert_registry_protocol():
     assert not isinstance(object(), ExpertRegistry)
 
 
-
 def test_stamped_sets_latency_and_trace_id_keeps_the_rest_and_a_subclass():
     aux = ExpertAux(cost_units=2.0, confidence=0.5, trace_id="expert's own")
     assert aux.stamped(3.0, "t1") == ExpertAux(latency_ms=3.0, cost_units=2.0, confidence=0.5, trace_id="t1")
@@ -178,8 +182,15 @@ def test_stamped_sets_latency_and_trace_id_keeps_the_rest_and_a_subclass():
         aux.stamped(-1.0, "t3")
 
 
-@pytest.mark.parametrize(("raw", "fix"), [("just a string", "Value.text(...)"), ({"a": 1}, "Value.json(...)"),
-                                          ((1, 2), "Value.json(list(...))"), ([1], "Value.json(...)")])
+@pytest.mark.parametrize(
+    ("raw", "fix"),
+    [
+        ("just a string", "Value.text(...)"),
+        ({"a": 1}, "Value.json(...)"),
+        ((1, 2), "Value.json(list(...))"),
+        ([1], "Value.json(...)"),
+    ],
+)
 def test_an_expert_out_of_a_raw_value_names_the_value_to_wrap_it_in(raw, fix):
     with pytest.raises(TypeError) as info:
         ExpertOut(raw, ExpertAux())

@@ -92,8 +92,11 @@ def test_features_accept_python_lists_of_ints():
 
 @pytest.mark.parametrize(
     "values, bad_text",
-    [([1.0, float("nan"), 2.0], "index 1 is nan"), ([0.0, 0.0, float("inf")], "index 2 is inf"),
-     ([float("-inf")], "index 0 is -inf")],
+    [
+        ([1.0, float("nan"), 2.0], "index 1 is nan"),
+        ([0.0, 0.0, float("inf")], "index 2 is inf"),
+        ([float("-inf")], "index 0 is -inf"),
+    ],
 )
 def test_non_finite_features_are_refused_naming_index_and_value(values, bad_text):
     with pytest.raises(InvalidInput) as info:
@@ -109,8 +112,12 @@ def test_features_that_overflow_float32_are_refused():
 
 @pytest.mark.parametrize(
     "values, dtype_text",
-    [(np.array(["a", "b"]), "<U1"), (np.array([True, False]), "bool"),
-     (np.array([1 + 2j]), "complex128"), (np.array([object(), 1], dtype=object), "object")],
+    [
+        (np.array(["a", "b"]), "<U1"),
+        (np.array([True, False]), "bool"),
+        (np.array([1 + 2j]), "complex128"),
+        (np.array([object(), 1], dtype=object), "object"),
+    ],
 )
 def test_features_of_the_wrong_dtype_are_refused_naming_the_dtype(values, dtype_text):
     with pytest.raises(InvalidInput) as info:
@@ -160,11 +167,13 @@ def test_routing_key_falls_back_to_text_then_empty():
 
 @pytest.mark.parametrize(
     "task, message",
-    [(5, "task hint must be a string like 'fr:tag', got int"),
-     (b"plan", "got bytes"),
-     ("   ", "task hint is empty"),
-     ("x" * 201, "at most 200 characters, got 201 characters"),
-     ("plan\nmore", "must be one line")],
+    [
+        (5, "task hint must be a string like 'fr:tag', got int"),
+        (b"plan", "got bytes"),
+        ("   ", "task hint is empty"),
+        ("x" * 201, "at most 200 characters, got 201 characters"),
+        ("plan\nmore", "must be one line"),
+    ],
 )
 def test_bad_task_hints_are_refused_with_a_precise_message(task, message):
     with pytest.raises(InvalidInput, match=re.escape(message)):

@@ -103,14 +103,17 @@ def test_expired_entries_do_not_count_against_max_items():
     assert memory.get("new1") == 3 and memory.get("new2") == 4
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"max_items": 0}, "max_items must be a positive integer, got 0"),
-    ({"max_items": 2.5}, "max_items must be a positive integer, got 2.5"),
-    ({"max_items": True}, "max_items must be a positive integer, got True"),
-    ({"ttl_s": 0}, "ttl_s must be a positive number of seconds, got 0"),
-    ({"ttl_s": -1.0}, "ttl_s must be a positive number of seconds, got -1.0"),
-    ({"ttl_s": float("nan")}, "ttl_s must be a positive number of seconds, got nan"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"max_items": 0}, "max_items must be a positive integer, got 0"),
+        ({"max_items": 2.5}, "max_items must be a positive integer, got 2.5"),
+        ({"max_items": True}, "max_items must be a positive integer, got True"),
+        ({"ttl_s": 0}, "ttl_s must be a positive number of seconds, got 0"),
+        ({"ttl_s": -1.0}, "ttl_s must be a positive number of seconds, got -1.0"),
+        ({"ttl_s": float("nan")}, "ttl_s must be a positive number of seconds, got nan"),
+    ],
+)
 def test_bad_settings_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         Memory(**kwargs)

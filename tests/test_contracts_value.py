@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from himoe_core import InvalidInput, Plan, PlanStep, Value, ValueKind
-from himoe_core.routing import convert, to_value
 from himoe_core._value import SCHEMA
+from himoe_core.routing import convert, to_value
 
 PLAN = Plan("bake a cake", [PlanStep("buy flour"), PlanStep("mix the batter"), PlanStep("bake it", done=True)])
 
@@ -29,20 +29,28 @@ def every_kind() -> list[Value]:
 # -- constructors ----------------------------------------------------------------------------------
 def test_each_constructor_sets_its_kind_and_default_schema():
     kinds = [v.kind for v in every_kind()]
-    assert kinds == [ValueKind.TEXT, ValueKind.PLAN, ValueKind.JSON, ValueKind.EMBEDDING, ValueKind.BYTES,
-                     ValueKind.NONE]
+    assert kinds == [
+        ValueKind.TEXT,
+        ValueKind.PLAN,
+        ValueKind.JSON,
+        ValueKind.EMBEDDING,
+        ValueKind.BYTES,
+        ValueKind.NONE,
+    ]
     assert all(v.schema == SCHEMA == 1 for v in every_kind())
     assert Value.text("x", schema=7).schema == 7
 
 
 @pytest.mark.parametrize(
     "build, bad, message",
-    [(Value.text, 3, "Text value must be a str, got int"),
-     (Value.text, b"x", "Text value must be a str, got bytes"),
-     (Value.plan, "1. step", "Plan value must be a Plan, got str"),
-     (Value.plan, {"goal": "g"}, "Plan value must be a Plan, got dict"),
-     (Value.bytes, "abc", "Bytes value must be bytes-like, got str"),
-     (Value.bytes, [1, 2], "Bytes value must be bytes-like, got list")],
+    [
+        (Value.text, 3, "Text value must be a str, got int"),
+        (Value.text, b"x", "Text value must be a str, got bytes"),
+        (Value.plan, "1. step", "Plan value must be a Plan, got str"),
+        (Value.plan, {"goal": "g"}, "Plan value must be a Plan, got dict"),
+        (Value.bytes, "abc", "Bytes value must be bytes-like, got str"),
+        (Value.bytes, [1, 2], "Bytes value must be bytes-like, got list"),
+    ],
 )
 def test_constructors_refuse_wrong_types_naming_them(build, bad, message):
     with pytest.raises(InvalidInput, match=message):
@@ -57,8 +65,11 @@ def test_schema_must_be_a_small_integer(bad):
 
 @pytest.mark.parametrize(
     "data, where, number",
-    [(float("nan"), "$", "nan"), ({"a": [1.0, float("inf")]}, "$['a'][1]", "inf"),
-     ([{"k": float("-inf")}], "$[0]['k']", "-inf")],
+    [
+        (float("nan"), "$", "nan"),
+        ({"a": [1.0, float("inf")]}, "$['a'][1]", "inf"),
+        ([{"k": float("-inf")}], "$[0]['k']", "-inf"),
+    ],
 )
 def test_json_refuses_nan_and_infinity_naming_the_value_and_where(data, where, number):
     with pytest.raises(InvalidInput) as info:
@@ -160,10 +171,19 @@ def test_values_pool_in_a_dict_by_content():
 # -- adapters --------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "obj, kind",
-    [("text", ValueKind.TEXT), (PLAN, ValueKind.PLAN), ({"a": 1}, ValueKind.JSON), ([1, 2], ValueKind.JSON),
-     (3, ValueKind.JSON), (2.5, ValueKind.JSON), (True, ValueKind.JSON),
-     (np.array([1.0, 2.0]), ValueKind.EMBEDDING), (b"ab", ValueKind.BYTES), (bytearray(b"ab"), ValueKind.BYTES),
-     (None, ValueKind.NONE)],
+    [
+        ("text", ValueKind.TEXT),
+        (PLAN, ValueKind.PLAN),
+        ({"a": 1}, ValueKind.JSON),
+        ([1, 2], ValueKind.JSON),
+        (3, ValueKind.JSON),
+        (2.5, ValueKind.JSON),
+        (True, ValueKind.JSON),
+        (np.array([1.0, 2.0]), ValueKind.EMBEDDING),
+        (b"ab", ValueKind.BYTES),
+        (bytearray(b"ab"), ValueKind.BYTES),
+        (None, ValueKind.NONE),
+    ],
 )
 def test_to_value_adapts_every_kind(obj, kind):
     value = to_value(obj)
@@ -199,8 +219,9 @@ def test_convert_to_the_same_kind_is_identity():
 
 
 def test_convert_plan_to_text_and_back_round_trips():
-    as_text = convert(Value.plan(Plan("bake a cake", [PlanStep("buy flour"), PlanStep("bake it")]), schema=4),
-                      ValueKind.TEXT)
+    as_text = convert(
+        Value.plan(Plan("bake a cake", [PlanStep("buy flour"), PlanStep("bake it")]), schema=4), ValueKind.TEXT
+    )
     assert as_text.as_text() == "bake a cake\n1. buy flour\n2. bake it"
     assert as_text.schema == 4
     back = convert(as_text, ValueKind.PLAN)
@@ -219,10 +240,12 @@ def test_convert_text_to_plan_and_back_is_stable():
 
 @pytest.mark.parametrize(
     "plan",
-    [Plan("", [PlanStep("one")]),
-     Plan("goal", [PlanStep("one")]),
-     Plan("goal", [PlanStep("2. a numbered step"), PlanStep("- a dashed step"), PlanStep("-5 degrees")]),
-     Plan("Trip to Lyon", [PlanStep("book the train"), PlanStep("pack"), PlanStep("go")])],
+    [
+        Plan("", [PlanStep("one")]),
+        Plan("goal", [PlanStep("one")]),
+        Plan("goal", [PlanStep("2. a numbered step"), PlanStep("- a dashed step"), PlanStep("-5 degrees")]),
+        Plan("Trip to Lyon", [PlanStep("book the train"), PlanStep("pack"), PlanStep("go")]),
+    ],
 )
 def test_plan_text_round_trip_keeps_goal_and_steps(plan):
     assert Plan.from_text(plan.to_text()) == plan
@@ -252,9 +275,14 @@ def test_to_jsonable_is_json_dumpable_for_every_kind():
 def test_to_jsonable_encodes_each_kind_faithfully():
     text, plan, js, emb, raw, nothing = (v.to_jsonable()["data"] for v in every_kind())
     assert text == "bonjour"
-    assert plan == {"goal": "bake a cake", "steps": [{"description": "buy flour", "done": False},
-                                                     {"description": "mix the batter", "done": False},
-                                                     {"description": "bake it", "done": True}]}
+    assert plan == {
+        "goal": "bake a cake",
+        "steps": [
+            {"description": "buy flour", "done": False},
+            {"description": "mix the batter", "done": False},
+            {"description": "bake it", "done": True},
+        ],
+    }
     assert js == {"a": {"x": "y"}, "b": [1, 2.5, None, True]}
     assert emb == [0.5, -1.0, 2.0] and all(type(v) is float for v in emb)
     assert base64.b64decode(raw) == b"\x00\xffabc"

@@ -16,8 +16,12 @@ def _decision(kind="logistic", text="how many apples are left?"):
     table = {"kind": kind, "experts": ["a", "b"], "k": 2}
     if kind != "static":
         table["encoder"] = {"id": "hashing", "dim": 64, "length": True}
-    moe = HiMoE(experts=[ConstantExpert("a", value={"answer": 3}), ConstantExpert("b", value="three")],
-                entry_points=False, environ={}, config={"routers": {"r": table}, "state": {"enabled": False}})
+    moe = HiMoE(
+        experts=[ConstantExpert("a", value={"answer": 3}), ConstantExpert("b", value="three")],
+        entry_points=False,
+        environ={},
+        config={"routers": {"r": table}, "state": {"enabled": False}},
+    )
     return moe.run_sync(text).decision
 
 
@@ -28,8 +32,17 @@ def test_a_decision_round_trips_through_its_record(kind):
     record = json.loads(text)
     assert record["v"] == 1 and "pickle" not in text
     again = decode_decision(text)
-    for field in ("trace_id", "router", "scores", "picks", "propensity", "outcomes", "value", "weights",
-                  "model_version"):
+    for field in (
+        "trace_id",
+        "router",
+        "scores",
+        "picks",
+        "propensity",
+        "outcomes",
+        "value",
+        "weights",
+        "model_version",
+    ):
         assert getattr(again, field) == getattr(decision, field), field
     assert again.input.as_text() == decision.input.as_text()
     if decision.features is None:
@@ -53,16 +66,32 @@ def test_a_record_of_another_version_or_damaged_is_refused_with_a_reason():
 def test_a_released_trace_rebuilds_the_decision_it_was_taken_from():
     """The kept trace's atoms hold the decision too: once the trace store lets the live object
     go, feedback rebuilds an equal one."""
-    moe = HiMoE(experts=[ConstantExpert("a", value={"answer": 3}), ConstantExpert("b", value="three")],
-                entry_points=False, environ={},
-                config={"routers": {"r": {"kind": "logistic", "experts": ["a", "b"], "k": 2,
-                                          "encoder": {"id": "hashing", "dim": 64}}}, "state": {"enabled": False}})
+    moe = HiMoE(
+        experts=[ConstantExpert("a", value={"answer": 3}), ConstantExpert("b", value="three")],
+        entry_points=False,
+        environ={},
+        config={
+            "routers": {
+                "r": {"kind": "logistic", "experts": ["a", "b"], "k": 2, "encoder": {"id": "hashing", "dim": 64}}
+            },
+            "state": {"enabled": False},
+        },
+    )
     response = moe.run_sync("how many apples are left?")
     record = moe.traces.record(response.trace_id)
     record.release()
     rebuilt = record.decision()
     assert rebuilt is not response.decision
-    for field in ("trace_id", "router", "scores", "picks", "propensity", "outcomes", "value", "weights",
-                  "model_version"):
+    for field in (
+        "trace_id",
+        "router",
+        "scores",
+        "picks",
+        "propensity",
+        "outcomes",
+        "value",
+        "weights",
+        "model_version",
+    ):
         assert getattr(rebuilt, field) == getattr(response.decision, field), field
     np.testing.assert_array_equal(rebuilt.features.vector, response.decision.features.vector)

@@ -21,8 +21,11 @@ from himoe_core._scaffold import render_plugin
 
 ROOT = Path(__file__).resolve().parents[1]
 MEMBERS = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["uv"]["workspace"]["members"]
-PROJECTS = [ROOT, *sorted({p.parent for pattern in MEMBERS for p in ROOT.glob(f"{pattern}/pyproject.toml")}),
-            ROOT / "docs" / "examples" / "himoe-example"]
+PROJECTS = [
+    ROOT,
+    *sorted({p.parent for pattern in MEMBERS for p in ROOT.glob(f"{pattern}/pyproject.toml")}),
+    ROOT / "docs" / "examples" / "himoe-example",
+]
 
 
 def workspace_packages() -> dict[str, list[str]]:
@@ -80,9 +83,13 @@ def undeclared(sources: dict[str, str], own: set[str], requirements: list[str], 
 def test_a_distribution_declares_every_module_its_package_imports(folder):
     meta = tomllib.loads((folder / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     packages = tomllib.loads((folder / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["hatch"]["build"][
-        "targets"]["wheel"]["packages"]
-    sources = {str(p.relative_to(ROOT)): p.read_text(encoding="utf-8")
-               for package in packages for p in sorted((folder / package).rglob("*.py"))}
+        "targets"
+    ]["wheel"]["packages"]
+    sources = {
+        str(p.relative_to(ROOT)): p.read_text(encoding="utf-8")
+        for package in packages
+        for p in sorted((folder / package).rglob("*.py"))
+    }
     assert sources
     # an import that only an optional feature makes may come from that feature's extra
     extras = [r for requirements in meta.get("optional-dependencies", {}).values() for r in requirements]
@@ -97,6 +104,10 @@ def test_a_generated_plugin_declares_what_it_and_its_tests_import():
     tests = {path: text for path, text in files.items() if path.startswith("tests/") and path.endswith(".py")}
     assert code and tests
     assert undeclared(code, {"himoe_echo"}, meta["dependencies"], meta["name"]) == []
-    assert undeclared(tests, {"himoe_echo"}, meta["dependencies"] + meta["optional-dependencies"]["test"],
-                      meta["name"]) == []
-    assert all(any(op in r for op in (">=", "==")) for r in meta["dependencies"] + meta["optional-dependencies"]["test"])
+    assert (
+        undeclared(tests, {"himoe_echo"}, meta["dependencies"] + meta["optional-dependencies"]["test"], meta["name"])
+        == []
+    )
+    assert all(
+        any(op in r for op in (">=", "==")) for r in meta["dependencies"] + meta["optional-dependencies"]["test"]
+    )

@@ -25,9 +25,14 @@ def test_the_wheels_install_with_pip_and_answer(fresh_venv, built_distributions)
 
     # Every himoe module comes from the environment's site-packages, installed from a wheel.
     site = venv.site_packages()
-    where = json.loads(venv.run("-c", "import json, himoe_core, himoe_registry, himoe_math, himoe_planning; "
-                                "print(json.dumps([m.__file__ for m in (himoe_core, himoe_registry, himoe_math, "
-                                "himoe_planning)]))").stdout)
+    where = json.loads(
+        venv.run(
+            "-c",
+            "import json, himoe_core, himoe_registry, himoe_math, himoe_planning; "
+            "print(json.dumps([m.__file__ for m in (himoe_core, himoe_registry, himoe_math, "
+            "himoe_planning)]))",
+        ).stdout
+    )
     assert all(Path(module).is_relative_to(site) for module in where), (site, where)
     for dist_info in site.glob("himoe*.dist-info"):
         assert not (dist_info / "direct_url.json").exists(), f"{dist_info.name}: not installed from a wheel file"

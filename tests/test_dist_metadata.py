@@ -16,9 +16,13 @@ from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parents[1]
 MEMBERS = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["uv"]["workspace"]["members"]
-PROJECTS = [ROOT, *sorted({p.parent for pattern in MEMBERS for p in ROOT.glob(f"{pattern}/pyproject.toml")})]  # as dev.py
-NAMES = {tomllib.loads((folder / "pyproject.toml").read_text(encoding="utf-8"))["project"]["name"]
-         for folder in PROJECTS}
+PROJECTS = [
+    ROOT,
+    *sorted({p.parent for pattern in MEMBERS for p in ROOT.glob(f"{pattern}/pyproject.toml")}),
+]  # as dev.py
+NAMES = {
+    tomllib.loads((folder / "pyproject.toml").read_text(encoding="utf-8"))["project"]["name"] for folder in PROJECTS
+}
 TYPED = {"himoe": "himoe_core", "himoe-registry": "himoe_registry"}
 URL_LABELS = {"Homepage", "Documentation", "Repository", "Issues", "Changelog"}
 
@@ -53,13 +57,15 @@ def test_the_metadata_is_complete(folder):
     assert meta["description"] and meta["authors"]
     for requirement in map(Requirement, meta["dependencies"]):
         assert any(spec.operator in (">=", "==", "~=") for spec in requirement.specifier), (
-            f"{meta['name']}: {requirement} has no lower bound")
+            f"{meta['name']}: {requirement} has no lower bound"
+        )
 
 
 def test_dist_builds_an_sdist_and_a_wheel_of_each(built_distributions):
     wheels = {re.sub(r"-0\.1\.0-.*", "", w.name).replace("_", "-"): w for w in built_distributions.glob("*.whl")}
-    sdists = {re.sub(r"-0\.1\.0\.tar\.gz$", "", s.name).replace("_", "-"): s
-              for s in built_distributions.glob("*.tar.gz")}
+    sdists = {
+        re.sub(r"-0\.1\.0\.tar\.gz$", "", s.name).replace("_", "-"): s for s in built_distributions.glob("*.tar.gz")
+    }
     assert set(wheels) == set(sdists) == NAMES
     for name, wheel in wheels.items():
         metadata, files = wheel_metadata(wheel)

@@ -44,27 +44,39 @@ def subcommands() -> dict[str, argparse.ArgumentParser]:
 
 def options_of(parser: argparse.ArgumentParser, nested: bool = True) -> set[str]:
     """The options of a command, and of its actions when it has some (`himoe state reset`)."""
-    nested = {s for a in parser._actions if nested and isinstance(a, argparse._SubParsersAction)
-              for sub in a.choices.values() for s in options_of(sub)}
+    nested = {
+        s
+        for a in parser._actions
+        if nested and isinstance(a, argparse._SubParsersAction)
+        for sub in a.choices.values()
+        for s in options_of(sub)
+    }
     return ({s for a in parser._actions for s in a.option_strings} | nested) - HELP
 
 
 def positionals_of(parser: argparse.ArgumentParser) -> list[str]:
-    return [(a.metavar or a.dest).upper() for a in parser._actions
-            if not a.option_strings and not isinstance(a, argparse._SubParsersAction)]
+    return [
+        (a.metavar or a.dest).upper()
+        for a in parser._actions
+        if not a.option_strings and not isinstance(a, argparse._SubParsersAction)
+    ]
 
 
 GLOBAL_OPTIONS = options_of(build_parser(), nested=False)
 TEXT = CLI_MD.read_text(encoding="utf-8")
 SECTIONS = sections(TEXT)
-COMMAND_SECTIONS = {m.group(1): body for title, body in SECTIONS.items()
-                    if (m := re.fullmatch(r"`himoe ([a-z][a-z-]*)(?: [a-z]+)?`", title))}
+COMMAND_SECTIONS = {
+    m.group(1): body
+    for title, body in SECTIONS.items()
+    if (m := re.fullmatch(r"`himoe ([a-z][a-z-]*)(?: [a-z]+)?`", title))
+}
 COMMANDS = subcommands()
 
 
 def test_every_subcommand_has_a_section_and_no_section_names_a_missing_one():
     assert sorted(COMMAND_SECTIONS) == sorted(COMMANDS), (
-        "docs/cli.md needs one '## `himoe <command>`' section per subcommand of build_parser()")
+        "docs/cli.md needs one '## `himoe <command>`' section per subcommand of build_parser()"
+    )
 
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))
@@ -74,7 +86,8 @@ def test_every_option_and_argument_of_a_command_has_a_row_in_its_section(command
     assert not missing, f"docs/cli.md, section `himoe {command}`: options without a table row: {missing}"
     for name in positionals_of(COMMANDS[command]):
         assert name in documented, (
-            f"docs/cli.md, section `himoe {command}`: positional argument {name} has no table row")
+            f"docs/cli.md, section `himoe {command}`: positional argument {name} has no table row"
+        )
 
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))

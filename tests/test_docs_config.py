@@ -17,10 +17,10 @@ from pathlib import Path
 import attrs
 import pytest
 
-from himoe_core.routing import FeaturesEncoder, HashingEncoder, InputLimits, RulesOrchestrator
-from himoe_core._config.config_parsing import load_config
 from himoe_core._config import config_parsing
+from himoe_core._config.config_parsing import load_config
 from himoe_core.plugins.default_plugin import ROUTER_CLASSES
+from himoe_core.routing import FeaturesEncoder, HashingEncoder, InputLimits, RulesOrchestrator
 
 CONFIG_MD = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
 HEADING = re.compile(r"^(#{2,4}) .*?\{#(?P<anchor>[\w-]+)\}\s*$")
@@ -109,21 +109,29 @@ def expected_keys() -> dict[str, dict[str, object]]:
     expected = {
         "himoe": {key: CHECKED["himoe"].get(key) for key in config_parsing.HIMOE_KEYS},
         "limits": limits,
-        "routers": {key: ... for key in config_parsing.ROUTER_COMMON_KEYS},
-        "gating": {key: ... for key in config_parsing.GATING_KEYS},
-        "rules": {key: ... for key in config_parsing.RULE_KEYS},
+        "routers": dict.fromkeys(config_parsing.ROUTER_COMMON_KEYS, ...),
+        "gating": dict.fromkeys(config_parsing.GATING_KEYS, ...),
+        "rules": dict.fromkeys(config_parsing.RULE_KEYS, ...),
         "state": {key: CHECKED["state"].get(key) for key in config_parsing.STATE_KEYS},
         "serve": {key: CHECKED["serve"].get(key) for key in config_parsing.SERVE_KEYS},
-        "orchestrator": {"kind": "rules", **{
-            name: default for name, default in constructor_keywords(RulesOrchestrator).items()
-            if name not in ENGINE_SUPPLIED}},
+        "orchestrator": {
+            "kind": "rules",
+            **{
+                name: default
+                for name, default in constructor_keywords(RulesOrchestrator).items()
+                if name not in ENGINE_SUPPLIED
+            },
+        },
         "encoder-hashing": {f.name: f.default for f in attrs.fields(HashingEncoder)},
         "encoder-features": {f.name: f.default for f in attrs.fields(FeaturesEncoder)},
     }
     expected["routers"].update({"kind": "static", "k": 1, "aggregator": "best_score", "experts": ["*"]})
     for kind, cls in ROUTERS.items():
-        expected[kind] = {name: default for name, default in constructor_keywords(cls).items()
-                          if name not in ENGINE_SUPPLIED and name not in config_parsing.ROUTER_COMMON_KEYS}
+        expected[kind] = {
+            name: default
+            for name, default in constructor_keywords(cls).items()
+            if name not in ENGINE_SUPPLIED and name not in config_parsing.ROUTER_COMMON_KEYS
+        }
     return expected
 
 
@@ -131,7 +139,9 @@ EXPECTED = expected_keys()
 
 
 def test_the_sections_exist_and_the_keys_are_found():
-    assert set(EXPECTED) <= set(SECTIONS), f"docs/configuration.md lacks sections {sorted(set(EXPECTED) - set(SECTIONS))}"
+    assert set(EXPECTED) <= set(SECTIONS), (
+        f"docs/configuration.md lacks sections {sorted(set(EXPECTED) - set(SECTIONS))}"
+    )
     assert {"budget_ms", "plugins_dir"} <= set(EXPECTED["himoe"])
     assert {"alpha", "ridge", "cost_weight", "min_quality", "min_pulls"} <= set(EXPECTED["hybrid"])
     assert {"lr", "l2", "load_balance", "entropy", "window", "cost_weight"} <= set(EXPECTED["linear"])
@@ -192,11 +202,13 @@ def test_documented_defaults_are_the_code_defaults(section):
         documented = _literal(row["default"])
         if actual is None or actual is attrs.NOTHING:  # "none", "required", or an empty table/list
             assert documented in (..., {}, []) or row["default"].lower().startswith(("none", "required")), (
-                f"docs/configuration.md, {section}.{key}: the code has no default, the docs say {row['default']!r}")
+                f"docs/configuration.md, {section}.{key}: the code has no default, the docs say {row['default']!r}"
+            )
             continue
         assert documented is not ..., f"docs/configuration.md, {section}.{key}: give the default `{actual!r}`"
         assert _same(documented, actual), (
-            f"docs/configuration.md, {section}.{key}: documented default {documented!r}, code default {actual!r}")
+            f"docs/configuration.md, {section}.{key}: documented default {documented!r}, code default {actual!r}"
+        )
         checked += 1
     if section in ("himoe", "limits", "state", "serve", "orchestrator", "linear", "linucb", "symbolic"):
         assert checked, f"no default was compared in section {section}: is its table still parsed?"

@@ -31,8 +31,11 @@ def convention_problems(package_root: Path) -> list[str]:
     spec = importlib.util.spec_from_file_location("himoe_file_convention", ROOT / "tests" / "test_file_convention.py")
     checker = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(checker)
-    return [f"{path.name}: {problem}" for path in sorted(package_root.rglob("*.py"))
-            for problem in checker.check_file(path, package_root, plugin=True)]
+    return [
+        f"{path.name}: {problem}"
+        for path in sorted(package_root.rglob("*.py"))
+        for problem in checker.check_file(path, package_root, plugin=True)
+    ]
 
 
 def test_the_example_is_a_standalone_distribution_following_the_convention():
@@ -67,16 +70,24 @@ def test_the_example_wheel_installs_and_works(tmp_path, fresh_venv, built_distri
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         entry_points = archive.read("himoe_example-0.1.0.dist-info/entry_points.txt").decode()
-    assert {"himoe_example/plugin.py", "himoe_example/experts/text/word_count_expert.py",
-            "himoe_example/experts/text/sentiment_lexicon_expert.py"} <= names
+    assert {
+        "himoe_example/plugin.py",
+        "himoe_example/experts/text/word_count_expert.py",
+        "himoe_example/experts/text/sentiment_lexicon_expert.py",
+    } <= names
     assert not any(name.startswith("tests/") for name in names)
     assert "[himoe]\nhimoe-example = himoe_example.plugin" in entry_points
 
     # Installed with their dependencies resolved (already there, at the pinned versions).
     venv.uv("pip", "install", "--quiet", "--python", venv.python, registry_wheel, core_wheel, wheel)
     venv.uv("pip", "check", "--quiet", "--python", venv.python)
-    where = json.loads(venv.run("-c", "import json, sys, himoe_core, himoe_registry, himoe_example; print(json.dumps("
-                                "[m.__file__ for m in (himoe_core, himoe_registry, himoe_example)] + sys.path))").stdout)
+    where = json.loads(
+        venv.run(
+            "-c",
+            "import json, sys, himoe_core, himoe_registry, himoe_example; print(json.dumps("
+            "[m.__file__ for m in (himoe_core, himoe_registry, himoe_example)] + sys.path))",
+        ).stdout
+    )
     modules, path = where[:3], where[3:]
     assert all(Path(module).is_relative_to(venv.root) for module in modules), modules  # the wheels, not the sources
     assert not [entry for entry in path if entry and Path(entry).resolve().is_relative_to(ROOT)], path
@@ -88,7 +99,10 @@ def test_the_example_wheel_installs_and_works(tmp_path, fresh_venv, built_distri
     listed = {e["name"]: e for e in json.loads(venv.himoe_command("list-experts", "--json").stdout)}
     for name in ("word_count", "sentiment_lexicon"):
         assert (listed[name]["plugin"], listed[name]["version"], listed[name]["domain"]) == (
-            "himoe-example", "0.1.0", "text")
+            "himoe-example",
+            "0.1.0",
+            "text",
+        )
 
     answer = json.loads(venv.himoe_command("run", "count: The cat sat. The cat ran away!", "--json").stdout)
     assert answer["value"]["data"]["words"] == 7 and answer["value"]["data"]["sentences"] == 2

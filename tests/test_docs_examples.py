@@ -16,8 +16,9 @@ def run_example(name: str, *args: str, cwd: Path) -> list[str]:
     # HIMOE_STATE (set for every test by the root conftest) is inherited: whatever an example
     # writes goes to the test's temporary folder, never the user's state file.
     try:
-        result = subprocess.run([sys.executable, str(EXAMPLES / name), *args], capture_output=True, text=True,
-                                cwd=cwd, timeout=90)
+        result = subprocess.run(
+            [sys.executable, str(EXAMPLES / name), *args], capture_output=True, text=True, cwd=cwd, timeout=90
+        )
     except subprocess.TimeoutExpired as exc:
         output = b"".join(part or b"" for part in (exc.stdout, exc.stderr))  # bytes, whatever `text` says
         pytest.fail(f"{name} did not finish in 90 s; output so far:\n{output.decode(errors='replace')}")
@@ -30,17 +31,21 @@ def test_the_sync_script_answers_hints_errors_and_takes_feedback(tmp_path):
     assert lines[0].startswith("'shout: hello world' -> text 'HELLO WORLD!' (router main, expert shouter, ")
     assert lines[1].startswith("'count: one two three four' -> json {'words': 4} (router main, expert word_counter, ")
     assert lines[2] == "hint -> QUIET PLEASE!"
-    assert lines[3] == ("error -> no expert selected: router 'main' has no expert that can handle text "
-                        "'translate: bonjour'; its experts are shouter, word_counter")
+    assert lines[3] == (
+        "error -> no expert selected: router 'main' has no expert that can handle text "
+        "'translate: bonjour'; its experts are shouter, word_counter"
+    )
     assert lines[4] == "feedback -> main {'word_counter': 1.0}"
     assert len(lines) == 5
 
 
 def test_the_trio_app_runs_concurrently_cuts_at_the_deadline_shadows_and_cancels(tmp_path):
     lines = run_example("trio_app.py", cwd=tmp_path)
-    assert lines[:3] == ["capital of France -> Paris (librarian ok, oracle timed_out)",
-                         "capital of Italy -> Rome (librarian ok, oracle timed_out)",
-                         "largest planet -> Jupiter (librarian ok, oracle timed_out)"]
+    assert lines[:3] == [
+        "capital of France -> Paris (librarian ok, oracle timed_out)",
+        "capital of Italy -> Rome (librarian ok, oracle timed_out)",
+        "largest planet -> Jupiter (librarian ok, oracle timed_out)",
+    ]
     assert lines[3].startswith("3 requests in ")
     # Three 100 ms requests ran at once: far less than the 300 ms they would take in turn.
     assert int(lines[3].split()[3]) < 250, lines[3]

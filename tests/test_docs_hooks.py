@@ -21,8 +21,11 @@ HEADING = re.compile(r"^## (?P<title>.+?)(?:\s*\{#(?P<anchor>[\w-]+)\})?\s*$")
 def hookspec_functions() -> dict:
     """Every function of the hookspecs module that pluggy's HookspecMarker marked."""
     marker = PROJECT + "_spec"
-    return {name: fn for name, fn in vars(hookspecs).items()
-            if inspect.isfunction(fn) and getattr(fn, marker, None) is not None}
+    return {
+        name: fn
+        for name, fn in vars(hookspecs).items()
+        if inspect.isfunction(fn) and getattr(fn, marker, None) is not None
+    }
 
 
 def documented_hooks() -> dict[str, dict]:
@@ -54,14 +57,20 @@ DOCUMENTED = documented_hooks()
 
 
 def test_the_specs_are_found():
-    assert {"register_experts", "register_routers", "register_aggregators", "register_orchestrators",
-            "register_encoders"} <= set(SPECS)
+    assert {
+        "register_experts",
+        "register_routers",
+        "register_aggregators",
+        "register_orchestrators",
+        "register_encoders",
+    } <= set(SPECS)
 
 
 def test_every_hook_is_documented_with_its_exact_signature_and_nothing_else_is():
     expected = {f"{name}{inspect.signature(fn)}" for name, fn in SPECS.items()}
     assert sorted(DOCUMENTED) == sorted(expected), (
-        "docs/hooks.md must have one '## name(args)' heading per hookspec, with the exact signature")
+        "docs/hooks.md must have one '## name(args)' heading per hookspec, with the exact signature"
+    )
 
 
 @pytest.mark.parametrize("name", sorted(SPECS))
@@ -72,4 +81,5 @@ def test_each_hook_section_quotes_its_docstring_and_has_a_stable_anchor(name):
     assert section["anchor"] == name, f"docs/hooks.md: give the {name} heading the anchor {{#{name}}}"
     quoted = [line.lstrip(">").strip() for line in section["body"] if line.startswith(">")]
     assert normalise(" ".join(quoted)) == normalise(inspect.getdoc(fn)), (
-        f"docs/hooks.md: the blockquote of {name} must be its docstring (`` as `)")
+        f"docs/hooks.md: the blockquote of {name} must be its docstring (`` as `)"
+    )

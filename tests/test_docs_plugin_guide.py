@@ -25,11 +25,32 @@ def test_the_guide_s_pytest_samples_pass(tmp_path):
     for index, code in enumerate(samples):
         (tmp_path / f"test_guide_sample_{index}.py").write_text(code, encoding="utf-8")
     (tmp_path / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(EXAMPLE), os.environ.get("PYTHONPATH")])),
-               PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")  # load himoe's plugin once, explicitly
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(filter(None, [str(EXAMPLE), os.environ.get("PYTHONPATH")])),
+        PYTEST_DISABLE_PLUGIN_AUTOLOAD="1",
+    )  # load himoe's plugin once, explicitly
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "himoe_core.testing.pytest_plugin", "-p", "no:cacheprovider",
-         "--rootdir", str(tmp_path), "-c", str(tmp_path / "pytest.ini"), str(tmp_path)],
-        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "himoe_core.testing.pytest_plugin",
+            "-p",
+            "no:cacheprovider",
+            "--rootdir",
+            str(tmp_path),
+            "-c",
+            str(tmp_path / "pytest.ini"),
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert re.search(r"\b[1-9]\d* passed\b", result.stdout), result.stdout

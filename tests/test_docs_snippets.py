@@ -20,8 +20,19 @@ import pytest
 from himoe_core._config.config_parsing import load_config
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
-PAGES = ["../README.md", "index.md", "quickstart.md", "concepts.md", "configuration.md", "embedding.md", "learning.md",
-         "cli.md", "plugins.md", "hooks.md", "serving.md"]
+PAGES = [
+    "../README.md",
+    "index.md",
+    "quickstart.md",
+    "concepts.md",
+    "configuration.md",
+    "embedding.md",
+    "learning.md",
+    "cli.md",
+    "plugins.md",
+    "hooks.md",
+    "serving.md",
+]
 BLOCK = re.compile(r"^```(?P<lang>[a-z]*)\n(?P<code>.*?)^```", re.S | re.M)
 FILE_COMMENT = re.compile(r"#\s*(?P<path>[\w./-]+\.(?:py|toml))\b.*")
 
@@ -33,15 +44,20 @@ def blocks(page: str) -> list[dict]:
     found = []
     previous_end = 0
     for match in BLOCK.finditer(text):
-        before = [line for line in text[previous_end:match.start()].splitlines() if line.strip()]
+        before = [line for line in text[previous_end : match.start()].splitlines() if line.strip()]
         previous_end = match.end()
         code = match.group("code")
         first = code.splitlines()[0].strip() if code.strip() else ""
         file = FILE_COMMENT.fullmatch(first)
-        found.append({"lang": match.group("lang"), "code": code,
-                      "skip": bool(before) and "docs-test: skip" in before[-1],
-                      "file": file.group("path") if file else None,
-                      "line": text[:match.start("code")].count("\n") + 1})
+        found.append(
+            {
+                "lang": match.group("lang"),
+                "code": code,
+                "skip": bool(before) and "docs-test: skip" in before[-1],
+                "file": file.group("path") if file else None,
+                "line": text[: match.start("code")].count("\n") + 1,
+            }
+        )
     return found
 
 
@@ -58,12 +74,14 @@ def test_python_samples_run(page, tmp_path):
         script = tmp_path / f"_sample_line_{block['line']}.py"
         script.write_text(block["code"], encoding="utf-8")
         try:
-            result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path,
-                                    timeout=120)
+            result = subprocess.run(
+                [sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, timeout=120
+            )
         except subprocess.TimeoutExpired:
             pytest.fail(f"docs/{page}, the python block at line {block['line']} did not finish in 120 s")
         assert result.returncode == 0, (
-            f"docs/{page}, the python block at line {block['line']} failed:\n{block['code']}\n{result.stderr}")
+            f"docs/{page}, the python block at line {block['line']} failed:\n{block['code']}\n{result.stderr}"
+        )
         ran += 1
     if page in ("concepts.md", "embedding.md", "learning.md", "hooks.md", "plugins.md"):
         assert ran, f"no python block of docs/{page} ran: is the block parser broken?"

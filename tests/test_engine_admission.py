@@ -9,20 +9,32 @@ import trio
 import trio.testing
 
 from himoe_core import (
-    CancelToken, Cancelled, ConfigError, DeadlineExceeded, HiMoE, NoExpertSelected, hookimpl,
+    Cancelled,
+    CancelToken,
+    ConfigError,
+    DeadlineExceeded,
+    HiMoE,
+    NoExpertSelected,
+    hookimpl,
 )
-from himoe_core.routing import BaseRouter
 from himoe_core._engine.lag_limit import LagLimit
 from himoe_core._engine.request_slots import RequestSlots
+from himoe_core.routing import BaseRouter
 from himoe_core.testing import FailingExpert, SleepyExpert
 
 
 def _moe(max_in_flight: int, *, budget_ms: float = 100.0, experts=None) -> HiMoE:
     experts = experts or [SleepyExpert("slow", delay_s=0.030, value="done")]
-    return HiMoE(experts=experts, entry_points=False, environ={},
-                 config={"himoe": {"budget_ms": budget_ms, "max_in_flight": max_in_flight},
-                         "routers": {"r": {"kind": "static", "experts": ["*"], "k": 1}},
-                         "state": {"enabled": False}})
+    return HiMoE(
+        experts=experts,
+        entry_points=False,
+        environ={},
+        config={
+            "himoe": {"budget_ms": budget_ms, "max_in_flight": max_in_flight},
+            "routers": {"r": {"kind": "static", "experts": ["*"], "k": 1}},
+            "state": {"enabled": False},
+        },
+    )
 
 
 async def _burst(moe: HiMoE, n: int, **options) -> list[tuple[float, str]]:
@@ -86,8 +98,11 @@ def test_a_request_that_cannot_start_in_time_fails_exactly_at_its_deadline_sayin
         async with trio.open_nursery() as nursery:
             nursery.start_soon(moe.run, "first")
             await trio.sleep(1e-6)
-            with pytest.raises(DeadlineExceeded, match=r"it could not start in time: all 1 request slots "
-                                                       r"\(\[himoe\] max_in_flight\) stayed busy — the process is overloaded"):
+            with pytest.raises(
+                DeadlineExceeded,
+                match=r"it could not start in time: all 1 request slots "
+                r"\(\[himoe\] max_in_flight\) stayed busy — the process is overloaded",
+            ):
                 await moe.run("second", budget_ms=10)
 
     _mock_run(two)
@@ -135,8 +150,7 @@ def test_run_sync_callers_share_the_limit_of_its_loop():
 
         results = []
         started = time.monotonic()
-        threads = [threading.Thread(target=lambda: results.append(moe.run_sync("x").value.as_text()))
-                   for _ in range(3)]
+        threads = [threading.Thread(target=lambda: results.append(moe.run_sync("x").value.as_text())) for _ in range(3)]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -147,11 +161,14 @@ def test_run_sync_callers_share_the_limit_of_its_loop():
         moe.close()
 
 
-@pytest.mark.parametrize("value, message", [
-    (-1, r'himoe\.max_in_flight: expected "auto" or an integer >= 0 \(0: no limit\), got -1'),
-    ("8", r'himoe\.max_in_flight: expected "auto" or an integer >= 0 \(0: no limit\), got \'8\''),
-    (True, r'himoe\.max_in_flight: expected "auto" or an integer >= 0 \(0: no limit\), got True'),
-])
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        (-1, r'himoe\.max_in_flight: expected "auto" or an integer >= 0 \(0: no limit\), got -1'),
+        ("8", r'himoe\.max_in_flight: expected "auto" or an integer >= 0 \(0: no limit\), got \'8\''),
+        (True, r'himoe\.max_in_flight: expected "auto" or an integer >= 0 \(0: no limit\), got True'),
+    ],
+)
 def test_a_bad_limit_is_a_config_error_naming_the_key(value, message):
     with pytest.raises(ConfigError, match=message):
         _moe(value)
@@ -159,10 +176,16 @@ def test_a_bad_limit_is_a_config_error_naming_the_key(value, message):
 
 # -- inside HiMoE.open(): one reaper task sends the waiters away -------------------------------------
 def _open_options(max_in_flight: int, budget_ms: float = 100.0) -> dict:
-    return dict(experts=[SleepyExpert("slow", delay_s=0.030, value="done")], entry_points=False, environ={},
-                config={"himoe": {"budget_ms": budget_ms, "max_in_flight": max_in_flight},
-                        "routers": {"r": {"kind": "static", "experts": ["*"], "k": 1}},
-                        "state": {"enabled": False}})
+    return {
+        "experts": [SleepyExpert("slow", delay_s=0.030, value="done")],
+        "entry_points": False,
+        "environ": {},
+        "config": {
+            "himoe": {"budget_ms": budget_ms, "max_in_flight": max_in_flight},
+            "routers": {"r": {"kind": "static", "experts": ["*"], "k": 1}},
+            "state": {"enabled": False},
+        },
+    }
 
 
 def test_under_open_waiters_that_cannot_start_are_sent_away_just_before_their_deadline():

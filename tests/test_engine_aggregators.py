@@ -8,11 +8,17 @@ import trio
 import trio.testing
 
 from himoe_core import ExpertAux, ExpertOut, HiMoE, NoExpertSelected, Plan, PlanStep, Value, ValueKind
-from himoe_core.routing import (
-    AggregationFailed, BestScoreAggregator, ConfidenceAggregator, ExpertRef, GateScores, stable_id,
-    WeightedMeanAggregator, WeightedVoteAggregator,
-)
 from himoe_core._router.fanout_result import FanoutResult
+from himoe_core.routing import (
+    AggregationFailed,
+    BestScoreAggregator,
+    ConfidenceAggregator,
+    ExpertRef,
+    GateScores,
+    WeightedMeanAggregator,
+    WeightedVoteAggregator,
+    stable_id,
+)
 from himoe_core.testing import ConstantExpert, FailingExpert
 
 
@@ -26,8 +32,9 @@ def _scores(**probs):
 
 
 def _out(value, confidence=1.0, cost=0.0):
-    return ExpertOut(Value.text(value) if isinstance(value, str) else value,
-                     ExpertAux(cost_units=cost, confidence=confidence))
+    return ExpertOut(
+        Value.text(value) if isinstance(value, str) else value, ExpertAux(cost_units=cost, confidence=confidence)
+    )
 
 
 def _meta(out, calls, scores, aggregator="test"):
@@ -54,9 +61,21 @@ def test_best_score_only_considers_successes_through_the_engine():
     top = FailingExpert("top", message="crashed")
     second = ConstantExpert("second", value="second answer")
     third = ConstantExpert("third", value="third answer")
-    moe = HiMoE(experts=[top, second, third], entry_points=False, environ={}, config={"routers": {"r": {
-        "experts": ["top", "second", "third"], "k": 3, "aggregator": "best_score",
-        "weights": {"top": 3.0, "second": 2.0, "third": 1.0}}}})
+    moe = HiMoE(
+        experts=[top, second, third],
+        entry_points=False,
+        environ={},
+        config={
+            "routers": {
+                "r": {
+                    "experts": ["top", "second", "third"],
+                    "k": 3,
+                    "aggregator": "best_score",
+                    "weights": {"top": 3.0, "second": 2.0, "third": 1.0},
+                }
+            }
+        },
+    )
 
     async def main():
         return await moe.run("question")
@@ -74,8 +93,12 @@ def test_best_score_prefers_a_value_over_none():
 
 
 def test_aggregators_refuse_an_empty_call_list():
-    for aggregator in (BestScoreAggregator(), WeightedVoteAggregator(), WeightedMeanAggregator(),
-                       ConfidenceAggregator()):
+    for aggregator in (
+        BestScoreAggregator(),
+        WeightedVoteAggregator(),
+        WeightedMeanAggregator(),
+        ConfidenceAggregator(),
+    ):
         with pytest.raises(NoExpertSelected, match=aggregator.id):
             aggregator.combine([], _scores(a=1.0))
 
@@ -133,8 +156,10 @@ def test_weighted_vote_pools_classifiers_by_label_whatever_their_probabilities()
 
 def test_disagreement_compares_answers_not_their_probabilities():
     scores = _scores(a=0.6, b=0.4)
-    calls = [(_ref("a"), _out(Value.json({"answer": [-2, 2], "latex": "a"}))),
-             (_ref("b"), _out(Value.json({"answer": [-2, 2], "latex": "b"})))]
+    calls = [
+        (_ref("a"), _out(Value.json({"answer": [-2, 2], "latex": "a"}))),
+        (_ref("b"), _out(Value.json({"answer": [-2, 2], "latex": "b"}))),
+    ]
     for aggregator in (BestScoreAggregator(), ConfidenceAggregator(), WeightedVoteAggregator()):
         assert _meta(aggregator.combine(calls, scores), calls, scores).disagreement == 0.0, aggregator.id
     other = [(_ref("a"), _out(Value.json({"answer": 1}))), (_ref("b"), _out(Value.json({"answer": 2})))]
@@ -144,9 +169,11 @@ def test_disagreement_compares_answers_not_their_probabilities():
 def test_weighted_vote_normalises_text_and_plan():
     plan = Plan("", [PlanStep("buy flour"), PlanStep("bake bread")])
     scores = _scores(a=0.4, b=0.35, c=0.25)
-    calls = [(_ref("a"), _out(Value.plan(plan))),
-             (_ref("b"), _out("1. buy flour\n2. bake bread")),
-             (_ref("c"), _out("- eat cake"))]
+    calls = [
+        (_ref("a"), _out(Value.plan(plan))),
+        (_ref("b"), _out("1. buy flour\n2. bake bread")),
+        (_ref("c"), _out("- eat cake")),
+    ]
     out = WeightedVoteAggregator().combine(calls, scores)
     assert out.value.kind is ValueKind.PLAN
     assert out.value.as_plan() == plan
@@ -186,8 +213,10 @@ def test_weighted_mean_of_embeddings():
 
 def test_weighted_mean_weighs_confidence_too():
     scores = _scores(a=0.75, b=0.25)
-    calls = [(_ref("a"), _out(Value.embedding([1.0, 0.0]), confidence=0.5)),
-             (_ref("b"), _out(Value.embedding([0.0, 1.0]), confidence=1.0))]
+    calls = [
+        (_ref("a"), _out(Value.embedding([1.0, 0.0]), confidence=0.5)),
+        (_ref("b"), _out(Value.embedding([0.0, 1.0]), confidence=1.0)),
+    ]
     out = WeightedMeanAggregator().combine(calls, scores)
     np.testing.assert_allclose(out.value.as_embedding(), [0.6, 0.4], rtol=1e-6)
 
@@ -217,8 +246,12 @@ def test_weighted_mean_refuses_mismatched_sizes():
 
 def test_aggregation_failure_surfaces_from_the_engine():
     experts = [ConstantExpert("vec", value=np.array([1.0, 2.0], dtype=np.float32)), ConstantExpert("txt", value="hi")]
-    moe = HiMoE(experts=experts, entry_points=False, environ={}, config={"routers": {"r": {
-        "experts": ["vec", "txt"], "k": 2, "aggregator": "weighted_mean"}}})
+    moe = HiMoE(
+        experts=experts,
+        entry_points=False,
+        environ={},
+        config={"routers": {"r": {"experts": ["vec", "txt"], "k": 2, "aggregator": "weighted_mean"}}},
+    )
 
     async def main():
         await moe.run("question")
@@ -230,8 +263,11 @@ def test_aggregation_failure_surfaces_from_the_engine():
 # -- confidence --------------------------------------------------------------------------------------------
 def test_confidence_picks_the_most_confident():
     scores = _scores(a=0.6, b=0.3, c=0.1)
-    calls = [(_ref("a"), _out("A", confidence=0.3)), (_ref("b"), _out("B", confidence=0.9)),
-             (_ref("c"), _out("C", confidence=0.5))]
+    calls = [
+        (_ref("a"), _out("A", confidence=0.3)),
+        (_ref("b"), _out("B", confidence=0.9)),
+        (_ref("c"), _out("C", confidence=0.5)),
+    ]
     out = ConfidenceAggregator().combine(calls, scores)
     assert out.value.as_text() == "B"
     assert out.weights == ((stable_id("b"), 1.0),)

@@ -10,8 +10,9 @@ from himoe_core.testing import ConstantExpert
 
 
 def _build(config):
-    return HiMoE(experts=[ConstantExpert("alpha"), ConstantExpert("beta")], entry_points=False, environ={},
-                 config=config)
+    return HiMoE(
+        experts=[ConstantExpert("alpha"), ConstantExpert("beta")], entry_points=False, environ={}, config=config
+    )
 
 
 def _error(config) -> str:
@@ -69,8 +70,12 @@ def test_unknown_router_option():
 
 
 def test_rule_pointing_to_a_missing_router():
-    message = _error({"routers": {"x": {"experts": ["alpha"]}},
-                      "orchestrator": {"rules": [{"task_prefix": "fr:", "router": "nowhere"}]}})
+    message = _error(
+        {
+            "routers": {"x": {"experts": ["alpha"]}},
+            "orchestrator": {"rules": [{"task_prefix": "fr:", "router": "nowhere"}]},
+        }
+    )
     assert "orchestrator.rules[0]" in message and "'nowhere'" in message and "x" in message
 
 
@@ -82,14 +87,16 @@ def test_orchestrator_names_must_exist(key):
 
 
 def test_bad_rule_input_kind():
-    message = _error({"routers": {"x": {"experts": ["alpha"]}},
-                      "orchestrator": {"rules": [{"input": "video", "router": "x"}]}})
+    message = _error(
+        {"routers": {"x": {"experts": ["alpha"]}}, "orchestrator": {"rules": [{"input": "video", "router": "x"}]}}
+    )
     assert "orchestrator.rules[0].input" in message and "'video'" in message
 
 
 def test_unknown_rule_key():
-    message = _error({"routers": {"x": {"experts": ["alpha"]}},
-                      "orchestrator": {"rules": [{"prefix": "fr:", "router": "x"}]}})
+    message = _error(
+        {"routers": {"x": {"experts": ["alpha"]}}, "orchestrator": {"rules": [{"prefix": "fr:", "router": "x"}]}}
+    )
     assert "orchestrator.rules[0].prefix" in message
 
 
@@ -98,8 +105,10 @@ def test_unknown_orchestrator_kind():
     assert "orchestrator.kind" in message and "'oracle'" in message and "rules" in message
 
 
-@pytest.mark.parametrize("key, value", [("budget_ms", -1), ("budget_ms", "fast"), ("cost_budget", -0.5),
-                                        ("trace_capacity", 0), ("chain_plans", "yes")])
+@pytest.mark.parametrize(
+    "key, value",
+    [("budget_ms", -1), ("budget_ms", "fast"), ("cost_budget", -0.5), ("trace_capacity", 0), ("chain_plans", "yes")],
+)
 def test_bad_himoe_values(key, value):
     message = _error({"himoe": {key: value}})
     assert f"himoe.{key}" in message and repr(value) in message
@@ -121,9 +130,9 @@ def test_missing_file(tmp_path):
 def test_valid_toml_file(tmp_path):
     path = tmp_path / "himoe.toml"
     path.write_text(
-        '[himoe]\nbudget_ms = 250\ntrace_capacity = 7\n\n'
+        "[himoe]\nbudget_ms = 250\ntrace_capacity = 7\n\n"
         '[routers.fr]\nexperts = ["alpha"]\nk = 1\naggregator = "confidence"\n'
-        '[routers.fr.gating]\ntemperature = 0.5\nepsilon = 0.1\nseed = 7\n\n'
+        "[routers.fr.gating]\ntemperature = 0.5\nepsilon = 0.1\nseed = 7\n\n"
         '[routers.rest]\nexperts = ["*"]\nk = 2\n\n'
         '[orchestrator]\ndefault = "rest"\n\n'
         '[[orchestrator.rules]]\ntask_prefix = "fr:"\nrouter = "fr"\n',
@@ -157,7 +166,8 @@ def test_relative_paths_in_a_config_file_are_relative_to_the_file(tmp_path, monk
         "from himoe_core.testing import ConstantExpert\n\n"
         "@hookimpl\n"
         "def register_experts(register):\n"
-        "    register(ConstantExpert('from_the_plugins_dir', 'hi'))\n")
+        "    register(ConstantExpert('from_the_plugins_dir', 'hi'))\n"
+    )
     config = folder / "himoe.toml"
     config.write_text('[himoe]\nplugins_dir = "plugins"\n\n[state]\npath = "data/state.sqlite3"\n')
     elsewhere = tmp_path / "elsewhere"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import math
 import threading
-from types import SimpleNamespace
 from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -14,7 +14,15 @@ import trio
 import trio.testing
 
 from himoe_core import (
-    Context, ExpertAux, ExpertOut, HiMoE, InputData, InvalidInput, NoExpertSelected, Response, Value,
+    Context,
+    ExpertAux,
+    ExpertOut,
+    HiMoE,
+    InputData,
+    InvalidInput,
+    NoExpertSelected,
+    Response,
+    Value,
     ValueKind,
 )
 from himoe_core.routing import MixMeta, RouterInput
@@ -26,8 +34,10 @@ def _mock_run(fn):
 
 
 def _config(*names, **himoe):
-    return {"himoe": {"budget_ms": 2000, **himoe},
-            "routers": {"main": {"experts": list(names), "k": 1, "aggregator": "best_score"}}}
+    return {
+        "himoe": {"budget_ms": 2000, **himoe},
+        "routers": {"main": {"experts": list(names), "k": 1, "aggregator": "best_score"}},
+    }
 
 
 def _moe(experts, **himoe):
@@ -76,8 +86,9 @@ def test_run_sync_inside_the_engine_loop_is_refused():
 
 def test_open_in_a_trio_app():
     async def main():
-        async with HiMoE.open(experts=[EchoExpert("echo")], entry_points=False, environ={},
-                              config=_config("echo")) as moe:
+        async with HiMoE.open(
+            experts=[EchoExpert("echo")], entry_points=False, environ={}, config=_config("echo")
+        ) as moe:
             async with trio.open_nursery() as nursery:
                 results = {}
 
@@ -157,14 +168,17 @@ def test_traces_are_bounded_by_trace_capacity():
     assert [t["trace_id"] for t in moe.traces.recent()] == ids[2:]
 
 
-@pytest.mark.parametrize("bad", [
-    None,
-    [1.0, math.nan, 2.0],
-    np.array([math.inf], dtype=np.float64),
-    [],
-    {"text": "dict"},
-    np.zeros((2, 2)),
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        None,
+        [1.0, math.nan, 2.0],
+        np.array([math.inf], dtype=np.float64),
+        [],
+        {"text": "dict"},
+        np.zeros((2, 2)),
+    ],
+)
 def test_bad_input_is_invalid_input(bad):
     moe = _moe([ConstantExpert("c")])
 
@@ -231,8 +245,12 @@ def test_bad_k_is_invalid_input_naming_it(k):
 
 
 def test_text_limit_comes_from_config():
-    moe = HiMoE(experts=[ConstantExpert("c")], entry_points=False, environ={},
-                config={**_config("c"), "limits": {"max_text_chars": 10}})
+    moe = HiMoE(
+        experts=[ConstantExpert("c")],
+        entry_points=False,
+        environ={},
+        config={**_config("c"), "limits": {"max_text_chars": 10}},
+    )
 
     async def main():
         await moe.run("x" * 11)
@@ -242,8 +260,12 @@ def test_text_limit_comes_from_config():
 
 
 def test_unknown_router_names_the_configured_routers():
-    moe = HiMoE(experts=[ConstantExpert("c")], entry_points=False, environ={}, config={
-        "routers": {"alpha": {"experts": ["c"]}, "beta": {"experts": ["c"]}}})
+    moe = HiMoE(
+        experts=[ConstantExpert("c")],
+        entry_points=False,
+        environ={},
+        config={"routers": {"alpha": {"experts": ["c"]}, "beta": {"experts": ["c"]}}},
+    )
 
     async def main():
         await moe.run("q", router="gamma")

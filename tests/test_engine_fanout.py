@@ -12,7 +12,7 @@ import pytest
 import trio
 import trio.testing
 
-from himoe_core import BudgetExceeded, CancelToken, Cancelled, DeadlineExceeded, HiMoE, NoExpertSelected
+from himoe_core import BudgetExceeded, Cancelled, CancelToken, DeadlineExceeded, HiMoE, NoExpertSelected
 from himoe_core.testing import (
     BlockingExpert,
     ConstantExpert,
@@ -27,15 +27,13 @@ def _mock_run(fn):
 
 
 def _moe(experts, *, k=None, aggregator="best_score", budget_ms=1000.0, cost_budget=None, weights=None):
-    router = {"kind": "static", "experts": [e.name for e in experts], "k": k or len(experts),
-              "aggregator": aggregator}
+    router = {"kind": "static", "experts": [e.name for e in experts], "k": k or len(experts), "aggregator": aggregator}
     if weights:
         router["weights"] = weights
     himoe = {"budget_ms": budget_ms}
     if cost_budget is not None:
         himoe["cost_budget"] = cost_budget
-    return HiMoE(experts=experts, entry_points=False, environ={},
-                 config={"himoe": himoe, "routers": {"r": router}})
+    return HiMoE(experts=experts, entry_points=False, environ={}, config={"himoe": himoe, "routers": {"r": router}})
 
 
 def _calls(response_or_trace):
@@ -72,9 +70,11 @@ def test_hanging_expert_is_cut_at_the_deadline_and_the_others_answer():
 
 
 def test_every_expert_failing_names_each_expert_and_its_cause():
-    experts = [FailingExpert("alpha", message="disk on fire"),
-               FailingExpert("beta", message="bad weights", error_type=ValueError),
-               FailingExpert("gamma", message="out of tokens", delay_s=0.005)]
+    experts = [
+        FailingExpert("alpha", message="disk on fire"),
+        FailingExpert("beta", message="bad weights", error_type=ValueError),
+        FailingExpert("gamma", message="out of tokens", delay_s=0.005),
+    ]
     moe = _moe(experts)
 
     async def main():
@@ -83,8 +83,11 @@ def test_every_expert_failing_names_each_expert_and_its_cause():
     with pytest.raises(NoExpertSelected) as info:
         _mock_run(main)
     message = str(info.value)
-    for name, cause in [("alpha", "RuntimeError: disk on fire"), ("beta", "ValueError: bad weights"),
-                        ("gamma", "RuntimeError: out of tokens")]:
+    for name, cause in [
+        ("alpha", "RuntimeError: disk on fire"),
+        ("beta", "ValueError: bad weights"),
+        ("gamma", "RuntimeError: out of tokens"),
+    ]:
         assert name in message and cause in message
         assert cause in info.value.failures[name]
     trace = moe.traces.recent(1)[0]
@@ -128,8 +131,10 @@ def test_async_experts_run_in_parallel():
 
 
 def test_failure_does_not_spoil_the_others():
-    moe = _moe([FailingExpert("broken", message="nope"), SleepyExpert("ok", delay_s=0.01, value="fine")],
-               weights={"broken": 5.0})
+    moe = _moe(
+        [FailingExpert("broken", message="nope"), SleepyExpert("ok", delay_s=0.01, value="fine")],
+        weights={"broken": 5.0},
+    )
 
     async def main():
         return await moe.run("question")
@@ -461,9 +466,12 @@ def test_per_request_k_overrides_the_router():
 
 def test_max_concurrency_bounds_the_expert_across_routers():
     single = BlockingExpert("single", seconds=0.1, max_concurrency=1)
-    moe = HiMoE(experts=[single], entry_points=False, environ={}, config={
-        "himoe": {"budget_ms": 5000},
-        "routers": {"a": {"experts": ["single"]}, "b": {"experts": ["single"]}}})
+    moe = HiMoE(
+        experts=[single],
+        entry_points=False,
+        environ={},
+        config={"himoe": {"budget_ms": 5000}, "routers": {"a": {"experts": ["single"]}, "b": {"experts": ["single"]}}},
+    )
 
     async def main():
         async with trio.open_nursery() as nursery:

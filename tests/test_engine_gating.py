@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from himoe_core import ConfigError, Context, HiMoE, InputData, NoExpertSelected
-from himoe_core.routing import gate_with_policy, GatingPolicy, RouterInput, softmax_stable, stable_id
+from himoe_core.routing import GatingPolicy, RouterInput, gate_with_policy, softmax_stable, stable_id
 from himoe_core.testing import ConstantExpert
 
 
@@ -219,8 +219,9 @@ def test_no_expert_can_handle_shows_the_request_each_expert_gives_as_its_example
 
     with pytest.raises(NoExpertSelected) as info:
         _mock_run(main)
-    assert str(info.value).endswith("has no expert that can handle text 'hello'; its experts are "
-                                    "de-tagger, fr-tagger (e.g. 'fr:tag Le chat dort.')")
+    assert str(info.value).endswith(
+        "has no expert that can handle text 'hello'; its experts are de-tagger, fr-tagger (e.g. 'fr:tag Le chat dort.')"
+    )
 
 
 def test_can_handle_sees_the_task_hint_else_the_text():

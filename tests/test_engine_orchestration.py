@@ -39,14 +39,22 @@ def _open(experts, config):
 
 # -- rules ---------------------------------------------------------------------------------------------
 def _ruled():
-    experts = [ConstantExpert("fr-tagger", value="fr"), ConstantExpert("vec", value="vec"),
-               ConstantExpert("general", value="general")]
-    moe = _moe(experts,
-               routers={"fr": _router("fr-tagger"), "vectors": _router("vec"), "gen": _router("general")},
-               orchestrator={"default": "gen", "rules": [
-                   {"task_prefix": "fr:", "router": "fr"},
-                   {"input": "features", "router": "vectors"},
-               ]})
+    experts = [
+        ConstantExpert("fr-tagger", value="fr"),
+        ConstantExpert("vec", value="vec"),
+        ConstantExpert("general", value="general"),
+    ]
+    moe = _moe(
+        experts,
+        routers={"fr": _router("fr-tagger"), "vectors": _router("vec"), "gen": _router("general")},
+        orchestrator={
+            "default": "gen",
+            "rules": [
+                {"task_prefix": "fr:", "router": "fr"},
+                {"input": "features", "router": "vectors"},
+            ],
+        },
+    )
     return moe, experts
 
 
@@ -85,9 +93,14 @@ def test_unmatched_requests_go_to_the_default_router():
 
 def test_first_matching_rule_wins():
     experts = [ConstantExpert("one", value="1"), ConstantExpert("two", value="2")]
-    moe = _moe(experts, routers={"r1": _router("one"), "r2": _router("two")},
-               orchestrator={"default": "r2", "rules": [{"task_prefix": "plan", "router": "r1"},
-                                                        {"task_prefix": "plan:", "router": "r2"}]})
+    moe = _moe(
+        experts,
+        routers={"r1": _router("one"), "r2": _router("two")},
+        orchestrator={
+            "default": "r2",
+            "rules": [{"task_prefix": "plan", "router": "r1"}, {"task_prefix": "plan:", "router": "r2"}],
+        },
+    )
 
     async def main():
         return await moe.run("plan: x")
@@ -108,9 +121,11 @@ def test_explicit_router_bypasses_the_rules():
 def test_fallback_router_answers_when_the_primary_fails():
     broken = [FailingExpert("broken1", message="model missing"), FailingExpert("broken2")]
     backup = ConstantExpert("backup", value="from backup")
-    moe = _moe([*broken, backup],
-               routers={"main": _router("broken1", "broken2", k=2), "spare": _router("backup")},
-               orchestrator={"default": "main", "fallbacks": ["spare"]})
+    moe = _moe(
+        [*broken, backup],
+        routers={"main": _router("broken1", "broken2", k=2), "spare": _router("backup")},
+        orchestrator={"default": "main", "fallbacks": ["spare"]},
+    )
 
     async def main():
         return await moe.run("question")
@@ -126,10 +141,11 @@ def test_fallback_router_answers_when_the_primary_fails():
 
 
 def test_rule_fallbacks_are_used_for_matching_requests():
-    moe = _moe([FailingExpert("bad"), ConstantExpert("good", value="good")],
-               routers={"main": _router("bad"), "spare": _router("good")},
-               orchestrator={"default": "spare", "rules": [{"task_prefix": "x", "router": "main",
-                                                            "fallbacks": ["spare"]}]})
+    moe = _moe(
+        [FailingExpert("bad"), ConstantExpert("good", value="good")],
+        routers={"main": _router("bad"), "spare": _router("good")},
+        orchestrator={"default": "spare", "rules": [{"task_prefix": "x", "router": "main", "fallbacks": ["spare"]}]},
+    )
 
     async def main():
         return await moe.run("x marks the spot")
@@ -140,9 +156,11 @@ def test_rule_fallbacks_are_used_for_matching_requests():
 
 
 def test_every_router_failing_names_every_expert():
-    moe = _moe([FailingExpert("bad1", message="cause one"), FailingExpert("bad2", message="cause two")],
-               routers={"main": _router("bad1"), "spare": _router("bad2")},
-               orchestrator={"default": "main", "fallbacks": ["spare"]})
+    moe = _moe(
+        [FailingExpert("bad1", message="cause one"), FailingExpert("bad2", message="cause two")],
+        routers={"main": _router("bad1"), "spare": _router("bad2")},
+        orchestrator={"default": "main", "fallbacks": ["spare"]},
+    )
 
     async def main():
         await moe.run("question")
@@ -157,8 +175,12 @@ def test_every_router_failing_names_every_expert():
 def test_one_deadline_for_the_whole_chain():
     stuck = HangingExpert("stuck")
     spare = SleepyExpert("spare-expert", delay_s=0.010, value="too late")
-    moe = _moe([stuck, spare], routers={"main": _router("stuck"), "spare": _router("spare-expert")},
-               orchestrator={"default": "main", "fallbacks": ["spare"]}, budget_ms=100)
+    moe = _moe(
+        [stuck, spare],
+        routers={"main": _router("stuck"), "spare": _router("spare-expert")},
+        orchestrator={"default": "main", "fallbacks": ["spare"]},
+        budget_ms=100,
+    )
 
     async def main():
         t0 = trio.current_time()
@@ -177,8 +199,12 @@ def test_one_deadline_for_the_whole_chain():
 def test_fallback_shares_the_remaining_budget():
     slow_fail = FailingExpert("slow-fail", delay_s=0.060)
     spare = SleepyExpert("spare-expert", delay_s=0.080, value="too late")
-    moe = _moe([slow_fail, spare], routers={"main": _router("slow-fail"), "spare": _router("spare-expert")},
-               orchestrator={"default": "main", "fallbacks": ["spare"]}, budget_ms=100)
+    moe = _moe(
+        [slow_fail, spare],
+        routers={"main": _router("slow-fail"), "spare": _router("spare-expert")},
+        orchestrator={"default": "main", "fallbacks": ["spare"]},
+        budget_ms=100,
+    )
 
     async def main():
         t0 = trio.current_time()
@@ -194,8 +220,10 @@ def test_fallback_shares_the_remaining_budget():
 def _shadowed(primary_delay=0.010, shadow_delay=0.050, **orchestrator):
     primary = SleepyExpert("primary-expert", delay_s=primary_delay, value="primary")
     shadow = SleepyExpert("shadow-expert", delay_s=shadow_delay, value="shadow")
-    config = _config(routers={"main": _router("primary-expert"), "candidate": _router("shadow-expert")},
-                     orchestrator={"default": "main", "shadows": ["candidate"], **orchestrator})
+    config = _config(
+        routers={"main": _router("primary-expert"), "candidate": _router("shadow-expert")},
+        orchestrator={"default": "main", "shadows": ["candidate"], **orchestrator},
+    )
     return config, primary, shadow
 
 
@@ -294,8 +322,10 @@ def test_shadows_outside_open_are_recorded_as_skipped():
 def test_a_surer_shadow_is_credited_to_the_orchestrator():
     primary = SleepyExpert("primary-expert", delay_s=0.001, value="p", confidence=0.3)
     shadow = SleepyExpert("shadow-expert", delay_s=0.001, value="s", confidence=0.9)
-    config = _config(routers={"main": _router("primary-expert"), "candidate": _router("shadow-expert")},
-                     orchestrator={"default": "main", "shadows": ["candidate"]})
+    config = _config(
+        routers={"main": _router("primary-expert"), "candidate": _router("shadow-expert")},
+        orchestrator={"default": "main", "shadows": ["candidate"]},
+    )
 
     async def main():
         async with _open([primary, shadow], config) as live:
@@ -311,8 +341,10 @@ def test_a_surer_shadow_is_credited_to_the_orchestrator():
 def test_failing_shadow_does_not_affect_the_primary():
     primary = ConstantExpert("p", value="primary")
     bad = FailingExpert("bad-shadow", message="shadow crashed")
-    config = _config(routers={"main": _router("p"), "candidate": _router("bad-shadow")},
-                     orchestrator={"default": "main", "shadows": ["candidate"]})
+    config = _config(
+        routers={"main": _router("p"), "candidate": _router("bad-shadow")},
+        orchestrator={"default": "main", "shadows": ["candidate"]},
+    )
 
     async def main():
         async with _open([primary, bad], config) as live:
@@ -331,9 +363,13 @@ def _planning(chain_plans=True, **himoe):
     planner = ConstantExpert("planner", value=plan, prefix="plan")
     boil = SleepyExpert("kettle", delay_s=0.020, value="water boiled", prefix="boil")
     pour = SleepyExpert("pourer", delay_s=0.030, value="cup filled", prefix="pour")
-    moe = _moe([planner, boil, pour], routers={"plans": _router("planner"), "steps": _router("kettle", "pourer")},
-               orchestrator={"default": "steps", "rules": [{"task_prefix": "plan", "router": "plans"}]},
-               chain_plans=chain_plans, **himoe)
+    moe = _moe(
+        [planner, boil, pour],
+        routers={"plans": _router("planner"), "steps": _router("kettle", "pourer")},
+        orchestrator={"default": "steps", "rules": [{"task_prefix": "plan", "router": "plans"}]},
+        chain_plans=chain_plans,
+        **himoe,
+    )
     return moe, (planner, boil, pour)
 
 

@@ -40,8 +40,17 @@ class CountingRouter:
         ref = next(ref for ref in self.experts if ref.id == decision.picks[0])
         out = await ref.handle.infer(x, ctx)
         outcome = CallOutcome(ref.id, ref.name, CallStatus.OK, out)
-        return Decision(ctx.trace_id, self.id, x, decision.scores, decision.picks, outcomes=[outcome],
-                        value=out.value, weights=[(ref.id, 1.0)], model_version=self.model_version)
+        return Decision(
+            ctx.trace_id,
+            self.id,
+            x,
+            decision.scores,
+            decision.picks,
+            outcomes=[outcome],
+            value=out.value,
+            weights=[(ref.id, 1.0)],
+            model_version=self.model_version,
+        )
 
     def learn(self, decision, feedback):
         self.learned_from.append(decision)
@@ -50,7 +59,7 @@ class CountingRouter:
             self.pulls[expert_id] += 1
 
     def state_dict(self):
-        return {"kind": self.kind, "pulls": dict((str(k), v) for k, v in self.pulls.items())}
+        return {"kind": self.kind, "pulls": {str(k): v for k, v in self.pulls.items()}}
 
     def load_state_dict(self, state):
         self.pulls.update({stable_id(ref.name): state["pulls"][str(ref.id)] for ref in self.experts})
@@ -65,8 +74,7 @@ class CountingRouterPlugin:
 def test_a_router_written_against_the_protocol_alone_routes_and_learns():
     experts = [ConstantExpert("first", value="from first"), ConstantExpert("second", value="from second")]
     config = {"routers": {"r": {"kind": "counting", "experts": ["first", "second"]}}, "state": {"enabled": False}}
-    with HiMoE(config=config, experts=experts, plugins=[CountingRouterPlugin()], entry_points=False,
-               environ={}) as moe:
+    with HiMoE(config=config, experts=experts, plugins=[CountingRouterPlugin()], entry_points=False, environ={}) as moe:
         router = moe.routers["r"].handle
         assert isinstance(router, Router)
         response = moe.run_sync("anything")
@@ -78,7 +86,11 @@ def test_a_router_written_against_the_protocol_alone_routes_and_learns():
         assert summary["rewards"] == {"first": 0.0}
         learned = router.learned_from[0]  # rebuilt from the kept trace, equal to the one served
         assert (learned.trace_id, learned.picks, learned.outcomes, learned.value) == (
-            response.trace_id, response.decision.picks, response.decision.outcomes, response.decision.value)
+            response.trace_id,
+            response.decision.picks,
+            response.decision.outcomes,
+            response.decision.value,
+        )
         assert learned.input.as_text() == "anything"
 
         assert moe.run_sync("anything").value == Value.text("from second")  # it learned
@@ -127,10 +139,17 @@ class EncoderPlugin:
 
 
 def _logistic_moe(tmp_path, encoder):
-    config = {"routers": {"r": {"kind": "logistic", "experts": ["a", "b"], "encoder": "counting_hashing"}},
-              "state": {"path": str(tmp_path / "state.sqlite3")}}
-    return HiMoE(config=config, experts=[ConstantExpert("a"), ConstantExpert("b")], plugins=[EncoderPlugin(encoder)],
-                 entry_points=False, environ={})
+    config = {
+        "routers": {"r": {"kind": "logistic", "experts": ["a", "b"], "encoder": "counting_hashing"}},
+        "state": {"path": str(tmp_path / "state.sqlite3")},
+    }
+    return HiMoE(
+        config=config,
+        experts=[ConstantExpert("a"), ConstantExpert("b")],
+        plugins=[EncoderPlugin(encoder)],
+        entry_points=False,
+        environ={},
+    )
 
 
 def test_feedback_learns_from_the_decision_without_the_trace_or_encoding_again(tmp_path):

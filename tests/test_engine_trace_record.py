@@ -16,15 +16,36 @@ from himoe_core.testing import ConstantExpert
 
 def _engine(k: int = 2, **state) -> HiMoE:
     experts = [ConstantExpert(f"e{i}", f"answer {i}") for i in range(k)]
-    return HiMoE(experts=experts, entry_points=False,
-                 config={"routers": {"main": {"kind": "static", "experts": ["*"], "k": k}},
-                         "state": state or {"enabled": False}})
+    return HiMoE(
+        experts=experts,
+        entry_points=False,
+        config={
+            "routers": {"main": {"kind": "static", "experts": ["*"], "k": k}},
+            "state": state or {"enabled": False},
+        },
+    )
 
 
 def _atoms(trace_id: str = "t", n: int = 0) -> tuple:
     """A failed request's atoms: no attempt, an error naming `n`."""
-    return (trace_id, "text(5 chars)", None, 1000.0, 0, 1.5, f"NoExpertSelected: {n}", None, None, None, None, None,
-            None, "text", "hello", 0)
+    return (
+        trace_id,
+        "text(5 chars)",
+        None,
+        1000.0,
+        0,
+        1.5,
+        f"NoExpertSelected: {n}",
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        "text",
+        "hello",
+        0,
+    )
 
 
 def test_a_record_renders_once_whatever_the_number_of_threads_reading_it():
@@ -42,8 +63,16 @@ def test_a_record_renders_once_whatever_the_number_of_threads_reading_it():
     for thread in threads:
         thread.join()
     assert all(data is seen[0] for data in seen), "every reader gets the one dict published"
-    assert seen[0] == {"trace_id": "t", "input": "text(5 chars)", "task": None, "budget_ms": 1000.0, "depth": 0,
-                       "attempts": [], "error": "NoExpertSelected: 0", "elapsed_ms": 1.5}
+    assert seen[0] == {
+        "trace_id": "t",
+        "input": "text(5 chars)",
+        "task": None,
+        "budget_ms": 1000.0,
+        "depth": 0,
+        "attempts": [],
+        "error": "NoExpertSelected: 0",
+        "elapsed_ms": 1.5,
+    }
 
 
 def test_a_record_needs_exactly_one_of_atoms_and_data():
@@ -54,9 +83,11 @@ def test_a_record_needs_exactly_one_of_atoms_and_data():
 
 
 def test_the_response_and_the_store_share_one_trace_rendered_from_the_request():
-    moe = HiMoE(experts=[ConstantExpert("alpha", "a"), ConstantExpert("beta", "b")], entry_points=False,
-                config={"routers": {"main": {"kind": "static", "experts": ["*"], "k": 2}},
-                        "state": {"enabled": False}})
+    moe = HiMoE(
+        experts=[ConstantExpert("alpha", "a"), ConstantExpert("beta", "b")],
+        entry_points=False,
+        config={"routers": {"main": {"kind": "static", "experts": ["*"], "k": 2}}, "state": {"enabled": False}},
+    )
     try:
         response = moe.run_sync("hello")
         assert moe.traces.update(response.trace_id, lambda trace: trace.setdefault("note", "added later"))

@@ -98,16 +98,19 @@ def check_file(path: Path, package_root: Path, *, plugin: bool) -> list[str]:
     classes = top_level_classes(tree)
     stem = path.stem
     if len(classes) > 1:
-        problems.append(f"defines {len(classes)} top-level classes ({', '.join(c.name for c in classes)}); "
-                        "one class per file")
+        problems.append(
+            f"defines {len(classes)} top-level classes ({', '.join(c.name for c in classes)}); one class per file"
+        )
     traits = [c for c in classes if is_trait(c)]
     if stem.endswith("_trait") and not traits:
         problems.append("is a *_trait.py file but defines no Protocol or ABC")
     for cls in classes:
         if is_trait(cls):
             if not stem.endswith("_trait"):
-                problems.append(f"defines the trait {cls.name} (Protocol/ABC) outside a *_trait.py file; "
-                                f"move it to {snake_case(cls.name)}_trait.py")
+                problems.append(
+                    f"defines the trait {cls.name} (Protocol/ABC) outside a *_trait.py file; "
+                    f"move it to {snake_case(cls.name)}_trait.py"
+                )
             elif not name_matches(stem.removesuffix("_trait"), cls.name):
                 problems.append(f"defines the trait {cls.name}; the file should be {snake_case(cls.name)}_trait.py")
         elif len(classes) == 1 and not name_matches(stem, cls.name):  # several: the split comes first
@@ -121,8 +124,11 @@ def check_file(path: Path, package_root: Path, *, plugin: bool) -> list[str]:
 
 def source_files(top: Path = ROOT) -> list[tuple[Path, Path, bool]]:
     """(file, package root, is a plugin) for every file under the convention."""
-    roots = [(top / "himoe_core", False), (top / "registry" / "himoe_registry", False),
-             (top / "serve" / "himoe_serve", False)]
+    roots = [
+        (top / "himoe_core", False),
+        (top / "registry" / "himoe_registry", False),
+        (top / "serve" / "himoe_serve", False),
+    ]
     roots += [(p, True) for p in sorted((top / "plugins").glob("*/himoe_*")) if p.is_dir()]
     files = []
     for root, plugin in roots:
@@ -158,31 +164,50 @@ def test_component_folders_exist(folder):
 
 
 def test_core_traits_are_where_the_design_says():
-    for relative, name in [("_experts/expert_trait.py", "Expert"), ("_router/router_trait.py", "Router"),
-                           ("_orchestrator/orchestrator_trait.py", "Orchestrator"),
-                           ("_aggregator/aggregator_trait.py", "Aggregator"), ("_encoder/encoder_trait.py", "Encoder"),
-                           ("_experts/expert_registry_trait.py", "ExpertRegistry")]:
+    for relative, name in [
+        ("_experts/expert_trait.py", "Expert"),
+        ("_router/router_trait.py", "Router"),
+        ("_orchestrator/orchestrator_trait.py", "Orchestrator"),
+        ("_aggregator/aggregator_trait.py", "Aggregator"),
+        ("_encoder/encoder_trait.py", "Encoder"),
+        ("_experts/expert_registry_trait.py", "ExpertRegistry"),
+    ]:
         tree = ast.parse((ROOT / "himoe_core" / relative).read_text(encoding="utf-8"))
         [cls] = top_level_classes(tree)
         assert (cls.name, is_trait(cls)) == (name, True), relative
 
 
 # -- the checker catches what it must (so that the test above can fail) ---------------------------------------
-@pytest.mark.parametrize("name, expected", [
-    ("AggregatedOut", "aggregated_out"), ("HTTPCaller", "http_caller"), ("Value", "value"),
-    ("ExpertId", "expert_id"), ("OpenAIChatExpert", "open_ai_chat_expert"), ("PlanStep", "plan_step"),
-    ("NLPTagger2", "nlp_tagger2"),
-])
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("AggregatedOut", "aggregated_out"),
+        ("HTTPCaller", "http_caller"),
+        ("Value", "value"),
+        ("ExpertId", "expert_id"),
+        ("OpenAIChatExpert", "open_ai_chat_expert"),
+        ("PlanStep", "plan_step"),
+        ("NLPTagger2", "nlp_tagger2"),
+    ],
+)
 def test_snake_case(name, expected):
     assert snake_case(name) == expected
 
 
-@pytest.mark.parametrize("stem, name, ok", [
-    ("http_caller", "HTTPCaller", True), ("himoe", "HiMoE", True), ("openai_chat_expert", "OpenAIChatExpert", True),
-    ("aggregated_out", "AggregatedOut", True), ("aggregatedout", "AggregatedOut", True),
-    ("aggregated", "AggregatedOut", False), ("out_aggregated", "AggregatedOut", False),
-    ("AggregatedOut", "AggregatedOut", False), ("helpers", "Value", False),
-])
+@pytest.mark.parametrize(
+    "stem, name, ok",
+    [
+        ("http_caller", "HTTPCaller", True),
+        ("himoe", "HiMoE", True),
+        ("openai_chat_expert", "OpenAIChatExpert", True),
+        ("aggregated_out", "AggregatedOut", True),
+        ("aggregatedout", "AggregatedOut", True),
+        ("aggregated", "AggregatedOut", False),
+        ("out_aggregated", "AggregatedOut", False),
+        ("AggregatedOut", "AggregatedOut", False),
+        ("helpers", "Value", False),
+    ],
+)
 def test_name_matching(stem, name, ok):
     assert name_matches(stem, name) is ok
 
@@ -197,7 +222,8 @@ def write(tmp_path: Path, relative: str, source: str) -> Path:
 def test_checker_flags_two_classes_in_one_file(tmp_path):
     path = write(tmp_path, "pkg/thing.py", "class Thing:\n    pass\n\n\nclass _Helper:\n    pass\n")
     assert check_file(path, tmp_path / "pkg", plugin=False) == [
-        "defines 2 top-level classes (Thing, _Helper); one class per file"]
+        "defines 2 top-level classes (Thing, _Helper); one class per file"
+    ]
 
 
 def test_checker_flags_a_class_hidden_in_a_module_level_if(tmp_path):
@@ -213,20 +239,25 @@ def test_checker_ignores_nested_classes(tmp_path):
 def test_checker_flags_a_misnamed_file(tmp_path):
     path = write(tmp_path, "pkg/helpers.py", "class AggregatedOut:\n    pass\n")
     assert check_file(path, tmp_path / "pkg", plugin=False) == [
-        "defines class AggregatedOut; the file should be aggregated_out.py"]
+        "defines class AggregatedOut; the file should be aggregated_out.py"
+    ]
 
 
-@pytest.mark.parametrize("source", [
-    "from typing import Protocol\n\nclass Router(Protocol):\n    pass\n",
-    "import typing\n\nclass Router(typing.Protocol):\n    pass\n",
-    "from typing import Protocol, TypeVar\nT = TypeVar('T')\n\nclass Router(Protocol[T]):\n    pass\n",
-    "from abc import ABC\n\nclass Router(ABC):\n    pass\n",
-    "import abc\n\nclass Router(metaclass=abc.ABCMeta):\n    pass\n",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "from typing import Protocol\n\nclass Router(Protocol):\n    pass\n",
+        "import typing\n\nclass Router(typing.Protocol):\n    pass\n",
+        "from typing import Protocol, TypeVar\nT = TypeVar('T')\n\nclass Router(Protocol[T]):\n    pass\n",
+        "from abc import ABC\n\nclass Router(ABC):\n    pass\n",
+        "import abc\n\nclass Router(metaclass=abc.ABCMeta):\n    pass\n",
+    ],
+)
 def test_checker_flags_a_trait_outside_a_trait_file(tmp_path, source):
     path = write(tmp_path, "pkg/router.py", source)
     assert check_file(path, tmp_path / "pkg", plugin=False) == [
-        "defines the trait Router (Protocol/ABC) outside a *_trait.py file; move it to router_trait.py"]
+        "defines the trait Router (Protocol/ABC) outside a *_trait.py file; move it to router_trait.py"
+    ]
     good = write(tmp_path, "pkg/router_trait.py", source)
     assert check_file(good, tmp_path / "pkg", plugin=False) == []
 
@@ -241,7 +272,8 @@ def test_checker_flags_a_trait_file_without_a_trait(tmp_path):
 def test_checker_flags_a_misnamed_trait_file(tmp_path):
     path = write(tmp_path, "pkg/routing_trait.py", "from typing import Protocol\n\nclass Router(Protocol):\n    pass\n")
     assert check_file(path, tmp_path / "pkg", plugin=False) == [
-        "defines the trait Router; the file should be router_trait.py"]
+        "defines the trait Router; the file should be router_trait.py"
+    ]
 
 
 def test_checker_flags_a_plugin_expert_outside_experts_domain(tmp_path):
@@ -253,8 +285,10 @@ def test_checker_flags_a_plugin_expert_outside_experts_domain(tmp_path):
     assert check_file(no_domain, root, plugin=True) == ["defines the expert TaggerExpert outside experts/<domain>/"]
     placed = write(tmp_path, "himoe_x/experts/nlp/tagger_expert.py", expert)
     assert check_file(placed, root, plugin=True) == []
-    planner = ("class RulePlanner:\n    def can_handle(self, task):\n        return True\n"
-               "    async def infer(self, x, ctx):\n        return None\n")
+    planner = (
+        "class RulePlanner:\n    def can_handle(self, task):\n        return True\n"
+        "    async def infer(self, x, ctx):\n        return None\n"
+    )
     loose = write(tmp_path, "himoe_x/rule_planner.py", planner)
     assert check_file(loose, root, plugin=True) == ["defines the expert RulePlanner outside experts/<domain>/"]
 
@@ -262,8 +296,11 @@ def test_checker_flags_a_plugin_expert_outside_experts_domain(tmp_path):
 def test_the_failure_message_lists_each_file_and_why(tmp_path):
     write(tmp_path, "himoe_core/thing.py", "class Wrong:\n    pass\n")
     write(tmp_path, "himoe_core/a_trait.py", "x = 1\n")
-    write(tmp_path, "plugins/himoe-x/himoe_x/loose_expert.py",
-          "class LooseExpert:\n    def can_handle(self, t):\n        return 1\n    def infer(self, x, c):\n        return 1\n")
+    write(
+        tmp_path,
+        "plugins/himoe-x/himoe_x/loose_expert.py",
+        "class LooseExpert:\n    def can_handle(self, t):\n        return 1\n    def infer(self, x, c):\n        return 1\n",
+    )
     write(tmp_path, "plugins/himoe-x/tests/test_ignored.py", "class A:\n    pass\nclass B:\n    pass\n")
     report = violations(tmp_path)
     assert report == [

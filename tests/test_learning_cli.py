@@ -82,8 +82,7 @@ def test_run_feedback_stats_evaluate(cli):
 
     # another process: text output says what was updated
     out = ok(cli("feedback", trace_id, "--reward", "1"))
-    assert out.strip() == (f"feedback on {trace_id} (reward 1): router r updated; "
-                           f"experts updated: {picked['expert']}")
+    assert out.strip() == (f"feedback on {trace_id} (reward 1): router r updated; experts updated: {picked['expert']}")
     # the same feedback again (a retry) is recognised; different feedback on it is refused
     again = ok(cli("feedback", trace_id, "--reward", "1"))
     assert again.strip() == f"feedback on {trace_id} (reward 1): already learned from; nothing updated"
@@ -93,11 +92,30 @@ def test_run_feedback_stats_evaluate(cli):
     # another request, another process: JSON output, with a per-expert score and the expected answer
     run2 = json.loads(ok(cli("run", "which letter?", "--json")))
     picked2 = run2["trace"]["attempts"][-1]["picks"][0]
-    summary = json.loads(ok(cli("feedback", run2["trace_id"], "--score", f"{picked2['expert']}=0.25",
-                                "--expected", '{"letter": "A"}', "--json")))
-    assert summary == {"trace_id": run2["trace_id"], "router": "r", "reward": 0.25, "task_loss": 0.75,
-                       "router_learns": True, "rewards": {picked2["expert"]: 0.25},
-                       "experts_updated": [picked2["expert"]], "first_feedback": True, "repeat": False}
+    summary = json.loads(
+        ok(
+            cli(
+                "feedback",
+                run2["trace_id"],
+                "--score",
+                f"{picked2['expert']}=0.25",
+                "--expected",
+                '{"letter": "A"}',
+                "--json",
+            )
+        )
+    )
+    assert summary == {
+        "trace_id": run2["trace_id"],
+        "router": "r",
+        "reward": 0.25,
+        "task_loss": 0.75,
+        "router_learns": True,
+        "rewards": {picked2["expert"]: 0.25},
+        "experts_updated": [picked2["expert"]],
+        "first_feedback": True,
+        "repeat": False,
+    }
 
     store = StateStore(os.environ["HIMOE_STATE"])
     try:
@@ -115,8 +133,15 @@ def test_run_feedback_stats_evaluate(cli):
         assert expert_state == {"learned_count": 1, "reward_sum": 1.0}
 
     stats = json.loads(ok(cli("stats", "--json")))
-    for key in ("quality", "calibration_ece", "load_balance_cv2", "utilisation", "latency_ms", "gating_drift_kl",
-                "disagreement"):
+    for key in (
+        "quality",
+        "calibration_ece",
+        "load_balance_cv2",
+        "utilisation",
+        "latency_ms",
+        "gating_drift_kl",
+        "disagreement",
+    ):
         assert key in stats, key
     assert (stats["requests"], stats["answered"], stats["feedback"]) == (2, 2, 2)
     assert stats["quality"] == pytest.approx(0.625)

@@ -48,15 +48,37 @@ legacy_vectorize = _legacy_module().legacy_vectorize
 
 # Letters of several scripts (and cases that lower-case to two characters, like "İ"), digits,
 # joiners, combining marks, emoji, punctuation and every kind of white space.
-ALPHABET = ("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_" "éèçñüßẞÅİıΣσςΩ"
-            "абвгдЖЩЯ" "αβγΔ" "日本語中文字" "한국어" "עברית" "العربية" "हिन्दी" "\u0301\u200d\u00ad"
-            "😀👍🏽🇫🇷" ".,;:!?'\"()-+*/=%$€#@&" "  \t\n\r\u00a0\u2003\u3000")
+ALPHABET = (
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_"
+    "éèçñüßẞÅİıΣσςΩ"
+    "абвгдЖЩЯ"
+    "αβγΔ"
+    "日本語中文字"
+    "한국어"
+    "עברית"
+    "العربية"
+    "हिन्दी"
+    "\u0301\u200d\u00ad"
+    "😀👍🏽🇫🇷"
+    ".,;:!?'\"()-+*/=%$€#@&"
+    "  \t\n\r\u00a0\u2003\u3000"
+)
 
 
 def random_texts(seed: int, count: int) -> list[str]:
     rng = np.random.default_rng(seed)
-    texts = ["", " ", "a", "A", "...", "x x x x", "İstanbul ΣΊΣΥΦΟΣ straße STRASSE", "cancel cancel cancel",
-             "word " * 300, "\u00a0 tab\tand\nnewline\r\n end"]
+    texts = [
+        "",
+        " ",
+        "a",
+        "A",
+        "...",
+        "x x x x",
+        "İstanbul ΣΊΣΥΦΟΣ straße STRASSE",
+        "cancel cancel cancel",
+        "word " * 300,
+        "\u00a0 tab\tand\nnewline\r\n end",
+    ]
     for _ in range(count):
         length = int(rng.integers(1, 400))
         texts.append("".join(ALPHABET[i] for i in rng.integers(0, len(ALPHABET), length)))
@@ -64,7 +86,7 @@ def random_texts(seed: int, count: int) -> list[str]:
 
 
 OPTIONS = [
-    dict(dim=dim, word_ngrams=words, char_ngrams=chars, lowercase=lowercase, length=length)
+    {"dim": dim, "word_ngrams": words, "char_ngrams": chars, "lowercase": lowercase, "length": length}
     for dim in (3, 17, 256, 4096)
     for words in (None, (1, 1), (1, 2), (2, 4))
     for chars in (None, (1, 1), (2, 4))
@@ -100,8 +122,10 @@ def test_hashing_matches_signed_feature_hashing_of_word_unigrams_and_bigrams():
 
 
 def test_hashing_is_identical_in_another_process_with_another_hash_seed():
-    code = ("import sys; from himoe_core.routing import HashingEncoder; "
-            f"sys.stdout.write(HashingEncoder(dim=256, char_ngrams=(2, 4)).vectorize({TEXT!r}).tobytes().hex())")
+    code = (
+        "import sys; from himoe_core.routing import HashingEncoder; "
+        f"sys.stdout.write(HashingEncoder(dim=256, char_ngrams=(2, 4)).vectorize({TEXT!r}).tobytes().hex())"
+    )
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
     assert other.returncode == 0, other.stderr
@@ -143,7 +167,7 @@ def test_word_order_matters_through_bigrams_only():
 def test_char_ngrams_option():
     chars = HashingEncoder(dim=128, word_ngrams=None, char_ngrams=(3, 3))
     padded = " colour "
-    tokens = [f"c:{padded[i:i + 3]}" for i in range(len(padded) - 2)]
+    tokens = [f"c:{padded[i : i + 3]}" for i in range(len(padded) - 2)]
     np.testing.assert_allclose(chars.vectorize("colour"), reference_vector(tokens, 128), rtol=1e-6)
     # misspellings stay close with character n-grams, and share nothing with words alone
     words = HashingEncoder(dim=1024)
@@ -170,19 +194,22 @@ def test_configure_returns_a_copy_and_accepts_lists_from_toml():
     assert (base.dim, base.char_ngrams) == (256, None)
 
 
-@pytest.mark.parametrize("options, key", [
-    ({"dim": 1}, "dim"),
-    ({"dim": 0}, "dim"),
-    ({"dim": 2.5}, "dim"),
-    ({"dim": True}, "dim"),
-    ({"dim": (1 << 20) + 1}, "dim"),
-    ({"word_ngrams": (3, 1)}, "word_ngrams"),
-    ({"word_ngrams": (0, 2)}, "word_ngrams"),
-    ({"char_ngrams": (2, 9)}, "char_ngrams"),
-    ({"char_ngrams": "2-3"}, "char_ngrams"),
-    ({"length": "yes"}, "length"),
-    ({"length": True, "dim": 2}, "length"),
-])
+@pytest.mark.parametrize(
+    "options, key",
+    [
+        ({"dim": 1}, "dim"),
+        ({"dim": 0}, "dim"),
+        ({"dim": 2.5}, "dim"),
+        ({"dim": True}, "dim"),
+        ({"dim": (1 << 20) + 1}, "dim"),
+        ({"word_ngrams": (3, 1)}, "word_ngrams"),
+        ({"word_ngrams": (0, 2)}, "word_ngrams"),
+        ({"char_ngrams": (2, 9)}, "char_ngrams"),
+        ({"char_ngrams": "2-3"}, "char_ngrams"),
+        ({"length": "yes"}, "length"),
+        ({"length": True, "dim": 2}, "length"),
+    ],
+)
 def test_bad_options_are_config_errors_naming_the_key(options, key):
     with pytest.raises(ConfigError, match=key):
         HashingEncoder(**options)
@@ -197,15 +224,19 @@ def test_unknown_option_lists_the_options():
 
 def test_config_errors_through_a_router_name_the_router_key():
     experts = [ConstantExpert("alpha")]
-    config = {"routers": {"r": {"kind": "linear", "experts": ["alpha"], "encoder": {"id": "hashing", "dim": 1}}},
-              "state": {"enabled": False}}
+    config = {
+        "routers": {"r": {"kind": "linear", "experts": ["alpha"], "encoder": {"id": "hashing", "dim": 1}}},
+        "state": {"enabled": False},
+    }
     with pytest.raises(ConfigError, match=r"routers\.r\.encoder: hashing encoder dim"):
         HiMoE(experts=experts, entry_points=False, environ={}, config=config)
     config["routers"]["r"]["encoder"] = {"id": "hashing", "word_ngrams": [2, 1]}
     with pytest.raises(ConfigError, match=r"routers\.r\.encoder: .*word_ngrams"):
         HiMoE(experts=experts, entry_points=False, environ={}, config=config)
     config["routers"]["r"]["encoder"] = {"id": "no-such-encoder"}
-    with pytest.raises(ConfigError, match=r"routers\.r\.encoder: unknown encoder 'no-such-encoder'; installed: features, hashing"):
+    with pytest.raises(
+        ConfigError, match=r"routers\.r\.encoder: unknown encoder 'no-such-encoder'; installed: features, hashing"
+    ):
         HiMoE(experts=experts, entry_points=False, environ={}, config=config)
 
 
@@ -246,8 +277,10 @@ def test_features_encoder_bad_dim_is_a_config_error(dim):
 
 def test_a_router_with_a_features_encoder_rejects_the_wrong_size():
     experts = [ConstantExpert("alpha"), ConstantExpert("beta")]
-    config = {"routers": {"r": {"kind": "linucb", "experts": ["alpha", "beta"], "encoder": {"id": "features", "dim": 4}}},
-              "state": {"enabled": False}}
+    config = {
+        "routers": {"r": {"kind": "linucb", "experts": ["alpha", "beta"], "encoder": {"id": "features", "dim": 4}}},
+        "state": {"enabled": False},
+    }
     with HiMoE(experts=experts, entry_points=False, environ={}, config=config) as moe:
         assert moe.run_sync(np.ones(4, dtype=np.float32)).value.as_text() == "ok"
         with pytest.raises(EncodeError, match="expected 4 features, got 3"):
@@ -260,8 +293,11 @@ def test_a_learning_router_without_encoder_needs_one_for_text():
     experts = [ConstantExpert("alpha"), ConstantExpert("beta")]
     config = {"routers": {"r": {"kind": "linear", "experts": ["alpha", "beta"]}}, "state": {"enabled": False}}
     with HiMoE(experts=experts, entry_points=False, environ={}, config=config) as moe:
-        with pytest.raises(EncodeError, match=r"router 'r' \(linear\) needs an encoder for text input; "
-                                              r"set routers\.r\.encoder = \"hashing\""):
+        with pytest.raises(
+            EncodeError,
+            match=r"router 'r' \(linear\) needs an encoder for text input; "
+            r"set routers\.r\.encoder = \"hashing\"",
+        ):
             moe.run_sync("route me")
         assert math.isfinite(moe.run_sync(np.ones(5)).elapsed_ms)  # raw features need no encoder
 

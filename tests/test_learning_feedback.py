@@ -27,8 +27,9 @@ def make_moe(experts, kind: str = "linucb", *, k: int = 1, **extra) -> HiMoE:
 
 
 def same_input(a: InputData, b: InputData) -> bool:
-    payload_equal = (np.array_equal(a.payload, b.payload) if isinstance(a.payload, np.ndarray)
-                     else a.payload == b.payload)
+    payload_equal = (
+        np.array_equal(a.payload, b.payload) if isinstance(a.payload, np.ndarray) else a.payload == b.payload
+    )
     return a.kind is b.kind and a.task == b.task and payload_equal
 
 
@@ -42,12 +43,21 @@ def test_reward_trains_the_served_router_and_is_recorded():
         assert router.updates == 1
         arm = next(int(ref.id) for ref in router.experts if ref.name == picked)
         assert {a: n for a, n in router.model.n.items() if n} == {arm: 1}  # arms appear when gated
-        assert summary == {"trace_id": response.trace_id, "router": "r", "reward": 0.75, "task_loss": 0.25,
-                           "router_learns": True, "rewards": {picked: 0.75}, "experts_updated": [], "first_feedback": True,
-                           "repeat": False}
+        assert summary == {
+            "trace_id": response.trace_id,
+            "router": "r",
+            "reward": 0.75,
+            "task_loss": 0.25,
+            "router_learns": True,
+            "rewards": {picked: 0.75},
+            "experts_updated": [],
+            "first_feedback": True,
+            "repeat": False,
+        }
         rows = moe.trainer.store.feedback()
-    assert [(r["trace_id"], r["router"], r["reward"], r["task_loss"]) for r in rows] == \
-        [(response.trace_id, "r", 0.75, 0.25)]
+    assert [(r["trace_id"], r["router"], r["reward"], r["task_loss"]) for r in rows] == [
+        (response.trace_id, "r", 0.75, 0.25)
+    ]
 
 
 def test_task_loss_is_one_minus_reward():
@@ -58,7 +68,11 @@ def test_task_loss_is_one_minus_reward():
 
 
 def test_per_expert_scores_credit_each_selected_expert():
-    experts = [ConstantExpert("alpha", value="a"), ConstantExpert("beta", value="b"), ConstantExpert("gamma", value="c")]
+    experts = [
+        ConstantExpert("alpha", value="a"),
+        ConstantExpert("beta", value="b"),
+        ConstantExpert("gamma", value="c"),
+    ]
     with make_moe(experts, k=2) as moe:
         response = moe.run_sync("two opinions please")
         called = [c["expert"] for c in response.trace["attempts"][-1]["calls"]]
@@ -98,8 +112,10 @@ def test_only_experts_with_a_successful_output_learn():
     experts = [learner, FailingExpert("broken")]
     with make_moe(experts, kind="static", k=2) as moe:
         response = moe.run_sync("anything")
-        assert {c["expert"]: c["status"] for c in response.trace["attempts"][-1]["calls"]} == \
-            {"learner": "ok", "broken": "failed"}
+        assert {c["expert"]: c["status"] for c in response.trace["attempts"][-1]["calls"]} == {
+            "learner": "ok",
+            "broken": "failed",
+        }
         assert moe.feedback(response.trace_id, reward=1.0)["experts_updated"] == ["learner"]
         with pytest.raises(InvalidInput):  # it was called, but it has no output to score
             moe.feedback(response.trace_id, scores={"broken": 1.0, "nobody": 1.0})
@@ -126,8 +142,11 @@ def test_different_feedback_on_a_scored_decision_is_refused_naming_the_first():
         trace_id = moe.run_sync("x").trace_id
         moe.feedback(trace_id, reward=1.0)
         for other in ({"reward": 0.0}, {"task_loss": 0.5}, {"reward": 1.0, "expected": "something else"}):
-            with pytest.raises(InvalidInput, match=rf"trace '{trace_id}' already has feedback \(reward 1.0, "
-                                                   r"task_loss 0.0, .*a decision is learned from once"):
+            with pytest.raises(
+                InvalidInput,
+                match=rf"trace '{trace_id}' already has feedback \(reward 1.0, "
+                r"task_loss 0.0, .*a decision is learned from once",
+            ):
                 moe.feedback(trace_id, **other)
         assert moe.routers["r"].handle.updates == 1
 
@@ -135,8 +154,10 @@ def test_different_feedback_on_a_scored_decision_is_refused_naming_the_first():
 @pytest.mark.parametrize("state", ["file", "off"])
 def test_a_refused_call_teaches_nothing_so_its_corrected_retry_is_the_first(tmp_path, state):
     experts = [ConstantExpert("alpha"), ConstantExpert("beta")]
-    config = {**shadow_config(False, 4),
-              "state": {"path": str(tmp_path / "s.sqlite3")} if state == "file" else {"enabled": False}}
+    config = {
+        **shadow_config(False, 4),
+        "state": {"path": str(tmp_path / "s.sqlite3")} if state == "file" else {"enabled": False},
+    }
     with HiMoE(experts=experts, entry_points=False, environ={}, config=config) as moe:
         trace_id = moe.run_sync("question").trace_id
         for bad in ({"ghost": 1.0}, {"shadow": "high"}, {"shadow": math.nan}):
@@ -200,8 +221,11 @@ def shadow_config(promote: bool, min_evidence: int) -> dict:
             "main": {"kind": "linucb", "experts": ["alpha", "beta"], "encoder": {"id": "hashing", "dim": 16}},
             "shadow": {"kind": "symbolic", "experts": ["alpha", "beta"]},
         },
-        "orchestrator": {"rules": [{"router": "main", "input": "text", "shadows": ["shadow"]}],
-                         "promote_shadows": promote, "promotion_min_evidence": min_evidence},
+        "orchestrator": {
+            "rules": [{"router": "main", "input": "text", "shadows": ["shadow"]}],
+            "promote_shadows": promote,
+            "promotion_min_evidence": min_evidence,
+        },
     }
 
 
@@ -225,8 +249,9 @@ def test_shadow_routers_learn_from_their_own_answers_and_a_winning_shadow_is_pro
     experts = [ConstantExpert("alpha"), ConstantExpert("beta")]
 
     async def scenario():
-        async with HiMoE.open(experts=experts, entry_points=False, environ={},
-                              config=shadow_config(True, min_evidence=8)) as moe:
+        async with HiMoE.open(
+            experts=experts, entry_points=False, environ={}, config=shadow_config(True, min_evidence=8)
+        ) as moe:
             orchestrator = moe.orchestrator
             rounds = await scored_rounds(moe, 7, shadow_wins=lambda i: True)
             assert [router for router, _ in rounds] == ["main"] * 7
@@ -251,8 +276,12 @@ def test_shadows_scored_after_the_fact_once_each_beside_the_same_primary_feedbac
     experts = [ConstantExpert("alpha"), ConstantExpert("beta")]
 
     async def scenario():
-        async with HiMoE.open(experts=experts, entry_points=False, environ={},
-                              config={**shadow_config(False, 4), "state": {"enabled": False}}) as moe:
+        async with HiMoE.open(
+            experts=experts,
+            entry_points=False,
+            environ={},
+            config={**shadow_config(False, 4), "state": {"enabled": False}},
+        ) as moe:
             response = await moe.run("question")
             while not moe.traces.get(response.trace_id).get("shadows"):
                 await trio.sleep(0.001)
@@ -263,7 +292,9 @@ def test_shadows_scored_after_the_fact_once_each_beside_the_same_primary_feedbac
             assert moe.routers["main"].handle.updates == 1, "the primary learned once"
             assert moe.routers["shadow"].handle.updates == 1
             assert moe.feedback(response.trace_id, reward=1.0, shadow_scores={"shadow": 0.25})["repeat"] is True
-            with pytest.raises(InvalidInput, match=r"shadow shadow already scored \(shadow 0.25\); a shadow is scored once"):
+            with pytest.raises(
+                InvalidInput, match=r"shadow shadow already scored \(shadow 0.25\); a shadow is scored once"
+            ):
                 moe.feedback(response.trace_id, reward=1.0, shadow_scores={"shadow": 0.5})
             assert moe.routers["shadow"].handle.updates == 1
 
@@ -275,8 +306,9 @@ def test_no_promotion_when_disabled_or_not_significant(promote, wins):
     experts = [ConstantExpert("alpha"), ConstantExpert("beta")]
 
     async def scenario():
-        async with HiMoE.open(experts=experts, entry_points=False, environ={},
-                              config=shadow_config(promote, min_evidence=4)) as moe:
+        async with HiMoE.open(
+            experts=experts, entry_points=False, environ={}, config=shadow_config(promote, min_evidence=4)
+        ) as moe:
             rounds = await scored_rounds(moe, 10, shadow_wins=wins)
             assert {router for router, _ in rounds} == {"main"}
             assert moe.orchestrator.promotions == []
@@ -297,9 +329,12 @@ def test_scoring_a_shadow_that_did_not_answer_is_an_error():
 # -- errors -----------------------------------------------------------------------------------------------------
 def test_unknown_trace_id():
     with make_moe([ConstantExpert("alpha")]) as moe:
-        with pytest.raises(InvalidInput, match=r"unknown trace id 'nope': it was never recorded here, or is older than "
-                                               r"the state file keeps \(\[state\] retention_days = 30, max_traces = "
-                                               r"100000\); use the trace_id of a recent response"):
+        with pytest.raises(
+            InvalidInput,
+            match=r"unknown trace id 'nope': it was never recorded here, or is older than "
+            r"the state file keeps \(\[state\] retention_days = 30, max_traces = "
+            r"100000\); use the trace_id of a recent response",
+        ):
             moe.feedback("nope", reward=1.0)
 
 
@@ -307,8 +342,11 @@ def test_a_trace_that_ended_in_an_error_has_nothing_to_score():
     with make_moe([FailingExpert("broken")], kind="static") as moe:
         with pytest.raises(NoExpertSelected):
             moe.run_sync("doomed", trace_id="t-failed")
-        with pytest.raises(InvalidInput, match=r"trace 't-failed' ended in an error \(NoExpertSelected: .*\); "
-                                               r"there is nothing to score"):
+        with pytest.raises(
+            InvalidInput,
+            match=r"trace 't-failed' ended in an error \(NoExpertSelected: .*\); "
+            r"there is nothing to score",
+        ):
             moe.feedback("t-failed", reward=1.0)
         assert moe.trainer.store.feedback() == []
 
@@ -316,22 +354,28 @@ def test_a_trace_that_ended_in_an_error_has_nothing_to_score():
 def test_scores_must_name_experts_of_the_trace():
     with make_moe([ConstantExpert("alpha"), ConstantExpert("beta")], k=2) as moe:
         trace_id = moe.run_sync("x").trace_id
-        with pytest.raises(InvalidInput, match=r"no output from gamma in this trace; scored experts must be "
-                                               r"among its picks: alpha, beta"):
+        with pytest.raises(
+            InvalidInput,
+            match=r"no output from gamma in this trace; scored experts must be "
+            r"among its picks: alpha, beta",
+        ):
             moe.feedback(trace_id, scores={"alpha": 1.0, "gamma": 0.5})
         with pytest.raises(InvalidInput, match=r"score for 'alpha' must be a finite number, got nan"):
             moe.feedback(trace_id, scores={"alpha": math.nan})
         assert moe.routers["r"].handle.updates == 0
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"reward": math.nan}, "reward must be a finite number, got nan"),
-    ({"reward": math.inf}, "reward must be a finite number, got inf"),
-    ({"reward": True}, "reward must be a finite number, got True"),
-    ({"reward": "1"}, "reward must be a finite number, got '1'"),
-    ({"task_loss": -math.inf}, "task_loss must be a finite number, got -inf"),
-    ({}, r"give reward=…, task_loss=… or per-expert scores to learn from"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"reward": math.nan}, "reward must be a finite number, got nan"),
+        ({"reward": math.inf}, "reward must be a finite number, got inf"),
+        ({"reward": True}, "reward must be a finite number, got True"),
+        ({"reward": "1"}, "reward must be a finite number, got '1'"),
+        ({"task_loss": -math.inf}, "task_loss must be a finite number, got -inf"),
+        ({}, r"give reward=…, task_loss=… or per-expert scores to learn from"),
+    ],
+)
 def test_bad_rewards_are_refused_before_anything_learns(kwargs, message):
     with make_moe([ConstantExpert("alpha")]) as moe:
         trace_id = moe.run_sync("x").trace_id
@@ -359,13 +403,15 @@ FEEDBACK_SCRIPT = textwrap.dedent("""
 
 def test_feedback_from_another_process_uses_the_stored_trace(tmp_path):
     config = {"routers": {"r": {"kind": "symbolic", "experts": ["learner"]}}}
-    with HiMoE(experts=[LearningExpert("learner", value="the answer")], entry_points=False, environ={},
-               config=config) as moe:
+    with HiMoE(
+        experts=[LearningExpert("learner", value="the answer")], entry_points=False, environ={}, config=config
+    ) as moe:
         trace_id = moe.run_sync("what is six times seven", task="math").trace_id
     script = tmp_path / "give_feedback.py"
     script.write_text(FEEDBACK_SCRIPT)
-    result = subprocess.run([sys.executable, str(script), trace_id], capture_output=True, text=True,
-                            timeout=60, env=os.environ.copy())
+    result = subprocess.run(
+        [sys.executable, str(script), trace_id], capture_output=True, text=True, timeout=60, env=os.environ.copy()
+    )
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
     assert out["summary"]["router"] == "r" and out["summary"]["experts_updated"] == ["learner"]
@@ -376,8 +422,13 @@ def test_feedback_from_another_process_uses_the_stored_trace(tmp_path):
         assert len(moe.trainer.store.feedback()) == 1
 
 
-@pytest.mark.parametrize("x", [InputData.bytes(b"\x00\xffraw", task="blob"),
-                               InputData.features(np.array([0.25, -1.5, 3.0], dtype=np.float32), task="vec")])
+@pytest.mark.parametrize(
+    "x",
+    [
+        InputData.bytes(b"\x00\xffraw", task="blob"),
+        InputData.features(np.array([0.25, -1.5, 3.0], dtype=np.float32), task="vec"),
+    ],
+)
 def test_stored_inputs_of_every_kind_come_back_intact(x):
     config = {"routers": {"r": {"kind": "static", "experts": ["learner"]}}}
     with HiMoE(experts=[LearningExpert("learner")], entry_points=False, environ={}, config=config) as moe:
@@ -393,7 +444,9 @@ def test_stored_inputs_of_every_kind_come_back_intact(x):
 
 def test_a_features_router_learns_from_a_stored_trace():
     experts = [ConstantExpert("alpha"), ConstantExpert("beta")]
-    config = {"routers": {"r": {"kind": "linucb", "experts": ["alpha", "beta"], "encoder": {"id": "features", "dim": 3}}}}
+    config = {
+        "routers": {"r": {"kind": "linucb", "experts": ["alpha", "beta"], "encoder": {"id": "features", "dim": 3}}}
+    }
     vector = np.array([1.0, 0.0, -2.0], dtype=np.float32)
     with HiMoE(experts=experts, entry_points=False, environ={}, config=config) as moe:
         trace_id = moe.run_sync(vector).trace_id

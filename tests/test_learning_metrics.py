@@ -66,13 +66,24 @@ def test_cv_squared():
 
 # -- stats over real traces -----------------------------------------------------------------------------------
 def test_compute_stats_on_real_traces():
-    experts = [ConstantExpert("alpha", value="yes", confidence=0.9, cost_units=2.0),
-               ConstantExpert("beta", value="no", confidence=0.6, cost_units=1.0, prefix="b"),
-               FailingExpert("broken")]
-    config = {"routers": {"r": {"kind": "linucb", "experts": ["alpha", "beta"], "k": 2,
-                                "aggregator": "weighted_vote", "encoder": {"id": "hashing", "dim": 16},
-                                "gating": {"seed": 1}},
-                          "fails": {"kind": "static", "experts": ["broken"]}}}
+    experts = [
+        ConstantExpert("alpha", value="yes", confidence=0.9, cost_units=2.0),
+        ConstantExpert("beta", value="no", confidence=0.6, cost_units=1.0, prefix="b"),
+        FailingExpert("broken"),
+    ]
+    config = {
+        "routers": {
+            "r": {
+                "kind": "linucb",
+                "experts": ["alpha", "beta"],
+                "k": 2,
+                "aggregator": "weighted_vote",
+                "encoder": {"id": "hashing", "dim": 16},
+                "gating": {"seed": 1},
+            },
+            "fails": {"kind": "static", "experts": ["broken"]},
+        }
+    }
     rewards = []
     with HiMoE(experts=experts, entry_points=False, environ={}, config=config) as moe:
         for i in range(12):
@@ -86,9 +97,21 @@ def test_compute_stats_on_real_traces():
         moe.trainer.flush()
         traces, feedback = moe.trainer.store.traces(), moe.trainer.store.feedback()
     stats = compute_stats(traces, feedback)
-    assert set(stats) == {"requests", "answered", "errors", "routers", "feedback", "quality", "calibration_ece",
-                          "load_balance_cv2", "utilisation", "latency_ms", "cost_units", "gating_drift_kl",
-                          "disagreement"}
+    assert set(stats) == {
+        "requests",
+        "answered",
+        "errors",
+        "routers",
+        "feedback",
+        "quality",
+        "calibration_ece",
+        "load_balance_cv2",
+        "utilisation",
+        "latency_ms",
+        "cost_units",
+        "gating_drift_kl",
+        "disagreement",
+    }
     assert (stats["requests"], stats["answered"], stats["errors"]) == (13, 12, {"NoExpertSelected": 1})
     assert stats["routers"] == {"r": 12} and stats["feedback"] == 6
     assert stats["quality"] == pytest.approx(np.mean(rewards))
@@ -115,13 +138,24 @@ def test_stats_drift_follows_the_gates_of_a_learning_router():
 
     def drift(kind: str) -> float:
         """40 requests; alpha is right for the first 20, beta for the last 20; KL between the two windows."""
-        config = {"routers": {"r": {"kind": kind, "experts": ["alpha", "beta"], "encoder": {"id": "hashing", "dim": 16},
-                                    "gating": {"seed": 2}}}, "state": {"path": os.environ["HIMOE_STATE"] + kind}}
+        config = {
+            "routers": {
+                "r": {
+                    "kind": kind,
+                    "experts": ["alpha", "beta"],
+                    "encoder": {"id": "hashing", "dim": 16},
+                    "gating": {"seed": 2},
+                }
+            },
+            "state": {"path": os.environ["HIMOE_STATE"] + kind},
+        }
         with HiMoE(experts=experts, entry_points=False, environ={}, config=config) as moe:
             for i in range(40):
                 response = moe.run_sync("the same question")
                 right = "alpha" if i < 20 else "beta"
-                moe.feedback(response.trace_id, reward=float(response.trace["attempts"][-1]["picks"][0]["expert"] == right))
+                moe.feedback(
+                    response.trace_id, reward=float(response.trace["attempts"][-1]["picks"][0]["expert"] == right)
+                )
             store = moe.trainer.store
             return compute_stats(store.traces(), store.feedback(), window=20)["gating_drift_kl"]
 
@@ -157,8 +191,9 @@ def test_ips_snips_dr_recover_a_known_target_policy_value(p_match):
     # a deliberately crude reward model (per action, ignoring the context): DR must still be right
     model = np.array([reward[action == a].mean() for a in (0, 1)])
     model_logged = model[action]
-    model_target = np.where(context == 0, p_match * model[0] + (1 - p_match) * model[1],
-                            p_match * model[1] + (1 - p_match) * model[0])
+    model_target = np.where(
+        context == 0, p_match * model[0] + (1 - p_match) * model[1], p_match * model[1] + (1 - p_match) * model[0]
+    )
     result = estimate(propensity, target, reward, model_logged, model_target, resamples=400, seed=1)
     assert result["n"] == 4000 and result["logged_mean_reward"] == pytest.approx(reward.mean())
     for name in ("ips", "snips", "dr"):
@@ -181,24 +216,35 @@ def test_evaluating_the_logging_policy_itself_gives_the_logged_mean():
 
 @pytest.mark.parametrize("bad", [0.0, -0.2])
 def test_zero_or_negative_propensities_are_refused(bad):
-    with pytest.raises(ValueError, match="every logged propensity must be > 0; decisions logged without "
-                                         "exploration cannot be evaluated off-policy"):
+    with pytest.raises(
+        ValueError,
+        match="every logged propensity must be > 0; decisions logged without "
+        "exploration cannot be evaluated off-policy",
+    ):
         estimate(np.array([0.5, bad]), np.array([1.0, 1.0]), np.array([1.0, 0.0]), np.zeros(2), np.zeros(2))
 
 
 def test_evaluate_router_on_logged_traces():
     experts = [ConstantExpert("alpha"), ConstantExpert("beta")]
-    config = {"routers": {
-        # epsilon = 1: a uniform-random logging policy whatever it learns (propensity 0.5)
-        "logger": {"kind": "linucb", "experts": ["alpha", "beta"], "encoder": {"id": "hashing", "dim": 16},
-                   "gating": {"epsilon": 1.0, "seed": 5}},
-        "only_alpha": {"kind": "static", "experts": ["alpha"]},
-        "only_beta": {"kind": "static", "experts": ["beta"]},
-    }}
+    config = {
+        "routers": {
+            # epsilon = 1: a uniform-random logging policy whatever it learns (propensity 0.5)
+            "logger": {
+                "kind": "linucb",
+                "experts": ["alpha", "beta"],
+                "encoder": {"id": "hashing", "dim": 16},
+                "gating": {"epsilon": 1.0, "seed": 5},
+            },
+            "only_alpha": {"kind": "static", "experts": ["alpha"]},
+            "only_beta": {"kind": "static", "experts": ["beta"]},
+        }
+    }
     rng = random.Random(5)
     topics = []
     with HiMoE(experts=experts, entry_points=False, environ={}, config=config) as moe:
-        with pytest.raises(InvalidInput, match=r"no scored decision to evaluate on: route requests, then give feedback"):
+        with pytest.raises(
+            InvalidInput, match=r"no scored decision to evaluate on: route requests, then give feedback"
+        ):
             evaluate_router(moe, "only_alpha")
         for i in range(400):
             topic = "apple" if rng.random() < 0.7 else "banana"  # alpha is right for ~70 % of requests
@@ -208,7 +254,9 @@ def test_evaluate_router_on_logged_traces():
             assert pick["propensity"] == 0.5
             moe.feedback(response.trace_id, reward=float(pick["expert"] == ("alpha" if topic == "apple" else "beta")))
         results = {name: evaluate_router(moe, name, resamples=300) for name in ("logger", "only_alpha", "only_beta")}
-        with pytest.raises(InvalidInput, match=r"unknown router 'nope'; configured routers: logger, only_alpha, only_beta"):
+        with pytest.raises(
+            InvalidInput, match=r"unknown router 'nope'; configured routers: logger, only_alpha, only_beta"
+        ):
             evaluate_router(moe, "nope")
     logged = results["logger"]["logged_mean_reward"]
     assert results["logger"]["n"] == 400 and results["logger"]["router"] == "logger"

@@ -25,12 +25,19 @@ TOPICS = {"apple": "alpha", "banana": "beta"}  # the topic word in the text → 
 
 def make_moe(kind: str, experts, *, dim: int = 256, k: int = 1, seed: int = 1, **options) -> HiMoE:
     """A HiMoE with one router `r` of `kind` over `experts` (state off: these tests are about learning)."""
-    table = {"kind": kind, "experts": [e.name for e in experts], "k": k, "aggregator": "best_score",
-             "gating": options.pop("gating", {"seed": seed}), **options}
+    table = {
+        "kind": kind,
+        "experts": [e.name for e in experts],
+        "k": k,
+        "aggregator": "best_score",
+        "gating": options.pop("gating", {"seed": seed}),
+        **options,
+    }
     if kind != "symbolic" and kind != "static":
         table["encoder"] = {"id": "hashing", "dim": dim}
-    return HiMoE(experts=experts, entry_points=False, environ={},
-                 config={"routers": {"r": table}, "state": {"enabled": False}})
+    return HiMoE(
+        experts=experts, entry_points=False, environ={}, config={"routers": {"r": table}, "state": {"enabled": False}}
+    )
 
 
 def first_pick(response) -> dict:
@@ -100,6 +107,7 @@ def test_contextual_routers_learn_which_expert_is_right_for_each_topic(kind):
     experts = [ConstantExpert("alpha", value="A"), ConstantExpert("beta", value="B")]
     rng = random.Random(1)
     with make_moe(kind, experts, seed=1) as moe:
+
         def round_() -> bool:
             topic = rng.choice(sorted(TOPICS))
             response = moe.run_sync(topic_text(rng, topic))
@@ -241,8 +249,10 @@ def test_regulariser_gradients_match_finite_differences(temperature):
     np.testing.assert_allclose(entropy_penalty_grad(probs, temperature), numeric_ent, rtol=1e-5, atol=1e-7)
 
 
-@pytest.mark.parametrize("option, value", [("lr", -0.1), ("load_balance", -1), ("entropy", "high"), ("window", 0),
-                                           ("optimizer", "adam"), ("ips_clip", 0.5)])
+@pytest.mark.parametrize(
+    "option, value",
+    [("lr", -0.1), ("load_balance", -1), ("entropy", "high"), ("window", 0), ("optimizer", "adam"), ("ips_clip", 0.5)],
+)
 def test_linear_router_options_are_checked(option, value):
     with pytest.raises(ConfigError, match=rf"routers\.r: {option} must be"):
         make_moe("linear", [ConstantExpert("alpha")], **{option: value})
@@ -381,13 +391,16 @@ def test_a_diagonal_state_saved_before_dense_blocks_existed_still_loads():
     assert copy.mean_and_width([0], np.array([1.0, 0.0, 1.0])) == model.mean_and_width([0], np.array([1.0, 0.0, 1.0]))
 
 
-@pytest.mark.parametrize("option, value, message", [
-    ("explore", "softmax", "explore must be one of thompson, ucb, greedy, got 'softmax'"),
-    ("covariance", "dense", "covariance must be one of diagonal, full, got 'dense'"),
-    ("alpha", -1, "alpha must be a number >= 0, got -1"),
-    ("prior", 0, "prior must be a number > 0, got 0"),
-    ("prior", float("nan"), "prior must be a finite number, got nan"),
-])
+@pytest.mark.parametrize(
+    "option, value, message",
+    [
+        ("explore", "softmax", "explore must be one of thompson, ucb, greedy, got 'softmax'"),
+        ("covariance", "dense", "covariance must be one of diagonal, full, got 'dense'"),
+        ("alpha", -1, "alpha must be a number >= 0, got -1"),
+        ("prior", 0, "prior must be a number > 0, got 0"),
+        ("prior", float("nan"), "prior must be a finite number, got nan"),
+    ],
+)
 def test_logistic_router_options_are_checked(option, value, message):
     with pytest.raises(ConfigError, match=rf"routers\.r: {message}"):
         make_moe("logistic", [ConstantExpert("alpha")], **{option: value})
@@ -413,11 +426,22 @@ def logistic_on_dense_features(covariance: str, seed: int) -> float:
     from himoe_core import InputData
 
     rng = np.random.default_rng(seed)
-    table = {"kind": "logistic", "experts": ["a", "b"], "k": 1, "aggregator": "best_score", "covariance": covariance,
-             "encoder": "features", "gating": {"seed": seed}}
+    table = {
+        "kind": "logistic",
+        "experts": ["a", "b"],
+        "k": 1,
+        "aggregator": "best_score",
+        "covariance": covariance,
+        "encoder": "features",
+        "gating": {"seed": seed},
+    }
     right = 0
-    with HiMoE(experts=[ConstantExpert("a"), ConstantExpert("b")], entry_points=False, environ={},
-               config={"routers": {"r": table}, "state": {"enabled": False}}) as moe:
+    with HiMoE(
+        experts=[ConstantExpert("a"), ConstantExpert("b")],
+        entry_points=False,
+        environ={},
+        config={"routers": {"r": table}, "state": {"enabled": False}},
+    ) as moe:
         for i in range(300):
             u = rng.uniform(-1.0, 1.0)
             x = (3.0 + np.array([u, *rng.normal(0.0, 0.3, 7)])).astype(np.float32)
@@ -443,11 +467,18 @@ def linear_on_large_features(optimizer: str) -> tuple[float, float]:
 
     experts = [ConstantExpert("a"), ConstantExpert("b")]
     rng = np.random.default_rng(0)
-    table = {"kind": "linear", "experts": ["a", "b"], "k": 1, "aggregator": "best_score", "optimizer": optimizer,
-             "gating": {"seed": 1}}
+    table = {
+        "kind": "linear",
+        "experts": ["a", "b"],
+        "k": 1,
+        "aggregator": "best_score",
+        "optimizer": optimizer,
+        "gating": {"seed": 1},
+    }
     right = 0
-    with HiMoE(experts=experts, entry_points=False, environ={},
-               config={"routers": {"r": table}, "state": {"enabled": False}}) as moe:
+    with HiMoE(
+        experts=experts, entry_points=False, environ={}, config={"routers": {"r": table}, "state": {"enabled": False}}
+    ) as moe:
         for i in range(400):
             x = rng.uniform(0, 2, size=16).astype(np.float32)
             x[0] = 2.0 * rng.integers(2)  # the signal: which expert is right
@@ -476,20 +507,27 @@ def test_the_linear_task_step_is_importance_weighted_by_the_picks_propensity():
 
     def step(ips_clip: float, propensity: float) -> float:
         experts = [ConstantExpert("a"), ConstantExpert("b")]
-        with make_moe("linear", experts, dim=8, optimizer="sgd", ips_clip=ips_clip, load_balance=0.0, entropy=0.0,
-                      l2=0.0, lr=0.1) as moe:
+        with make_moe(
+            "linear", experts, dim=8, optimizer="sgd", ips_clip=ips_clip, load_balance=0.0, entropy=0.0, l2=0.0, lr=0.1
+        ) as moe:
             router = moe.routers["r"].handle
             a, b = (ref.id for ref in router.experts)
             moe.run_sync("some words")  # sizes the weights
             x = router.features(InputData.text("some words"))
-            decision = Decision("t", "r", InputData.text("some words"),
-                                GateScores([a, b], [0.0, 0.0], [propensity, 1.0 - propensity]), picks=[a],
-                                propensity=propensity, features=router.encode(InputData.text("some words")).encoded)
+            decision = Decision(
+                "t",
+                "r",
+                InputData.text("some words"),
+                GateScores([a, b], [0.0, 0.0], [propensity, 1.0 - propensity]),
+                picks=[a],
+                propensity=propensity,
+                features=router.encode(InputData.text("some words")).encoded,
+            )
             router.learn(decision, RouterFeedback("t", 0.0, rewards=[(a, 1.0)]))
             return float(router.weights[router.index[int(a)]] @ x)
 
     plain = step(1.0, 0.2)
     assert plain > 0
     assert step(10.0, 0.2) == pytest.approx(5 * plain)  # 1 / 0.2
-    assert step(3.0, 0.2) == pytest.approx(3 * plain)   # clipped
+    assert step(3.0, 0.2) == pytest.approx(3 * plain)  # clipped
     assert step(10.0, 1.0) == pytest.approx(plain)

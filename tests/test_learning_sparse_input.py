@@ -7,11 +7,17 @@ import numpy as np
 import pytest
 
 from himoe_core import InputData
-from himoe_core.routing import HashingEncoder
 from himoe_core._learning import DiagonalLogisticModel
+from himoe_core.routing import HashingEncoder
 
-TEXTS = ["Natalia sold clips to 48 of her friends in April", "How many cups of feed does she need?",
-         "Weng earns $12 an hour for babysitting.", "", "a a a a b", "Betty is saving money for a new wallet"]
+TEXTS = [
+    "Natalia sold clips to 48 of her friends in April",
+    "How many cups of feed does she need?",
+    "Weng earns $12 an hour for babysitting.",
+    "",
+    "a a a a b",
+    "Betty is saving money for a new wallet",
+]
 
 
 def with_bias(encoded):
@@ -49,12 +55,15 @@ def test_sparse_input_touches_only_its_coordinates():
     assert mean[4] == 0.0  # in the dense block, but zero in the input: its weight moves only through correlation
 
 
-@pytest.mark.parametrize("x, message", [
-    ((np.array([0, 9]), np.array([1.0, 1.0])), r"indices must lie in \[0, 6\)"),
-    ((np.array([-1, 2]), np.array([1.0, 1.0])), r"indices must lie in \[0, 6\)"),
-    ((np.array([0, 1]), np.array([1.0])), "two 1-D arrays of one length"),
-    ((np.array([0.0, 1.0]), np.array([1.0, 1.0])), "integer indices"),
-])
+@pytest.mark.parametrize(
+    "x, message",
+    [
+        ((np.array([0, 9]), np.array([1.0, 1.0])), r"indices must lie in \[0, 6\)"),
+        ((np.array([-1, 2]), np.array([1.0, 1.0])), r"indices must lie in \[0, 6\)"),
+        ((np.array([0, 1]), np.array([1.0])), "two 1-D arrays of one length"),
+        ((np.array([0.0, 1.0]), np.array([1.0, 1.0])), "integer indices"),
+    ],
+)
 def test_bad_sparse_input_is_a_clear_error(x, message):
     with pytest.raises(ValueError, match=message):
         DiagonalLogisticModel(6).learn(0, x, 1.0)

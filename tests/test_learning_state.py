@@ -31,8 +31,14 @@ def state_path() -> Path:
 
 
 def router_table(kind: str, experts: list[str], **options) -> dict:
-    table = {"kind": kind, "experts": experts, "k": 1, "aggregator": "best_score",
-             "gating": {"seed": 3, "temperature": 0.5, "epsilon": 0.2}, **options}
+    table = {
+        "kind": kind,
+        "experts": experts,
+        "k": 1,
+        "aggregator": "best_score",
+        "gating": {"seed": 3, "temperature": 0.5, "epsilon": 0.2},
+        **options,
+    }
     if kind != "symbolic":
         table.setdefault("encoder", {"id": "hashing", "dim": 16})
     return table
@@ -114,7 +120,9 @@ def test_a_logistic_router_with_a_length_feature_survives_a_restart_exactly():
     # the same state under an encoder without the length feature is refused, not misread
     third = make_moe("logistic", encoder={"id": "hashing", "dim": 16})
     try:
-        with pytest.raises(EncodeError, match="learned with a full-covariance block of 2 coordinates, its options now ask for 0"):
+        with pytest.raises(
+            EncodeError, match="learned with a full-covariance block of 2 coordinates, its options now ask for 0"
+        ):
             third.run_sync("request 1")
     finally:
         third.close()
@@ -219,8 +227,11 @@ def test_arrays_are_stored_as_dtype_shape_and_raw_bytes_never_pickle():
         assert columns == ["router_id", "name", "dtype", "shape", "data"]
         rows = db.execute("SELECT name, dtype, shape, data FROM router_arrays WHERE router_id = 'r'").fetchall()
         scalars = json.loads(db.execute("SELECT scalars FROM router_state WHERE router_id = 'r'").fetchone()[0])
-        blobs = [row[0] for table in ("router_arrays", "traces") for row in
-                 db.execute(f"SELECT {'data' if table == 'router_arrays' else 'input_data'} FROM {table}")]
+        blobs = [
+            row[0]
+            for table in ("router_arrays", "traces")
+            for row in db.execute(f"SELECT {'data' if table == 'router_arrays' else 'input_data'} FROM {table}")
+        ]
     assert {name for name, *_ in rows} == {"linucb.arms", "linucb.counts", "linucb.a_inv", "linucb.b"}
     for name, dtype, shape, data in rows:
         expected = state["linucb"][name.split(".")[1]]
@@ -321,15 +332,24 @@ def no_schema_version(path: Path) -> None:
     db.close()
 
 
-@pytest.mark.parametrize("make, message", [
-    (corrupt_file, r"is not a usable SQLite database \(file is not a database\); move it away or point HIMOE_STATE"),
-    (foreign_database, r"is a SQLite database of another application \(tables: users\); it was left untouched"),
-    (foreign_meta_table, r"is a SQLite database of another application \(tables: meta\)"),
-    (another_applications_meta, r"does not belong to himoe; it was left untouched"),
-    (no_schema_version, r"has no valid schema version \(''\); it was left untouched"),
-    (newer_schema, rf"has schema version {SCHEMA_VERSION + 1}, newer than this himoe understands "
-                   rf"\({SCHEMA_VERSION}\); upgrade himoe"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (
+            corrupt_file,
+            r"is not a usable SQLite database \(file is not a database\); move it away or point HIMOE_STATE",
+        ),
+        (foreign_database, r"is a SQLite database of another application \(tables: users\); it was left untouched"),
+        (foreign_meta_table, r"is a SQLite database of another application \(tables: meta\)"),
+        (another_applications_meta, r"does not belong to himoe; it was left untouched"),
+        (no_schema_version, r"has no valid schema version \(''\); it was left untouched"),
+        (
+            newer_schema,
+            rf"has schema version {SCHEMA_VERSION + 1}, newer than this himoe understands "
+            rf"\({SCHEMA_VERSION}\); upgrade himoe",
+        ),
+    ],
+)
 def test_a_file_that_is_not_a_usable_state_is_refused_and_left_untouched(make, message):
     path = state_path()
     make(path)
@@ -407,8 +427,15 @@ def test_concurrent_processes_lose_no_feedback_and_no_update(tmp_path):
     workers, rounds = 4, 25
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
-    procs = [subprocess.Popen([sys.executable, str(script), str(i), str(rounds), str(tmp_path)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(workers)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(script), str(i), str(rounds), str(tmp_path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(workers)
+    ]
     try:
         deadline = time.monotonic() + 60
         while len(list(tmp_path.glob("ready-*"))) < workers and time.monotonic() < deadline:

@@ -34,18 +34,18 @@ def register_experts(register):
     register({cls}())
 '''
 
-BROKEN_AT_IMPORT = '''
+BROKEN_AT_IMPORT = """
 raise ImportError("needs the missing_dependency package")
-'''
+"""
 
-RAISING_HOOK = '''
+RAISING_HOOK = """
 from himoe_core import hookimpl
 
 
 @hookimpl
 def register_experts(register):
     raise RuntimeError("model weights not found")
-'''
+"""
 
 
 class Site:
@@ -224,7 +224,9 @@ def test_duplicate_expert_names_across_distributions_name_both(site):
 
 
 def test_config_table_is_found_by_distribution_name(site):
-    site.add("dist-conf", '''
+    site.add(
+        "dist-conf",
+        """
         from himoe_core import hookimpl
 
 
@@ -245,7 +247,8 @@ def test_config_table_is_found_by_distribution_name(site):
         def register_experts(register, config):
             for name in config.get("experts", []):
                 register(Named(name))
-    ''')
+    """,
+    )
     config = {"plugins": {"dist-conf": {"experts": ["conf_one", "conf_two"]}, "other": {"experts": ["nope"]}}}
     assert expert_names(host(site, config=config)) == ["conf_one", "conf_two"]
     assert expert_names(host(site)) == []
@@ -272,11 +275,9 @@ def test_a_plugins_folder_loads_its_py_files(plugins_dir):
 def test_the_allow_list_applies_to_the_plugins_folder(plugins_dir):
     blocked = PluginHost(entry_points=False, plugins_dir=plugins_dir, environ={"HIMOE_LOAD_PLUGINS": "other"})
     assert blocked.expert_infos() == [] and blocked.plugins() == []
-    allowed = PluginHost(entry_points=False, plugins_dir=plugins_dir,
-                         environ={"HIMOE_LOAD_PLUGINS": "Local_Planner"})
+    allowed = PluginHost(entry_points=False, plugins_dir=plugins_dir, environ={"HIMOE_LOAD_PLUGINS": "Local_Planner"})
     assert expert_names(allowed) == ["local_expert"]
-    denied = PluginHost(entry_points=False, plugins_dir=plugins_dir,
-                        environ={"HIMOE_DISABLE_PLUGINS": "local-planner"})
+    denied = PluginHost(entry_points=False, plugins_dir=plugins_dir, environ={"HIMOE_DISABLE_PLUGINS": "local-planner"})
     assert denied.expert_infos() == []
 
 
@@ -300,8 +301,11 @@ def test_entry_points_and_folder_and_objects_load_together(site, plugins_dir):
     class ObjectPlugin:
         @hookimpl
         def register_experts(self, register):
-            register(type("O", (), {"name": "object_expert", "can_handle": lambda s, t: True,
-                                    "infer": lambda s, x, c: None})())
+            register(
+                type(
+                    "O", (), {"name": "object_expert", "can_handle": lambda s, t: True, "infer": lambda s, x, c: None}
+                )()
+            )
 
     site.add_good("dist-a", "expert_a")
     h = host(site, plugins_dir=plugins_dir, plugins=[ObjectPlugin()])

@@ -185,8 +185,9 @@ PluginHost(plugins=[Raising()], entry_points=False, environ={})
 @pytest.mark.parametrize("setup", ["unconfigured", "silenced", "routed"])
 def test_an_embedding_application_sees_routes_or_silences_the_warning(setup):
     env = {k: v for k, v in os.environ.items() if not k.startswith("HIMOE_")}
-    proc = subprocess.run([sys.executable, "-c", EMBEDDING_APP, setup], capture_output=True, text=True, env=env,
-                          timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", EMBEDDING_APP, setup], capture_output=True, text=True, env=env, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     if setup == "unconfigured":  # Python's last-resort handler: the message alone, on stderr
         assert proc.stdout == "" and proc.stderr.startswith("plugin 'Raising' raised in a hook: RuntimeError")
@@ -403,8 +404,11 @@ def test_an_unclaimed_top_level_table_is_a_config_error_once_plugins_are_loaded(
     from himoe_core._config.config_parsing import load_config
 
     config = load_config({"hostingg": {"experts": []}})  # a table: its plugin may claim it
-    with pytest.raises(ConfigError, match=r"^hostingg: unknown key; known keys here: himoe, .*tables of loaded "
-                                          r"plugins: hosting \(replacer\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^hostingg: unknown key; known keys here: himoe, .*tables of loaded "
+        r"plugins: hosting \(replacer\)",
+    ):
         build(ReplacingPlugin(), config=config)
     with pytest.raises(ConfigError, match="hostingg: unknown key"):
         load_config({"hostingg": 1})  # not a table: no plugin's

@@ -22,8 +22,9 @@ def test_load_plugins_set_but_empty_allows_nothing():
 
 
 def test_names_are_normalised_and_trimmed():
-    settings = PluginSettings.from_environ({"HIMOE_LOAD_PLUGINS": " Dist_A , dist.b,,",
-                                            "HIMOE_DISABLE_PLUGINS": "Bad_Plugin"})
+    settings = PluginSettings.from_environ(
+        {"HIMOE_LOAD_PLUGINS": " Dist_A , dist.b,,", "HIMOE_DISABLE_PLUGINS": "Bad_Plugin"}
+    )
     assert settings.allow == {"dist-a", "dist-b"}
     assert settings.deny == {"bad-plugin"}
     assert settings.allows("DIST-A") and settings.allows("dist_b")
@@ -39,8 +40,19 @@ def test_disabling_himoe_disables_the_builtins():
     assert not PluginSettings.from_environ({"HIMOE_DISABLE_PLUGINS": "other,HIMOE"}).builtins_enabled()
 
 
-@pytest.mark.parametrize("value, expected", [("1", True), ("true", True), ("YES", True), (" on ", True),
-                                             ("0", False), ("", False), ("false", False), ("no", False)])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("1", True),
+        ("true", True),
+        ("YES", True),
+        (" on ", True),
+        ("0", False),
+        ("", False),
+        ("false", False),
+        ("no", False),
+    ],
+)
 def test_flags(value, expected):
     settings = PluginSettings.from_environ({"HIMOE_STRICT_PLUGINS": value, "HIMOE_TRACE_PLUGINS": value})
     assert settings.strict is expected and settings.trace is expected
@@ -50,16 +62,25 @@ def test_plugin_info_label_and_json():
     info = PluginInfo("planning", "himoe-planning", "0.1.0", "entry-point", ("register_experts",))
     assert info.label == "himoe-planning==0.1.0"
     assert info.ok
-    assert info.to_jsonable() == {"name": "planning", "distribution": "himoe-planning", "version": "0.1.0",
-                                  "origin": "entry-point", "hooks": ["register_experts"], "error": None}
+    assert info.to_jsonable() == {
+        "name": "planning",
+        "distribution": "himoe-planning",
+        "version": "0.1.0",
+        "origin": "entry-point",
+        "hooks": ["register_experts"],
+        "error": None,
+    }
     assert PluginInfo("local_file", origin="directory").label == "local_file"
     assert PluginInfo("x", "dist-x").label == "dist-x"
     assert not PluginInfo("x", error="boom").ok
 
 
 def test_the_hook_specifications_are_the_documented_contract():
-    specs = {name: list(inspect.signature(func).parameters)
-             for name, func in vars(hookspecs).items() if name.startswith("register_")}
+    specs = {
+        name: list(inspect.signature(func).parameters)
+        for name, func in vars(hookspecs).items()
+        if name.startswith("register_")
+    }
     assert specs == {
         "register_experts": ["register", "config"],
         "register_routers": ["register"],

@@ -13,8 +13,14 @@ from hypothesis import strategies as st
 
 from himoe_core import ExpertAux, ExpertOut, HiMoE, NoExpertSelected, Value
 from himoe_core.routing import (
-    BestScoreAggregator, ConfidenceAggregator, ExpertRef, gate_with_policy, GatingPolicy, stable_id,
-    WeightedMeanAggregator, WeightedVoteAggregator,
+    BestScoreAggregator,
+    ConfidenceAggregator,
+    ExpertRef,
+    GatingPolicy,
+    WeightedMeanAggregator,
+    WeightedVoteAggregator,
+    gate_with_policy,
+    stable_id,
 )
 from himoe_core.testing import ConstantExpert, FailingExpert, HangingExpert, MalformedExpert
 
@@ -27,7 +33,7 @@ class Named:
 
 
 @st.composite
-def fanouts(draw, values=st.sampled_from(["a", "b", "c", None])):
+def fanouts(draw, values=st.sampled_from(["a", "b", "c", None])):  # noqa: B008 (a strategy, built once)
     """(calls, scores): 1–6 successful calls over candidates that may include experts that did
     not answer, with arbitrary gate logits, ε and confidences."""
     n = draw(st.integers(1, 8))
@@ -39,8 +45,10 @@ def fanouts(draw, values=st.sampled_from(["a", "b", "c", None])):
     calls = []
     for i in answered:
         value = draw(values)
-        out = ExpertOut(Value.none() if value is None else Value.text(value) if isinstance(value, str) else value,
-                        ExpertAux(confidence=draw(st.floats(0, 1))))
+        out = ExpertOut(
+            Value.none() if value is None else Value.text(value) if isinstance(value, str) else value,
+            ExpertAux(confidence=draw(st.floats(0, 1))),
+        )
         calls.append((ExpertRef(ids[i], Named(names[i])), out))
     return calls, scores
 
@@ -92,9 +100,15 @@ def test_weighted_vote_gives_the_heaviest_pool_and_normalised_weights(fanout):
 
 
 @SETTINGS
-@given(fanout=fanouts(values=st.integers(1, 4).flatmap(
-    lambda d: st.lists(st.floats(-100, 100), min_size=d, max_size=d).map(
-        lambda v: Value.embedding(np.array(v, dtype=np.float32))))))
+@given(
+    fanout=fanouts(
+        values=st.integers(1, 4).flatmap(
+            lambda d: st.lists(st.floats(-100, 100), min_size=d, max_size=d).map(
+                lambda v: Value.embedding(np.array(v, dtype=np.float32))
+            )
+        )
+    )
+)
 def test_weighted_mean_is_the_gate_times_confidence_weighted_mean(fanout):
     calls, scores = fanout
     sizes = {c[1].value.data.shape[0] for c in calls}
@@ -110,8 +124,9 @@ def test_weighted_mean_is_the_gate_times_confidence_weighted_mean(fanout):
     assert sum(w for _, w in out.weights) == pytest.approx(1.0)
 
 
-@pytest.mark.parametrize("aggregator", [BestScoreAggregator(), ConfidenceAggregator(), WeightedVoteAggregator(),
-                                        WeightedMeanAggregator()])
+@pytest.mark.parametrize(
+    "aggregator", [BestScoreAggregator(), ConfidenceAggregator(), WeightedVoteAggregator(), WeightedMeanAggregator()]
+)
 def test_no_successful_call_is_no_expert_selected(aggregator):
     scores = gate_with_policy([stable_id("a")], [0.0], GatingPolicy())
     with pytest.raises(NoExpertSelected, match="received no successful output"):
@@ -129,16 +144,26 @@ FATES = {
 
 
 @settings(max_examples=80, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
-@given(fates=st.lists(st.sampled_from(sorted(FATES)), min_size=1, max_size=6),
-       aggregator=st.sampled_from(["best_score", "confidence", "weighted_vote"]),
-       weights=st.lists(st.floats(-3, 3), min_size=6, max_size=6))
+@given(
+    fates=st.lists(st.sampled_from(sorted(FATES)), min_size=1, max_size=6),
+    aggregator=st.sampled_from(["best_score", "confidence", "weighted_vote"]),
+    weights=st.lists(st.floats(-3, 3), min_size=6, max_size=6),
+)
 def test_only_experts_that_answered_count_in_the_answer(fates, aggregator, weights):
     names = [f"e{i}" for i in range(len(fates))]
     experts = [FATES[fate](name, f"answer of {name}") for name, fate in zip(names, fates)]
-    moe = HiMoE(experts=experts, entry_points=False, environ={},
-                config={"himoe": {"budget_ms": 50, "cost_budget": 100.0}, "state": {"enabled": False},
-                        "routers": {"r": {"experts": names, "k": len(names), "aggregator": aggregator,
-                                          "weights": dict(zip(names, weights))}}})
+    moe = HiMoE(
+        experts=experts,
+        entry_points=False,
+        environ={},
+        config={
+            "himoe": {"budget_ms": 50, "cost_budget": 100.0},
+            "state": {"enabled": False},
+            "routers": {
+                "r": {"experts": names, "k": len(names), "aggregator": aggregator, "weights": dict(zip(names, weights))}
+            },
+        },
+    )
     answered = {name for name, fate in zip(names, fates) if fate == "ok"}
 
     async def main():

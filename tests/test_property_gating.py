@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from himoe_core import ConfigError, Context, HiMoE, InputData
-from himoe_core.routing import gate_with_policy, GatingPolicy, RouterInput, stable_id
+from himoe_core.routing import GatingPolicy, RouterInput, gate_with_policy, stable_id
 from himoe_core.testing import ConstantExpert
 
 SETTINGS = settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
@@ -26,8 +26,13 @@ extreme_logits = st.one_of(
 
 
 @SETTINGS
-@given(data=st.data(), n=st.integers(1, 16), temperature=st.floats(1e-6, 1e6), epsilon=st.floats(0.0, 1.0),
-       seed=st.integers(0, 2**64 - 1))
+@given(
+    data=st.data(),
+    n=st.integers(1, 16),
+    temperature=st.floats(1e-6, 1e6),
+    epsilon=st.floats(0.0, 1.0),
+    seed=st.integers(0, 2**64 - 1),
+)
 def test_any_finite_logits_give_a_distribution_with_the_floor_in_a_stable_order(data, n, temperature, epsilon, seed):
     logits = data.draw(st.lists(extreme_logits, min_size=n, max_size=n))
     ids = [stable_id(f"expert-{i}") for i in range(n)]
@@ -53,8 +58,11 @@ def test_any_finite_logits_give_a_distribution_with_the_floor_in_a_stable_order(
 
 
 @SETTINGS
-@given(logits=st.lists(st.floats(allow_nan=False, allow_infinity=False), min_size=1, max_size=8),
-       bad=st.sampled_from([math.nan, math.inf, -math.inf]), where=st.integers(0, 7))
+@given(
+    logits=st.lists(st.floats(allow_nan=False, allow_infinity=False), min_size=1, max_size=8),
+    bad=st.sampled_from([math.nan, math.inf, -math.inf]),
+    where=st.integers(0, 7),
+)
 def test_a_non_finite_logit_is_refused(logits, bad, where):
     logits[where % len(logits)] = bad
     ids = [stable_id(f"e{i}") for i in range(len(logits))]
@@ -63,9 +71,11 @@ def test_a_non_finite_logit_is_refused(logits, bad, where):
 
 
 @SETTINGS
-@given(temperature=st.one_of(st.floats(), st.integers(), st.none(), st.text(max_size=2), st.booleans()),
-       epsilon=st.one_of(st.floats(), st.integers(-2, 2), st.none(), st.booleans()),
-       seed=st.one_of(st.integers(-2, 2**65), st.floats(), st.none(), st.booleans()))
+@given(
+    temperature=st.one_of(st.floats(), st.integers(), st.none(), st.text(max_size=2), st.booleans()),
+    epsilon=st.one_of(st.floats(), st.integers(-2, 2), st.none(), st.booleans()),
+    seed=st.one_of(st.integers(-2, 2**65), st.floats(), st.none(), st.booleans()),
+)
 def test_any_gating_table_is_a_policy_or_a_config_error(temperature, epsilon, seed):
     try:
         policy = GatingPolicy(temperature, epsilon, seed)
@@ -84,8 +94,12 @@ def build_router(kind: str, names: list[str], seed: int, k: int):
     table = {"kind": kind, "experts": names, "k": k, "gating": {"seed": seed}}
     if kind not in ("static", "symbolic"):
         table["encoder"] = {"id": "hashing", "dim": 8}
-    moe = HiMoE(experts=[ConstantExpert(n) for n in NAMES], entry_points=False, environ={},
-                config={"routers": {"r": table}, "state": {"enabled": False}})
+    moe = HiMoE(
+        experts=[ConstantExpert(n) for n in NAMES],
+        entry_points=False,
+        environ={},
+        config={"routers": {"r": table}, "state": {"enabled": False}},
+    )
     return moe.routers["r"].handle
 
 
@@ -98,9 +112,15 @@ def picks_of(router, text: str, k: int) -> list[str]:
 
 
 @settings(max_examples=60, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
-@given(kind=st.sampled_from(KINDS), data=st.data(), n=st.integers(1, 8), k=st.integers(-3, 12),
-       config_k=st.integers(1, 10), seed=st.integers(0, 2**64 - 1), texts=st.lists(st.text(max_size=30), min_size=1,
-                                                                                   max_size=4))
+@given(
+    kind=st.sampled_from(KINDS),
+    data=st.data(),
+    n=st.integers(1, 8),
+    k=st.integers(-3, 12),
+    config_k=st.integers(1, 10),
+    seed=st.integers(0, 2**64 - 1),
+    texts=st.lists(st.text(max_size=30), min_size=1, max_size=4),
+)
 def test_top_k_is_bounded_non_empty_deterministic_and_order_free(kind, data, n, k, config_k, seed, texts):
     names = NAMES[:n]
     shuffled = data.draw(st.permutations(names))

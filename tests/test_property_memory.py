@@ -14,14 +14,17 @@ from hypothesis import strategies as st
 from himoe_core.routing import Memory
 
 KEYS = st.sampled_from([f"k{i}" for i in range(8)])
-OPS = st.lists(st.one_of(
-    st.tuples(st.just("set"), KEYS, st.integers()),
-    st.tuples(st.just("get"), KEYS, st.none()),
-    st.tuples(st.just("delete"), KEYS, st.none()),
-    st.tuples(st.just("contains"), KEYS, st.none()),
-    st.tuples(st.just("len"), st.none(), st.none()),
-    st.tuples(st.just("tick"), st.none(), st.floats(0.0, 3.0)),
-), max_size=80)
+OPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("set"), KEYS, st.integers()),
+        st.tuples(st.just("get"), KEYS, st.none()),
+        st.tuples(st.just("delete"), KEYS, st.none()),
+        st.tuples(st.just("contains"), KEYS, st.none()),
+        st.tuples(st.just("len"), st.none(), st.none()),
+        st.tuples(st.just("tick"), st.none(), st.floats(0.0, 3.0)),
+    ),
+    max_size=80,
+)
 
 
 class Model:
@@ -81,8 +84,10 @@ def test_memory_follows_the_lru_and_ttl_model(max_items, ttl_s, ops):
 
 
 @settings(max_examples=100, deadline=None, database=None)
-@given(max_items=st.one_of(st.integers(-3, 0), st.floats(), st.booleans(), st.none(), st.text(max_size=2)),
-       ttl_s=st.one_of(st.floats(max_value=0.0), st.none(), st.text(max_size=2)))
+@given(
+    max_items=st.one_of(st.integers(-3, 0), st.floats(), st.booleans(), st.none(), st.text(max_size=2)),
+    ttl_s=st.one_of(st.floats(max_value=0.0), st.none(), st.text(max_size=2)),
+)
 def test_bad_memory_settings_are_value_errors(max_items, ttl_s):
     with pytest.raises(ValueError):
         Memory(max_items=max_items, ttl_s=ttl_s)

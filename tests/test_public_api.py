@@ -61,17 +61,48 @@ def test_every_name_in_all_exists():
 
 def test_the_application_namespace_is_small():
     assert len(himoe_core.__all__) <= 25, himoe_core.__all__
-    for name in ["HiMoE", "Response", "Decision", "Value", "InputData", "Context", "CancelToken", "MoeError",
-                 "InvalidInput", "NoExpertSelected", "DeadlineExceeded", "hookimpl", "ExpertOut", "ExpertAux"]:
+    for name in [
+        "HiMoE",
+        "Response",
+        "Decision",
+        "Value",
+        "InputData",
+        "Context",
+        "CancelToken",
+        "MoeError",
+        "InvalidInput",
+        "NoExpertSelected",
+        "DeadlineExceeded",
+        "hookimpl",
+        "ExpertOut",
+        "ExpertAux",
+    ]:
         assert name in himoe_core.__all__, name
 
 
 def test_router_authors_find_everything_in_routing():
     from himoe_core import routing
 
-    for name in ["Router", "BaseRouter", "LearningRouter", "GateScores", "GatingPolicy", "RouterFeedback",
-                 "CallOutcome", "Aggregator", "AggregatedOut", "MixMeta", "Orchestrator", "Encoder", "Encoded",
-                 "HashingEncoder", "ExpertRef", "stable_id", "entropy", "cv_squared"]:
+    for name in [
+        "Router",
+        "BaseRouter",
+        "LearningRouter",
+        "GateScores",
+        "GatingPolicy",
+        "RouterFeedback",
+        "CallOutcome",
+        "Aggregator",
+        "AggregatedOut",
+        "MixMeta",
+        "Orchestrator",
+        "Encoder",
+        "Encoded",
+        "HashingEncoder",
+        "ExpertRef",
+        "stable_id",
+        "entropy",
+        "cv_squared",
+    ]:
         assert name in routing.__all__, name
 
 
@@ -80,7 +111,9 @@ def test_all_and_the_lazy_table_come_from_the_type_checking_block():
     for name in ("himoe_core", "himoe_core.routing", "himoe_core.testing"):
         module = importlib.import_module(name)
         tree = ast.parse(Path(module.__file__).read_text(encoding="utf-8"))
-        block = next(node for node in tree.body if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING")
+        block = next(
+            node for node in tree.body if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING"
+        )
         listed = {alias.asname or alias.name for statement in block.body for alias in statement.names}
         assert listed == set(module.__all__), name
 
@@ -95,8 +128,10 @@ def test_every_public_class_is_reachable():
         if qualified in INTERNAL:
             continue
         cls = getattr(importlib.import_module(module_name), class_name)
-        if any(class_name in getattr(namespace, "__all__", ()) and getattr(namespace, class_name) is cls
-               for namespace in namespaces.values()):
+        if any(
+            class_name in getattr(namespace, "__all__", ()) and getattr(namespace, class_name) is cls
+            for namespace in namespaces.values()
+        ):
             continue
         unreachable.append(qualified)
     assert not unreachable, (
@@ -110,17 +145,29 @@ def test_internal_list_is_not_stale():
     stale = [name for name in INTERNAL if name not in known]
     assert not stale, f"INTERNAL names classes that no longer exist: {stale}"
     namespaces = [importlib.import_module(name) for name in NAMESPACES]
-    exported = [name for name in INTERNAL if any(name.rsplit(".", 1)[1] in getattr(ns, "__all__", ())
-                                                 for ns in namespaces)]
+    exported = [
+        name for name in INTERNAL if any(name.rsplit(".", 1)[1] in getattr(ns, "__all__", ()) for ns in namespaces)
+    ]
     assert not exported, f"INTERNAL names classes that are exported after all: {exported}"
 
 
 def test_internals_are_private_packages():
     """Everything but the public namespaces lives in `_`-prefixed packages and modules."""
-    public = {"__init__.py", "__main__.py", "routing.py", "py.typed", "plugins", "state", "testing", "demo",
-              "__pycache__"}
+    public = {
+        "__init__.py",
+        "__main__.py",
+        "routing.py",
+        "py.typed",
+        "plugins",
+        "state",
+        "testing",
+        "demo",
+        "__pycache__",
+    }
     for entry in (ROOT / "himoe_core").iterdir():
-        assert entry.name in public or entry.name.startswith("_"), f"himoe_core/{entry.name} is neither public nor private"
+        assert entry.name in public or entry.name.startswith("_"), (
+            f"himoe_core/{entry.name} is neither public nor private"
+        )
 
 
 def test_first_party_code_imports_only_public_namespaces():

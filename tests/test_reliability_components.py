@@ -19,8 +19,8 @@ import trio
 import trio.testing
 
 from himoe_core import ConfigError, DeadlineExceeded, HiMoE, NoExpertSelected, PluginError, hookimpl
-from himoe_core.routing import AggregationFailed, BaseRouter, RulesOrchestrator
 from himoe_core._engine.himoe import ROUTER_GRACE_S
+from himoe_core.routing import AggregationFailed, BaseRouter, RulesOrchestrator
 from himoe_core.testing import ConstantExpert
 
 
@@ -126,10 +126,19 @@ ROUTERS = {
 
 
 def make_moe(orchestrator: dict | None = None, *, budget_ms: float = 100, **config: Any) -> HiMoE:
-    return HiMoE(experts=[ConstantExpert("good", value="good answer")], plugins=[FaultyPlugin()], entry_points=False,
-                 environ={"HIMOE_STRICT_PLUGINS": "1"},
-                 config={"himoe": {"budget_ms": budget_ms}, "routers": ROUTERS, "state": {"enabled": False},
-                         "orchestrator": orchestrator or {"kind": "rules", "default": "ok"}, **config})
+    return HiMoE(
+        experts=[ConstantExpert("good", value="good answer")],
+        plugins=[FaultyPlugin()],
+        entry_points=False,
+        environ={"HIMOE_STRICT_PLUGINS": "1"},
+        config={
+            "himoe": {"budget_ms": budget_ms},
+            "routers": ROUTERS,
+            "state": {"enabled": False},
+            "orchestrator": orchestrator or {"kind": "rules", "default": "ok"},
+            **config,
+        },
+    )
 
 
 def mock_run(fn, *args, **kwargs):
@@ -142,8 +151,12 @@ def mock_run(fn, *args, **kwargs):
 # -- routers, aggregators, encoders -------------------------------------------------------------------------
 COMPONENT_FAULTS = [
     ("gate", NoExpertSelected, r"^no expert selected: router 'gate' raised ZeroDivisionError: gate exploded$"),
-    ("combine", AggregationFailed, r"^aggregation failed: aggregator 'combine-raises' of router 'combine' raised "
-                                   r"KeyError: 'combine exploded'$"),
+    (
+        "combine",
+        AggregationFailed,
+        r"^aggregation failed: aggregator 'combine-raises' of router 'combine' raised "
+        r"KeyError: 'combine exploded'$",
+    ),
     ("encode", NoExpertSelected, r"^no expert selected: router 'encode' raised ValueError: encode exploded$"),
 ]
 
@@ -170,10 +183,18 @@ def test_a_fallback_router_answers_when_a_component_raises(router):
 
 
 def test_a_raising_router_factory_is_a_plugin_error_naming_the_kind_and_plugin():
-    with pytest.raises(PluginError, match=r"^routers.r: router kind 'explodes' \(registered by 'faulty-plugin'\) "
-                                          r"failed to build: RuntimeError: factory exploded$"):
-        HiMoE(experts=[ConstantExpert("good")], plugins=[FaultyPlugin()], entry_points=False, environ={},
-              config={"routers": {"r": {"kind": "explodes"}}, "state": {"enabled": False}})
+    with pytest.raises(
+        PluginError,
+        match=r"^routers.r: router kind 'explodes' \(registered by 'faulty-plugin'\) "
+        r"failed to build: RuntimeError: factory exploded$",
+    ):
+        HiMoE(
+            experts=[ConstantExpert("good")],
+            plugins=[FaultyPlugin()],
+            entry_points=False,
+            environ={},
+            config={"routers": {"r": {"kind": "explodes"}}, "state": {"enabled": False}},
+        )
 
 
 def test_a_router_kind_whose_plugin_failed_to_load_is_a_config_error():
@@ -186,8 +207,13 @@ def test_a_router_kind_whose_plugin_failed_to_load_is_a_config_error():
 
     # the load failure itself is one warning line on stderr (tests/test_plugins_host.py)
     with pytest.raises(ConfigError, match=r"routers.r.kind: unknown router kind 'gate-raises'; installed kinds: "):
-        HiMoE(experts=[ConstantExpert("good")], plugins=[Broken()], entry_points=False, environ={},
-              config={"routers": {"r": {"kind": "gate-raises"}}, "state": {"enabled": False}})
+        HiMoE(
+            experts=[ConstantExpert("good")],
+            plugins=[Broken()],
+            entry_points=False,
+            environ={},
+            config={"routers": {"r": {"kind": "gate-raises"}}, "state": {"enabled": False}},
+        )
 
 
 def test_a_router_whose_fan_out_hangs_is_cut_at_the_deadline():
@@ -196,8 +222,11 @@ def test_a_router_whose_fan_out_hangs_is_cut_at_the_deadline():
     async def main():
         started = trio.current_time()
         with trio.move_on_after(10):
-            with pytest.raises(DeadlineExceeded, match=r"within the 100 ms budget \(router 'hangs' did not return "
-                                                       r"by the deadline\)"):
+            with pytest.raises(
+                DeadlineExceeded,
+                match=r"within the 100 ms budget \(router 'hangs' did not return "
+                r"by the deadline\)",
+            ):
                 await moe.run("question", router="hangs")
         return trio.current_time() - started
 
@@ -223,13 +252,22 @@ class SlowToUnwind:
 
 
 def test_a_well_behaved_router_keeps_its_answers_when_an_expert_is_slow_to_unwind():
-    moe = HiMoE(experts=[SlowToUnwind(), ConstantExpert("good", value="good answer")], entry_points=False,
-                environ={}, config={"himoe": {"budget_ms": 50}, "state": {"enabled": False},
-                                    "routers": {"r": {"experts": ["slow_unwind", "good"], "k": 2}}})
+    moe = HiMoE(
+        experts=[SlowToUnwind(), ConstantExpert("good", value="good answer")],
+        entry_points=False,
+        environ={},
+        config={
+            "himoe": {"budget_ms": 50},
+            "state": {"enabled": False},
+            "routers": {"r": {"experts": ["slow_unwind", "good"], "k": 2}},
+        },
+    )
     response = trio.run(moe.run, "question")  # the real clock: the cleanup blocks the loop
     assert response.value.as_text() == "good answer"
     assert {c["expert"]: c["status"] for c in response.trace["attempts"][0]["calls"]} == {
-        "slow_unwind": "timed_out", "good": "ok"}
+        "slow_unwind": "timed_out",
+        "good": "ok",
+    }
 
 
 # -- the orchestrator -------------------------------------------------------------------------------------------
@@ -238,8 +276,11 @@ def test_an_orchestrator_raising_is_one_precise_error(fault):
     # Fallbacks are asked for only when the primary router fails: here it does.
     primary = "gate" if fault == "fallbacks" else "ok"
     moe = make_moe({"kind": "faulty", "fault": fault, "default": primary, "fallbacks": ["ok"]})
-    with pytest.raises(NoExpertSelected, match=rf"^no expert selected: orchestrator 'faulty' raised RuntimeError: "
-                                               rf"{fault} exploded \(in {fault}\)$"):
+    with pytest.raises(
+        NoExpertSelected,
+        match=rf"^no expert selected: orchestrator 'faulty' raised RuntimeError: "
+        rf"{fault} exploded \(in {fault}\)$",
+    ):
         mock_run(moe.run, "question")
 
 
@@ -257,11 +298,18 @@ def test_an_orchestrator_whose_shadows_raise_still_answers():
 
 
 def test_a_shadow_whose_feedback_raises_never_reaches_the_app():
-    options = dict(experts=[ConstantExpert("good", value="good answer")], plugins=[FaultyPlugin()],
-                   entry_points=False, environ={},
-                   config={"himoe": {"budget_ms": 100}, "routers": ROUTERS, "state": {"enabled": False},
-                           "orchestrator": {"kind": "faulty", "fault": "feedback", "default": "ok",
-                                            "shadows": ["gate"]}})
+    options = {
+        "experts": [ConstantExpert("good", value="good answer")],
+        "plugins": [FaultyPlugin()],
+        "entry_points": False,
+        "environ": {},
+        "config": {
+            "himoe": {"budget_ms": 100},
+            "routers": ROUTERS,
+            "state": {"enabled": False},
+            "orchestrator": {"kind": "faulty", "fault": "feedback", "default": "ok", "shadows": ["gate"]},
+        },
+    }
 
     async def main():
         async with HiMoE.open(**options) as moe:
@@ -291,11 +339,18 @@ def test_run_sync_survives_a_shadow_whose_feedback_raises():
 def test_a_failing_shadow_router_is_recorded_and_never_reaches_the_caller():
 
     async def main():
-        async with HiMoE.open(experts=[ConstantExpert("good", value="good answer")], plugins=[FaultyPlugin()],
-                              entry_points=False, environ={},
-                              config={"himoe": {"budget_ms": 100}, "routers": ROUTERS, "state": {"enabled": False},
-                                      "orchestrator": {"kind": "rules", "default": "ok",
-                                                       "shadows": ["gate", "combine", "encode"]}}) as moe:
+        async with HiMoE.open(
+            experts=[ConstantExpert("good", value="good answer")],
+            plugins=[FaultyPlugin()],
+            entry_points=False,
+            environ={},
+            config={
+                "himoe": {"budget_ms": 100},
+                "routers": ROUTERS,
+                "state": {"enabled": False},
+                "orchestrator": {"kind": "rules", "default": "ok", "shadows": ["gate", "combine", "encode"]},
+            },
+        ) as moe:
             response = await moe.run("question")
             assert response.value.as_text() == "good answer"
             await trio.sleep(0.2)

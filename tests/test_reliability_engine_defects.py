@@ -22,8 +22,12 @@ def _moe(kind: str, tmp_path, experts=None) -> HiMoE:
     table = {"kind": kind, "experts": [e.name for e in experts]}
     if kind != "symbolic":
         table["encoder"] = {"id": "hashing", "dim": 16}
-    return HiMoE(experts=experts, entry_points=False, environ={},
-                 config={"routers": {"r": table}, "state": {"path": str(tmp_path / "state.sqlite3")}})
+    return HiMoE(
+        experts=experts,
+        entry_points=False,
+        environ={},
+        config={"routers": {"r": table}, "state": {"path": str(tmp_path / "state.sqlite3")}},
+    )
 
 
 @pytest.mark.parametrize("kind", LEARNING_KINDS)
@@ -59,8 +63,9 @@ def test_a_router_that_learns_non_finite_parameters_is_not_saved(tmp_path):
         with pytest.raises(StateError, match="non-finite parameters .*nothing was saved"):
             moe.feedback(trace_id, reward=1.0)
         router.learn = learn
-        assert router.model is None or all(np.isfinite(arm).all() for arm in router.model.mean.values()), \
+        assert router.model is None or all(np.isfinite(arm).all() for arm in router.model.mean.values()), (
             "the update was undone"
+        )
         assert moe.feedback(trace_id, reward=1.0)["first_feedback"] is True, "its row was rolled back too"
 
 
@@ -99,7 +104,7 @@ def test_close_under_run_sync_gives_callers_a_moe_error():
     assert any(isinstance(exc, Cancelled) and "closed" in str(exc) for exc in caught)
 
 
-UNITS_PLUGIN = '''
+UNITS_PLUGIN = """
 from himoe_core import Value, hookimpl
 
 
@@ -117,7 +122,7 @@ class UnitConverter:
 @hookimpl
 def register_experts(register):
     register(UnitConverter())
-'''
+"""
 
 
 @pytest.fixture
@@ -157,13 +162,11 @@ def test_an_input_every_expert_refuses_names_the_expert_once():
     assert str(info.value).count("unit_converter") == 1, str(info.value)
 
 
-
-
-
-def test_explain_on_a_failed_request_prints_the_routing_table_and_the_cause(tmp_path, himoe_main,
-                                                                          units_plugins_dir):
-    result = himoe_main(["run", "units: 5 km to mi", "--explain", "--plugins-dir", str(units_plugins_dir)],
-                        env={"HIMOE_LOAD_PLUGINS": "units", "HIMOE_STATE": str(tmp_path / "s.sqlite3")})
+def test_explain_on_a_failed_request_prints_the_routing_table_and_the_cause(tmp_path, himoe_main, units_plugins_dir):
+    result = himoe_main(
+        ["run", "units: 5 km to mi", "--explain", "--plugins-dir", str(units_plugins_dir)],
+        env={"HIMOE_LOAD_PLUGINS": "units", "HIMOE_STATE": str(tmp_path / "s.sqlite3")},
+    )
     assert result.code == 1
     assert "router default: failed" in result.out and "EXPERT" in result.out
     assert "can_handle raised KeyError: 'unit table not loaded'" in result.out

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from types import SimpleNamespace
-from typing import Any, Callable
+from typing import Any
 
 import attrs
 import pytest
@@ -33,10 +34,21 @@ from himoe_core.testing import (
 BUDGET_MS = 100
 
 
-def make_moe(experts: list[Any], *, budget_ms: float = BUDGET_MS, weights: dict[str, float] | None = None,
-             limits: dict[str, int] | None = None, aggregator: str = "best_score") -> HiMoE:
-    router = {"kind": "static", "experts": [e.name for e in experts], "k": len(experts), "aggregator": aggregator,
-              "weights": weights or {}}
+def make_moe(
+    experts: list[Any],
+    *,
+    budget_ms: float = BUDGET_MS,
+    weights: dict[str, float] | None = None,
+    limits: dict[str, int] | None = None,
+    aggregator: str = "best_score",
+) -> HiMoE:
+    router = {
+        "kind": "static",
+        "experts": [e.name for e in experts],
+        "k": len(experts),
+        "aggregator": aggregator,
+        "weights": weights or {},
+    }
     config = {"himoe": {"budget_ms": budget_ms}, "routers": {"r": router}, "state": {"enabled": False}}
     if limits:
         config["limits"] = limits
@@ -108,60 +120,157 @@ class Fault:
 
 
 FAULTS = [
-    Fault("raises", lambda: FailingExpert("bad", message="disk on fire"), "failed", r"^RuntimeError: disk on fire$",
-          NoExpertSelected, r"every expert picked by router 'r' failed \[bad: failed: RuntimeError: disk on fire\]"),
-    Fault("raises SystemExit (argparse in an expert)", lambda: Raises("bad", lambda: SystemExit(2)), "failed",
-          r"^SystemExit: 2$", NoExpertSelected, r"\[bad: failed: SystemExit: 2\]"),
-    Fault("raises with an unprintable message", lambda: Raises("bad", UnprintableError), "failed",
-          r"^UnprintableError: <unprintable message>$", NoExpertSelected, r"bad: failed: UnprintableError"),
-    Fault("raises with a 1 MB message", lambda: Raises("bad", lambda: ValueError("y" * 1_000_000)), "failed",
-          r"^ValueError: y{400,}…$", NoExpertSelected, r"bad: failed: ValueError: y+…\]$"),
-    Fault("hangs (async, awaits forever)", lambda: HangingExpert("bad"), "timed_out",
-          r"cut at the deadline \(100 ms budget\)", DeadlineExceeded,
-          r"no usable answer within the 100 ms budget \(bad: timed_out: cut at the deadline"),
-    Fault("hangs in its worker thread (never returns)", lambda: StuckThreadExpert("bad"), "timed_out",
-          r"cut at the deadline", DeadlineExceeded, r"within the 100 ms budget", real_clock=True),
-    Fault("ignores cancellation (sync thread sleeping 1 s)", lambda: BlockingExpert("bad", seconds=1.0),
-          "timed_out", r"cut at the deadline", DeadlineExceeded, r"within the 100 ms budget", real_clock=True),
-    Fault("succeeds too slowly (async, 5 s)", lambda: SleepyExpert("bad", delay_s=5.0), "timed_out",
-          r"cut at the deadline", DeadlineExceeded, r"within the 100 ms budget"),
-    Fault("returns the wrong type", lambda: MalformedExpert("bad", "wrong_type"), "failed",
-          r"^InvalidInput: cannot turn a object into a Value; return a str", NoExpertSelected,
-          r"\[bad: failed: InvalidInput: cannot turn a object into a Value"),
-    Fault("returns {'confidence': nan}", lambda: MalformedExpert("bad", "nan_json"), "failed",
-          r"Json value must be JSON-serialisable without NaN or infinity: \$\['confidence'\] is nan",
-          NoExpertSelected, r"bad: failed: InvalidInput: Json value must be JSON-serialisable"),
-    Fault("returns a NaN embedding", lambda: MalformedExpert("bad", "nan_embedding"), "failed",
-          r"Embedding value must be finite: value at index 1 is nan", NoExpertSelected,
-          r"bad: failed: InvalidInput: Embedding value must be finite"),
+    Fault(
+        "raises",
+        lambda: FailingExpert("bad", message="disk on fire"),
+        "failed",
+        r"^RuntimeError: disk on fire$",
+        NoExpertSelected,
+        r"every expert picked by router 'r' failed \[bad: failed: RuntimeError: disk on fire\]",
+    ),
+    Fault(
+        "raises SystemExit (argparse in an expert)",
+        lambda: Raises("bad", lambda: SystemExit(2)),
+        "failed",
+        r"^SystemExit: 2$",
+        NoExpertSelected,
+        r"\[bad: failed: SystemExit: 2\]",
+    ),
+    Fault(
+        "raises with an unprintable message",
+        lambda: Raises("bad", UnprintableError),
+        "failed",
+        r"^UnprintableError: <unprintable message>$",
+        NoExpertSelected,
+        r"bad: failed: UnprintableError",
+    ),
+    Fault(
+        "raises with a 1 MB message",
+        lambda: Raises("bad", lambda: ValueError("y" * 1_000_000)),
+        "failed",
+        r"^ValueError: y{400,}…$",
+        NoExpertSelected,
+        r"bad: failed: ValueError: y+…\]$",
+    ),
+    Fault(
+        "hangs (async, awaits forever)",
+        lambda: HangingExpert("bad"),
+        "timed_out",
+        r"cut at the deadline \(100 ms budget\)",
+        DeadlineExceeded,
+        r"no usable answer within the 100 ms budget \(bad: timed_out: cut at the deadline",
+    ),
+    Fault(
+        "hangs in its worker thread (never returns)",
+        lambda: StuckThreadExpert("bad"),
+        "timed_out",
+        r"cut at the deadline",
+        DeadlineExceeded,
+        r"within the 100 ms budget",
+        real_clock=True,
+    ),
+    Fault(
+        "ignores cancellation (sync thread sleeping 1 s)",
+        lambda: BlockingExpert("bad", seconds=1.0),
+        "timed_out",
+        r"cut at the deadline",
+        DeadlineExceeded,
+        r"within the 100 ms budget",
+        real_clock=True,
+    ),
+    Fault(
+        "succeeds too slowly (async, 5 s)",
+        lambda: SleepyExpert("bad", delay_s=5.0),
+        "timed_out",
+        r"cut at the deadline",
+        DeadlineExceeded,
+        r"within the 100 ms budget",
+    ),
+    Fault(
+        "returns the wrong type",
+        lambda: MalformedExpert("bad", "wrong_type"),
+        "failed",
+        r"^InvalidInput: cannot turn a object into a Value; return a str",
+        NoExpertSelected,
+        r"\[bad: failed: InvalidInput: cannot turn a object into a Value",
+    ),
+    Fault(
+        "returns {'confidence': nan}",
+        lambda: MalformedExpert("bad", "nan_json"),
+        "failed",
+        r"Json value must be JSON-serialisable without NaN or infinity: \$\['confidence'\] is nan",
+        NoExpertSelected,
+        r"bad: failed: InvalidInput: Json value must be JSON-serialisable",
+    ),
+    Fault(
+        "returns a NaN embedding",
+        lambda: MalformedExpert("bad", "nan_embedding"),
+        "failed",
+        r"Embedding value must be finite: value at index 1 is nan",
+        NoExpertSelected,
+        r"bad: failed: InvalidInput: Embedding value must be finite",
+    ),
     # The expert itself raises (its ExpertAux refuses the value), so alone it reads as the
     # expert refusing the input: InvalidInput naming the expert and the field.
-    Fault("builds ExpertAux(confidence=nan)", lambda: MalformedExpert("bad", "nan_confidence"), "failed",
-          r"^InvalidInput: ExpertAux.confidence must be a number in \[0, 1\], got nan$", InvalidInput,
-          r"^bad: ExpertAux.confidence must be a number in \[0, 1\], got nan$"),
-    Fault("builds ExpertAux(cost_units=-1)", lambda: MalformedExpert("bad", "negative_cost"), "failed",
-          r"^InvalidInput: ExpertAux.cost_units must be a finite number >= 0, got -1.0$", InvalidInput,
-          r"^bad: ExpertAux.cost_units must be a finite number >= 0, got -1.0$"),
-    Fault("builds ExpertOut('a plain str')", BareStringOut, "failed", r"^TypeError: ExpertOut's value must be a "
-          r"Value, not a str; wrap it: ExpertOut\(Value\.text\(\.\.\.\), aux\)$", NoExpertSelected,
-          r"bad: failed: TypeError: ExpertOut's value must be a Value, not a str; wrap it"),
-    Fault("returns a 50 MB string", lambda: MalformedExpert("bad", "huge_text"), "failed",
-          r"^output too large: 52428800 bytes, more than limits.max_output_bytes \(16777216\); it was dropped$",
-          NoExpertSelected, r"bad: failed: output too large: 52428800 bytes", max_elapsed_s=2.0),
-    Fault("returns 50 MB of bytes", lambda: MalformedExpert("bad", "huge_bytes"), "failed",
-          r"^output too large: 52428800 bytes, more than limits.max_output_bytes", NoExpertSelected,
-          r"output too large", max_elapsed_s=2.0),
-    Fault("returns a 3-million-item list", lambda: MalformedExpert("bad", "huge_list", size=3_000_000), "failed",
-          r"^output too large: 2\d{7} bytes, more than limits.max_output_bytes", NoExpertSelected,
-          r"output too large", max_elapsed_s=5.0),
+    Fault(
+        "builds ExpertAux(confidence=nan)",
+        lambda: MalformedExpert("bad", "nan_confidence"),
+        "failed",
+        r"^InvalidInput: ExpertAux.confidence must be a number in \[0, 1\], got nan$",
+        InvalidInput,
+        r"^bad: ExpertAux.confidence must be a number in \[0, 1\], got nan$",
+    ),
+    Fault(
+        "builds ExpertAux(cost_units=-1)",
+        lambda: MalformedExpert("bad", "negative_cost"),
+        "failed",
+        r"^InvalidInput: ExpertAux.cost_units must be a finite number >= 0, got -1.0$",
+        InvalidInput,
+        r"^bad: ExpertAux.cost_units must be a finite number >= 0, got -1.0$",
+    ),
+    Fault(
+        "builds ExpertOut('a plain str')",
+        BareStringOut,
+        "failed",
+        r"^TypeError: ExpertOut's value must be a "
+        r"Value, not a str; wrap it: ExpertOut\(Value\.text\(\.\.\.\), aux\)$",
+        NoExpertSelected,
+        r"bad: failed: TypeError: ExpertOut's value must be a Value, not a str; wrap it",
+    ),
+    Fault(
+        "returns a 50 MB string",
+        lambda: MalformedExpert("bad", "huge_text"),
+        "failed",
+        r"^output too large: 52428800 bytes, more than limits.max_output_bytes \(16777216\); it was dropped$",
+        NoExpertSelected,
+        r"bad: failed: output too large: 52428800 bytes",
+        max_elapsed_s=2.0,
+    ),
+    Fault(
+        "returns 50 MB of bytes",
+        lambda: MalformedExpert("bad", "huge_bytes"),
+        "failed",
+        r"^output too large: 52428800 bytes, more than limits.max_output_bytes",
+        NoExpertSelected,
+        r"output too large",
+        max_elapsed_s=2.0,
+    ),
+    Fault(
+        "returns a 3-million-item list",
+        lambda: MalformedExpert("bad", "huge_list", size=3_000_000),
+        "failed",
+        r"^output too large: 2\d{7} bytes, more than limits.max_output_bytes",
+        NoExpertSelected,
+        r"output too large",
+        max_elapsed_s=5.0,
+    ),
 ]
 
 
 @pytest.mark.parametrize("fault", FAULTS, ids=[f.id for f in FAULTS])
 def test_a_fault_beside_a_healthy_expert_gives_the_degraded_answer(fault):
     bad = fault.make()
-    moe = make_moe([bad, ConstantExpert("good", value="good answer")], budget_ms=fault.budget_ms,
-                   weights={"bad": 5.0})
+    moe = make_moe([bad, ConstantExpert("good", value="good answer")], budget_ms=fault.budget_ms, weights={"bad": 5.0})
     try:
         response, elapsed = run(moe, real_clock=fault.real_clock)
         assert not isinstance(response, Exception), f"{type(response).__name__}: {response}"
@@ -235,23 +344,26 @@ def test_malformed_expert_refuses_an_unknown_fault():
 # -- the output size limit -------------------------------------------------------------------------------------
 def test_the_output_limit_comes_from_limits_max_output_bytes():
     big = ConstantExpert("big", value="x" * 2_000)
-    moe = make_moe([big, ConstantExpert("small", value="s")], weights={"big": 5.0},
-                   limits={"max_output_bytes": 1_000})
+    moe = make_moe([big, ConstantExpert("small", value="s")], weights={"big": 5.0}, limits={"max_output_bytes": 1_000})
     response, _ = run(moe, real_clock=False)
     assert response.value.as_text() == "s"
-    assert calls(response)["big"]["cause"] == ("output too large: 2000 bytes, more than limits.max_output_bytes "
-                                               "(1000); it was dropped")
+    assert calls(response)["big"]["cause"] == (
+        "output too large: 2000 bytes, more than limits.max_output_bytes (1000); it was dropped"
+    )
     roomy = make_moe([big], limits={"max_output_bytes": 2_000})
     response, _ = run(roomy, real_clock=False)
     assert response.value.as_text() == "x" * 2_000, "exactly at the limit is accepted"
 
 
-@pytest.mark.parametrize("value, size", [
-    ("héllo", 6),  # UTF-8 bytes, not characters
-    ({"a": [1, 2]}, len('{"a":[1,2]}')),  # the canonical JSON
-    (b"\x00" * 10, 10),
-    (None, 0),
-])
+@pytest.mark.parametrize(
+    "value, size",
+    [
+        ("héllo", 6),  # UTF-8 bytes, not characters
+        ({"a": [1, 2]}, len('{"a":[1,2]}')),  # the canonical JSON
+        (b"\x00" * 10, 10),
+        (None, 0),
+    ],
+)
 def test_output_size_is_measured_in_bytes(value, size):
     from himoe_core.routing import to_value
 
@@ -260,10 +372,16 @@ def test_output_size_is_measured_in_bytes(value, size):
 
 def test_an_oversized_output_never_reaches_the_trace_or_the_state_file(tmp_path):
     path = tmp_path / "state.sqlite3"
-    moe = HiMoE(experts=[MalformedExpert("bad", "huge_text", size=3_000_000), ConstantExpert("good")],
-                entry_points=False, environ={},
-                config={"routers": {"r": {"experts": ["*"], "k": 2}}, "state": {"path": str(path)},
-                        "limits": {"max_output_bytes": 1_000_000}})
+    moe = HiMoE(
+        experts=[MalformedExpert("bad", "huge_text", size=3_000_000), ConstantExpert("good")],
+        entry_points=False,
+        environ={},
+        config={
+            "routers": {"r": {"experts": ["*"], "k": 2}},
+            "state": {"path": str(path)},
+            "limits": {"max_output_bytes": 1_000_000},
+        },
+    )
     try:
         for _ in range(5):
             response = moe.run_sync("question")

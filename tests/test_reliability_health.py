@@ -12,7 +12,7 @@ import pytest
 import trio
 import trio.testing
 
-from himoe_core import CancelToken, Cancelled, HiMoE, MoeError
+from himoe_core import Cancelled, CancelToken, HiMoE, MoeError
 from himoe_core.testing import (
     BlockingExpert,
     ConstantExpert,
@@ -25,23 +25,39 @@ from himoe_core.testing import (
 )
 
 
-def make_moe(experts, *, budget_ms=50, k=None, trace_capacity=10_000, state=None, extra_routers=None,
-             orchestrator=None) -> HiMoE:
-    routers = {"r": {"kind": "static", "experts": [e.name for e in experts], "k": k or len(experts),
-                     "aggregator": "best_score"}}
+def make_moe(
+    experts, *, budget_ms=50, k=None, trace_capacity=10_000, state=None, extra_routers=None, orchestrator=None
+) -> HiMoE:
+    routers = {
+        "r": {
+            "kind": "static",
+            "experts": [e.name for e in experts],
+            "k": k or len(experts),
+            "aggregator": "best_score",
+        }
+    }
     routers.update(extra_routers or {})
-    config = {"himoe": {"budget_ms": budget_ms, "trace_capacity": trace_capacity}, "routers": routers,
-              "state": state or {"enabled": False}}
+    config = {
+        "himoe": {"budget_ms": budget_ms, "trace_capacity": trace_capacity},
+        "routers": routers,
+        "state": state or {"enabled": False},
+    }
     if orchestrator:
         config["orchestrator"] = orchestrator
     return HiMoE(experts=experts, entry_points=False, environ={}, config=config)
 
 
 def async_faults():
-    return [ConstantExpert("good", value="good"), HangingExpert("hang"), FailingExpert("fail"),
-            FlakyExpert("flaky", failure_rate=0.5, seed=1), SleepyExpert("slow", delay_s=1.0),
-            MalformedExpert("wrong", "wrong_type"), MalformedExpert("nan", "nan_json"),
-            MalformedExpert("big", "huge_text", size=2_000)]
+    return [
+        ConstantExpert("good", value="good"),
+        HangingExpert("hang"),
+        FailingExpert("fail"),
+        FlakyExpert("flaky", failure_rate=0.5, seed=1),
+        SleepyExpert("slow", delay_s=1.0),
+        MalformedExpert("wrong", "wrong_type"),
+        MalformedExpert("nan", "nan_json"),
+        MalformedExpert("big", "huge_text", size=2_000),
+    ]
 
 
 def tasks_living() -> int:
@@ -112,11 +128,17 @@ def test_every_expert_failing_or_hanging_leaves_no_task_behind():
 
 def test_shadow_routers_end_by_the_request_deadline():
     experts = [ConstantExpert("good"), HangingExpert("hang")]
-    moe_options = dict(
-        experts=experts, entry_points=False, environ={},
-        config={"himoe": {"budget_ms": 100}, "state": {"enabled": False},
-                "routers": {"main": {"experts": ["good"]}, "shadow": {"experts": ["hang", "good"], "k": 2}},
-                "orchestrator": {"kind": "rules", "default": "main", "shadows": ["shadow"]}})
+    moe_options = {
+        "experts": experts,
+        "entry_points": False,
+        "environ": {},
+        "config": {
+            "himoe": {"budget_ms": 100},
+            "state": {"enabled": False},
+            "routers": {"main": {"experts": ["good"]}, "shadow": {"experts": ["hang", "good"], "k": 2}},
+            "orchestrator": {"kind": "rules", "default": "main", "shadows": ["shadow"]},
+        },
+    }
 
     async def main():
         before = tasks_living()
@@ -160,6 +182,7 @@ def test_hanging_sync_experts_never_hold_more_threads_than_their_limiters():
     baseline = threading.active_count()
     moe = make_moe(experts, budget_ms=100)
     try:
+
         async def main():
             counts = await serve(moe, 400, concurrency=100)
             assert counts == {"ok": 400}, "the healthy expert answered every request, stuck threads or not"
@@ -187,8 +210,9 @@ def test_hanging_sync_experts_never_hold_more_threads_than_their_limiters():
 # `chunk` requests and the peaks of the first and last thirds compared: trio prunes its deadline
 # heap lazily, so single samples swing by ~100 KiB either way; a leak grows the peaks steadily
 # (one small dict per request: ~360 KiB between the thirds, against a 128 KiB bound).
-def heap_growth(moe: HiMoE, experts, *, warm_up: int, measured: int, chunk: int = 250,
-                **options) -> tuple[int, dict[str, int]]:
+def heap_growth(
+    moe: HiMoE, experts, *, warm_up: int, measured: int, chunk: int = 250, **options
+) -> tuple[int, dict[str, int]]:
     flaky = [e for e in experts if isinstance(e, FlakyExpert)]
 
     def sample() -> int:
@@ -218,8 +242,12 @@ def heap_growth(moe: HiMoE, experts, *, warm_up: int, measured: int, chunk: int 
 @pytest.mark.parametrize("state", [False, True], ids=["memory-only", "state-file"])
 def test_memory_stays_flat_over_thousands_of_faulty_requests(tmp_path, state):
     experts = async_faults()
-    moe = make_moe(experts, budget_ms=50, trace_capacity=100,
-                   state={"path": str(tmp_path / "state.sqlite3"), "flush_every": 64} if state else None)
+    moe = make_moe(
+        experts,
+        budget_ms=50,
+        trace_capacity=100,
+        state={"path": str(tmp_path / "state.sqlite3"), "flush_every": 64} if state else None,
+    )
     try:
         growth, counts = heap_growth(moe, experts, warm_up=1000, measured=3000)
     finally:
@@ -242,8 +270,11 @@ def test_failed_requests_keep_memory_flat_too():
 def test_failed_requests_leave_no_reference_cycles_behind(case):
     # An exception whose traceback keeps a frame whose locals keep the exception is a cycle that
     # only a full garbage collection frees; under load those collections stop the event loop.
-    experts = ([FailingExpert("broken"), ConstantExpert("good")] if case == "an expert raises"
-               else [HangingExpert("stuck"), HangingExpert("stuck_too")])
+    experts = (
+        [FailingExpert("broken"), ConstantExpert("good")]
+        if case == "an expert raises"
+        else [HangingExpert("stuck"), HangingExpert("stuck_too")]
+    )
     moe = make_moe(experts, budget_ms=20)
 
     async def burst(n: int) -> None:

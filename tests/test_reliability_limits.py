@@ -21,19 +21,38 @@ LIMITS = {"max_text_chars": 50, "max_bytes": 64, "max_features": 8, "max_task_ch
 
 CASES = [
     # (what, limit key, an input exactly at the limit, one just over it, the message)
-    ("text", "max_text_chars", "é" * 50, "é" * 51,
-     r"^text input has 51 characters, more than the limit of 50; split it or raise limits.max_text_chars$"),
-    ("bytes", "max_bytes", b"\x00" * 64, b"\x00" * 65,
-     r"^bytes input has 65 bytes, more than the limit of 64; raise limits.max_bytes$"),
-    ("features", "max_features", np.ones(8), np.ones(9),
-     r"^feature vector has 9 values, more than the limit of 8; raise limits.max_features$"),
+    (
+        "text",
+        "max_text_chars",
+        "é" * 50,
+        "é" * 51,
+        r"^text input has 51 characters, more than the limit of 50; split it or raise limits.max_text_chars$",
+    ),
+    (
+        "bytes",
+        "max_bytes",
+        b"\x00" * 64,
+        b"\x00" * 65,
+        r"^bytes input has 65 bytes, more than the limit of 64; raise limits.max_bytes$",
+    ),
+    (
+        "features",
+        "max_features",
+        np.ones(8),
+        np.ones(9),
+        r"^feature vector has 9 values, more than the limit of 8; raise limits.max_features$",
+    ),
 ]
 
 
 def make_moe(limits=None) -> tuple[HiMoE, ConstantExpert]:
     expert = ConstantExpert("only")
-    moe = HiMoE(experts=[expert], entry_points=False, environ={},
-                config={"limits": dict(LIMITS if limits is None else limits), "state": {"enabled": False}})
+    moe = HiMoE(
+        experts=[expert],
+        entry_points=False,
+        environ={},
+        config={"limits": dict(LIMITS if limits is None else limits), "state": {"enabled": False}},
+    )
     return moe, expert
 
 
@@ -52,32 +71,48 @@ def test_each_input_limit_comes_from_the_config_and_is_refused_before_any_expert
 def test_the_task_hint_limit_comes_from_the_config():
     moe, expert = make_moe()
     assert trio.run(lambda: moe.run("x", task="t" * 10)).value.as_text() == "ok"
-    with pytest.raises(InvalidInput, match=r"^task hint must be one line of at most 10 characters, got 11 "
-                                           r"characters; raise limits.max_task_chars$"):
+    with pytest.raises(
+        InvalidInput,
+        match=r"^task hint must be one line of at most 10 characters, got 11 "
+        r"characters; raise limits.max_task_chars$",
+    ):
         trio.run(lambda: moe.run("x", task="t" * 11))
-    with pytest.raises(InvalidInput, match=r"^task hint must be one line, got a line break in 'a\\nb'; "):  # no limit to raise
+    with pytest.raises(
+        InvalidInput, match=r"^task hint must be one line, got a line break in 'a\\nb'; "
+    ):  # no limit to raise
         trio.run(lambda: moe.run("x", task="a\nb"))
     assert expert.calls == 1
 
 
 def test_the_defaults_bound_every_input():
     defaults = load_config(None)["limits"]
-    assert (defaults.max_text_chars, defaults.max_bytes, defaults.max_features, defaults.max_task_chars,
-            defaults.max_output_bytes) == (100_000, 16 * 2**20, 65_536, 200, 16 * 2**20)
+    assert (
+        defaults.max_text_chars,
+        defaults.max_bytes,
+        defaults.max_features,
+        defaults.max_task_chars,
+        defaults.max_output_bytes,
+    ) == (100_000, 16 * 2**20, 65_536, 200, 16 * 2**20)
     for too_big in ("x" * 100_001, b"\x00" * (16 * 2**20 + 1), np.zeros(65_537, dtype=np.float32)):
         with pytest.raises(InvalidInput) as info:
             InputData.coerce(too_big)
         assert len(str(info.value)) < 200, "the message says the size, it does not quote the input"
 
 
-@pytest.mark.parametrize("limits, message", [
-    ({"max_bytes": 0}, r"limits: InputLimits.max_bytes must be a positive integer, got 0"),
-    ({"max_text_chars": "big"}, r"limits: InputLimits.max_text_chars must be a positive integer, got 'big'"),
-    ({"max_features": 1.5}, r"limits: InputLimits.max_features must be a positive integer, got 1.5"),
-    ({"max_output_bytes": True}, r"limits: InputLimits.max_output_bytes must be a positive integer, got True"),
-    ({"max_chars": 10}, r"^limits.max_chars: unknown key; known keys here: max_bytes, max_features, "
-                        r"max_output_bytes, max_task_chars, max_text_chars$"),
-])
+@pytest.mark.parametrize(
+    "limits, message",
+    [
+        ({"max_bytes": 0}, r"limits: InputLimits.max_bytes must be a positive integer, got 0"),
+        ({"max_text_chars": "big"}, r"limits: InputLimits.max_text_chars must be a positive integer, got 'big'"),
+        ({"max_features": 1.5}, r"limits: InputLimits.max_features must be a positive integer, got 1.5"),
+        ({"max_output_bytes": True}, r"limits: InputLimits.max_output_bytes must be a positive integer, got True"),
+        (
+            {"max_chars": 10},
+            r"^limits.max_chars: unknown key; known keys here: max_bytes, max_features, "
+            r"max_output_bytes, max_task_chars, max_text_chars$",
+        ),
+    ],
+)
 def test_bad_limits_are_a_config_error_naming_the_key(limits, message):
     with pytest.raises(ConfigError, match=message):
         load_config({"limits": limits})
@@ -87,13 +122,21 @@ def test_bad_limits_are_a_config_error_naming_the_key(limits, message):
 @pytest.fixture
 def cli(tmp_path):
     config = tmp_path / "himoe.toml"
-    config.write_text("[limits]\n" + "".join(f"{k} = {v}\n" for k, v in LIMITS.items()) + "\n[state]\nenabled = false\n")
+    config.write_text(
+        "[limits]\n" + "".join(f"{k} = {v}\n" for k, v in LIMITS.items()) + "\n[state]\nenabled = false\n"
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("HIMOE_")}
     env["HIMOE_STATE"] = str(tmp_path / "state.sqlite3")
 
     def run(*args):
-        return subprocess.run([sys.executable, "-m", "himoe_core", "run", *args, "--config", str(config), "--json"],
-                              capture_output=True, text=True, env=env, timeout=60, cwd=tmp_path)
+        return subprocess.run(
+            [sys.executable, "-m", "himoe_core", "run", *args, "--config", str(config), "--json"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            cwd=tmp_path,
+        )
 
     return run
 
@@ -102,14 +145,24 @@ def test_the_cli_refuses_oversized_inputs_with_one_line(cli, tmp_path):
     np.save(tmp_path / "wide.npy", np.ones(9))
     (tmp_path / "big.bin").write_bytes(b"\x01" * 65)
     for args, message in [
-        (["x" * 51], "himoe: error: text input has 51 characters, more than the limit of 50; split it or raise "
-                     "limits.max_text_chars"),
-        (["--bytes", "big.bin"], "himoe: error: bytes input has 65 bytes, more than the limit of 64; raise "
-                                 "limits.max_bytes"),
-        (["--features", "wide.npy"], "himoe: error: feature vector has 9 values, more than the limit of 8; raise "
-                                     "limits.max_features"),
-        (["hello", "--task", "t" * 11], "himoe: error: task hint must be one line of at most 10 characters, got 11 "
-                                        "characters; raise limits.max_task_chars"),
+        (
+            ["x" * 51],
+            "himoe: error: text input has 51 characters, more than the limit of 50; split it or raise "
+            "limits.max_text_chars",
+        ),
+        (
+            ["--bytes", "big.bin"],
+            "himoe: error: bytes input has 65 bytes, more than the limit of 64; raise limits.max_bytes",
+        ),
+        (
+            ["--features", "wide.npy"],
+            "himoe: error: feature vector has 9 values, more than the limit of 8; raise limits.max_features",
+        ),
+        (
+            ["hello", "--task", "t" * 11],
+            "himoe: error: task hint must be one line of at most 10 characters, got 11 "
+            "characters; raise limits.max_task_chars",
+        ),
     ]:
         proc = cli(*args)
         assert proc.returncode == 1 and proc.stdout == ""
@@ -122,11 +175,17 @@ def test_the_cli_refuses_a_npy_file_that_is_not_one_or_holds_objects_without_adv
     np.save(tmp_path / "cut.npy", np.ones(4))
     (tmp_path / "cut.npy").write_bytes((tmp_path / "cut.npy").read_bytes()[:-8])
     for name, message in [
-        ("text.npy", "himoe: error: 'text.npy' is not a .npy file (numpy.save writes them); save the features with "
-                     "numpy.save, or write them as numbers separated by commas or spaces in a file without the .npy "
-                     "suffix"),
-        ("objects.npy", "himoe: error: 'objects.npy' is not a readable .npy array: it holds Python objects, which "
-                        "himoe never loads (loading them can run code); save a numeric array"),
+        (
+            "text.npy",
+            "himoe: error: 'text.npy' is not a .npy file (numpy.save writes them); save the features with "
+            "numpy.save, or write them as numbers separated by commas or spaces in a file without the .npy "
+            "suffix",
+        ),
+        (
+            "objects.npy",
+            "himoe: error: 'objects.npy' is not a readable .npy array: it holds Python objects, which "
+            "himoe never loads (loading them can run code); save a numeric array",
+        ),
         ("cut.npy", "himoe: error: 'cut.npy' is not a readable .npy array: "),  # then numpy's words
     ]:
         proc = cli("--features", name)
@@ -150,7 +209,12 @@ def test_the_cli_applies_a_config_limit_larger_than_the_default(tmp_path):
     config.write_text("[limits]\nmax_text_chars = 200000\n\n[state]\nenabled = false\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("HIMOE_")}
     env.update(HIMOE_STATE=str(tmp_path / "state.sqlite3"), HIMOE_LOAD_PLUGINS="himoe-planning")
-    proc = subprocess.run([sys.executable, "-m", "himoe_core", "run", "plan: " + "x" * 120_000, "--config", str(config),
-                           "--json"], capture_output=True, text=True, env=env, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "himoe_core", "run", "plan: " + "x" * 120_000, "--config", str(config), "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert "more than the limit" not in proc.stderr
     assert proc.returncode == 0, proc.stderr

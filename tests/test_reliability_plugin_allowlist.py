@@ -20,7 +20,7 @@ import pytest
 from himoe_core import HiMoE
 from himoe_core.plugins import PluginHost
 
-SPY = textwrap.dedent('''
+SPY = textwrap.dedent("""
     import os
     from pathlib import Path
     from himoe_core import hookimpl
@@ -42,7 +42,7 @@ SPY = textwrap.dedent('''
     @hookimpl
     def register_experts(register):
         register(Spy())
-''')
+""")
 
 
 class Plugins:
@@ -135,10 +135,19 @@ COMMANDS = [
 @pytest.mark.parametrize("command", COMMANDS, ids=[c[0] for c in COMMANDS])
 def test_every_command_honours_the_allow_list(plugins, tmp_path, command):
     env = {k: v for k, v in os.environ.items() if not k.startswith("HIMOE_")}
-    env.update(HIMOE_SPY_DIR=str(plugins.markers), HIMOE_STATE=str(tmp_path / "state.sqlite3"),
-               HIMOE_LOAD_PLUGINS="spy-a", PYTHONPATH=os.pathsep.join([str(plugins.site), env.get("PYTHONPATH", "")]))
-    proc = subprocess.run([sys.executable, "-m", "himoe_core", "--plugins-dir", str(plugins.folder), *command],
-                          capture_output=True, text=True, env=env, timeout=60)
+    env.update(
+        HIMOE_SPY_DIR=str(plugins.markers),
+        HIMOE_STATE=str(tmp_path / "state.sqlite3"),
+        HIMOE_LOAD_PLUGINS="spy-a",
+        PYTHONPATH=os.pathsep.join([str(plugins.site), env.get("PYTHONPATH", "")]),
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "himoe_core", "--plugins-dir", str(plugins.folder), *command],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert "Traceback" not in proc.stderr, proc.stderr
     assert plugins.ran() == {"spy-a"}, f"{' '.join(command)}: ran {plugins.ran()}\n{proc.stderr}"
     if command[0] == "list-experts":

@@ -6,7 +6,6 @@ D11 retention and stats, D12 damaged state files, D13 messages, D14 plugins_dir.
 from __future__ import annotations
 
 import os
-import sqlite3
 import stat
 from pathlib import Path
 
@@ -40,11 +39,14 @@ def damage(path: Path) -> None:
 
 
 # -- D1: invalid Unicode is refused at the door; one bad row costs only itself ---------------------------------
-@pytest.mark.parametrize("build", [
-    lambda: InputData.text("plan: caf\udce9 then eat"),
-    lambda: InputData.text("plan: a then b", task="plan:\udcff"),
-    lambda: InputData.bytes(b"x", task="x\ud800"),
-])
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: InputData.text("plan: caf\udce9 then eat"),
+        lambda: InputData.text("plan: a then b", task="plan:\udcff"),
+        lambda: InputData.bytes(b"x", task="x\ud800"),
+    ],
+)
 def test_d1_lone_surrogates_are_invalid_input(build):
     with pytest.raises(InvalidInput, match=r"is not valid Unicode: a lone surrogate .* at position \d+"):
         build()
@@ -69,9 +71,13 @@ def test_d1_run_refuses_them_before_any_expert_runs(tmp_path):
 
 def test_d1_cli_argv_with_invalid_utf8_is_one_clear_error(himoe_main, cli_plugins_dir, tmp_path):
     # What Python makes of `himoe run $'plan: caf\xe9 then eat'` in a UTF-8 locale.
-    result = himoe_main(["--plugins-dir", str(cli_plugins_dir), "run", "plan: caf\udce9 then eat"], env=ONLY_TEST_PLUGINS)
+    result = himoe_main(
+        ["--plugins-dir", str(cli_plugins_dir), "run", "plan: caf\udce9 then eat"], env=ONLY_TEST_PLUGINS
+    )
     assert result.error_line().startswith("himoe: error: text input is not valid Unicode: a lone surrogate '\\udce9'")
-    result = himoe_main(["--plugins-dir", str(cli_plugins_dir), "run", "echo", "--task", "plan:\udcff"], env=ONLY_TEST_PLUGINS)
+    result = himoe_main(
+        ["--plugins-dir", str(cli_plugins_dir), "run", "echo", "--task", "plan:\udcff"], env=ONLY_TEST_PLUGINS
+    )
     assert "task hint is not valid Unicode" in result.error_line()
 
 
@@ -125,15 +131,18 @@ def test_d8_cli_refuses_reward_and_task_loss_together(himoe_main):
     assert "argument --task-loss: not allowed with argument --reward" in result.error_line()
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"reward": 1, "task_loss": 1}, "give reward or task_loss, not both"),
-    ({"reward": 1e308}, r"reward must be in \[-1000, 1000\], got 1e\+308"),
-    ({"task_loss": -1e200}, r"task_loss must be in \[-1000, 1000\]"),
-    ({"reward": float("nan")}, "reward must be a finite number, got nan"),
-    ({"reward": True}, "reward must be a finite number, got True"),
-    ({"reward": 0.5, "scores": {"a": float("inf")}}, "score for 'a' must be a finite number"),
-    ({"reward": 0.5, "shadow_scores": {"s": 1e9}}, r"shadow score for 's' must be in \[-1000, 1000\]"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"reward": 1, "task_loss": 1}, "give reward or task_loss, not both"),
+        ({"reward": 1e308}, r"reward must be in \[-1000, 1000\], got 1e\+308"),
+        ({"task_loss": -1e200}, r"task_loss must be in \[-1000, 1000\]"),
+        ({"reward": float("nan")}, "reward must be a finite number, got nan"),
+        ({"reward": True}, "reward must be a finite number, got True"),
+        ({"reward": 0.5, "scores": {"a": float("inf")}}, "score for 'a' must be a finite number"),
+        ({"reward": 0.5, "shadow_scores": {"s": 1e9}}, r"shadow score for 's' must be in \[-1000, 1000\]"),
+    ],
+)
 def test_d8_check_feedback_refuses(kwargs, message):
     with pytest.raises(InvalidInput, match=message):
         check_feedback(kwargs.pop("reward", None), kwargs.pop("task_loss", None), **kwargs)
@@ -150,8 +159,9 @@ def test_d8_cli_refuses_an_extreme_reward_before_touching_the_state(himoe_main, 
     run = himoe_main(["--plugins-dir", str(cli_plugins_dir), "run", "echo: hi", "--json"], env=ONLY_TEST_PLUGINS)
     assert run.code == 0, run
     trace_id = __import__("json").loads(run.out)["trace_id"]
-    result = himoe_main(["--plugins-dir", str(cli_plugins_dir), "feedback", trace_id, "--reward", "1e308"],
-                        env=ONLY_TEST_PLUGINS)
+    result = himoe_main(
+        ["--plugins-dir", str(cli_plugins_dir), "feedback", trace_id, "--reward", "1e308"], env=ONLY_TEST_PLUGINS
+    )
     assert "reward must be in [-1000, 1000], got 1e+308" in result.error_line()
     assert StateStore(state).count("feedback") == 0
 
@@ -162,10 +172,17 @@ def test_d12_damage_inside_a_valid_sqlite_file_is_a_state_error(tmp_path):
     trace_ids = populated_state(path)
     damage(path)
     store = StateStore(path)  # the header and schema are intact
-    for read in (store.traces, lambda: store.count("traces"), lambda: store.trace(trace_ids[-1]),
-                 lambda: store.record_trace_rows([("new", "r", "text", None, b"x" * 5000, "{}")] * 1)):
-        with pytest.raises(StateError, match=r"is damaged \(database disk image is malformed\); move it away "
-                                             r"\(himoe then starts a new one.*\.recover"):
+    for read in (
+        store.traces,
+        lambda: store.count("traces"),
+        lambda: store.trace(trace_ids[-1]),
+        lambda: store.record_trace_rows([("new", "r", "text", None, b"x" * 5000, "{}")] * 1),
+    ):
+        with pytest.raises(
+            StateError,
+            match=r"is damaged \(database disk image is malformed\); move it away "
+            r"\(himoe then starts a new one.*\.recover",
+        ):
             read()
 
 
@@ -177,8 +194,9 @@ def test_d12_cli_stats_and_run_on_a_damaged_file(himoe_main, cli_plugins_dir, tm
     result = himoe_main(["--plugins-dir", str(cli_plugins_dir), "run", "echo: hi"], env=ONLY_TEST_PLUGINS)
     assert result.out == "echo: echo: hi\n"  # the answer is printed, then the error
     assert result.code == 1
-    assert result.error_line().startswith("himoe: error: answered, but its trace was not saved: could not write "
-                                          "traces to the state file: state file")
+    assert result.error_line().startswith(
+        "himoe: error: answered, but its trace was not saved: could not write traces to the state file: state file"
+    )
 
 
 # -- D13: one clear line for each of these -----------------------------------------------------------------------
@@ -190,13 +208,23 @@ def test_d13_messages(himoe_main, cli_plugins_dir, tmp_path):
     not_a_folder = tmp_path / "file"
     not_a_folder.write_text("")
     cases = [
-        (["stats", "--config", str(tmp_path)], {}, f"himoe: error: cannot read config file {str(tmp_path)!r}: Is a directory"),
+        (
+            ["stats", "--config", str(tmp_path)],
+            {},
+            f"himoe: error: cannot read config file {str(tmp_path)!r}: Is a directory",
+        ),
         (["stats", "--config", str(deep_toml)], {}, "nests arrays or tables more than 32 levels deep"),
-        (["feedback", "t", "--reward", "1", "--expected", "[" * 5000 + "]" * 5000], {},
-         "--expected nests arrays or objects more than 32 levels deep"),
+        (
+            ["feedback", "t", "--reward", "1", "--expected", "[" * 5000 + "]" * 5000],
+            {},
+            "--expected nests arrays or objects more than 32 levels deep",
+        ),
         (["run", "echo: hi", "--task", "a\nb"], {}, "task hint must be one line, got a line break in 'a\\nb'"),
-        (["stats"], {"HIMOE_STATE": str(not_a_folder / "x.sqlite3")},
-         f"cannot create state file {str(not_a_folder / 'x.sqlite3')!r}: {str(not_a_folder)!r} is a file, not a folder"),
+        (
+            ["stats"],
+            {"HIMOE_STATE": str(not_a_folder / "x.sqlite3")},
+            f"cannot create state file {str(not_a_folder / 'x.sqlite3')!r}: {str(not_a_folder)!r} is a file, not a folder",
+        ),
         (["stats"], {"HIMOE_STATE": "~nosuchuser-himoe/x"}, "HIMOE_STATE: cannot expand '~nosuchuser-himoe/x'"),
         (["stats"], {"HIMOE_STATE": str(tmp_path)}, "is a folder; point HIMOE_STATE or [state] path at a file"),
         (["run", "echo: hi", "--config", str(newline_router)], {}, "routers.'a\\nb': a router id is one line"),
@@ -238,4 +266,7 @@ def test_d14_a_group_writable_parent_folder_is_refused_a_sticky_one_is_not(himoe
 def test_d13_plugins_dir_on_a_file_is_one_line(himoe_main, cli_plugins_dir):
     file = cli_plugins_dir / "fuzz_test_plugin.py"
     line = himoe_main(["--plugins-dir", str(file), "list-experts"]).error_line()
-    assert line == f"himoe: error: plugins folder {str(file)!r} is a file, not a folder; check --plugins-dir or [himoe] plugins_dir"
+    assert (
+        line
+        == f"himoe: error: plugins folder {str(file)!r} is a file, not a folder; check --plugins-dir or [himoe] plugins_dir"
+    )

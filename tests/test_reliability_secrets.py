@@ -35,7 +35,7 @@ KEY_ENV = "HIMOE_RELIABILITY_TEST_KEY"
 
 def leaks(text: str) -> bool:
     """The key, or a recognisable part of it (10 characters or more), in `text`."""
-    return any(FAKE_KEY[i:i + 10] in text for i in range(len(FAKE_KEY) - 9))
+    return any(FAKE_KEY[i : i + 10] in text for i in range(len(FAKE_KEY) - 9))
 
 
 class EchoingHandler(BaseHTTPRequestHandler):
@@ -66,8 +66,15 @@ class EchoingHandler(BaseHTTPRequestHandler):
 
     def _chat(self, body, extra):
         answer = f"you said: {body['messages'][-1]['content']}{extra}"
-        self._send(200, json.dumps({"choices": [{"message": {"role": "assistant", "content": answer}}],
-                                    "usage": {"prompt_tokens": 3, "completion_tokens": 5}}).encode())
+        self._send(
+            200,
+            json.dumps(
+                {
+                    "choices": [{"message": {"role": "assistant", "content": answer}}],
+                    "usage": {"prompt_tokens": 3, "completion_tokens": 5},
+                }
+            ).encode(),
+        )
 
     def _send(self, code, payload):
         try:
@@ -103,9 +110,22 @@ def config(url: str, state: Path, *, fallback: bool) -> dict:
         # generous: the tests are about where the key goes, and a busy machine makes the first
         # request (httpx imported, a connection opened) take well over a second
         "himoe": {"budget_ms": 30_000},
-        "plugins": {"himoe-http": {"experts": {"llm": {
-            "kind": "openai-chat", "url": url, "model": "m", "tasks": ["chat:"], "api_key_env": KEY_ENV,
-            "max_retries": 1, "backoff_base_ms": 5, "confidence": 0.9}}}},
+        "plugins": {
+            "himoe-http": {
+                "experts": {
+                    "llm": {
+                        "kind": "openai-chat",
+                        "url": url,
+                        "model": "m",
+                        "tasks": ["chat:"],
+                        "api_key_env": KEY_ENV,
+                        "max_retries": 1,
+                        "backoff_base_ms": 5,
+                        "confidence": 0.9,
+                    }
+                }
+            }
+        },
         "routers": {"r": {"experts": experts, "k": len(experts), "aggregator": "confidence"}},
         "state": {"path": str(state), "flush_every": 1},
     }
@@ -117,9 +137,18 @@ def toml(cfg: dict) -> str:
     router = cfg["routers"]["r"]
     lines = ["[himoe]", f"budget_ms = {cfg['himoe']['budget_ms']}", "", "[plugins.himoe-http.experts.llm]"]
     lines += [f"{k} = {json.dumps(v)}" for k, v in llm.items()]
-    lines += ["", "[routers.r]", f"experts = {json.dumps(router['experts'])}", f"k = {router['k']}",
-              f"aggregator = {json.dumps(router['aggregator'])}", "", "[state]", f"path = {json.dumps(cfg['state']['path'])}",
-              "flush_every = 1", ""]
+    lines += [
+        "",
+        "[routers.r]",
+        f"experts = {json.dumps(router['experts'])}",
+        f"k = {router['k']}",
+        f"aggregator = {json.dumps(router['aggregator'])}",
+        "",
+        "[state]",
+        f"path = {json.dumps(cfg['state']['path'])}",
+        "flush_every = 1",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -150,8 +179,12 @@ def test_the_key_never_leaves_through_himoe(server, tmp_path, monkeypatch, caplo
     state = tmp_path / "state.sqlite3"
     url = f"http://127.0.0.1:{server.server_address[1]}{PATHS[case]}"
     experts = [ConstantExpert("backup", value="backup answer", confidence=0.1)] if fallback else []
-    moe = HiMoE(config=config(url, state, fallback=fallback), experts=experts, entry_points=True,
-                environ={"HIMOE_LOAD_PLUGINS": "himoe-http"})
+    moe = HiMoE(
+        config=config(url, state, fallback=fallback),
+        experts=experts,
+        entry_points=True,
+        environ={"HIMOE_LOAD_PLUGINS": "himoe-http"},
+    )
     texts = []
     try:
         try:
@@ -191,8 +224,17 @@ def test_the_key_never_leaves_through_the_cli(server, tmp_path, case):
     env.update({KEY_ENV: FAKE_KEY, "HIMOE_LOAD_PLUGINS": "himoe-http", "HIMOE_STATE": str(state)})
     outputs = []
     for flags in (["--json"], ["--explain", "--debug"]):
-        args = [sys.executable, "-m", "himoe_core", *(["--debug"] if "--debug" in flags else []), "run",
-                "chat: hello", "--config", str(config_file), *[f for f in flags if f != "--debug"]]
+        args = [
+            sys.executable,
+            "-m",
+            "himoe_core",
+            *(["--debug"] if "--debug" in flags else []),
+            "run",
+            "chat: hello",
+            "--config",
+            str(config_file),
+            *[f for f in flags if f != "--debug"],
+        ]
         proc = subprocess.run(args, capture_output=True, text=True, env=env, timeout=300)
         outputs += [proc.stdout, proc.stderr]
         if case in FAILING:

@@ -18,15 +18,22 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_soak_quick_loses_nothing(tmp_path):
     env = dict(os.environ, HIMOE_STATE=str(tmp_path / "state.sqlite3"))
     started = time.monotonic()
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "soak.py"), "--quick", "--tracemalloc"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=180)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "soak.py"), "--quick", "--tracemalloc"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     elapsed = time.monotonic() - started
     assert proc.returncode == 0, f"soak.py --quick failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     row = re.search(r"^\| 5,000 \| 5,000 \| 0 \| 0 \| 0 \| [\d.]+ s \| [\d,]+ \|$", proc.stdout, re.MULTILINE)
     assert row, f"requests / answered / lost / unhandled / wrong row missing or wrong:\n{proc.stdout}"
     # 1,000 in flight overloads a small machine: how many are answered in time is only reported
-    outcomes = re.findall(r"^\| (ok|DeadlineExceeded|NoExpertSelected|BudgetExceeded) \| ([\d,]+) \|", proc.stdout,
-                          re.MULTILINE)
+    outcomes = re.findall(
+        r"^\| (ok|DeadlineExceeded|NoExpertSelected|BudgetExceeded) \| ([\d,]+) \|", proc.stdout, re.MULTILINE
+    )
     assert sum(int(n.replace(",", "")) for _, n in outcomes) == 5_000, proc.stdout
     assert "trio tasks living before / after the run: 3 / 3." in proc.stdout
     assert "Peak RSS (VmHWM)" in proc.stdout and "Python heap (MB, tracemalloc from the start)" in proc.stdout

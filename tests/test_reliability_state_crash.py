@@ -72,8 +72,12 @@ STORE_WRITER = textwrap.dedent("""
 
 
 def start(script: Path, state: Path, log: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, str(script), str(state), str(log)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, str(script), str(state), str(log)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def logged(log: Path) -> list[str]:
@@ -153,7 +157,8 @@ def test_a_trace_batch_killed_mid_write_loses_no_earlier_batch(tmp_path):
     """The trace writer thread is killed with its process mid-batch: whole earlier batches are
     there, and no batch is there in part (each batch is one transaction)."""
     script = tmp_path / "traces.py"
-    script.write_text(textwrap.dedent("""
+    script.write_text(
+        textwrap.dedent("""
         import os, sys
         from himoe_core.state import StateStore
 
@@ -165,7 +170,8 @@ def test_a_trace_batch_killed_mid_write_loses_no_earlier_batch(tmp_path):
             store.record_trace_rows(rows)
             os.write(fd, f"{batch}\\n".encode())
             batch += 1
-    """))
+    """)
+    )
     state, log = tmp_path / "state.sqlite3", tmp_path / "batches.log"
     rng = random.Random()
     kill_at_a_random_moment(start(script, state, log), log, rng, rng.randint(2, 20))

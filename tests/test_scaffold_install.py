@@ -16,8 +16,9 @@ import tomllib
 from himoe_core._cli.main import main
 
 
-def test_a_generated_plugin_installs_and_passes_its_own_tests(tmp_path, fresh_venv, built_distributions,
-                                                              himoe_plugin_args, capsys):
+def test_a_generated_plugin_installs_and_passes_its_own_tests(
+    tmp_path, fresh_venv, built_distributions, himoe_plugin_args, capsys
+):
     target = tmp_path / "himoe-echo"
     assert main(["new-plugin", "echo", "--dir", str(target)]) == 0
     capsys.readouterr()

@@ -21,25 +21,48 @@ def convention_problems(package_root: Path) -> list[str]:
     spec = importlib.util.spec_from_file_location("himoe_file_convention", ROOT / "tests" / "test_file_convention.py")
     checker = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(checker)
-    return [f"{path.name}: {problem}" for path in sorted(package_root.rglob("*.py"))
-            for problem in checker.check_file(path, package_root, plugin=True)]
+    return [
+        f"{path.name}: {problem}"
+        for path in sorted(package_root.rglob("*.py"))
+        for problem in checker.check_file(path, package_root, plugin=True)
+    ]
 
 
-@pytest.mark.parametrize("name, expected", [
-    ("echo", {"dist": "himoe-echo", "package": "himoe_echo", "class_name": "EchoExpert", "module": "echo_expert",
-              "prefix": "echo:"}),
-    ("word_count", {"dist": "himoe-word-count", "package": "himoe_word_count", "class_name": "WordCountExpert",
-                    "module": "word_count_expert", "prefix": "word_count:"}),
-    ("nlp2", {"dist": "himoe-nlp2", "package": "himoe_nlp2", "class_name": "Nlp2Expert", "module": "nlp2_expert"}),
-])
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        (
+            "echo",
+            {
+                "dist": "himoe-echo",
+                "package": "himoe_echo",
+                "class_name": "EchoExpert",
+                "module": "echo_expert",
+                "prefix": "echo:",
+            },
+        ),
+        (
+            "word_count",
+            {
+                "dist": "himoe-word-count",
+                "package": "himoe_word_count",
+                "class_name": "WordCountExpert",
+                "module": "word_count_expert",
+                "prefix": "word_count:",
+            },
+        ),
+        ("nlp2", {"dist": "himoe-nlp2", "package": "himoe_nlp2", "class_name": "Nlp2Expert", "module": "nlp2_expert"}),
+    ],
+)
 def test_names_derived_from_the_plugin_name(name, expected):
     names = plugin_names(name)
     assert {key: names[key] for key in expected} == expected
     assert names["domain"] == "general" and names["expert_name"] == name
 
 
-@pytest.mark.parametrize("bad", ["Echo", "1echo", "echo-plugin", "_echo", "echo_", "echo__x", "", "é", "a" * 41,
-                                 "echo plugin"])
+@pytest.mark.parametrize(
+    "bad", ["Echo", "1echo", "echo-plugin", "_echo", "echo_", "echo__x", "", "é", "a" * 41, "echo plugin"]
+)
 def test_invalid_names_are_refused(bad):
     with pytest.raises(ValueError, match="invalid plugin name .*lower-case letters, digits and single underscores"):
         validate_name(bad)
@@ -55,10 +78,16 @@ def test_the_generated_layout(tmp_path):
     target = create_plugin("echo", tmp_path / "himoe-echo")
     files = sorted(p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file())
     assert files == [
-        ".gitignore", "README.md",
-        "himoe_echo/__init__.py", "himoe_echo/experts/__init__.py", "himoe_echo/experts/general/__init__.py",
-        "himoe_echo/experts/general/echo_expert.py", "himoe_echo/plugin.py", "pyproject.toml",
-        "tests/test_echo_expert.py", "tests/test_echo_plugin.py",
+        ".gitignore",
+        "README.md",
+        "himoe_echo/__init__.py",
+        "himoe_echo/experts/__init__.py",
+        "himoe_echo/experts/general/__init__.py",
+        "himoe_echo/experts/general/echo_expert.py",
+        "himoe_echo/plugin.py",
+        "pyproject.toml",
+        "tests/test_echo_expert.py",
+        "tests/test_echo_plugin.py",
     ]
     pyproject = tomllib.loads((target / "pyproject.toml").read_text())
     assert pyproject["project"]["name"] == "himoe-echo"
@@ -70,7 +99,11 @@ def test_the_generated_layout(tmp_path):
     plugin = (target / "himoe_echo/plugin.py").read_text()
     assert "@hookimpl\ndef register_experts(register, config):" in plugin
     readme = (target / "README.md").read_text()
-    assert readme.startswith("# himoe-echo\n") and 'himoe run "echo: hello"' in readme and "$" not in readme.replace("$ ", "")
+    assert (
+        readme.startswith("# himoe-echo\n")
+        and 'himoe run "echo: hello"' in readme
+        and "$" not in readme.replace("$ ", "")
+    )
 
 
 def test_every_generated_python_file_parses_and_follows_the_convention(tmp_path):
@@ -106,7 +139,8 @@ def test_an_existing_folder_is_never_overwritten(tmp_path):
 
 def test_a_plugin_inside_himoe_uv_workspace_builds_against_the_workspace_core(tmp_path):
     (tmp_path / "pyproject.toml").write_text(
-        '[project]\nname = "himoe"\n[tool.uv.workspace]\nmembers = ["registry", "plugins/*"]\n')
+        '[project]\nname = "himoe"\n[tool.uv.workspace]\nmembers = ["registry", "plugins/*"]\n'
+    )
     inside = tomllib.loads((create_plugin("echo", tmp_path / "plugins/himoe-echo") / "pyproject.toml").read_text())
     assert inside["tool"]["uv"]["sources"] == {"himoe": {"workspace": True}}
     outside = tomllib.loads((create_plugin("echo", tmp_path / "elsewhere/himoe-echo") / "pyproject.toml").read_text())
@@ -119,8 +153,10 @@ def test_the_command_creates_the_plugin_and_prints_next_steps(tmp_path, monkeypa
     assert main(["new-plugin", "echo"]) == 0
     out = capsys.readouterr().out
     assert (tmp_path / "himoe-echo/himoe_echo/experts/general/echo_expert.py").is_file()
-    assert out.startswith("created himoe-echo in himoe-echo/ (package himoe_echo, expert echo in "
-                          "himoe_echo/experts/general/echo_expert.py)\nnext steps:\n")
+    assert out.startswith(
+        "created himoe-echo in himoe-echo/ (package himoe_echo, expert echo in "
+        "himoe_echo/experts/general/echo_expert.py)\nnext steps:\n"
+    )
     assert "  pip install -e ./himoe-echo " in out and "  pytest ./himoe-echo " in out
     assert "  himoe run 'echo: hello' " in out
 
@@ -144,5 +180,7 @@ def test_the_command_refuses_with_one_clear_line(tmp_path, monkeypatch, capsys):
     assert main(["new-plugin", "echo"]) == 0
     capsys.readouterr()
     assert main(["new-plugin", "echo"]) == 1
-    assert capsys.readouterr().err == ("himoe: error: folder 'himoe-echo' already exists and is not empty; nothing "
-                                       "was written (choose another --dir, or remove it)\n")
+    assert capsys.readouterr().err == (
+        "himoe: error: folder 'himoe-echo' already exists and is not empty; nothing "
+        "was written (choose another --dir, or remove it)\n"
+    )

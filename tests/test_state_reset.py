@@ -30,7 +30,7 @@ experts = ["fz_alpha", "fz_beta"]
 encoder = {{ id = "hashing", dim = {dim} }}
 
 [state]
-path = "{tmp_path / 'state.sqlite3'}"
+path = "{tmp_path / "state.sqlite3"}"
 flush_every = 1
 """)
     return str(path)
@@ -44,8 +44,10 @@ def test_a_changed_encoder_names_the_way_out_and_the_reset_recovers(tmp_path, hi
         run = himoe_main([*cli, "run", f"question {i}", "--config", config, "--json"], env=ONLY_TEST_PLUGINS)
         assert run.code == 0, run.err
         trace_id = json.loads(run.out)["trace_id"]
-        assert himoe_main([*cli, "feedback", trace_id, "--reward", "1", "--config", config],
-                          env=ONLY_TEST_PLUGINS).code == 0
+        assert (
+            himoe_main([*cli, "feedback", trace_id, "--reward", "1", "--config", config], env=ONLY_TEST_PLUGINS).code
+            == 0
+        )
     config = _config_file(tmp_path, kind, 32)
     broken = himoe_main([*cli, "run", "question", "--config", config], env=ONLY_TEST_PLUGINS)
     assert broken.code == 1
@@ -57,12 +59,16 @@ def test_a_changed_encoder_names_the_way_out_and_the_reset_recovers(tmp_path, hi
     fixed = himoe_main([*cli, "run", "question", "--config", config, "--json"], env=ONLY_TEST_PLUGINS)
     assert fixed.code == 0, fixed.err
     trace_id = json.loads(fixed.out)["trace_id"]
-    assert himoe_main([*cli, "feedback", trace_id, "--reward", "1", "--config", config], env=ONLY_TEST_PLUGINS).code == 0
+    assert (
+        himoe_main([*cli, "feedback", trace_id, "--reward", "1", "--config", config], env=ONLY_TEST_PLUGINS).code == 0
+    )
 
 
 def _two_engines(tmp_path):
-    config = {"routers": {"r": {"kind": "linear", "experts": ["alpha", "beta"], "encoder": {"id": "hashing", "dim": 16}}},
-              "state": {"path": str(tmp_path / "s.sqlite3"), "flush_every": 1}}
+    config = {
+        "routers": {"r": {"kind": "linear", "experts": ["alpha", "beta"], "encoder": {"id": "hashing", "dim": 16}}},
+        "state": {"path": str(tmp_path / "s.sqlite3"), "flush_every": 1},
+    }
     experts = [ConstantExpert("alpha"), ConstantExpert("beta")]
     return [HiMoE(experts=experts, entry_points=False, environ={}, config=config) for _ in range(2)]
 
@@ -99,7 +105,9 @@ def test_expert_and_all_resets(tmp_path, himoe_main, cli_plugins_dir):
     cli = ["--plugins-dir", str(cli_plugins_dir)]
     run = himoe_main([*cli, "run", "question", "--config", config, "--json"], env=ONLY_TEST_PLUGINS)
     trace_id = json.loads(run.out)["trace_id"]
-    assert himoe_main([*cli, "feedback", trace_id, "--reward", "1", "--config", config], env=ONLY_TEST_PLUGINS).code == 0
+    assert (
+        himoe_main([*cli, "feedback", trace_id, "--reward", "1", "--config", config], env=ONLY_TEST_PLUGINS).code == 0
+    )
     with HiMoE(config=config, plugins_dir=cli_plugins_dir, environ=ONLY_TEST_PLUGINS) as moe:
         saved = {name for _, name in moe.trainer.store.saved_experts()}
     assert saved and saved <= {"fz_alpha", "fz_beta"}
@@ -118,8 +126,10 @@ def test_expert_and_all_resets(tmp_path, himoe_main, cli_plugins_dir):
 
 
 def test_reset_state_api_errors(tmp_path):
-    config = {"routers": {"r": {"kind": "linear", "experts": ["alpha"], "encoder": {"id": "hashing", "dim": 8}}},
-              "state": {"path": str(tmp_path / "s.sqlite3")}}
+    config = {
+        "routers": {"r": {"kind": "linear", "experts": ["alpha"], "encoder": {"id": "hashing", "dim": 8}}},
+        "state": {"path": str(tmp_path / "s.sqlite3")},
+    }
     with HiMoE(experts=[LearningExpert("alpha")], entry_points=False, environ={}, config=config) as moe:
         with pytest.raises(InvalidInput, match=r"give exactly one of router=…, expert=… or everything=True"):
             moe.reset_state()
@@ -127,6 +137,10 @@ def test_reset_state_api_errors(tmp_path):
             moe.reset_state(router="nope")
         assert moe.reset_state(router="r") == {"routers": [], "experts": []}  # nothing saved yet: nothing to forget
     with pytest.raises(MoeError, match=r"\[state\] enabled = false"):
-        with HiMoE(experts=[LearningExpert("alpha")], entry_points=False, environ={},
-                   config={**config, "state": {"enabled": False}}) as moe:
+        with HiMoE(
+            experts=[LearningExpert("alpha")],
+            entry_points=False,
+            environ={},
+            config={**config, "state": {"enabled": False}},
+        ) as moe:
             moe.reset_state(router="r")

@@ -21,12 +21,21 @@ from himoe_core.testing import ConstantExpert, FailingExpert
 def _trace(trace_id: str, *, ok: bool = True, elapsed: float = 1.0, picks=("alpha",), confidence=0.8) -> dict:
     if not ok:
         return {"trace_id": trace_id, "router": None, "error": "NoExpertSelected: nothing", "attempts": []}
-    return {"trace_id": trace_id, "router": "r", "error": None, "elapsed_ms": elapsed,
-            "attempts": [{"status": "ok", "picks": [{"expert": p} for p in picks],
-                          "gate": [{"expert": p, "prob": 1 / len(picks)} for p in picks],
-                          "calls": [{"expert": p, "confidence": confidence} for p in picks],
-                          "mix": {"weights": {p: 1 / len(picks) for p in picks}, "cost_units": 1.5,
-                                  "disagreement": 0.25}}]}
+    return {
+        "trace_id": trace_id,
+        "router": "r",
+        "error": None,
+        "elapsed_ms": elapsed,
+        "attempts": [
+            {
+                "status": "ok",
+                "picks": [{"expert": p} for p in picks],
+                "gate": [{"expert": p, "prob": 1 / len(picks)} for p in picks],
+                "calls": [{"expert": p, "confidence": confidence} for p in picks],
+                "mix": {"weights": {p: 1 / len(picks) for p in picks}, "cost_units": 1.5, "disagreement": 0.25},
+            }
+        ],
+    }
 
 
 def _record(store: StateStore, ids, **options) -> None:
@@ -38,14 +47,25 @@ def _kept(store: StateStore) -> list[str]:
 
 
 def _stats_of_real_traffic(tmp_path, **state):
-    experts = [ConstantExpert("alpha", value="yes", confidence=0.9, cost_units=2.0),
-               ConstantExpert("beta", value="no", confidence=0.6, cost_units=1.0, prefix="b"),
-               FailingExpert("broken")]
-    config = {"routers": {"r": {"kind": "linucb", "experts": ["alpha", "beta"], "k": 2,
-                                "aggregator": "weighted_vote", "encoder": {"id": "hashing", "dim": 16},
-                                "gating": {"seed": 1}},
-                          "fails": {"kind": "static", "experts": ["broken"]}},
-              "state": {"path": str(tmp_path / "s.sqlite3"), **state}}
+    experts = [
+        ConstantExpert("alpha", value="yes", confidence=0.9, cost_units=2.0),
+        ConstantExpert("beta", value="no", confidence=0.6, cost_units=1.0, prefix="b"),
+        FailingExpert("broken"),
+    ]
+    config = {
+        "routers": {
+            "r": {
+                "kind": "linucb",
+                "experts": ["alpha", "beta"],
+                "k": 2,
+                "aggregator": "weighted_vote",
+                "encoder": {"id": "hashing", "dim": 16},
+                "gating": {"seed": 1},
+            },
+            "fails": {"kind": "static", "experts": ["broken"]},
+        },
+        "state": {"path": str(tmp_path / "s.sqlite3"), **state},
+    }
     with HiMoE(experts=experts, entry_points=False, environ={}, config=config) as moe:
         for i in range(60):
             response = moe.run_sync(f"b question {i}" if i % 3 else f"a question {i}")
@@ -89,7 +109,9 @@ def test_stats_never_reads_every_trace(tmp_path, monkeypatch):
     monkeypatch.setattr(StateStore, "feedback", lambda *a, **k: pytest.fail("stats loaded every feedback row"))
     parsed = []
     real_loads = json.loads
-    monkeypatch.setattr(state_store.json, "loads", lambda text, *a, **k: parsed.append(text[:1]) or real_loads(text, *a, **k))
+    monkeypatch.setattr(
+        state_store.json, "loads", lambda text, *a, **k: parsed.append(text[:1]) or real_loads(text, *a, **k)
+    )
     stats = stored_stats(store, window=20)
     assert stats["requests"] == 300 and stats["gating_drift_kl"] == 0.0
     assert parsed.count("{") == 40  # the two windows' traces (and a list of picks per distinct set)
@@ -163,16 +185,20 @@ def test_each_write_prunes_a_bounded_number_of_rows(tmp_path):
 
 
 def test_feedback_on_a_pruned_trace_is_a_clear_invalid_input(tmp_path):
-    config = {"routers": {"r": {"kind": "linear", "experts": ["alpha", "beta"],
-                                "encoder": {"id": "hashing", "dim": 16}}},
-              "state": {"path": str(tmp_path / "s.sqlite3"), "flush_every": 1, "max_traces": 3}}
+    config = {
+        "routers": {"r": {"kind": "linear", "experts": ["alpha", "beta"], "encoder": {"id": "hashing", "dim": 16}}},
+        "state": {"path": str(tmp_path / "s.sqlite3"), "flush_every": 1, "max_traces": 3},
+    }
     experts = [ConstantExpert("alpha"), ConstantExpert("beta")]
     with HiMoE(experts=experts, entry_points=False, environ={}, config=config) as moe:
         first = moe.run_sync("question 0").trace_id
         kept = [moe.run_sync(f"question {i}").trace_id for i in range(1, 6)][-3:]
     with HiMoE(experts=experts, entry_points=False, environ={}, config=config) as moe:  # a later process
-        with pytest.raises(InvalidInput, match=r"older than the state file keeps \(\[state\] retention_days = 30, "
-                                               r"max_traces = 3\)"):
+        with pytest.raises(
+            InvalidInput,
+            match=r"older than the state file keeps \(\[state\] retention_days = 30, "
+            r"max_traces = 3\)",
+        ):
             moe.feedback(first, reward=1.0)
         assert moe.trainer.store.count("traces") == 3
         moe.feedback(kept[0], reward=1.0)
@@ -198,10 +224,14 @@ def test_a_version_1_file_is_summarised_when_opened(tmp_path):
     conn.execute("INSERT INTO meta VALUES ('application', 'himoe'), ('schema_version', '1')")
     traces = [_trace(f"t{i}", elapsed=float(i), confidence=i / 10) for i in range(10)] + [_trace("bad", ok=False)]
     for n, trace in enumerate(traces):
-        conn.execute("INSERT INTO traces VALUES (?, ?, ?, 'text', NULL, x'00', ?)",
-                     (trace["trace_id"], 1000.0 + n, trace["router"], json.dumps(trace)))
-    conn.execute("INSERT INTO feedback (trace_id, created, router, reward, task_loss, detail) "
-                 "VALUES ('t3', 2000.0, 'r', 1.0, 0.0, '{}'), ('t7', 2001.0, 'r', 0.0, 1.0, '{}')")
+        conn.execute(
+            "INSERT INTO traces VALUES (?, ?, ?, 'text', NULL, x'00', ?)",
+            (trace["trace_id"], 1000.0 + n, trace["router"], json.dumps(trace)),
+        )
+    conn.execute(
+        "INSERT INTO feedback (trace_id, created, router, reward, task_loss, detail) "
+        "VALUES ('t3', 2000.0, 'r', 1.0, 0.0, '{}'), ('t7', 2001.0, 'r', 0.0, 1.0, '{}')"
+    )
     conn.execute("INSERT INTO expert_state VALUES ('e', 'alpha', '{}', 1.0)")
     conn.commit()
     conn.close()
@@ -218,12 +248,13 @@ def test_retention_defaults_and_bad_values():
     assert (state["retention_days"], state["max_traces"]) == (30.0, 100_000)
     assert load_config({"state": {"retention_days": 0, "max_traces": 0}})["state"]["max_traces"] == 0
     for key, value, message in [
-            ("retention_days", -1, r"state.retention_days: expected a number >= 0, got -1"),
-            ("retention_days", "30d", r"state.retention_days: expected a number, got '30d'"),
-            ("retention_days", float("nan"), r"state.retention_days: expected a number, got nan"),
-            ("retention_days", float("inf"), r"state.retention_days: expected at most 36500000 days"),
-            ("max_traces", -5, r"state.max_traces: expected an integer >= 0, got -5"),
-            ("max_traces", 1.5, r"state.max_traces: expected an integer, got 1.5"),
-            ("max_traces", 2**64, r"state.max_traces: expected at most 9007199254740992")]:
+        ("retention_days", -1, r"state.retention_days: expected a number >= 0, got -1"),
+        ("retention_days", "30d", r"state.retention_days: expected a number, got '30d'"),
+        ("retention_days", float("nan"), r"state.retention_days: expected a number, got nan"),
+        ("retention_days", float("inf"), r"state.retention_days: expected at most 36500000 days"),
+        ("max_traces", -5, r"state.max_traces: expected an integer >= 0, got -5"),
+        ("max_traces", 1.5, r"state.max_traces: expected an integer, got 1.5"),
+        ("max_traces", 2**64, r"state.max_traces: expected at most 9007199254740992"),
+    ]:
         with pytest.raises(ConfigError, match=message):
             load_config({"state": {key: value}})

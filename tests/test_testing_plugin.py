@@ -19,9 +19,9 @@ from himoe_core.testing import (
     assert_examples_answered,
     assert_routed,
     describe_routing,
+    pytest_plugin,
     trace_calls,
 )
-from himoe_core.testing import pytest_plugin
 
 pytest_plugins = ["pytester"]
 
@@ -50,7 +50,7 @@ def register_experts(register):
     register(Shout())
 '''
 
-AUTHOR_TESTS = '''
+AUTHOR_TESTS = """
 import pytest
 import trio
 
@@ -85,7 +85,7 @@ def test_deadlines_on_the_mock_clock(himoe_factory, run_trio, mock_clock):
     assert elapsed == pytest.approx(0.250)
     assert_routed(response, expert="stuck", status="timed_out")
     assert trace_calls(response)["shout"]["status"] == "ok"
-'''
+"""
 
 
 # -- the fixtures, in this session ----------------------------------------------------------------------------
@@ -123,8 +123,11 @@ def test_himoe_factory_state_file_lives_in_tmp_path(himoe_factory, tmp_path):
 
 def test_himoe_factory_keeps_the_config_and_ignores_the_shell_plugin_settings(himoe_factory, monkeypatch):
     monkeypatch.setenv("HIMOE_DISABLE_PLUGINS", "himoe")  # would disable the built-in routers
-    config = {"himoe": {"budget_ms": 50}, "routers": {"only": {"kind": "static", "experts": ["a"], "k": 1}},
-              "state": {"enabled": True, "path": "/nonexistent/never-written.sqlite3"}}
+    config = {
+        "himoe": {"budget_ms": 50},
+        "routers": {"only": {"kind": "static", "experts": ["a"], "k": 1}},
+        "state": {"enabled": True, "path": "/nonexistent/never-written.sqlite3"},
+    }
     moe = himoe_factory([EchoExpert("a"), EchoExpert("b")], config=config)
     assert moe.budget_ms == 50 and moe.trainer.enabled is False
     assert_routed(moe.run_sync("x"), expert="a", router="only")
@@ -179,8 +182,10 @@ def test_the_plugin_reexports_the_testing_helpers():
 
 
 def test_loading_the_plugin_is_cheap():
-    code = ("import sys, himoe_core.testing.pytest_plugin\n"
-            "print(sorted(m for m in ('trio', 'numpy', 'himoe_core._engine') if m in sys.modules))\n")
+    code = (
+        "import sys, himoe_core.testing.pytest_plugin\n"
+        "print(sorted(m for m in ('trio', 'numpy', 'himoe_core._engine') if m in sys.modules))\n"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
@@ -198,8 +203,11 @@ def test_assert_routed_failure_shows_the_whole_routing(himoe_factory):
     assert "attempt 1: router 'default' — ok" in message
     assert "call:  broken failed in" in message and "(cause: RuntimeError: model missing)" in message
     assert "answer: text 'echo: echo: hi'" in message
-    with pytest.raises(AssertionError, match=r"expected expert 'nobody' to be called, but it was not called "
-                                             r"\(called: (echo, broken|broken, echo)\)"):
+    with pytest.raises(
+        AssertionError,
+        match=r"expected expert 'nobody' to be called, but it was not called "
+        r"\(called: (echo, broken|broken, echo)\)",
+    ):
         assert_routed(response, expert="nobody", status=None)
 
 
@@ -238,8 +246,11 @@ def test_assert_examples_answered_sends_each_example_to_its_expert(himoe_factory
         name, example = "silent", None
 
     assert assert_examples_answered(himoe_factory([Shout()])) == ["shout"]
-    with pytest.raises(AssertionError, match=r"^expert 'misleading': its example 'sing: la' got no answer: no "
-                                             r"expert selected: .* has no expert that can handle text 'sing: la'"):
+    with pytest.raises(
+        AssertionError,
+        match=r"^expert 'misleading': its example 'sing: la' got no answer: no "
+        r"expert selected: .* has no expert that can handle text 'sing: la'",
+    ):
         assert_examples_answered(himoe_factory([Misleading()]))
     with pytest.raises(AssertionError, match=r"^expert 'silent' has no `example`: give it one request it answers"):
         assert_examples_answered(himoe_factory([Silent()]))
@@ -254,7 +265,9 @@ def test_an_authors_tests_pass_with_the_fixtures(pytester, himoe_plugin_args):
 
 
 def test_a_wrong_expectation_fails_with_a_readable_message(pytester, himoe_plugin_args):
-    pytester.makepyfile(shout_plugin=AUTHOR_PLUGIN, test_wrong=textwrap.dedent('''
+    pytester.makepyfile(
+        shout_plugin=AUTHOR_PLUGIN,
+        test_wrong=textwrap.dedent("""
         from himoe_core.testing import FailingExpert, assert_routed
         import shout_plugin
 
@@ -263,17 +276,20 @@ def test_a_wrong_expectation_fails_with_a_readable_message(pytester, himoe_plugi
                                 plugins=[shout_plugin])
             response = moe.run_sync("shout: hi")
             assert_routed(response, expert="broken")
-    '''))
+    """),
+    )
     pytester.syspathinsert()
     result = pytester.runpytest(*himoe_plugin_args, *QUIET)
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines([
-        "*AssertionError: expected expert 'broken' to be called and end 'ok', but its call ended 'failed' "
-        "(RuntimeError: no model)",
-        "*routing of trace * (input text(9 chars), task None, budget 1000.0 ms):",
-        "*attempt 1: router 'default' — ok",
-        "*gate:  * 0.500, * 0.500",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*AssertionError: expected expert 'broken' to be called and end 'ok', but its call ended 'failed' "
+            "(RuntimeError: no model)",
+            "*routing of trace * (input text(9 chars), task None, budget 1000.0 ms):",
+            "*attempt 1: router 'default' — ok",
+            "*gate:  * 0.500, * 0.500",
+        ]
+    )
     result.stdout.fnmatch_lines(["*call:  shout ok in * ms -> text 'HI'"])
     result.stdout.fnmatch_lines(["*call:  broken failed in * ms (cause: RuntimeError: no model)"])
     result.stdout.fnmatch_lines(["*answer: text 'HI'"])

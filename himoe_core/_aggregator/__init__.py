@@ -1,8 +1,6 @@
-
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
-
 
 from .._lazy_exports import lazy_exports
 
@@ -27,5 +25,12 @@ _EXPORTS = {
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
-__all__ = ["AggregatedOut", "Aggregator", "BestScoreAggregator", "ConfidenceAggregator", "MixMeta",
-           "WeightedMeanAggregator", "WeightedVoteAggregator"]
+__all__ = [
+    "AggregatedOut",
+    "Aggregator",
+    "BestScoreAggregator",
+    "ConfidenceAggregator",
+    "MixMeta",
+    "WeightedMeanAggregator",
+    "WeightedVoteAggregator",
+]

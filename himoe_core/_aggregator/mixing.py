@@ -9,8 +9,7 @@ from .._errors import AggregationFailed, NoExpertSelected
 from .._experts.expert_out import ExpertOut
 from .._experts.expert_ref import ExpertRef
 from .._router.gate_scores import GateScores
-from .._value import Value, convert
-from .aggregated_out import AggregatedOut
+from .._value import convert
 
 Calls = list[tuple[ExpertRef, ExpertOut]]
 
@@ -47,4 +46,3 @@ def normalised_weights(pairs: list[tuple[ExpertId, float]]) -> list[tuple[Expert
     if total <= 0.0:
         return [(eid, 1.0 / len(pairs)) for eid, _ in pairs]
     return [(eid, w / total) for eid, w in pairs]
-

@@ -27,8 +27,11 @@ class WeightedVoteAggregator:
             pooled[key] = pooled.get(key, 0.0) + scores.prob(ref.id) * out.aux.confidence
             first.setdefault(key, out.value)
         winner = max(pooled, key=pooled.__getitem__)
-        voters = [(ref.id, scores.prob(ref.id) * out.aux.confidence)
-                  for key, (ref, out) in zip(keys, candidates) if key == winner]
+        voters = [
+            (ref.id, scores.prob(ref.id) * out.aux.confidence)
+            for key, (ref, out) in zip(keys, candidates)
+            if key == winner
+        ]
         total = sum(pooled.values())
         spread = 0.0 if total <= 0.0 else 1.0 - pooled[winner] / total  # over the answers as normalised
         return AggregatedOut(first[winner], normalised_weights(voters), disagreement=spread)

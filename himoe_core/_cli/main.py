@@ -10,7 +10,7 @@ import math
 import os
 import sys
 import traceback
-from typing import Sequence
+from collections.abc import Sequence
 
 from .._errors import MoeError, StateError
 from .._version import __version__
@@ -42,8 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
     run = add_command("run", help="route one request and print the answer")
     run.add_argument("text", nargs="?", help="the request text, e.g. 'plan: ship the release'")
     run.add_argument("--task", help="a task hint such as 'fr:tag' (default: the text decides)")
-    run.add_argument("--features", metavar="FILE", help="route a feature vector from a .npy file "
-                     "(or a text file of comma/space-separated numbers) instead of text")
+    run.add_argument(
+        "--features",
+        metavar="FILE",
+        help="route a feature vector from a .npy file "
+        "(or a text file of comma/space-separated numbers) instead of text",
+    )
     run.add_argument("--bytes", dest="bytes_file", metavar="FILE", help="route the bytes of FILE instead of text")
     run.add_argument("--budget-ms", type=_milliseconds, help="deadline for the whole request (default: config, 1000)")
     run.add_argument("--router", help="force this router instead of the orchestrator's choice")
@@ -60,20 +64,25 @@ def build_parser() -> argparse.ArgumentParser:
     feedback = add_command("feedback", help="score the answer of a past request so routers learn")
     feedback.add_argument("trace_id", help="the trace id of the response (himoe run --json prints it)")
     score = feedback.add_mutually_exclusive_group()
-    score.add_argument("--reward", type=float, help="how good the answer was (higher is better, e.g. 0..1; "
-                       "at most 1000 either way)")
+    score.add_argument(
+        "--reward", type=float, help="how good the answer was (higher is better, e.g. 0..1; at most 1000 either way)"
+    )
     score.add_argument("--task-loss", type=float, help="how bad the answer was (= 1 - reward; instead of --reward)")
-    feedback.add_argument("--score", action="append", default=[], metavar="EXPERT=R",
-                          help="score one expert's output (repeatable)")
-    feedback.add_argument("--shadow", action="append", default=[], metavar="ROUTER=R",
-                          help="score a shadow router's answer (repeatable)")
+    feedback.add_argument(
+        "--score", action="append", default=[], metavar="EXPERT=R", help="score one expert's output (repeatable)"
+    )
+    feedback.add_argument(
+        "--shadow", action="append", default=[], metavar="ROUTER=R", help="score a shadow router's answer (repeatable)"
+    )
     feedback.add_argument("--expected", metavar="JSON", help="the right answer, as JSON (e.g. '{\"label\": 3}')")
     feedback.add_argument("--config", metavar="FILE", help="the himoe TOML config the request was routed with")
     feedback.add_argument("--json", action="store_true", help="machine-readable output")
     feedback.set_defaults(handler=_feedback)
 
     stats = add_command("stats", help="guardrail metrics over the recorded traces and feedback")
-    stats.add_argument("--window", type=_positive_int, default=500, help="requests per window for gating drift (default 500)")
+    stats.add_argument(
+        "--window", type=_positive_int, default=500, help="requests per window for gating drift (default 500)"
+    )
     stats.add_argument("--config", metavar="FILE", help="a himoe TOML config (for its [state] path)")
     stats.add_argument("--json", action="store_true", help="machine-readable output")
     stats.set_defaults(handler=_stats)
@@ -81,8 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     state = add_command("state", help="manage the learned state in the state file")
     state_commands = state.add_subparsers(dest="state_command", metavar="ACTION")
     state_commands.required = True
-    reset = state_commands.add_parser("reset", parents=[common], help="forget what a router or expert learned "
-                                      "(traces and feedback stay)")
+    reset = state_commands.add_parser(
+        "reset", parents=[common], help="forget what a router or expert learned (traces and feedback stay)"
+    )
     which = reset.add_mutually_exclusive_group(required=True)
     which.add_argument("--router", metavar="ID", help="this router starts again from its initial state")
     which.add_argument("--expert", metavar="NAME", help="delete this expert's saved state")
@@ -105,10 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     new_plugin = add_command("new-plugin", help="generate a new expert plugin distribution, ready to install")
     new_plugin.add_argument("name", help="the plugin name, e.g. 'echo' -> distribution himoe-echo, package himoe_echo")
-    new_plugin.add_argument("--dir", metavar="DIR", help="the folder to create (default: ./himoe-NAME); "
-                            "it must not exist, or be empty")
-    new_plugin.add_argument("--domain", default="general",
-                            help="the expert's domain: its folder experts/DOMAIN/ (default: general)")
+    new_plugin.add_argument(
+        "--dir", metavar="DIR", help="the folder to create (default: ./himoe-NAME); it must not exist, or be empty"
+    )
+    new_plugin.add_argument(
+        "--domain", default="general", help="the expert's domain: its folder experts/DOMAIN/ (default: general)"
+    )
     new_plugin.set_defaults(handler=_new_plugin)
 
     add_serve_command(add_command)
@@ -117,8 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_common_options(parser: argparse.ArgumentParser, default: object) -> None:
     parser.add_argument("--debug", action="store_true", default=default, help="show full tracebacks on errors")
-    parser.add_argument("--plugins-dir", metavar="DIR", default=None if default is False else default,
-                        help="also load every *.py plugin in DIR")
+    parser.add_argument(
+        "--plugins-dir",
+        metavar="DIR",
+        default=None if default is False else default,
+        help="also load every *.py plugin in DIR",
+    )
 
 
 def _milliseconds(text: str) -> float:
@@ -169,8 +185,9 @@ def report_error(exc: BaseException, *, debug: bool, prefix: str = "himoe: error
     elif isinstance(exc, MoeError):
         print(prefix + one_line(str(exc)), file=sys.stderr)
     else:
-        print(prefix + one_line(f"{type(exc).__name__}: {exc}") + " (run with --debug for the traceback)",
-              file=sys.stderr)
+        print(
+            prefix + one_line(f"{type(exc).__name__}: {exc}") + " (run with --debug for the traceback)", file=sys.stderr
+        )
 
 
 def _host(args: argparse.Namespace):
@@ -186,8 +203,10 @@ def _list_experts(args: argparse.Namespace) -> int:
     if args.json:
         _print_json([info.to_jsonable() for info in infos])
         return 0
-    rows = [(str(i.id), i.name, i.domain, f"{i.plugin}=={i.version}" if i.version else i.plugin, i.description)
-            for i in infos]
+    rows = [
+        (str(i.id), i.name, i.domain, f"{i.plugin}=={i.version}" if i.version else i.plugin, i.description)
+        for i in infos
+    ]
     _print_table(("ID", "NAME", "DOMAIN", "PLUGIN", "DESCRIPTION"), rows)
     if not rows:
         print("no experts installed; install a plugin such as himoe-planning", file=sys.stderr)
@@ -195,8 +214,8 @@ def _list_experts(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .._input import InputData
     from .._context.context import new_trace_id
+    from .._input import InputData
     from .routing_commands import explanation, input_from_args, print_response, warm_up
 
     x = input_from_args(args)
@@ -246,15 +265,21 @@ def _moe(args: argparse.Namespace, config: str | None):
 
 def _feedback(args: argparse.Namespace) -> int:
     from .._learning.feedback_values import check_feedback
-    from .routing_commands import parse_pairs, parse_expected
+    from .routing_commands import parse_expected, parse_pairs
 
     scores, shadows = parse_pairs(args.score, "--score"), parse_pairs(args.shadow, "--shadow")
     expected = parse_expected(args.expected)
     check_feedback(args.reward, args.task_loss, scores=scores, shadow_scores=shadows)  # before any state opens
     moe = _moe(args, args.config)
     try:
-        summary = moe.feedback(args.trace_id, reward=args.reward, task_loss=args.task_loss,
-                               scores=scores or None, expected=expected, shadow_scores=shadows or None)
+        summary = moe.feedback(
+            args.trace_id,
+            reward=args.reward,
+            task_loss=args.task_loss,
+            scores=scores or None,
+            expected=expected,
+            shadow_scores=shadows or None,
+        )
     finally:
         moe.close()
     if args.json:
@@ -269,8 +294,11 @@ def _feedback(args: argparse.Namespace) -> int:
         else:
             updated = ", ".join(summary["experts_updated"]) or "none"
             learned = "updated" if summary["router_learns"] else "recorded (its kind does not learn)"
-            print(head + f"router {summary['router']} {learned}; experts updated: {updated}"
-                  + (f"; shadows scored: {shadows}" if shadows else ""))
+            print(
+                head
+                + f"router {summary['router']} {learned}; experts updated: {updated}"
+                + (f"; shadows scored: {shadows}" if shadows else "")
+            )
     return 0
 
 
@@ -300,11 +328,19 @@ def _state_reset(args: argparse.Namespace) -> int:
     if args.json:
         _print_json({**reset, "state": path})
     elif args.router is not None:
-        print(f"router {args.router}: " + ("learned state reset; it starts again from its initial state"
-                                           if reset["routers"] else "nothing was saved; nothing to reset"))
+        print(
+            f"router {args.router}: "
+            + (
+                "learned state reset; it starts again from its initial state"
+                if reset["routers"]
+                else "nothing was saved; nothing to reset"
+            )
+        )
     else:
-        print(f"reset in {path}: routers {', '.join(reset['routers']) or 'none'}; "
-              f"experts {', '.join(reset['experts']) or 'none'} (traces and feedback kept)")
+        print(
+            f"reset in {path}: routers {', '.join(reset['routers']) or 'none'}; "
+            f"experts {', '.join(reset['experts']) or 'none'} (traces and feedback kept)"
+        )
     return 0
 
 
@@ -317,11 +353,19 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(result)
         return 0
-    print(f"router {result['router']} on {result['n']} logged decisions "
-          f"(logged mean reward {result['logged_mean_reward']:.3f}, effective sample size "
-          f"{result['effective_sample_size']:.1f})")
-    rows = [(name.upper(), f"{result[name]['estimate']:.3f}",
-             f"[{result[name]['ci95'][0]:.3f}, {result[name]['ci95'][1]:.3f}]") for name in ("ips", "snips", "dr")]
+    print(
+        f"router {result['router']} on {result['n']} logged decisions "
+        f"(logged mean reward {result['logged_mean_reward']:.3f}, effective sample size "
+        f"{result['effective_sample_size']:.1f})"
+    )
+    rows = [
+        (
+            name.upper(),
+            f"{result[name]['estimate']:.3f}",
+            f"[{result[name]['ci95'][0]:.3f}, {result[name]['ci95'][1]:.3f}]",
+        )
+        for name in ("ips", "snips", "dr")
+    ]
     _print_table(("ESTIMATOR", "MEAN REWARD", "95% CI"), rows)
     return 0
 
@@ -331,8 +375,16 @@ def _plugins(args: argparse.Namespace) -> int:
     if args.json:
         _print_json([info.to_jsonable() for info in infos])
         return 0
-    rows = [(i.dist_name or i.name, i.version or "-", i.origin, ", ".join(i.hooks) or "-",
-             f"ERROR: {i.error}" if i.error else "ok") for i in infos]
+    rows = [
+        (
+            i.dist_name or i.name,
+            i.version or "-",
+            i.origin,
+            ", ".join(i.hooks) or "-",
+            f"ERROR: {i.error}" if i.error else "ok",
+        )
+        for i in infos
+    ]
     _print_table(("PLUGIN", "VERSION", "ORIGIN", "HOOKS", "STATUS"), rows)
     return 0
 
@@ -350,8 +402,10 @@ def _new_plugin(args: argparse.Namespace) -> int:
     except FileExistsError as exc:
         print(f"himoe: error: {exc}", file=sys.stderr)
         return 1
-    print(f"created {names['dist']} in {target}/ (package {names['package']}, expert {names['expert_name']} "
-          f"in {names['package']}/experts/{args.domain}/{names['module']}.py)")
+    print(
+        f"created {names['dist']} in {target}/ (package {names['package']}, expert {names['expert_name']} "
+        f"in {names['package']}/experts/{args.domain}/{names['module']}.py)"
+    )
     print(next_steps(args.name, target))
     return 0
 

@@ -16,11 +16,16 @@ from .._input import InputData, InputLimits
 
 
 def input_from_args(args: argparse.Namespace) -> InputData:
-    given = [name for name, value in (("TEXT", args.text), ("--features", args.features),
-                                      ("--bytes", args.bytes_file)) if value is not None]
+    given = [
+        name
+        for name, value in (("TEXT", args.text), ("--features", args.features), ("--bytes", args.bytes_file))
+        if value is not None
+    ]
     if len(given) != 1:
-        raise InvalidInput("give exactly one input: TEXT, --features FILE or --bytes FILE"
-                           + (f" (got {', '.join(given)})" if given else ""))
+        raise InvalidInput(
+            "give exactly one input: TEXT, --features FILE or --bytes FILE"
+            + (f" (got {', '.join(given)})" if given else "")
+        )
     # Checked here for shape only: HiMoE.run applies the config's [limits], larger or smaller.
     if args.features is not None:
         return InputData.features(_read_features(Path(args.features)), task=args.task, limits=_UNBOUNDED)
@@ -47,14 +52,19 @@ def _read_features(path: Path) -> np.ndarray:
 
         if not data.startswith(_NPY_MAGIC):
             # numpy would try it as a pickle and suggest loading it unsafely: never the advice here
-            raise InvalidInput(f"{str(path)!r} is not a .npy file (numpy.save writes them); save the features "
-                               "with numpy.save, or write them as numbers separated by commas or spaces in a "
-                               "file without the .npy suffix") from None
+            raise InvalidInput(
+                f"{str(path)!r} is not a .npy file (numpy.save writes them); save the features "
+                "with numpy.save, or write them as numbers separated by commas or spaces in a "
+                "file without the .npy suffix"
+            ) from None
         try:
             return np.load(io.BytesIO(data), allow_pickle=False)
         except ValueError as exc:
-            problem = ("it holds Python objects, which himoe never loads (loading them can run code); save "
-                       "a numeric array" if _holds_objects(io.BytesIO(data)) else str(exc))
+            problem = (
+                "it holds Python objects, which himoe never loads (loading them can run code); save a numeric array"
+                if _holds_objects(io.BytesIO(data))
+                else str(exc)
+            )
             raise InvalidInput(f"{str(path)!r} is not a readable .npy array: {problem}") from None
     try:
         return np.array([float(v) for v in data.decode("utf-8").replace(",", " ").split()])
@@ -88,31 +98,43 @@ def explanation(trace: dict[str, Any]) -> str:
     attempt, then the aggregation."""
     lines = []
     for attempt in trace["attempts"]:
-        lines.append(f"router {attempt['router']}: {attempt['status']}"
-                     + (f" — {attempt['error']}" if attempt.get("error") else ""))
+        lines.append(
+            f"router {attempt['router']}: {attempt['status']}"
+            + (f" — {attempt['error']}" if attempt.get("error") else "")
+        )
         calls = {c["expert"]: c for c in attempt.get("calls", [])}
         picked = {p["expert"] for p in attempt.get("picks", [])}
         weights = attempt.get("mix", {}).get("weights", {})
         rows = []
         for gate in attempt.get("gate", []):
             call = calls.get(gate["expert"], {})
-            rows.append((
-                gate["expert"], f"{gate['prob']:.3f}",
-                call.get("status", "picked" if gate["expert"] in picked else "-"),
-                f"{call['latency_ms']:.1f}" if call.get("latency_ms") is not None and call.get("status") != "dropped" else "",
-                f"{call['confidence']:.2f}" if call.get("confidence") is not None else "",
-                f"{call['cost_units']:g}" if call.get("cost_units") is not None else "",
-                f"{weights[gate['expert']]:.2f}" if gate["expert"] in weights else "",
-                call.get("cause") or "",
-            ))
-        lines.extend("  " + line for line in _table(
-            ("EXPERT", "GATE", "CALL", "MS", "CONF", "COST", "WEIGHT", "NOTE"), rows))
+            rows.append(
+                (
+                    gate["expert"],
+                    f"{gate['prob']:.3f}",
+                    call.get("status", "picked" if gate["expert"] in picked else "-"),
+                    f"{call['latency_ms']:.1f}"
+                    if call.get("latency_ms") is not None and call.get("status") != "dropped"
+                    else "",
+                    f"{call['confidence']:.2f}" if call.get("confidence") is not None else "",
+                    f"{call['cost_units']:g}" if call.get("cost_units") is not None else "",
+                    f"{weights[gate['expert']]:.2f}" if gate["expert"] in weights else "",
+                    call.get("cause") or "",
+                )
+            )
+        lines.extend(
+            "  " + line for line in _table(("EXPERT", "GATE", "CALL", "MS", "CONF", "COST", "WEIGHT", "NOTE"), rows)
+        )
         mix = attempt.get("mix")
         if mix:
-            lines.append(f"  aggregation: {mix['aggregator']}, entropy {mix['entropy']:.3f} nats, "
-                         f"disagreement {format(mix['disagreement'], '.3f') if mix['disagreement'] is not None else '-'}, "
-                         f"dropped {mix['drop_count']}, fan-out {mix['lat_total_ms']:.1f} ms, cost {mix['cost_units']:g}")
-    lines.append(f"trace {trace['trace_id']}: {trace.get('elapsed_ms', 0.0):.1f} ms of {trace['budget_ms']:g} ms budget")
+            lines.append(
+                f"  aggregation: {mix['aggregator']}, entropy {mix['entropy']:.3f} nats, "
+                f"disagreement {format(mix['disagreement'], '.3f') if mix['disagreement'] is not None else '-'}, "
+                f"dropped {mix['drop_count']}, fan-out {mix['lat_total_ms']:.1f} ms, cost {mix['cost_units']:g}"
+            )
+    lines.append(
+        f"trace {trace['trace_id']}: {trace.get('elapsed_ms', 0.0):.1f} ms of {trace['budget_ms']:g} ms budget"
+    )
     return "\n".join(lines)
 
 
@@ -137,8 +159,9 @@ def run_demo(moe) -> int:
     requests: list[tuple[str, Any]] = [(text, text) for text, _ in DEMO_REQUESTS]
     digits = _demo_digit()
     if digits is not None:
-        requests.append((f"a handwritten {digits[1]} from scikit-learn's digits (64 features)",
-                         InputData.features(digits[0])))
+        requests.append(
+            (f"a handwritten {digits[1]} from scikit-learn's digits (64 features)", InputData.features(digits[0]))
+        )
     failures = 0
     try:
         warm_up(moe)
@@ -167,8 +190,11 @@ def warm_up(moe, x: InputData | None = None, out=sys.stdout) -> None:  # out=Non
     import time
     from concurrent.futures import ThreadPoolExecutor
 
-    experts = [e for _, _, e in moe.host.experts.items() if callable(getattr(e, "warm_up", None))
-               and (x is None or _can_handle(e, x.routing_key()))]
+    experts = [
+        e
+        for _, _, e in moe.host.experts.items()
+        if callable(getattr(e, "warm_up", None)) and (x is None or _can_handle(e, x.routing_key()))
+    ]
     if not experts:
         return
     if out is not None:
@@ -272,7 +298,10 @@ def print_stats(stats: dict[str, Any]) -> None:
         ("quality (mean reward)", fmt(stats["quality"])),
         ("calibration (ECE, 10 bins)", fmt(stats["calibration_ece"])),
         ("load balance (CV² of picks)", fmt(stats["load_balance_cv2"])),
-        ("latency p50 / p95 (ms)", f"{fmt(stats['latency_ms']['p50'], '.1f')} / {fmt(stats['latency_ms']['p95'], '.1f')}"),
+        (
+            "latency p50 / p95 (ms)",
+            f"{fmt(stats['latency_ms']['p50'], '.1f')} / {fmt(stats['latency_ms']['p95'], '.1f')}",
+        ),
         ("cost per request (units)", fmt(stats["cost_units"]["mean"])),
         ("gating drift (KL, last window)", fmt(stats["gating_drift_kl"], ".4f")),
         ("disagreement (mean)", fmt(stats["disagreement"])),

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 # The modules a missing `himoe-serve` (or a broken install of it) shows up as.
 SERVE_MODULES = {"himoe_serve", "hypercorn", "prometheus_client", "h11", "h2", "wsproto", "priority"}
@@ -15,8 +16,9 @@ def add_serve_command(add_command: Callable[..., argparse.ArgumentParser]) -> No
     serve.add_argument("--config", metavar="FILE", help="a himoe TOML config (its [serve] table too)")
     serve.add_argument("--host", help="the address to listen on (default: [serve] host, 127.0.0.1)")
     serve.add_argument("--port", type=_port, help="the TCP port (default: [serve] port, 8000; 0: any free port)")
-    serve.add_argument("--allow-public-without-keys", action="store_true",
-                       help="listen beyond loopback even though no API key is set")
+    serve.add_argument(
+        "--allow-public-without-keys", action="store_true", help="listen beyond loopback even though no API key is set"
+    )
     serve.set_defaults(handler=_serve)
 
 
@@ -32,7 +34,10 @@ def _serve(args: argparse.Namespace) -> Any:
     except ModuleNotFoundError as exc:
         if (exc.name or "").split(".")[0] not in SERVE_MODULES:
             raise
-        print(f"himoe: error: `himoe serve` needs the himoe-serve distribution (module {exc.name!r} is missing): "
-              "pip install 'himoe[serve]'", file=sys.stderr)
+        print(
+            f"himoe: error: `himoe serve` needs the himoe-serve distribution (module {exc.name!r} is missing): "
+            "pip install 'himoe[serve]'",
+            file=sys.stderr,
+        )
         return 1
     return run_command(args)

@@ -7,8 +7,9 @@ import math
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import attrs
 
@@ -21,8 +22,15 @@ DEFAULT_BUDGET_MS = 1000.0
 MAX_DEPTH = 32
 """How deeply a config may nest tables and arrays."""
 
-HIMOE_KEYS = {"budget_ms", "cost_budget", "trace_capacity", "chain_plans", "max_chain_depth", "plugins_dir",
-              "max_in_flight"}
+HIMOE_KEYS = {
+    "budget_ms",
+    "cost_budget",
+    "trace_capacity",
+    "chain_plans",
+    "max_chain_depth",
+    "plugins_dir",
+    "max_in_flight",
+}
 ROUTER_COMMON_KEYS = {"kind", "experts", "k", "aggregator", "gating", "encoder"}
 GATING_KEYS = {"temperature", "epsilon", "seed"}
 TOP_KEYS = {"himoe", "limits", "routers", "orchestrator", "plugins", "state", "serve"}
@@ -30,8 +38,16 @@ STATE_KEYS = {"enabled", "path", "flush_every", "retention_days", "max_traces"}
 MAX_RETENTION_DAYS = 36_500_000.0
 MAX_TRACES_LIMIT = 2**53
 RULE_KEYS = {"router", "task_prefix", "input", "fallbacks", "shadows"}
-SERVE_KEYS = {"host", "port", "keys_file", "max_body_bytes", "max_in_flight", "otel", "otel_exporter",
-              "allow_public_without_keys"}
+SERVE_KEYS = {
+    "host",
+    "port",
+    "keys_file",
+    "max_body_bytes",
+    "max_in_flight",
+    "otel",
+    "otel_exporter",
+    "allow_public_without_keys",
+}
 OTEL_EXPORTERS = ("console", "otlp")
 
 DEFAULT_ROUTER = {"kind": "static", "experts": ["*"], "k": 2, "aggregator": "confidence"}
@@ -63,8 +79,9 @@ def load_config(source: str | os.PathLike | Mapping[str, Any] | None) -> dict[st
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
         except RecursionError:
-            raise ConfigError(f"config file {str(path)!r} nests arrays or tables more than "
-                              f"{MAX_DEPTH} levels deep") from None
+            raise ConfigError(
+                f"config file {str(path)!r} nests arrays or tables more than {MAX_DEPTH} levels deep"
+            ) from None
         _check_depth(raw, f"config file {str(path)!r}")
     # Another top-level table may belong to a plugin (`[ray]`): the PluginHost checks that a
     # loaded plugin claims it (hook register_config_tables) once the plugins are loaded.
@@ -82,8 +99,9 @@ def load_config(source: str | os.PathLike | Mapping[str, Any] | None) -> dict[st
         try:
             himoe["max_in_flight"] = integer(himoe.get("max_in_flight", 0), "himoe.max_in_flight", minimum=0)
         except ConfigError:
-            raise ConfigError(f"himoe.max_in_flight: expected \"auto\" or an integer >= 0 (0: no limit), "
-                              f"got {himoe['max_in_flight']!r}") from None
+            raise ConfigError(
+                f'himoe.max_in_flight: expected "auto" or an integer >= 0 (0: no limit), got {himoe["max_in_flight"]!r}'
+            ) from None
     if "plugins_dir" in himoe and (not isinstance(himoe["plugins_dir"], str) or not himoe["plugins_dir"]):
         raise ConfigError(f"himoe.plugins_dir: expected a folder path, got {himoe['plugins_dir']!r}")
     raw["himoe"] = himoe
@@ -98,8 +116,9 @@ def load_config(source: str | os.PathLike | Mapping[str, Any] | None) -> dict[st
     routers = _table(raw, "routers") or {"default": dict(DEFAULT_ROUTER)}
     for router_id, table in routers.items():
         if not router_id.isprintable():  # it is shown in messages, traces and `himoe stats`
-            raise ConfigError(f"{key_path('routers', router_id)}: a router id is one line of printable "
-                              "characters, such as 'fast'")
+            raise ConfigError(
+                f"{key_path('routers', router_id)}: a router id is one line of printable characters, such as 'fast'"
+            )
         if not isinstance(table, dict):
             raise ConfigError(f"{key_path('routers', router_id)}: expected a table, got {table!r}")
         _check_router(router_id, table)
@@ -110,15 +129,20 @@ def load_config(source: str | os.PathLike | Mapping[str, Any] | None) -> dict[st
     _no_unknown(state, STATE_KEYS, "state.")
     state["enabled"] = boolean(state.get("enabled", True), "state.enabled")
     state["flush_every"] = integer(state.get("flush_every", 64), "state.flush_every", minimum=1)
-    state["retention_days"] = number(state.get("retention_days", DEFAULT_RETENTION_DAYS), "state.retention_days",
-                                     minimum=0)
+    state["retention_days"] = number(
+        state.get("retention_days", DEFAULT_RETENTION_DAYS), "state.retention_days", minimum=0
+    )
     if state["retention_days"] > MAX_RETENTION_DAYS:
-        raise ConfigError(f"state.retention_days: expected at most {MAX_RETENTION_DAYS:.0f} days (0 keeps traces "
-                          f"whatever their age), got {state['retention_days']!r}")
+        raise ConfigError(
+            f"state.retention_days: expected at most {MAX_RETENTION_DAYS:.0f} days (0 keeps traces "
+            f"whatever their age), got {state['retention_days']!r}"
+        )
     state["max_traces"] = integer(state.get("max_traces", DEFAULT_MAX_TRACES), "state.max_traces", minimum=0)
     if state["max_traces"] > MAX_TRACES_LIMIT:
-        raise ConfigError(f"state.max_traces: expected at most {MAX_TRACES_LIMIT} (0 keeps any number of traces), "
-                          f"got {state['max_traces']!r}")
+        raise ConfigError(
+            f"state.max_traces: expected at most {MAX_TRACES_LIMIT} (0 keeps any number of traces), "
+            f"got {state['max_traces']!r}"
+        )
     if "path" in state and (not isinstance(state["path"], str) or not state["path"]):
         raise ConfigError(f"state.path: expected a file path (or ':memory:'), got {state['path']!r}")
     raw["state"] = state
@@ -185,8 +209,9 @@ def _serve_table(raw: dict[str, Any]) -> dict[str, Any]:
     exporter = serve.setdefault("otel_exporter", "console")
     if exporter not in OTEL_EXPORTERS:
         raise ConfigError(f"serve.otel_exporter: expected one of {', '.join(OTEL_EXPORTERS)}, got {exporter!r}")
-    serve["allow_public_without_keys"] = boolean(serve.get("allow_public_without_keys", False),
-                                                 "serve.allow_public_without_keys")
+    serve["allow_public_without_keys"] = boolean(
+        serve.get("allow_public_without_keys", False), "serve.allow_public_without_keys"
+    )
     return serve
 
 
@@ -197,8 +222,10 @@ def _check_router(router_id: str, table: dict[str, Any]) -> None:
     if isinstance(experts, str):
         experts = table["experts"] = [experts]
     if not isinstance(experts, list) or not experts or not all(isinstance(e, str) and e for e in experts):
-        raise ConfigError(f"{where}.experts: expected a non-empty list of expert names, 'domain:<d>', "
-                          f"'plugin:<dist>' or '*', got {experts!r}")
+        raise ConfigError(
+            f"{where}.experts: expected a non-empty list of expert names, 'domain:<d>', "
+            f"'plugin:<dist>' or '*', got {experts!r}"
+        )
     table["k"] = integer(table.get("k", 1), f"{where}.k", minimum=1)
     table.setdefault("aggregator", "best_score")
     gating = table.get("gating", {})

@@ -6,8 +6,9 @@ import os
 import secrets
 import sys
 import time
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import attrs
 
@@ -82,7 +83,7 @@ def new_trace_id() -> str:
             return _trace_ids.pop()  # atomic: threads never get the same id
         except IndexError:
             block = secrets.token_hex(8 * 256)
-            _trace_ids.extend(block[i:i + 16] for i in range(0, len(block), 16))
+            _trace_ids.extend(block[i : i + 16] for i in range(0, len(block), 16))
 
 
 _NO_OPTIONS: Mapping[str, Any] = MappingProxyType({})
@@ -127,12 +128,24 @@ class Context:
     options: Mapping[str, Any] = attrs.field(default=_NO_OPTIONS, converter=_read_only, repr=False, eq=False)
 
     @classmethod
-    def start(cls, budget_ms: float, *, trace_id: str | None = None, cancel: CancelToken | None = None,
-              memory: Memory | None = None, cost_budget: float = math.inf,
-              clock: Callable[[], float] | None = None, options: Mapping[str, Any] | None = None) -> Context:
+    def start(
+        cls,
+        budget_ms: float,
+        *,
+        trace_id: str | None = None,
+        cancel: CancelToken | None = None,
+        memory: Memory | None = None,
+        cost_budget: float = math.inf,
+        clock: Callable[[], float] | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> Context:
         """A context whose deadline is `budget_ms` from now."""
-        if not (type(budget_ms) is float and type(cost_budget) is float
-                and 0.0 <= budget_ms < math.inf and cost_budget >= 0.0):  # else say what is wrong
+        if not (
+            type(budget_ms) is float
+            and type(cost_budget) is float
+            and 0.0 <= budget_ms < math.inf
+            and cost_budget >= 0.0
+        ):  # else say what is wrong
             _budget(None, attrs.fields(cls).budget_ms, budget_ms)
             _budget(None, attrs.fields(cls).cost_budget, cost_budget)  # before float() turns "5" into 5.0
             if not math.isfinite(budget_ms):

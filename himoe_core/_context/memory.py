@@ -3,7 +3,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 _MISSING = object()
 
@@ -15,8 +16,9 @@ class Memory:
     Thread-safe. Reads refresh recency, not the expiry time.
     """
 
-    def __init__(self, max_items: int = 1024, ttl_s: float = 3600.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, max_items: int = 1024, ttl_s: float = 3600.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         if not isinstance(max_items, int) or isinstance(max_items, bool) or max_items <= 0:
             raise ValueError(f"Memory max_items must be a positive integer, got {max_items!r}")
         if not isinstance(ttl_s, (int, float)) or not ttl_s > 0:

@@ -55,8 +55,9 @@ def to_record(decision: Decision) -> dict[str, Any]:
         "model_version": decision.model_version,
         "input": _input_record(decision.input),
         "features": None if decision.features is None else _features_record(decision.features),
-        "gate": None if scores is None else {"ids": [str(eid) for eid in scores.ids], "logits": list(scores.logits),
-                                             "probs": list(scores.probs)},
+        "gate": None
+        if scores is None
+        else {"ids": [str(eid) for eid in scores.ids], "logits": list(scores.logits), "probs": list(scores.probs)},
         "picks": [str(eid) for eid in decision.picks],
         "propensity": decision.propensity,
         "outcomes": [_outcome_record(o) for o in decision.outcomes],
@@ -70,8 +71,10 @@ def from_record(record: dict[str, Any]) -> Decision:
     """The Decision a `to_record` dict describes."""
     version = record.get("v") if isinstance(record, dict) else None
     if version != VERSION:
-        raise StateError(f"a stored decision has format version {version!r}, this himoe reads version {VERSION}; "
-                         "upgrade himoe to read it")
+        raise StateError(
+            f"a stored decision has format version {version!r}, this himoe reads version {VERSION}; "
+            "upgrade himoe to read it"
+        )
     try:
         gate = record["gate"]
         value = record["value"]
@@ -79,8 +82,9 @@ def from_record(record: dict[str, Any]) -> Decision:
             trace_id=record["trace_id"],
             router=record["router"],
             input=_input(record["input"]),
-            scores=None if gate is None else GateScores([ExpertId.parse(e) for e in gate["ids"]], gate["logits"],
-                                                        gate["probs"]),
+            scores=None
+            if gate is None
+            else GateScores([ExpertId.parse(e) for e in gate["ids"]], gate["logits"], gate["probs"]),
             picks=[ExpertId.parse(e) for e in record["picks"]],
             propensity=float(record["propensity"]),
             outcomes=[_outcome(o, record["trace_id"]) for o in record["outcomes"]],
@@ -91,8 +95,9 @@ def from_record(record: dict[str, Any]) -> Decision:
             error=None if record.get("error") is None else MoeError(record["error"]),
         )
     except (KeyError, TypeError, ValueError) as exc:
-        raise StateError(f"a stored decision is damaged ({type(exc).__name__}: {exc}); "
-                         "it cannot be learned from") from None
+        raise StateError(
+            f"a stored decision is damaged ({type(exc).__name__}: {exc}); it cannot be learned from"
+        ) from None
 
 
 def _input_record(x: InputData) -> dict[str, Any]:
@@ -117,9 +122,11 @@ def _input(record: dict[str, Any]) -> InputData:
 def _features_record(features: Encoded) -> dict[str, Any]:
     """Sparse (hashed text features are mostly zeros), as base64 of little-endian int32
     positions and float32 values: exact, and several times faster to write than JSON numbers."""
-    return {"dim": features.dim,
-            "indices": base64.b64encode(features.indices.astype("<i4").tobytes()).decode("ascii"),
-            "values": base64.b64encode(features.values.astype("<f4").tobytes()).decode("ascii")}
+    return {
+        "dim": features.dim,
+        "indices": base64.b64encode(features.indices.astype("<i4").tobytes()).decode("ascii"),
+        "values": base64.b64encode(features.values.astype("<f4").tobytes()).decode("ascii"),
+    }
 
 
 def _features(record: dict[str, Any]) -> np.ndarray:
@@ -131,17 +138,38 @@ def _features(record: dict[str, Any]) -> np.ndarray:
 
 def _outcome_record(outcome: CallOutcome) -> dict[str, Any]:
     out = outcome.out
-    return {"id": str(outcome.expert_id), "name": outcome.name, "status": outcome.status.value,
-            "latency_ms": outcome.latency_ms, "cause": outcome.cause,
-            "value": None if out is None else out.value.to_jsonable(),
-            "confidence": None if out is None else out.aux.confidence,
-            "cost_units": None if out is None else out.aux.cost_units}
+    return {
+        "id": str(outcome.expert_id),
+        "name": outcome.name,
+        "status": outcome.status.value,
+        "latency_ms": outcome.latency_ms,
+        "cause": outcome.cause,
+        "value": None if out is None else out.value.to_jsonable(),
+        "confidence": None if out is None else out.aux.confidence,
+        "cost_units": None if out is None else out.aux.cost_units,
+    }
 
 
 def _outcome(record: dict[str, Any], trace_id: str) -> CallOutcome:
     value = record["value"]
-    out = None if value is None else ExpertOut(Value.from_jsonable(value), ExpertAux(
-        latency_ms=record["latency_ms"], cost_units=record["cost_units"], confidence=record["confidence"],
-        trace_id=trace_id))
-    return CallOutcome(ExpertId.parse(record["id"]), record["name"], CallStatus(record["status"]), out,
-                       float(record["latency_ms"]), record["cause"])
+    out = (
+        None
+        if value is None
+        else ExpertOut(
+            Value.from_jsonable(value),
+            ExpertAux(
+                latency_ms=record["latency_ms"],
+                cost_units=record["cost_units"],
+                confidence=record["confidence"],
+                trace_id=trace_id,
+            ),
+        )
+    )
+    return CallOutcome(
+        ExpertId.parse(record["id"]),
+        record["name"],
+        CallStatus(record["status"]),
+        out,
+        float(record["latency_ms"]),
+        record["cause"],
+    )

@@ -33,8 +33,10 @@ class FeaturesEncoder:
         """The feature vector itself, checked against `dim` when set."""
         vector = x.as_features()
         if vector is None:
-            raise EncodeError(f"the features encoder needs a feature vector, got a {x.kind.value} input; "
-                              "use the 'hashing' encoder for text")
+            raise EncodeError(
+                f"the features encoder needs a feature vector, got a {x.kind.value} input; "
+                "use the 'hashing' encoder for text"
+            )
         if self.dim is not None and vector.shape[0] != self.dim:
             raise EncodeError(f"expected {self.dim} features, got {vector.shape[0]}")
         return Encoded(vector)

@@ -25,9 +25,15 @@ def _dim(instance, attribute, value) -> None:
 def _ngram_range(instance, attribute, value) -> None:
     if value is None:
         return
-    if (not isinstance(value, tuple) or len(value) != 2 or not all(isinstance(n, int) for n in value)
-            or not 1 <= value[0] <= value[1] <= 8):
-        raise ConfigError(f"hashing encoder {attribute.name} must be (low, high) with 1 <= low <= high <= 8, got {value!r}")
+    if (
+        not isinstance(value, tuple)
+        or len(value) != 2
+        or not all(isinstance(n, int) for n in value)
+        or not 1 <= value[0] <= value[1] <= 8
+    ):
+        raise ConfigError(
+            f"hashing encoder {attribute.name} must be (low, high) with 1 <= low <= high <= 8, got {value!r}"
+        )
 
 
 def _as_range(value: Any) -> Any:
@@ -38,7 +44,9 @@ def _length(instance, attribute, value) -> None:
     if not isinstance(value, bool):
         raise ConfigError(f"hashing encoder length must be true or false, got {value!r}")
     if value and instance.dim < 3:
-        raise ConfigError(f"hashing encoder length needs dim >= 3 (the last coordinate holds the length), got dim {instance.dim}")
+        raise ConfigError(
+            f"hashing encoder length needs dim >= 3 (the last coordinate holds the length), got dim {instance.dim}"
+        )
 
 
 @attrs.frozen
@@ -69,14 +77,18 @@ class HashingEncoder:
         try:
             return attrs.evolve(self, **options)
         except TypeError as exc:
-            raise ConfigError(f"hashing encoder: {exc}; options are dim, word_ngrams, char_ngrams, lowercase, length") from None
+            raise ConfigError(
+                f"hashing encoder: {exc}; options are dim, word_ngrams, char_ngrams, lowercase, length"
+            ) from None
 
     def encode(self, x: InputData) -> Encoded:
         """The text's hashed n-gram vector, with its sparse view; EncodeError for other inputs."""
         text = x.as_text()
         if text is None:
-            raise EncodeError(f"the hashing encoder needs text, got a {x.kind.value} input; "
-                              "use the 'features' encoder for feature vectors")
+            raise EncodeError(
+                f"the hashing encoder needs text, got a {x.kind.value} input; "
+                "use the 'features' encoder for feature vectors"
+            )
         return Encoded._of_sparse(*self._hash(text))
 
     def vectorize(self, text: str) -> np.ndarray:
@@ -127,5 +139,5 @@ class HashingEncoder:
             low, high = self.char_ngrams
             padded = f" {' '.join(text.split())} "
             for n in range(low, high + 1):
-                tokens += ["c:" + padded[i:i + n] for i in range(len(padded) - n + 1)]
+                tokens += ["c:" + padded[i : i + n] for i in range(len(padded) - n + 1)]
         return tokens

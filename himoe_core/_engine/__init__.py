@@ -1,8 +1,6 @@
-
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
-
 
 from .._lazy_exports import lazy_exports
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from .._config.config_parsing import ROUTER_COMMON_KEYS
 from .._errors import ConfigError, MoeError, PluginError
 from .._experts.expert_info import expert_domain
 from .._experts.expert_ref import ExpertRef
-from ..plugins.plugin_host import PluginHost, _one_line
-from .._router.expert_stats import ExpertStats
 from .._router.base_router import BaseRouter
+from .._router.expert_stats import ExpertStats
 from .._router.router_ref import RouterRef
-from .._config.config_parsing import ROUTER_COMMON_KEYS
+from ..plugins.plugin_host import PluginHost, _one_line
 
 
 def select_experts(host: PluginHost, patterns: list[str], where: str) -> list[ExpertRef]:
@@ -42,8 +42,9 @@ def build_encoder(host: PluginHost, spec: Any, where: str) -> Any:
     encoder_id = options.pop("id", None)
     encoder = host.encoders.get(encoder_id) if isinstance(encoder_id, str) else None
     if encoder is None:
-        raise ConfigError(f"{where}: unknown encoder {encoder_id!r}; installed: "
-                          f"{', '.join(sorted(host.encoders)) or 'none'}")
+        raise ConfigError(
+            f"{where}: unknown encoder {encoder_id!r}; installed: {', '.join(sorted(host.encoders)) or 'none'}"
+        )
     if not options:
         return encoder
     configure = getattr(encoder, "configure", None)
@@ -62,29 +63,44 @@ def build_routers(host: PluginHost, config: dict[str, Any], stats: ExpertStats) 
         kind = table["kind"]
         factory = host.router_kinds.get(kind)
         if factory is None:
-            raise ConfigError(f"{where}.kind: unknown router kind {kind!r}; installed kinds: "
-                              f"{', '.join(sorted(host.router_kinds)) or 'none'}")
+            raise ConfigError(
+                f"{where}.kind: unknown router kind {kind!r}; installed kinds: "
+                f"{', '.join(sorted(host.router_kinds)) or 'none'}"
+            )
         aggregator = host.aggregators.get(table["aggregator"])
         if aggregator is None:
-            raise ConfigError(f"{where}.aggregator: unknown aggregator {table['aggregator']!r}; installed: "
-                              f"{', '.join(sorted(host.aggregators)) or 'none'}")
+            raise ConfigError(
+                f"{where}.aggregator: unknown aggregator {table['aggregator']!r}; installed: "
+                f"{', '.join(sorted(host.aggregators)) or 'none'}"
+            )
         encoder = build_encoder(host, table.get("encoder"), f"{where}.encoder")
         experts = select_experts(host, table["experts"], f"{where}.experts")
         extra = {key: value for key, value in table.items() if key not in ROUTER_COMMON_KEYS}
         reserved = sorted(set(extra) & {"id", "policy", "stats"})
         if reserved:
-            raise ConfigError(f"{where}.{reserved[0]}: not a config key (himoe sets it); "
-                              f"configure gating with {where}.gating")
+            raise ConfigError(
+                f"{where}.{reserved[0]}: not a config key (himoe sets it); configure gating with {where}.gating"
+            )
         try:
-            router = factory(id=router_id, experts=experts, aggregator=aggregator, gating=table.get("gating", {}),
-                             k=table["k"], encoder=encoder, stats=stats, **extra)
+            router = factory(
+                id=router_id,
+                experts=experts,
+                aggregator=aggregator,
+                gating=table.get("gating", {}),
+                k=table["k"],
+                encoder=encoder,
+                stats=stats,
+                **extra,
+            )
         except ConfigError as exc:
             raise ConfigError(f"{where}: {exc}") from None
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"{where}: router kind {kind!r} rejected its options: {exc}") from None
         except Exception as exc:  # the plugin's factory is broken: say whose, in one line
-            raise PluginError(f"{where}: router kind {kind!r} (registered by {_owner(host, 'router_kinds', kind)}) "
-                              f"failed to build: {_one_line(exc)}") from exc
+            raise PluginError(
+                f"{where}: router kind {kind!r} (registered by {_owner(host, 'router_kinds', kind)}) "
+                f"failed to build: {_one_line(exc)}"
+            ) from exc
         if hasattr(router, "max_output_bytes"):
             router.max_output_bytes = config["limits"].max_output_bytes
         routers[router_id] = RouterRef(router_id, router, guarded=not _cuts_itself(router))
@@ -96,8 +112,10 @@ def build_orchestrator(host: PluginHost, config: dict[str, Any], routers: dict[s
     kind = table.pop("kind", "rules")
     factory = host.orchestrator_kinds.get(kind)
     if factory is None:
-        raise ConfigError(f"orchestrator.kind: unknown orchestrator kind {kind!r}; installed kinds: "
-                          f"{', '.join(sorted(host.orchestrator_kinds)) or 'none'}")
+        raise ConfigError(
+            f"orchestrator.kind: unknown orchestrator kind {kind!r}; installed kinds: "
+            f"{', '.join(sorted(host.orchestrator_kinds)) or 'none'}"
+        )
     try:
         return factory(routers=routers, **table)
     except (TypeError, ValueError) as exc:
@@ -105,8 +123,10 @@ def build_orchestrator(host: PluginHost, config: dict[str, Any], routers: dict[s
     except MoeError:
         raise
     except Exception as exc:
-        raise PluginError(f"orchestrator: kind {kind!r} (registered by "
-                          f"{_owner(host, 'orchestrator_kinds', kind)}) failed to build: {_one_line(exc)}") from exc
+        raise PluginError(
+            f"orchestrator: kind {kind!r} (registered by "
+            f"{_owner(host, 'orchestrator_kinds', kind)}) failed to build: {_one_line(exc)}"
+        ) from exc
 
 
 def _owner(host: PluginHost, table: str, name: str) -> str:
@@ -118,5 +138,8 @@ def _cuts_itself(router: Any) -> bool:
     and returns what finished (RouterRef.guarded). Decided once, here, where plugin code comes
     in, never by looking at a router on a request's path."""
     kind = type(router)
-    return (isinstance(router, BaseRouter) and kind.route is BaseRouter.route
-            and kind.call_experts is BaseRouter.call_experts)
+    return (
+        isinstance(router, BaseRouter)
+        and kind.route is BaseRouter.route
+        and kind.call_experts is BaseRouter.call_experts
+    )

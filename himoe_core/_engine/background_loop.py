@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 import threading
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import trio
 
@@ -60,7 +61,8 @@ class BackgroundLoop:
             # close() cancelled the loop under this call: the caller gets a MoeError it can
             # catch, not trio's own exceptions (an `except Exception` misses Cancelled).
             if isinstance(exc, BaseExceptionGroup) and not exc.subgroup(
-                    lambda e: isinstance(e, (trio.Cancelled, trio.RunFinishedError))):
+                lambda e: isinstance(e, (trio.Cancelled, trio.RunFinishedError))
+            ):
                 raise
             raise Cancelled("the engine was closed while this request ran (HiMoE.close)") from None
 

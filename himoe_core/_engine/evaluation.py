@@ -27,8 +27,9 @@ def evaluate_router(moe: Any, router_id: str, *, resamples: int = 1000) -> dict[
         if decision.picks:
             rows.append((decision.picks[0], decision.propensity, float(reward), decision.input))
     if not rows:
-        raise InvalidInput("no scored decision to evaluate on: route requests, then give feedback "
-                           "(himoe feedback TRACE_ID --reward R)")
+        raise InvalidInput(
+            "no scored decision to evaluate on: route requests, then give feedback (himoe feedback TRACE_ID --reward R)"
+        )
     by_expert: dict[Any, list[float]] = defaultdict(list)
     for action, _, reward, _ in rows:
         by_expert[action].append(reward)
@@ -43,8 +44,14 @@ def evaluate_router(moe: Any, router_id: str, *, resamples: int = 1000) -> dict[
         reward.append(r)
         dm_logged.append(model.get(action, overall))
         dm_target.append(sum(p * model.get(eid, overall) for eid, p in probs.items()))
-    result = estimate(np.array(propensity), np.array(target), np.array(reward), np.array(dm_logged),
-                      np.array(dm_target), resamples=resamples)
+    result = estimate(
+        np.array(propensity),
+        np.array(target),
+        np.array(reward),
+        np.array(dm_logged),
+        np.array(dm_target),
+        resamples=resamples,
+    )
     result["router"] = router_id
     return result
 

@@ -5,7 +5,8 @@ import copy
 import math
 import threading
 from collections import OrderedDict
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 from himoe_registry import ExpertId
@@ -13,13 +14,13 @@ from himoe_registry import ExpertId
 from .._decision import decision_codec
 from .._decision.decision import Decision
 from .._errors import InvalidInput, MoeError, StateError
-from .._learning.feedback_values import check_feedback
 from .._input import InputData, InputKind
+from .._learning.feedback_values import check_feedback
 from .._orchestrator.orchestration_feedback import OrchestrationFeedback
 from .._router.router_feedback import RouterFeedback
 from .._router.router_ref import RouterRef
-from ..state.state_store import DEFAULT_MAX_TRACES, DEFAULT_RETENTION_DAYS, StateStore, default_state_path, split_state
 from .._value import to_value
+from ..state.state_store import DEFAULT_MAX_TRACES, DEFAULT_RETENTION_DAYS, StateStore, default_state_path, split_state
 from .trace_record import TraceRecord
 from .trace_store import TraceStore
 from .trace_writer import TraceWriter
@@ -37,8 +38,15 @@ class FeedbackTrainer:
     each other.
     """
 
-    def __init__(self, *, routers: Mapping[str, RouterRef], orchestrator: Any, experts: Any,
-                 traces: TraceStore, state: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        *,
+        routers: Mapping[str, RouterRef],
+        orchestrator: Any,
+        experts: Any,
+        traces: TraceStore,
+        state: Mapping[str, Any],
+    ) -> None:
         self.routers = routers
         self.orchestrator = orchestrator
         self.experts = experts
@@ -82,7 +90,7 @@ class FeedbackTrainer:
             if saved is not None and saved[0].get("kind") == ref.handle.kind:
                 ref.handle.load_state_dict(saved[0])
                 ref.handle.model_version = self._versions[router_id] = saved[1]
-        for eid, name, expert in self.experts.items():
+        for eid, _name, expert in self.experts.items():
             loader = getattr(expert, "load_state_dict", None)
             saved = store.load_expert(str(eid)) if loader else None
             if saved is not None:
@@ -162,9 +170,16 @@ class FeedbackTrainer:
                 self._store = None
 
     # -- feedback ----------------------------------------------------------------------------------
-    def feedback(self, trace_id: str, *, reward: float | None = None, task_loss: float | None = None,
-                 scores: Mapping[str, float] | None = None, expected: Any = None,
-                 shadow_scores: Mapping[str, float] | None = None) -> dict[str, Any]:
+    def feedback(
+        self,
+        trace_id: str,
+        *,
+        reward: float | None = None,
+        task_loss: float | None = None,
+        scores: Mapping[str, float] | None = None,
+        expected: Any = None,
+        shadow_scores: Mapping[str, float] | None = None,
+    ) -> dict[str, Any]:
         # Everything is checked before anything learns: the range, and reward xor task_loss.
         check_feedback(reward, task_loss, scores=scores, shadow_scores=shadow_scores)
         reward, task_loss = _reward_and_loss(reward, task_loss, scores)
@@ -174,34 +189,52 @@ class FeedbackTrainer:
             decision, shadow_decisions = self._find(trace_id)
             router_id = decision.router
             if router_id not in self.routers:
-                raise InvalidInput(f"trace {trace_id!r} was served by router {router_id!r}, which this config does not have")
+                raise InvalidInput(
+                    f"trace {trace_id!r} was served by router {router_id!r}, which this config does not have"
+                )
             names = self._names(decision)
             rewards = _rewards(decision, names, reward, scores)
             expected_value = to_value(expected) if expected is not None else None
-            summary: dict[str, Any] = {"trace_id": trace_id, "router": router_id, "reward": reward,
-                                       "task_loss": task_loss,
-                                       "router_learns": self._learns[router_id],
-                                       "rewards": {names.get(eid, str(eid)): r for eid, r in rewards},
-                                       "experts_updated": []}
-            primary = {"reward": reward, "task_loss": task_loss, "rewards": {str(eid): r for eid, r in rewards},
-                       "expected": expected_value.to_jsonable() if expected_value is not None else None}
+            summary: dict[str, Any] = {
+                "trace_id": trace_id,
+                "router": router_id,
+                "reward": reward,
+                "task_loss": task_loss,
+                "router_learns": self._learns[router_id],
+                "rewards": {names.get(eid, str(eid)): r for eid, r in rewards},
+                "experts_updated": [],
+            }
+            primary = {
+                "reward": reward,
+                "task_loss": task_loss,
+                "rewards": {str(eid): r for eid, r in rewards},
+                "expected": expected_value.to_jsonable() if expected_value is not None else None,
+            }
             shadows = _checked_shadow_scores(trace_id, shadow_decisions, shadow_scores)
             with self._transaction():
                 # Everything is checked before anything learns: a call refused half-way would
                 # have trained without leaving its row, and its retry would train again.
                 learned, scored = self._earlier_feedback(trace_id)
                 if learned is not None and not _same_feedback(learned, primary):
+
                     def shown(feedback: dict[str, Any]) -> str:
                         per_expert = {names.get(ExpertId.parse(eid), eid): r for eid, r in feedback["rewards"].items()}
-                        return (f"reward {feedback['reward']!r}, task_loss {feedback['task_loss']!r}, per expert "
-                                f"{per_expert}, expected {feedback['expected']!r}")
-                    raise InvalidInput(f"trace {trace_id!r} already has feedback ({shown(learned)}), not ({shown(primary)}): "
-                                       "a decision is learned from once, so different feedback on it is refused; "
-                                       "repeat the same feedback to score shadows")
+                        return (
+                            f"reward {feedback['reward']!r}, task_loss {feedback['task_loss']!r}, per expert "
+                            f"{per_expert}, expected {feedback['expected']!r}"
+                        )
+
+                    raise InvalidInput(
+                        f"trace {trace_id!r} already has feedback ({shown(learned)}), not ({shown(primary)}): "
+                        "a decision is learned from once, so different feedback on it is refused; "
+                        "repeat the same feedback to score shadows"
+                    )
                 changed = sorted(r for r in shadows if r in scored and not math.isclose(scored[r], shadows[r]))
                 if changed:
-                    raise InvalidInput(f"trace {trace_id!r}: shadow {', '.join(changed)} already scored "
-                                       f"({', '.join(f'{r} {scored[r]!r}' for r in changed)}); a shadow is scored once")
+                    raise InvalidInput(
+                        f"trace {trace_id!r}: shadow {', '.join(changed)} already scored "
+                        f"({', '.join(f'{r} {scored[r]!r}' for r in changed)}); a shadow is scored once"
+                    )
                 shadows = {r: v for r, v in shadows.items() if r not in scored}
                 first = learned is None
                 summary["first_feedback"] = first
@@ -212,8 +245,9 @@ class FeedbackTrainer:
                 # quality metrics count each decision once.
                 row = {**primary, "shadow_scores": shadows} if first else {"shadow_scores": shadows}
                 if self.enabled:  # in the transaction: rolled back if learning fails below
-                    self.store.record_feedback(trace_id, router_id, reward if first else None,
-                                               task_loss if first else None, row)
+                    self.store.record_feedback(
+                        trace_id, router_id, reward if first else None, task_loss if first else None, row
+                    )
                 if first:
                     self._train(decision, rewards, task_loss)
                     summary["experts_updated"] = self._teach_experts(decision, rewards, expected_value)
@@ -229,8 +263,14 @@ class FeedbackTrainer:
         """What feedback on `trace_id` was already learned from — by any process, with a state
         file: the primary feedback (None if none yet) and the shadow scores."""
         rows = self.store.feedback_for(trace_id) if self.enabled else self._given.get(trace_id, [])
-        learned = next(({key: row.get(key) for key in ("reward", "task_loss", "rewards", "expected")}
-                        for row in rows if row.get("rewards") is not None), None)
+        learned = next(
+            (
+                {key: row.get(key) for key in ("reward", "task_loss", "rewards", "expected")}
+                for row in rows
+                if row.get("rewards") is not None
+            ),
+            None,
+        )
         scored = {router: score for row in rows for router, score in (row.get("shadow_scores") or {}).items()}
         return learned, scored
 
@@ -246,9 +286,11 @@ class FeedbackTrainer:
         elif self.enabled and (stored := self._stored(trace_id)) is not None:
             served, shadows = stored
         else:
-            raise InvalidInput(f"unknown trace id {trace_id!r}: it was never recorded here, or is older than the state "
-                               f"file keeps ({_retention(self.retention)}); use the trace_id of a recent response "
-                               "(himoe run --json shows it)")
+            raise InvalidInput(
+                f"unknown trace id {trace_id!r}: it was never recorded here, or is older than the state "
+                f"file keeps ({_retention(self.retention)}); use the trace_id of a recent response "
+                "(himoe run --json shows it)"
+            )
         if not served.ok:
             error = served.error if type(served.error) is MoeError else f"{type(served.error).__name__}: {served.error}"
             raise InvalidInput(f"trace {trace_id!r} ended in an error ({error}); there is nothing to score")
@@ -261,16 +303,22 @@ class FeedbackTrainer:
         trace = stored[0]
         served_by = trace.get("router")
         if served_by is None:
-            raise InvalidInput(f"trace {trace_id!r} ended in an error ({trace.get('error')}); there is nothing to score")
+            raise InvalidInput(
+                f"trace {trace_id!r} ended in an error ({trace.get('error')}); there is nothing to score"
+            )
         decisions = {d.router: d for d in map(decision_codec.decode, self.store.decisions(trace_id))}
         if served_by not in decisions:
-            raise InvalidInput(f"trace {trace_id!r} was recorded by an earlier himoe, without the decision record "
-                               "that learning reads; it cannot take feedback — route the request again")
+            raise InvalidInput(
+                f"trace {trace_id!r} was recorded by an earlier himoe, without the decision record "
+                "that learning reads; it cannot take feedback — route the request again"
+            )
         served = decisions.pop(served_by)
         return served, decisions
 
     def _names(self, decision: Decision) -> dict[ExpertId, str]:
-        names = {eid: self.experts.get_by_id(eid).name for eid in decision.picks if self.experts.get_by_id(eid) is not None}
+        names = {
+            eid: self.experts.get_by_id(eid).name for eid in decision.picks if self.experts.get_by_id(eid) is not None
+        }
         names.update(decision.names())
         return names
 
@@ -294,10 +342,15 @@ class FeedbackTrainer:
             if bad:
                 # Never saved, and undone here: the feedback row rolls back with the transaction.
                 saved = self.store.load_router(router_id)
-                router.load_state_dict(saved[0] if saved is not None and saved[0].get("kind") == router.kind
-                                       else copy.deepcopy(self._fresh[router_id]))
-                raise StateError(f"router {router_id!r} learned non-finite parameters ({bad}) from the feedback on "
-                                 f"trace {decision.trace_id!r}; the update was rejected and nothing was saved")
+                router.load_state_dict(
+                    saved[0]
+                    if saved is not None and saved[0].get("kind") == router.kind
+                    else copy.deepcopy(self._fresh[router_id])
+                )
+                raise StateError(
+                    f"router {router_id!r} learned non-finite parameters ({bad}) from the feedback on "
+                    f"trace {decision.trace_id!r}; the update was rejected and nothing was saved"
+                )
             version = self._versions.get(router_id, 0) + 1
             self.store.save_router(router_id, state, version)
             router.model_version = self._versions[router_id] = version
@@ -317,8 +370,13 @@ class FeedbackTrainer:
                 self.store.save_expert(str(eid), expert.name, state())
         return taught
 
-    def _score_shadows(self, served: Decision, shadow_decisions: Mapping[str, Decision], reward: float,
-                       shadow_scores: Mapping[str, float]) -> dict[str, Any]:
+    def _score_shadows(
+        self,
+        served: Decision,
+        shadow_decisions: Mapping[str, Decision],
+        reward: float,
+        shadow_scores: Mapping[str, float],
+    ) -> dict[str, Any]:
         """Offline credit assignment: each scored shadow learns from its own answer, and the
         orchestrator hears which shadow beat the primary."""
         for router_id, score in shadow_scores.items():
@@ -327,38 +385,50 @@ class FeedbackTrainer:
                 self._train(shadow, _rewards(shadow, self._names(shadow), score, None), 1.0 - score)
         best = max(shadow_scores, key=shadow_scores.__getitem__)
         better = best if shadow_scores[best] > reward else None
-        self.orchestrator.feedback(OrchestrationFeedback(
-            served.trace_id, served.router, shadow_better=better,
-            notes=f"primary {reward:g}; " + ", ".join(f"{k} {v:g}" for k, v in sorted(shadow_scores.items())),
-            scored=sorted(shadow_scores),
-        ))
+        self.orchestrator.feedback(
+            OrchestrationFeedback(
+                served.trace_id,
+                served.router,
+                shadow_better=better,
+                notes=f"primary {reward:g}; " + ", ".join(f"{k} {v:g}" for k, v in sorted(shadow_scores.items())),
+                scored=sorted(shadow_scores),
+            )
+        )
         return {"shadow_better": better, "scores": dict(shadow_scores)}
 
 
-def _checked_shadow_scores(trace_id: str, answered: Mapping[str, Decision],
-                           shadow_scores: Mapping[str, float] | None) -> dict[str, float]:
+def _checked_shadow_scores(
+    trace_id: str, answered: Mapping[str, Decision], shadow_scores: Mapping[str, float] | None
+) -> dict[str, float]:
     """The shadow scores, each for a shadow that answered in this trace."""
     shadows = dict(shadow_scores or {})  # each a number in range: check_feedback saw them first
     unknown = sorted(set(shadows) - set(answered))
     if unknown:
-        raise InvalidInput(f"trace {trace_id!r} has no finished shadow answer from {', '.join(unknown)}; "
-                           f"shadows with answers: {', '.join(sorted(answered)) or 'none'}")
+        raise InvalidInput(
+            f"trace {trace_id!r} has no finished shadow answer from {', '.join(unknown)}; "
+            f"shadows with answers: {', '.join(sorted(answered)) or 'none'}"
+        )
     return {router_id: float(score) for router_id, score in shadows.items()}
 
 
 def _same_feedback(a: dict[str, Any], b: dict[str, Any]) -> bool:
     """The same feedback, up to float rounding (reward 0.7 and task_loss 0.3 say the same)."""
+
     def close(x: float | None, y: float | None) -> bool:
         return x == y or (x is not None and y is not None and math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-12))
 
-    return (close(a["reward"], b["reward"]) and close(a["task_loss"], b["task_loss"])
-            and a["rewards"].keys() == b["rewards"].keys()
-            and all(close(a["rewards"][k], b["rewards"][k]) for k in a["rewards"])
-            and a["expected"] == b["expected"])
+    return (
+        close(a["reward"], b["reward"])
+        and close(a["task_loss"], b["task_loss"])
+        and a["rewards"].keys() == b["rewards"].keys()
+        and all(close(a["rewards"][k], b["rewards"][k]) for k in a["rewards"])
+        and a["expected"] == b["expected"]
+    )
 
 
-def _reward_and_loss(reward: float | None, task_loss: float | None,
-                     scores: Mapping[str, float] | None) -> tuple[float, float]:
+def _reward_and_loss(
+    reward: float | None, task_loss: float | None, scores: Mapping[str, float] | None
+) -> tuple[float, float]:
     # the values were checked by check_feedback (finite, in range, not both) before this
     if reward is None and task_loss is None:
         if not scores:
@@ -369,16 +439,19 @@ def _reward_and_loss(reward: float | None, task_loss: float | None,
     return float(reward), float(1.0 - reward if task_loss is None else task_loss)
 
 
-def _rewards(decision: Decision, names: Mapping[ExpertId, str], reward: float,
-             scores: Mapping[str, float] | None) -> list[tuple[ExpertId, float]]:
+def _rewards(
+    decision: Decision, names: Mapping[ExpertId, str], reward: float, scores: Mapping[str, float] | None
+) -> list[tuple[ExpertId, float]]:
     """(expert id, reward) for each pick to credit: the given per-expert scores, else the
     overall reward for every expert whose output counted in the answer."""
     by_name = {name: eid for eid, name in names.items() if eid in decision.picks}
     if scores:
         unknown = sorted(set(scores) - set(by_name))
         if unknown:
-            raise InvalidInput(f"no output from {', '.join(unknown)} in this trace; scored experts must be among "
-                               f"its picks: {', '.join(sorted(by_name))}")
+            raise InvalidInput(
+                f"no output from {', '.join(unknown)} in this trace; scored experts must be among "
+                f"its picks: {', '.join(sorted(by_name))}"
+            )
         return [(by_name[name], float(value)) for name, value in scores.items()]
     return [(eid, reward) for eid in decision.credited()]
 
@@ -412,8 +485,11 @@ def _recorded_input(x: InputData) -> tuple[str, str | None, bytes]:
 def _retention(retention: Mapping[str, Any]) -> str:
     days = retention.get("retention_days", DEFAULT_RETENTION_DAYS)
     count = retention.get("max_traces", DEFAULT_MAX_TRACES)
-    return (f"[state] retention_days = {days:g}, max_traces = {count}" if days or count
-            else "[state] keeps every trace; it may have been evicted from memory")
+    return (
+        f"[state] retention_days = {days:g}, max_traces = {count}"
+        if days or count
+        else "[state] keeps every trace; it may have been evicted from memory"
+    )
 
 
 def _exists(path: Any) -> bool:

@@ -4,21 +4,22 @@ import contextvars
 import math
 import os
 import threading
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Iterable, Mapping
+from typing import Any
 
 import trio
 
 from .._config.config_parsing import load_config
 from .._context import CancelToken, Context, Memory, current_clock
+from .._decision.decision import Decision
 from .._errors import Cancelled, ConfigError, DeadlineExceeded, InvalidInput, MoeError, NoExpertSelected
 from .._input import InputData, InputKind
 from .._orchestrator.orchestration_feedback import OrchestrationFeedback
-from .._decision.decision import Decision
-from ..plugins.plugin_host import PluginHost
 from .._router.expert_stats import ExpertStats
 from .._router.router_ref import RouterRef
 from .._value import Value
+from ..plugins.plugin_host import PluginHost
 from .assembly import build_orchestrator, build_routers
 from .background_loop import BackgroundLoop
 from .explicit_experts import ExplicitExperts
@@ -27,9 +28,7 @@ from .lag_limit import INITIAL, LagLimit
 from .request_slots import RequestSlots
 from .response import Response
 from .trace_record import TraceRecord, attempt_atoms, render_attempt, request_atoms
-
 from .trace_store import TraceStore
-
 
 ROUTER_GRACE_S = 0.005
 """How long past the request's deadline a router written from scratch (not a BaseRouter) is
@@ -55,15 +54,24 @@ class HiMoE:
     router over every installed expert serves every request.
     """
 
-    def __init__(self, *, config: str | os.PathLike | Mapping[str, Any] | None = None,
-                 experts: Iterable[Any] = (), plugins: Iterable[Any] = (), entry_points: bool = True,
-                 plugins_dir: str | os.PathLike | None = None, environ: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        config: str | os.PathLike | Mapping[str, Any] | None = None,
+        experts: Iterable[Any] = (),
+        plugins: Iterable[Any] = (),
+        entry_points: bool = True,
+        plugins_dir: str | os.PathLike | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
         self.config = load_config(config)
         experts = list(experts)
         self.host = PluginHost(
             plugins=[*plugins, *([ExplicitExperts(experts)] if experts else [])],
-            entry_points=entry_points, plugins_dir=plugins_dir or self.config["himoe"].get("plugins_dir"),
-            environ=environ, config=self.config,
+            entry_points=entry_points,
+            plugins_dir=plugins_dir or self.config["himoe"].get("plugins_dir"),
+            environ=environ,
+            config=self.config,
         )
         settings = self.config["himoe"]
         self.budget_ms: float = settings["budget_ms"]
@@ -73,15 +81,21 @@ class HiMoE:
         self.max_in_flight: int | str = settings["max_in_flight"]
         # trio primitives belong to one run: each run (run_sync's own loop, an app's) gets its slots.
         self._slots: trio.lowlevel.RunVar | None = (
-            trio.lowlevel.RunVar("himoe_request_slots") if self.max_in_flight else None)
+            trio.lowlevel.RunVar("himoe_request_slots") if self.max_in_flight else None
+        )
         self.limits = self.config["limits"]
         self.expert_stats = ExpertStats()
         self.routers: dict[str, RouterRef] = build_routers(self.host, self.config, self.expert_stats)
         self.orchestrator = build_orchestrator(self.host, self.config, self.routers)
         self._names = {eid: name for eid, name, _ in self.host.experts.items()}
         self.traces = TraceStore(settings["trace_capacity"])
-        self.trainer = FeedbackTrainer(routers=self.routers, orchestrator=self.orchestrator,
-                                       experts=self.host.experts, traces=self.traces, state=self.config["state"])
+        self.trainer = FeedbackTrainer(
+            routers=self.routers,
+            orchestrator=self.orchestrator,
+            experts=self.host.experts,
+            traces=self.traces,
+            state=self.config["state"],
+        )
         self.memory = Memory()
         self._nursery: trio.Nursery | None = None
         self._loop: BackgroundLoop | None = None
@@ -117,9 +131,16 @@ class HiMoE:
             loop.close()
         self.trainer.close()
 
-    def feedback(self, trace_id: str, *, reward: float | None = None, task_loss: float | None = None,
-                 scores: Mapping[str, float] | None = None, expected: Any = None,
-                 shadow_scores: Mapping[str, float] | None = None) -> dict[str, Any]:
+    def feedback(
+        self,
+        trace_id: str,
+        *,
+        reward: float | None = None,
+        task_loss: float | None = None,
+        scores: Mapping[str, float] | None = None,
+        expected: Any = None,
+        shadow_scores: Mapping[str, float] | None = None,
+    ) -> dict[str, Any]:
         """Learn from how good the answer of `trace_id` was.
 
         `reward` (higher is better, typically 0..1) or `task_loss` (= 1 − reward), not both,
@@ -129,8 +150,9 @@ class HiMoE:
         trace learns, the selected experts learn, and with a state file everything is saved.
         Returns a summary of what was updated.
         """
-        return self.trainer.feedback(trace_id, reward=reward, task_loss=task_loss, scores=scores,
-                                     expected=expected, shadow_scores=shadow_scores)
+        return self.trainer.feedback(
+            trace_id, reward=reward, task_loss=task_loss, scores=scores, expected=expected, shadow_scores=shadow_scores
+        )
 
     def __enter__(self) -> HiMoE:
         return self
@@ -148,8 +170,9 @@ class HiMoE:
         self.trainer.flush()
         return stored_stats(store, window=window)
 
-    def reset_state(self, *, router: str | None = None, expert: str | None = None,
-                    everything: bool = False) -> dict[str, list[str]]:
+    def reset_state(
+        self, *, router: str | None = None, expert: str | None = None, everything: bool = False
+    ) -> dict[str, list[str]]:
         """Forget learned state (`himoe state reset`): one router's, one expert's, or every
         router's and expert's. A reset router starts again from its initial state — here, and in
         every process sharing the state file at its next update; an expert's saved state is
@@ -163,13 +186,19 @@ class HiMoE:
         with trainer._lock, store.exclusive():
             saved_routers, saved_experts = store.saved_routers(), store.saved_experts()
             if router is not None and router not in self.routers and router not in saved_routers:
-                raise InvalidInput(f"no router {router!r} in this config or the state file; routers: "
-                                   f"{', '.join(sorted(set(self.routers) | set(saved_routers))) or 'none'}")
+                raise InvalidInput(
+                    f"no router {router!r} in this config or the state file; routers: "
+                    f"{', '.join(sorted(set(self.routers) | set(saved_routers))) or 'none'}"
+                )
             if expert is not None and expert not in {n for pair in saved_experts for n in pair}:
-                raise InvalidInput(f"no saved state for expert {expert!r}; experts with saved state: "
-                                   f"{', '.join(sorted({name for _, name in saved_experts})) or 'none'}")
+                raise InvalidInput(
+                    f"no saved state for expert {expert!r}; experts with saved state: "
+                    f"{', '.join(sorted({name for _, name in saved_experts})) or 'none'}"
+                )
             reset: dict[str, list[str]] = {"routers": [], "experts": []}
-            for router_id in sorted(set(self.routers) | set(saved_routers)) if everything else [router] if router else []:
+            for router_id in (
+                sorted(set(self.routers) | set(saved_routers)) if everything else [router] if router else []
+            ):
                 fresh = trainer._fresh.get(router_id)
                 if store.reset_router(router_id, copy.deepcopy(fresh) if fresh is not None else None):
                     reset["routers"].append(router_id)
@@ -208,10 +237,19 @@ class HiMoE:
             raise RuntimeError("run_sync was called from inside HiMoE's own loop; use `await moe.run(...)`")
         return loop.call(lambda: self.run(x, **options))
 
-    async def run(self, x: Any, *, task: str | None = None, budget_ms: float | None = None,
-                  cost_budget: float | None = None, router: str | None = None, k: int | None = None,
-                  cancel: CancelToken | None = None, trace_id: str | None = None,
-                  options: Mapping[str, Any] | None = None) -> Response:
+    async def run(
+        self,
+        x: Any,
+        *,
+        task: str | None = None,
+        budget_ms: float | None = None,
+        cost_budget: float | None = None,
+        router: str | None = None,
+        k: int | None = None,
+        cancel: CancelToken | None = None,
+        trace_id: str | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> Response:
         """Answer one request: choose a router, gate, call the top-k in parallel under the
         deadline, aggregate, synthesise; start shadow routers when budget is left.
 
@@ -222,10 +260,15 @@ class HiMoE:
         failed (naming each and why), DeadlineExceeded, BudgetExceeded, Cancelled.
         """
         x = self._request(x, task, k)
-        ctx = Context.start(self.budget_ms if budget_ms is None else budget_ms, trace_id=trace_id,
-                            cancel=cancel, memory=self.memory,
-                            cost_budget=self.cost_budget if cost_budget is None else cost_budget,
-                            clock=current_clock(), options=options)
+        ctx = Context.start(
+            self.budget_ms if budget_ms is None else budget_ms,
+            trace_id=trace_id,
+            cancel=cancel,
+            memory=self.memory,
+            cost_budget=self.cost_budget if cost_budget is None else cost_budget,
+            clock=current_clock(),
+            options=options,
+        )
         if router is not None and router not in self.routers:
             raise NoExpertSelected(f"unknown router {router!r}; configured routers: {', '.join(sorted(self.routers))}")
         if trace_id is not None:
@@ -253,8 +296,10 @@ class HiMoE:
         """A caller's trace id must be new: reused, a later feedback would pair its reward with
         another input than the one it scores."""
         if self.traces.record(trace_id) is not None or self.trainer.recorded(trace_id):
-            raise InvalidInput(f"trace id {trace_id!r} was already used for another request; give each request a "
-                               "new trace_id (or none: himoe makes one)")
+            raise InvalidInput(
+                f"trace id {trace_id!r} was already used for another request; give each request a "
+                "new trace_id (or none: himoe makes one)"
+            )
 
     async def _admit(self, ctx: Context, watch_token: bool) -> tuple[RequestSlots, float]:
         """Take one of the `max_in_flight` request slots of this trio run, waiting at most until
@@ -290,8 +335,11 @@ class HiMoE:
         if ctx.cancel.is_cancelled():
             raise Cancelled(ctx.cancel.reason)
         setting = "adapted to the event loop's lag" if slots.limit else "[himoe] max_in_flight"
-        raise DeadlineExceeded(ctx.budget_ms, f"it could not start in time: all {slots.capacity} request slots "
-                                              f"({setting}) stayed busy — the process is overloaded")
+        raise DeadlineExceeded(
+            ctx.budget_ms,
+            f"it could not start in time: all {slots.capacity} request slots "
+            f"({setting}) stayed busy — the process is overloaded",
+        )
 
     async def _answer(self, x: InputData, ctx: Context, *, router: str | None, k: int | None) -> Response:
         primary = self.routers[router] if router else self._ask_orchestrator("choose_router", x, ctx)
@@ -307,10 +355,13 @@ class HiMoE:
         served = attempts[-1] if attempts and attempts[-1].error is None else None
         if served is None:
             error = self._failure(attempts, ctx)
-            record = TraceRecord(ctx.trace_id, request_atoms(x, ctx, attempts, self._names, ctx.elapsed_ms(),
-                                                             error=error))
+            record = TraceRecord(
+                ctx.trace_id, request_atoms(x, ctx, attempts, self._names, ctx.elapsed_ms(), error=error)
+            )
             self.traces.put(record)
-            self.trainer.remember(record, attempts[-1] if attempts else Decision(ctx.trace_id, primary.id, x, error=error))
+            self.trainer.remember(
+                record, attempts[-1] if attempts else Decision(ctx.trace_id, primary.id, x, error=error)
+            )
             try:
                 raise error
             finally:
@@ -324,9 +375,22 @@ class HiMoE:
             value, chain = await self._chain(value, ctx)
         shadows, shadow_notes = self._plan_shadows(x, ctx, served)
         elapsed = ctx.elapsed_ms()
-        record = TraceRecord(ctx.trace_id, request_atoms(x, ctx, attempts, self._names, elapsed, served=served.router,
-                                                         value=value, chain=chain, shadows=shadow_notes),
-                             router=served.router, decision=served)
+        record = TraceRecord(
+            ctx.trace_id,
+            request_atoms(
+                x,
+                ctx,
+                attempts,
+                self._names,
+                elapsed,
+                served=served.router,
+                value=value,
+                chain=chain,
+                shadows=shadow_notes,
+            ),
+            router=served.router,
+            decision=served,
+        )
         self.traces.put(record)
         self.trainer.remember(record, served)
         if shadows:
@@ -351,8 +415,15 @@ class HiMoE:
             error = NoExpertSelected(f"router {ref.id!r} raised {type(exc).__name__}: {exc}")
         return Decision(ctx.trace_id, ref.id, x, error=error)
 
-    async def decide(self, x: Any, *, task: str | None = None, router: str | None = None, k: int | None = None,
-                     trace_id: str | None = None) -> Decision:
+    async def decide(
+        self,
+        x: Any,
+        *,
+        task: str | None = None,
+        router: str | None = None,
+        k: int | None = None,
+        trace_id: str | None = None,
+    ) -> Decision:
         """Which experts would answer `x`, without calling any: the chosen router's gate, picks
         and propensity (`POST /v1/route`, for clients that call the models themselves). The
         decision is recorded like an answered one, so `feedback(decision.trace_id, reward=…)`
@@ -365,8 +436,11 @@ class HiMoE:
         ctx = Context.start(self.budget_ms, trace_id=trace_id, memory=self.memory, clock=current_clock())
         ref = self.routers[router] if router else self._ask_orchestrator("choose_router", x, ctx)
         decision = ref.handle.decide(x, ctx, k)
-        record = TraceRecord(ctx.trace_id, request_atoms(x, ctx, [decision], self._names, ctx.elapsed_ms(),
-                                                         served=ref.id, value=Value.none()), router=ref.id)
+        record = TraceRecord(
+            ctx.trace_id,
+            request_atoms(x, ctx, [decision], self._names, ctx.elapsed_ms(), served=ref.id, value=Value.none()),
+            router=ref.id,
+        )
         self.traces.put(record)
         self.trainer.remember(record, decision)
         return decision
@@ -375,8 +449,12 @@ class HiMoE:
     def _worth_rerouting(attempt: Decision, ctx: Context) -> bool:
         """Whether the next router should try after `attempt`: it failed, for another reason
         than the input (re-routing cannot mend an input the experts reject), and there is time."""
-        return not (attempt.error is None or isinstance(attempt.error, InvalidInput) or ctx.cancel.is_cancelled()
-                    or ctx.expired())
+        return not (
+            attempt.error is None
+            or isinstance(attempt.error, InvalidInput)
+            or ctx.cancel.is_cancelled()
+            or ctx.expired()
+        )
 
     def _failure(self, attempts: list[Decision], ctx: Context) -> MoeError:
         if ctx.cancel.is_cancelled():
@@ -410,11 +488,20 @@ class HiMoE:
             try:
                 x = InputData.text(step.description, limits=self.limits)
                 response = await self._answer(x, sub, router=None, k=None)
-                answers[index] = {"description": step.description, "done": True, "router": response.router,
-                                  "trace_id": sub.trace_id, "answer": response.value.to_jsonable()}
+                answers[index] = {
+                    "description": step.description,
+                    "done": True,
+                    "router": response.router,
+                    "trace_id": sub.trace_id,
+                    "answer": response.value.to_jsonable(),
+                }
             except MoeError as exc:
-                answers[index] = {"description": step.description, "done": False, "trace_id": sub.trace_id,
-                                  "error": str(exc)}
+                answers[index] = {
+                    "description": step.description,
+                    "done": False,
+                    "trace_id": sub.trace_id,
+                    "error": str(exc),
+                }
 
         async with trio.open_nursery() as nursery:
             for index in range(len(plan.steps)):
@@ -445,8 +532,10 @@ class HiMoE:
         if not shadows:
             return [], None
         if self._shadow_nursery() is None:
-            return [], [{"router": ref.id, "status": "skipped",
-                         "reason": "shadows run only under HiMoE.open() or run_sync"} for ref in shadows]
+            return [], [
+                {"router": ref.id, "status": "skipped", "reason": "shadows run only under HiMoE.open() or run_sync"}
+                for ref in shadows
+            ]
         return list(shadows), []
 
     async def _shadow(self, ref: RouterRef, x: InputData, ctx: Context, served: Decision) -> None:
@@ -469,10 +558,14 @@ class HiMoE:
                 better = ref.id
         self.traces.update(ctx.trace_id, lambda trace: trace.setdefault("shadows", []).append(record))
         self.trainer.remember_shadow(decision)
-        self.orchestrator.feedback(OrchestrationFeedback(
-            ctx.trace_id, served.router, shadow_better=better,
-            notes=f"shadow {ref.id}: support {_support(decision):.3f} vs primary {_support(served):.3f}",
-        ))
+        self.orchestrator.feedback(
+            OrchestrationFeedback(
+                ctx.trace_id,
+                served.router,
+                shadow_better=better,
+                notes=f"shadow {ref.id}: support {_support(decision):.3f} vs primary {_support(served):.3f}",
+            )
+        )
 
 
 def _support(decision: Decision) -> float:

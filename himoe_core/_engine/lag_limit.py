@@ -39,10 +39,15 @@ class LagLimit:
     """
 
     def __init__(self, initial: int = INITIAL, minimum: int = 4, maximum: int = 100_000) -> None:
-        if not (isinstance(minimum, int) and isinstance(initial, int) and isinstance(maximum, int)
-                and 1 <= minimum <= initial <= maximum):
-            raise ValueError(f"LagLimit needs integers 1 <= minimum <= initial <= maximum, "
-                             f"got {minimum!r}, {initial!r}, {maximum!r}")
+        if not (
+            isinstance(minimum, int)
+            and isinstance(initial, int)
+            and isinstance(maximum, int)
+            and 1 <= minimum <= initial <= maximum
+        ):
+            raise ValueError(
+                f"LagLimit needs integers 1 <= minimum <= initial <= maximum, got {minimum!r}, {initial!r}, {maximum!r}"
+            )
         self.value = initial
         self.minimum = minimum
         self.maximum = maximum

@@ -3,7 +3,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import outcome
 import trio
@@ -44,8 +44,7 @@ class RequestSlots:
     a smaller one is reached as requests finish. Growth needs the reaper, hence a nursery.
     """
 
-    def __init__(self, capacity: int, spawn: Callable[..., None] | None = None,
-                 limit: LagLimit | None = None) -> None:
+    def __init__(self, capacity: int, spawn: Callable[..., None] | None = None, limit: LagLimit | None = None) -> None:
         if not isinstance(capacity, int) or capacity < 1:
             raise ValueError(f"RequestSlots capacity must be an integer >= 1, got {capacity!r}")
         self.capacity = capacity

@@ -17,12 +17,12 @@ import copy
 import functools
 import json
 import threading
-from typing import TYPE_CHECKING, Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .._context import Context
     from .._decision.decision import Decision
-    from .._encoder.encoded import Encoded
     from .._errors import MoeError
     from .._input import InputData
     from .._value import Value
@@ -43,8 +43,14 @@ class TraceRecord:
     __slots__ = ("trace_id", "router", "_atoms", "_data", "_text", "_changed", "_released", "_decision")
     _setting = threading.Lock()  # held only to publish a change, never while rendering
 
-    def __init__(self, trace_id: str, atoms: tuple | None = None, data: dict[str, Any] | None = None,
-                 router: str | None = None, decision: Decision | None = None) -> None:
+    def __init__(
+        self,
+        trace_id: str,
+        atoms: tuple | None = None,
+        data: dict[str, Any] | None = None,
+        router: str | None = None,
+        decision: Decision | None = None,
+    ) -> None:
         if (atoms is None) == (data is None):
             raise ValueError("TraceRecord needs either the trace's atoms or the trace dict")
         self.trace_id = trace_id
@@ -142,9 +148,13 @@ class TraceRecord:
             self._text = None
 
     def __repr__(self) -> str:
-        state = ("changed" if self._changed else "rendered") if self._data is not None else (
-            "released as JSON" if self._text is not None else "released" if self._released else "atoms")
+        state = (
+            ("changed" if self._changed else "rendered")
+            if self._data is not None
+            else ("released as JSON" if self._text is not None else "released" if self._released else "atoms")
+        )
         return f"TraceRecord({self.trace_id!r}, {state})"
+
 
 def attempt_atoms(decision: Decision, names: Mapping[Any, str], out: list | None = None) -> list:
     """What a router's decision contributes to the trace, appended to `out` (see
@@ -153,8 +163,14 @@ def attempt_atoms(decision: Decision, names: Mapping[Any, str], out: list | None
     scores, outcomes, meta = decision.scores, decision.outcomes, decision.mix
     error = None if decision.error is None else f"{type(decision.error).__name__}: {decision.error}"
     ok = decision.error is None
-    out += (decision.router, ok, error, -1 if scores is None else len(scores.ids), len(decision.picks),
-            -1 if meta is None and not outcomes else len(outcomes))
+    out += (
+        decision.router,
+        ok,
+        error,
+        -1 if scores is None else len(scores.ids),
+        len(decision.picks),
+        -1 if meta is None and not outcomes else len(outcomes),
+    )
     if scores is not None:
         for eid, logit, prob in zip(scores.ids, scores.logits, scores.probs):
             out += (_id_text(eid), names.get(eid), logit, prob)
@@ -176,20 +192,35 @@ def attempt_atoms(decision: Decision, names: Mapping[Any, str], out: list | None
         if meta is None:  # a router of its own making, or a decision made without calling
             from .._aggregator.mix_meta import MixMeta
 
-            meta = MixMeta(entropy=0.0 if scores is None else scores.entropy(), topk=len(outcomes),
-                           util_by_expert=() if scores is None else scores.pairs())
-        out += (meta.aggregator, meta.entropy, meta.topk, meta.lat_total_ms, meta.drop_count, meta.cost_units,
-                meta.disagreement, len(meta.util_by_expert), len(meta.failures), len(decision.weights))
+            meta = MixMeta(
+                entropy=0.0 if scores is None else scores.entropy(),
+                topk=len(outcomes),
+                util_by_expert=() if scores is None else scores.pairs(),
+            )
+        out += (
+            meta.aggregator,
+            meta.entropy,
+            meta.topk,
+            meta.lat_total_ms,
+            meta.drop_count,
+            meta.cost_units,
+            meta.disagreement,
+            len(meta.util_by_expert),
+            len(meta.failures),
+            len(decision.weights),
+        )
         for eid, share in (*meta.util_by_expert, *decision.weights):
             out += (names[eid] if eid in names else _id_text(eid), float(share))
         for pair in meta.failures:
             out += pair
     # What learning needs beyond the trace, never rendered: see `decisions_of`.
     features = decision.features
-    out += (decision.model_version,
-            *((None, None, None) if features is None else (features.vector, features.indices, features.values)),
-            *(_value_atoms(decision.value) if decision.value is not None else (None, None, None)),
-            len(decision.weights))
+    out += (
+        decision.model_version,
+        *((None, None, None) if features is None else (features.vector, features.indices, features.values)),
+        *(_value_atoms(decision.value) if decision.value is not None else (None, None, None)),
+        len(decision.weights),
+    )
     for eid, share in decision.weights:
         out += (_id_text(eid), share)
     return out
@@ -208,19 +239,31 @@ def render_attempt(atoms: Iterator) -> dict[str, Any]:
         for _ in range(candidates):
             eid, name, logit, prob = take(), take(), take(), take()
             # an id that is not one of the router's experts is named by itself
-            gate.append({"expert": eid if name is None else name, "id": eid, "logit": _round6(logit),
-                         "prob": _round6(prob)})
+            gate.append(
+                {"expert": eid if name is None else name, "id": eid, "logit": _round6(logit), "prob": _round6(prob)}
+            )
         propensity = _round6(take())
-        trace["picks"] = [{"expert": take(), "id": take(), "propensity": propensity if rank == 0 else None}
-                          for rank in range(picks)]
+        trace["picks"] = [
+            {"expert": take(), "id": take(), "propensity": propensity if rank == 0 else None} for rank in range(picks)
+        ]
     if calls >= 0:
         trace["calls"] = [
-            {"expert": take(), "id": take(), "status": take(), "latency_ms": _round3(take()), "cost_units": take(),
-             "confidence": take(), "value": _render_value(take(), take(), take()), "cause": take()}
-            for _ in range(calls)]
+            {
+                "expert": take(),
+                "id": take(),
+                "status": take(),
+                "latency_ms": _round3(take()),
+                "cost_units": take(),
+                "confidence": take(),
+                "value": _render_value(take(), take(), take()),
+                "cause": take(),
+            }
+            for _ in range(calls)
+        ]
     if ok:  # an attempt succeeds exactly when it aggregated an answer
         aggregator, entropy, topk, lat_total, drops, cost, disagreement, util, failures, weights = (
-            take() for _ in range(10))
+            take() for _ in range(10)
+        )
         util_by_expert = {take(): _round6(take()) for _ in range(util)}
         shares = {take(): _round6(take()) for _ in range(weights)}
         trace["mix"] = {
@@ -242,16 +285,36 @@ def render_attempt(atoms: Iterator) -> dict[str, Any]:
     return trace
 
 
-def request_atoms(x: InputData, ctx: Context, attempts: list[Decision], names: Mapping[Any, str], elapsed_ms: float, *,
-                  served: str | None = None, value: Value | None = None, error: MoeError | None = None,
-                  chain: list[dict[str, Any]] | None = None, shadows: list | None = None) -> tuple:
+def request_atoms(
+    x: InputData,
+    ctx: Context,
+    attempts: list[Decision],
+    names: Mapping[Any, str],
+    elapsed_ms: float,
+    *,
+    served: str | None = None,
+    value: Value | None = None,
+    error: MoeError | None = None,
+    chain: list[dict[str, Any]] | None = None,
+    shadows: list | None = None,
+) -> tuple:
     """A whole request's trace as one flat tuple of atoms (see `render_request`)."""
-    out = [ctx.trace_id, x.describe(), x.task, ctx.budget_ms, ctx.depth, elapsed_ms,
-           None if error is None else f"{type(error).__name__}: {error}", served,
-           *(_value_atoms(value) if value is not None else (None, None, None)),
-           None if chain is None else json.dumps(chain),
-           None if shadows is None else json.dumps(shadows) if shadows else "",
-           x.kind.value, x.payload, len(attempts)]
+    out = [
+        ctx.trace_id,
+        x.describe(),
+        x.task,
+        ctx.budget_ms,
+        ctx.depth,
+        elapsed_ms,
+        None if error is None else f"{type(error).__name__}: {error}",
+        served,
+        *(_value_atoms(value) if value is not None else (None, None, None)),
+        None if chain is None else json.dumps(chain),
+        None if shadows is None else json.dumps(shadows) if shadows else "",
+        x.kind.value,
+        x.payload,
+        len(attempts),
+    ]
     for attempt in attempts:
         attempt_atoms(attempt, names, out)
     return tuple(out)
@@ -385,9 +448,22 @@ def decisions_of(atoms: tuple) -> list[Decision]:
         model_version, vector, indices, values = take(), take(), take(), take()
         answer = value(take(), take(), take())
         weights = [(ExpertId.parse(take()), take()) for _ in range(take())]
-        decisions.append(Decision(trace_id, router, x, scores, picked, propensity, outcomes, answer, weights,
-                                  None if vector is None else Encoded._of_sparse(vector, indices, values), model_version,
-                                  error=None if ok else MoeError(error)))
+        decisions.append(
+            Decision(
+                trace_id,
+                router,
+                x,
+                scores,
+                picked,
+                propensity,
+                outcomes,
+                answer,
+                weights,
+                None if vector is None else Encoded._of_sparse(vector, indices, values),
+                model_version,
+                error=None if ok else MoeError(error),
+            )
+        )
     return decisions
 
 

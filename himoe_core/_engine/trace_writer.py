@@ -3,10 +3,10 @@ from __future__ import annotations
 import queue
 import sqlite3
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .._errors import StateError
-
 
 MAX_MERGED = 4096
 """At most this many queued items are written in one call (one transaction)."""
@@ -92,8 +92,10 @@ class TraceWriter:
         error, lost, saved = self._error, self._lost, self._saved
         self._error, self._lost, self._saved = None, 0, 0
         if error is not None:
-            raise StateError(f"could not write traces to the state file: {error} ({lost} not saved"
-                             + (f", {saved} saved)" if saved else ")")) from error
+            raise StateError(
+                f"could not write traces to the state file: {error} ({lost} not saved"
+                + (f", {saved} saved)" if saved else ")")
+            ) from error
 
 
 def _about_the_file(exc: BaseException) -> bool:

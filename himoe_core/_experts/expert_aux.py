@@ -52,8 +52,12 @@ class ExpertAux:
     def measured(cls, latency_ms: float, cost_units: float, trace_id: str | None) -> ExpertAux:
         """The aux of a plain value: the router's measured latency and expected cost, full
         confidence. The router's floats are checked cheaply; anything else goes the validated way."""
-        if cls is not ExpertAux or not (type(latency_ms) is float and type(cost_units) is float
-                                        and 0.0 <= latency_ms < math.inf and 0.0 <= cost_units < math.inf):
+        if cls is not ExpertAux or not (
+            type(latency_ms) is float
+            and type(cost_units) is float
+            and 0.0 <= latency_ms < math.inf
+            and 0.0 <= cost_units < math.inf
+        ):
             return cls(latency_ms, cost_units, 1.0, trace_id)
         return _checked(latency_ms, cost_units, 1.0, trace_id)
 

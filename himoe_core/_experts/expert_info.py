@@ -18,8 +18,15 @@ class ExpertInfo:
 
     @classmethod
     def describe(cls, expert_id: ExpertId, expert: object, plugin: str, version: str | None) -> ExpertInfo:
-        return cls(expert_id, expert.name, expert_domain(expert), plugin, version, expert_description(expert),
-                   expert_example(expert))
+        return cls(
+            expert_id,
+            expert.name,
+            expert_domain(expert),
+            plugin,
+            version,
+            expert_description(expert),
+            expert_example(expert),
+        )
 
     def to_jsonable(self) -> dict:
         """The `himoe list-experts --json` entry."""

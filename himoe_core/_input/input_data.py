@@ -37,11 +37,15 @@ def _check_task(task: str | None, limits: InputLimits) -> str | None:
     if not task:
         raise InvalidInput("task hint is empty; pass None for no hint, or a hint like 'fr:tag'")
     if len(task.splitlines()) > 1:
-        raise InvalidInput(f"task hint must be one line, got a line break in {task[:60]!r}; "
-                           "put the request itself in the input, not in the hint")
+        raise InvalidInput(
+            f"task hint must be one line, got a line break in {task[:60]!r}; "
+            "put the request itself in the input, not in the hint"
+        )
     if len(task) > limits.max_task_chars:
-        raise InvalidInput(f"task hint must be one line of at most {limits.max_task_chars} characters, "
-                           f"got {len(task)} characters; raise limits.max_task_chars")
+        raise InvalidInput(
+            f"task hint must be one line of at most {limits.max_task_chars} characters, "
+            f"got {len(task)} characters; raise limits.max_task_chars"
+        )
     check_unicode(task, "task hint")
     return task
 
@@ -63,8 +67,10 @@ def as_feature_vector(values: Any, what: str, max_len: int, limit_key: str | Non
     if array.size == 0:
         raise InvalidInput(f"{what} is empty; give at least one value")
     if array.size > max_len:
-        raise InvalidInput(f"{what} has {array.size} values, more than the limit of {max_len}"
-                           + (f"; raise {limit_key}" if limit_key else ""))
+        raise InvalidInput(
+            f"{what} has {array.size} values, more than the limit of {max_len}"
+            + (f"; raise {limit_key}" if limit_key else "")
+        )
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below, as an error
         vector = array.astype(np.float32, copy=True)
     if not np.isfinite(vector).all():
@@ -102,21 +108,20 @@ class InputData:
         return cls(InputKind.TEXT, text, _check_task(task, limits))
 
     @classmethod
-    def bytes(cls, data: bytes | bytearray | memoryview, *, task: str | None = None,
-              limits: InputLimits = DEFAULT_LIMITS) -> InputData:
+    def bytes(
+        cls, data: bytes | bytearray | memoryview, *, task: str | None = None, limits: InputLimits = DEFAULT_LIMITS
+    ) -> InputData:
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise InvalidInput(f"bytes input must be bytes-like, got {type(data).__name__}")
         data = bytes(data)
         if len(data) > limits.max_bytes:
             raise InvalidInput(
-                f"bytes input has {len(data)} bytes, more than the limit of {limits.max_bytes}; "
-                "raise limits.max_bytes"
+                f"bytes input has {len(data)} bytes, more than the limit of {limits.max_bytes}; raise limits.max_bytes"
             )
         return cls(InputKind.BYTES, data, _check_task(task, limits))
 
     @classmethod
-    def features(cls, values: Any, *, task: str | None = None,
-                 limits: InputLimits = DEFAULT_LIMITS) -> InputData:
+    def features(cls, values: Any, *, task: str | None = None, limits: InputLimits = DEFAULT_LIMITS) -> InputData:
         vector = as_feature_vector(values, "feature vector", limits.max_features, "limits.max_features")
         return cls(InputKind.FEATURES, vector, _check_task(task, limits))
 
@@ -133,8 +138,7 @@ class InputData:
         if isinstance(x, (np.ndarray, list, tuple)):
             return cls.features(x, task=task, limits=limits)
         raise InvalidInput(
-            f"cannot use a {type(x).__name__} as input; give a str, bytes, a numeric vector "
-            "or an InputData"
+            f"cannot use a {type(x).__name__} as input; give a str, bytes, a numeric vector or an InputData"
         )
 
     def check_limits(self, limits: InputLimits) -> None:

@@ -23,14 +23,19 @@ class BanditScore:
     def quality(self) -> float:
         return self.reward_sum / self.pulls if self.pulls else 0.0
 
-    def learn(self, reward: float, latency_ms: float | None = None, cost_units: float | None = None,
-              alpha: float = 0.1) -> None:
+    def learn(
+        self, reward: float, latency_ms: float | None = None, cost_units: float | None = None, alpha: float = 0.1
+    ) -> None:
         self.pulls += 1
         self.reward_sum += reward
         if latency_ms is not None:
-            self.latency_ms = latency_ms if self.pulls == 1 else self.latency_ms + alpha * (latency_ms - self.latency_ms)
+            self.latency_ms = (
+                latency_ms if self.pulls == 1 else self.latency_ms + alpha * (latency_ms - self.latency_ms)
+            )
         if cost_units is not None:
-            self.cost_units = cost_units if self.pulls == 1 else self.cost_units + alpha * (cost_units - self.cost_units)
+            self.cost_units = (
+                cost_units if self.pulls == 1 else self.cost_units + alpha * (cost_units - self.cost_units)
+            )
 
     def ucb(self, total_pulls: int, exploration: float, prior: float) -> float:
         """Mean reward plus a UCB1 bonus; `prior` (optimistic) for an expert never tried."""

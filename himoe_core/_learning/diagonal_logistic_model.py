@@ -85,17 +85,23 @@ class DiagonalLogisticModel:
             return idx, x[idx], x[start:]
         indices, values = np.asarray(x[0]), np.asarray(x[1], dtype=np.float64)
         if indices.ndim != 1 or indices.shape != values.shape or indices.dtype.kind not in "iu":
-            raise ValueError("DiagonalLogisticModel sparse input must be (indices, values): two 1-D arrays of one "
-                             f"length, integer indices; got shapes {indices.shape} and {values.shape}")
+            raise ValueError(
+                "DiagonalLogisticModel sparse input must be (indices, values): two 1-D arrays of one "
+                f"length, integer indices; got shapes {indices.shape} and {values.shape}"
+            )
         if len(indices) and not (0 <= indices[0] and indices[-1] < self.dim):
-            raise ValueError(f"DiagonalLogisticModel sparse indices must lie in [0, {self.dim}), increasing; "
-                             f"got {int(indices[0])}..{int(indices[-1])}")
+            raise ValueError(
+                f"DiagonalLogisticModel sparse indices must lie in [0, {self.dim}), increasing; "
+                f"got {int(indices[0])}..{int(indices[-1])}"
+            )
         cut = int(np.searchsorted(indices, start))
         dense = np.zeros(self.dense)
         dense[indices[cut:] - start] = values[cut:]
         return indices[:cut], values[:cut], dense
 
-    def mean_and_width(self, arms: list[int], x: np.ndarray | tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    def mean_and_width(
+        self, arms: list[int], x: np.ndarray | tuple[np.ndarray, np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Per arm, the logit m·x and its posterior standard deviation."""
         idx, xi, xd = self._split(x)
         xx = xi * xi
@@ -150,10 +156,8 @@ class DiagonalLogisticModel:
             "counts": np.asarray([self.n[a] for a in arms], dtype=np.int64),
             "mean": np.stack([self.mean[a] for a in arms]) if arms else np.zeros((0, self.dim)),
             "precision": np.stack([self.precision[a] for a in arms]) if arms else np.zeros((0, self.dim)),
-            "block": (np.stack([self.block[a] for a in arms]) if arms
-                      else np.zeros((0, self.dense, self.dense))),
-            "inverse": (np.stack([self._inverse[a] for a in arms]) if arms
-                        else np.zeros((0, self.dense, self.dense))),
+            "block": (np.stack([self.block[a] for a in arms]) if arms else np.zeros((0, self.dense, self.dense))),
+            "inverse": (np.stack([self._inverse[a] for a in arms]) if arms else np.zeros((0, self.dense, self.dense))),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -161,15 +165,22 @@ class DiagonalLogisticModel:
             raise ValueError(f"saved logistic state has dim {int(state['dim'])}, this router has {self.dim}")
         # States saved before the dense block existed have no "dense" (all diagonal).
         if int(state.get("dense", 0)) != self.dense:
-            raise ValueError(f"saved logistic state has {int(state.get('dense', 0))} dense coordinates, "
-                             f"this router has {self.dense}")
+            raise ValueError(
+                f"saved logistic state has {int(state.get('dense', 0))} dense coordinates, this router has {self.dense}"
+            )
         self.prior = float(state["prior"])
         arms = [int(a) for a in state["arms"]]
         self.mean = {a: np.array(state["mean"][i], dtype=np.float64) for i, a in enumerate(arms)}
         self.precision = {a: np.array(state["precision"][i], dtype=np.float64) for i, a in enumerate(arms)}
-        self.block = ({a: np.array(state["block"][i], dtype=np.float64) for i, a in enumerate(arms)} if "block" in state
-                      else {a: np.eye(self.dense) * self.prior for a in arms})
+        self.block = (
+            {a: np.array(state["block"][i], dtype=np.float64) for i, a in enumerate(arms)}
+            if "block" in state
+            else {a: np.eye(self.dense) * self.prior for a in arms}
+        )
         # saved with the block, so that a reloaded model decides exactly as the saved one did
-        self._inverse = ({a: np.array(state["inverse"][i], dtype=np.float64) for i, a in enumerate(arms)}
-                         if "inverse" in state else {a: np.linalg.inv(block) for a, block in self.block.items()})
+        self._inverse = (
+            {a: np.array(state["inverse"][i], dtype=np.float64) for i, a in enumerate(arms)}
+            if "inverse" in state
+            else {a: np.linalg.inv(block) for a, block in self.block.items()}
+        )
         self.n = {a: int(state["counts"][i]) for i, a in enumerate(arms)}

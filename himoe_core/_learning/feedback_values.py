@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from .._errors import InvalidInput
 
@@ -16,13 +17,20 @@ infinite, for good. Rewards are typically in [0, 1]; the bound leaves room for r
 units (points, negative costs) while keeping every router's arithmetic far from overflow."""
 
 
-def check_feedback(reward: Any = None, task_loss: Any = None, *, scores: Mapping[str, Any] | None = None,
-                   shadow_scores: Mapping[str, Any] | None = None) -> None:
+def check_feedback(
+    reward: Any = None,
+    task_loss: Any = None,
+    *,
+    scores: Mapping[str, Any] | None = None,
+    shadow_scores: Mapping[str, Any] | None = None,
+) -> None:
     """Raise InvalidInput unless every value given is a number in the documented range, and
     reward and task_loss are not both given (task_loss is 1 − reward: two would disagree)."""
     if reward is not None and task_loss is not None:
-        raise InvalidInput(f"give reward or task_loss, not both (task_loss is 1 - reward), got reward {reward!r} "
-                           f"and task_loss {task_loss!r}")
+        raise InvalidInput(
+            f"give reward or task_loss, not both (task_loss is 1 - reward), got reward {reward!r} "
+            f"and task_loss {task_loss!r}"
+        )
     _check_value("reward", reward)
     _check_value("task_loss", task_loss)
     for what, table in (("score for", scores), ("shadow score for", shadow_scores)):
@@ -36,5 +44,7 @@ def _check_value(what: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         raise InvalidInput(f"{what} must be a finite number, got {value!r}")
     if not -FEEDBACK_BOUND <= value <= FEEDBACK_BOUND:
-        raise InvalidInput(f"{what} must be in [{-FEEDBACK_BOUND:g}, {FEEDBACK_BOUND:g}], got {value!r}; "
-                           "rewards are typically in [0, 1]")
+        raise InvalidInput(
+            f"{what} must be in [{-FEEDBACK_BOUND:g}, {FEEDBACK_BOUND:g}], got {value!r}; "
+            "rewards are typically in [0, 1]"
+        )

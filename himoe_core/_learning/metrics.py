@@ -3,10 +3,9 @@ balance, utilisation, latency, cost, gating drift and inter-expert disagreement.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from typing import Any
-
-import json
 
 import numpy as np
 
@@ -76,9 +75,16 @@ def trace_summary(trace: dict[str, Any]) -> tuple:
     if attempt is None:
         return (trace.get("router"), 0, (trace.get("error") or "").split(":")[0], None, None, None, None, None)
     mix = attempt.get("mix", {})
-    return (trace.get("router"), 1, None, trace.get("elapsed_ms"), mix.get("cost_units", 0.0),
-            answer_confidence(attempt), mix.get("disagreement"),
-            json.dumps([p["expert"] for p in attempt.get("picks", [])]))
+    return (
+        trace.get("router"),
+        1,
+        None,
+        trace.get("elapsed_ms"),
+        mix.get("cost_units", 0.0),
+        answer_confidence(attempt),
+        mix.get("disagreement"),
+        json.dumps([p["expert"] for p in attempt.get("picks", [])]),
+    )
 
 
 def stored_stats(store: Any, window: int = 500) -> dict[str, Any]:
@@ -90,8 +96,17 @@ def stored_stats(store: Any, window: int = 500) -> dict[str, Any]:
     errors: Counter[str] = Counter()
     routers: Counter[Any] = Counter()
     picks: Counter[str] = Counter()
-    for (was_answered, error_kind, router, names, rows, cost, costs, disagreement,
-         disagreements) in store.summary_groups():
+    for (
+        was_answered,
+        error_kind,
+        router,
+        names,
+        rows,
+        cost,
+        costs,
+        disagreement,
+        disagreements,
+    ) in store.summary_groups():
         requests += rows
         if not was_answered:
             errors[error_kind] += rows
@@ -101,14 +116,20 @@ def stored_stats(store: Any, window: int = 500) -> dict[str, Any]:
         for name in json.loads(names):
             picks[name] += rows
         cost_total, cost_rows = cost_total + (cost or 0.0), cost_rows + costs
-        disagreement_total, disagreement_rows = disagreement_total + (disagreement or 0.0), disagreement_rows + disagreements
+        disagreement_total, disagreement_rows = (
+            disagreement_total + (disagreement or 0.0),
+            disagreement_rows + disagreements,
+        )
     total_picks = sum(picks.values())
     feedback, quality = store.reward_summary()
     inner_edges = [float(e) for e in np.linspace(0.0, 1.0, ECE_BINS + 1)[1:-1]]
     bins = store.calibration_bins(inner_edges)
     scored = sum(rows for _, rows, _, _ in bins)
-    ece = (sum(rows / scored * abs(correct / rows - confidence / rows) for _, rows, correct, confidence in bins)
-           if scored else None)
+    ece = (
+        sum(rows / scored * abs(correct / rows - confidence / rows) for _, rows, correct, confidence in bins)
+        if scored
+        else None
+    )
     current: list[Counter[str]] = [Counter(), Counter()]  # gate sums: the last window, the one before
     seen = [0, 0]
     for index, text in enumerate(store.recent_answered_traces(2 * window)):  # newest first
@@ -159,7 +180,7 @@ def compute_stats(traces: list[dict[str, Any]], feedback: list[dict[str, Any]], 
         if conf is not None:
             confidences.append(conf)
             correct.append(1.0 if row["reward"] >= 0.5 else 0.0)
-    current, previous = answered[-window:], answered[-2 * window:-window]
+    current, previous = answered[-window:], answered[-2 * window : -window]
     drift = kl_divergence(mean_gate([t for t, _ in current]), mean_gate([t for t, _ in previous])) if previous else None
     routers = Counter(t.get("router") for t, _ in answered)
     return {
@@ -169,7 +190,9 @@ def compute_stats(traces: list[dict[str, Any]], feedback: list[dict[str, Any]], 
         "routers": dict(sorted(routers.items())),
         "feedback": len(rewards),
         "quality": float(np.mean(rewards)) if rewards else None,
-        "calibration_ece": expected_calibration_error(np.array(confidences), np.array(correct)) if confidences else None,
+        "calibration_ece": expected_calibration_error(np.array(confidences), np.array(correct))
+        if confidences
+        else None,
         "load_balance_cv2": _cv2(list(picks.values())),
         "utilisation": utilisation,
         "latency_ms": {"p50": _pct(latencies, 50), "p95": _pct(latencies, 95)},

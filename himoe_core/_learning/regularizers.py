@@ -7,7 +7,7 @@ grows as the gate collapses onto one expert, so minimising the loss keeps the ga
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

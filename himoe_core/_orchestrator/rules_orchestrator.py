@@ -3,7 +3,8 @@ from __future__ import annotations
 import math
 import threading
 from collections import Counter
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import attrs
 
@@ -26,10 +27,18 @@ class RulesOrchestrator:
 
     kind = "rules"
 
-    def __init__(self, *, routers: Mapping[str, RouterRef], rules: Sequence[RouteRule] = (),
-                 default: str | None = None, fallbacks: Sequence[str] = (), shadows: Sequence[str] = (),
-                 shadow_min_remaining_ms: float = 20.0, promote_shadows: bool = False,
-                 promotion_min_evidence: int = 50) -> None:
+    def __init__(
+        self,
+        *,
+        routers: Mapping[str, RouterRef],
+        rules: Sequence[RouteRule] = (),
+        default: str | None = None,
+        fallbacks: Sequence[str] = (),
+        shadows: Sequence[str] = (),
+        shadow_min_remaining_ms: float = 20.0,
+        promote_shadows: bool = False,
+        promotion_min_evidence: int = 50,
+    ) -> None:
         if not routers:
             raise ConfigError("orchestrator: no router is configured")
         self.routers = dict(routers)
@@ -37,22 +46,40 @@ class RulesOrchestrator:
         self.rules = tuple(rules)
         self.default_fallbacks = tuple(fallbacks)
         self.default_shadows = tuple(shadows)
-        if (isinstance(shadow_min_remaining_ms, bool) or not isinstance(shadow_min_remaining_ms, (int, float))
-                or not shadow_min_remaining_ms >= 0):
-            raise ConfigError(f"orchestrator.shadow_min_remaining_ms: expected a number >= 0 (milliseconds), "
-                              f"got {shadow_min_remaining_ms!r}")
+        if (
+            isinstance(shadow_min_remaining_ms, bool)
+            or not isinstance(shadow_min_remaining_ms, (int, float))
+            or not shadow_min_remaining_ms >= 0
+        ):
+            raise ConfigError(
+                f"orchestrator.shadow_min_remaining_ms: expected a number >= 0 (milliseconds), "
+                f"got {shadow_min_remaining_ms!r}"
+            )
         self.shadow_min_remaining_ms = float(shadow_min_remaining_ms)
-        for where, name in [("orchestrator.default", self.default),
-                            *[("orchestrator.fallbacks", n) for n in self.default_fallbacks],
-                            *[("orchestrator.shadows", n) for n in self.default_shadows],
-                            *[(f"orchestrator.rules[{i}]", n) for i, r in enumerate(self.rules)
-                              for n in (r.router, *r.fallbacks, *r.shadows)]]:
+        for where, name in [
+            ("orchestrator.default", self.default),
+            *[("orchestrator.fallbacks", n) for n in self.default_fallbacks],
+            *[("orchestrator.shadows", n) for n in self.default_shadows],
+            *[
+                (f"orchestrator.rules[{i}]", n)
+                for i, r in enumerate(self.rules)
+                for n in (r.router, *r.fallbacks, *r.shadows)
+            ],
+        ]:
             if name not in self.routers:
-                raise ConfigError(f"{where}: unknown router {name!r}; configured routers: {', '.join(sorted(self.routers))}")
+                raise ConfigError(
+                    f"{where}: unknown router {name!r}; configured routers: {', '.join(sorted(self.routers))}"
+                )
         if not isinstance(promote_shadows, bool):
             raise ConfigError(f"orchestrator.promote_shadows: expected true or false, got {promote_shadows!r}")
-        if isinstance(promotion_min_evidence, bool) or not isinstance(promotion_min_evidence, int) or promotion_min_evidence < 1:
-            raise ConfigError(f"orchestrator.promotion_min_evidence: expected an integer >= 1, got {promotion_min_evidence!r}")
+        if (
+            isinstance(promotion_min_evidence, bool)
+            or not isinstance(promotion_min_evidence, int)
+            or promotion_min_evidence < 1
+        ):
+            raise ConfigError(
+                f"orchestrator.promotion_min_evidence: expected an integer >= 1, got {promotion_min_evidence!r}"
+            )
         self.promote_shadows = promote_shadows
         self.promotion_min_evidence = promotion_min_evidence
         self._lock = threading.Lock()
@@ -119,8 +146,14 @@ class RulesOrchestrator:
         if self.default == primary and shadow in self.default_shadows:
             self.default = shadow
             self.default_shadows = tuple(primary if s == shadow else s for s in self.default_shadows)
-        self.promotions.append({"promoted": shadow, "demoted": primary, "comparisons": self.comparisons[(primary, shadow)],
-                                "wins": self.wins[(primary, shadow)]})
+        self.promotions.append(
+            {
+                "promoted": shadow,
+                "demoted": primary,
+                "comparisons": self.comparisons[(primary, shadow)],
+                "wins": self.wins[(primary, shadow)],
+            }
+        )
         del self.comparisons[(primary, shadow)], self.wins[(primary, shadow)]
 
     @classmethod

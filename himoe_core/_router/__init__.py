@@ -1,19 +1,17 @@
-
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-
 from .._lazy_exports import lazy_exports
 
 if TYPE_CHECKING:
+    from .._learning.regularizers import entropy
     from .base_router import BaseRouter
     from .call_outcome import CallOutcome
     from .call_status import CallStatus
     from .expert_stats import ExpertStats
     from .fanout_result import FanoutResult
     from .gate_scores import GateScores
-    from .._learning.regularizers import entropy
     from .gating import gate_with_policy, softmax_stable, tie_break_keys
     from .gating_policy import GatingPolicy
     from .hybrid_router import HybridRouter
@@ -57,6 +55,28 @@ _EXPORTS = {
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
-__all__ = ["BaseRouter", "CallOutcome", "CallStatus", "ExpertStats", "FanoutResult", "GateScores",
-           "GatingPolicy", "HybridRouter", "LearningRouter", "LinUcbRouter", "LinearRouter", "LinearThompsonRouter", "LogisticRouter", "Router", "RouterFeedback", "RouterInput", "RouterRef", "StaticRouter", "SymbolicRouter",
-           "entropy", "gate_with_policy", "softmax_stable", "tie_break_keys"]
+__all__ = [
+    "BaseRouter",
+    "CallOutcome",
+    "CallStatus",
+    "ExpertStats",
+    "FanoutResult",
+    "GateScores",
+    "GatingPolicy",
+    "HybridRouter",
+    "LearningRouter",
+    "LinUcbRouter",
+    "LinearRouter",
+    "LinearThompsonRouter",
+    "LogisticRouter",
+    "Router",
+    "RouterFeedback",
+    "RouterInput",
+    "RouterRef",
+    "StaticRouter",
+    "SymbolicRouter",
+    "entropy",
+    "gate_with_policy",
+    "softmax_stable",
+    "tie_break_keys",
+]

@@ -3,8 +3,9 @@ from __future__ import annotations
 import inspect
 import logging
 import math
+from collections.abc import Mapping, Sequence
 from functools import partial
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import attrs
 import numpy as np
@@ -15,14 +16,22 @@ from .._aggregator.aggregator_trait import Aggregator
 from .._context import Context
 from .._decision.decision import Decision
 from .._encoder.encoder_trait import Encoder
-from .._errors import (AggregationFailed, BudgetExceeded, Cancelled, DeadlineExceeded, ExpertFailed, InvalidInput,
-                      MoeError, NoExpertSelected)
-from .._input import InputData
-from .._input.input_limits import InputLimits
+from .._errors import (
+    AggregationFailed,
+    BudgetExceeded,
+    Cancelled,
+    DeadlineExceeded,
+    ExpertFailed,
+    InvalidInput,
+    MoeError,
+    NoExpertSelected,
+)
 from .._experts.expert_aux import ExpertAux
 from .._experts.expert_info import expert_example
 from .._experts.expert_out import ExpertOut
 from .._experts.expert_ref import ExpertRef
+from .._input import InputData
+from .._input.input_limits import InputLimits
 from .._value import Value, to_value
 from .call_outcome import CallOutcome
 from .call_status import CallStatus
@@ -62,9 +71,18 @@ class BaseRouter:
     """An expert output larger than this (`Value.size_bytes`) fails the call; HiMoE sets it
     from the config's `[limits] max_output_bytes`."""
 
-    def __init__(self, *, id: str, experts: Sequence[ExpertRef], aggregator: Aggregator,
-                 policy: GatingPolicy | None = None, gating: Mapping[str, Any] | None = None, k: int = 1,
-                 encoder: Encoder | None = None, stats: ExpertStats | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        id: str,
+        experts: Sequence[ExpertRef],
+        aggregator: Aggregator,
+        policy: GatingPolicy | None = None,
+        gating: Mapping[str, Any] | None = None,
+        k: int = 1,
+        encoder: Encoder | None = None,
+        stats: ExpertStats | None = None,
+    ) -> None:
         if not isinstance(k, int) or isinstance(k, bool) or k < 1:
             raise ValueError(f"router {id!r}: k must be an integer >= 1, got {k!r}")
         self.id = id
@@ -119,20 +137,41 @@ class BaseRouter:
         encoder = self.encoder
         return RouterInput(x) if encoder is None else RouterInput(x, encoder.encode(x))
 
-    def _decision(self, ctx: Context, x: InputData, rin: RouterInput | None, scores: GateScores | None,
-                  picks: list[ExpertRef], fanout: FanoutResult | None = None, answer: AggregatedOut | None = None,
-                  mix: Any = None, error: MoeError | None = None) -> Decision:
+    def _decision(
+        self,
+        ctx: Context,
+        x: InputData,
+        rin: RouterInput | None,
+        scores: GateScores | None,
+        picks: list[ExpertRef],
+        fanout: FanoutResult | None = None,
+        answer: AggregatedOut | None = None,
+        mix: Any = None,
+        error: MoeError | None = None,
+    ) -> Decision:
         propensity = scores.prob(picks[0].id) if self.samples_first and picks and scores is not None else 1.0
-        return Decision(ctx.trace_id, self.id, x, scores, [ref.id for ref in picks], propensity,
-                        () if fanout is None else fanout.outcomes,
-                        None if answer is None else answer.value, () if answer is None else answer.weights,
-                        None if rin is None else rin.encoded, self.model_version, mix, error)
+        return Decision(
+            ctx.trace_id,
+            self.id,
+            x,
+            scores,
+            [ref.id for ref in picks],
+            propensity,
+            () if fanout is None else fanout.outcomes,
+            None if answer is None else answer.value,
+            () if answer is None else answer.weights,
+            None if rin is None else rin.encoded,
+            self.model_version,
+            mix,
+            error,
+        )
 
     def _no_answer(self, fanout: FanoutResult, ctx: Context) -> MoeError:
         """Why a fan-out in which no call succeeded gave no answer."""
         if ctx.expired():
-            return DeadlineExceeded(ctx.budget_ms, "; ".join(f"{name}: {cause}"
-                                                             for name, cause in sorted(fanout.failures.items())))
+            return DeadlineExceeded(
+                ctx.budget_ms, "; ".join(f"{name}: {cause}" for name, cause in sorted(fanout.failures.items()))
+            )
         rejected = [o for o in fanout.outcomes if isinstance(o.error, InvalidInput)]
         if rejected and len(rejected) == len(fanout.outcomes):
             # Every expert said the input itself is wrong: that is the caller's error to see.
@@ -156,7 +195,8 @@ class BaseRouter:
             raise NoExpertSelected(
                 f"router {self.id!r} has no expert that can handle {_describe_key(input)}; "
                 f"its experts are {', '.join(_introduce(r) for r in self.experts) or 'none'}",
-                _refusals(self.experts, input.input.routing_key()))
+                _refusals(self.experts, input.input.routing_key()),
+            )
         return self._gate_policy([r.id for r in candidates], self.logits(input, candidates, ctx))
 
     def _gate_policy(self, ids: list, logits: Any) -> GateScores:
@@ -203,8 +243,9 @@ class BaseRouter:
         return 0
 
     # -- calling -----------------------------------------------------------------------------------
-    def plan_calls(self, picks: list[ExpertRef], ctx: Context,
-                   remaining: float | None = None) -> tuple[list[ExpertRef], list[tuple[ExpertRef, CallOutcome]]]:
+    def plan_calls(
+        self, picks: list[ExpertRef], ctx: Context, remaining: float | None = None
+    ) -> tuple[list[ExpertRef], list[tuple[ExpertRef, CallOutcome]]]:
         """Shrink the picks to what the remaining time and cost budget can cover.
 
         Uses observed latency and cost (or an expert's declared `cost_units` before any call).
@@ -223,13 +264,31 @@ class BaseRouter:
             cost = self.expected_cost(ref) if priced else 0.0
             cheapest = min(cheapest, cost)
             if spent + cost > ctx.cost_budget:
-                dropped.append((ref, CallOutcome(ref.id, ref.name, CallStatus.DROPPED,
-                                                 cause=f"cost budget: needs ~{cost:g} units, {ctx.cost_budget - spent:g} left")))
+                dropped.append(
+                    (
+                        ref,
+                        CallOutcome(
+                            ref.id,
+                            ref.name,
+                            CallStatus.DROPPED,
+                            cause=f"cost budget: needs ~{cost:g} units, {ctx.cost_budget - spent:g} left",
+                        ),
+                    )
+                )
                 continue
             latency = latencies.get(ref.id)
             if latency is not None and latency > remaining:
-                dropped.append((ref, CallOutcome(ref.id, ref.name, CallStatus.DROPPED,
-                                                 cause=f"deadline: takes ~{latency:.0f} ms, {remaining:.0f} ms left")))
+                dropped.append(
+                    (
+                        ref,
+                        CallOutcome(
+                            ref.id,
+                            ref.name,
+                            CallStatus.DROPPED,
+                            cause=f"deadline: takes ~{latency:.0f} ms, {remaining:.0f} ms left",
+                        ),
+                    )
+                )
                 # Forget a little each time, so an expert that got faster is tried again one day.
                 self.stats.relax_latency(ref.id, remaining)
                 continue
@@ -254,8 +313,9 @@ class BaseRouter:
             return 0.0
         return float(declared)  # an infinite declared cost is never affordable, not free
 
-    async def call_experts(self, input: RouterInput, picks: list[ExpertRef],
-                           ctx: Context) -> tuple[FanoutResult, list[ExpertRef]]:
+    async def call_experts(
+        self, input: RouterInput, picks: list[ExpertRef], ctx: Context
+    ) -> tuple[FanoutResult, list[ExpertRef]]:
         """Call the picks at once in a nursery; what finished by the deadline, and the experts
         in the order of the result's outcomes (those called, then those dropped before starting).
 
@@ -264,8 +324,9 @@ class BaseRouter:
         work in worker threads stops too.
         """
         if ctx.cancel.is_cancelled():
-            return FanoutResult([CallOutcome(r.id, r.name, CallStatus.CANCELLED, cause="request cancelled")
-                                 for r in picks]), list(picks)
+            return FanoutResult(
+                [CallOutcome(r.id, r.name, CallStatus.CANCELLED, cause="request cancelled") for r in picks]
+            ), list(picks)
         remaining = ctx.remaining_ms()
         if remaining <= 0.0:
             raise DeadlineExceeded(ctx.budget_ms, f"router {self.id!r} started after the deadline")
@@ -303,14 +364,16 @@ class BaseRouter:
                 else:
                     status, cause = CallStatus.TIMED_OUT, f"cut at the deadline ({ctx.budget_ms:g} ms budget)"
                 ref = kept[index]
-                outcomes[index] = CallOutcome(ref.id, ref.name, status, latency_ms=(ended - started) * 1000.0,
-                                              cause=cause)
+                outcomes[index] = CallOutcome(
+                    ref.id, ref.name, status, latency_ms=(ended - started) * 1000.0, cause=cause
+                )
         self.stats.observe_calls(outcomes)
         result = FanoutResult((*outcomes, *(o for _, o in dropped)), elapsed_ms=(ended - started) * 1000.0)
         return result, [*kept, *(ref for ref, _ in dropped)]
 
-    async def _call_one(self, index: int, ref: ExpertRef, input: RouterInput, ctx: Context,
-                        outcomes: list[CallOutcome | None]) -> None:
+    async def _call_one(
+        self, index: int, ref: ExpertRef, input: RouterInput, ctx: Context, outcomes: list[CallOutcome | None]
+    ) -> None:
         """Call one expert and record its outcome; nothing but trio's cancellation escapes."""
         started = trio.current_time()
         try:
@@ -318,8 +381,10 @@ class BaseRouter:
                 result = await ref.handle.infer(input.input, ctx)
             else:
                 result = await trio.to_thread.run_sync(
-                    partial(_infer_in_thread, ref.handle.infer, input.input, ctx), abandon_on_cancel=True,
-                    limiter=self._limiter(ref))
+                    partial(_infer_in_thread, ref.handle.infer, input.input, ctx),
+                    abandon_on_cancel=True,
+                    limiter=self._limiter(ref),
+                )
             latency = (trio.current_time() - started) * 1000.0
             try:
                 out = self._stamped(ref, result, latency, ctx.trace_id)
@@ -329,12 +394,16 @@ class BaseRouter:
                 raise ExpertFailed(ref.name, _cause(exc)) from exc
             size = out.value.size_bytes()
             if size > self.max_output_bytes:
-                raise ExpertFailed(ref.name, f"output too large: {size} bytes, more than limits.max_output_bytes "
-                                             f"({self.max_output_bytes}); it was dropped")
+                raise ExpertFailed(
+                    ref.name,
+                    f"output too large: {size} bytes, more than limits.max_output_bytes "
+                    f"({self.max_output_bytes}); it was dropped",
+                )
         except (Exception, SystemExit) as exc:  # sys.exit() in an expert (argparse…) fails its call, not the app
             latency = (trio.current_time() - started) * 1000.0
-            outcomes[index] = CallOutcome(ref.id, ref.name, CallStatus.FAILED, latency_ms=latency, cause=_cause(exc),
-                                          error=exc)
+            outcomes[index] = CallOutcome(
+                ref.id, ref.name, CallStatus.FAILED, latency_ms=latency, cause=_cause(exc), error=exc
+            )
             del outcomes  # the error's traceback keeps this frame: it must not keep the list holding the error
             return
         outcomes[index] = CallOutcome(ref.id, ref.name, CallStatus.OK, out, latency_ms=latency)
@@ -383,8 +452,9 @@ class BaseRouter:
         except MoeError:
             raise
         except Exception as exc:  # a faulty aggregator fails this router's attempt, named as such
-            raise AggregationFailed(f"aggregator {getattr(self._aggregator, 'id', '?')!r} of router {self.id!r} "
-                                    f"raised {_cause(exc)}") from exc
+            raise AggregationFailed(
+                f"aggregator {getattr(self._aggregator, 'id', '?')!r} of router {self.id!r} raised {_cause(exc)}"
+            ) from exc
 
     def learn(self, decision: Decision, feedback: RouterFeedback) -> None:
         """Learn from feedback on one of this router's decisions; the base router does not."""
@@ -419,8 +489,12 @@ def _can_handle(ref: ExpertRef, key: str) -> bool:
     except Exception as exc:  # a faulty can_handle excludes its expert, it does not fail the request
         if ref.id not in _WARNED:
             _WARNED.add(ref.id)
-            logger.warning("expert %r: can_handle raised %s; the expert is left out of routing until it "
-                           "stops raising (NoExpertSelected names the cause)", ref.name, _cause(exc))
+            logger.warning(
+                "expert %r: can_handle raised %s; the expert is left out of routing until it "
+                "stops raising (NoExpertSelected names the cause)",
+                ref.name,
+                _cause(exc),
+            )
         return False
 
 
@@ -480,4 +554,4 @@ def _cause(exc: BaseException) -> str:
 
 
 def _clip(text: str) -> str:
-    return text if len(text) <= _MAX_CAUSE_CHARS else text[:_MAX_CAUSE_CHARS - 1] + "…"
+    return text if len(text) <= _MAX_CAUSE_CHARS else text[: _MAX_CAUSE_CHARS - 1] + "…"

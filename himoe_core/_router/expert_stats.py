@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from himoe_registry import ExpertId
 
@@ -36,8 +37,9 @@ class ExpertStats:
         with self._lock:
             for outcome in outcomes:
                 out = outcome.out
-                self._record(outcome.expert_id, outcome.latency_ms, None if out is None else out.aux.cost_units,
-                             out is not None)
+                self._record(
+                    outcome.expert_id, outcome.latency_ms, None if out is None else out.aux.cost_units, out is not None
+                )
 
     def _record(self, expert_id: ExpertId, latency_ms: float, cost_units: float | None, ok: bool) -> None:
         self._latency[expert_id] = self._blend(self._latency.get(expert_id), latency_ms)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import attrs
 from himoe_registry import ExpertId
@@ -46,9 +47,17 @@ class FanoutResult:
         spread = answer.disagreement
         if spread is None:
             spread = disagreement(calls, dict(gate), answer.value) if len(calls) > 1 else 0.0
-        return MixMeta(entropy=scores.entropy(), topk=len(self.outcomes), lat_total_ms=self.elapsed_ms,
-                       drop_count=drops, util_by_expert=gate, failures=failures, disagreement=spread,
-                       cost_units=cost, aggregator=aggregator)
+        return MixMeta(
+            entropy=scores.entropy(),
+            topk=len(self.outcomes),
+            lat_total_ms=self.elapsed_ms,
+            drop_count=drops,
+            util_by_expert=gate,
+            failures=failures,
+            disagreement=spread,
+            cost_units=cost,
+            aggregator=aggregator,
+        )
 
 
 def disagreement(calls: Calls, gate: Mapping[ExpertId, float], chosen: Value) -> float:

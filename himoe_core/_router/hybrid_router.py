@@ -27,8 +27,11 @@ class HybridRouter(LinUcbRouter):
 
     def candidates(self, input: RouterInput) -> list[ExpertRef]:
         capable = super().candidates(input)
-        kept = [ref for ref in capable
-                if self.scores[int(ref.id)].pulls < self.min_pulls or self.scores[int(ref.id)].quality >= self.min_quality]
+        kept = [
+            ref
+            for ref in capable
+            if self.scores[int(ref.id)].pulls < self.min_pulls or self.scores[int(ref.id)].quality >= self.min_quality
+        ]
         return kept or capable
 
     def update(self, x: np.ndarray | None, expert_id: int, reward: float, decision: Decision) -> None:
@@ -37,10 +40,12 @@ class HybridRouter(LinUcbRouter):
 
     def model_state(self) -> dict[str, Any]:
         ids = sorted(self.scores)
-        return {**super().model_state(),
-                "expert_ids": np.asarray(ids, dtype=np.uint64),
-                "pulls": np.asarray([self.scores[i].pulls for i in ids], dtype=np.int64),
-                "reward_sum": np.asarray([self.scores[i].reward_sum for i in ids])}
+        return {
+            **super().model_state(),
+            "expert_ids": np.asarray(ids, dtype=np.uint64),
+            "pulls": np.asarray([self.scores[i].pulls for i in ids], dtype=np.int64),
+            "reward_sum": np.asarray([self.scores[i].reward_sum for i in ids]),
+        }
 
     def load_model_state(self, state: dict[str, Any]) -> None:
         super().load_model_state(state)

@@ -52,8 +52,10 @@ class LearningRouter(BaseRouter):
             elif x.as_features() is not None:
                 encoded = x.as_features()
             else:
-                raise EncodeError(f"router {self.id!r} ({self.kind}) needs an encoder for {x.kind.value} input; "
-                                  f"set routers.{self.id}.encoder = \"hashing\"")
+                raise EncodeError(
+                    f"router {self.id!r} ({self.kind}) needs an encoder for {x.kind.value} input; "
+                    f'set routers.{self.id}.encoder = "hashing"'
+                )
         return np.append(np.asarray(encoded, dtype=np.float64), 1.0)
 
     def _input_features(self, input: RouterInput) -> np.ndarray:
@@ -99,8 +101,12 @@ class LearningRouter(BaseRouter):
     # -- state ------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """The router's learned state: numbers, strings and numpy arrays (saved without pickle)."""
-        return {"kind": self.kind, "updates": self.updates,
-                "rng": json.dumps(self.rng.bit_generator.state), **self.model_state()}
+        return {
+            "kind": self.kind,
+            "updates": self.updates,
+            "rng": json.dumps(self.rng.bit_generator.state),
+            **self.model_state(),
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what `state_dict` returned."""

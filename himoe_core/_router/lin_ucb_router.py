@@ -4,8 +4,8 @@ from typing import Any
 
 import numpy as np
 
-from .._decision.decision import Decision
 from .._context import Context
+from .._decision.decision import Decision
 from .._errors import EncodeError
 from .._experts.expert_ref import ExpertRef
 from .._learning.lin_ucb_model import LinUcbModel
@@ -34,10 +34,12 @@ class LinUcbRouter(LearningRouter):
         if self.model is None:
             self.model = LinUcbModel(x.shape[0], self.ridge)
         elif self.model.dim != x.shape[0]:
-            raise EncodeError(f"router {self.id!r} learned on {self.model.dim - 1} features, got {x.shape[0] - 1}; "
-                              "its encoder changed since it learned: forget what it learned "
-                              f"with `himoe state reset --router {self.id}` (HiMoE.reset_state(router=…)), or give "
-                              "the encoder its old dim")
+            raise EncodeError(
+                f"router {self.id!r} learned on {self.model.dim - 1} features, got {x.shape[0] - 1}; "
+                "its encoder changed since it learned: forget what it learned "
+                f"with `himoe state reset --router {self.id}` (HiMoE.reset_state(router=…)), or give "
+                "the encoder its old dim"
+            )
         return self.model
 
     def exploration(self, widths: np.ndarray) -> np.ndarray:

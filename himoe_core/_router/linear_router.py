@@ -5,8 +5,8 @@ from typing import Any
 
 import numpy as np
 
-from .._decision.decision import Decision
 from .._context import Context
+from .._decision.decision import Decision
 from .._errors import ConfigError, EncodeError
 from .._experts.expert_ref import ExpertRef
 from .._learning.regularizers import entropy, entropy_penalty_grad, load_balance_grad
@@ -37,9 +37,18 @@ class LinearRouter(LearningRouter):
 
     kind = "linear"
 
-    def __init__(self, *, lr: float = 0.2, l2: float = 1e-4, load_balance: float = 0.01,
-                 entropy: float = 0.001, window: int = 256, optimizer: str = "adagrad", ips_clip: float = 10.0,
-                 **options: Any) -> None:
+    def __init__(
+        self,
+        *,
+        lr: float = 0.2,
+        l2: float = 1e-4,
+        load_balance: float = 0.01,
+        entropy: float = 0.001,
+        window: int = 256,
+        optimizer: str = "adagrad",
+        ips_clip: float = 10.0,
+        **options: Any,
+    ) -> None:
         super().__init__(**options)
         self.lr, self.l2 = real("lr", lr, minimum=0.0), real("l2", l2, minimum=0.0)
         if optimizer not in OPTIMIZERS:
@@ -61,10 +70,12 @@ class LinearRouter(LearningRouter):
             self.weights = np.zeros((len(self.arms), x.shape[0]))
             self.grad_sq = np.zeros_like(self.weights)
         elif self.weights.shape[1] != x.shape[0]:
-            raise EncodeError(f"router {self.id!r} learned on {self.weights.shape[1] - 1} features, got {x.shape[0] - 1}; "
-                              "its encoder changed since it learned: forget what it learned "
-                              f"with `himoe state reset --router {self.id}` (HiMoE.reset_state(router=…)), or give "
-                              "the encoder its old dim")
+            raise EncodeError(
+                f"router {self.id!r} learned on {self.weights.shape[1] - 1} features, got {x.shape[0] - 1}; "
+                "its encoder changed since it learned: forget what it learned "
+                f"with `himoe state reset --router {self.id}` (HiMoE.reset_state(router=…)), or give "
+                "the encoder its old dim"
+            )
         return self.weights
 
     def logits(self, input: RouterInput, candidates: list[ExpertRef], ctx: Context) -> np.ndarray:
@@ -87,7 +98,7 @@ class LinearRouter(LearningRouter):
         share = counts / max(counts.sum(), 1.0)
         grad = np.zeros(len(rows))
         position = rows.index(picked)
-        propensity = dict((int(eid), float(p)) for eid, p in gate).get(int(expert_id))
+        propensity = {int(eid): float(p) for eid, p in gate}.get(int(expert_id))
         weight = 1.0 if not propensity or propensity <= 0 else min(1.0 / propensity, self.ips_clip)
         grad[position] = weight * (z[position] - reward)
         grad += self.lb_weight * load_balance_grad(probs, share, temperature)
@@ -102,13 +113,17 @@ class LinearRouter(LearningRouter):
             weights[rows] -= self.lr * step / (1.0 + float(x @ x))
         else:
             weights[rows] -= self.lr * step
-        self.last_loss = {"task": 0.5 * float(z[position] - reward) ** 2,
-                          "load_balance": float(len(rows) * share @ probs),
-                          "entropy": entropy(probs)}
+        self.last_loss = {
+            "task": 0.5 * float(z[position] - reward) ** 2,
+            "load_balance": float(len(rows) * share @ probs),
+            "entropy": entropy(probs),
+        }
 
     def model_state(self) -> dict[str, Any]:
-        state: dict[str, Any] = {"arms": np.asarray(self.arms, dtype=np.uint64),
-                                 "dispatch": np.asarray(self.dispatch, dtype=np.int64)}
+        state: dict[str, Any] = {
+            "arms": np.asarray(self.arms, dtype=np.uint64),
+            "dispatch": np.asarray(self.dispatch, dtype=np.int64),
+        }
         if self.weights is not None:
             state["weights"] = self.weights
             if self.grad_sq is not None:

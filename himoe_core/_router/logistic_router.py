@@ -46,8 +46,15 @@ class LogisticRouter(LearningRouter):
     kind = "logistic"
     default_policy = GatingPolicy(temperature=0.001, epsilon=0.02)
 
-    def __init__(self, *, explore: str = "thompson", alpha: float = 0.3, prior: float = 1.0,
-                 covariance: str = "diagonal", **options: Any) -> None:
+    def __init__(
+        self,
+        *,
+        explore: str = "thompson",
+        alpha: float = 0.3,
+        prior: float = 1.0,
+        covariance: str = "diagonal",
+        **options: Any,
+    ) -> None:
         super().__init__(**options)
         if explore not in EXPLORE:
             raise ConfigError(f"explore must be one of {', '.join(EXPLORE)}, got {explore!r}")
@@ -72,14 +79,18 @@ class LogisticRouter(LearningRouter):
         if self.model is None:
             self.model = DiagonalLogisticModel(dim, self.prior, dense)
         elif self.model.dim != dim:
-            raise EncodeError(f"router {self.id!r} learned on {self.model.dim - 1} features, got {dim - 1}; "
-                              "its encoder changed since it learned: forget what it learned "
-                              f"with `himoe state reset --router {self.id}` (HiMoE.reset_state(router=…)), or give "
-                              "the encoder its old dim")
+            raise EncodeError(
+                f"router {self.id!r} learned on {self.model.dim - 1} features, got {dim - 1}; "
+                "its encoder changed since it learned: forget what it learned "
+                f"with `himoe state reset --router {self.id}` (HiMoE.reset_state(router=…)), or give "
+                "the encoder its old dim"
+            )
         elif self.model.dense != dense:
-            raise EncodeError(f"router {self.id!r} learned with a full-covariance block of {self.model.dense} coordinates, "
-                              f"its options now ask for {dense} (covariance, or the encoder's dense features, changed); "
-                              "keep them, or start from fresh state")
+            raise EncodeError(
+                f"router {self.id!r} learned with a full-covariance block of {self.model.dense} coordinates, "
+                f"its options now ask for {dense} (covariance, or the encoder's dense features, changed); "
+                "keep them, or start from fresh state"
+            )
         return self.model
 
     def _sparse(self, x: InputData, encoded: Encoded | None) -> tuple[int, tuple[np.ndarray, np.ndarray]]:

@@ -4,8 +4,8 @@ from typing import Any
 
 import numpy as np
 
-from .._decision.decision import Decision
 from .._context import Context
+from .._decision.decision import Decision
 from .._experts.expert_ref import ExpertRef
 from .._learning.bandit_score import BanditScore
 from .gating_policy import GatingPolicy
@@ -27,8 +27,9 @@ class SymbolicRouter(LearningRouter):
     """UCB1 explores through its bonus: the gate is near-greedy, with a small floor that keeps
     every expert's propensity above zero (for offline evaluation)."""
 
-    def __init__(self, *, exploration: float = 0.5, prior: float = 1.0, latency_weight: float = 0.0,
-                 **options: Any) -> None:
+    def __init__(
+        self, *, exploration: float = 0.5, prior: float = 1.0, latency_weight: float = 0.0, **options: Any
+    ) -> None:
         super().__init__(**options)
         self.exploration = real("exploration", exploration, minimum=0.0)
         self.prior = real("prior", prior)
@@ -41,8 +42,11 @@ class SymbolicRouter(LearningRouter):
         for ref in candidates:
             score = self.scores[int(ref.id)]
             latency = score.latency_ms if score.pulls else (self.stats.latency_ms(ref.id) or 0.0)
-            values.append(score.ucb(total, self.exploration, self.prior)
-                          - self.cost_weight * self.expected_cost(ref) - self.latency_weight * latency)
+            values.append(
+                score.ucb(total, self.exploration, self.prior)
+                - self.cost_weight * self.expected_cost(ref)
+                - self.latency_weight * latency
+            )
         return np.asarray(values)
 
     def update(self, x: np.ndarray | None, expert_id: int, reward: float, decision: Decision) -> None:
@@ -62,5 +66,9 @@ class SymbolicRouter(LearningRouter):
     def load_model_state(self, state: dict[str, Any]) -> None:
         for i, eid in enumerate(int(v) for v in state["expert_ids"]):
             if eid in self.scores:
-                self.scores[eid] = BanditScore(int(state["pulls"][i]), float(state["reward_sum"][i]),
-                                               float(state["latency_ms"][i]), float(state["cost_units"][i]))
+                self.scores[eid] = BanditScore(
+                    int(state["pulls"][i]),
+                    float(state["reward_sum"][i]),
+                    float(state["latency_ms"][i]),
+                    float(state["cost_units"][i]),
+                )

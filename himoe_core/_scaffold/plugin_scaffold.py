@@ -23,11 +23,11 @@ DEFAULT_DOMAIN = "general"
 # Package names the core already uses: himoe_core, himoe_registry.
 RESERVED_NAMES = frozenset({"core", "registry"})
 
-UV_WORKSPACE_SOURCES = '''
+UV_WORKSPACE_SOURCES = """
 # A member of the himoe uv workspace: build against the workspace's own core.
 [tool.uv.sources]
 himoe = { workspace = true }
-'''
+"""
 
 
 def validate_name(name: str, what: str = "plugin name") -> str:
@@ -104,8 +104,10 @@ def create_plugin(name: str, directory: str | os.PathLike | None = None, domain:
     if target.exists() and not target.is_dir():
         raise FileExistsError(f"{str(target)!r} exists and is not a folder; choose another --dir")
     if target.is_dir() and any(target.iterdir()):
-        raise FileExistsError(f"folder {str(target)!r} already exists and is not empty; nothing was written "
-                              "(choose another --dir, or remove it)")
+        raise FileExistsError(
+            f"folder {str(target)!r} already exists and is not empty; nothing was written "
+            "(choose another --dir, or remove it)"
+        )
     rendered = render_plugin(name, domain, uv_workspace=in_himoe_uv_workspace(target))
     for relative, text in rendered.items():
         path = target / relative

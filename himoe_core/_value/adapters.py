@@ -29,8 +29,10 @@ def to_value(obj: Any) -> Value:
     if isinstance(obj, np.ndarray):
         return Value.embedding(obj)
     if isinstance(obj, tuple):  # most often `return value, aux`, meant as an ExpertOut
-        raise InvalidInput("cannot turn a tuple into a Value: return ExpertOut(value, aux) rather than a "
-                           "(value, aux) pair, or a list for a JSON array")
+        raise InvalidInput(
+            "cannot turn a tuple into a Value: return ExpertOut(value, aux) rather than a "
+            "(value, aux) pair, or a list for a JSON array"
+        )
     if isinstance(obj, (dict, list, int, float, bool)):
         return Value.json(obj)
     raise InvalidInput(

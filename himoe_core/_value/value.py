@@ -3,7 +3,8 @@ from __future__ import annotations
 import base64
 import json
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import attrs
 import numpy as np
@@ -178,8 +179,10 @@ class Value:
         try:
             kind, schema, payload = ValueKind(data["kind"]), data.get("schema", SCHEMA), data.get("data")
         except (KeyError, TypeError, ValueError) as exc:
-            raise InvalidInput(f"not a Value's JSON form ({type(exc).__name__}: {exc}); "
-                               "expected {'kind': ..., 'schema': ..., 'data': ...}") from None
+            raise InvalidInput(
+                f"not a Value's JSON form ({type(exc).__name__}: {exc}); "
+                "expected {'kind': ..., 'schema': ..., 'data': ...}"
+            ) from None
         if kind is ValueKind.TEXT:
             return cls.text(payload, schema)
         if kind is ValueKind.JSON:

@@ -8,7 +8,6 @@ from .._aggregator.weighted_vote_aggregator import WeightedVoteAggregator
 from .._orchestrator.rules_orchestrator import RulesOrchestrator
 from .markers import hookimpl
 
-
 ROUTER_CLASSES = {
     "static": "static_router:StaticRouter",
     "symbolic": "symbolic_router:SymbolicRouter",
@@ -42,7 +41,12 @@ def register_routers(register):
 
 @hookimpl
 def register_aggregators(register):
-    for aggregator in (BestScoreAggregator(), WeightedVoteAggregator(), WeightedMeanAggregator(), ConfidenceAggregator()):
+    for aggregator in (
+        BestScoreAggregator(),
+        WeightedVoteAggregator(),
+        WeightedMeanAggregator(),
+        ConfidenceAggregator(),
+    ):
         register(aggregator)
 
 

@@ -5,8 +5,9 @@ import os
 import shlex
 import stat
 import sys
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 import attrs
 import pluggy
@@ -21,8 +22,14 @@ from .markers import PROJECT
 from .plugin_info import PluginInfo
 from .plugin_settings import BUILTIN_NAME, PluginSettings
 
-HOOKS = ("register_experts", "register_routers", "register_aggregators", "register_orchestrators", "register_encoders",
-         "register_config_tables")
+HOOKS = (
+    "register_experts",
+    "register_routers",
+    "register_aggregators",
+    "register_orchestrators",
+    "register_encoders",
+    "register_config_tables",
+)
 
 
 logger = logging.getLogger("himoe.plugins")
@@ -161,9 +168,11 @@ class PluginHost:
                     if hook in info.hooks:
                         others = [p for p in self.pm.get_plugins() if p is not plugin]
                         caller = self.pm.subset_hook_caller(hook, remove_plugins=others)
-                        kwargs = {"register": lambda *args, _hook=hook: staged.append((_hook, args))}
+                        kwargs = {"register": lambda *args, _hook=hook: staged.append((_hook, args))}  # noqa: B023 (one staging list per plugin)
                         if hook == "register_experts":
-                            kwargs["config"] = self._plugin_config.get(normalize_dist_name(info.dist_name or info.name), {})
+                            kwargs["config"] = self._plugin_config.get(
+                                normalize_dist_name(info.dist_name or info.name), {}
+                            )
                         caller(**kwargs)
             except ConfigError:
                 raise  # the user's config is wrong, not the plugin: say so, whatever the mode
@@ -200,7 +209,9 @@ class PluginHost:
             additions: list[Any] = []
             snapshot = {name: expert for _, name, expert in self.experts.items()}
             try:
-                caller(experts=snapshot, replace=replacements.append, register=additions.append, config=self._config or {})
+                caller(
+                    experts=snapshot, replace=replacements.append, register=additions.append, config=self._config or {}
+                )
             except ConfigError:
                 raise
             except Exception as exc:
@@ -214,8 +225,10 @@ class PluginHost:
                 if name not in snapshot:
                     raise PluginError(f"plugin {info.label!r} replaced the expert {name!r}, which is not registered")
                 if name in replaced_by:
-                    raise PluginError(f"expert {name!r} is replaced twice: by {replaced_by[name]!r} and by "
-                                      f"{info.label!r}; disable one plugin with HIMOE_DISABLE_PLUGINS")
+                    raise PluginError(
+                        f"expert {name!r} is replaced twice: by {replaced_by[name]!r} and by "
+                        f"{info.label!r}; disable one plugin with HIMOE_DISABLE_PLUGINS"
+                    )
                 _check_expert(info, expert)
                 replaced_by[name] = info.label
             for _, name, expert in self.experts.items():
@@ -239,9 +252,11 @@ class PluginHost:
     def _check_config_tables(self) -> None:
         for name in sorted(set(self._config or {}) - TOP_KEYS - set(self.config_tables)):
             claimed = ", ".join(f"{table} ({owner})" for table, owner in sorted(self.config_tables.items()))
-            raise ConfigError(f"{name}: unknown key; known keys here: {', '.join(sorted(TOP_KEYS))}"
-                              f"{'; tables of loaded plugins: ' + claimed if claimed else ''} (a table a plugin "
-                              "reads is known only while that plugin is installed and loads: `himoe plugins --all`)")
+            raise ConfigError(
+                f"{name}: unknown key; known keys here: {', '.join(sorted(TOP_KEYS))}"
+                f"{'; tables of loaded plugins: ' + claimed if claimed else ''} (a table a plugin "
+                "reads is known only while that plugin is installed and loads: `himoe plugins --all`)"
+            )
 
     def _register_routers(self, info: PluginInfo, kind: str, factory: Callable[..., Any]) -> None:
         self._put("router_kinds", info, kind, factory)
@@ -298,8 +313,9 @@ def check_plugins_dir(plugins_dir: str | os.PathLike) -> None:
     if not folder.exists():
         raise PluginError(f"plugins folder not found: {str(folder)!r}; check --plugins-dir or [himoe] plugins_dir")
     if not folder.is_dir():
-        raise PluginError(f"plugins folder {str(folder)!r} is a file, not a folder; check --plugins-dir or "
-                          "[himoe] plugins_dir")
+        raise PluginError(
+            f"plugins folder {str(folder)!r} is a file, not a folder; check --plugins-dir or [himoe] plugins_dir"
+        )
     real = folder.resolve()
     for path in [real, *sorted(real.glob("*.py"))]:
         _refuse_if_others_can_write(path, folder)
@@ -314,11 +330,15 @@ def _refuse_if_others_can_write(path: Path, folder: Path) -> None:
     mode = stat.S_IMODE(info.st_mode)
     what = "plugins folder" if path.is_dir() else "plugin file"
     if mode & (stat.S_IWGRP | stat.S_IWOTH):
-        raise PluginError(f"{what} {str(path)!r} can be written by other users (mode {mode:04o}), and every *.py in "
-                          f"{str(folder)!r} runs as you; make it yours only (chmod go-w {shlex.quote(str(path))})")
+        raise PluginError(
+            f"{what} {str(path)!r} can be written by other users (mode {mode:04o}), and every *.py in "
+            f"{str(folder)!r} runs as you; make it yours only (chmod go-w {shlex.quote(str(path))})"
+        )
     if info.st_uid not in (os.geteuid(), 0):
-        raise PluginError(f"{what} {str(path)!r} belongs to another user (uid {info.st_uid}), and every *.py in "
-                          f"{str(folder)!r} runs as you; use a folder of your own")
+        raise PluginError(
+            f"{what} {str(path)!r} belongs to another user (uid {info.st_uid}), and every *.py in "
+            f"{str(folder)!r} runs as you; use a folder of your own"
+        )
 
 
 def _check_expert(info: PluginInfo, expert: Any) -> None:

@@ -8,9 +8,10 @@ import sqlite3
 import stat
 import threading
 import time
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -111,10 +112,14 @@ def _summarise_stored_traces(conn: sqlite3.Connection) -> None:
     """Fill trace_summaries from the traces already in the file (once, when it is migrated)."""
     cursor = conn.execute("SELECT trace_id, trace, created FROM traces ORDER BY created, rowid")
     while rows := cursor.fetchmany(1024):
-        conn.executemany("INSERT OR REPLACE INTO trace_summaries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                         [_summary_row(trace_id, json.loads(trace), created) for trace_id, trace, created in rows])
-    conn.execute("UPDATE feedback SET confidence = (SELECT confidence FROM trace_summaries s "
-                 "WHERE s.trace_id = feedback.trace_id)")
+        conn.executemany(
+            "INSERT OR REPLACE INTO trace_summaries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [_summary_row(trace_id, json.loads(trace), created) for trace_id, trace, created in rows],
+        )
+    conn.execute(
+        "UPDATE feedback SET confidence = (SELECT confidence FROM trace_summaries s "
+        "WHERE s.trace_id = feedback.trace_id)"
+    )
 
 
 # Each entry migrates a database from version i to i + 1: SQL, then an optional Python step.
@@ -128,8 +133,9 @@ def default_state_path() -> Path:
         try:
             return Path(env).expanduser()
         except RuntimeError:  # ~someone who does not exist
-            raise ConfigError(f"HIMOE_STATE: cannot expand {env!r}: no such user's home folder; give a path "
-                              "without ~user") from None
+            raise ConfigError(
+                f"HIMOE_STATE: cannot expand {env!r}: no such user's home folder; give a path without ~user"
+            ) from None
     base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
     return Path(base) / "himoe" / "state.sqlite3"
 
@@ -145,8 +151,13 @@ class StateStore:
     newer himoe, is refused with a clear error and never overwritten.
     """
 
-    def __init__(self, path: str | os.PathLike | None = None, *, retention_days: float = DEFAULT_RETENTION_DAYS,
-                 max_traces: int = DEFAULT_MAX_TRACES) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike | None = None,
+        *,
+        retention_days: float = DEFAULT_RETENTION_DAYS,
+        max_traces: int = DEFAULT_MAX_TRACES,
+    ) -> None:
         self.path = Path(path) if path is not None else default_state_path()
         self.retention_days = retention_days  # 0: no age limit
         self.max_traces = max_traces  # 0: no count limit
@@ -161,8 +172,9 @@ class StateStore:
             self._create_owner_only()
         conn = None
         try:
-            conn = sqlite3.connect(str(self.path), timeout=LOCK_TIMEOUT_S, isolation_level=None,
-                                   check_same_thread=False)
+            conn = sqlite3.connect(
+                str(self.path), timeout=LOCK_TIMEOUT_S, isolation_level=None, check_same_thread=False
+            )
             conn.execute(f"PRAGMA busy_timeout = {int(LOCK_TIMEOUT_S * 1000)}")
             # Identify the file before anything writes to it: switching to WAL rewrites the header
             # of a database that is not ours. (_migrate checks again under the write lock.)
@@ -177,8 +189,10 @@ class StateStore:
                 conn.close()
             if _is_locked(exc) or _is_read_only(exc) or not self._writable():
                 raise self._state_error(exc) from None
-            raise StateError(f"state file {str(self.path)!r} is not a usable SQLite database ({exc}); "
-                           "move it away or point HIMOE_STATE elsewhere — it was left untouched") from None
+            raise StateError(
+                f"state file {str(self.path)!r} is not a usable SQLite database ({exc}); "
+                "move it away or point HIMOE_STATE elsewhere — it was left untouched"
+            ) from None
         except BaseException:
             if conn is not None:
                 conn.close()
@@ -189,17 +203,24 @@ class StateStore:
         """Create the file 0600 unless it exists — through a symlink too: the file it points at is
         created, owner-only, rather than left to SQLite, which would create it 0644."""
         target = Path(os.path.realpath(self.path))
-        where = f"state file {str(self.path)!r}" + (f" (a link to {str(target)!r})" if target != self.path.absolute() else "")
+        where = f"state file {str(self.path)!r}" + (
+            f" (a link to {str(target)!r})" if target != self.path.absolute() else ""
+        )
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
         except (FileExistsError, NotADirectoryError):
-            blocker = next((p for p in [target.parent, *target.parent.parents] if p.exists() and not p.is_dir()),
-                           target.parent)
-            raise StateError(f"cannot create {where}: {str(blocker)!r} is a file, not a folder; point "
-                             "HIMOE_STATE or [state] path at a file in a folder") from None
+            blocker = next(
+                (p for p in [target.parent, *target.parent.parents] if p.exists() and not p.is_dir()), target.parent
+            )
+            raise StateError(
+                f"cannot create {where}: {str(blocker)!r} is a file, not a folder; point "
+                "HIMOE_STATE or [state] path at a file in a folder"
+            ) from None
         except OSError as exc:
-            raise StateError(f"cannot create the folder of {where}: {exc.strerror}; point HIMOE_STATE or "
-                             "[state] path at a folder you can write") from None
+            raise StateError(
+                f"cannot create the folder of {where}: {exc.strerror}; point HIMOE_STATE or "
+                "[state] path at a folder you can write"
+            ) from None
         if target.is_dir():
             raise StateError(f"{where} is a folder; point HIMOE_STATE or [state] path at a file")
         try:
@@ -207,8 +228,9 @@ class StateStore:
         except FileExistsError:
             return  # it exists (another process may have created it just now): _check_mode looks at it
         except OSError as exc:
-            raise StateError(f"cannot create {where}: {exc.strerror}; point HIMOE_STATE or [state] path at a "
-                             "folder you can write") from None
+            raise StateError(
+                f"cannot create {where}: {exc.strerror}; point HIMOE_STATE or [state] path at a folder you can write"
+            ) from None
         os.close(fd)
 
     def _check_mode(self) -> None:
@@ -224,9 +246,11 @@ class StateStore:
         if info.st_size == 0 and info.st_uid == os.geteuid():
             os.chmod(self.path, stat.S_IRUSR | stat.S_IWUSR)
             return
-        raise StateError(f"state file {str(self.path)!r} can be read or written by other users (mode "
-                         f"{stat.S_IMODE(info.st_mode):04o}), and it holds every request's input; make it "
-                         f"owner-only (chmod 600 {shlex.quote(str(self.path))}) or point HIMOE_STATE elsewhere")
+        raise StateError(
+            f"state file {str(self.path)!r} can be read or written by other users (mode "
+            f"{stat.S_IMODE(info.st_mode):04o}), and it holds every request's input; make it "
+            f"owner-only (chmod 600 {shlex.quote(str(self.path))}) or point HIMOE_STATE elsewhere"
+        )
 
     def _writable(self) -> bool:
         """Whether this process may write the file and create its -wal and -shm files beside it."""
@@ -238,16 +262,22 @@ class StateStore:
         """What a failed SQLite call means for the user, and what to do about it."""
         where = f"state file {str(self.path)!r}"
         if _is_locked(exc):
-            return StateError(f"{where} stayed locked by another process for {LOCK_TIMEOUT_S:g} s; retry when it "
-                              "is done, or point HIMOE_STATE elsewhere")
+            return StateError(
+                f"{where} stayed locked by another process for {LOCK_TIMEOUT_S:g} s; retry when it "
+                "is done, or point HIMOE_STATE elsewhere"
+            )
         if _is_read_only(exc) or not self._writable():
-            return StateError(f"{where} is read-only here: himoe writes to it, and beside it (its -wal and -shm "
-                              "files), even to read; make the file and its folder writable, or point HIMOE_STATE "
-                              "elsewhere")
+            return StateError(
+                f"{where} is read-only here: himoe writes to it, and beside it (its -wal and -shm "
+                "files), even to read; make the file and its folder writable, or point HIMOE_STATE "
+                "elsewhere"
+            )
         if isinstance(exc, sqlite3.OperationalError) and "disk" in str(exc) and "full" in str(exc):
             return StateError(f"{where}: the disk is full ({exc}); free some space")
-        return StateError(f"{where} is damaged ({exc}); move it away (himoe then starts a new one, and routers "
-                          f"learn again) or try `sqlite3 {shlex.quote(str(self.path))} .recover`")
+        return StateError(
+            f"{where} is damaged ({exc}); move it away (himoe then starts a new one, and routers "
+            f"learn again) or try `sqlite3 {shlex.quote(str(self.path))} .recover`"
+        )
 
     @contextmanager
     def _translated(self) -> Iterator[None]:
@@ -265,9 +295,11 @@ class StateStore:
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if not tables:
             return tables
-        foreign = StateError(f"state file {str(self.path)!r} is a SQLite database of another application "
-                             f"(tables: {', '.join(sorted(tables))}); it was left untouched — "
-                             "point HIMOE_STATE or [state] path at another file")
+        foreign = StateError(
+            f"state file {str(self.path)!r} is a SQLite database of another application "
+            f"(tables: {', '.join(sorted(tables))}); it was left untouched — "
+            "point HIMOE_STATE or [state] path at another file"
+        )
         if "meta" not in tables:
             raise foreign
         try:
@@ -278,12 +310,16 @@ class StateStore:
             raise StateError(f"state file {str(self.path)!r} does not belong to himoe; it was left untouched")
         version = str(meta.get("schema_version", ""))
         if not version.isdigit() or int(version) < 1:
-            raise StateError(f"state file {str(self.path)!r} has no valid schema version ({version!r}); "
-                             "it was left untouched — move it away or point HIMOE_STATE elsewhere")
+            raise StateError(
+                f"state file {str(self.path)!r} has no valid schema version ({version!r}); "
+                "it was left untouched — move it away or point HIMOE_STATE elsewhere"
+            )
         version = int(version)
         if version > SCHEMA_VERSION:
-            raise StateError(f"state file {str(self.path)!r} has schema version {version}, newer than this "
-                           f"himoe understands ({SCHEMA_VERSION}); upgrade himoe — the file was left untouched")
+            raise StateError(
+                f"state file {str(self.path)!r} has schema version {version}, newer than this "
+                f"himoe understands ({SCHEMA_VERSION}); upgrade himoe — the file was left untouched"
+            )
         return tables
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
@@ -348,41 +384,59 @@ class StateStore:
             return self._conn.execute(sql, params).fetchall()
 
     # -- traces and feedback -----------------------------------------------------------------------
-    def record_traces(self, rows: list[tuple[dict[str, Any], str, str | None, bytes]], *,
-                      created: float | None = None) -> None:
+    def record_traces(
+        self, rows: list[tuple[dict[str, Any], str, str | None, bytes]], *, created: float | None = None
+    ) -> None:
         """Store traces: (trace, input kind, input task, input bytes) each (`created`: when they
         were recorded, now by default)."""
-        self._record([(trace["trace_id"], trace.get("router"), kind, task, data, json.dumps(trace), trace)
-                      for trace, kind, task, data in rows], created)
+        self._record(
+            [
+                (trace["trace_id"], trace.get("router"), kind, task, data, json.dumps(trace), trace)
+                for trace, kind, task, data in rows
+            ],
+            created,
+        )
 
     def record_trace_rows(self, rows: list[tuple[str, str | None, str, str | None, bytes, str]]) -> None:
         """Store already encoded traces: (trace id, router, input kind, input task, input bytes,
         trace JSON) each; a trace id seen before is replaced (a shadow's answer came in)."""
         self._record([(*row, None) for row in rows], None)
 
-    def _record(self, rows: list[tuple[str, str | None, str, str | None, bytes, str, dict[str, Any] | None]],
-                created: float | None) -> None:
+    def _record(
+        self,
+        rows: list[tuple[str, str | None, str, str | None, bytes, str, dict[str, Any] | None]],
+        created: float | None,
+    ) -> None:
         """Write traces and their summaries, then prune what the retention no longer keeps — a
         bounded number of rows, in the same transaction."""
         now = time.time() if created is None else created
-        summaries = [_summary_row(trace_id, trace if trace is not None else json.loads(trace_json), now)
-                     for trace_id, *_, trace_json, trace in rows]
+        summaries = [
+            _summary_row(trace_id, trace if trace is not None else json.loads(trace_json), now)
+            for trace_id, *_, trace_json, trace in rows
+        ]
         with self.exclusive():
             self._trace_count()  # counted before these rows go in (the first time only)
             ids = list({row[0]: None for row in rows})
-            known = sum(self._conn.execute(f"SELECT COUNT(*) FROM trace_summaries WHERE trace_id IN ({_marks(chunk)})",
-                                           chunk).fetchone()[0] for chunk in _chunks(ids, _IDS_PER_STATEMENT))
+            known = sum(
+                self._conn.execute(
+                    f"SELECT COUNT(*) FROM trace_summaries WHERE trace_id IN ({_marks(chunk)})", chunk
+                ).fetchone()[0]
+                for chunk in _chunks(ids, _IDS_PER_STATEMENT)
+            )
             # One statement per chunk of rows: sqlite3 lets go of the GIL around every statement,
             # and a writer thread beside a busy event loop waits up to the switch interval (5 ms)
             # to get it back — per row, that starved the writer under load.
             for start in range(0, len(rows), _ROWS_PER_INSERT):
-                chunk = rows[start:start + _ROWS_PER_INSERT]
+                chunk = rows[start : start + _ROWS_PER_INSERT]
                 values = ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
-                params = [value for trace_id, router, kind, task, data, trace_json, _ in chunk
-                          for value in (trace_id, now, router, kind, task, data, trace_json)]
+                params = [
+                    value
+                    for trace_id, router, kind, task, data, trace_json, _ in chunk
+                    for value in (trace_id, now, router, kind, task, data, trace_json)
+                ]
                 self._conn.execute(f"INSERT OR REPLACE INTO traces VALUES {values}", params)
                 values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
-                params = [value for row in summaries[start:start + _ROWS_PER_INSERT] for value in row]
+                params = [value for row in summaries[start : start + _ROWS_PER_INSERT] for value in row]
                 self._conn.execute(f"INSERT OR REPLACE INTO trace_summaries VALUES {values}", params)
             self._add_to_count(len(ids) - known)
             self._prune(max(PRUNE_AT_LEAST, 2 * len(rows)), time.time())
@@ -410,9 +464,15 @@ class StateStore:
         oldest = self._conn.execute("SELECT MIN(created) FROM trace_summaries").fetchone()[0]
         if excess <= 0 and (cutoff is None or oldest is None or oldest >= cutoff):
             return 0
-        doomed = [trace_id for index, (trace_id, created) in enumerate(self._conn.execute(
-                      "SELECT trace_id, created FROM trace_summaries ORDER BY created, rowid LIMIT ?", (at_most,)))
-                  if index < excess or (cutoff is not None and created < cutoff)]
+        doomed = [
+            trace_id
+            for index, (trace_id, created) in enumerate(
+                self._conn.execute(
+                    "SELECT trace_id, created FROM trace_summaries ORDER BY created, rowid LIMIT ?", (at_most,)
+                )
+            )
+            if index < excess or (cutoff is not None and created < cutoff)
+        ]
         self._delete_traces(doomed)
         return len(doomed)
 
@@ -424,8 +484,9 @@ class StateStore:
         self._add_to_count(-len(trace_ids))
 
     def _has_table(self, name: str) -> bool:
-        return bool(self._conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
-                                       (name,)).fetchall())
+        return bool(
+            self._conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchall()
+        )
 
     # -- what `himoe stats` reads ------------------------------------------------------------------
     def summary_groups(self) -> list[tuple]:
@@ -435,7 +496,8 @@ class StateStore:
             return self._conn.execute(
                 "SELECT answered, error_kind, router, picks, COUNT(*), SUM(cost_units), COUNT(cost_units), "
                 "SUM(disagreement), COUNT(disagreement) FROM trace_summaries "
-                "GROUP BY answered, error_kind, router, picks").fetchall()
+                "GROUP BY answered, error_kind, router, picks"
+            ).fetchall()
 
     def reward_summary(self) -> tuple[int, float | None]:
         """(rows with a reward, their mean reward)."""
@@ -455,8 +517,12 @@ class StateStore:
                     continue
                 rank = q / 100.0 * (count - 1)
                 low = int(rank)
-                values = [row[0] for row in self._conn.execute(
-                    f"SELECT elapsed_ms {where} ORDER BY elapsed_ms LIMIT 2 OFFSET ?", (low,))]
+                values = [
+                    row[0]
+                    for row in self._conn.execute(
+                        f"SELECT elapsed_ms {where} ORDER BY elapsed_ms LIMIT 2 OFFSET ?", (low,)
+                    )
+                ]
                 high = values[1] if len(values) > 1 else values[0]
                 found[q] = values[0] + (high - values[0]) * (rank - low)
             return found
@@ -470,18 +536,27 @@ class StateStore:
             return self._conn.execute(
                 f"SELECT CASE {case} ELSE {len(inner_edges)} END AS bin, COUNT(*), "
                 "SUM(CASE WHEN reward >= 0.5 THEN 1.0 ELSE 0.0 END), SUM(confidence) FROM feedback "
-                "WHERE reward IS NOT NULL AND confidence IS NOT NULL GROUP BY bin", inner_edges).fetchall()
+                "WHERE reward IS NOT NULL AND confidence IS NOT NULL GROUP BY bin",
+                inner_edges,
+            ).fetchall()
 
     def recent_answered_traces(self, n: int) -> list[str]:
         """The JSON of the last `n` answered traces, newest first."""
         with self._lock, self._translated():
-            ids = [row[0] for row in self._conn.execute(
-                "SELECT trace_id FROM trace_summaries WHERE answered = 1 ORDER BY created DESC, rowid DESC LIMIT ?",
-                (n,))]
+            ids = [
+                row[0]
+                for row in self._conn.execute(
+                    "SELECT trace_id FROM trace_summaries WHERE answered = 1 ORDER BY created DESC, rowid DESC LIMIT ?",
+                    (n,),
+                )
+            ]
             found = {}
             for chunk in _chunks(ids, _IDS_PER_STATEMENT):
-                found.update(self._conn.execute(
-                    f"SELECT trace_id, trace FROM traces WHERE trace_id IN ({_marks(chunk)})", chunk).fetchall())
+                found.update(
+                    self._conn.execute(
+                        f"SELECT trace_id, trace FROM traces WHERE trace_id IN ({_marks(chunk)})", chunk
+                    ).fetchall()
+                )
         return [found[trace_id] for trace_id in ids if trace_id in found]
 
     def record_decisions(self, rows: list[tuple[str, str, str]]) -> None:
@@ -498,12 +573,16 @@ class StateStore:
 
     def scored_decisions(self) -> list[tuple[str, float]]:
         """(decision record, reward) of every decision that got a reward, oldest feedback first."""
-        return self._read("SELECT d.record, f.reward FROM feedback f JOIN traces t ON t.trace_id = f.trace_id "
-                          "JOIN decisions d ON d.trace_id = f.trace_id AND d.router = t.router "
-                          "WHERE f.reward IS NOT NULL ORDER BY f.id")
+        return self._read(
+            "SELECT d.record, f.reward FROM feedback f JOIN traces t ON t.trace_id = f.trace_id "
+            "JOIN decisions d ON d.trace_id = f.trace_id AND d.router = t.router "
+            "WHERE f.reward IS NOT NULL ORDER BY f.id"
+        )
 
     def trace(self, trace_id: str) -> tuple[dict[str, Any], str, str | None, bytes] | None:
-        rows = self._read("SELECT trace, input_kind, input_task, input_data FROM traces WHERE trace_id = ?", (trace_id,))
+        rows = self._read(
+            "SELECT trace, input_kind, input_task, input_data FROM traces WHERE trace_id = ?", (trace_id,)
+        )
         if not rows:
             return None
         trace, kind, task, data = rows[0]
@@ -514,15 +593,25 @@ class StateStore:
         if limit is None:
             rows = self._read("SELECT trace FROM traces ORDER BY created, rowid")
         else:
-            rows = self._read("SELECT trace FROM (SELECT trace, created, rowid FROM traces "
-                              "ORDER BY created DESC, rowid DESC LIMIT ?) ORDER BY created, rowid", (limit,))
+            rows = self._read(
+                "SELECT trace FROM (SELECT trace, created, rowid FROM traces "
+                "ORDER BY created DESC, rowid DESC LIMIT ?) ORDER BY created, rowid",
+                (limit,),
+            )
         return [json.loads(row[0]) for row in rows]
 
-    def record_feedback(self, trace_id: str, router: str | None, reward: float | None,
-                        task_loss: float | None, detail: dict[str, Any]) -> None:
-        self._write([("INSERT INTO feedback (trace_id, created, router, reward, task_loss, detail, confidence) "
-                      "VALUES (?, ?, ?, ?, ?, ?, (SELECT confidence FROM trace_summaries WHERE trace_id = ?))",
-                      (trace_id, time.time(), router, reward, task_loss, json.dumps(detail), trace_id))])
+    def record_feedback(
+        self, trace_id: str, router: str | None, reward: float | None, task_loss: float | None, detail: dict[str, Any]
+    ) -> None:
+        self._write(
+            [
+                (
+                    "INSERT INTO feedback (trace_id, created, router, reward, task_loss, detail, confidence) "
+                    "VALUES (?, ?, ?, ?, ?, ?, (SELECT confidence FROM trace_summaries WHERE trace_id = ?))",
+                    (trace_id, time.time(), router, reward, task_loss, json.dumps(detail), trace_id),
+                )
+            ]
+        )
 
     def feedback_for(self, trace_id: str) -> list[dict[str, Any]]:
         """The feedback rows on one trace, oldest first."""
@@ -532,10 +621,21 @@ class StateStore:
         return self._feedback_rows()
 
     def _feedback_rows(self, where: str = "", params: tuple = ()) -> list[dict[str, Any]]:
-        rows = self._read(f"SELECT id, trace_id, created, router, reward, task_loss, detail FROM feedback {where} "
-                          "ORDER BY id", params)
-        return [{"id": r[0], "trace_id": r[1], "created": r[2], "router": r[3], "reward": r[4],
-                 "task_loss": r[5], **json.loads(r[6])} for r in rows]
+        rows = self._read(
+            f"SELECT id, trace_id, created, router, reward, task_loss, detail FROM feedback {where} ORDER BY id", params
+        )
+        return [
+            {
+                "id": r[0],
+                "trace_id": r[1],
+                "created": r[2],
+                "router": r[3],
+                "reward": r[4],
+                "task_loss": r[5],
+                **json.loads(r[6]),
+            }
+            for r in rows
+        ]
 
     def count(self, table: str) -> int:
         if table not in {"traces", "trace_summaries", "feedback", "router_state", "expert_state"}:
@@ -547,14 +647,20 @@ class StateStore:
         """Replace a router's state: scalars as JSON, arrays as bytes with dtype and shape."""
         scalars, arrays = split_state(state)
         statements: list[tuple[str, tuple]] = [
-            ("INSERT OR REPLACE INTO router_state VALUES (?, ?, ?, ?, ?)",
-             (router_id, str(state.get("kind", "")), version, json.dumps(scalars), time.time())),
+            (
+                "INSERT OR REPLACE INTO router_state VALUES (?, ?, ?, ?, ?)",
+                (router_id, str(state.get("kind", "")), version, json.dumps(scalars), time.time()),
+            ),
             ("DELETE FROM router_arrays WHERE router_id = ?", (router_id,)),
         ]
         for name, array in arrays.items():
             array = np.ascontiguousarray(array)
-            statements.append(("INSERT INTO router_arrays VALUES (?, ?, ?, ?, ?)",
-                               (router_id, name, array.dtype.str, json.dumps(list(array.shape)), array.tobytes())))
+            statements.append(
+                (
+                    "INSERT INTO router_arrays VALUES (?, ?, ?, ?, ?)",
+                    (router_id, name, array.dtype.str, json.dumps(list(array.shape)), array.tobytes()),
+                )
+            )
         self._write(statements)
 
     def router_version(self, router_id: str) -> int:
@@ -567,7 +673,8 @@ class StateStore:
             return None
         state = json.loads(rows[0][0])
         for name, dtype, shape, data in self._read(
-                "SELECT name, dtype, shape, data FROM router_arrays WHERE router_id = ?", (router_id,)):
+            "SELECT name, dtype, shape, data FROM router_arrays WHERE router_id = ?", (router_id,)
+        ):
             array = np.frombuffer(data, dtype=np.dtype(dtype)).reshape(json.loads(shape)).copy()
             join_state(state, name, array)
         return state, int(rows[0][1])
@@ -589,8 +696,12 @@ class StateStore:
             if fresh is not None and existed:
                 self.save_router(router_id, fresh, version + 1)
             else:
-                self._write([("DELETE FROM router_arrays WHERE router_id = ?", (router_id,)),
-                             ("DELETE FROM router_state WHERE router_id = ?", (router_id,))])
+                self._write(
+                    [
+                        ("DELETE FROM router_arrays WHERE router_id = ?", (router_id,)),
+                        ("DELETE FROM router_state WHERE router_id = ?", (router_id,)),
+                    ]
+                )
         return existed
 
     def reset_experts(self, name: str | None = None) -> int:
@@ -602,8 +713,14 @@ class StateStore:
             return self._conn.execute("SELECT changes()").fetchone()[0]
 
     def save_expert(self, expert_id: str, name: str, state: dict[str, Any]) -> None:
-        self._write([("INSERT OR REPLACE INTO expert_state (expert_id, name, state, updated) VALUES (?, ?, ?, ?)",
-                      (expert_id, name, json.dumps(state), time.time()))])
+        self._write(
+            [
+                (
+                    "INSERT OR REPLACE INTO expert_state (expert_id, name, state, updated) VALUES (?, ?, ?, ?)",
+                    (expert_id, name, json.dumps(state), time.time()),
+                )
+            ]
+        )
 
     def load_expert(self, expert_id: str) -> dict[str, Any] | None:
         rows = self._read("SELECT state FROM expert_state WHERE expert_id = ?", (expert_id,))
@@ -625,7 +742,7 @@ def _summary_row(trace_id: str, trace: dict[str, Any], created: float) -> tuple:
 
 def _chunks(items: list, size: int) -> Iterator[list]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 def _marks(items: list) -> str:
@@ -648,8 +765,10 @@ def split_state(state: dict[str, Any], prefix: str = "") -> tuple[dict[str, Any]
         elif value is None or isinstance(value, (str, int, float, bool, list)):
             scalars[key] = value
         else:
-            raise ConfigError(f"router state key {prefix + key!r} holds a {type(value).__name__}; "
-                              "state may hold numbers, strings, lists, dicts and numpy arrays")
+            raise ConfigError(
+                f"router state key {prefix + key!r} holds a {type(value).__name__}; "
+                "state may hold numbers, strings, lists, dicts and numpy arrays"
+            )
     return scalars, arrays
 
 

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-
 import attrs
 
 from .._context import Context

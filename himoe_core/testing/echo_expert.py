@@ -35,5 +35,6 @@ class EchoExpert:
         text = x.as_text()
         if text is None:
             text = x.task or ""
-        return ExpertOut(Value.text(self.reply_prefix + text),
-                         ExpertAux(cost_units=self.cost_units, confidence=self.confidence))
+        return ExpertOut(
+            Value.text(self.reply_prefix + text), ExpertAux(cost_units=self.cost_units, confidence=self.confidence)
+        )

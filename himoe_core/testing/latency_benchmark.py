@@ -27,9 +27,17 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def run_latency_benchmark(script: str, doc: str, cases: Iterable[str], child: Callable[[str, int], dict[str, Any]],
-                          argv: list[str] | None = None, *, per: str = "expert", first_decimals: int = 0,
-                          warm_decimals: int = 2) -> int:
+def run_latency_benchmark(
+    script: str,
+    doc: str,
+    cases: Iterable[str],
+    child: Callable[[str, int], dict[str, Any]],
+    argv: list[str] | None = None,
+    *,
+    per: str = "expert",
+    first_decimals: int = 0,
+    warm_decimals: int = 2,
+) -> int:
     """The command line of `script`: ``--runs`` fresh processes per case, ``--warm`` warm calls
     each, ``--json``; a child process (``--child CASE``) runs `child` and prints its JSON.
 
@@ -51,20 +59,24 @@ def run_latency_benchmark(script: str, doc: str, cases: Iterable[str], child: Ca
         for _ in range(args.runs):
             completed = subprocess.run(
                 [sys.executable, script, "--child", case, "--warm", str(args.warm)],
-                capture_output=True, text=True, check=True,
+                capture_output=True,
+                text=True,
+                check=True,
             )
             data = json.loads(completed.stdout)
             firsts.append(data["first_ms"])
             warms.extend(data["warm_ms"])
             rss.append(data["peak_rss_mb"])
-        rows.append({
-            "expert": case,
-            "runs": args.runs,
-            "first_call_p50_ms": statistics.median(firsts),
-            "warm_p50_ms": statistics.median(warms),
-            "warm_p95_ms": percentile(warms, 0.95),
-            "peak_rss_mb": statistics.median(rss),
-        })
+        rows.append(
+            {
+                "expert": case,
+                "runs": args.runs,
+                "first_call_p50_ms": statistics.median(firsts),
+                "warm_p50_ms": statistics.median(warms),
+                "warm_p95_ms": percentile(warms, 0.95),
+                "peak_rss_mb": statistics.median(rss),
+            }
+        )
     if args.json:
         json.dump(rows, sys.stdout, indent=2)
         print()
@@ -72,7 +84,9 @@ def run_latency_benchmark(script: str, doc: str, cases: Iterable[str], child: Ca
     first, warm = first_decimals, warm_decimals
     print(f"{'expert':42} {'first call p50':>15} {'warm p50':>10} {'warm p95':>10} {'peak RSS':>10}")
     for row in rows:
-        print(f"{row['expert']:42} {row['first_call_p50_ms']:>12.{first}f} ms {row['warm_p50_ms']:>7.{warm}f} ms "
-              f"{row['warm_p95_ms']:>7.{warm}f} ms {row['peak_rss_mb']:>7.0f} MB")
+        print(
+            f"{row['expert']:42} {row['first_call_p50_ms']:>12.{first}f} ms {row['warm_p50_ms']:>7.{warm}f} ms "
+            f"{row['warm_p95_ms']:>7.{warm}f} ms {row['peak_rss_mb']:>7.0f} MB"
+        )
     print(f"({args.runs} fresh processes per {per}, {args.warm} warm calls each; Python {sys.version.split()[0]})")
     return 0

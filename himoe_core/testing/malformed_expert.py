@@ -11,8 +11,16 @@ from .._experts.expert_aux import ExpertAux
 from .._experts.expert_out import ExpertOut
 from .._input import InputData
 
-FAULTS = ("wrong_type", "nan_json", "nan_embedding", "nan_confidence", "negative_cost", "huge_text", "huge_list",
-          "huge_bytes")
+FAULTS = (
+    "wrong_type",
+    "nan_json",
+    "nan_embedding",
+    "nan_confidence",
+    "negative_cost",
+    "huge_text",
+    "huge_list",
+    "huge_bytes",
+)
 
 
 def _fault(instance: Any, attribute: Any, value: str) -> None:

@@ -34,8 +34,9 @@ a fixture is used, so that loading the plugin costs every pytest run almost noth
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 import pytest
 
@@ -59,8 +60,11 @@ def build_test_config(config: str | os.PathLike | Mapping[str, Any] | None, stat
 
     checked = load_config(config)
     flush_every = checked.get("state", {}).get("flush_every", 64)
-    checked["state"] = ({"enabled": False, "flush_every": flush_every} if state_path is None
-                        else {"enabled": True, "path": state_path, "flush_every": flush_every})
+    checked["state"] = (
+        {"enabled": False, "flush_every": flush_every}
+        if state_path is None
+        else {"enabled": True, "path": state_path, "flush_every": flush_every}
+    )
     return checked
 
 
@@ -89,10 +93,17 @@ def himoe_factory(tmp_path: Path) -> Iterable[Callable[..., Any]]:
 
     built: list[Any] = []
 
-    def build(experts: Iterable[Any] = (), *, plugins: Iterable[Any] = (),
-              config: str | os.PathLike | Mapping[str, Any] | None = None, state: bool | str | os.PathLike = False,
-              strict: bool = True, entry_points: bool = False, environ: Mapping[str, str] | None = None,
-              **options: Any) -> Any:
+    def build(
+        experts: Iterable[Any] = (),
+        *,
+        plugins: Iterable[Any] = (),
+        config: str | os.PathLike | Mapping[str, Any] | None = None,
+        state: bool | str | os.PathLike = False,
+        strict: bool = True,
+        entry_points: bool = False,
+        environ: Mapping[str, str] | None = None,
+        **options: Any,
+    ) -> Any:
         if state is True:
             state_path: str | None = str(tmp_path / "himoe-state.sqlite3")
         elif state is False or state is None:
@@ -102,8 +113,14 @@ def himoe_factory(tmp_path: Path) -> Iterable[Callable[..., Any]]:
         settings = dict(environ or {})
         if strict:
             settings.setdefault("HIMOE_STRICT_PLUGINS", "1")
-        moe = HiMoE(experts=list(experts), plugins=list(plugins), entry_points=entry_points,
-                    config=build_test_config(config, state_path), environ=settings, **options)
+        moe = HiMoE(
+            experts=list(experts),
+            plugins=list(plugins),
+            entry_points=entry_points,
+            config=build_test_config(config, state_path),
+            environ=settings,
+            **options,
+        )
         built.append(moe)
         return moe
 

@@ -12,7 +12,8 @@ for a request that raised).
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 STATUSES = ("ok", "failed", "timed_out", "dropped", "cancelled")
 
@@ -50,8 +51,9 @@ def served_router(response: Any) -> str | None:
     return attempt["router"] if attempt else None
 
 
-def assert_routed(response: Any, *, expert: Any = None, router: str | None = None,
-                  status: str | None = "ok") -> dict[str, Any] | None:
+def assert_routed(
+    response: Any, *, expert: Any = None, router: str | None = None, status: str | None = "ok"
+) -> dict[str, Any] | None:
     """Fail, with the whole routing in the message, unless `response` was routed as expected.
 
     - `router`: the id of the router that served the request;
@@ -68,8 +70,11 @@ def assert_routed(response: Any, *, expert: Any = None, router: str | None = Non
     problems = []
     if router is not None and served_router(trace) != router:
         actual = served_router(trace)
-        problems.append(f"expected router {router!r} to serve the request, but {actual!r} did"
-                        if actual else f"expected router {router!r} to serve the request, but no router started")
+        problems.append(
+            f"expected router {router!r} to serve the request, but {actual!r} did"
+            if actual
+            else f"expected router {router!r} to serve the request, but no router started"
+        )
     record = None
     if expert is not None:
         name = expert if isinstance(expert, str) else getattr(expert, "name", expert)
@@ -102,8 +107,9 @@ def assert_examples_answered(moe: Any, *, budget_ms: float = 60_000) -> list[str
     for _, name, expert in moe.host.experts.items():
         example = expert_example(expert)
         if example is None:
-            raise AssertionError(f"expert {name!r} has no `example`: give it one request it answers, "
-                                 f"e.g. example = \"{name}: …\"")
+            raise AssertionError(
+                f'expert {name!r} has no `example`: give it one request it answers, e.g. example = "{name}: …"'
+            )
         try:
             response = moe.run_sync(example, budget_ms=budget_ms)
         except MoeError as exc:
@@ -116,8 +122,10 @@ def assert_examples_answered(moe: Any, *, budget_ms: float = 60_000) -> list[str
 def describe_routing(response: Any) -> str:
     """A few readable lines: each router attempt, its gate, and each call with how it ended."""
     trace = routing_trace(response)
-    lines = [f"routing of trace {trace.get('trace_id', '?')} (input {trace.get('input', '?')}, "
-             f"task {trace.get('task')!r}, budget {trace.get('budget_ms', '?')} ms):"]
+    lines = [
+        f"routing of trace {trace.get('trace_id', '?')} (input {trace.get('input', '?')}, "
+        f"task {trace.get('task')!r}, budget {trace.get('budget_ms', '?')} ms):"
+    ]
     if not trace["attempts"]:
         lines.append("  no router started")
     for number, attempt in enumerate(trace["attempts"], 1):

@@ -220,9 +220,14 @@ def load_directory(
     results = []
     allowed = _name_set(allow, "allow")
     denied = _name_set(deny, "deny") or frozenset()
-    files = sorted(p for p in folder.glob("*.py") if p.is_file() and not p.name.startswith("_")
-                   and (allowed is None or normalize_dist_name(p.stem) in allowed)
-                   and normalize_dist_name(p.stem) not in denied)
+    files = sorted(
+        p
+        for p in folder.glob("*.py")
+        if p.is_file()
+        and not p.name.startswith("_")
+        and (allowed is None or normalize_dist_name(p.stem) in allowed)
+        and normalize_dist_name(p.stem) not in denied
+    )
     for file in files:
         module_name = f"{LOCAL_PLUGIN_PACKAGE}.{file.stem}"
         loaded, error, tb = _run_isolated(lambda: _import_file(module_name, file))  # noqa: B023 - called at once

@@ -48,14 +48,9 @@ class ExpertId(int):
             number = operator.index(value)
         except TypeError:
             hint = "; use ExpertId.parse() for hex text" if isinstance(value, str) else ""
-            raise TypeError(
-                f"expert id must be an integer, got {type(value).__name__} {value!r}{hint}"
-            ) from None
+            raise TypeError(f"expert id must be an integer, got {type(value).__name__} {value!r}{hint}") from None
         if not 0 <= number < _LIMIT:
-            raise ValueError(
-                f"expert id {number} is out of range: ids are unsigned 64-bit "
-                f"integers in [0, 2**64)"
-            )
+            raise ValueError(f"expert id {number} is out of range: ids are unsigned 64-bit integers in [0, 2**64)")
         return super().__new__(cls, number)
 
     @classmethod

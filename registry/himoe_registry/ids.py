@@ -20,10 +20,7 @@ NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_.-]*")
 #: Longest accepted name, in characters.
 MAX_NAME_LENGTH = 128
 
-_RULE = (
-    "names must match [a-z0-9][a-z0-9_.-]* "
-    "(lower-case letters, digits, '_', '.', '-'), e.g. 'rule_planner'"
-)
+_RULE = "names must match [a-z0-9][a-z0-9_.-]* (lower-case letters, digits, '_', '.', '-'), e.g. 'rule_planner'"
 # Shown instead of the full value when a name is absurdly long.
 _SHOWN_CHARS = 40
 
@@ -46,8 +43,7 @@ def validate_name(name: object, *, kind: str = "expert") -> str:
     """
     if not isinstance(name, str):
         raise InvalidName(
-            f"invalid {kind} name {name!r}: expected a str, got {type(name).__name__}; "
-            f"{_RULE}",
+            f"invalid {kind} name {name!r}: expected a str, got {type(name).__name__}; {_RULE}",
             name,
         )
     if not name:
@@ -55,8 +51,7 @@ def validate_name(name: object, *, kind: str = "expert") -> str:
     if len(name) > MAX_NAME_LENGTH:
         shown = name[:_SHOWN_CHARS] + "..."
         raise InvalidName(
-            f"invalid {kind} name {shown!r}: it is {len(name)} characters long, "
-            f"the maximum is {MAX_NAME_LENGTH}",
+            f"invalid {kind} name {shown!r}: it is {len(name)} characters long, the maximum is {MAX_NAME_LENGTH}",
             name,
         )
     if NAME_PATTERN.fullmatch(name) is None:

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from himoe_registry import LOCAL_PLUGIN_PACKAGE, load_directory
 
 

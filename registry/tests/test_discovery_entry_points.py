@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-
 from himoe_registry import PluginSource, discover_entry_points, normalize_dist_name
 
 # Every module these tests create starts with this, so cleanup can find them.

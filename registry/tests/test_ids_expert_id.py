@@ -7,7 +7,6 @@ import json
 import pickle
 
 import pytest
-
 from himoe_registry import ExpertId
 
 TOP = 2**64 - 1

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-
 from himoe_registry import MAX_NAME_LENGTH, NAME_PATTERN, ExpertId, InvalidName, RegistryError, stable_id, validate_name
 
 RULE = "names must match [a-z0-9][a-z0-9_.-]* (lower-case letters, digits, '_', '.', '-'), e.g. 'rule_planner'"

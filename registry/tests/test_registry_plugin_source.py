@@ -6,7 +6,6 @@ import types
 
 import attrs
 import pytest
-
 from himoe_registry import PluginSource
 
 

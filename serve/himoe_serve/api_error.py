@@ -8,8 +8,15 @@ from himoe_core import BudgetExceeded, Cancelled, DeadlineExceeded, InvalidInput
 class ApiError(Exception):
     """An HTTP error in OpenAI's shape: ``{"error": {"message", "type", "code"}}`` with a status."""
 
-    def __init__(self, status: int, message: str, *, type: str = "invalid_request_error",
-                 code: str | None = None, headers: tuple[tuple[str, str], ...] = ()) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str = "invalid_request_error",
+        code: str | None = None,
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message

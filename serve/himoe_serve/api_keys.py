@@ -3,8 +3,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 from himoe_core import ConfigError
 
@@ -34,15 +34,19 @@ class ApiKeys:
                 text = Path(keys_file).read_text(encoding="utf-8")
             except OSError as exc:
                 raise ConfigError(f"serve.keys_file: cannot read {keys_file!r}: {exc.strerror}") from None
-            from_file = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+            from_file = [
+                line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")
+            ]
             if not from_file:
                 raise ConfigError(f"serve.keys_file: {keys_file!r} holds no key (one key a line)")
             keys += from_file
             sources += (keys_file,)
         for key in keys:
             if any(c.isspace() or not c.isprintable() for c in key):
-                raise ConfigError("an API key holds a space or a control character (keys are not shown); "
-                                  "use printable keys without spaces")
+                raise ConfigError(
+                    "an API key holds a space or a control character (keys are not shown); "
+                    "use printable keys without spaces"
+                )
         return cls(keys, sources)
 
     def __bool__(self) -> bool:

@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import attrs
 
@@ -10,9 +11,24 @@ from .api_error import ApiError
 # OpenAI chat parameters handed to experts as `ctx.options` (the HTTP chat experts use them).
 GENERATION_KEYS = ("max_tokens", "temperature", "top_p", "stop", "seed", "presence_penalty", "frequency_penalty")
 # Accepted and ignored: they describe the OpenAI client's wishes that routing has no use for.
-IGNORED_KEYS = ("n", "user", "logprobs", "top_logprobs", "logit_bias", "response_format", "tools", "tool_choice",
-                "parallel_tool_calls", "stream_options", "max_completion_tokens", "metadata", "store",
-                "service_tier", "modalities", "reasoning_effort")
+IGNORED_KEYS = (
+    "n",
+    "user",
+    "logprobs",
+    "top_logprobs",
+    "logit_bias",
+    "response_format",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "stream_options",
+    "max_completion_tokens",
+    "metadata",
+    "store",
+    "service_tier",
+    "modalities",
+    "reasoning_effort",
+)
 HIMOE_KEYS = ("budget_ms", "task", "k")
 ROLES = ("system", "developer", "user", "assistant", "tool")
 
@@ -41,13 +57,15 @@ class ChatRequest:
         router = model_router(body.get("model"), routers)
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
-            raise ApiError(400, "'messages' must be a non-empty list of {role, content} objects",
-                           code="invalid_messages")
+            raise ApiError(
+                400, "'messages' must be a non-empty list of {role, content} objects", code="invalid_messages"
+            )
         history = [_message(m, i) for i, m in enumerate(messages)]
         last_user = max((i for i, m in enumerate(history) if m["role"] == "user"), default=None)
         if last_user is None:
-            raise ApiError(400, "'messages' holds no user message: the last user message is the request",
-                           code="invalid_messages")
+            raise ApiError(
+                400, "'messages' holds no user message: the last user message is the request", code="invalid_messages"
+            )
         stream = body.get("stream", False)
         if not isinstance(stream, bool):
             raise ApiError(400, f"'stream' must be true or false, got {stream!r}", code="invalid_stream")
@@ -59,46 +77,61 @@ class ChatRequest:
             options["messages"] = tuple(history[:last_user])
         extensions = body.get("himoe") or {}
         if not isinstance(extensions, dict) or set(extensions) - set(HIMOE_KEYS):
-            raise ApiError(400, f"'himoe' must be an object with keys among {', '.join(HIMOE_KEYS)}, "
-                                f"got {extensions!r}", code="invalid_himoe")
+            raise ApiError(
+                400,
+                f"'himoe' must be an object with keys among {', '.join(HIMOE_KEYS)}, got {extensions!r}",
+                code="invalid_himoe",
+            )
         budget = extensions.get("budget_ms")
-        if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float))
-                                   or not math.isfinite(budget) or budget < 0):
-            raise ApiError(400, f"himoe.budget_ms must be a number of milliseconds >= 0, got {budget!r}",
-                           code="invalid_budget")
+        if budget is not None and (
+            isinstance(budget, bool) or not isinstance(budget, (int, float)) or not math.isfinite(budget) or budget < 0
+        ):
+            raise ApiError(
+                400, f"himoe.budget_ms must be a number of milliseconds >= 0, got {budget!r}", code="invalid_budget"
+            )
         task = extensions.get("task")
         if task is not None and not isinstance(task, str):
             raise ApiError(400, f"himoe.task must be a string such as 'fr:tag', got {task!r}", code="invalid_task")
         k = extensions.get("k")
         if k is not None and (type(k) is not int or k < 1):
             raise ApiError(400, f"himoe.k must be a whole number >= 1, got {k!r}", code="invalid_k")
-        return cls(history[last_user]["content"], router, stream, options,
-                   float(budget) if budget is not None else None, task, k)
+        return cls(
+            history[last_user]["content"],
+            router,
+            stream,
+            options,
+            float(budget) if budget is not None else None,
+            task,
+            k,
+        )
 
 
 def model_router(model: Any, routers: Iterable[str]) -> str | None:
     """The router a `model` names: None for "himoe" (the orchestrator decides), else the id of
     "himoe/<router>"; 404 for any other model."""
     if not isinstance(model, str) or not model:
-        raise ApiError(400, f"'model' must be \"himoe\" or \"himoe/<router>\", got {model!r}", code="invalid_model")
+        raise ApiError(400, f'\'model\' must be "himoe" or "himoe/<router>", got {model!r}', code="invalid_model")
     if model == "himoe":
         return None
     prefix, _, router = model.partition("/")
     known = sorted(routers)
     if prefix != "himoe" or router not in known:
-        raise ApiError(404, f"the model {model!r} does not exist; models: himoe, "
-                            + ", ".join(f"himoe/{r}" for r in known), code="model_not_found")
+        raise ApiError(
+            404,
+            f"the model {model!r} does not exist; models: himoe, " + ", ".join(f"himoe/{r}" for r in known),
+            code="model_not_found",
+        )
     return router
 
 
 def _message(message: Any, index: int) -> dict[str, str]:
     if not isinstance(message, dict) or message.get("role") not in ROLES:
-        raise ApiError(400, f"messages[{index}] must be an object with a role among {', '.join(ROLES)}",
-                       code="invalid_messages")
+        raise ApiError(
+            400, f"messages[{index}] must be an object with a role among {', '.join(ROLES)}", code="invalid_messages"
+        )
     content = message.get("content")
     if isinstance(content, list):  # content parts: the text ones are the message
-        if not all(isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str)
-                   for p in content):
+        if not all(isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str) for p in content):
             raise ApiError(400, f"messages[{index}].content: only text parts are supported", code="invalid_messages")
         content = "".join(p["text"] for p in content)
     if not isinstance(content, str):

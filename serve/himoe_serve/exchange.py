@@ -1,9 +1,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Awaitable, Callable
-
-import trio
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from himoe_core import CancelToken
 
@@ -20,8 +19,7 @@ class Exchange:
     """One HTTP request and its response over ASGI, with what the access log and the metrics
     report about it (status, trace id, router)."""
 
-    __slots__ = ("scope", "_receive", "_send", "status", "trace_id", "router", "started", "disconnected",
-                 "_headers")
+    __slots__ = ("scope", "_receive", "_send", "status", "trace_id", "router", "started", "disconnected", "_headers")
 
     def __init__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         self.scope = scope
@@ -44,8 +42,11 @@ class Exchange:
         declared length already says so)."""
         declared = self.header(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise ApiError(413, f"the request body is {int(declared)} bytes; the limit is {limit} bytes "
-                                "([serve] max_body_bytes)", code="body_too_large")
+            raise ApiError(
+                413,
+                f"the request body is {int(declared)} bytes; the limit is {limit} bytes ([serve] max_body_bytes)",
+                code="body_too_large",
+            )
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -56,8 +57,9 @@ class Exchange:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
-                raise ApiError(413, f"the request body is over {limit} bytes ([serve] max_body_bytes)",
-                               code="body_too_large")
+                raise ApiError(
+                    413, f"the request body is over {limit} bytes ([serve] max_body_bytes)", code="body_too_large"
+                )
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return b"".join(chunks)
@@ -88,10 +90,17 @@ class Exchange:
     async def write(self, body: bytes, *, more: bool = True) -> None:
         await self._send({"type": "http.response.body", "body": body, "more_body": more})
 
-    async def respond(self, status: int, body: bytes, content_type: bytes = JSON_TYPE,
-                      headers: tuple[tuple[str, str], ...] = ()) -> None:
-        await self.start(status, [(b"content-type", content_type), (b"content-length", str(len(body)).encode()),
-                                  *((k.encode(), v.encode()) for k, v in headers)])
+    async def respond(
+        self, status: int, body: bytes, content_type: bytes = JSON_TYPE, headers: tuple[tuple[str, str], ...] = ()
+    ) -> None:
+        await self.start(
+            status,
+            [
+                (b"content-type", content_type),
+                (b"content-length", str(len(body)).encode()),
+                *((k.encode(), v.encode()) for k, v in headers),
+            ],
+        )
         await self.write(body, more=False)
 
     async def respond_json(self, status: int, data: Any, headers: tuple[tuple[str, str], ...] = ()) -> None:
@@ -99,4 +108,3 @@ class Exchange:
 
     async def respond_error(self, error: ApiError) -> None:
         await self.respond_json(error.status, error.body(), headers=error.headers)
-

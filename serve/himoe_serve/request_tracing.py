@@ -27,9 +27,11 @@ class RequestTracing:
             try:
                 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
             except ImportError:
-                raise ConfigError("[serve] otel_exporter = \"otlp\" needs opentelemetry-exporter-otlp-proto-http: "
-                                  "pip install opentelemetry-exporter-otlp-proto-http (it reads OTEL_EXPORTER_OTLP_* "
-                                  "for the endpoint)") from None
+                raise ConfigError(
+                    '[serve] otel_exporter = "otlp" needs opentelemetry-exporter-otlp-proto-http: '
+                    "pip install opentelemetry-exporter-otlp-proto-http (it reads OTEL_EXPORTER_OTLP_* "
+                    "for the endpoint)"
+                ) from None
             processor = BatchSpanProcessor(OTLPSpanExporter())
         else:
             processor = SimpleSpanProcessor(exporter)
@@ -42,8 +44,9 @@ class RequestTracing:
     def request_span(self, name: str) -> Any:
         return self.tracer.start_span(name)
 
-    def finish(self, span: Any, *, status: int, trace_id: str | None, router: str,
-               trace: dict[str, Any] | None) -> None:
+    def finish(
+        self, span: Any, *, status: int, trace_id: str | None, router: str, trace: dict[str, Any] | None
+    ) -> None:
         """End the request's span, with a child span per expert call of the trace."""
         from opentelemetry import trace as otel_trace
         from opentelemetry.trace import Status, StatusCode

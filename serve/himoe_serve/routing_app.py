@@ -39,8 +39,15 @@ class RoutingApp:
     be refused, and returns once the requests in flight are done.
     """
 
-    def __init__(self, moe: HiMoE, settings: ServeSettings, keys: ApiKeys, *,
-                 metrics: ServeMetrics | None = None, tracing: RequestTracing | None = None) -> None:
+    def __init__(
+        self,
+        moe: HiMoE,
+        settings: ServeSettings,
+        keys: ApiKeys,
+        *,
+        metrics: ServeMetrics | None = None,
+        tracing: RequestTracing | None = None,
+    ) -> None:
         self.moe = moe
         self.settings = settings
         self.keys = keys
@@ -86,15 +93,31 @@ class RoutingApp:
         except ClientGone:
             exchange.status = 499
         except Exception:  # a bug of ours: logged with its traceback, answered without it
-            log.exception("himoe serve: %s %s failed (trace %s)", scope.get("method"), scope.get("path"),
-                          exchange.trace_id)
-            await self._send_error(exchange, ApiError(
-                500, f"internal error (logged as trace {exchange.trace_id})" if exchange.trace_id
-                else "internal error (see the server log)", type="server_error", code="internal_error"))
+            log.exception(
+                "himoe serve: %s %s failed (trace %s)", scope.get("method"), scope.get("path"), exchange.trace_id
+            )
+            await self._send_error(
+                exchange,
+                ApiError(
+                    500,
+                    f"internal error (logged as trace {exchange.trace_id})"
+                    if exchange.trace_id
+                    else "internal error (see the server log)",
+                    type="server_error",
+                    code="internal_error",
+                ),
+            )
         finally:
             elapsed = time.perf_counter() - started
-            access_log.info("%s %s %d %.1fms trace=%s router=%s", scope.get("method"), scope.get("path"),
-                            exchange.status, elapsed * 1000.0, exchange.trace_id or "-", exchange.router or "-")
+            access_log.info(
+                "%s %s %d %.1fms trace=%s router=%s",
+                scope.get("method"),
+                scope.get("path"),
+                exchange.status,
+                elapsed * 1000.0,
+                exchange.trace_id or "-",
+                exchange.router or "-",
+            )
 
     async def _lifespan(self, receive: Any, send: Any) -> None:
         while True:
@@ -117,15 +140,24 @@ class RoutingApp:
         path = exchange.scope["path"]
         route = self._routes.get(path)
         if route is None:
-            raise ApiError(404, f"no endpoint {path}; see /v1/models, /v1/chat/completions, /v1/feedback",
-                           code="not_found")
+            raise ApiError(
+                404, f"no endpoint {path}; see /v1/models, /v1/chat/completions, /v1/feedback", code="not_found"
+            )
         method, handler = route
         if exchange.scope["method"] != method:
-            raise ApiError(405, f"{path} takes {method}, not {exchange.scope['method']}", code="method_not_allowed",
-                           headers=(("allow", method),))
+            raise ApiError(
+                405,
+                f"{path} takes {method}, not {exchange.scope['method']}",
+                code="method_not_allowed",
+                headers=(("allow", method),),
+            )
         if self.keys and path not in OPEN_PATHS and not self.keys.accepts(exchange.header(b"authorization")):
-            raise ApiError(401, "a valid API key is required: send 'Authorization: Bearer <key>'",
-                           type="authentication_error", code="invalid_api_key")
+            raise ApiError(
+                401,
+                "a valid API key is required: send 'Authorization: Bearer <key>'",
+                type="authentication_error",
+                code="invalid_api_key",
+            )
         await handler(exchange)
 
     # -- endpoints ---------------------------------------------------------------------------------
@@ -145,22 +177,32 @@ class RoutingApp:
 
     async def _models(self, exchange: Exchange) -> None:
         models = ["himoe", *(f"himoe/{r}" for r in sorted(self.moe.routers))]
-        await exchange.respond_json(200, {"object": "list", "data": [
-            {"id": m, "object": "model", "created": 0, "owned_by": "himoe"} for m in models]})
+        await exchange.respond_json(
+            200,
+            {
+                "object": "list",
+                "data": [{"id": m, "object": "model", "created": 0, "owned_by": "himoe"} for m in models],
+            },
+        )
 
     async def _feedback(self, exchange: Exchange) -> None:
         body = await exchange.read_json(self.settings.max_body_bytes)
         if not isinstance(body, dict):
-            raise ApiError(400, "the feedback body must be a JSON object such as {\"trace_id\": …, \"reward\": 1}",
-                           code="invalid_body")
+            raise ApiError(
+                400, 'the feedback body must be a JSON object such as {"trace_id": …, "reward": 1}', code="invalid_body"
+            )
         unknown = sorted(set(body) - FEEDBACK_KEYS)
         if unknown:
-            raise ApiError(400, f"unknown field {unknown[0]!r}; feedback takes {', '.join(sorted(FEEDBACK_KEYS))}",
-                           code="unknown_field")
+            raise ApiError(
+                400,
+                f"unknown field {unknown[0]!r}; feedback takes {', '.join(sorted(FEEDBACK_KEYS))}",
+                code="unknown_field",
+            )
         trace_id = body.get("trace_id")
         if not isinstance(trace_id, str) or not trace_id:
-            raise ApiError(400, f"'trace_id' must be the trace id of a response, got {trace_id!r}",
-                           code="invalid_trace_id")
+            raise ApiError(
+                400, f"'trace_id' must be the trace id of a response, got {trace_id!r}", code="invalid_trace_id"
+            )
         exchange.trace_id = trace_id
         for key in ("reward", "task_loss"):
             value = body.get(key)
@@ -168,26 +210,42 @@ class RoutingApp:
                 raise ApiError(400, f"'{key}' must be a number, got {value!r}", code="invalid_" + key)
         for key in ("scores", "shadow_scores"):
             if body.get(key) is not None and not isinstance(body[key], dict):
-                raise ApiError(400, f"'{key}' must be an object of name → number, got {body[key]!r}",
-                               code="invalid_" + key)
+                raise ApiError(
+                    400, f"'{key}' must be an object of name → number, got {body[key]!r}", code="invalid_" + key
+                )
         try:
             # SQLite work (the trace writer's flush, the feedback row): off the event loop.
-            summary = await trio.to_thread.run_sync(lambda: self.moe.feedback(
-                trace_id, reward=body.get("reward"), task_loss=body.get("task_loss"), scores=body.get("scores"),
-                expected=body.get("expected"), shadow_scores=body.get("shadow_scores")))
+            summary = await trio.to_thread.run_sync(
+                lambda: self.moe.feedback(
+                    trace_id,
+                    reward=body.get("reward"),
+                    task_loss=body.get("task_loss"),
+                    scores=body.get("scores"),
+                    expected=body.get("expected"),
+                    shadow_scores=body.get("shadow_scores"),
+                )
+            )
         except InvalidInput as exc:
             unknown_trace = str(exc).startswith("unknown trace id")
             self.metrics.feedback.labels("unknown_trace" if unknown_trace else "refused").inc()
-            raise ApiError(404 if unknown_trace else 400, str(exc),
-                           code="trace_not_found" if unknown_trace else "invalid_feedback") from None
+            raise ApiError(
+                404 if unknown_trace else 400, str(exc), code="trace_not_found" if unknown_trace else "invalid_feedback"
+            ) from None
         except MoeError as exc:
             self.metrics.feedback.labels("refused").inc()
             raise ApiError(400, str(exc), code="invalid_feedback") from None
         outcome = "repeat" if summary.get("repeat") else "learned"
         self.metrics.feedback.labels(outcome).inc()
         exchange.router = summary.get("router") or ""
-        await exchange.respond_json(200, {"status": outcome, "trace_id": trace_id, "router": summary.get("router"),
-                                          "experts_updated": summary.get("experts_updated", [])})
+        await exchange.respond_json(
+            200,
+            {
+                "status": outcome,
+                "trace_id": trace_id,
+                "router": summary.get("router"),
+                "experts_updated": summary.get("experts_updated", []),
+            },
+        )
 
     async def _route_only(self, exchange: Exchange) -> None:
         """`POST /v1/route`: the body of a chat completion; which experts the router picks, with
@@ -195,36 +253,63 @@ class RoutingApp:
         `POST /v1/feedback` with its trace id trains the router on how the picks did."""
         if self.draining:
             self.metrics.rejections.labels("draining").inc()
-            raise ApiError(503, "the server is shutting down; retry on another replica", type="server_error",
-                           code="draining", headers=(("retry-after", "1"),))
+            raise ApiError(
+                503,
+                "the server is shutting down; retry on another replica",
+                type="server_error",
+                code="draining",
+                headers=(("retry-after", "1"),),
+            )
         request = ChatRequest.parse(await exchange.read_json(self.settings.max_body_bytes), self.moe.routers)
         exchange.router = request.router or ""
         exchange.trace_id = secrets.token_hex(8)
         try:
-            decision = await self.moe.decide(request.text, task=request.task, router=request.router, k=request.k,
-                                             trace_id=exchange.trace_id)
+            decision = await self.moe.decide(
+                request.text, task=request.task, router=request.router, k=request.k, trace_id=exchange.trace_id
+            )
         except MoeError as exc:
             raise ApiError.of(exc) from None
         exchange.router = decision.router
         attempt = (self.moe.traces.get(decision.trace_id) or {"attempts": [{}]})["attempts"][0]
-        await exchange.respond_json(200, {
-            "object": "himoe.route", "trace_id": decision.trace_id, "router": decision.router,
-            "model_version": decision.model_version,
-            "picks": [{"expert": pick["expert"], "id": pick["id"],
-                       "propensity": decision.propensity if rank == 0 else None}
-                      for rank, pick in enumerate(attempt.get("picks", []))],
-            "gate": attempt.get("gate", [])})
+        await exchange.respond_json(
+            200,
+            {
+                "object": "himoe.route",
+                "trace_id": decision.trace_id,
+                "router": decision.router,
+                "model_version": decision.model_version,
+                "picks": [
+                    {
+                        "expert": pick["expert"],
+                        "id": pick["id"],
+                        "propensity": decision.propensity if rank == 0 else None,
+                    }
+                    for rank, pick in enumerate(attempt.get("picks", []))
+                ],
+                "gate": attempt.get("gate", []),
+            },
+        )
 
     async def _chat(self, exchange: Exchange) -> None:
         if self.draining:
             self.metrics.rejections.labels("draining").inc()
-            raise ApiError(503, "the server is shutting down; retry on another replica", type="server_error",
-                           code="draining", headers=(("retry-after", "1"),))
+            raise ApiError(
+                503,
+                "the server is shutting down; retry on another replica",
+                type="server_error",
+                code="draining",
+                headers=(("retry-after", "1"),),
+            )
         limit = self.settings.max_in_flight
         if limit and self.in_flight >= limit:
             self.metrics.rejections.labels("max_in_flight").inc()
-            raise ApiError(429, f"too many requests in flight ({limit}, [serve] max_in_flight); retry shortly",
-                           type="rate_limit_error", code="overloaded", headers=(("retry-after", "1"),))
+            raise ApiError(
+                429,
+                f"too many requests in flight ({limit}, [serve] max_in_flight); retry shortly",
+                type="rate_limit_error",
+                code="overloaded",
+                headers=(("retry-after", "1"),),
+            )
         self.in_flight += 1
         self.metrics.in_flight.inc()
         span = self.tracing.request_span("POST /v1/chat/completions") if self.tracing else None
@@ -245,8 +330,11 @@ class RoutingApp:
             if self._idle is not None and not self.in_flight:
                 self._idle.set()
             status = exchange.status or (499 if exchange.disconnected else 500)
-            trace = response.trace if response is not None else (
-                self.moe.traces.get(exchange.trace_id) if exchange.trace_id else None)
+            trace = (
+                response.trace
+                if response is not None
+                else (self.moe.traces.get(exchange.trace_id) if exchange.trace_id else None)
+            )
             self._observe(exchange, status, time.perf_counter() - started, trace, span)
 
     async def _route(self, exchange: Exchange, request: ChatRequest) -> tuple[Response | None, StreamRelay | None]:
@@ -264,9 +352,16 @@ class RoutingApp:
                     if relay is not None:
                         relaying.start_soon(self._relay, exchange, relay, token)
                     try:
-                        response = await self.moe.run(request.text, task=request.task, budget_ms=request.budget_ms,
-                                                      router=request.router, k=request.k, cancel=token,
-                                                      trace_id=exchange.trace_id, options=options)
+                        response = await self.moe.run(
+                            request.text,
+                            task=request.task,
+                            budget_ms=request.budget_ms,
+                            router=request.router,
+                            k=request.k,
+                            cancel=token,
+                            trace_id=exchange.trace_id,
+                            options=options,
+                        )
                     except MoeError as exc:
                         error = exc
                     finally:
@@ -288,8 +383,15 @@ class RoutingApp:
             async for text in relay.receive:
                 if not exchange.started:
                     await exchange.start(200, SSE_HEADERS)
-                    await exchange.write(_chunk(relay, relay.owner, {"role": "assistant", "content": ""}, None,
-                                                {"himoe": {"trace_id": exchange.trace_id}}))
+                    await exchange.write(
+                        _chunk(
+                            relay,
+                            relay.owner,
+                            {"role": "assistant", "content": ""},
+                            None,
+                            {"himoe": {"trace_id": exchange.trace_id}},
+                        )
+                    )
                 await exchange.write(_chunk(relay, relay.owner, {"content": text}, None, {}))
                 relay.streamed.append(text)
         except Exception:  # the connection is gone: stop the request too
@@ -303,49 +405,88 @@ class RoutingApp:
         except Exception:
             exchange.disconnected = True
 
-    async def _reply(self, exchange: Exchange, request: ChatRequest, response: Response,
-                     relay: StreamRelay | None) -> None:
+    async def _reply(
+        self, exchange: Exchange, request: ChatRequest, response: Response, relay: StreamRelay | None
+    ) -> None:
         trace = response.trace
         served = next((a for a in reversed(trace.get("attempts", ())) if a.get("status") == "ok"), {})
         weights = (served.get("mix") or {}).get("weights") or {}
-        experts = [{"name": c["expert"], "status": c["status"], "latency_ms": c.get("latency_ms"),
-                    "cost_units": c.get("cost_units"), "weight": weights.get(c["expert"])}
-                   for c in served.get("calls", ())]
+        experts = [
+            {
+                "name": c["expert"],
+                "status": c["status"],
+                "latency_ms": c.get("latency_ms"),
+                "cost_units": c.get("cost_units"),
+                "weight": weights.get(c["expert"]),
+            }
+            for c in served.get("calls", ())
+        ]
         answered = max(weights, key=lambda name: (weights[name], name)) if weights else response.router
         exchange.router = response.router
         value = response.value
         content = value.as_text() if value.kind.value == "text" else value.render()
-        himoe = {"trace_id": response.trace_id, "router": response.router, "experts": experts,
-                 "cost_units": _finite(response.mix.cost_units), "latency_ms": round(response.elapsed_ms, 3),
-                 "value": value.to_jsonable()}
+        himoe = {
+            "trace_id": response.trace_id,
+            "router": response.router,
+            "experts": experts,
+            "cost_units": _finite(response.mix.cost_units),
+            "latency_ms": round(response.elapsed_ms, 3),
+            "value": value.to_jsonable(),
+        }
         if relay is None:
-            await exchange.respond_json(200, {
-                "id": f"chatcmpl-{response.trace_id}", "object": "chat.completion", "created": int(time.time()),
-                "model": answered,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
-                             "finish_reason": "stop", "logprobs": None}],
-                "himoe": himoe,
-            })
+            await exchange.respond_json(
+                200,
+                {
+                    "id": f"chatcmpl-{response.trace_id}",
+                    "object": "chat.completion",
+                    "created": int(time.time()),
+                    "model": answered,
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": content},
+                            "finish_reason": "stop",
+                            "logprobs": None,
+                        }
+                    ],
+                    "himoe": himoe,
+                },
+            )
             return
         if not exchange.started:  # nothing streamed: the whole answer is one content chunk
             await exchange.start(200, SSE_HEADERS)
-            await exchange.write(_chunk(relay, answered, {"role": "assistant", "content": ""}, None,
-                                        {"himoe": {"trace_id": response.trace_id}}))
+            await exchange.write(
+                _chunk(
+                    relay,
+                    answered,
+                    {"role": "assistant", "content": ""},
+                    None,
+                    {"himoe": {"trace_id": response.trace_id}},
+                )
+            )
             await exchange.write(_chunk(relay, answered, {"content": content}, None, {}))
         else:
             streamed = "".join(relay.streamed)
             if relay.owner != answered or not content.startswith(streamed):
-                await self._end_stream_with_error(exchange, ApiError(
-                    502, f"the answer streamed from expert {relay.owner!r} was not the one chosen ({answered!r}); "
-                         "ask without stream, or route to one expert", type="server_error", code="stream_superseded"))
+                await self._end_stream_with_error(
+                    exchange,
+                    ApiError(
+                        502,
+                        f"the answer streamed from expert {relay.owner!r} was not the one chosen ({answered!r}); "
+                        "ask without stream, or route to one expert",
+                        type="server_error",
+                        code="stream_superseded",
+                    ),
+                )
                 return
             if content != streamed:
-                await exchange.write(_chunk(relay, answered, {"content": content[len(streamed):]}, None, {}))
+                await exchange.write(_chunk(relay, answered, {"content": content[len(streamed) :]}, None, {}))
         await exchange.write(_chunk(relay, answered, {}, "stop", {"himoe": himoe}))
         await exchange.write(b"data: [DONE]\n\n", more=False)
 
-    def _observe(self, exchange: Exchange, status: int, seconds: float, trace: dict[str, Any] | None,
-                 span: Any) -> None:
+    def _observe(
+        self, exchange: Exchange, status: int, seconds: float, trace: dict[str, Any] | None, span: Any
+    ) -> None:
         router = exchange.router or "-"
         self.metrics.observe_request(router, status, seconds)
         if trace:
@@ -355,10 +496,17 @@ class RoutingApp:
             self.tracing.finish(span, status=status, trace_id=exchange.trace_id, router=router, trace=trace)
 
 
-def _chunk(relay: StreamRelay, model: str | None, delta: dict[str, Any], finish: str | None,
-           extra: dict[str, Any]) -> bytes:
-    data = {"id": relay.completion_id, "object": "chat.completion.chunk", "created": relay.created, "model": model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}], **extra}
+def _chunk(
+    relay: StreamRelay, model: str | None, delta: dict[str, Any], finish: str | None, extra: dict[str, Any]
+) -> bytes:
+    data = {
+        "id": relay.completion_id,
+        "object": "chat.completion.chunk",
+        "created": relay.created,
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
+        **extra,
+    }
     return b"data: " + json.dumps(data, ensure_ascii=False, allow_nan=False).encode() + b"\n\n"
 
 

@@ -18,11 +18,13 @@ from .server import serve_forever
 
 def run_command(args: argparse.Namespace) -> int:
     config = HiMoE.load_config(args.config)
-    settings = ServeSettings.from_config(config, host=args.host, port=args.port,
-                                         allow_public_without_keys=args.allow_public_without_keys or None)
+    settings = ServeSettings.from_config(
+        config, host=args.host, port=args.port, allow_public_without_keys=args.allow_public_without_keys or None
+    )
     if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(
+            level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
     keys = ApiKeys.load(settings.keys_file)
     settings.check_exposure(bool(keys))  # before any plugin loads
     moe_options = {"config": config, "plugins_dir": args.plugins_dir}

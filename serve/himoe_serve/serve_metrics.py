@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -17,18 +18,27 @@ class ServeMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.requests = Counter("himoe_requests", "Routing requests answered, by router and HTTP status",
-                                ["router", "status"], registry=r)
-        self.latency = Histogram("himoe_request_duration_seconds", "Routing request latency, by router",
-                                 ["router"], buckets=_SECONDS, registry=r)
-        self.expert_latency = Histogram("himoe_expert_duration_seconds", "Expert call latency, by expert",
-                                        ["expert"], buckets=_SECONDS, registry=r)
-        self.expert_calls = Counter("himoe_expert_calls", "Expert calls, by expert and status",
-                                    ["expert", "status"], registry=r)
+        self.requests = Counter(
+            "himoe_requests", "Routing requests answered, by router and HTTP status", ["router", "status"], registry=r
+        )
+        self.latency = Histogram(
+            "himoe_request_duration_seconds",
+            "Routing request latency, by router",
+            ["router"],
+            buckets=_SECONDS,
+            registry=r,
+        )
+        self.expert_latency = Histogram(
+            "himoe_expert_duration_seconds", "Expert call latency, by expert", ["expert"], buckets=_SECONDS, registry=r
+        )
+        self.expert_calls = Counter(
+            "himoe_expert_calls", "Expert calls, by expert and status", ["expert", "status"], registry=r
+        )
         self.feedback = Counter("himoe_feedback", "Feedback received, by outcome", ["outcome"], registry=r)
         self.in_flight = Gauge("himoe_requests_in_flight", "Routing requests in flight", registry=r)
-        self.rejections = Counter("himoe_admission_rejections", "Requests refused at admission, by reason",
-                                  ["reason"], registry=r)
+        self.rejections = Counter(
+            "himoe_admission_rejections", "Requests refused at admission, by reason", ["reason"], registry=r
+        )
 
     def observe_request(self, router: str, status: int, seconds: float) -> None:
         self.requests.labels(router, str(status)).inc()

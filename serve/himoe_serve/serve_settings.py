@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import attrs
 
@@ -45,7 +46,8 @@ class ServeSettings:
             raise ConfigError(
                 f"serve.host: {self.host!r} is reachable from other machines and no API key is set; "
                 "set HIMOE_API_KEYS or [serve] keys_file, or set [serve] allow_public_without_keys = true "
-                "(--allow-public-without-keys) to serve without keys")
+                "(--allow-public-without-keys) to serve without keys"
+            )
 
     @property
     def bind(self) -> str:

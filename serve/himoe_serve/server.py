@@ -21,8 +21,9 @@ log = logging.getLogger("himoe.serve")
 CLOSE_GRACE_S = 5.0
 
 
-def build_app(moe: HiMoE, settings: ServeSettings, *, keys: ApiKeys | None = None,
-              span_exporter: Any = None, environ: Any = None) -> RoutingApp:
+def build_app(
+    moe: HiMoE, settings: ServeSettings, *, keys: ApiKeys | None = None, span_exporter: Any = None, environ: Any = None
+) -> RoutingApp:
     """The app for `moe`, with keys from the environment and the keys file, and OpenTelemetry
     when `[serve] otel` is on (`span_exporter` replaces the configured exporter)."""
     keys = keys if keys is not None else ApiKeys.load(settings.keys_file, environ)
@@ -56,14 +57,16 @@ async def serve(app: RoutingApp, *, shutdown: trio.Event, task_status: Any = tri
             app.tracing.shutdown()
 
 
-async def serve_forever(moe_options: dict[str, Any], settings: ServeSettings, *, keys: ApiKeys | None = None,
-                        announce: Any = print) -> None:
+async def serve_forever(
+    moe_options: dict[str, Any], settings: ServeSettings, *, keys: ApiKeys | None = None, announce: Any = print
+) -> None:
     """`himoe serve`: open the engine, serve until SIGTERM or SIGINT, drain, flush the traces."""
     async with HiMoE.open(**moe_options) as moe:
         app = build_app(moe, settings, keys=keys)
         shutdown = trio.Event()
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
             async with trio.open_nursery() as nursery:
+
                 async def stop_on_signal() -> None:
                     async for signum in signals:
                         log.info("himoe serve: %s received, draining", signal.Signals(signum).name)
@@ -78,8 +81,10 @@ async def serve_forever(moe_options: dict[str, Any], settings: ServeSettings, *,
 
                 nursery.start_soon(stop_on_signal)
                 binds = await nursery.start(run_server)
-                announce(f"himoe serve: listening on {', '.join(binds)} "
-                         f"({len(app.keys)} API key{'s' if len(app.keys) != 1 else ''}; "
-                         f"routers: {', '.join(sorted(moe.routers))})")
+                announce(
+                    f"himoe serve: listening on {', '.join(binds)} "
+                    f"({len(app.keys)} API key{'s' if len(app.keys) != 1 else ''}; "
+                    f"routers: {', '.join(sorted(moe.routers))})"
+                )
     # Leaving HiMoE.open waited for the shadows in flight and wrote the pending traces.
     log.info("himoe serve: stopped")

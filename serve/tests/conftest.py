@@ -10,9 +10,9 @@ import attrs
 import httpx
 import pytest
 import trio
+from himoe_serve import RoutingApp, ServeSettings, build_app, serve
 
 from himoe_core import HiMoE
-from himoe_serve import RoutingApp, ServeSettings, build_app, serve
 
 START_TIMEOUT_S = 120.0  # generous: the machine is shared, and a plugin's first import can be slow
 
@@ -43,22 +43,36 @@ class RunningServer:
         assert not self._thread.is_alive(), "the server did not stop"
 
 
-def start_server(*, experts: tuple = (), config: dict | None = None, entry_points: bool = False,
-                 environ: dict | None = None, keys: str | None = None, span_exporter: Any = None,
-                 **settings: Any) -> RunningServer:
+def start_server(
+    *,
+    experts: tuple = (),
+    config: dict | None = None,
+    entry_points: bool = False,
+    environ: dict | None = None,
+    keys: str | None = None,
+    span_exporter: Any = None,
+    **settings: Any,
+) -> RunningServer:
     config = {"state": {"enabled": False}, **(config or {})}
     config.setdefault("serve", {}).update({"port": 0, **settings})
     started: queue.Queue = queue.Queue()
 
     async def main() -> None:
         try:
-            async with HiMoE.open(experts=list(experts), entry_points=entry_points, config=config,
-                                  environ=environ or {}) as moe:
-                app = build_app(moe, ServeSettings.from_config(moe.config), span_exporter=span_exporter,
-                                environ={"HIMOE_API_KEYS": keys} if keys else {})
+            async with HiMoE.open(
+                experts=list(experts), entry_points=entry_points, config=config, environ=environ or {}
+            ) as moe:
+                app = build_app(
+                    moe,
+                    ServeSettings.from_config(moe.config),
+                    span_exporter=span_exporter,
+                    environ={"HIMOE_API_KEYS": keys} if keys else {},
+                )
                 shutdown = trio.Event()
                 async with trio.open_nursery() as nursery:
-                    binds = await nursery.start(lambda task_status: serve(app, shutdown=shutdown, task_status=task_status))
+                    binds = await nursery.start(
+                        lambda task_status: serve(app, shutdown=shutdown, task_status=task_status)
+                    )
                     started.put((binds[0], app, moe, trio.lowlevel.current_trio_token(), shutdown))
         except BaseException as exc:
             started.put(exc)

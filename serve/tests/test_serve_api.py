@@ -38,7 +38,8 @@ def openai_client(server, key: str = "unused") -> openai.OpenAI:
 
 def test_a_math_request_is_answered_with_its_trace_id(first_party):
     raw = openai_client(first_party).chat.completions.with_raw_response.create(
-        model="himoe", messages=[{"role": "user", "content": "math: solve x**2 - 4 = 0"}])
+        model="himoe", messages=[{"role": "user", "content": "math: solve x**2 - 4 = 0"}]
+    )
     completion = raw.parse()
     trace_id = raw.headers["x-himoe-trace-id"]
     assert len(trace_id) == 16 and int(trace_id, 16) >= 0
@@ -55,9 +56,16 @@ def test_a_math_request_is_answered_with_its_trace_id(first_party):
 
 def test_the_same_request_with_httpx(first_party):
     with first_party.client() as http:
-        reply = http.post("/v1/chat/completions", json={
-            "model": "himoe/default", "messages": [{"role": "system", "content": "be exact"},
-                                                   {"role": "user", "content": "math: solve x**2 - 4 = 0"}]})
+        reply = http.post(
+            "/v1/chat/completions",
+            json={
+                "model": "himoe/default",
+                "messages": [
+                    {"role": "system", "content": "be exact"},
+                    {"role": "user", "content": "math: solve x**2 - 4 = 0"},
+                ],
+            },
+        )
     assert reply.status_code == 200
     body = reply.json()
     assert body["himoe"]["trace_id"] == reply.headers["x-himoe-trace-id"] == body["id"].removeprefix("chatcmpl-")
@@ -67,8 +75,10 @@ def test_the_same_request_with_httpx(first_party):
 def test_a_plan_is_streamed_as_chunks_ending_with_done(first_party):
     client = openai_client(first_party)
     with client.chat.completions.with_streaming_response.create(
-            model="himoe", stream=True,
-            messages=[{"role": "user", "content": "plan: write the tests, then ship the release"}]) as raw:
+        model="himoe",
+        stream=True,
+        messages=[{"role": "user", "content": "plan: write the tests, then ship the release"}],
+    ) as raw:
         trace_id = raw.headers["x-himoe-trace-id"]
         assert raw.headers["content-type"].startswith("text/event-stream")
         chunks = list(raw.parse())
@@ -79,8 +89,10 @@ def test_a_plan_is_streamed_as_chunks_ending_with_done(first_party):
     assert chunks[-1].choices[0].finish_reason == "stop"
     assert chunks[-1].model == "rule_planner" and chunks[-1].model_extra["himoe"]["router"] == "default"
     with first_party.client() as http:  # the wire format: SSE events, the last one [DONE]
-        reply = http.post("/v1/chat/completions", json={
-            "model": "himoe", "stream": True, "messages": [{"role": "user", "content": "plan: a, then b"}]})
+        reply = http.post(
+            "/v1/chat/completions",
+            json={"model": "himoe", "stream": True, "messages": [{"role": "user", "content": "plan: a, then b"}]},
+        )
     events = [line for line in reply.text.split("\n\n") if line]
     assert all(e.startswith("data: ") for e in events) and events[-1] == "data: [DONE]"
 
@@ -89,14 +101,19 @@ def test_a_wrong_key_is_refused_with_401_and_an_unknown_model_with_404(server_fa
     server = server_factory(experts=(EchoExpert("echo"),), keys="sk-right-1,sk-right-2")
     with pytest.raises(openai.AuthenticationError) as refused:
         openai_client(server, key="sk-wrong").chat.completions.create(
-            model="himoe", messages=[{"role": "user", "content": "hello"}])
+            model="himoe", messages=[{"role": "user", "content": "hello"}]
+        )
     assert refused.value.status_code == 401 and refused.value.code == "invalid_api_key"
     with server.client() as anonymous:
         assert anonymous.get("/v1/models").status_code == 401
         assert anonymous.get("/healthz").status_code == 200  # probes carry no key
     good = openai_client(server, key="sk-right-2")
-    assert good.chat.completions.create(model="himoe", messages=[{"role": "user", "content": "hi"}]
-                                        ).choices[0].message.content == "echo: hi"
+    assert (
+        good.chat.completions.create(model="himoe", messages=[{"role": "user", "content": "hi"}])
+        .choices[0]
+        .message.content
+        == "echo: hi"
+    )
     with pytest.raises(openai.NotFoundError) as unknown:
         good.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
     assert unknown.value.code == "model_not_found" and "himoe/default" in unknown.value.message
@@ -112,14 +129,16 @@ def test_a_request_nobody_handles_is_a_4xx_never_a_5xx(server_factory):
         client.chat.completions.create(model="himoe", messages=[{"role": "user", "content": "no prefix"}])
     assert nobody.value.code == "no_expert" and "no expert" in nobody.value.message
     with server.client() as http:
-        for body in [{"model": "himoe", "messages": [{"role": "user", "content": "broken: x"}]},
-                     {"model": "himoe", "messages": [{"role": "user", "content": "   "}]},
-                     {"model": "himoe", "messages": []},
-                     {"model": "himoe", "messages": [{"role": "assistant", "content": "no user"}]},
-                     {"model": "himoe", "messages": [{"role": "user", "content": "echo: x"}], "max_tokens": -1},
-                     {"model": "himoe", "messages": [{"role": "user", "content": "echo: x"}], "bogus": 1},
-                     {"messages": [{"role": "user", "content": "echo: x"}]},
-                     [1, 2]]:
+        for body in [
+            {"model": "himoe", "messages": [{"role": "user", "content": "broken: x"}]},
+            {"model": "himoe", "messages": [{"role": "user", "content": "   "}]},
+            {"model": "himoe", "messages": []},
+            {"model": "himoe", "messages": [{"role": "assistant", "content": "no user"}]},
+            {"model": "himoe", "messages": [{"role": "user", "content": "echo: x"}], "max_tokens": -1},
+            {"model": "himoe", "messages": [{"role": "user", "content": "echo: x"}], "bogus": 1},
+            {"messages": [{"role": "user", "content": "echo: x"}]},
+            [1, 2],
+        ]:
             reply = http.post("/v1/chat/completions", json=body)
             assert 400 <= reply.status_code < 500, (body, reply.status_code, reply.text)
             error = reply.json()["error"]
@@ -133,7 +152,8 @@ def test_a_request_nobody_handles_is_a_4xx_never_a_5xx(server_factory):
 def test_feedback_is_accepted_for_a_real_trace_and_404_for_an_unknown_one(server_factory):
     server = server_factory(experts=(EchoExpert("echo"),))
     raw = openai_client(server).chat.completions.with_raw_response.create(
-        model="himoe", messages=[{"role": "user", "content": "hello"}])
+        model="himoe", messages=[{"role": "user", "content": "hello"}]
+    )
     trace_id = raw.headers["x-himoe-trace-id"]
     with server.client() as http:
         first = http.post("/v1/feedback", json={"trace_id": trace_id, "reward": 1.0})
@@ -145,9 +165,14 @@ def test_feedback_is_accepted_for_a_real_trace_and_404_for_an_unknown_one(server
         assert conflicting.status_code == 400 and "already has feedback" in conflicting.json()["error"]["message"]
         unknown = http.post("/v1/feedback", json={"trace_id": "0123456789abcdef", "reward": 1.0})
         assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "trace_not_found"
-        for bad in [{"reward": 1}, {"trace_id": trace_id}, {"trace_id": trace_id, "reward": "good"},
-                    {"trace_id": trace_id, "reward": 1, "task_loss": 1},  # reward + task_loss must sum to 1
-                    {"trace_id": trace_id, "reward": 1, "extra": 2}, "text"]:
+        for bad in [
+            {"reward": 1},
+            {"trace_id": trace_id},
+            {"trace_id": trace_id, "reward": "good"},
+            {"trace_id": trace_id, "reward": 1, "task_loss": 1},  # reward + task_loss must sum to 1
+            {"trace_id": trace_id, "reward": 1, "extra": 2},
+            "text",
+        ]:
             reply = http.post("/v1/feedback", json=bad)
             assert reply.status_code == 400, (bad, reply.text)
         metrics = metrics_with(http, 'himoe_feedback_total{outcome="unknown_trace"} 1.0')
@@ -175,8 +200,9 @@ def test_metrics_count_requests_by_router_and_status(server_factory):
 def test_a_body_over_the_limit_is_413(server_factory):
     server = server_factory(experts=(EchoExpert("echo"),), max_body_bytes=200)
     with server.client() as http:
-        reply = http.post("/v1/chat/completions", json={
-            "model": "himoe", "messages": [{"role": "user", "content": "x" * 500}]})
+        reply = http.post(
+            "/v1/chat/completions", json={"model": "himoe", "messages": [{"role": "user", "content": "x" * 500}]}
+        )
         assert reply.status_code == 413 and reply.json()["error"]["code"] == "body_too_large"
         chunked = http.post("/v1/chat/completions", content=iter([b'{"model": "himoe", ', b" " * 300, b"}"]))
         assert chunked.status_code == 413
@@ -191,20 +217,35 @@ class OptionsExpert:
         return True
 
     async def infer(self, x, ctx: Context):
-        options = {k: v for k, v in ctx.options.items()}
+        options = dict(ctx.options.items())
         return ExpertOut(Value.json(options), ExpertAux(confidence=1.0))
 
 
 def test_generation_settings_and_history_reach_the_experts_as_context_options(server_factory):
     server = server_factory(experts=(OptionsExpert(),))
     completion = openai_client(server).chat.completions.create(
-        model="himoe", max_tokens=12, temperature=0.25, stop=["\n"],
-        messages=[{"role": "system", "content": "be brief"}, {"role": "user", "content": "first"},
-                  {"role": "assistant", "content": "one"}, {"role": "user", "content": "second"}])
+        model="himoe",
+        max_tokens=12,
+        temperature=0.25,
+        stop=["\n"],
+        messages=[
+            {"role": "system", "content": "be brief"},
+            {"role": "user", "content": "first"},
+            {"role": "assistant", "content": "one"},
+            {"role": "user", "content": "second"},
+        ],
+    )
     options = completion.model_extra["himoe"]["value"]["data"]
-    assert options == {"max_tokens": 12, "temperature": 0.25, "stop": ["\n"], "messages": [
-        {"role": "system", "content": "be brief"}, {"role": "user", "content": "first"},
-        {"role": "assistant", "content": "one"}]}
+    assert options == {
+        "max_tokens": 12,
+        "temperature": 0.25,
+        "stop": ["\n"],
+        "messages": [
+            {"role": "system", "content": "be brief"},
+            {"role": "user", "content": "first"},
+            {"role": "assistant", "content": "one"},
+        ],
+    }
 
 
 def test_route_decides_without_calling_and_its_decision_takes_feedback(server_factory):
@@ -213,8 +254,9 @@ def test_route_decides_without_calling_and_its_decision_takes_feedback(server_fa
     first, second = ConstantExpert("first"), ConstantExpert("second")
     server = server_factory(experts=(first, second))
     with server.client() as http:
-        reply = http.post("/v1/route", json={"model": "himoe", "messages": [{"role": "user", "content": "hello"}],
-                                             "himoe": {"k": 2}})
+        reply = http.post(
+            "/v1/route", json={"model": "himoe", "messages": [{"role": "user", "content": "hello"}], "himoe": {"k": 2}}
+        )
         assert reply.status_code == 200, reply.text
         body = reply.json()
         assert body["object"] == "himoe.route" and body["router"] == "default"
@@ -226,8 +268,9 @@ def test_route_decides_without_calling_and_its_decision_takes_feedback(server_fa
         assert first.calls == 0 and second.calls == 0  # no expert was called
         learned = http.post("/v1/feedback", json={"trace_id": body["trace_id"], "reward": 1.0})
         assert learned.status_code == 200 and learned.json()["status"] == "learned"
-        unknown_router = http.post("/v1/route", json={"model": "himoe/nope",
-                                                      "messages": [{"role": "user", "content": "hello"}]})
+        unknown_router = http.post(
+            "/v1/route", json={"model": "himoe/nope", "messages": [{"role": "user", "content": "hello"}]}
+        )
         assert unknown_router.status_code == 404
         nobody = http.post("/v1/route", json={"model": "himoe", "messages": [{"role": "user", "content": ""}]})
         assert 400 <= nobody.status_code < 500

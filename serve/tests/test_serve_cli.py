@@ -62,16 +62,19 @@ def test_a_bad_serve_table_is_one_line_naming_the_key(tmp_path):
     config.write_text("[serve]\nprot = 8000\n")
     result = run(str(HIMOE), "serve", "--config", str(config))
     assert result.returncode == 1
-    assert result.stderr.splitlines() == ["himoe: error: serve.prot: unknown key; known keys here: "
-                                          "allow_public_without_keys, host, keys_file, max_body_bytes, max_in_flight, "
-                                          "otel, otel_exporter, port"]
+    assert result.stderr.splitlines() == [
+        "himoe: error: serve.prot: unknown key; known keys here: "
+        "allow_public_without_keys, host, keys_file, max_body_bytes, max_in_flight, "
+        "otel, otel_exporter, port"
+    ]
     bad_port = run(str(HIMOE), "serve", "--port", "99999")
     assert bad_port.returncode == 2 and "expected a TCP port 0..65535, got '99999'" in bad_port.stderr
 
 
 def test_keys_file_and_environment_keys(tmp_path):
-    from himoe_core import ConfigError
     from himoe_serve import ApiKeys
+
+    from himoe_core import ConfigError
 
     keys_file = tmp_path / "keys"
     keys_file.write_text("# one key a line\nsk-from-file\n\n")

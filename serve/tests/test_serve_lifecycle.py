@@ -34,17 +34,20 @@ def wait_until(condition, what: str, timeout: float = PATIENCE_S) -> None:
 def open_request(url: str, text: str) -> socket.socket:
     """Send a chat request on a raw connection and leave it waiting for its answer."""
     host, port = url.removeprefix("http://").rsplit(":", 1)
-    body = ('{"model": "himoe", "messages": [{"role": "user", "content": "%s"}]}' % text).encode()
+    body = (f'{{"model": "himoe", "messages": [{{"role": "user", "content": "{text}"}}]}}').encode()
     sock = socket.create_connection((host, int(port)))
-    sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                 b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+    sock.sendall(
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+    )
     return sock
 
 
 def test_a_client_that_disconnects_leaves_no_expert_running(server_factory):
     hanging = HangingExpert("hanging", prefix="hang:")
-    server = server_factory(experts=(hanging, EchoExpert("echo", prefix="echo:")),
-                            config={"himoe": {"budget_ms": 3_600_000}})  # only the disconnect can end it
+    server = server_factory(
+        experts=(hanging, EchoExpert("echo", prefix="echo:")), config={"himoe": {"budget_ms": 3_600_000}}
+    )  # only the disconnect can end it
     sock = open_request(server.url, "hang: forever")
     wait_until(lambda: hanging.calls == 1, "the hanging expert was called")
     assert hanging.cancelled == 0 and server.app.in_flight == 1
@@ -52,8 +55,13 @@ def test_a_client_that_disconnects_leaves_no_expert_running(server_factory):
     wait_until(lambda: hanging.cancelled == 1, "the hanging expert saw the cancellation")
     wait_until(lambda: server.app.in_flight == 0, "the request left")
     with server.client() as http:
-        assert http.post("/v1/chat/completions", json={
-            "model": "himoe", "messages": [{"role": "user", "content": "echo: still serving"}]}).status_code == 200
+        assert (
+            http.post(
+                "/v1/chat/completions",
+                json={"model": "himoe", "messages": [{"role": "user", "content": "echo: still serving"}]},
+            ).status_code
+            == 200
+        )
         metrics = http.get("/metrics").text  # counted before in_flight dropped to 0
     assert 'himoe_requests_total{router="-",status="499"} 1.0' in metrics
     assert 'himoe_expert_calls_total{expert="hanging",status="cancelled"} 1.0' in metrics
@@ -61,18 +69,27 @@ def test_a_client_that_disconnects_leaves_no_expert_running(server_factory):
 
 def test_admission_pressure_is_429_with_retry_after(server_factory):
     hanging = HangingExpert("hanging", prefix="hang:")
-    server = server_factory(experts=(hanging, EchoExpert("echo", prefix="echo:")),
-                            config={"himoe": {"budget_ms": 3_600_000}}, max_in_flight=1)
+    server = server_factory(
+        experts=(hanging, EchoExpert("echo", prefix="echo:")),
+        config={"himoe": {"budget_ms": 3_600_000}},
+        max_in_flight=1,
+    )
     sock = open_request(server.url, "hang: forever")
     try:
         wait_until(lambda: server.app.in_flight == 1, "the first request is in flight")
         with server.client() as http:
-            refused = http.post("/v1/chat/completions", json={
-                "model": "himoe", "messages": [{"role": "user", "content": "echo: one more"}]})
+            refused = http.post(
+                "/v1/chat/completions",
+                json={"model": "himoe", "messages": [{"role": "user", "content": "echo: one more"}]},
+            )
             assert refused.status_code == 429
             assert refused.headers["retry-after"] == "1"
-            assert refused.json()["error"] == {"message": refused.json()["error"]["message"], "type": "rate_limit_error",
-                                               "code": "overloaded", "param": None}
+            assert refused.json()["error"] == {
+                "message": refused.json()["error"]["message"],
+                "type": "rate_limit_error",
+                "code": "overloaded",
+                "param": None,
+            }
             assert "max_in_flight" in refused.json()["error"]["message"]
             assert http.get("/readyz").status_code == 200  # probes are not routing requests
             assert 'himoe_admission_rejections_total{reason="max_in_flight"} 1.0' in http.get("/metrics").text
@@ -80,8 +97,12 @@ def test_admission_pressure_is_429_with_retry_after(server_factory):
         sock.close()
     wait_until(lambda: server.app.in_flight == 0, "the first request left")
     with server.client() as http:
-        assert http.post("/v1/chat/completions", json={
-            "model": "himoe", "messages": [{"role": "user", "content": "echo: now"}]}).status_code == 200
+        assert (
+            http.post(
+                "/v1/chat/completions", json={"model": "himoe", "messages": [{"role": "user", "content": "echo: now"}]}
+            ).status_code
+            == 200
+        )
 
 
 GATED_PLUGIN = textwrap.dedent('''
@@ -121,12 +142,19 @@ def test_sigterm_drains_in_flight_requests_flushes_traces_and_exits_0(tmp_path):
     (plugins / "gated_plugin.py").write_text(GATED_PLUGIN)
     state = tmp_path / "state.sqlite3"
     config = tmp_path / "himoe.toml"
-    config.write_text(f'[himoe]\nbudget_ms = 3600000\nplugins_dir = "{plugins}"\n\n'
-                      f'[state]\npath = "{state}"\nflush_every = 1000\n\n[serve]\nport = 0\n')
+    config.write_text(
+        f'[himoe]\nbudget_ms = 3600000\nplugins_dir = "{plugins}"\n\n'
+        f'[state]\npath = "{state}"\nflush_every = 1000\n\n[serve]\nport = 0\n'
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("HIMOE_")}
     env.update(GATE_FOLDER=str(tmp_path), HIMOE_LOAD_PLUGINS="gated-plugin")
-    process = subprocess.Popen([str(HIMOE), "serve", "--config", str(config)], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, env=env)
+    process = subprocess.Popen(
+        [str(HIMOE), "serve", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         line = process.stdout.readline()
         assert line.startswith("himoe serve: listening on http://127.0.0.1:"), (line, process.stderr.read())
@@ -134,15 +162,23 @@ def test_sigterm_drains_in_flight_requests_flushes_traces_and_exits_0(tmp_path):
         with httpx.Client(base_url=url, timeout=PATIENCE_S) as http:
             wait_until(lambda: http.get("/readyz").status_code == 200, "the server is ready")
             answers = []
-            worker = threading.Thread(target=lambda: answers.append(http.post("/v1/chat/completions", json={
-                "model": "himoe", "messages": [{"role": "user", "content": "gate: wait for me"}]})))
+            worker = threading.Thread(
+                target=lambda: answers.append(
+                    http.post(
+                        "/v1/chat/completions",
+                        json={"model": "himoe", "messages": [{"role": "user", "content": "gate: wait for me"}]},
+                    )
+                )
+            )
             worker.start()
             wait_until(lambda: (tmp_path / "started").exists(), "the gated expert started")
             process.send_signal(signal.SIGTERM)
             with httpx.Client(base_url=url, timeout=PATIENCE_S) as probe:
                 wait_until(lambda: probe.get("/readyz").status_code == 503, "/readyz says draining")
-                late = probe.post("/v1/chat/completions", json={
-                    "model": "himoe", "messages": [{"role": "user", "content": "gate: too late"}]})
+                late = probe.post(
+                    "/v1/chat/completions",
+                    json={"model": "himoe", "messages": [{"role": "user", "content": "gate: too late"}]},
+                )
                 assert late.status_code == 503 and late.json()["error"]["code"] == "draining"
             assert process.poll() is None  # still draining: the gated request is in flight
             (tmp_path / "release").write_text("1")

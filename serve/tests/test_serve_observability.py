@@ -14,11 +14,14 @@ def test_one_access_log_line_per_request_with_the_trace_id_and_no_body_or_key(se
     server = server_factory(experts=(EchoExpert("echo", prefix="echo:"),), keys="sk-secret-key-123")
     caplog.set_level(logging.INFO, logger="himoe.serve.access")
     with server.client(key="sk-secret-key-123") as http:
-        reply = http.post("/v1/chat/completions", json={
-            "model": "himoe", "messages": [{"role": "user", "content": "echo: a private sentence"}]})
+        reply = http.post(
+            "/v1/chat/completions",
+            json={"model": "himoe", "messages": [{"role": "user", "content": "echo: a private sentence"}]},
+        )
         http.get("/healthz")
     with server.client(key="sk-wrong-key-456") as http:
         http.get("/v1/models")
+
     def access_lines():
         return [r.getMessage() for r in caplog.records if r.name == "himoe.serve.access"]
 
@@ -37,12 +40,16 @@ def test_one_access_log_line_per_request_with_the_trace_id_and_no_body_or_key(se
 
 def test_spans_per_request_and_per_expert_call(server_factory):
     exporter = InMemorySpanExporter()
-    server = server_factory(experts=(EchoExpert("echo", prefix="echo:"), FailingExpert("broken", prefix="echo:")),
-                            config={"routers": {"both": {"experts": ["*"], "k": 2, "aggregator": "confidence"}}},
-                            otel=True, span_exporter=exporter)
+    server = server_factory(
+        experts=(EchoExpert("echo", prefix="echo:"), FailingExpert("broken", prefix="echo:")),
+        config={"routers": {"both": {"experts": ["*"], "k": 2, "aggregator": "confidence"}}},
+        otel=True,
+        span_exporter=exporter,
+    )
     with server.client() as http:
-        reply = http.post("/v1/chat/completions", json={
-            "model": "himoe", "messages": [{"role": "user", "content": "echo: traced"}]})
+        reply = http.post(
+            "/v1/chat/completions", json={"model": "himoe", "messages": [{"role": "user", "content": "echo: traced"}]}
+        )
         assert reply.status_code == 200
     deadline = time.monotonic() + 60.0  # the request's span ends just after its response is sent
     while len(exporter.get_finished_spans()) < 3 and time.monotonic() < deadline:

@@ -63,14 +63,27 @@ def upstream():
 
 
 def test_a_streaming_http_expert_is_passed_through_chunk_by_chunk(server_factory, upstream):
-    config = {"himoe": {"budget_ms": 120_000}, "plugins": {"himoe-http": {"experts": {"local_llm": {
-        "kind": "openai-chat", "url": f"http://127.0.0.1:{upstream.server_port}/v1/chat/completions",
-        "model": "upstream-model", "tasks": ["chat:"]}}}}}
+    config = {
+        "himoe": {"budget_ms": 120_000},
+        "plugins": {
+            "himoe-http": {
+                "experts": {
+                    "local_llm": {
+                        "kind": "openai-chat",
+                        "url": f"http://127.0.0.1:{upstream.server_port}/v1/chat/completions",
+                        "model": "upstream-model",
+                        "tasks": ["chat:"],
+                    }
+                }
+            }
+        },
+    }
     server = server_factory(entry_points=True, environ={"HIMOE_LOAD_PLUGINS": "himoe-http"}, config=config)
     client = openai.OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0, timeout=120.0)
     pieces, chunks = [], []
     with client.chat.completions.with_streaming_response.create(
-            model="himoe", stream=True, max_tokens=5, messages=[{"role": "user", "content": "chat: hi"}]) as raw:
+        model="himoe", stream=True, max_tokens=5, messages=[{"role": "user", "content": "chat: hi"}]
+    ) as raw:
         trace_id = raw.headers["x-himoe-trace-id"]
         for chunk in raw.parse():
             chunks.append(chunk)

@@ -23,7 +23,15 @@ from urllib.parse import parse_qs, urlsplit
 import trio
 
 from himoe_core import (
-    CancelToken, Context, DeadlineExceeded, ExpertAux, ExpertOut, HiMoE, InputData, InvalidInput, MoeError,
+    CancelToken,
+    Context,
+    DeadlineExceeded,
+    ExpertAux,
+    ExpertOut,
+    HiMoE,
+    InputData,
+    InvalidInput,
+    MoeError,
     Value,
 )
 
@@ -55,8 +63,15 @@ def make_handler(moe: HiMoE):
         token = CancelToken()
         try:
             response = await asyncio.to_thread(moe.run_sync, text, cancel=token, budget_ms=500)
-            status, body = 200, {"answer": response.value.to_jsonable(), "router": response.router,
-                                 "trace_id": response.trace_id, "elapsed_ms": response.elapsed_ms}
+            status, body = (
+                200,
+                {
+                    "answer": response.value.to_jsonable(),
+                    "router": response.router,
+                    "trace_id": response.trace_id,
+                    "elapsed_ms": response.elapsed_ms,
+                },
+            )
         except MoeError as exc:  # every himoe error says what happened in one line
             status = 400 if isinstance(exc, InvalidInput) else 504 if isinstance(exc, DeadlineExceeded) else 422
             body = {"error": f"{type(exc).__name__}: {exc}"}
@@ -64,9 +79,12 @@ def make_handler(moe: HiMoE):
             token.cancel("client went away")  # stops the experts still working on it
             raise
         payload = json.dumps(body).encode()
-        writer.write(f"HTTP/1.1 {status} {REASONS[status]}\r\n"
-                     f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
-                     "Connection: close\r\n\r\n".encode() + payload)
+        writer.write(
+            f"HTTP/1.1 {status} {REASONS[status]}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
+            "Connection: close\r\n\r\n".encode()
+            + payload
+        )
         await writer.drain()
         writer.close()
 
@@ -98,8 +116,9 @@ async def main(port: int, self_test: bool) -> None:
             results = await asyncio.gather(*(fetch(port, text) for text in texts))
             for text, result in zip(texts, results):
                 print(f"{text} -> {result.get('answer', {}).get('data') or result.get('error')}")
-            print(f"{len(texts)} requests in {1000 * (time.perf_counter() - started):.0f} ms "
-                  "(each answer takes 100 ms)")
+            print(
+                f"{len(texts)} requests in {1000 * (time.perf_counter() - started):.0f} ms (each answer takes 100 ms)"
+            )
 
 
 if __name__ == "__main__":

@@ -56,8 +56,10 @@ def main() -> None:
             response = moe.run_sync(text)
             call = response.trace["attempts"][-1]["calls"][0]
             value = response.value  # a Value: .kind, .data, .as_text(), .as_json(), .render()
-            print(f"{text!r} -> {value.kind.value} {value.data!r} "
-                  f"(router {response.router}, expert {call['expert']}, {response.elapsed_ms:.1f} ms)")
+            print(
+                f"{text!r} -> {value.kind.value} {value.data!r} "
+                f"(router {response.router}, expert {call['expert']}, {response.elapsed_ms:.1f} ms)"
+            )
 
         # A task hint routes a request whose text says nothing about it.
         print("hint ->", moe.run_sync("quiet please", task="shout:").value.as_text())

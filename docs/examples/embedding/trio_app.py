@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import trio
 
-from himoe_core import CancelToken, Cancelled, Context, ExpertAux, ExpertOut, HiMoE, InputData, Value
+from himoe_core import Cancelled, CancelToken, Context, ExpertAux, ExpertOut, HiMoE, InputData, Value
 
 FACTS = {"capital of france": "Paris", "capital of italy": "Rome", "largest planet": "Jupiter"}
 
@@ -95,8 +95,7 @@ async def main() -> None:
         # 2. A shadow router: the response leaves as soon as `quick` answered; `both` keeps
         #    running in the nursery of HiMoE.open and its answer lands in the trace.
         response = await moe.run("ask: capital of Italy")
-        print(f"primary -> {response.value.as_text()} from router {response.router} "
-              f"in {response.elapsed_ms:.0f} ms")
+        print(f"primary -> {response.value.as_text()} from router {response.router} in {response.elapsed_ms:.0f} ms")
         for shadow in await finished_shadows(moe, response.trace_id):
             print(f"shadow {shadow['router']} -> {shadow['value']['data']} ({shadow['status']})")
 

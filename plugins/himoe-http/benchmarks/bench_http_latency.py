@@ -37,10 +37,12 @@ class ChatHandler(BaseHTTPRequestHandler):
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
         answer = "you said: " + body["messages"][-1]["content"]
-        reply = json.dumps({
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 12, "completion_tokens": len(answer.split())},
-        }).encode()
+        reply = json.dumps(
+            {
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 12, "completion_tokens": len(answer.split())},
+            }
+        ).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(reply)))
@@ -54,8 +56,12 @@ def percentile(samples: list[float], q: float) -> float:
 
 
 def summary(samples: list[float]) -> dict:
-    return {"n": len(samples), "p50_ms": statistics.median(samples), "p90_ms": percentile(samples, 0.9),
-            "min_ms": min(samples)}
+    return {
+        "n": len(samples),
+        "p50_ms": statistics.median(samples),
+        "p90_ms": percentile(samples, 0.9),
+        "min_ms": min(samples),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,17 +72,27 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import trio
-    from himoe_core import Context, InputData
-
     from himoe_http import HttpPluginConfig
+
+    from himoe_core import Context, InputData
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), ChatHandler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{server.server_address[1]}/v1/chat/completions"
-    table = {"experts": {"local_llm": {"kind": "openai-chat", "url": url, "model": "bench", "tasks": ["chat:"],
-                                       "price_per_1k_input": 0.5, "price_per_1k_output": 1.5}}}
+    table = {
+        "experts": {
+            "local_llm": {
+                "kind": "openai-chat",
+                "url": url,
+                "model": "bench",
+                "tasks": ["chat:"],
+                "price_per_1k_input": 0.5,
+                "price_per_1k_output": 1.5,
+            }
+        }
+    }
 
     def new_expert():
         return HttpPluginConfig.parse(table).build_experts()[0]
@@ -84,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     x = InputData.text("chat: how fast is loopback?")
     results: dict[str, dict] = {}
     try:
+
         async def first_call() -> float:
             expert = new_expert()
             ctx = Context.start(5000)

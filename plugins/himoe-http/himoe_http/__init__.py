@@ -7,5 +7,4 @@ from .config.http_plugin_config import HttpPluginConfig
 from .experts.http.json_http_expert import JsonHttpExpert
 from .experts.http.openai_chat_expert import OpenAIChatExpert
 
-__all__ = ["HttpCaller", "HttpExpertConfig", "HttpPluginConfig", "JsonHttpExpert", "OpenAIChatExpert",
-           "RetryPolicy"]
+__all__ = ["HttpCaller", "HttpExpertConfig", "HttpPluginConfig", "JsonHttpExpert", "OpenAIChatExpert", "RetryPolicy"]

@@ -25,8 +25,11 @@ def parse_chat_completion(reply: Any) -> tuple[str, tuple[int, int] | None]:
         raise ValueError(f"choices[0] must be an object, got {_kind(choice)}")
     message = choice.get("message")
     if not isinstance(message, dict):
-        raise ValueError("choices[0].message is missing" if message is None
-                         else f"choices[0].message must be an object, got {_kind(message)}")
+        raise ValueError(
+            "choices[0].message is missing"
+            if message is None
+            else f"choices[0].message must be an object, got {_kind(message)}"
+        )
     if "content" not in message:
         raise ValueError("choices[0].message.content is missing")
     content = message["content"]
@@ -60,8 +63,9 @@ def parse_chat_stream(events: list[Any]) -> tuple[str, tuple[int, int] | None]:
     if not events:
         raise ValueError("the stream ended before any chunk")
     content = "".join(stream_delta(event) for event in events)
-    usage = next((e["usage"] for e in reversed(events) if isinstance(e, dict) and isinstance(e.get("usage"), dict)),
-                 None)
+    usage = next(
+        (e["usage"] for e in reversed(events) if isinstance(e, dict) and isinstance(e.get("usage"), dict)), None
+    )
     if usage is None:
         return content, None
     _, tokens = parse_chat_completion({"choices": [{"message": {"content": ""}}], "usage": usage})
@@ -71,8 +75,9 @@ def parse_chat_stream(events: list[Any]) -> tuple[str, tuple[int, int] | None]:
 def _kind(value: Any) -> str:
     if value is None:
         return "null"
-    name = {bool: "boolean", int: "number", float: "number", str: "string", list: "list",
-            dict: "object"}.get(type(value), type(value).__name__)
+    name = {bool: "boolean", int: "number", float: "number", str: "string", list: "list", dict: "object"}.get(
+        type(value), type(value).__name__
+    )
     text = repr(value)
     return f"{name} {text}" if len(text) <= 40 else name
 

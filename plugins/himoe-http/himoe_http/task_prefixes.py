@@ -17,5 +17,5 @@ def strip_prefix(text: str, prefixes: tuple[str, ...]) -> str:
     stripped = text.strip()
     prefix = matching_prefix(stripped, prefixes)
     if prefix is not None:
-        stripped = stripped[len(prefix):].strip()
+        stripped = stripped[len(prefix) :].strip()
     return stripped

@@ -35,6 +35,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import trio
+
 from himoe_core import Context, InputData
 
 HANG_LIMIT_S = 10.0
@@ -66,10 +67,16 @@ class LoopbackHandler(BaseHTTPRequestHandler):
         with server.lock:
             server.counts[parts.path] += 1
             count = server.counts[parts.path]
-            server.records.append({
-                "path": parts.path, "query": query, "headers": dict(self.headers.items()),
-                "body": body, "time": time.monotonic(), "client_port": self.client_address[1],
-            })
+            server.records.append(
+                {
+                    "path": parts.path,
+                    "query": query,
+                    "headers": dict(self.headers.items()),
+                    "body": body,
+                    "time": time.monotonic(),
+                    "client_port": self.client_address[1],
+                }
+            )
         route = parts.path
         if route == "/ok":
             self._chat(body)
@@ -120,8 +127,12 @@ class LoopbackHandler(BaseHTTPRequestHandler):
         elif route == "/classify":
             text = body.get("text", "") if isinstance(body, dict) else ""
             positive = any(word in text.lower() for word in ("love", "great", "good"))
-            reply = {"label": "positive" if positive else "negative",
-                     "score": {"value": 0.9 if positive else 0.2}, "received": body, "nothing": None}
+            reply = {
+                "label": "positive" if positive else "negative",
+                "score": {"value": 0.9 if positive else 0.2},
+                "received": body,
+                "nothing": None,
+            }
             self._send(200, json.dumps(reply).encode())
         else:
             self._send(404, b'{"error": "no such route"}')
@@ -131,12 +142,15 @@ class LoopbackHandler(BaseHTTPRequestHandler):
         messages = body["messages"]
         answer = f"you said: {messages[-1]['content']}{extra}"
         reply = {
-            "id": "chatcmpl-1", "object": "chat.completion", "model": body["model"],
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": answer},
-                         "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": sum(len(m["content"]) for m in messages),
-                      "completion_tokens": len(answer),
-                      "total_tokens": sum(len(m["content"]) for m in messages) + len(answer)},
+            "id": "chatcmpl-1",
+            "object": "chat.completion",
+            "model": body["model"],
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}],
+            "usage": {
+                "prompt_tokens": sum(len(m["content"]) for m in messages),
+                "completion_tokens": len(answer),
+                "total_tokens": sum(len(m["content"]) for m in messages) + len(answer),
+            },
         }
         self._send(200, json.dumps(reply).encode())
 

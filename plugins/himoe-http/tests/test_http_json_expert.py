@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+
 from himoe_core import ExpertFailed, Value, ValueKind
 
 
@@ -36,14 +37,16 @@ def test_http_json_renders_the_template_and_reads_the_response_path(loopback, ma
 
 
 def test_http_json_nested_template_and_task_placeholder(loopback, make_expert, call):
-    template = {"input": {"text": "{text}", "lang": "en", "tags": ["{task}", "fixed"], "n": 3,
-                          "strict": True},
-                "note": "task={task}; text={text}"}
+    template = {
+        "input": {"text": "{text}", "lang": "en", "tags": ["{task}", "fixed"], "n": 3, "strict": True},
+        "note": "task={task}; text={text}",
+    }
     expert = sentiment(loopback, make_expert, request_template=template, response_path="received")
     out = call(expert, "sentiment: good {task} stuff", 500)
-    expected = {"input": {"text": "good {task} stuff", "lang": "en", "tags": ["sentiment:", "fixed"],
-                          "n": 3, "strict": True},
-                "note": "task=sentiment:; text=good {task} stuff"}
+    expected = {
+        "input": {"text": "good {task} stuff", "lang": "en", "tags": ["sentiment:", "fixed"], "n": 3, "strict": True},
+        "note": "task=sentiment:; text=good {task} stuff",
+    }
     assert loopback.records[0]["body"] == expected
     # The value at the path is an object: a Json value, exactly what the server received.
     assert out.value.kind is ValueKind.JSON and out.value.as_json() == expected
@@ -65,11 +68,14 @@ def test_http_json_whole_reply_numbers_and_null(loopback, make_expert, call):
     assert call(nothing, "sentiment: great", 500).value.is_none()
 
 
-@pytest.mark.parametrize("path, message", [
-    ("missing", "response_path 'missing' not found: key 'missing' is missing at the reply (keys: label, "),
-    ("label.deeper", "response_path 'label.deeper' not found: label is a string, not an object or list"),
-    ("received.text.0", "received.text is a string"),
-])
+@pytest.mark.parametrize(
+    "path, message",
+    [
+        ("missing", "response_path 'missing' not found: key 'missing' is missing at the reply (keys: label, "),
+        ("label.deeper", "response_path 'label.deeper' not found: label is a string, not an object or list"),
+        ("received.text.0", "received.text is a string"),
+    ],
+)
 def test_http_json_missing_response_path_fails_clearly(loopback, make_expert, call, path, message):
     expert = sentiment(loopback, make_expert, response_path=path)
     with pytest.raises(ExpertFailed) as info:
@@ -83,8 +89,7 @@ def test_http_json_list_indexes_in_response_path(loopback, make_expert, call):
 
     raw = '{"results": [{"label": "a"}, {"label": "b"}]}'
     table = {"kind": "json", "url": loopback.url("/raw?body=" + quote(raw)), "tasks": ["x:"]}
-    assert call(make_expert("second", **table, response_path="results.1.label"), "x: y", 500).value \
-        == Value.text("b")
+    assert call(make_expert("second", **table, response_path="results.1.label"), "x: y", 500).value == Value.text("b")
     with pytest.raises(ExpertFailed, match="results is a list of 2 items, which has no item '2'"):
         call(make_expert("third", **table, response_path="results.2.label"), "x: y", 500)
 
@@ -109,8 +114,7 @@ def test_http_json_shares_retry_and_deadline_semantics(loopback, make_expert, ca
         call(expert, "sentiment: good", 150)
     assert (time.monotonic() - started) * 1000 <= 150 + 100
     assert loopback.wait_for_disconnect() is not None
-    expert = sentiment(loopback, make_expert, url=loopback.url("/status?code=500"), max_retries=1,
-                       backoff_base_ms=10)
+    expert = sentiment(loopback, make_expert, url=loopback.url("/status?code=500"), max_retries=1, backoff_base_ms=10)
     with pytest.raises(ExpertFailed, match=r"HTTP 500 from .* after 2 attempts"):
         call(expert, "sentiment: good", 500)
 

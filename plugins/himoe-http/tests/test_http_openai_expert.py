@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 import pytest
 import trio
+
 from himoe_core import Cancelled, Context, ExpertFailed, InputData, InvalidInput, ValueKind
 
 
@@ -51,16 +52,16 @@ def test_http_openai_answer_cost_and_request(loopback, make_expert, call):
     [record] = loopback.records
     assert record["body"] == {
         "model": "llama-3-8b",
-        "messages": [{"role": "system", "content": "You are helpful."},
-                     {"role": "user", "content": "What is 2+2?"}],
+        "messages": [{"role": "system", "content": "You are helpful."}, {"role": "user", "content": "What is 2+2?"}],
     }
     assert record["headers"]["Content-Type"] == "application/json"
     assert "Authorization" not in record["headers"]  # no api_key_env configured
 
 
 def test_http_openai_prefix_stripping_options_and_confidence(loopback, make_expert, call):
-    expert = chat(loopback, make_expert, "/ok", confidence=0.8, temperature=0.2, max_tokens=64,
-                  system_prompt="Be brief.")
+    expert = chat(
+        loopback, make_expert, "/ok", confidence=0.8, temperature=0.2, max_tokens=64, system_prompt="Be brief."
+    )
     out = call(expert, "  ASK:   why is the sky blue?  ", 500)
     assert out.value.as_text() == "you said: why is the sky blue?"
     assert out.aux.confidence == 0.8
@@ -74,8 +75,14 @@ def test_http_openai_prefix_stripping_options_and_confidence(loopback, make_expe
 
 def test_http_openai_without_system_prompt_or_usage(loopback, make_expert, call):
     raw = '{"choices": [{"message": {"role": "assistant", "content": "fine"}}]}'
-    expert = make_expert("bare", kind="openai-chat", url=loopback.url("/raw?body=" + quote(raw)), model="m",
-                         tasks=["chat:"], cost_units=0.7)
+    expert = make_expert(
+        "bare",
+        kind="openai-chat",
+        url=loopback.url("/raw?body=" + quote(raw)),
+        model="m",
+        tasks=["chat:"],
+        cost_units=0.7,
+    )
     out = call(expert, "chat: hi", 500)
     assert out.value.as_text() == "fine"
     assert out.aux.cost_units == 0.7  # no usage: the configured expected cost
@@ -144,8 +151,9 @@ def test_http_openai_500_is_retried_then_fails_within_budget(loopback, make_expe
     expert = chat(loopback, make_expert, "/status?code=500", max_retries=2)
     with pytest.raises(ExpertFailed) as info:
         timed(call, expert, "chat: hi", 500)
-    assert info.value.cause == (f'HTTP 500 from {loopback.target} after 3 attempts '
-                                f'(last reply: {{"error": "internal error"}})')
+    assert info.value.cause == (
+        f'HTTP 500 from {loopback.target} after 3 attempts (last reply: {{"error": "internal error"}})'
+    )
     assert len(loopback.records) == 3
     assert info.value.elapsed_ms <= 500 + 100
 
@@ -177,8 +185,7 @@ def test_http_openai_429_then_success_honours_retry_after(loopback, make_expert,
 
 
 def test_http_openai_5xx_then_success_uses_jittered_backoff(loopback, make_expert, call):
-    expert = chat(loopback, make_expert, "/fail-then-ok?code=502&times=2", backoff_base_ms=30,
-                  max_retries=2)
+    expert = chat(loopback, make_expert, "/fail-then-ok?code=502&times=2", backoff_base_ms=30, max_retries=2)
     out = call(expert, "chat: hi", 500)
     assert out.value.as_text() == "you said: hi"
     assert len(loopback.records) == 3
@@ -196,8 +203,15 @@ def test_http_openai_dropped_connection_is_retried(loopback, make_expert, call):
 
 def test_http_openai_connection_refused_fails_after_retries(make_expert, call):
     port = unused_port()
-    expert = make_expert("gone", kind="openai-chat", url=f"http://127.0.0.1:{port}/v1", model="m",
-                         tasks=["chat:"], max_retries=2, backoff_base_ms=10)
+    expert = make_expert(
+        "gone",
+        kind="openai-chat",
+        url=f"http://127.0.0.1:{port}/v1",
+        model="m",
+        tasks=["chat:"],
+        max_retries=2,
+        backoff_base_ms=10,
+    )
     with pytest.raises(ExpertFailed) as info:
         call(expert, "chat: hi", 500)
     assert info.value.cause.startswith(f"connection to 127.0.0.1:{port} failed (ConnectError")
@@ -212,23 +226,28 @@ def test_http_openai_401_is_not_retried(loopback, make_expert, call):
     assert len(loopback.records) == 1
 
 
-@pytest.mark.parametrize("body, cause", [
-    ("this is not json {", "malformed JSON reply from {target}: Expecting value"),
-    ("", "malformed JSON reply from {target}: Expecting value: line 1 column 1 (char 0); the body is empty"),
-    ('{"value": NaN}', "malformed JSON reply from {target}: NaN is not valid JSON"),
-    ('[1, 2]', "malformed reply from {target}: expected a JSON object, got list"),
-    ('{"id": "x"}', "malformed reply from {target}: 'choices' is missing"),
-    ('{"error": {"message": "model not loaded"}}', "'choices' is missing; the server reported an error: "),
-    ('{"choices": []}', "'choices' is empty"),
-    ('{"choices": "nope"}', "'choices' must be a list, got string 'nope'"),
-    ('{"choices": [{"text": "hi"}]}', "choices[0].message is missing"),
-    ('{"choices": [{"message": {"role": "assistant"}}]}', "choices[0].message.content is missing"),
-    ('{"choices": [{"message": {"content": 42}}]}', "choices[0].message.content must be a string, got number 42"),
-    ('{"choices": [{"message": {"content": null}}]}', "choices[0].message.content must be a string, got null"),
-    ('{"choices": [{"message": {"content": "x"}}], "usage": {"prompt_tokens": "7", "completion_tokens": 1}}',
-     "usage.prompt_tokens must be an integer >= 0, got string '7'"),
-    ('{"choices": [{"message": {"content": "x"}}], "usage": []}', "'usage' must be an object, got list"),
-])
+@pytest.mark.parametrize(
+    "body, cause",
+    [
+        ("this is not json {", "malformed JSON reply from {target}: Expecting value"),
+        ("", "malformed JSON reply from {target}: Expecting value: line 1 column 1 (char 0); the body is empty"),
+        ('{"value": NaN}', "malformed JSON reply from {target}: NaN is not valid JSON"),
+        ("[1, 2]", "malformed reply from {target}: expected a JSON object, got list"),
+        ('{"id": "x"}', "malformed reply from {target}: 'choices' is missing"),
+        ('{"error": {"message": "model not loaded"}}', "'choices' is missing; the server reported an error: "),
+        ('{"choices": []}', "'choices' is empty"),
+        ('{"choices": "nope"}', "'choices' must be a list, got string 'nope'"),
+        ('{"choices": [{"text": "hi"}]}', "choices[0].message is missing"),
+        ('{"choices": [{"message": {"role": "assistant"}}]}', "choices[0].message.content is missing"),
+        ('{"choices": [{"message": {"content": 42}}]}', "choices[0].message.content must be a string, got number 42"),
+        ('{"choices": [{"message": {"content": null}}]}', "choices[0].message.content must be a string, got null"),
+        (
+            '{"choices": [{"message": {"content": "x"}}], "usage": {"prompt_tokens": "7", "completion_tokens": 1}}',
+            "usage.prompt_tokens must be an integer >= 0, got string '7'",
+        ),
+        ('{"choices": [{"message": {"content": "x"}}], "usage": []}', "'usage' must be an object, got list"),
+    ],
+)
 def test_http_openai_malformed_replies_fail_clearly(loopback, make_expert, call, body, cause):
     expert = chat(loopback, make_expert, "/raw?body=" + quote(body))
     with pytest.raises(ExpertFailed) as info:
@@ -400,8 +419,13 @@ def test_http_openai_request_options_and_history_reach_the_endpoint(loopback, ma
     """`ctx.options` (what `himoe serve` fills from a chat request) override the config's settings,
     and the earlier turns go between the system prompt and the user message."""
     expert = chat(loopback, make_expert, "/ok", temperature=0.2, max_tokens=64)
-    options = {"max_tokens": 7, "temperature": 0.9, "stop": ("\n",), "ignored_by_this_expert": 1,
-               "messages": ({"role": "user", "content": "earlier"}, {"role": "assistant", "content": "answer"})}
+    options = {
+        "max_tokens": 7,
+        "temperature": 0.9,
+        "stop": ("\n",),
+        "ignored_by_this_expert": 1,
+        "messages": ({"role": "user", "content": "earlier"}, {"role": "assistant", "content": "answer"}),
+    }
 
     async def main():
         return await expert.infer(InputData.text("chat: now"), Context.start(500.0, options=options))
@@ -409,7 +433,15 @@ def test_http_openai_request_options_and_history_reach_the_endpoint(loopback, ma
     out = trio.run(main)
     assert out.value.as_text() == "you said: now"
     body = loopback.records[0]["body"]
-    assert body == {"model": "llama-3-8b", "max_tokens": 7, "temperature": 0.9, "stop": ["\n"],
-                    "messages": [{"role": "system", "content": "You are helpful."},
-                                 {"role": "user", "content": "earlier"}, {"role": "assistant", "content": "answer"},
-                                 {"role": "user", "content": "now"}]}
+    assert body == {
+        "model": "llama-3-8b",
+        "max_tokens": 7,
+        "temperature": 0.9,
+        "stop": ["\n"],
+        "messages": [
+            {"role": "system", "content": "You are helpful."},
+            {"role": "user", "content": "earlier"},
+            {"role": "assistant", "content": "answer"},
+            {"role": "user", "content": "now"},
+        ],
+    }

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from himoe_core import HiMoE
 from himoe_core.plugins import PluginHost
 
@@ -19,8 +20,13 @@ PACKAGE = Path(__file__).resolve().parents[1] / "himoe_http"
 
 
 def run_cli(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "himoe_core", *args], capture_output=True, text=True,
-                          timeout=60, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "himoe_core", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def test_http_plugin_is_installed():
@@ -38,11 +44,21 @@ def test_http_plugin_is_installed():
 
 
 def test_http_plugin_lists_configured_experts_with_distribution_and_version():
-    config = {"plugins": {"himoe-http": {"experts": {
-        "local_llm": {"kind": "openai-chat", "url": "http://127.0.0.1:8080/v1/chat/completions",
-                      "model": "llama-3-8b", "tasks": ["chat:"]},
-        "sentiment_api": {"kind": "json", "url": "http://127.0.0.1:8081/classify", "tasks": ["sentiment:"]},
-    }}}}
+    config = {
+        "plugins": {
+            "himoe-http": {
+                "experts": {
+                    "local_llm": {
+                        "kind": "openai-chat",
+                        "url": "http://127.0.0.1:8080/v1/chat/completions",
+                        "model": "llama-3-8b",
+                        "tasks": ["chat:"],
+                    },
+                    "sentiment_api": {"kind": "json", "url": "http://127.0.0.1:8081/classify", "tasks": ["sentiment:"]},
+                }
+            }
+        }
+    }
     host = PluginHost(config=config, strict=True, environ={"HIMOE_LOAD_PLUGINS": "himoe-http"})
     infos = {info.name: info.to_jsonable() for info in host.expert_infos()}
     assert set(infos) == {"local_llm", "sentiment_api"}
@@ -55,20 +71,23 @@ def test_http_plugin_serves_himoe_run_from_a_toml_config(loopback, tmp_path):
     config = tmp_path / "himoe.toml"
     # a generous budget: the first request imports httpx and connects, which takes over the default
     # second on a busy machine
-    config.write_text(f"""
+    config.write_text(
+        f"""
 [himoe]
 budget_ms = 60000
 
 [plugins.himoe-http.experts.local_llm]
 kind = "openai-chat"
-url = "{loopback.url('/ok')}"
+url = "{loopback.url("/ok")}"
 model = "llama-3-8b"
 api_key_env = "LOCAL_LLM_KEY"
 tasks = ["chat:", "ask:"]
 price_per_1k_input = 0.5
 price_per_1k_output = 1.5
 system_prompt = "You are helpful."
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     env = {"HIMOE_LOAD_PLUGINS": "himoe-http", "HIMOE_STRICT_PLUGINS": "1", "LOCAL_LLM_KEY": "sk-cli-test"}
     result = run_cli("run", "ask: hello from the command line", "--config", str(config), "--json", env=env)
     assert result.returncode == 0, result.stderr
@@ -84,9 +103,11 @@ system_prompt = "You are helpful."
 
 
 def test_http_plugin_import_is_light():
-    code = ("import himoe_http.plugin, himoe_http, sys; "
-            "heavy = [m for m in ('httpx', 'httpcore', 'anyio', 'h11') if m in sys.modules]; "
-            "assert not heavy, heavy")
+    code = (
+        "import himoe_http.plugin, himoe_http, sys; "
+        "heavy = [m for m in ('httpx', 'httpcore', 'anyio', 'h11') if m in sys.modules]; "
+        "assert not heavy, heavy"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
 
@@ -95,11 +116,26 @@ def test_http_plugin_end_to_end_through_the_engine(loopback, monkeypatch):
     monkeypatch.setenv("LOCAL_LLM_KEY", "sk-engine-test")
     config = {
         "himoe": {"budget_ms": 500},
-        "plugins": {"himoe-http": {"experts": {
-            "local_llm": {"kind": "openai-chat", "url": loopback.url("/ok"), "model": "llama-3-8b",
-                          "tasks": ["chat:"], "api_key_env": "LOCAL_LLM_KEY", "price_per_1k_input": 1.0},
-            "stuck_llm": {"kind": "openai-chat", "url": loopback.url("/hang"), "model": "x", "tasks": ["stuck:"]},
-        }}},
+        "plugins": {
+            "himoe-http": {
+                "experts": {
+                    "local_llm": {
+                        "kind": "openai-chat",
+                        "url": loopback.url("/ok"),
+                        "model": "llama-3-8b",
+                        "tasks": ["chat:"],
+                        "api_key_env": "LOCAL_LLM_KEY",
+                        "price_per_1k_input": 1.0,
+                    },
+                    "stuck_llm": {
+                        "kind": "openai-chat",
+                        "url": loopback.url("/hang"),
+                        "model": "x",
+                        "tasks": ["stuck:"],
+                    },
+                }
+            }
+        },
     }
     with HiMoE(config=config, environ={"HIMOE_LOAD_PLUGINS": "himoe-http", "HIMOE_STRICT_PLUGINS": "1"}) as moe:
         # the first request imports httpx and connects: a generous budget for a busy machine
@@ -127,8 +163,9 @@ def test_http_plugin_follows_the_file_convention():
             # snake_case of the class name; an acronym may stay one word (OpenAIChatExpert ->
             # openai_chat_expert, the name the brief gives).
             assert re.fullmatch(r"[a-z0-9]+(_[a-z0-9]+)*", path.stem), path
-            assert path.stem.replace("_", "") == classes[0].lower(), \
+            assert path.stem.replace("_", "") == classes[0].lower(), (
                 f"{path}: class {classes[0]} is not in a file named after it"
+            )
         nested = [n.name for n in ast.walk(tree) if isinstance(n, ast.ClassDef) and n.name not in classes]
         assert not nested, f"{path}: nested classes {nested}"
     experts = {p.stem for p in (PACKAGE / "experts" / "http").glob("*_expert.py")}

@@ -6,7 +6,6 @@ import email.utils
 import random
 
 import pytest
-
 from himoe_http import RetryPolicy
 from himoe_http.base_models.http.redaction import one_line, redact, redact_json, snippet
 from himoe_http.base_models.http.retry_after import parse_retry_after
@@ -34,10 +33,21 @@ def test_http_retry_policy_full_jitter_bounds():
         RetryPolicy(base_ms=0)
 
 
-@pytest.mark.parametrize("header, seconds", [
-    (None, None), ("", None), ("soon", None), ("nan", None), ("inf", None),
-    ("0", 0.0), ("2", 2.0), (" 120 ", 120.0), ("0.25", 0.25), ("-3", 0.0),
-])
+@pytest.mark.parametrize(
+    "header, seconds",
+    [
+        (None, None),
+        ("", None),
+        ("soon", None),
+        ("nan", None),
+        ("inf", None),
+        ("0", 0.0),
+        ("2", 2.0),
+        (" 120 ", 120.0),
+        ("0.25", 0.25),
+        ("-3", 0.0),
+    ],
+)
 def test_http_retry_after_seconds(header, seconds):
     assert parse_retry_after(header) == seconds
 
@@ -53,8 +63,9 @@ def test_http_retry_after_http_date():
 def test_http_redaction_helpers():
     assert redact("key=abc123 and abc123", "abc123") == "key=*** and ***"
     assert redact("nothing", None) == "nothing" and redact("x", "") == "x"
-    assert redact_json({"abc123": ["abc123!", 1, None, {"k": "abc123"}]}, "abc123") == \
-        {"***": ["***!", 1, None, {"k": "***"}]}
+    assert redact_json({"abc123": ["abc123!", 1, None, {"k": "abc123"}]}, "abc123") == {
+        "***": ["***!", 1, None, {"k": "***"}]
+    }
     assert one_line("a\n  b\tc") == "a b c"
     assert len(one_line("x" * 500, 100)) == 100
     assert snippet(b"\xff\xfeoops abc123\n", "abc123") == "\ufffd\ufffdoops ***"

@@ -74,8 +74,14 @@ def cli_env(monkeypatch, tmp_path):
 def test_d5_no_config_error_shows_the_secret(tmp_path, capsys, caplog, cli_env, name):
     caplog.set_level(logging.DEBUG)
     config = config_file(tmp_path, name, BAD_CONFIGS[name])
-    for argv in (["list-experts"], ["list-experts", "--json"], ["plugins"], ["run", "chat: hi"],
-                 ["--debug", "list-experts"], ["--debug", "run", "chat: hi"]):
+    for argv in (
+        ["list-experts"],
+        ["list-experts", "--json"],
+        ["plugins"],
+        ["run", "chat: hi"],
+        ["--debug", "list-experts"],
+        ["--debug", "run", "chat: hi"],
+    ):
         code, output = himoe(capsys, *argv, "--config", config)
         assert code == 1, (argv, output)
         assert f"plugins.himoe-http.experts.{name}" in output, output  # the error names the key…
@@ -83,26 +89,37 @@ def test_d5_no_config_error_shows_the_secret(tmp_path, capsys, caplog, cli_env, 
     assert not leaked(caplog.text)
 
 
-def test_d5_listings_runs_traces_and_logs_keep_url_and_header_secrets_out(loopback, tmp_path, capsys, caplog,
-                                                                           cli_env):
+def test_d5_listings_runs_traces_and_logs_keep_url_and_header_secrets_out(loopback, tmp_path, capsys, caplog, cli_env):
     caplog.set_level(logging.DEBUG)  # httpx logs every request line, URL included
     tables = {
-        "query_key": {**BASE, "url": loopback.url(f"/ok?key={CANARY}"), "api_key_env": "CANARY_KEY",
-                      "headers": {"X-Token": f"t-{CANARY}"}},
-        "echoing": {**BASE, "url": loopback.url(f"/echo-auth?token={CANARY}&plain=1"), "tasks": ["ask:"],
-                    "api_key_env": "CANARY_KEY"},  # the server puts the key in its answer
-        "unreachable": {**BASE, "url": f"http://127.0.0.1:1/v1?key={CANARY}", "tasks": ["down:"],
-                        "max_retries": 0},
+        "query_key": {
+            **BASE,
+            "url": loopback.url(f"/ok?key={CANARY}"),
+            "api_key_env": "CANARY_KEY",
+            "headers": {"X-Token": f"t-{CANARY}"},
+        },
+        "echoing": {
+            **BASE,
+            "url": loopback.url(f"/echo-auth?token={CANARY}&plain=1"),
+            "tasks": ["ask:"],
+            "api_key_env": "CANARY_KEY",
+        },  # the server puts the key in its answer
+        "unreachable": {**BASE, "url": f"http://127.0.0.1:1/v1?key={CANARY}", "tasks": ["down:"], "max_retries": 0},
     }
     path = tmp_path / "himoe.toml"
     path.write_text("".join(open(config_file(tmp_path, name, table)).read() for name, table in tables.items()))
     config = str(path)
     outputs = []
-    for argv in (["list-experts"], ["list-experts", "--json"], ["plugins", "--json"], ["plugins", "--all"],
-                 ["run", "chat: hi", "--json", "--budget-ms", "5000"],
-                 ["run", "ask: hi", "--explain", "--budget-ms", "5000"],
-                 ["--debug", "run", "down: hi", "--budget-ms", "2000"],
-                 ["run", "down: hi", "--json", "--budget-ms", "2000"]):
+    for argv in (
+        ["list-experts"],
+        ["list-experts", "--json"],
+        ["plugins", "--json"],
+        ["plugins", "--all"],
+        ["run", "chat: hi", "--json", "--budget-ms", "5000"],
+        ["run", "ask: hi", "--explain", "--budget-ms", "5000"],
+        ["--debug", "run", "down: hi", "--budget-ms", "2000"],
+        ["run", "down: hi", "--json", "--budget-ms", "2000"],
+    ):
         code, output = himoe(capsys, *argv, "--config", config)
         outputs.append((argv, code, output))
     assert [code for _, code, _ in outputs] == [0, 0, 0, 0, 0, 0, 1, 1], outputs
@@ -110,8 +127,9 @@ def test_d5_listings_runs_traces_and_logs_keep_url_and_header_secrets_out(loopba
     assert "you said: hi" in outputs[4][2]
     for argv, _, output in outputs:
         assert not leaked(output), (argv, output)
-    assert loopback.records and all(record["headers"]["Authorization"] == f"Bearer {CANARY}"
-                                    for record in loopback.records)  # it was really sent
+    assert loopback.records and all(
+        record["headers"]["Authorization"] == f"Bearer {CANARY}" for record in loopback.records
+    )  # it was really sent
     assert not leaked(caplog.text), caplog.text
     code, output = himoe(capsys, "stats", "--json")
     assert code == 0 and not leaked(output)

@@ -8,6 +8,7 @@ from urllib.parse import quote
 
 import pytest
 import trio
+
 from himoe_core import Cancelled, Context, ExpertFailed, InputData
 
 FAKE_KEY = "sk-FAKE-7f3c9d2e-DO-NOT-LEAK"
@@ -22,8 +23,16 @@ def keyed(loopback, make_expert, monkeypatch):
     monkeypatch.setenv("LOCAL_LLM_KEY", FAKE_KEY)
 
     def make(path, **overrides):
-        table = {"kind": "openai-chat", "url": loopback.url(path), "model": "m", "tasks": ["chat:"],
-                 "api_key_env": "LOCAL_LLM_KEY", "max_retries": 2, "backoff_base_ms": 10, **overrides}
+        table = {
+            "kind": "openai-chat",
+            "url": loopback.url(path),
+            "model": "m",
+            "tasks": ["chat:"],
+            "api_key_env": "LOCAL_LLM_KEY",
+            "max_retries": 2,
+            "backoff_base_ms": 10,
+            **overrides,
+        }
         return make_expert("local_llm", **table)
 
     return make
@@ -42,8 +51,15 @@ async def _infer(expert, ctx):
 
 
 def assert_clean(exc, expert):
-    for text in (str(exc), repr(exc), exc.cause, repr(expert), repr(expert.config), repr(expert._caller),
-                 "".join(traceback.format_exception(exc))):
+    for text in (
+        str(exc),
+        repr(exc),
+        exc.cause,
+        repr(expert),
+        repr(expert.config),
+        repr(expert._caller),
+        "".join(traceback.format_exception(exc)),
+    ):
         assert not leaks(text), text
 
 
@@ -55,19 +71,22 @@ def test_http_key_is_sent_as_bearer(loopback, keyed):
     assert not leaks(repr(expert)) and not leaks(repr(out)) and not leaks(repr(out.value))
 
 
-@pytest.mark.parametrize("path, expected", [
-    ("/status?code=401", "HTTP 401"),                         # the server echoes the header back
-    ("/status?code=500", "HTTP 500"),                         # retried, then given up
-    ("/fail-then-ok?code=429&times=9&retry_after=0.01", "HTTP 429"),
-    ("/status?code=503&retry_after=30", "Retry-After"),        # no budget for the wait
-    ("/hang", "timed out after"),
-    ("/slow?ms=2000", "timed out after"),
-    ("/raw?body=" + quote("not json, key={auth}"), "malformed JSON reply"),
-    ("/raw?body=" + quote('{"error": "bad key {auth}"}'), "'choices' is missing"),
-    ("/raw?body=" + quote('{"choices": [{"message": {"content": ["{auth}"]}}]}'), "must be a string"),
-    ("/big?bytes=300000", "larger than max_response_bytes"),
-    ("/drop-then-ok?times=9", "connection to"),
-])
+@pytest.mark.parametrize(
+    "path, expected",
+    [
+        ("/status?code=401", "HTTP 401"),  # the server echoes the header back
+        ("/status?code=500", "HTTP 500"),  # retried, then given up
+        ("/fail-then-ok?code=429&times=9&retry_after=0.01", "HTTP 429"),
+        ("/status?code=503&retry_after=30", "Retry-After"),  # no budget for the wait
+        ("/hang", "timed out after"),
+        ("/slow?ms=2000", "timed out after"),
+        ("/raw?body=" + quote("not json, key={auth}"), "malformed JSON reply"),
+        ("/raw?body=" + quote('{"error": "bad key {auth}"}'), "'choices' is missing"),
+        ("/raw?body=" + quote('{"choices": [{"message": {"content": ["{auth}"]}}]}'), "must be a string"),
+        ("/big?bytes=300000", "larger than max_response_bytes"),
+        ("/drop-then-ok?times=9", "connection to"),
+    ],
+)
 def test_http_key_absent_from_every_failure(loopback, keyed, caplog, path, expected):
     caplog.set_level(logging.DEBUG)  # httpx and httpcore debug logs included
     expert = keyed(path, max_response_bytes=100_000)
@@ -105,8 +124,9 @@ def test_http_key_echoed_into_the_answer_is_redacted(loopback, keyed):
 def test_http_json_expert_redacts_the_key_in_json_replies(loopback, make_expert, monkeypatch):
     monkeypatch.setenv("SENTIMENT_KEY", FAKE_KEY)
     raw = '{"echo": {"{auth}": ["token {auth}", 1]}}'
-    expert = make_expert("api", kind="json", url=loopback.url("/raw?body=" + quote(raw)), tasks=["x:"],
-                         api_key_env="SENTIMENT_KEY")
+    expert = make_expert(
+        "api", kind="json", url=loopback.url("/raw?body=" + quote(raw)), tasks=["x:"], api_key_env="SENTIMENT_KEY"
+    )
     out = trio.run(_infer_x, expert)
     assert out.value.as_json() == {"echo": {"Bearer ***": ["token Bearer ***", 1]}}
 
@@ -119,8 +139,7 @@ def test_http_missing_or_unsendable_key_fails_without_sending(loopback, keyed, m
     expert = keyed("/ok")
     monkeypatch.delenv("LOCAL_LLM_KEY")
     exc = failure(expert)
-    assert exc.cause == ("the API key environment variable LOCAL_LLM_KEY is not set or empty; "
-                         "export it before calling")
+    assert exc.cause == ("the API key environment variable LOCAL_LLM_KEY is not set or empty; export it before calling")
     bad_key = FAKE_KEY + "\r\nX-Injected: 1"
     monkeypatch.setenv("LOCAL_LLM_KEY", bad_key)
     exc = failure(expert)

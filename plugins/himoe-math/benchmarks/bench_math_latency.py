@@ -18,9 +18,10 @@ import statistics
 import time
 
 import trio
-from himoe_core import Context, DeadlineExceeded, InputData
 from himoe_math.compute.operations import compute
 from himoe_math.experts.math.math_sympy import MathSympy
+
+from himoe_core import Context, DeadlineExceeded, InputData
 
 REQUESTS = [
     "math: solve x**2 - 4 = 0",
@@ -112,8 +113,10 @@ def main() -> None:
     print(f"  {'all requests':36s} {statistics.median(all_warm):10.2f} {percentile(all_warm, 0.9):8.2f}")
 
     stopped, next_call = recovery_after_kill(expert)
-    print(f"\nrunaway integral with a 200 ms budget stopped after {stopped:.1f} ms; "
-          f"the next request (waiting for the replacement worker) took {next_call:.1f} ms")
+    print(
+        f"\nrunaway integral with a 200 ms budget stopped after {stopped:.1f} ms; "
+        f"the next request (waiting for the replacement worker) took {next_call:.1f} ms"
+    )
     expert.close()
 
 

@@ -8,9 +8,10 @@ import time
 
 import pytest
 import trio
-from himoe_core import CancelToken, Cancelled, Context, DeadlineExceeded, InputData, InvalidInput
 from himoe_math.compute.sympy_worker_pool import SympyWorkerPool
 from himoe_math.experts.math.math_sympy import MathSympy
+
+from himoe_core import Cancelled, CancelToken, Context, DeadlineExceeded, InputData, InvalidInput
 
 RUNAWAY = "math: integrate exp(x**7)*sin(x**5)"  # sympy works on this for minutes
 
@@ -162,4 +163,3 @@ def test_math_worker_whose_parent_left_exits_quietly(capfd):
     parent_end.close()
     worker_main(child_end, None, 1000)  # its "ready" message has no reader: it returns
     assert capfd.readouterr().err == ""
-

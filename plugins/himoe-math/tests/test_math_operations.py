@@ -6,8 +6,9 @@ import json
 
 import pytest
 import trio
-from himoe_core import Context, ExpertOut, InputData, InvalidInput, ValueKind
 from himoe_math.experts.math.math_sympy import MathSympy
+
+from himoe_core import Context, ExpertOut, InputData, InvalidInput, ValueKind
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +83,7 @@ def test_math_numeric_and_latex_fields(expert):
     assert data["numeric"] == pytest.approx(1 / 3)
     assert data["latex"] == r"\frac{1}{3}"
     assert data["bounds"] == ["0", "1"]
-    assert answer(expert, "math: evaluate sqrt(2)")["numeric"] == pytest.approx(2 ** 0.5)
+    assert answer(expert, "math: evaluate sqrt(2)")["numeric"] == pytest.approx(2**0.5)
     assert answer(expert, "math: expand (x+1)**3")["latex"] == "x^{3} + 3 x^{2} + 3 x + 1"
     assert answer(expert, "math: expand (x+1)**3")["numeric"] is None
     assert answer(expert, "math: 1/0")["numeric"] is None  # zoo is no float
@@ -94,8 +95,8 @@ def test_math_large_exact_integer_is_printed_in_full(expert):
     data = answer(expert, "math: evaluate 3**10000")
     digits = data["result"]  # compared piecewise: Python refuses to print ints over 4300 digits
     assert len(digits) == 4772 and digits.isdigit()
-    assert int(digits[-30:]) == pow(3, 10000, 10 ** 30)
-    assert int(digits[:30]) == int(f"{3 ** 10000 // 10 ** (4772 - 30)}")
+    assert int(digits[-30:]) == pow(3, 10000, 10**30)
+    assert int(digits[:30]) == int(f"{3**10000 // 10 ** (4772 - 30)}")
 
 
 def test_math_operation_from_the_task_hint(expert):

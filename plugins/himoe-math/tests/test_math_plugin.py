@@ -10,17 +10,23 @@ import sys
 from pathlib import Path
 
 import pytest
+from himoe_math.experts.math.math_sympy import MathSympy
+
 from himoe_core import ConfigError, Expert
 from himoe_core.plugins import PluginHost
 from himoe_core.routing import stable_id
-from himoe_math.experts.math.math_sympy import MathSympy
 
 PACKAGE = Path(__file__).resolve().parents[1] / "himoe_math"
 
 
 def test_math_plugin_is_installed():
-    done = subprocess.run([sys.executable, "-m", "himoe_core", "list-experts", "--json"],
-                          capture_output=True, text=True, timeout=120, check=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "himoe_core", "list-experts", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     experts = {row["name"]: row for row in json.loads(done.stdout)}
     row = experts["math_sympy"]
     assert row["plugin"] == "himoe-math"
@@ -142,10 +148,10 @@ def test_math_file_convention_one_class_per_file_named_after_it():
     assert (PACKAGE / "experts" / "math" / "math_sympy.py").exists()
 
 
-
 def test_math_examples_are_requests_its_experts_answer(himoe_factory):
     """Users whose request no expert handles are shown each expert's `example`: it must work."""
     import himoe_math.plugin
+
     from himoe_core.testing import assert_examples_answered
 
     assert assert_examples_answered(himoe_factory(plugins=[himoe_math.plugin]))

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 import trio
-from himoe_core import Context, InputData, InvalidInput
 from himoe_math.compute.operations import compute
 from himoe_math.experts.math.math_sympy import MathSympy
 from himoe_math.parsing.expression_error import ExpressionError
+
+from himoe_core import Context, InputData, InvalidInput
 
 PACKAGE = Path(__file__).resolve().parents[1] / "himoe_math"
 
@@ -36,7 +37,7 @@ INJECTIONS = [
     ("math: Symbol('x')", "'Symbol'"),
     ("math: sympify('x')", "'sympify'"),
     ("math: __builtins__", "'__builtins__'"),
-    ("math: f'{x}'", "\"'\""),
+    ("math: f'{x}'", '"\'"'),
     ("math: `x`", "'`'"),
     ("math: x if x else y", "'if'"),
     ("math: 0x1F", "'x1F'"),
@@ -102,6 +103,7 @@ def test_math_untrusted_text_never_reaches_eval_or_exec(monkeypatch):
             if isinstance(source, (str, bytes)):
                 seen.append(source if isinstance(source, str) else source.decode("utf-8", "replace"))
             return real(source, *args, **kwargs)
+
         return wrapper
 
     import sympy.parsing.sympy_parser

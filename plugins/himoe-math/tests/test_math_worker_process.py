@@ -11,9 +11,10 @@ import time
 from multiprocessing import spawn
 
 import pytest
-from himoe_core import ExpertFailed
 from himoe_math.compute import sympy_worker, sympy_worker_pool
 from himoe_math.compute.sympy_worker_pool import SympyWorkerPool
+
+from himoe_core import ExpertFailed
 
 pytestmark = pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads process states from /proc")
 
@@ -48,10 +49,12 @@ def test_a_worker_exits_when_its_parent_is_killed_mid_computation(tmp_path):
 def test_a_worker_whose_parent_was_gone_before_it_started_exits_at_once(tmp_path):
     """The worker is told its parent's pid: one read in the worker would be the reaper's if
     the parent died during the start-up, and the worker would then wait forever."""
-    code = ("from multiprocessing import Pipe\n"
-            "from himoe_math.compute.worker_main import worker_for\n"
-            "mine, its = Pipe()\n"  # this process holds both ends: no end-of-file will come
-            "worker_for(2**22 + 12345, its, None, 100)\n")
+    code = (
+        "from multiprocessing import Pipe\n"
+        "from himoe_math.compute.worker_main import worker_for\n"
+        "mine, its = Pipe()\n"  # this process holds both ends: no end-of-file will come
+        "worker_for(2**22 + 12345, its, None, 100)\n"
+    )
     # Watching the wrong parent, it would serve its pipe forever: the run would time out.
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert done.returncode == 0 and done.stderr == ""
@@ -68,9 +71,12 @@ def test_a_worker_that_never_reports_ready_is_given_up_and_replaced(tmp_path, mo
     pool = SympyWorkerPool(max_workers=1)
     try:
         assert not pool.warm_up(wait_s=5)
-        with pytest.raises(ExpertFailed, match=r"the sympy worker process failed to start \(TimeoutError: it did not "
-                                               r"report ready within 0\.5 s, killed by signal 9|\(TimeoutError: it did "
-                                               r"not report ready within 0\.5 s\)"):
+        with pytest.raises(
+            ExpertFailed,
+            match=r"the sympy worker process failed to start \(TimeoutError: it did not "
+            r"report ready within 0\.5 s, killed by signal 9|\(TimeoutError: it did "
+            r"not report ready within 0\.5 s\)",
+        ):
             pool.run("math: 2 + 2", None, deadline=time.monotonic() + 5, budget_ms=5000)
         # the replacement is a real worker: it gets the real start-up allowance, which a loaded
         # machine needs (importing sympy can take seconds there)
@@ -87,8 +93,11 @@ def test_a_worker_that_dies_at_start_says_how_it_ended(tmp_path):
     spawn.set_executable("/bin/false")
     pool = SympyWorkerPool(max_workers=1)
     try:
-        with pytest.raises(ExpertFailed, match=r"failed to start \(\w+(: .*)?, exit code 1\); its own error, if it "
-                                               r"printed one, is on stderr \(is sympy installed\?\)"):
+        with pytest.raises(
+            ExpertFailed,
+            match=r"failed to start \(\w+(: .*)?, exit code 1\); its own error, if it "
+            r"printed one, is on stderr \(is sympy installed\?\)",
+        ):
             pool.run("math: 2 + 2", None, deadline=time.monotonic() + 10, budget_ms=10_000)
     finally:
         spawn.set_executable(interpreter)

@@ -45,7 +45,6 @@ def _options(config: Mapping[str, Any] | None) -> Mapping[str, Any]:
     unknown = sorted(set(config) - set(OPTIONS))
     if unknown:
         raise ConfigError(
-            f"[plugins.himoe-nlp] has unknown option(s) {', '.join(unknown)}; "
-            f"the options are: {', '.join(OPTIONS)}"
+            f"[plugins.himoe-nlp] has unknown option(s) {', '.join(unknown)}; the options are: {', '.join(OPTIONS)}"
         )
     return config

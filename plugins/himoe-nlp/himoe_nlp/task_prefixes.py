@@ -30,4 +30,4 @@ def match_prefix(text: str, prefixes: tuple[str, ...]) -> str | None:
 def strip_prefix(text: str, prefixes: tuple[str, ...]) -> str:
     """`text` without a leading task prefix (and the ``:``/whitespace after it), stripped."""
     match = _pattern(prefixes).match(text)
-    return text[match.end():].strip() if match else text.strip()
+    return text[match.end() :].strip() if match else text.strip()

@@ -8,15 +8,22 @@ import time
 from importlib.util import find_spec
 from pathlib import Path
 
-import pytest
-from himoe_core import (
-    CancelToken, Cancelled, Context, DeadlineExceeded, InputData, InvalidInput, PluginError, Value,
-)
-
 import himoe_nlp.base_models.spacy.french_pipeline as french_pipeline_module
+import pytest
 from himoe_nlp import NlpFrenchTagger
 from himoe_nlp.base_models.spacy.french_pipeline import FrenchPipeline
 from himoe_nlp.cancellation import checkpoint
+
+from himoe_core import (
+    Cancelled,
+    CancelToken,
+    Context,
+    DeadlineExceeded,
+    InputData,
+    InvalidInput,
+    PluginError,
+    Value,
+)
 
 EXAMPLE = "fr:tag Les enfants jouent dans le jardin."
 
@@ -70,7 +77,7 @@ def test_nlp_tagger_offsets_point_into_the_tagged_text(tagger: NlpFrenchTagger) 
     text = result["text"]
     assert text.startswith("Qu'est-ce")
     for token in result["tokens"]:
-        assert text[token["start"]:token["end"]] == token["text"]
+        assert text[token["start"] : token["end"]] == token["text"]
         assert token["text"].strip() == token["text"] != ""  # whitespace tokens are left out
     assert "SPACE" not in result["pos"].split()
 
@@ -199,7 +206,7 @@ def test_nlp_tagger_long_text_is_tagged_in_chunks_with_right_offsets(tagger: Nlp
     assert [(t["text"], t["start"], t["end"]) for t in tokens] == [(t["text"], t["start"], t["end"]) for t in whole]
     assert [t["pos"] for t in tokens] == [t["pos"] for t in whole]
     for token in tokens:
-        assert text[token["start"]:token["end"]] == token["text"]
+        assert text[token["start"] : token["end"]] == token["text"]
 
 
 def test_nlp_tagger_stops_between_chunks(tagger: NlpFrenchTagger) -> None:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import threading
 import time
 
-import pytest
-from himoe_core import CancelToken, Cancelled, ConfigError, Context, InputData, InvalidInput
-
 import himoe_nlp.base_models.lingua.lingua_detector as lingua_detector_module
+import pytest
 from himoe_nlp import NlpLanguageId
 from himoe_nlp.base_models.lingua.lingua_detector import DEFAULT_LANGUAGES, LinguaDetector
+
+from himoe_core import Cancelled, CancelToken, ConfigError, Context, InputData, InvalidInput
 
 
 @pytest.fixture(scope="module")

@@ -7,14 +7,14 @@ import subprocess
 import sys
 from importlib.metadata import version
 
+import himoe_nlp.plugin
 import pytest
+from himoe_nlp import NlpFrenchTagger, NlpLanguageId
+from himoe_nlp.base_models.lingua.lingua_detector import DEFAULT_LANGUAGES
+
 from himoe_core import ConfigError
 from himoe_core.plugins import PluginHost
 from himoe_core.routing import stable_id
-
-import himoe_nlp.plugin
-from himoe_nlp import NlpFrenchTagger, NlpLanguageId
-from himoe_nlp.base_models.lingua.lingua_detector import DEFAULT_LANGUAGES
 
 EXPECTED = {"nlp_french_tagger": "75e797834dd4a637", "nlp_language_id": str(stable_id("nlp_language_id"))}
 
@@ -28,7 +28,10 @@ def _register(config=None) -> list:
 def test_nlp_plugin_is_installed() -> None:
     completed = subprocess.run(
         [sys.executable, "-m", "himoe_core", "list-experts", "--json"],
-        capture_output=True, text=True, timeout=120, check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
     listed = {item["name"]: item for item in json.loads(completed.stdout)}
     for name, expert_id in EXPECTED.items():
@@ -60,8 +63,11 @@ def test_nlp_plugin_loads_through_the_plugin_host_with_its_config() -> None:
     host = PluginHost(
         environ={"HIMOE_LOAD_PLUGINS": "himoe-nlp"},
         strict=True,
-        config={"plugins": {"himoe-nlp": {"lang_id_languages": ["fr", "en", "de"], "lang_id_accuracy": "low",
-                                          "lang_id_top": 2}}},
+        config={
+            "plugins": {
+                "himoe-nlp": {"lang_id_languages": ["fr", "en", "de"], "lang_id_accuracy": "low", "lang_id_top": 2}
+            }
+        },
     )
     experts = {name: expert for _, name, expert in host.experts.items()}
     assert isinstance(experts["nlp_french_tagger"], NlpFrenchTagger)
@@ -99,8 +105,9 @@ def test_nlp_plugin_rejects_bad_config(config: dict, fragment: str) -> None:
 
 def test_nlp_plugin_bad_config_is_reported_by_the_host() -> None:
     with pytest.raises(ConfigError, match="himoe-nlp.*unknown option"):
-        PluginHost(environ={"HIMOE_LOAD_PLUGINS": "himoe-nlp"}, strict=True,
-                   config={"plugins": {"himoe-nlp": {"typo": 1}}})
+        PluginHost(
+            environ={"HIMOE_LOAD_PLUGINS": "himoe-nlp"}, strict=True, config={"plugins": {"himoe-nlp": {"typo": 1}}}
+        )
 
 
 def test_nlp_warm_up_loads_the_models_ahead_of_the_first_call() -> None:
@@ -110,10 +117,10 @@ def test_nlp_warm_up_loads_the_models_ahead_of_the_first_call() -> None:
     assert tagger.pipeline.loaded and language_id.detector.built
 
 
-
 def test_nlp_examples_are_requests_its_experts_answer(himoe_factory):
     """Users whose request no expert handles are shown each expert's `example`: it must work."""
     import himoe_nlp.plugin
+
     from himoe_core.testing import assert_examples_answered
 
     assert assert_examples_answered(himoe_factory(plugins=[himoe_nlp.plugin]))

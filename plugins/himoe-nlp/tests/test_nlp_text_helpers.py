@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 
 import pytest
-
 from himoe_nlp.base_models.spacy.text_chunks import chunk_spans
 from himoe_nlp.task_prefixes import match_prefix, strip_prefix
 

@@ -20,34 +20,57 @@ import time
 
 from himoe_core.testing import run_latency_benchmark
 
-LONG_GOAL = "plan: " + " ".join([
-    "Freeze the main branch.", "Bump the version number.", "Update the changelog.", "Run the unit tests.",
-    "Run the integration tests.", "Build the wheels.", "Build the source distribution.",
-    "Check the wheels install in a clean environment.", "Tag the release.", "Push the tag.",
-    "Upload the packages to the test index.", "Install from the test index.", "Upload to the real index.",
-    "Publish the documentation.", "Write the release notes.", "Announce the release on the mailing list.",
-    "Post the announcement on the forum.", "Close the milestone.", "Open the next milestone.",
-    "Unfreeze the main branch.", "Triage the first bug reports.", "Plan the patch release.",
-])  # 22 sentences: more than max_steps=16, so the plan is cut to 16 steps
+LONG_GOAL = "plan: " + " ".join(
+    [
+        "Freeze the main branch.",
+        "Bump the version number.",
+        "Update the changelog.",
+        "Run the unit tests.",
+        "Run the integration tests.",
+        "Build the wheels.",
+        "Build the source distribution.",
+        "Check the wheels install in a clean environment.",
+        "Tag the release.",
+        "Push the tag.",
+        "Upload the packages to the test index.",
+        "Install from the test index.",
+        "Upload to the real index.",
+        "Publish the documentation.",
+        "Write the release notes.",
+        "Announce the release on the mailing list.",
+        "Post the announcement on the forum.",
+        "Close the milestone.",
+        "Open the next milestone.",
+        "Unfreeze the main branch.",
+        "Triage the first bug reports.",
+        "Plan the patch release.",
+    ]
+)  # 22 sentences: more than max_steps=16, so the plan is cut to 16 steps
 # label -> (the goal it is timed on, the number of steps the plan must have)
 CASES = {
     "rule_planner: plain sentence": ("plan: ship the new onboarding flow before the end of the quarter", 1),
     "rule_planner: numbered list": (
         "plan: Goal: move house\n1. give notice to the landlord\n2. book a van\n3. pack the boxes\n"
-        "4. move the furniture\n5. clean the old flat\n6. hand back the keys", 6),
+        "4. move the furniture\n5. clean the old flat\n6. hand back the keys",
+        6,
+    ),
     "rule_planner: bulleted list": (
-        "todo:\n- write the failing test\n- fix the parser\n* run the whole suite\n• update the changelog", 4),
-    "rule_planner: \"then\" chain": (
-        "plan: book the venue, then send the invitations and then order the food, next hire a band, "
-        "finally clean up", 5),
+        "todo:\n- write the failing test\n- fix the parser\n* run the whole suite\n• update the changelog",
+        4,
+    ),
+    'rule_planner: "then" chain': (
+        "plan: book the venue, then send the invitations and then order the food, next hire a band, finally clean up",
+        5,
+    ),
     "rule_planner: long goal (22 > max_steps)": (LONG_GOAL, 16),
 }
 
 
 def child(label: str, warm: int) -> dict:
     import trio
-    from himoe_core import Context, InputData
     from himoe_planning import RulePlanner
+
+    from himoe_core import Context, InputData
 
     text, expected_steps = CASES[label]
     expert = RulePlanner(max_steps=16)  # as himoe_planning.plugin registers it

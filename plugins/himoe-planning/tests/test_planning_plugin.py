@@ -7,10 +7,10 @@ import sys
 from pathlib import Path
 
 import importlib_metadata
+from himoe_planning import RulePlanner
 
 from himoe_core import hookimpl
 from himoe_core.plugins import PluginHost
-from himoe_planning import RulePlanner
 
 HIMOE = Path(sys.executable).parent / ("himoe.exe" if os.name == "nt" else "himoe")
 
@@ -20,8 +20,9 @@ def clean_env() -> dict[str, str]:
 
 
 def test_planning_plugin_is_installed():
-    result = subprocess.run([str(HIMOE), "list-experts", "--json"], capture_output=True, text=True,
-                            env=clean_env(), timeout=60)
+    result = subprocess.run(
+        [str(HIMOE), "list-experts", "--json"], capture_output=True, text=True, env=clean_env(), timeout=60
+    )
     assert result.returncode == 0, result.stderr
     [planner] = [e for e in json.loads(result.stdout) if e["name"] == "rule_planner"]
     assert planner["id"] == "21173fea50be1d0d"
@@ -64,16 +65,15 @@ def test_planning_import_is_light():
         "heavy = {'spacy', 'sklearn', 'torch', 'sympy', 'httpx', 'lingua', 'scipy', 'pandas', 'transformers'}\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=clean_env(),
-                            timeout=60)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=clean_env(), timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
-
 
 
 def test_planning_examples_are_requests_its_experts_answer(himoe_factory):
     """Users whose request no expert handles are shown each expert's `example`: it must work."""
     import himoe_planning.plugin
+
     from himoe_core.testing import assert_examples_answered
 
     assert assert_examples_answered(himoe_factory(plugins=[himoe_planning.plugin]))

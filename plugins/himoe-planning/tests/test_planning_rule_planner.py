@@ -2,9 +2,9 @@
 
 import pytest
 import trio
+from himoe_planning import RulePlanner
 
 from himoe_core import Context, Expert, ExpertOut, InputData, Plan, PlanStep, Value, ValueKind
-from himoe_planning import RulePlanner
 
 
 def plan(prompt: str, **kwargs) -> tuple[Plan, float]:
@@ -28,7 +28,11 @@ def infer(x: InputData, planner: RulePlanner | None = None) -> ExpertOut:
 def test_sentences_become_steps():
     # Final periods and exclamation marks go; a question keeps its question mark.
     assert steps("plan: Buy flour. Mix the batter! Is it risen? Bake it.") == [
-        "Buy flour", "Mix the batter", "Is it risen?", "Bake it"]
+        "Buy flour",
+        "Mix the batter",
+        "Is it risen?",
+        "Bake it",
+    ]
 
 
 def test_numbered_lists_become_steps():
@@ -36,7 +40,11 @@ def test_numbered_lists_become_steps():
 
 
 def test_bulleted_lists_become_steps():
-    assert steps("todo:\n- write the tests\n* run them\n• fix the bugs") == ["write the tests", "run them", "fix the bugs"]
+    assert steps("todo:\n- write the tests\n* run them\n• fix the bugs") == [
+        "write the tests",
+        "run them",
+        "fix the bugs",
+    ]
 
 
 def test_lettered_lists_become_steps():
@@ -48,22 +56,30 @@ def test_list_items_ignore_the_surrounding_prose():
     assert steps(prompt) == ["book the train", "pack the bag"]
 
 
-@pytest.mark.parametrize("prompt, expected", [
-    ("plan: buy flour then bake", ["buy flour", "bake"]),
-    ("plan: buy flour, then mix and then bake, finally eat", ["buy flour", "mix", "bake", "eat"]),
-    ("plan: wash the car and finally dry it", ["wash the car", "dry it"]),
-    ("plan: First, gather data; next, clean it; finally, train the model.",
-     ["gather data", "clean it", "train the model"]),
-    ("plan: Wash the car. Then dry it.", ["Wash the car", "dry it"]),
-])
+@pytest.mark.parametrize(
+    "prompt, expected",
+    [
+        ("plan: buy flour then bake", ["buy flour", "bake"]),
+        ("plan: buy flour, then mix and then bake, finally eat", ["buy flour", "mix", "bake", "eat"]),
+        ("plan: wash the car and finally dry it", ["wash the car", "dry it"]),
+        (
+            "plan: First, gather data; next, clean it; finally, train the model.",
+            ["gather data", "clean it", "train the model"],
+        ),
+        ("plan: Wash the car. Then dry it.", ["Wash the car", "dry it"]),
+    ],
+)
 def test_then_and_finally_sequence_steps(prompt, expected):
     assert steps(prompt) == expected
 
 
-@pytest.mark.parametrize("prompt, step", [
-    ("plan: read the next chapter", "read the next chapter"),
-    ("plan: the team finally ships the release", "the team finally ships the release"),
-])
+@pytest.mark.parametrize(
+    "prompt, step",
+    [
+        ("plan: read the next chapter", "read the next chapter"),
+        ("plan: the team finally ships the release", "the team finally ships the release"),
+    ],
+)
 def test_sequencing_words_inside_a_clause_do_not_split_it(prompt, step):
     assert steps(prompt) == [step]
 
@@ -97,12 +113,18 @@ def test_colon_header_names_the_goal():
     assert [s.description for s in result.steps] == ["buy a domain", "deploy"]
 
 
-@pytest.mark.parametrize("prompt, goal, steps", [
-    ("plan: call Bob at 10:30, then email Ann", "call Bob at 10:30", ["call Bob at 10:30", "email Ann"]),
-    ("plan: read https://example.com/a then summarise it", "read https://example.com/a",
-     ["read https://example.com/a", "summarise it"]),
-    ("plan: release 2.0:\n- build\n- ship", "release 2.0", ["build", "ship"]),
-])
+@pytest.mark.parametrize(
+    "prompt, goal, steps",
+    [
+        ("plan: call Bob at 10:30, then email Ann", "call Bob at 10:30", ["call Bob at 10:30", "email Ann"]),
+        (
+            "plan: read https://example.com/a then summarise it",
+            "read https://example.com/a",
+            ["read https://example.com/a", "summarise it"],
+        ),
+        ("plan: release 2.0:\n- build\n- ship", "release 2.0", ["build", "ship"]),
+    ],
+)
 def test_only_a_colon_before_a_space_or_the_line_end_names_the_goal(prompt, goal, steps):
     result, _ = plan(prompt)
     assert result.goal == goal
@@ -156,8 +178,18 @@ def test_confidence_orders_list_over_sequenced_over_sentences_over_single_clause
 
 
 # -- can_handle ----------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("task", ["plan: bake a cake", "PLAN: x", "  plan:x", "todo: groceries", "strategy: win",
-                                  "a strategy for the launch", "Strategy"])
+@pytest.mark.parametrize(
+    "task",
+    [
+        "plan: bake a cake",
+        "PLAN: x",
+        "  plan:x",
+        "todo: groceries",
+        "strategy: win",
+        "a strategy for the launch",
+        "Strategy",
+    ],
+)
 def test_can_handle_planning_tasks(task):
     assert RulePlanner().can_handle(task)
 

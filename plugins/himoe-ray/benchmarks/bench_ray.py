@@ -21,14 +21,17 @@ import json
 import os
 import secrets
 import shutil
-import statistics
 import subprocess
 import tempfile
 import threading
 import time
 
-INTEGRALS = ["math: integrate x**4*sin(x)*exp(x)", "math: integrate x**3*cos(2*x)*exp(x)",
-             "math: integrate x**5*exp(-x)*sin(x)", "math: integrate x**4*cos(x)*exp(2*x)"]
+INTEGRALS = [
+    "math: integrate x**4*sin(x)*exp(x)",
+    "math: integrate x**3*cos(2*x)*exp(x)",
+    "math: integrate x**5*exp(-x)*sin(x)",
+    "math: integrate x**4*cos(x)*exp(2*x)",
+]
 
 
 def percentile(values, q):
@@ -59,8 +62,11 @@ def throughput(moe, requests: int, in_flight: int) -> float:
 def math_moe(ray_experts: dict | None):
     from himoe_core import HiMoE
 
-    config = {"plugins": {"himoe-math": {"workers": 1}}, "routers": {"r": {"experts": ["math_sympy"], "k": 1}},
-              "state": {"enabled": False}}
+    config = {
+        "plugins": {"himoe-math": {"workers": 1}},
+        "routers": {"r": {"experts": ["math_sympy"], "k": 1}},
+        "state": {"enabled": False},
+    }
     if ray_experts is not None:
         config["ray"] = {"address": "local", "experts": ray_experts}
     moe = HiMoE(config=config, environ={"HIMOE_LOAD_PLUGINS": "himoe-math,himoe-ray"})
@@ -70,6 +76,7 @@ def math_moe(ray_experts: dict | None):
 
 def hop_latency(expert, calls: int) -> list[float]:
     import trio
+
     from himoe_core import Context, InputData
 
     async def main():
@@ -87,12 +94,14 @@ def bridge_vs_thread(handle, calls: int, in_flight: int) -> dict:
     import trio
     from himoe_ray.trio_bridge import wait_response
     from himoe_ray.wire import encode_request
+
     from himoe_core import InputData
 
     request = encode_request(InputData.text("echo: x"), budget_ms=60_000.0, trace_id="bench", state=None)
     results = {}
     for how in ("bridge", "to_thread"):
-        async def main():
+
+        async def main(how: str = how):
             limiter = trio.CapacityLimiter(in_flight)
             latencies = []
             peak_threads = [threading.active_count()]
@@ -113,8 +122,12 @@ def bridge_vs_thread(handle, calls: int, in_flight: int) -> dict:
                 for _ in range(calls):
                     nursery.start_soon(one)
             elapsed = trio.current_time() - start
-            return {"calls_per_s": calls / elapsed, "p50_ms": percentile(latencies, 50),
-                    "p99_ms": percentile(latencies, 99), "peak_threads": peak_threads[0]}
+            return {
+                "calls_per_s": calls / elapsed,
+                "p50_ms": percentile(latencies, 50),
+                "p99_ms": percentile(latencies, 99),
+                "peak_threads": peak_threads[0],
+            }
 
         trio.run(main)  # warm
         results[how] = trio.run(main)
@@ -137,8 +150,14 @@ def main() -> None:
     os.environ.update({"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": token, "RAY_USAGE_STATS_ENABLED": "0"})
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, _temp_dir=os.path.join(base, "t"), log_to_driver=False,
-             logging_level="warning", object_store_memory=200 * 1024 * 1024)
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        _temp_dir=os.path.join(base, "t"),
+        log_to_driver=False,
+        logging_level="warning",
+        object_store_memory=200 * 1024 * 1024,
+    )
     figures: dict = {"uptime_before": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()}
     try:
         local = math_moe(None)
@@ -146,8 +165,15 @@ def main() -> None:
         figures["in_process_req_per_s"] = throughput(local, args.requests, args.in_flight)
         local.close()
         for replicas in (1, 2):
-            moe = math_moe({"math_sympy": {"replicas": replicas, "num_cpus": 1,
-                                           "max_concurrency": max(1, args.in_flight // replicas)}})
+            moe = math_moe(
+                {
+                    "math_sympy": {
+                        "replicas": replicas,
+                        "num_cpus": 1,
+                        "max_concurrency": max(1, args.in_flight // replicas),
+                    }
+                }
+            )
             throughput(moe, 4, 2)
             figures[f"ray_{replicas}_replica_req_per_s"] = throughput(moe, args.requests, args.in_flight)
             moe.close()
@@ -159,18 +185,34 @@ def main() -> None:
         from himoe_core import HiMoE
         from himoe_core.testing import EchoExpert
 
-        echo = HiMoE(config={"ray": {"address": "local", "experts": {
-            "himoe_core.testing:EchoExpert": {"kwargs": {"name": "ray_echo", "prefix": "echo:"}, "num_cpus": 0.5,
-                                              "max_concurrency": 64}}}, "state": {"enabled": False}},
-                     environ={"HIMOE_LOAD_PLUGINS": "himoe-ray"})
+        echo = HiMoE(
+            config={
+                "ray": {
+                    "address": "local",
+                    "experts": {
+                        "himoe_core.testing:EchoExpert": {
+                            "kwargs": {"name": "ray_echo", "prefix": "echo:"},
+                            "num_cpus": 0.5,
+                            "max_concurrency": 64,
+                        }
+                    },
+                },
+                "state": {"enabled": False},
+            },
+            environ={"HIMOE_LOAD_PLUGINS": "himoe-ray"},
+        )
         remote = echo.host.experts.get_by_name("ray_echo")
         remote.warm_up()
         in_process = hop_latency(EchoExpert("local_echo", prefix="echo:"), args.hop_calls)
         on_ray = hop_latency(remote, args.hop_calls)
-        figures["hop_ms"] = {"in_process_p50": percentile(in_process, 50), "in_process_p99": percentile(in_process, 99),
-                             "ray_p50": percentile(on_ray, 50), "ray_p99": percentile(on_ray, 99),
-                             "added_p50": percentile(on_ray, 50) - percentile(in_process, 50),
-                             "added_p99": percentile(on_ray, 99) - percentile(in_process, 99)}
+        figures["hop_ms"] = {
+            "in_process_p50": percentile(in_process, 50),
+            "in_process_p99": percentile(in_process, 99),
+            "ray_p50": percentile(on_ray, 50),
+            "ray_p99": percentile(on_ray, 99),
+            "added_p50": percentile(on_ray, 50) - percentile(in_process, 50),
+            "added_p99": percentile(on_ray, 99) - percentile(in_process, 99),
+        }
         handle = remote._connection._apps[f"{remote.app}/{remote.deployment}"]
         figures["bridge_vs_to_thread"] = bridge_vs_thread(handle, args.bridge_calls, 64)
         echo.close()
@@ -185,15 +227,21 @@ def main() -> None:
     print(f"math_sympy integrals, {args.requests} requests, {args.in_flight} in flight:")
     print(f"  in-process (1 sympy worker)  {figures['in_process_req_per_s']:.2f} req/s")
     print(f"  Ray, 1 replica               {figures['ray_1_replica_req_per_s']:.2f} req/s")
-    print(f"  Ray, 2 replicas              {figures['ray_2_replica_req_per_s']:.2f} req/s  "
-          f"({figures['ratio_2_over_1']:.2f}x of 1; target >= 1.7x)")
+    print(
+        f"  Ray, 2 replicas              {figures['ray_2_replica_req_per_s']:.2f} req/s  "
+        f"({figures['ratio_2_over_1']:.2f}x of 1; target >= 1.7x)"
+    )
     hop = figures["hop_ms"]
-    print(f"Ray hop, no-op expert, {args.hop_calls} sequential calls: in-process p50 {hop['in_process_p50']:.3f} ms "
-          f"p99 {hop['in_process_p99']:.3f} ms; on Ray p50 {hop['ray_p50']:.2f} ms p99 {hop['ray_p99']:.2f} ms "
-          f"(added p50 {hop['added_p50']:.2f} ms, p99 {hop['added_p99']:.2f} ms)")
+    print(
+        f"Ray hop, no-op expert, {args.hop_calls} sequential calls: in-process p50 {hop['in_process_p50']:.3f} ms "
+        f"p99 {hop['in_process_p99']:.3f} ms; on Ray p50 {hop['ray_p50']:.2f} ms p99 {hop['ray_p99']:.2f} ms "
+        f"(added p50 {hop['added_p50']:.2f} ms, p99 {hop['added_p99']:.2f} ms)"
+    )
     for how, row in figures["bridge_vs_to_thread"].items():
-        print(f"{how:>9}: {args.bridge_calls} no-op calls, 64 in flight: {row['calls_per_s']:.0f} calls/s, "
-              f"p50 {row['p50_ms']:.2f} ms, p99 {row['p99_ms']:.2f} ms, peak threads {row['peak_threads']}")
+        print(
+            f"{how:>9}: {args.bridge_calls} no-op calls, 64 in flight: {row['calls_per_s']:.0f} calls/s, "
+            f"p50 {row['p50_ms']:.2f} ms, p99 {row['p99_ms']:.2f} ms, peak threads {row['peak_threads']}"
+        )
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ replica: an installed plugin's expert through himoe's own plugin loading, or an 
 from __future__ import annotations
 
 import importlib
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from himoe_core import ConfigError
 from himoe_core.plugins import PluginHost
@@ -18,14 +19,20 @@ def build_from_spec(spec: Mapping[str, Any]) -> Any:
         return build_from_import_path(spec["path"], spec["kwargs"], where=f"ray.experts.{spec['path']!r}")
     # Every installed plugin but this one (whose [ray] table would host the expert again), with
     # the caller's [plugins.*] tables: the expert as the caller's own plugin host built it.
-    host = PluginHost(config={"plugins": dict(spec["plugins_config"])}, strict=False,
-                      environ={"HIMOE_DISABLE_PLUGINS": RAY_DISTRIBUTION}, warn=lambda line: None)
+    host = PluginHost(
+        config={"plugins": dict(spec["plugins_config"])},
+        strict=False,
+        environ={"HIMOE_DISABLE_PLUGINS": RAY_DISTRIBUTION},
+        warn=lambda line: None,
+    )
     expert = host.experts.get_by_name(spec["name"])
     if expert is None:
         failed = "; ".join(f"{info.label}: {info.error}" for info in host.failures())
-        raise LookupError(f"no expert named {spec['name']!r} is installed where this replica runs"
-                          + (f" (plugins that failed to load here: {failed})" if failed else "")
-                          + "; install its plugin on every Ray node, or name the expert by import path")
+        raise LookupError(
+            f"no expert named {spec['name']!r} is installed where this replica runs"
+            + (f" (plugins that failed to load here: {failed})" if failed else "")
+            + "; install its plugin on every Ray node, or name the expert by import path"
+        )
     return expert
 
 
@@ -45,8 +52,10 @@ def build_from_import_path(path: str, kwargs: Mapping[str, Any], *, where: str) 
         raise ConfigError(f"{where}.kwargs: {path!r} refused {dict(kwargs)!r}: {exc}") from None
     for attribute_name in ("name", "can_handle", "infer"):
         if not hasattr(expert, attribute_name):
-            raise ConfigError(f"{where}: {path!r} built {expert!r}, which has no {attribute_name}; "
-                              "an expert needs name, can_handle(task) and infer(x, ctx)")
+            raise ConfigError(
+                f"{where}: {path!r} built {expert!r}, which has no {attribute_name}; "
+                "an expert needs name, can_handle(task) and infer(x, ctx)"
+            )
     return expert
 
 

@@ -91,6 +91,7 @@ class ExpertReplica:
 
 def _run_in_trio(expert: Any, x: Any, budget_ms: float, trace_id: str, token: Any) -> Any:
     import trio
+
     from himoe_core import Context
 
     async def main() -> Any:

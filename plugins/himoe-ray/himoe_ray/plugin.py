@@ -43,8 +43,10 @@ def replace_experts(experts, replace, register, config):
             local = experts.get(hosted.key)
             if local is None:
                 known = ", ".join(sorted(experts)) or "none installed"
-                raise ConfigError(f"ray.experts.{hosted.key}: no installed expert is named {hosted.key!r} "
-                                  f"(experts: {known}); or name one by import path, \"package.module:Class\"")
+                raise ConfigError(
+                    f"ray.experts.{hosted.key}: no installed expert is named {hosted.key!r} "
+                    f'(experts: {known}); or name one by import path, "package.module:Class"'
+                )
             spec = replica_spec(local.name, None, {}, plugins_config)
         learns = all(callable(getattr(local, m, None)) for m in ("learn", "state_dict", "load_state_dict"))
         remote = (LearningRayExpert if learns else RayExpert)(local, hosted, connection, spec)

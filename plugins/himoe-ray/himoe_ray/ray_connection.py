@@ -5,7 +5,8 @@ import socket
 import sys
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 logger = logging.getLogger("himoe.ray")
 
@@ -62,8 +63,9 @@ class RayConnection:
                 return
             self.unavailable = cause
         names = ", ".join(sorted(self.expert_names)) or "none"
-        self._warn(f"himoe: warning: plugin {self.label!r}: {cause}; the experts it hosts on Ray are disabled "
-                   f"({names})")
+        self._warn(
+            f"himoe: warning: plugin {self.label!r}: {cause}; the experts it hosts on Ray are disabled ({names})"
+        )
 
     def connect(self) -> None:
         """Import ray, and join or start the cluster (once; blocking: call it from a thread)."""
@@ -83,8 +85,12 @@ class RayConnection:
                 self._probe()
                 logging.getLogger("ray.serve").setLevel(logging.WARNING)
                 if not ray.is_initialized():
-                    options: dict[str, Any] = {"address": self.address, "log_to_driver": False,
-                                               "logging_level": logging.WARNING, "configure_logging": False}
+                    options: dict[str, Any] = {
+                        "address": self.address,
+                        "log_to_driver": False,
+                        "logging_level": logging.WARNING,
+                        "configure_logging": False,
+                    }
                     if self.address == "local":
                         options["include_dashboard"] = False
                     ray.init(**options)
@@ -132,9 +138,11 @@ class RayConnection:
                 if running is not None and deployment in running.deployments and _state(running) == "RUNNING":
                     handle = serve.get_app_handle(app)
                 else:
-                    [handle] = serve.run_many([RunTarget(build(), name=app, route_prefix=None)],
-                                              wait_for_ingress_deployment_creation=False,
-                                              wait_for_applications_running=False)
+                    [handle] = serve.run_many(
+                        [RunTarget(build(), name=app, route_prefix=None)],
+                        wait_for_ingress_deployment_creation=False,
+                        wait_for_applications_running=False,
+                    )
             deadline = time.monotonic() + wait_s
             while True:
                 with self._submit_lock:
@@ -150,8 +158,10 @@ class RayConnection:
                     self._failed[app] = (time.monotonic(), cause)
                     raise RuntimeError(cause)
                 if time.monotonic() >= deadline:
-                    raise RuntimeError(f"the Ray deployment {app!r} is not ready after {wait_s:g} s: {state}"
-                                       + (f": {message}" if message else ""))
+                    raise RuntimeError(
+                        f"the Ray deployment {app!r} is not ready after {wait_s:g} s: {state}"
+                        + (f": {message}" if message else "")
+                    )
                 time.sleep(0.2)
 
 

@@ -2,9 +2,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import attrs
+
 from himoe_core import ConfigError
 
 _KEYS = ("replicas", "min_replicas", "max_replicas", "num_cpus", "num_gpus", "max_concurrency", "kwargs")
@@ -42,12 +44,19 @@ class RayPlacement:
             raise ConfigError(f"{where}.{unknown[0]}: unknown key; known keys here: {', '.join(sorted(_KEYS))}")
         if ":" in key:
             module, _, attribute = key.partition(":")
-            if not module or not attribute or not all(part.isidentifier() for part in (*module.split("."), *attribute.split("."))):
-                raise ConfigError(f"{where}: expected an expert name or an import path 'package.module:Attribute', "
-                                  f"got {key!r}")
+            if (
+                not module
+                or not attribute
+                or not all(part.isidentifier() for part in (*module.split("."), *attribute.split(".")))
+            ):
+                raise ConfigError(
+                    f"{where}: expected an expert name or an import path 'package.module:Attribute', got {key!r}"
+                )
         elif "kwargs" in table:
-            raise ConfigError(f"{where}.kwargs: only an expert named by import path takes kwargs; "
-                              f"{key!r} is built by its own plugin (configure it in [plugins.<its distribution>])")
+            raise ConfigError(
+                f"{where}.kwargs: only an expert named by import path takes kwargs; "
+                f"{key!r} is built by its own plugin (configure it in [plugins.<its distribution>])"
+            )
         options: dict[str, Any] = {}
         for name in ("replicas", "min_replicas", "max_replicas", "max_concurrency"):
             if name in table:
@@ -56,13 +65,16 @@ class RayPlacement:
             if name in table:
                 options[name] = _number(table[name], f"{where}.{name}")
         if "replicas" in options and ({"min_replicas", "max_replicas"} & set(options)):
-            raise ConfigError(f"{where}: give either replicas (a fixed count) or min_replicas/max_replicas "
-                              "(autoscaling), not both")
+            raise ConfigError(
+                f"{where}: give either replicas (a fixed count) or min_replicas/max_replicas (autoscaling), not both"
+            )
         if ("min_replicas" in options) != ("max_replicas" in options):
             raise ConfigError(f"{where}: autoscaling needs both min_replicas and max_replicas")
         if "min_replicas" in options and options["min_replicas"] > options["max_replicas"]:
-            raise ConfigError(f"{where}: min_replicas ({options['min_replicas']}) is more than max_replicas "
-                              f"({options['max_replicas']})")
+            raise ConfigError(
+                f"{where}: min_replicas ({options['min_replicas']}) is more than max_replicas "
+                f"({options['max_replicas']})"
+            )
         kwargs = table.get("kwargs", {})
         if not isinstance(kwargs, Mapping):
             raise ConfigError(f"{where}.kwargs: expected a table of keyword arguments, got {kwargs!r}")
@@ -81,8 +93,11 @@ class RayPlacement:
         if self.replicas is not None:
             options["num_replicas"] = self.replicas
         else:
-            options["autoscaling_config"] = {"min_replicas": self.min_replicas, "max_replicas": self.max_replicas,
-                                             "target_ongoing_requests": max(1, self.max_concurrency // 2)}
+            options["autoscaling_config"] = {
+                "min_replicas": self.min_replicas,
+                "max_replicas": self.max_replicas,
+                "target_ongoing_requests": max(1, self.max_concurrency // 2),
+            }
         return options
 
     def version(self) -> str:

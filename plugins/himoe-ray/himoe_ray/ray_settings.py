@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import attrs
+
 from himoe_core import ConfigError
 
 from .ray_placement import RayPlacement
@@ -35,9 +37,11 @@ class RaySettings:
             raise ConfigError(f"ray.{unknown[0]}: unknown key; known keys here: {', '.join(_KEYS)}")
         address = table.get("address", "local")
         if not isinstance(address, str) or not (
-                address in ("local", "auto") or address.startswith("ray://") or _HOST_PORT.fullmatch(address)):
-            raise ConfigError(f"ray.address: expected \"local\", \"auto\", \"HOST:PORT\" or \"ray://HOST:PORT\", "
-                              f"got {address!r}")
+            address in ("local", "auto") or address.startswith("ray://") or _HOST_PORT.fullmatch(address)
+        ):
+            raise ConfigError(
+                f'ray.address: expected "local", "auto", "HOST:PORT" or "ray://HOST:PORT", got {address!r}'
+            )
         experts = table.get("experts", {})
         if not isinstance(experts, Mapping):
             raise ConfigError(f"ray.experts: expected a table of [ray.experts.<name>] tables, got {experts!r}")

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
 from himoe_core import (
     DeadlineExceeded,
     ExpertAux,
@@ -25,15 +26,23 @@ FORMAT = 1
 
 def encode_request(x: InputData, *, budget_ms: float, trace_id: str, state: tuple[int, list] | None) -> dict:
     """The request a replica receives: the input, the time left, and the learned state to use."""
-    return {"format": FORMAT, "kind": x.kind.value, "payload": x.payload, "task": x.task,
-            "budget_ms": budget_ms, "trace_id": trace_id, "state": state}
+    return {
+        "format": FORMAT,
+        "kind": x.kind.value,
+        "payload": x.payload,
+        "task": x.task,
+        "budget_ms": budget_ms,
+        "trace_id": trace_id,
+        "state": state,
+    }
 
 
 def decode_input(request: dict) -> InputData:
     # Checked against the caller's [limits] already: the replica's defaults must not refuse it.
     payload = request["payload"]
-    return InputData(InputKind(request["kind"]), np.asarray(payload) if request["kind"] == "features" else payload,
-                     request["task"])
+    return InputData(
+        InputKind(request["kind"]), np.asarray(payload) if request["kind"] == "features" else payload, request["task"]
+    )
 
 
 def encode_out(out: ExpertOut) -> dict:
@@ -41,8 +50,13 @@ def encode_out(out: ExpertOut) -> dict:
     data: Any = value.data
     if value.kind.value == "plan":
         data = value.data.to_jsonable()
-    return {"kind": value.kind.value, "schema": value.schema, "data": data,
-            "cost_units": out.aux.cost_units, "confidence": out.aux.confidence}
+    return {
+        "kind": value.kind.value,
+        "schema": value.schema,
+        "data": data,
+        "cost_units": out.aux.cost_units,
+        "confidence": out.aux.confidence,
+    }
 
 
 def encode_error(exc: BaseException) -> dict:

@@ -46,16 +46,31 @@ class RayHead:
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.env = {**os.environ, **ray_environment(base), "HOME": str(base)}
-        command = [str(RAY), "start", "--head", "--block", "--disable-usage-stats", "--node-ip-address=127.0.0.1",
-                   f"--port={self.port}", "--num-cpus=2", "--num-gpus=0", f"--temp-dir={self.temp_dir}",
-                   "--include-dashboard=false", f"--object-store-memory={200 * 1024 * 1024}",
-                   f"--ray-client-server-port={free_port()}", f"--dashboard-agent-listen-port={free_port()}",
-                   f"--dashboard-agent-grpc-port={free_port()}", f"--runtime-env-agent-port={free_port()}",
-                   f"--metrics-export-port={free_port()}", f"--node-manager-port={free_port()}",
-                   f"--object-manager-port={free_port()}"]
+        command = [
+            str(RAY),
+            "start",
+            "--head",
+            "--block",
+            "--disable-usage-stats",
+            "--node-ip-address=127.0.0.1",
+            f"--port={self.port}",
+            "--num-cpus=2",
+            "--num-gpus=0",
+            f"--temp-dir={self.temp_dir}",
+            "--include-dashboard=false",
+            f"--object-store-memory={200 * 1024 * 1024}",
+            f"--ray-client-server-port={free_port()}",
+            f"--dashboard-agent-listen-port={free_port()}",
+            f"--dashboard-agent-grpc-port={free_port()}",
+            f"--runtime-env-agent-port={free_port()}",
+            f"--metrics-export-port={free_port()}",
+            f"--node-manager-port={free_port()}",
+            f"--object-manager-port={free_port()}",
+        ]
         self.log = open(base / "ray-start.log", "wb")
-        self.process = subprocess.Popen(command, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
+        self.process = subprocess.Popen(
+            command, env=self.env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         self._wait_ready()
 
     def _wait_ready(self) -> None:
@@ -63,8 +78,9 @@ class RayHead:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"ray start --head exited: {(self.base / 'ray-start.log').read_text()[-2000:]}")
-            done = subprocess.run([str(RAY), "status", f"--address={self.address}"], env=self.env,
-                                  capture_output=True, text=True)
+            done = subprocess.run(
+                [str(RAY), "status", f"--address={self.address}"], env=self.env, capture_output=True, text=True
+            )
             if done.returncode == 0:
                 return
             time.sleep(1.0)

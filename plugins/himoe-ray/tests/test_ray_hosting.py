@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import trio
+
 from himoe_core import Context, DeadlineExceeded, ExpertFailed, HiMoE, InputData
 from himoe_core.testing import assert_routed
 
@@ -22,17 +23,24 @@ SLEEPY = "himoe_core.testing:SleepyExpert"
 
 
 def config(ray_head, **experts):
-    return {"ray": {"address": ray_head.address, "experts": experts},
-            "routers": {"r": {"experts": ["*"], "k": 1}}, "state": {"enabled": False}}
+    return {
+        "ray": {"address": ray_head.address, "experts": experts},
+        "routers": {"r": {"experts": ["*"], "k": 1}},
+        "state": {"enabled": False},
+    }
 
 
 @pytest.fixture(scope="module")
 def moe(ray_head):
-    experts = {"math_sympy": {"replicas": 1, "num_cpus": 0.5},
-               "nlp_french_tagger": {"replicas": 1, "num_cpus": 0.5},
-               HANG: {"kwargs": {"name": "ray_hang", "prefix": "hang:"}, "num_cpus": 0.1},
-               SLEEPY: {"kwargs": {"name": "ray_sleepy", "prefix": "sleep:", "delay_s": 8.0, "value": "slept"},
-                        "num_cpus": 0.1}}
+    experts = {
+        "math_sympy": {"replicas": 1, "num_cpus": 0.5},
+        "nlp_french_tagger": {"replicas": 1, "num_cpus": 0.5},
+        HANG: {"kwargs": {"name": "ray_hang", "prefix": "hang:"}, "num_cpus": 0.1},
+        SLEEPY: {
+            "kwargs": {"name": "ray_sleepy", "prefix": "sleep:", "delay_s": 8.0, "value": "slept"},
+            "num_cpus": 0.1,
+        },
+    }
     with HiMoE(config=config(ray_head, **experts), environ={}) as moe:
         names = ("math_sympy", "nlp_french_tagger", "ray_hang", "ray_sleepy")
         with ThreadPoolExecutor(len(names)) as pool:  # deployments start side by side
@@ -42,8 +50,10 @@ def moe(ray_head):
 
 
 def test_math_on_ray_answers_as_in_process(moe):
-    local = HiMoE(config={"routers": {"r": {"experts": ["math_sympy"], "k": 1}}, "state": {"enabled": False}},
-                  environ={"HIMOE_LOAD_PLUGINS": "himoe-math"})
+    local = HiMoE(
+        config={"routers": {"r": {"experts": ["math_sympy"], "k": 1}}, "state": {"enabled": False}},
+        environ={"HIMOE_LOAD_PLUGINS": "himoe-math"},
+    )
     try:
         expected = local.run_sync("math: solve x**2 - 4 = 0", budget_ms=30_000)
     finally:
@@ -57,8 +67,10 @@ def test_math_on_ray_answers_as_in_process(moe):
 
 def test_french_tags_on_ray_answer_as_in_process(moe):
     text = InputData.text("Les enfants jouent dans le jardin.", task="fr:tag")
-    local = HiMoE(config={"routers": {"r": {"experts": ["nlp_french_tagger"], "k": 1}}, "state": {"enabled": False}},
-                  environ={"HIMOE_LOAD_PLUGINS": "himoe-nlp"})
+    local = HiMoE(
+        config={"routers": {"r": {"experts": ["nlp_french_tagger"], "k": 1}}, "state": {"enabled": False}},
+        environ={"HIMOE_LOAD_PLUGINS": "himoe-nlp"},
+    )
     try:
         expected = local.run_sync(text, budget_ms=60_000)
     finally:
@@ -118,15 +130,21 @@ def test_a_killed_replica_fails_one_call_cleanly_and_the_next_succeeds(moe):
 
 def test_a_separate_himoe_run_joins_the_head_node_by_address(moe, ray_head, tmp_path):
     config = tmp_path / "himoe.toml"
-    config.write_text(f'[ray]\naddress = "{ray_head.address}"\n'
-                      '[ray.experts.math_sympy]\nreplicas = 1\nnum_cpus = 0.5\n'
-                      '[routers.r]\nexperts = ["math_sympy"]\n[state]\nenabled = false\n')
+    config.write_text(
+        f'[ray]\naddress = "{ray_head.address}"\n'
+        "[ray.experts.math_sympy]\nreplicas = 1\nnum_cpus = 0.5\n"
+        '[routers.r]\nexperts = ["math_sympy"]\n[state]\nenabled = false\n'
+    )
     expert = moe.host.experts.get_by_name("math_sympy")
     calls = expert.replica_stats()["calls"]
     himoe = Path(sys.executable).with_name("himoe")
-    done = subprocess.run([str(himoe), "run", "--config", str(config), "--json", "--budget-ms", "120000",
-                           "math: solve x**2 - 4 = 0"], env=ray_head.env, capture_output=True, text=True,
-                          timeout=600)
+    done = subprocess.run(
+        [str(himoe), "run", "--config", str(config), "--json", "--budget-ms", "120000", "math: solve x**2 - 4 = 0"],
+        env=ray_head.env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     answer = json.loads(done.stdout)
     assert answer["value"]["data"]["solutions"] == ["-2", "2"], answer

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+
 from himoe_core import ConfigError
 from himoe_core._config.config_parsing import load_config
 from himoe_core.plugins import PluginHost
@@ -26,13 +27,15 @@ kwargs = { name = "ray_echo", prefix = "echo:" }
 def test_list_experts_shows_ray_hosted_experts_without_importing_ray(tmp_path):
     config = tmp_path / "himoe.toml"
     config.write_text(CONFIG)
-    code = ("import sys, runpy\n"
-            "sys.argv = ['himoe', 'list-experts', '--json', '--config', sys.argv[1]]\n"
-            "try:\n"
-            "    runpy.run_module('himoe_core', run_name='__main__')\n"
-            "except SystemExit as exc:\n"
-            "    assert not exc.code, exc.code\n"
-            "assert 'ray' not in sys.modules, 'listing imported ray'\n")
+    code = (
+        "import sys, runpy\n"
+        "sys.argv = ['himoe', 'list-experts', '--json', '--config', sys.argv[1]]\n"
+        "try:\n"
+        "    runpy.run_module('himoe_core', run_name='__main__')\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        "assert 'ray' not in sys.modules, 'listing imported ray'\n"
+    )
     done = subprocess.run([sys.executable, "-c", code, str(config)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     rows = {row["name"]: row for row in json.loads(done.stdout)}
@@ -53,17 +56,23 @@ def test_the_hosted_expert_replaces_the_local_one():
     assert [name for _, name, _ in host.experts.items()].count("math_sympy") == 1
 
 
-@pytest.mark.parametrize("table, says", [
-    ({"adress": "auto"}, "ray.adress: unknown key"),
-    ({"address": "somewhere"}, "ray.address: expected"),
-    ({"experts": {"nope": {}}}, "ray.experts.nope: no installed expert is named 'nope'"),
-    ({"experts": {"math_sympy": {"replicas": 0}}}, "ray.experts.math_sympy.replicas: expected an integer >= 1, got 0"),
-    ({"experts": {"math_sympy": {"replicas": 2, "max_replicas": 3}}}, "either replicas"),
-    ({"experts": {"math_sympy": {"min_replicas": 3, "max_replicas": 1}}}, "min_replicas (3) is more than"),
-    ({"experts": {"math_sympy": {"num_gpus": -1}}}, "num_gpus: expected a number >= 0, got -1"),
-    ({"experts": {"math_sympy": {"kwargs": {}}}}, "only an expert named by import path takes kwargs"),
-    ({"experts": {"no_module_here:Thing": {}}}, "cannot import 'no_module_here:Thing'"),
-])
+@pytest.mark.parametrize(
+    "table, says",
+    [
+        ({"adress": "auto"}, "ray.adress: unknown key"),
+        ({"address": "somewhere"}, "ray.address: expected"),
+        ({"experts": {"nope": {}}}, "ray.experts.nope: no installed expert is named 'nope'"),
+        (
+            {"experts": {"math_sympy": {"replicas": 0}}},
+            "ray.experts.math_sympy.replicas: expected an integer >= 1, got 0",
+        ),
+        ({"experts": {"math_sympy": {"replicas": 2, "max_replicas": 3}}}, "either replicas"),
+        ({"experts": {"math_sympy": {"min_replicas": 3, "max_replicas": 1}}}, "min_replicas (3) is more than"),
+        ({"experts": {"math_sympy": {"num_gpus": -1}}}, "num_gpus: expected a number >= 0, got -1"),
+        ({"experts": {"math_sympy": {"kwargs": {}}}}, "only an expert named by import path takes kwargs"),
+        ({"experts": {"no_module_here:Thing": {}}}, "cannot import 'no_module_here:Thing'"),
+    ],
+)
 def test_a_bad_ray_table_is_one_error_naming_the_key(table, says):
     with pytest.raises(ConfigError) as info:
         PluginHost(config=load_config({"ray": table}))
@@ -71,22 +80,26 @@ def test_a_bad_ray_table_is_one_error_naming_the_key(table, says):
 
 
 def test_ray_missing_disables_only_the_hosted_experts(tmp_path):
-    code = ("import sys\n"
-            "class NoRay:\n"
-            "    def find_spec(self, name, path=None, target=None):\n"
-            "        if name == 'ray' or name.startswith('ray.'):\n"
-            "            raise ModuleNotFoundError(\"No module named 'ray'\")\n"
-            "sys.meta_path.insert(0, NoRay())\n"
-            "from himoe_core import HiMoE\n"
-            "config = {'ray': {'experts': {'math_sympy': {}}}, 'state': {'enabled': False}}\n"
-            "with HiMoE(config=config) as moe:\n"
-            "    assert not moe.host.experts.get_by_name('math_sympy').can_handle('math: solve x = 1')\n"
-            "    print(moe.run_sync('plan: ship the release', budget_ms=5000).value.render()[:20])\n")
+    code = (
+        "import sys\n"
+        "class NoRay:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'ray' or name.startswith('ray.'):\n"
+        "            raise ModuleNotFoundError(\"No module named 'ray'\")\n"
+        "sys.meta_path.insert(0, NoRay())\n"
+        "from himoe_core import HiMoE\n"
+        "config = {'ray': {'experts': {'math_sympy': {}}}, 'state': {'enabled': False}}\n"
+        "with HiMoE(config=config) as moe:\n"
+        "    assert not moe.host.experts.get_by_name('math_sympy').can_handle('math: solve x = 1')\n"
+        "    print(moe.run_sync('plan: ship the release', budget_ms=5000).value.render()[:20])\n"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     warnings = [line for line in done.stderr.splitlines() if "warning" in line]
-    assert warnings == ["himoe: warning: plugin 'himoe-ray==0.1.0': ray is not installed; pip install 'ray[serve]'; "
-                        "the experts it hosts on Ray are disabled (math_sympy)"], done.stderr
+    assert warnings == [
+        "himoe: warning: plugin 'himoe-ray==0.1.0': ray is not installed; pip install 'ray[serve]'; "
+        "the experts it hosts on Ray are disabled (math_sympy)"
+    ], done.stderr
     assert done.stdout.strip()
 
 
@@ -94,20 +107,27 @@ def test_an_unreachable_cluster_disables_only_the_hosted_experts():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         address = f"127.0.0.1:{sock.getsockname()[1]}"  # bound, not listening: nothing answers there
-        code = ("import sys\n"
-                "from himoe_core import HiMoE, ExpertFailed\n"
-                f"config = {{'ray': {{'address': {address!r}, 'experts': {{'math_sympy': {{}}}}}}, "
-                "'state': {'enabled': False}}\n"
-                "with HiMoE(config=config) as moe:\n"
-                "    expert = moe.host.experts.get_by_name('math_sympy')\n"
-                "    try:\n"
-                "        expert.warm_up()\n"
-                "    except ExpertFailed as exc:\n"
-                "        print(exc.cause)\n"
-                "    assert not expert.can_handle('math: solve x = 1')\n"
-                "    print(moe.run_sync('plan: ship the release', budget_ms=5000).value.render()[:20])\n")
-        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                              env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"})
+        code = (
+            "import sys\n"
+            "from himoe_core import HiMoE, ExpertFailed\n"
+            f"config = {{'ray': {{'address': {address!r}, 'experts': {{'math_sympy': {{}}}}}}, "
+            "'state': {'enabled': False}}\n"
+            "with HiMoE(config=config) as moe:\n"
+            "    expert = moe.host.experts.get_by_name('math_sympy')\n"
+            "    try:\n"
+            "        expert.warm_up()\n"
+            "    except ExpertFailed as exc:\n"
+            "        print(exc.cause)\n"
+            "    assert not expert.can_handle('math: solve x = 1')\n"
+            "    print(moe.run_sync('plan: ship the release', budget_ms=5000).value.render()[:20])\n"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"},
+        )
     assert done.returncode == 0, done.stderr
     warnings = [line for line in done.stderr.splitlines() if "warning" in line]
     assert len(warnings) == 1, done.stderr

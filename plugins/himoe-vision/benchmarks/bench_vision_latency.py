@@ -37,18 +37,19 @@ print((time.perf_counter() - start) * 1000.0)
 def first_call_ms(cls: str, runs: int) -> list[float]:
     times = []
     for _ in range(runs):
-        result = subprocess.run([sys.executable, "-c", _FIRST_CALL.format(cls=cls)],
-                                capture_output=True, text=True, check=True, timeout=300)
+        result = subprocess.run(
+            [sys.executable, "-c", _FIRST_CALL.format(cls=cls)], capture_output=True, text=True, check=True, timeout=300
+        )
         times.append(float(result.stdout.strip().splitlines()[-1]))
     return times
 
 
 def sample_inputs():
-    from himoe_core import InputData
-    from PIL import Image
-
     from himoe_vision.data.digits_split import held_out_split
     from himoe_vision.imaging.pgm import encode_pgm
+    from PIL import Image
+
+    from himoe_core import InputData
 
     digit = held_out_split()[0][0]
     image = np.rint(255.0 * (1.0 - np.kron(digit.reshape(8, 8), np.ones((4, 4))) / 16.0)).astype(np.uint8)
@@ -87,14 +88,29 @@ def main() -> int:
     rows = []
     for name, cls in EXPERTS.items():
         first = first_call_ms(cls, args.first_runs)
-        rows.append({"expert": name, "call": "first (trains)", "input": "features",
-                     "p50_ms": statistics.median(first), "runs": len(first)})
+        rows.append(
+            {
+                "expert": name,
+                "call": "first (trains)",
+                "input": "features",
+                "p50_ms": statistics.median(first),
+                "runs": len(first),
+            }
+        )
         expert = getattr(himoe_vision, cls)()
         expert.warm_up()
         for kind, x in sample_inputs().items():
             warm = warm_ms(expert, x, args.warm_runs)
-            rows.append({"expert": name, "call": "warm", "input": kind, "p50_ms": statistics.median(warm),
-                         "p95_ms": float(np.percentile(warm, 95)), "runs": len(warm)})
+            rows.append(
+                {
+                    "expert": name,
+                    "call": "warm",
+                    "input": kind,
+                    "p50_ms": statistics.median(warm),
+                    "p95_ms": float(np.percentile(warm, 95)),
+                    "runs": len(warm),
+                }
+            )
     if args.json:
         json.dump(rows, sys.stdout, indent=2)
         print()

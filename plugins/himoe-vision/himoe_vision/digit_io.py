@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from himoe_core import Cancelled, Context, ExpertAux, ExpertOut, InputData, InvalidInput, Value
 
 from .data.digits_split import MAX_PIXEL, N_CLASSES, N_FEATURES
@@ -68,8 +69,7 @@ def expected_label(value: Value) -> int:
     if isinstance(data, int) and not isinstance(data, bool) and 0 <= data < N_CLASSES:
         return data
     raise InvalidInput(
-        'the expected answer for a digit must be Value.json({"label": 0..9}) or Value.text("0".."9"), '
-        f"got {value!r}"
+        f'the expected answer for a digit must be Value.json({{"label": 0..9}}) or Value.text("0".."9"), got {value!r}'
     )
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from himoe_core import Context, InputData
-
 from himoe_vision import DigitsLinearExpert, DigitsSvcExpert
 from himoe_vision.data.digits_split import held_out_split
+
+from himoe_core import Context, InputData
 
 
 @pytest.fixture(scope="session")

@@ -8,11 +8,11 @@ import time
 
 import numpy as np
 import pytest
-from himoe_core import CancelToken, Cancelled, Context, InputData, InvalidInput
-from PIL import Image
-
 from himoe_vision import DigitsLinearExpert, DigitsSvcExpert
 from himoe_vision.loading.lazy_value import LazyValue
+from PIL import Image
+
+from himoe_core import Cancelled, CancelToken, Context, InputData, InvalidInput
 
 
 def infer(expert, x: InputData):
@@ -20,14 +20,17 @@ def infer(expert, x: InputData):
 
 
 @pytest.mark.parametrize("fixture", ["vision_linear", "vision_svc"])
-@pytest.mark.parametrize("values, message", [
-    (np.zeros(63), "must have 64 values"),
-    (np.zeros(65), "must have 64 values"),
-    (np.zeros(1), "must have 64 values"),
-    (np.full(64, 17.0), "must lie in 0..16"),
-    (np.r_[np.zeros(10), [-0.5], np.zeros(53)], "value 10 is -0.5"),
-    (np.full(64, 255.0), "rescale 0..255"),
-])
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        (np.zeros(63), "must have 64 values"),
+        (np.zeros(65), "must have 64 values"),
+        (np.zeros(1), "must have 64 values"),
+        (np.full(64, 17.0), "must lie in 0..16"),
+        (np.r_[np.zeros(10), [-0.5], np.zeros(53)], "value 10 is -0.5"),
+        (np.full(64, 255.0), "rescale 0..255"),
+    ],
+)
 def test_vision_bad_feature_vectors(fixture, values, message, request):
     with pytest.raises(InvalidInput, match=message):
         infer(request.getfixturevalue(fixture), InputData.features(values))
@@ -47,23 +50,26 @@ def _png_with_garbage() -> bytes:
     return data[:40] + b"\x00" * 40
 
 
-@pytest.mark.parametrize("data, message", [
-    (b"hello, this is not an image", "neither PNG .* nor PGM"),
-    (b"", "neither PNG .* nor PGM"),
-    (b"\xff\xd8\xff\xe0 jpeg", "neither PNG .* nor PGM"),
-    (b"\x89PNG\r\n\x1a\n" + b"garbage" * 10, "cannot decode the PNG"),
-    (_png_with_garbage(), "cannot decode the PNG"),
-    (b"P5\n32 32\n255\n" + b"\x00" * 100, "truncated"),
-    (b"P2\n4 4\n255\n1 2 3", "truncated"),
-    (b"P2\n2 1\n255\n1 x2", "decimal integers"),
-    (b"P5\nwide 32\n255\n", "width must be a decimal integer"),
-    (b"P5\n32", "height must be a decimal integer, got end of data"),
-    (b"P5\n0 32\n255\n", "each side must be"),
-    (b"P5\n100000 100000\n255\n", "scale it down"),
-    (b"P5\n2 1\n70000\n\x00\x00\x00\x00", "maxval must be 1..65535"),
-    (b"P2\n2 1\n10\n3 11\n", "larger than the header's maxval 10"),
-    (b"P5\n2 2\n255\n\x80\x80\x80\x80", "looks blank"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (b"hello, this is not an image", "neither PNG .* nor PGM"),
+        (b"", "neither PNG .* nor PGM"),
+        (b"\xff\xd8\xff\xe0 jpeg", "neither PNG .* nor PGM"),
+        (b"\x89PNG\r\n\x1a\n" + b"garbage" * 10, "cannot decode the PNG"),
+        (_png_with_garbage(), "cannot decode the PNG"),
+        (b"P5\n32 32\n255\n" + b"\x00" * 100, "truncated"),
+        (b"P2\n4 4\n255\n1 2 3", "truncated"),
+        (b"P2\n2 1\n255\n1 x2", "decimal integers"),
+        (b"P5\nwide 32\n255\n", "width must be a decimal integer"),
+        (b"P5\n32", "height must be a decimal integer, got end of data"),
+        (b"P5\n0 32\n255\n", "each side must be"),
+        (b"P5\n100000 100000\n255\n", "scale it down"),
+        (b"P5\n2 1\n70000\n\x00\x00\x00\x00", "maxval must be 1..65535"),
+        (b"P2\n2 1\n10\n3 11\n", "larger than the header's maxval 10"),
+        (b"P5\n2 2\n255\n\x80\x80\x80\x80", "looks blank"),
+    ],
+)
 def test_vision_bad_image_bytes(data, message, vision_linear):
     with pytest.raises(InvalidInput, match=message):
         infer(vision_linear, InputData.bytes(data))
@@ -130,8 +136,9 @@ def test_vision_concurrent_first_calls_share_one_model(vision_held_out):
     expert = DigitsLinearExpert()
     row, label = vision_held_out[0][0], vision_held_out[1][0]
     answers = []
-    threads = [threading.Thread(target=lambda: answers.append(infer(expert, InputData.features(row))))
-               for _ in range(4)]
+    threads = [
+        threading.Thread(target=lambda: answers.append(infer(expert, InputData.features(row)))) for _ in range(4)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from himoe_core import Context, Expert, ExpertOut, InputData
-from sklearn.datasets import load_digits
-
 from himoe_vision import DigitsLinearExpert, DigitsSvcExpert
 from himoe_vision.data.digits_split import TRAIN_ROWS, held_out_split, training_split
+from sklearn.datasets import load_digits
+
+from himoe_core import Context, Expert, ExpertOut, InputData
 
 # Measured on the 797 held-out rows (see README): linear 0.932, svc 0.977.
 LINEAR_MIN_ACCURACY = 0.92
@@ -40,8 +40,9 @@ def test_vision_classifies_a_held_out_digit_with_probabilities(fixture, request,
         assert int(np.argmax(probabilities)) == answer["label"]
 
 
-@pytest.mark.parametrize("fixture, threshold", [("vision_linear", LINEAR_MIN_ACCURACY),
-                                                ("vision_svc", SVC_MIN_ACCURACY)])
+@pytest.mark.parametrize(
+    "fixture, threshold", [("vision_linear", LINEAR_MIN_ACCURACY), ("vision_svc", SVC_MIN_ACCURACY)]
+)
 def test_vision_held_out_accuracy(fixture, threshold, request, vision_held_out):
     expert = request.getfixturevalue(fixture)
     features, labels = vision_held_out
@@ -56,8 +57,9 @@ def test_vision_svc_is_more_accurate_and_costlier_than_linear(vision_linear, vis
     ctx = Context.start(60_000)
 
     def accuracy(expert):
-        return np.mean([expert.infer(InputData.features(r), ctx).value.as_json()["label"] == y
-                        for r, y in zip(features, labels)])
+        return np.mean(
+            [expert.infer(InputData.features(r), ctx).value.as_json()["label"] == y for r, y in zip(features, labels)]
+        )
 
     assert accuracy(vision_svc) > accuracy(vision_linear)
     assert vision_svc.cost_units > vision_linear.cost_units
@@ -83,12 +85,24 @@ def test_vision_experts_meet_the_expert_contract(vision_linear, vision_svc, visi
     assert vision_linear.cost_units == 0.03 and vision_svc.cost_units == 0.15
 
 
-@pytest.mark.parametrize("task, handled", [
-    ("", True), ("vision:digit", True), ("Vision:Digit", True), ("vision:classify", True),
-    ("digit:", True), ("digit:classify", True), ("digits:recognise", True), ("  vision:digit ", True),
-    ("plan: write a report", False), ("what digit is this?", False), ("fr:tag", False),
-    ("visionary ideas", False), ("digital", False),
-])
+@pytest.mark.parametrize(
+    "task, handled",
+    [
+        ("", True),
+        ("vision:digit", True),
+        ("Vision:Digit", True),
+        ("vision:classify", True),
+        ("digit:", True),
+        ("digit:classify", True),
+        ("digits:recognise", True),
+        ("  vision:digit ", True),
+        ("plan: write a report", False),
+        ("what digit is this?", False),
+        ("fr:tag", False),
+        ("visionary ideas", False),
+        ("digital", False),
+    ],
+)
 def test_vision_can_handle(task, handled):
     assert DigitsLinearExpert().can_handle(task) is handled
     assert DigitsSvcExpert().can_handle(task) is handled

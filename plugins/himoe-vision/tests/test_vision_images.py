@@ -6,14 +6,14 @@ import io
 
 import numpy as np
 import pytest
-from himoe_core import InputData
-from PIL import Image
-
 from himoe_vision.digit_io import digit_features
 from himoe_vision.imaging.digit_features import area_resize, image_to_digit_features
 from himoe_vision.imaging.pgm import decode_pgm, encode_pgm
+from PIL import Image
 
-ROWS = range(0, 40)  # the first 40 held-out digits
+from himoe_core import InputData
+
+ROWS = range(40)  # the first 40 held-out digits
 
 
 def dark_on_light(features: np.ndarray, size: int = 32) -> np.ndarray:
@@ -29,7 +29,7 @@ def counted_pixels(features: np.ndarray) -> np.ndarray:
     for (r, c), value in np.ndenumerate(features.reshape(8, 8)):
         block = np.zeros(16, dtype=np.uint8)
         block[: int(value)] = 1
-        image[4 * r:4 * r + 4, 4 * c:4 * c + 4] = block.reshape(4, 4)
+        image[4 * r : 4 * r + 4, 4 * c : 4 * c + 4] = block.reshape(4, 4)
     return image
 
 

@@ -6,9 +6,9 @@ import json
 
 import numpy as np
 import pytest
-from himoe_core import Context, InputData, InvalidInput, Value
-
 from himoe_vision import DigitsLinearExpert
+
+from himoe_core import Context, InputData, InvalidInput, Value
 
 
 def label_of(expert, x: InputData) -> int:
@@ -48,8 +48,12 @@ def test_vision_correcting_mistakes_helps_on_unseen_digits(vision_held_out):
     ctx = Context.start(60_000)
 
     def accuracy(rows):
-        return np.mean([expert.infer(InputData.features(f), ctx).value.as_json()["label"] == y
-                        for f, y in zip(features[rows], labels[rows])])
+        return np.mean(
+            [
+                expert.infer(InputData.features(f), ctx).value.as_json()["label"] == y
+                for f, y in zip(features[rows], labels[rows])
+            ]
+        )
 
     before = accuracy(unseen)
     mistakes = [i for i in range(400) if label_of(expert, InputData.features(features[i])) != labels[i]]
@@ -85,10 +89,19 @@ def test_vision_learn_from_image_bytes(vision_held_out):
     assert label_of(expert, x) == (original + 3) % 10
 
 
-@pytest.mark.parametrize("expected", [
-    Value.json({"label": 10}), Value.json({"label": -1}), Value.json({"label": True}),
-    Value.json({"digit": 3}), Value.json([3]), Value.text("seven"), Value.text("12"), Value.none(),
-])
+@pytest.mark.parametrize(
+    "expected",
+    [
+        Value.json({"label": 10}),
+        Value.json({"label": -1}),
+        Value.json({"label": True}),
+        Value.json({"digit": 3}),
+        Value.json([3]),
+        Value.text("seven"),
+        Value.text("12"),
+        Value.none(),
+    ],
+)
 def test_vision_learn_rejects_unusable_expected(expected, vision_held_out):
     expert = DigitsLinearExpert()
     before = expert.state_dict()
@@ -99,8 +112,13 @@ def test_vision_learn_rejects_unusable_expected(expected, vision_held_out):
 
 def test_vision_learn_accepts_the_usual_expected_forms(vision_held_out):
     x = InputData.features(vision_held_out[0][0])
-    for expected in (Value.json({"label": 4}), Value.json({"label": "4"}), Value.json(4), Value.text(" 4 "),
-                     Value.json({"label": 4, "probabilities": [0.1] * 10, "model": "someone"})):
+    for expected in (
+        Value.json({"label": 4}),
+        Value.json({"label": "4"}),
+        Value.json(4),
+        Value.text(" 4 "),
+        Value.json({"label": 4, "probabilities": [0.1] * 10, "model": "someone"}),
+    ):
         expert = DigitsLinearExpert()
         coef_before = np.array(expert.state_dict()["coef"])
         expert.learn(x, Value.none(), 1.0, expected=expected)
@@ -133,16 +151,19 @@ def test_vision_state_dict_is_plain_and_round_trips(vision_held_out):
     assert student.state_dict() == state
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda s: s.pop("coef"), "lacks \\['coef'\\]"),
-    (lambda s: s.update(coef=s["coef"][:9]), "'coef' must have shape \\(10, 64\\)"),
-    (lambda s: s.update(mean=[0.0] * 63), "'mean' must have shape \\(64,\\)"),
-    (lambda s: s.update(scale=[0.0] * 64), "'scale' value must be > 0"),
-    (lambda s: s.update(intercept=[float("nan")] * 10), "NaN or infinite"),
-    (lambda s: s.update(coef="weights"), "'coef' must"),
-    (lambda s: s.update(format=2.0), "format 2.0"),
-    (lambda s: s.update(learning_rate=-1.0), "learning_rate must be a number > 0"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda s: s.pop("coef"), "lacks \\['coef'\\]"),
+        (lambda s: s.update(coef=s["coef"][:9]), "'coef' must have shape \\(10, 64\\)"),
+        (lambda s: s.update(mean=[0.0] * 63), "'mean' must have shape \\(64,\\)"),
+        (lambda s: s.update(scale=[0.0] * 64), "'scale' value must be > 0"),
+        (lambda s: s.update(intercept=[float("nan")] * 10), "NaN or infinite"),
+        (lambda s: s.update(coef="weights"), "'coef' must"),
+        (lambda s: s.update(format=2.0), "format 2.0"),
+        (lambda s: s.update(learning_rate=-1.0), "learning_rate must be a number > 0"),
+    ],
+)
 def test_vision_load_state_dict_rejects_bad_state(change, message, vision_linear):
     state = vision_linear.state_dict()
     change(state)

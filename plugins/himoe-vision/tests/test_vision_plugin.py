@@ -17,8 +17,13 @@ PACKAGE = Path(himoe_vision.__file__).parent
 
 
 def test_vision_plugin_is_installed():
-    result = subprocess.run([sys.executable, "-m", "himoe_core", "list-experts", "--json"],
-                            capture_output=True, text=True, timeout=120, check=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "himoe_core", "list-experts", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     experts = {entry["name"]: entry for entry in json.loads(result.stdout)}
     for name in ("vision_digits_linear", "vision_digits_svc"):
         assert name in experts, result.stdout
@@ -35,11 +40,13 @@ def test_vision_plugin_registers_both_experts():
 
 
 def test_vision_plugin_import_is_light():
-    code = ("import himoe_vision.plugin, himoe_vision, sys; "
-            "heavy = [m for m in ('sklearn', 'scipy', 'PIL') if m in sys.modules]; "
-            "assert not heavy, heavy; "
-            "himoe_vision.plugin.register_experts(lambda e: e.can_handle('vision:digit')); "
-            "assert 'sklearn' not in sys.modules")
+    code = (
+        "import himoe_vision.plugin, himoe_vision, sys; "
+        "heavy = [m for m in ('sklearn', 'scipy', 'PIL') if m in sys.modules]; "
+        "assert not heavy, heavy; "
+        "himoe_vision.plugin.register_experts(lambda e: e.can_handle('vision:digit')); "
+        "assert 'sklearn' not in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 

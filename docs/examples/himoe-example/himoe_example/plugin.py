@@ -3,7 +3,8 @@
 Cheap to import: the experts are small classes; anything heavy would load on first use.
 """
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from himoe_core import ConfigError, hookimpl
 

@@ -14,8 +14,9 @@ def himoe(*args, tmp_path, only=None):
     env["HIMOE_STATE"] = str(tmp_path / "state.sqlite3")  # never the user's own state file
     if only is not None:
         env["HIMOE_LOAD_PLUGINS"] = only
-    result = subprocess.run([sys.executable, "-m", "himoe_core", *args], capture_output=True, text=True,
-                            env=env, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "himoe_core", *args], capture_output=True, text=True, env=env, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -32,16 +33,17 @@ def test_himoe_lists_both_experts(tmp_path):
 
 
 def test_himoe_run_routes_to_the_expert(tmp_path):
-    output = json.loads(himoe("run", "sentiment: great docs, really helpful", "--json", tmp_path=tmp_path,
-                              only="himoe-example"))
+    output = json.loads(
+        himoe("run", "sentiment: great docs, really helpful", "--json", tmp_path=tmp_path, only="himoe-example")
+    )
     assert output["value"]["data"]["label"] == "positive"
     assert [c["expert"] for c in output["trace"]["attempts"][-1]["calls"]] == ["sentiment_lexicon"]
 
 
 def test_each_experts_example_is_a_request_it_answers(himoe_factory):
     """Users whose request no expert handles are shown these examples."""
-    from himoe_core.testing import assert_examples_answered
-
     from himoe_example import plugin
+
+    from himoe_core.testing import assert_examples_answered
 
     assert sorted(assert_examples_answered(himoe_factory(plugins=[plugin]))) == ["sentiment_lexicon", "word_count"]

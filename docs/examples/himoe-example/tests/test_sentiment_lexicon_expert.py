@@ -1,19 +1,21 @@
 """SentimentLexiconExpert: labels, negation, intensifiers, confidence, routing."""
 
 import pytest
+from himoe_example import SentimentLexiconExpert
 
 from himoe_core.testing import assert_routed, trace_calls
 
-from himoe_example import SentimentLexiconExpert
 
-
-@pytest.mark.parametrize("text, label", [
-    ("I love this library, the docs are excellent", "positive"),
-    ("terrible docs and a buggy release", "negative"),
-    ("the meeting is on Tuesday", "neutral"),
-    ("this is not good", "negative"),
-    ("never slow, really reliable", "positive"),
-])
+@pytest.mark.parametrize(
+    "text, label",
+    [
+        ("I love this library, the docs are excellent", "positive"),
+        ("terrible docs and a buggy release", "negative"),
+        ("the meeting is on Tuesday", "neutral"),
+        ("this is not good", "negative"),
+        ("never slow, really reliable", "positive"),
+    ],
+)
 def test_labels(text, label):
     assert SentimentLexiconExpert().analyse(text)["label"] == label
 

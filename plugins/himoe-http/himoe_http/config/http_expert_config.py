@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import attrs
 
@@ -12,12 +13,23 @@ KINDS = ("openai-chat", "json")
 _NAME = re.compile(r"[a-z0-9][a-z0-9_.-]*")
 
 COMMON_KEYS = (
-    "kind", "url", "tasks", "api_key_env", "auth_header", "headers", "cost_units", "confidence",
-    "max_retries", "backoff_base_ms", "backoff_max_ms", "max_response_bytes", "description", "domain",
+    "kind",
+    "url",
+    "tasks",
+    "api_key_env",
+    "auth_header",
+    "headers",
+    "cost_units",
+    "confidence",
+    "max_retries",
+    "backoff_base_ms",
+    "backoff_max_ms",
+    "max_response_bytes",
+    "description",
+    "domain",
 )
 KIND_KEYS = {
-    "openai-chat": ("model", "system_prompt", "price_per_1k_input", "price_per_1k_output",
-                    "temperature", "max_tokens"),
+    "openai-chat": ("model", "system_prompt", "price_per_1k_input", "price_per_1k_output", "temperature", "max_tokens"),
     "json": ("request_template", "response_path"),
 }
 
@@ -70,8 +82,11 @@ class HttpExpertConfig:
     def parse(cls, name: str, table: Any) -> HttpExpertConfig:
         path = v.key_path(f"{v.ROOT}.experts", name)
         if not _NAME.fullmatch(name):
-            raise v.fail(path, f"bad expert name {name!r}: a name is lower-case letters, digits and "
-                               "'_', '.', '-', starting with a letter or digit (e.g. 'local_llm')")
+            raise v.fail(
+                path,
+                f"bad expert name {name!r}: a name is lower-case letters, digits and "
+                "'_', '.', '-', starting with a letter or digit (e.g. 'local_llm')",
+            )
         table = v.expect_table(path, table)
 
         def at(key: str) -> str:
@@ -86,35 +101,44 @@ class HttpExpertConfig:
             "name": name,
             "kind": kind,
             "url": v.expect_http_url(at("url"), v.require(path, table, "url", "an http(s) URL")),
-            "tasks": v.expect_prefixes(at("tasks"), v.require(path, table, "tasks",
-                                                                 'a list of task prefixes such as ["chat:"]')),
+            "tasks": v.expect_prefixes(
+                at("tasks"), v.require(path, table, "tasks", 'a list of task prefixes such as ["chat:"]')
+            ),
         }
         if "api_key_env" in table:
             fields["api_key_env"] = v.expect_env_name(at("api_key_env"), table["api_key_env"])
         if "auth_header" in table:
             if "api_key_env" not in table:
-                raise v.fail(at("auth_header"), "needs api_key_env: the header is filled with "
-                                                "'Bearer <key>' read from that environment variable")
+                raise v.fail(
+                    at("auth_header"),
+                    "needs api_key_env: the header is filled with 'Bearer <key>' read from that environment variable",
+                )
             fields["auth_header"] = v.expect_header_name(at("auth_header"), table["auth_header"])
         if "headers" in table:
             headers = v.expect_headers(at("headers"), table["headers"])
             auth = fields.get("auth_header", "Authorization").lower()
             for header, _ in headers:
                 if "api_key_env" in fields and header.lower() == auth:
-                    raise v.fail(v.key_path(at("headers"), header),
-                                 f"conflicts with the {fields.get('auth_header', 'Authorization')} header "
-                                 "filled from api_key_env")
+                    raise v.fail(
+                        v.key_path(at("headers"), header),
+                        f"conflicts with the {fields.get('auth_header', 'Authorization')} header "
+                        "filled from api_key_env",
+                    )
             fields["headers"] = headers
-        for key, kwargs in (("cost_units", {}), ("confidence", {"maximum": 1.0}),
-                            ("backoff_base_ms", {"strictly_positive": True}),
-                            ("backoff_max_ms", {"strictly_positive": True})):
+        for key, kwargs in (
+            ("cost_units", {}),
+            ("confidence", {"maximum": 1.0}),
+            ("backoff_base_ms", {"strictly_positive": True}),
+            ("backoff_max_ms", {"strictly_positive": True}),
+        ):
             if key in table:
                 fields[key] = v.expect_number(at(key), table[key], **kwargs)
         if "max_retries" in table:
             fields["max_retries"] = v.expect_int(at("max_retries"), table["max_retries"], maximum=10)
         if "max_response_bytes" in table:
-            fields["max_response_bytes"] = v.expect_int(at("max_response_bytes"), table["max_response_bytes"],
-                                                        minimum=1)
+            fields["max_response_bytes"] = v.expect_int(
+                at("max_response_bytes"), table["max_response_bytes"], minimum=1
+            )
         if "description" in table:
             fields["description"] = v.expect_str(at("description"), table["description"]).strip()
         if "domain" in table:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import difflib
 import math
 import re
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 from himoe_core import ConfigError
@@ -65,8 +66,9 @@ def expect_str(path: str, value: Any, *, non_empty: bool = True) -> str:
     return value
 
 
-def expect_number(path: str, value: Any, *, minimum: float = 0.0, maximum: float = math.inf,
-                  strictly_positive: bool = False) -> float:
+def expect_number(
+    path: str, value: Any, *, minimum: float = 0.0, maximum: float = math.inf, strictly_positive: bool = False
+) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise fail(path, f"expected a number, got {_shown(value)}")
     if strictly_positive and not value > 0:
@@ -98,14 +100,15 @@ def expect_http_url(path: str, value: Any) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in value):
         raise fail(path, f"expected an http(s) URL, got {safe_url(value)!r}")
     if parts.username is not None or parts.password is not None:
-        raise fail(path, "credentials in the URL are not allowed; put the key in the environment "
-                         "variable named by api_key_env")
+        raise fail(
+            path, "credentials in the URL are not allowed; put the key in the environment variable named by api_key_env"
+        )
     return value
 
 
 def expect_prefixes(path: str, value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not value:
-        raise fail(path, f"expected a non-empty list of task prefixes such as [\"chat:\"], got {_shown(value)}")
+        raise fail(path, f'expected a non-empty list of task prefixes such as ["chat:"], got {_shown(value)}')
     prefixes = []
     for index, item in enumerate(value):
         item_path = f"{path}[{index}]"
@@ -120,9 +123,12 @@ def expect_prefixes(path: str, value: Any) -> tuple[str, ...]:
 def expect_env_name(path: str, value: Any) -> str:
     if not isinstance(value, str) or not _ENV_NAME.fullmatch(value):
         # Never shown: what is pasted here by mistake is usually the key itself.
-        raise fail(path, "expected the name of an environment variable such as 'LOCAL_LLM_KEY' (letters, digits, "
-                         "'_'), got something else, not shown here in case it is the key itself: give the "
-                         "variable's name, and put the key in that variable")
+        raise fail(
+            path,
+            "expected the name of an environment variable such as 'LOCAL_LLM_KEY' (letters, digits, "
+            "'_'), got something else, not shown here in case it is the key itself: give the "
+            "variable's name, and put the key in that variable",
+        )
     return value
 
 

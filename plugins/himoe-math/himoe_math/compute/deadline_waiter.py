@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from himoe_core import CancelToken
 
@@ -16,8 +16,9 @@ class DeadlineWaiter:
     raises ``trio.Cancelled`` once the calling trio task is cancelled).
     """
 
-    def __init__(self, deadline: float, cancel: CancelToken | None = None,
-                 check_cancelled: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, deadline: float, cancel: CancelToken | None = None, check_cancelled: Callable[[], None] | None = None
+    ) -> None:
         self.deadline = deadline
         self.cancel = cancel
         self.check_cancelled = check_cancelled

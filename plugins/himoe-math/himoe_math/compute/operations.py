@@ -78,9 +78,7 @@ def _variables(sp: Any, request: MathRequest, expressions: list[Any], default: s
     if not names:
         raise ExpressionError("nothing to solve: the equation has no variables")
     how = _HOW_TO_NAME[request.operation].format(v=names[0])
-    raise ExpressionError(
-        f"the expression has several variables ({', '.join(names)}); say which one, e.g. '{how}'"
-    )
+    raise ExpressionError(f"the expression has several variables ({', '.join(names)}); say which one, e.g. '{how}'")
 
 
 def _solve(sp: Any, request: MathRequest) -> tuple[Any, dict]:
@@ -102,8 +100,7 @@ def _solve(sp: Any, request: MathRequest) -> tuple[Any, dict]:
         }
     found = sp.solve(expressions, unknowns, dict=True)
     rendered = sorted(
-        "{" + ", ".join(f"{symbol}: {sp.sstr(s[symbol])}" for symbol in unknowns if symbol in s) + "}"
-        for s in found
+        "{" + ", ".join(f"{symbol}: {sp.sstr(s[symbol])}" for symbol in unknowns if symbol in s) + "}" for s in found
     )
     return found, {
         "solutions": rendered,

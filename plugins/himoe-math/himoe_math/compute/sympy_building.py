@@ -55,9 +55,19 @@ def to_sympy(node: ExprNode) -> Any:
 
 def _function(sp: ModuleType, name: str) -> Any:
     return {
-        "sin": sp.sin, "cos": sp.cos, "tan": sp.tan,
-        "asin": sp.asin, "acos": sp.acos, "atan": sp.atan,
-        "sinh": sp.sinh, "cosh": sp.cosh, "tanh": sp.tanh,
-        "exp": sp.exp, "log": sp.log, "ln": sp.log,
-        "sqrt": sp.sqrt, "abs": sp.Abs, "factorial": sp.factorial,
+        "sin": sp.sin,
+        "cos": sp.cos,
+        "tan": sp.tan,
+        "asin": sp.asin,
+        "acos": sp.acos,
+        "atan": sp.atan,
+        "sinh": sp.sinh,
+        "cosh": sp.cosh,
+        "tanh": sp.tanh,
+        "exp": sp.exp,
+        "log": sp.log,
+        "ln": sp.log,
+        "sqrt": sp.sqrt,
+        "abs": sp.Abs,
+        "factorial": sp.factorial,
     }[name]

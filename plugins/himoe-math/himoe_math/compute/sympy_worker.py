@@ -9,7 +9,6 @@ import time
 from .worker_main import worker_main
 from .worker_process import WorkerProcess
 
-
 BOOT_TIMEOUT_S = 60.0
 """A worker that has not reported ready by then (sympy imports in ~0.2 s) is given up: killed,
 and replaced by the next request."""
@@ -31,8 +30,11 @@ class SympyWorker:
             # multiprocessing's spawn, whose freeze_support() the app calls; its script needs a
             # __main__ guard.
             self._process = multiprocessing.get_context("spawn").Process(
-                target=worker_main, args=(child_conn, memory_limit_mb, max_result_chars),
-                name="himoe-math-sympy-worker", daemon=True)
+                target=worker_main,
+                args=(child_conn, memory_limit_mb, max_result_chars),
+                name="himoe-math-sympy-worker",
+                daemon=True,
+            )
         self._child_conn = child_conn
         self._lock = threading.Lock()
         self._ready = threading.Event()
@@ -68,10 +70,12 @@ class SympyWorker:
         """Why the worker did not start: the error here, and how the process ended."""
         self._process.join(timeout=0.5)
         code = self._process.exitcode
-        ended = ("" if code is None else f", exit code {code}" if code >= 0 else f", killed by signal {-code}")
+        ended = "" if code is None else f", exit code {code}" if code >= 0 else f", killed by signal {-code}"
         detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        return (f"the sympy worker process failed to start ({detail}{ended}); its own error, if it printed one, "
-                "is on stderr (is sympy installed?)")
+        return (
+            f"the sympy worker process failed to start ({detail}{ended}); its own error, if it printed one, "
+            "is on stderr (is sympy installed?)"
+        )
 
     # -- state ---------------------------------------------------------------------------------
     @property

@@ -5,14 +5,13 @@ import os
 import threading
 import time
 import weakref
-from typing import Callable
+from collections.abc import Callable
 
-from himoe_core import CancelToken, Cancelled, DeadlineExceeded, ExpertFailed, InvalidInput
+from himoe_core import Cancelled, CancelToken, DeadlineExceeded, ExpertFailed, InvalidInput
 
 from .deadline_waiter import POLL_S, DeadlineWaiter
 from .operations import DEFAULT_MAX_RESULT_CHARS
 from .sympy_worker import SympyWorker
-
 
 _POOLS: weakref.WeakSet[SympyWorkerPool] = weakref.WeakSet()
 
@@ -31,8 +30,14 @@ class SympyWorkerPool:
     kill one of its processes, and a killed process breaks the whole executor.
     """
 
-    def __init__(self, name: str = "math_sympy", *, max_workers: int = 2, memory_limit_mb: int | None = 2048,
-                 max_result_chars: int = DEFAULT_MAX_RESULT_CHARS) -> None:
+    def __init__(
+        self,
+        name: str = "math_sympy",
+        *,
+        max_workers: int = 2,
+        memory_limit_mb: int | None = 2048,
+        max_result_chars: int = DEFAULT_MAX_RESULT_CHARS,
+    ) -> None:
         if max_workers < 1:
             raise ValueError(f"max_workers must be >= 1, got {max_workers}")
         self.name = name
@@ -64,8 +69,16 @@ class SympyWorkerPool:
         with self._cond:
             return [w.pid for w in self._idle if w.pid is not None]
 
-    def run(self, text: str, task: str | None, *, deadline: float, budget_ms: float,
-            cancel: CancelToken | None = None, check_cancelled: Callable[[], None] | None = None) -> dict:
+    def run(
+        self,
+        text: str,
+        task: str | None,
+        *,
+        deadline: float,
+        budget_ms: float,
+        cancel: CancelToken | None = None,
+        check_cancelled: Callable[[], None] | None = None,
+    ) -> dict:
         """Compute `text` in a worker before `deadline` (a `time.monotonic()` instant).
 
         Blocks the calling thread. Raises DeadlineExceeded, Cancelled (or whatever
@@ -78,8 +91,12 @@ class SympyWorkerPool:
         keep = True  # a worker still warming up is kept, whatever happens to this request
         try:
             if not worker.ready and not waiter.wait(worker.wait_ready):
-                raise self._stopped(waiter, budget_ms, "the sympy worker process is still starting (the first "
-                                    "call after start-up imports sympy); nothing was computed, retry")
+                raise self._stopped(
+                    waiter,
+                    budget_ms,
+                    "the sympy worker process is still starting (the first "
+                    "call after start-up imports sympy); nothing was computed, retry",
+                )
             if worker.failure is not None:
                 keep = False
                 raise ExpertFailed(self.name, worker.failure)
@@ -89,13 +106,18 @@ class SympyWorkerPool:
                 worker.send({"job": job, "text": text, "task": task})
                 if not waiter.wait(worker.poll):
                     elapsed = (time.monotonic() - started) * 1000.0
-                    raise self._stopped(waiter, budget_ms, f"{self.name} stopped the sympy computation after "
-                                        f"{elapsed:.0f} ms; its worker process was killed and a fresh one is "
-                                        "starting")
+                    raise self._stopped(
+                        waiter,
+                        budget_ms,
+                        f"{self.name} stopped the sympy computation after "
+                        f"{elapsed:.0f} ms; its worker process was killed and a fresh one is "
+                        "starting",
+                    )
                 reply = worker.receive()
             except (EOFError, OSError) as exc:
-                raise ExpertFailed(self.name, f"the sympy worker process died ({type(exc).__name__}); "
-                                              "a fresh one is starting") from None
+                raise ExpertFailed(
+                    self.name, f"the sympy worker process died ({type(exc).__name__}); a fresh one is starting"
+                ) from None
             if reply.get("job") != job:
                 raise ExpertFailed(self.name, f"the sympy worker answered job {reply.get('job')}, expected {job}")
             keep = not reply.get("retire", False)
@@ -141,8 +163,11 @@ class SympyWorkerPool:
                 if self._live < self.max_workers:
                     return self._new_worker()
                 if waiter.stopped():
-                    raise self._stopped(waiter, budget_ms, f"all {self.max_workers} sympy worker processes were "
-                                        "busy with other requests")
+                    raise self._stopped(
+                        waiter,
+                        budget_ms,
+                        f"all {self.max_workers} sympy worker processes were busy with other requests",
+                    )
                 self._cond.wait(POLL_S)
 
     def _release(self, worker: SympyWorker) -> None:

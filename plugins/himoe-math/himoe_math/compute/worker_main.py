@@ -60,6 +60,7 @@ def _exit_with(parent: int) -> None:
     outright (kill -9, the OOM killer) cleans nothing up, and a runaway sympy job would go on
     burning a core until it ended, maybe hours later. Given the pid the parent had when it started
     this worker, not read here: by then the parent may be gone already."""
+
     def watch() -> None:
         while os.getppid() == parent:
             time.sleep(PARENT_POLL_S)
@@ -98,21 +99,37 @@ def _answer(message: dict, max_result_chars: int, memory_limit_mb: int | None) -
         return {"status": "invalid", "job": job, "message": str(exc), "retire": False}
     except NotImplementedError as exc:
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else "no method applies"
-        return {"status": "invalid", "job": job, "retire": False,
-                "message": f"sympy cannot compute this: {detail}; try another form or operation"}
+        return {
+            "status": "invalid",
+            "job": job,
+            "retire": False,
+            "message": f"sympy cannot compute this: {detail}; try another form or operation",
+        }
     except RecursionError:
-        return {"status": "invalid", "job": job, "retire": True,
-                "message": "expression is nested too deeply for sympy to compute; simplify it"}
+        return {
+            "status": "invalid",
+            "job": job,
+            "retire": True,
+            "message": "expression is nested too deeply for sympy to compute; simplify it",
+        }
     except (MemoryError, SystemError):
         # At the memory cap CPython may surface a failed allocation inside C code as a
         # SystemError ("returned NULL without setting an exception") instead of MemoryError;
         # either way this process is no longer trustworthy and is replaced.
-        return {"status": "invalid", "job": job, "retire": True,
-                "message": f"the computation needed more than the {memory_limit_mb} MB memory limit of a math "
-                           "worker; ask for a smaller computation"}
+        return {
+            "status": "invalid",
+            "job": job,
+            "retire": True,
+            "message": f"the computation needed more than the {memory_limit_mb} MB memory limit of a math "
+            "worker; ask for a smaller computation",
+        }
     except Exception as exc:  # report anything else as a failure of this request, keep serving
-        return {"status": "error", "job": job, "retire": False,
-                "message": f"sympy raised {type(exc).__name__}: {str(exc)[:500]}"}
+        return {
+            "status": "error",
+            "job": job,
+            "retire": False,
+            "message": f"sympy raised {type(exc).__name__}: {str(exc)[:500]}",
+        }
 
 
 def _limit_memory(memory_limit_mb: int | None) -> None:

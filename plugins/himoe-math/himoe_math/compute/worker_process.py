@@ -39,8 +39,9 @@ class WorkerProcess:
     argument, a long sys.path would pass the kernel's limit on one argument).
     """
 
-    def __init__(self, child_end: Connection, parent_end: Connection, memory_limit_mb: int | None,
-                 max_result_chars: int) -> None:
+    def __init__(
+        self, child_end: Connection, parent_end: Connection, memory_limit_mb: int | None, max_result_chars: int
+    ) -> None:
         self._child_end, self._parent_end = child_end, parent_end
         self._args = [str(child_end.fileno()), str(os.getpid()), json.dumps(memory_limit_mb), str(max_result_chars)]
         self._popen: subprocess.Popen | None = None
@@ -48,9 +49,12 @@ class WorkerProcess:
     def start(self) -> None:
         """Start the worker on `child_end` and send it this process's sys.path on `parent_end`."""
         # multiprocessing's executable: the interpreter, or what multiprocessing.set_executable chose
-        self._popen = subprocess.Popen([spawn.get_executable(), "-I", "-c", _LAUNCH, *self._args],
-                                       pass_fds=(self._child_end.fileno(),), stdin=subprocess.DEVNULL,
-                                       stdout=subprocess.DEVNULL)
+        self._popen = subprocess.Popen(
+            [spawn.get_executable(), "-I", "-c", _LAUNCH, *self._args],
+            pass_fds=(self._child_end.fileno(),),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+        )
         _LIVE.add(self)
         entries = (os.fspath(entry) if isinstance(entry, os.PathLike) else entry for entry in sys.path)
         self._parent_end.send_bytes(json.dumps([entry for entry in entries if isinstance(entry, str)]).encode())

@@ -100,8 +100,11 @@ class ExpressionParser:
             elif token.kind in ("sym", "const", "func") or (token.kind == "op" and token.text == "("):
                 factors.append(self._unary())  # implicit multiplication: 2x, 2(x+1), (x+1)(x-1)
             elif token.kind == "num":
-                raise self._error(f"number {token.text!r} at position {token.pos} follows another factor "
-                                  "without an operator; write * between them", token)
+                raise self._error(
+                    f"number {token.text!r} at position {token.pos} follows another factor "
+                    "without an operator; write * between them",
+                    token,
+                )
             else:
                 break
         return factors[0] if len(factors) == 1 else ExprNode("mul", args=tuple(factors), pos=first.pos)
@@ -146,14 +149,18 @@ class ExpressionParser:
             inner = self._expr()
             self._close(token)
             return inner
-        raise self._error(f"unexpected {token.text!r} at position {token.pos}; expected a number, a "
-                          "variable, a function call or '('", token)
+        raise self._error(
+            f"unexpected {token.text!r} at position {token.pos}; expected a number, a variable, a function call or '('",
+            token,
+        )
 
     def _call(self, name: MathToken) -> ExprNode:
         opening = self._peek()
         if opening is None or opening.text != "(":
-            raise self._error(f"function {name.text!r} at position {name.pos} needs its argument in "
-                              f"parentheses, like {name.text}(x)", name)
+            raise self._error(
+                f"function {name.text!r} at position {name.pos} needs its argument in parentheses, like {name.text}(x)",
+                name,
+            )
         self.index += 1
         args = [self._expr()]
         while self._accept(","):
@@ -162,15 +169,19 @@ class ExpressionParser:
         low, high = FUNCTIONS[name.text]
         if not low <= len(args) <= high:
             wanted = str(low) if low == high else f"{low} or {high}"
-            raise self._error(f"function {name.text!r} at position {name.pos} takes {wanted} "
-                              f"argument{'s' if high > 1 else ''}, got {len(args)}", name)
+            raise self._error(
+                f"function {name.text!r} at position {name.pos} takes {wanted} "
+                f"argument{'s' if high > 1 else ''}, got {len(args)}",
+                name,
+            )
         return ExprNode("call", name.text, tuple(args), pos=name.pos)
 
     def _symbol(self) -> str:
         token = self._next("a variable name")
         if token.kind != "sym":
-            raise self._error(f"{token.text!r} at position {token.pos} is not a variable; give a "
-                              "variable name like x or theta", token)
+            raise self._error(
+                f"{token.text!r} at position {token.pos} is not a variable; give a variable name like x or theta", token
+            )
         return token.text
 
     # -- token helpers -------------------------------------------------------------------------
@@ -196,8 +207,11 @@ class ExpressionParser:
         if token is None:
             raise ExpressionError(f"'(' at position {opening.pos} is never closed; add ')'")
         if token.text != ")":
-            raise self._error(f"unexpected {token.text!r} at position {token.pos}; expected ')' to close "
-                              f"the '(' at position {opening.pos}", token)
+            raise self._error(
+                f"unexpected {token.text!r} at position {token.pos}; expected ')' to close "
+                f"the '(' at position {opening.pos}",
+                token,
+            )
         self.index += 1
 
     def _expect_end(self) -> None:
@@ -207,10 +221,12 @@ class ExpressionParser:
         if token.text == ")":
             raise self._error(f"unmatched ')' at position {token.pos}", token)
         if token.text in ("=", ","):
-            raise self._error(f"unexpected {token.text!r} at position {token.pos}: this operation takes "
-                              "a single expression", token)
-        raise self._error(f"unexpected {token.text!r} at position {token.pos}; expected an operator "
-                          f"({ALLOWED_SYNTAX})", token)
+            raise self._error(
+                f"unexpected {token.text!r} at position {token.pos}: this operation takes a single expression", token
+            )
+        raise self._error(
+            f"unexpected {token.text!r} at position {token.pos}; expected an operator ({ALLOWED_SYNTAX})", token
+        )
 
     def _require_tokens(self) -> None:
         if not self.tokens:

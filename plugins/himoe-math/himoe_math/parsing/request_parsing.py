@@ -34,8 +34,9 @@ _PREFIX = re.compile(r"\s*math(?:\s*:\s*|\s+|$)", re.IGNORECASE)
 _OPERATION = re.compile(r"(?P<word>[A-Za-z]+)(?:\s+of)?(?:\s*:\s*|\s+|$|(?=\())", re.IGNORECASE)
 _D_DX = re.compile(r"d\s*/\s*d(?P<var>[A-Za-z](?:_?[0-9]{1,3})?)(?![A-Za-z0-9_])\s*:?\s*")
 _FOR = re.compile(r"(?P<rest>.*?)\s+for\s+(?P<vars>\S.*)", re.IGNORECASE | re.DOTALL)
-_WRT = re.compile(r"(?P<rest>.*?)\s*(?:\bwrt\b|\bw\.r\.t\.?|\bwith\s+respect\s+to\b)\s*(?P<vars>\S.*)",
-                  re.IGNORECASE | re.DOTALL)
+_WRT = re.compile(
+    r"(?P<rest>.*?)\s*(?:\bwrt\b|\bw\.r\.t\.?|\bwith\s+respect\s+to\b)\s*(?P<vars>\S.*)", re.IGNORECASE | re.DOTALL
+)
 _BOUNDS = re.compile(r"(?P<rest>.*?)\s+from\s+(?P<lo>\S.*?)\s+to\s+(?P<hi>\S.*)", re.IGNORECASE | re.DOTALL)
 _DVAR = re.compile(r"(?P<rest>.*?)(?:\s+|\*\s*|(?<=\)))d(?P<var>[A-Za-z](?:_?[0-9]{1,3})?)\s*", re.DOTALL)
 _AND = re.compile(r"\s+and\s+", re.IGNORECASE)
@@ -49,7 +50,7 @@ def is_math_task(task: str) -> bool:
 def strip_math_prefix(text: str) -> str:
     """`text` without its leading ``math:`` / ``math `` (if any), stripped."""
     match = _PREFIX.match(text)
-    return (text[match.end():] if match else text).strip()
+    return (text[match.end() :] if match else text).strip()
 
 
 def parse_request(text: str, task: str | None = None) -> MathRequest:
@@ -64,16 +65,17 @@ def parse_request(text: str, task: str | None = None) -> MathRequest:
         raise ExpressionError(f"a math request must be text, got {type(text).__name__}")
     if len(text) > MAX_INPUT_CHARS:
         raise ExpressionError(
-            f"input has {len(text)} characters, more than the limit of {MAX_INPUT_CHARS} for a math "
-            "request; shorten it"
+            f"input has {len(text)} characters, more than the limit of {MAX_INPUT_CHARS} for a math request; shorten it"
         )
     body = strip_math_prefix(text)
     operation, body, variables = _operation(body)
     if operation is None and task is not None:
         operation = OPERATION_WORDS.get(strip_math_prefix(task).rstrip(":").strip().lower())
     if not body:
-        raise ExpressionError("nothing to compute: give an expression after the operation, e.g. "
-                              "'math: solve x**2 - 4 = 0' or 'math: factor x**2 - 5*x + 6'")
+        raise ExpressionError(
+            "nothing to compute: give an expression after the operation, e.g. "
+            "'math: solve x**2 - 4 = 0' or 'math: factor x**2 - 5*x + 6'"
+        )
     if operation is None:
         if "=" in body:
             return _solve(body, explicit=False)
@@ -93,12 +95,12 @@ def _operation(body: str) -> tuple[str | None, str, tuple[str, ...]]:
     """The operation named at the start of `body`, the rest, and a d/dx variable."""
     match = _D_DX.match(body)
     if match:
-        return "diff", body[match.end():].strip(), (match.group("var"),)
+        return "diff", body[match.end() :].strip(), (match.group("var"),)
     match = _OPERATION.match(body)
     if match:
         operation = OPERATION_WORDS.get(match.group("word").lower())
         if operation is not None:
-            return operation, body[match.end():].strip(), ()
+            return operation, body[match.end() :].strip(), ()
     return None, body, ()
 
 
@@ -126,16 +128,20 @@ def _integrate(body: str) -> MathRequest:
     match = _BOUNDS.fullmatch(rest)
     if match:
         rest = match.group("rest")
-        bounds = (ExpressionParser(match.group("lo"), match.start("lo")).parse_expression(),
-                  ExpressionParser(match.group("hi"), match.start("hi")).parse_expression())
+        bounds = (
+            ExpressionParser(match.group("lo"), match.start("lo")).parse_expression(),
+            ExpressionParser(match.group("hi"), match.start("hi")).parse_expression(),
+        )
     match = _WRT.fullmatch(rest)
     if match:
         rest, variables = match.group("rest"), _symbols(match.group("vars"), match.start("vars"))
     match = _DVAR.fullmatch(rest)
     if match:
         if variables and variables != (match.group("var"),):
-            raise ExpressionError(f"d{match.group('var')} and 'wrt {', '.join(variables)}' name different "
-                                  "variables; give the variable once")
+            raise ExpressionError(
+                f"d{match.group('var')} and 'wrt {', '.join(variables)}' name different "
+                "variables; give the variable once"
+            )
         rest, variables = match.group("rest"), (match.group("var"),)
     if bounds is not None and len(variables) > 1:
         raise ExpressionError("a definite integral takes one variable; give 'wrt x' or 'dx' once")

@@ -36,8 +36,11 @@ def _measure(node: ExprNode) -> Measure:
     kind = node.kind
     if kind == "num":
         value: Fraction = node.value  # type: ignore[assignment]
-        return value, value.numerator.bit_length() + value.denominator.bit_length(), \
-            float(abs(value.numerator).bit_length())
+        return (
+            value,
+            value.numerator.bit_length() + value.denominator.bit_length(),
+            float(abs(value.numerator).bit_length()),
+        )
     if kind == "sym":
         return None
     if kind == "const":
@@ -86,7 +89,7 @@ def _exponent_magnitude(node: ExprNode, exponent: tuple) -> float:
             f"exponent too large: the power at position {node.pos} has a constant exponent that may "
             f"exceed the limit of ±{MAX_EXPONENT}; use a smaller exponent"
         )
-    return 2.0 ** mag
+    return 2.0**mag
 
 
 def _power(node: ExprNode, base: tuple, exponent: tuple) -> Measure:
@@ -126,7 +129,7 @@ def _call(node: ExprNode, measures: list[tuple]) -> Measure:
         size = n * math.log2(n) + 1
         return _checked(node, None, size, size)
     if name in _GROWING:
-        grown = _LOG2_E * 2.0 ** mag if mag < 64 else math.inf
+        grown = _LOG2_E * 2.0**mag if mag < 64 else math.inf
         return None, bits, max(grown, mag)
     # sympy undoes inverses — sin(asin(y)), exp(log(y)), log(exp(y)), sqrt(y**2) give y back — so a
     # function keeps its argument's magnitude when an inverse may be inside, and is bounded otherwise.

@@ -50,7 +50,7 @@ _CHAR_HINTS = {
 def excerpt(text: str, pos: int, width: int = 24) -> str:
     """A short piece of `text` around `pos`, for error messages."""
     start = max(0, pos - width // 2)
-    piece = text[start:start + width]
+    piece = text[start : start + width]
     return ("…" if start > 0 else "") + piece + ("…" if start + width < len(text) else "")
 
 
@@ -61,8 +61,7 @@ def tokenize(text: str, offset: int = 0) -> list[MathToken]:
     """
     if len(text) > MAX_INPUT_CHARS:
         raise ExpressionError(
-            f"input has {len(text)} characters, more than the limit of {MAX_INPUT_CHARS} for a math "
-            "request; shorten it"
+            f"input has {len(text)} characters, more than the limit of {MAX_INPUT_CHARS} for a math request; shorten it"
         )
     text = text.translate(_TYPOGRAPHY)
     tokens: list[MathToken] = []

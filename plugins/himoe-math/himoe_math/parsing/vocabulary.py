@@ -40,16 +40,15 @@ SYMBOL_NAME = re.compile(r"[A-Za-z](?:_?[0-9]{1,3})?")
 OPERATORS = "+ - * / ** ^ ( ) , ="
 
 MAX_INPUT_CHARS = 2000
-MAX_DEPTH = 100            # nesting of parentheses, signs, powers and calls
-MAX_EXPONENT = 10_000      # |n| for a power with a constant exponent
-MAX_FACTORIAL = 10_000     # n in factorial(n)
+MAX_DEPTH = 100  # nesting of parentheses, signs, powers and calls
+MAX_EXPONENT = 10_000  # |n| for a power with a constant exponent
+MAX_FACTORIAL = 10_000  # n in factorial(n)
 MAX_NUMBER_BITS = 300_000  # the largest exact number an expression may build (~90,000 digits)
 MAX_DECIMAL_EXPONENT = 1000  # |k| in a literal like 1.5e-k
 
 ALLOWED_NAMES = (
     "single-letter variables (optionally with digits, like x1 or x_2), Greek letter names "
-    "(alpha, beta, theta, …), the constants " + ", ".join(CONSTANTS)
-    + " and the functions " + ", ".join(FUNCTIONS)
+    "(alpha, beta, theta, …), the constants " + ", ".join(CONSTANTS) + " and the functions " + ", ".join(FUNCTIONS)
 )
 ALLOWED_SYNTAX = f"numbers, names, the operators {OPERATORS} and round parentheses"
 

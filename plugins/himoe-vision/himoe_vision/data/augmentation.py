@@ -19,7 +19,8 @@ def with_shifted_copies(features: np.ndarray, labels: np.ndarray) -> tuple[np.nd
     copies = [images]
     for dy, dx in SHIFTS:
         shifted = np.zeros_like(images)
-        shifted[:, max(0, dy):8 + min(0, dy), max(0, dx):8 + min(0, dx)] = \
-            images[:, max(0, -dy):8 + min(0, -dy), max(0, -dx):8 + min(0, -dx)]
+        shifted[:, max(0, dy) : 8 + min(0, dy), max(0, dx) : 8 + min(0, dx)] = images[
+            :, max(0, -dy) : 8 + min(0, -dy), max(0, -dx) : 8 + min(0, -dx)
+        ]
         copies.append(shifted)
     return np.concatenate(copies).reshape(-1, 64), np.tile(np.asarray(labels), len(copies))

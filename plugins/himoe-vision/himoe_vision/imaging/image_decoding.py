@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from himoe_core import InvalidInput
 
 from .pgm import decode_pgm, is_pgm

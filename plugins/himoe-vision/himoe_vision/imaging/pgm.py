@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 import numpy as np
+
 from himoe_core import InvalidInput
 
 MAX_SIDE = 4096
@@ -63,7 +64,7 @@ def decode_pgm(data: bytes) -> np.ndarray:
         pos += 1
         sample_bytes = 1 if maxval < 256 else 2
         needed = count * sample_bytes
-        raster = data[pos:pos + needed]
+        raster = data[pos : pos + needed]
         if len(raster) < needed:
             raise InvalidInput(
                 f"PGM (P5) image is truncated: {width}×{height} needs {needed} bytes of pixels, got {len(raster)}"

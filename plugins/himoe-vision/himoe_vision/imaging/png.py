@@ -6,6 +6,7 @@ import io
 import threading
 
 import numpy as np
+
 from himoe_core import InvalidInput
 
 from .pgm import MAX_PIXELS, MAX_SIDE

@@ -4,7 +4,7 @@ import threading
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from himoe_core import CancelToken, Cancelled
+from himoe_core import Cancelled, CancelToken
 
 T = TypeVar("T")
 

@@ -6,8 +6,9 @@ import os
 import random
 import re
 import threading
+from collections.abc import Callable, Mapping
 from contextlib import aclosing
-from typing import Any, Callable, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 from himoe_core import Cancelled, Context, ExpertFailed
@@ -63,8 +64,9 @@ class HttpCaller:
             raise ValueError(f"HttpCaller needs an http(s) URL, got {safe_url(url)!r}")
         self.expert_name = expert_name
         self.url = url
-        self._secrets = tuple(url_secrets(url)) + tuple(value for name, value in (headers or {}).items()
-                                                       if name.lower() not in _PLAIN_HEADERS and len(value) >= 4)
+        self._secrets = tuple(url_secrets(url)) + tuple(
+            value for name, value in (headers or {}).items() if name.lower() not in _PLAIN_HEADERS and len(value) >= 4
+        )
         httpx_log = logging.getLogger("httpx")
         if redact_url_in_log_record not in httpx_log.filters:  # its request lines show the query
             httpx_log.addFilter(redact_url_in_log_record)
@@ -111,8 +113,13 @@ class HttpCaller:
         # Everything shown from here on is cleaned of the key, the URL's secrets and header values.
         key = [item for item in (api_key, *self._secrets) if item]
         content = json.dumps(body, ensure_ascii=False, allow_nan=False).encode("utf-8")
-        state: dict[str, Any] = {"start": trio.current_time(), "attempts": 0, "last": None, "on_event": on_event,
-                                 "relayed": False}
+        state: dict[str, Any] = {
+            "start": trio.current_time(),
+            "attempts": 0,
+            "last": None,
+            "on_event": on_event,
+            "relayed": False,
+        }
         token = trio.lowlevel.current_trio_token()
         with trio.CancelScope(deadline=state["start"] + budget_s) as scope:
             unsubscribe = ctx.cancel.on_cancel(lambda: _cancel_soon(token, scope))
@@ -125,8 +132,9 @@ class HttpCaller:
             raise Cancelled(ctx.cancel.reason or f"the call of expert {self.expert_name!r} to {self.target} was closed")
         raise ExpertFailed(self.expert_name, self._timed_out(state))
 
-    async def _attempts(self, content: bytes, headers: dict[str, str], key: list[str],
-                        deadline: float, state: dict[str, Any]) -> Any:
+    async def _attempts(
+        self, content: bytes, headers: dict[str, str], key: list[str], deadline: float, state: dict[str, Any]
+    ) -> Any:
         import trio
 
         client = await self._client()
@@ -154,8 +162,11 @@ class HttpCaller:
             wait = retry_after if retry_after is not None else self.retry.backoff_s(attempt, self._rng)
             left = deadline - trio.current_time()
             if wait >= left:
-                why = f"Retry-After asks for {wait * 1000:.0f} ms" if retry_after is not None else \
-                    f"the next backoff is {wait * 1000:.0f} ms"
+                why = (
+                    f"Retry-After asks for {wait * 1000:.0f} ms"
+                    if retry_after is not None
+                    else f"the next backoff is {wait * 1000:.0f} ms"
+                )
                 raise ExpertFailed(
                     self.expert_name,
                     f"{what} after {attempt} attempt{plural}; not retried: {why}, "
@@ -163,13 +174,24 @@ class HttpCaller:
                 )
             log.info(
                 "himoe_http: expert %r: %s (attempt %d of %d); retrying in %.0f ms%s",
-                self.expert_name, what, attempt, self.retry.max_attempts, wait * 1000,
+                self.expert_name,
+                what,
+                attempt,
+                self.retry.max_attempts,
+                wait * 1000,
                 " (Retry-After)" if retry_after is not None else "",
             )
             await trio.sleep(wait)
 
-    async def _send_once(self, client: Any, content: bytes, headers: dict[str, str], key: list[str],
-                         left_s: float, state: dict[str, Any] | None = None) -> tuple[str, Any, float | None]:
+    async def _send_once(
+        self,
+        client: Any,
+        content: bytes,
+        headers: dict[str, str],
+        key: list[str],
+        left_s: float,
+        state: dict[str, Any] | None = None,
+    ) -> tuple[str, Any, float | None]:
         """One attempt, as ("ok", json, None), ("retry", (cause, reply snippet), retry_after_s),
         ("fail", cause, None) or ("timeout", None, None).
 
@@ -187,16 +209,23 @@ class HttpCaller:
             try:
                 status = response.status_code
                 on_event = state.get("on_event") if state else None
-                if (200 <= status <= 299 and on_event is not None
-                        and response.headers.get("Content-Type", "").startswith("text/event-stream")):
+                if (
+                    200 <= status <= 299
+                    and on_event is not None
+                    and response.headers.get("Content-Type", "").startswith("text/event-stream")
+                ):
                     return await self._read_events(response, on_event, key, state)
                 if 200 <= status <= 299:
                     body = await self._read(response, self.max_response_bytes)
                     if body is None:
-                        return "fail", (
-                            f"the reply from {self.target} is larger than max_response_bytes "
-                            f"({self.max_response_bytes} bytes)"
-                        ), None
+                        return (
+                            "fail",
+                            (
+                                f"the reply from {self.target} is larger than max_response_bytes "
+                                f"({self.max_response_bytes} bytes)"
+                            ),
+                            None,
+                        )
                 else:
                     body = await self._read(response, _SNIPPET_BYTES, truncate=True)
             finally:
@@ -211,8 +240,11 @@ class HttpCaller:
         if not 200 <= status <= 299:
             text = snippet(body, key)
             if self.retry.is_retryable_status(status):
-                return "retry", (f"HTTP {status} from {self.target}", text), \
-                    parse_retry_after(response.headers.get("Retry-After"))
+                return (
+                    "retry",
+                    (f"HTTP {status} from {self.target}", text),
+                    parse_retry_after(response.headers.get("Retry-After")),
+                )
             if 300 <= status <= 399:
                 return "fail", f"HTTP {status} from {self.target} (redirects are not followed; fix the url)", None
             return "fail", f"HTTP {status} from {self.target} (not retried)" + (f": {text}" if text else ""), None
@@ -220,14 +252,19 @@ class HttpCaller:
             data = json.loads(body, parse_constant=_reject_constant)
         except ValueError as exc:
             shown = snippet(body, key, 60)
-            return "fail", (
-                f"malformed JSON reply from {self.target}: {one_line(redact(str(exc), key))}"
-                + (f"; the body starts with {shown!r}" if shown else "; the body is empty")
-            ), None
+            return (
+                "fail",
+                (
+                    f"malformed JSON reply from {self.target}: {one_line(redact(str(exc), key))}"
+                    + (f"; the body starts with {shown!r}" if shown else "; the body is empty")
+                ),
+                None,
+            )
         return "ok", redact_json(data, key), None
 
-    async def _read_events(self, response: Any, on_event: Callable[[Any], None], key: list[str],
-                           state: dict[str, Any]) -> tuple[str, Any, None]:
+    async def _read_events(
+        self, response: Any, on_event: Callable[[Any], None], key: list[str], state: dict[str, Any]
+    ) -> tuple[str, Any, None]:
         """Server-sent events: each `data:` JSON to `on_event` as it arrives, up to `[DONE]`."""
         events: list[Any] = []
         size = 0
@@ -235,8 +272,14 @@ class HttpCaller:
             async for line in lines:
                 size += len(line) + 1
                 if size > self.max_response_bytes:
-                    return "fail", (f"the streamed reply from {self.target} is larger than max_response_bytes "
-                                    f"({self.max_response_bytes} bytes)"), None
+                    return (
+                        "fail",
+                        (
+                            f"the streamed reply from {self.target} is larger than max_response_bytes "
+                            f"({self.max_response_bytes} bytes)"
+                        ),
+                        None,
+                    )
                 if not line.startswith("data:"):
                     continue
                 data = line[5:].strip()
@@ -245,8 +288,11 @@ class HttpCaller:
                 try:
                     event = redact_json(json.loads(data, parse_constant=_reject_constant), key)
                 except ValueError as exc:
-                    return "fail", (f"malformed event in the stream from {self.target}: "
-                                    f"{one_line(redact(str(exc), key))}"), None
+                    return (
+                        "fail",
+                        (f"malformed event in the stream from {self.target}: {one_line(redact(str(exc), key))}"),
+                        None,
+                    )
                 events.append(event)
                 state["relayed"] = True
                 on_event(event)
@@ -277,8 +323,7 @@ class HttpCaller:
         if not key:
             raise ExpertFailed(
                 self.expert_name,
-                f"the API key environment variable {self.api_key_env} is not set or empty; "
-                "export it before calling",
+                f"the API key environment variable {self.api_key_env} is not set or empty; export it before calling",
             )
         if not _HEADER_SAFE.fullmatch(key):
             raise ExpertFailed(
@@ -311,8 +356,9 @@ class HttpCaller:
                 # A system task owns the pool: it finishes making it even when the call that
                 # asked first gives up (a tight deadline), and, being cancelled when the run's
                 # main task returns, closes its sockets in the run that opened them.
-                trio.lowlevel.spawn_system_task(self._own_pool, token, slot,
-                                                name=f"himoe_http pool of {self.expert_name!r}")
+                trio.lowlevel.spawn_system_task(
+                    self._own_pool, token, slot, name=f"himoe_http pool of {self.expert_name!r}"
+                )
         await slot["ready"].wait()
         if slot["client"] is None:
             raise ExpertFailed(self.expert_name, f"could not create the HTTP client: {slot['error']}")

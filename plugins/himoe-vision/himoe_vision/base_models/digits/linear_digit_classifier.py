@@ -5,6 +5,7 @@ import threading
 from typing import Any
 
 import numpy as np
+
 from himoe_core import InvalidInput
 
 N_FEATURES = 64
@@ -21,16 +22,21 @@ class LinearDigitClassifier:
     prediction always sees one consistent set of weights.
     """
 
-    def __init__(self, mean: Any, scale: Any, coef: Any, intercept: Any, *,
-                 learning_rate: float = 0.1, updates: int = 0) -> None:
+    def __init__(
+        self, mean: Any, scale: Any, coef: Any, intercept: Any, *, learning_rate: float = 0.1, updates: int = 0
+    ) -> None:
         self._mean = _array(mean, (N_FEATURES,), "mean")
         self._scale = _array(scale, (N_FEATURES,), "scale")
         if (self._scale <= 0).any():
             raise InvalidInput("linear digit model: every 'scale' value must be > 0")
         coef = _array(coef, (N_CLASSES, N_FEATURES), "coef")
         intercept = _array(intercept, (N_CLASSES,), "intercept")
-        if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)) \
-                or not math.isfinite(learning_rate) or learning_rate <= 0:
+        if (
+            isinstance(learning_rate, bool)
+            or not isinstance(learning_rate, (int, float))
+            or not math.isfinite(learning_rate)
+            or learning_rate <= 0
+        ):
             raise InvalidInput(f"linear digit model: learning_rate must be a number > 0, got {learning_rate!r}")
         self.learning_rate = float(learning_rate)
         self._lock = threading.Lock()
@@ -38,8 +44,9 @@ class LinearDigitClassifier:
         self._updates = int(updates)
 
     @classmethod
-    def train(cls, features: np.ndarray, labels: np.ndarray, *, C: float = 0.3,
-              learning_rate: float = 0.1) -> LinearDigitClassifier:
+    def train(
+        cls, features: np.ndarray, labels: np.ndarray, *, C: float = 0.3, learning_rate: float = 0.1
+    ) -> LinearDigitClassifier:
         """Fit on (n, 64) features in 0..16: StandardScaler then LogisticRegression (newton-cg,
         multinomial, L2 with inverse strength `C`). Deterministic: no randomness is involved."""
         from sklearn.linear_model import LogisticRegression
@@ -109,11 +116,21 @@ class LinearDigitClassifier:
         if state["format"] != STATE_FORMAT:
             raise InvalidInput(f"linear digit model state has format {state['format']!r}, expected {STATE_FORMAT}")
         updates = state.get("updates", 0.0)
-        if isinstance(updates, bool) or not isinstance(updates, (int, float)) or not math.isfinite(updates) \
-                or updates < 0:
+        if (
+            isinstance(updates, bool)
+            or not isinstance(updates, (int, float))
+            or not math.isfinite(updates)
+            or updates < 0
+        ):
             raise InvalidInput(f"linear digit model state: 'updates' must be a count >= 0, got {updates!r}")
-        return cls(state["mean"], state["scale"], state["coef"], state["intercept"],
-                   learning_rate=state.get("learning_rate", 0.1), updates=int(updates))
+        return cls(
+            state["mean"],
+            state["scale"],
+            state["coef"],
+            state["intercept"],
+            learning_rate=state.get("learning_rate", 0.1),
+            updates=int(updates),
+        )
 
     def _standardise(self, features: np.ndarray) -> np.ndarray:
         return (np.asarray(features, dtype=np.float64) - self._mean) / self._scale

@@ -26,8 +26,9 @@ class SvcDigitClassifier:
         self._estimator = estimator
 
     @classmethod
-    def train(cls, features: np.ndarray, labels: np.ndarray, *, C: float = 5.0, gamma: float = 0.3,
-              folds: int = 5) -> SvcDigitClassifier:
+    def train(
+        cls, features: np.ndarray, labels: np.ndarray, *, C: float = 5.0, gamma: float = 0.3, folds: int = 5
+    ) -> SvcDigitClassifier:
         """Fit on (n, 64) features in 0..16. `C` and `gamma` (on the 0..1 pixel scale) were chosen by
         5-fold cross-validation on the training rows only."""
         from sklearn.calibration import CalibratedClassifierCV
@@ -37,8 +38,9 @@ class SvcDigitClassifier:
         augmented, augmented_labels = with_shifted_copies(features, labels)
         groups = np.tile(np.arange(len(features)), 1 + len(SHIFTS))
         splits = list(GroupKFold(n_splits=folds).split(augmented, augmented_labels, groups))
-        estimator = CalibratedClassifierCV(SVC(C=C, gamma=gamma, kernel="rbf"), method="sigmoid",
-                                           cv=splits, ensemble=False)
+        estimator = CalibratedClassifierCV(
+            SVC(C=C, gamma=gamma, kernel="rbf"), method="sigmoid", cv=splits, ensemble=False
+        )
         estimator.fit(augmented / MAX_PIXEL, augmented_labels)
         return cls(estimator)
 

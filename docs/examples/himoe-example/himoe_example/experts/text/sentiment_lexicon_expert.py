@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 import attrs
+
 from himoe_core import Context, ExpertAux, ExpertOut, InputData, Value
 
 TASK_PREFIX = "sentiment:"
@@ -14,17 +15,53 @@ TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)?")
 CLAUSE_END = re.compile(r"[,.;:!?]+")
 LEXICON = {
     # positive
-    "good": 1.0, "great": 1.5, "excellent": 2.0, "love": 1.6, "loved": 1.6, "like": 0.6, "liked": 0.6,
-    "enjoy": 1.0, "enjoyed": 1.0, "happy": 1.2, "nice": 0.8, "wonderful": 1.8, "best": 1.6, "fast": 0.6,
-    "easy": 0.8, "clear": 0.6, "helpful": 1.0, "reliable": 1.0, "works": 0.6, "recommend": 1.2,
+    "good": 1.0,
+    "great": 1.5,
+    "excellent": 2.0,
+    "love": 1.6,
+    "loved": 1.6,
+    "like": 0.6,
+    "liked": 0.6,
+    "enjoy": 1.0,
+    "enjoyed": 1.0,
+    "happy": 1.2,
+    "nice": 0.8,
+    "wonderful": 1.8,
+    "best": 1.6,
+    "fast": 0.6,
+    "easy": 0.8,
+    "clear": 0.6,
+    "helpful": 1.0,
+    "reliable": 1.0,
+    "works": 0.6,
+    "recommend": 1.2,
     # negative
-    "bad": -1.0, "terrible": -2.0, "awful": -1.8, "hate": -1.6, "hated": -1.6, "sad": -1.0, "poor": -1.0,
-    "slow": -0.6, "broken": -1.2, "worst": -1.8, "bug": -0.6, "buggy": -1.0, "crash": -1.2, "crashes": -1.2,
-    "hard": -0.5, "confusing": -1.0, "annoying": -1.0, "fail": -1.0, "fails": -1.0, "failed": -1.0,
-    "useless": -1.6, "disappointing": -1.4,
+    "bad": -1.0,
+    "terrible": -2.0,
+    "awful": -1.8,
+    "hate": -1.6,
+    "hated": -1.6,
+    "sad": -1.0,
+    "poor": -1.0,
+    "slow": -0.6,
+    "broken": -1.2,
+    "worst": -1.8,
+    "bug": -0.6,
+    "buggy": -1.0,
+    "crash": -1.2,
+    "crashes": -1.2,
+    "hard": -0.5,
+    "confusing": -1.0,
+    "annoying": -1.0,
+    "fail": -1.0,
+    "fails": -1.0,
+    "failed": -1.0,
+    "useless": -1.6,
+    "disappointing": -1.4,
 }
-NEGATIONS = frozenset({"not", "no", "never", "isn't", "don't", "doesn't", "didn't", "wasn't", "can't", "won't",
-                       "hardly", "nothing"})
+NEGATIONS = frozenset(
+    {"not", "no", "never", "isn't", "don't", "doesn't", "didn't", "wasn't", "can't", "won't", "hardly", "nothing"}
+)
 INTENSIFIERS = {"very": 1.5, "really": 1.3, "extremely": 2.0, "so": 1.2, "quite": 1.1, "slightly": 0.5}
 NEGATION_WINDOW = 3  # a negation flips the sentiment words up to 3 tokens after it, in its clause
 THRESHOLD = 0.2  # |score| below this is neutral
@@ -64,7 +101,7 @@ class SentimentLexiconExpert:
                     continue
                 if index > 0 and tokens[index - 1] in INTENSIFIERS:
                     weight *= INTENSIFIERS[tokens[index - 1]]
-                if any(t in NEGATIONS for t in tokens[max(0, index - NEGATION_WINDOW):index]):
+                if any(t in NEGATIONS for t in tokens[max(0, index - NEGATION_WINDOW) : index]):
                     weight *= -0.8  # "not good" is bad, but less than "bad"
                 total += weight
                 matches.append({"word": token, "weight": round(weight, 3)})
@@ -72,7 +109,8 @@ class SentimentLexiconExpert:
         label = "positive" if score > THRESHOLD else "negative" if score < -THRESHOLD else "neutral"
         return {"label": label, "score": round(score, 3), "matches": matches}
 
+
 def strip_prefix(text: str) -> str:
     """The text after ``sentiment:`` (any case), stripped."""
     stripped = text.strip()
-    return stripped[len(TASK_PREFIX):].strip() if stripped.lower().startswith(TASK_PREFIX) else stripped
+    return stripped[len(TASK_PREFIX) :].strip() if stripped.lower().startswith(TASK_PREFIX) else stripped

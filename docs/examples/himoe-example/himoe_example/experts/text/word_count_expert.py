@@ -7,6 +7,7 @@ from collections import Counter
 from typing import Any
 
 import attrs
+
 from himoe_core import Context, ExpertAux, ExpertOut, InputData, Value
 
 TASK_PREFIXES = ("count:", "words:")
@@ -43,8 +44,9 @@ class WordCountExpert:
         if text is None:  # bytes or features: not a text to count
             return ExpertOut(Value.none(), ExpertAux(cost_units=self.cost_units, confidence=0.0))
         stats = self.count(strip_prefix(text))
-        return ExpertOut(Value.json(stats), ExpertAux(cost_units=self.cost_units,
-                                                      confidence=1.0 if stats["words"] else 0.0))
+        return ExpertOut(
+            Value.json(stats), ExpertAux(cost_units=self.cost_units, confidence=1.0 if stats["words"] else 0.0)
+        )
 
     def count(self, text: str) -> dict[str, Any]:
         """``{"words", "distinct_words", "sentences", "characters", "top_words": [[word, n], …]}``;
@@ -68,5 +70,5 @@ def strip_prefix(text: str) -> str:
     stripped = text.strip()
     for prefix in TASK_PREFIXES:
         if stripped.lower().startswith(prefix):
-            return stripped[len(prefix):].strip()
+            return stripped[len(prefix) :].strip()
     return stripped
