@@ -26,6 +26,8 @@ if TYPE_CHECKING:  # the exports, read at run time by public_namespace: one list
     from ._aggregator import WeightedMeanAggregator as WeightedMeanAggregator
     from ._aggregator import WeightedVoteAggregator as WeightedVoteAggregator
     from ._context import Memory as Memory
+    from ._decision.decision_codec import decode as decode_decision  # noqa: F401 (an export, renamed)
+    from ._decision.decision_codec import encode as encode_decision  # noqa: F401 (an export, renamed)
     from ._encoder import Encoded as Encoded
     from ._encoder import Encoder as Encoder
     from ._encoder import FeaturesEncoder as FeaturesEncoder
