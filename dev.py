@@ -3,7 +3,8 @@
 
     python3 dev.py demo    route real requests through the installed first-party plugins
     python3 dev.py test    run the linters, then every test: core, registry and each plugin
-    python3 dev.py lint    ruff (lint and format check) over the whole repository
+    python3 dev.py lint    ruff (lint and format check) over the whole repository; mypy --strict
+                           over himoe_core and himoe_registry
     python3 dev.py dist    build an sdist and a wheel of every distribution into dist/
 
 The first run creates `.tools/` (a private copy of uv, pinned) and `.venv/` (the core, the
@@ -26,6 +27,8 @@ TOOLS = ROOT / ".tools"
 VENV = ROOT / ".venv"
 UV_VERSION = "0.13.9"
 STAMP = VENV / ".himoe-sync-stamp"
+# The libraries others import and type-check against: `mypy --strict`, clean.
+STRICT_TYPED = ["himoe_core", "registry/himoe_registry"]
 
 
 def _bin(env: Path, name: str) -> Path:
@@ -125,10 +128,16 @@ def _lint(extra: list[str]) -> int:
     checks = [
         ("ruff check", [_bin(VENV, "ruff"), "check", "--quiet", "."]),
         ("ruff format --check", [_bin(VENV, "ruff"), "format", "--check", "--quiet", "."]),
+        # config in pyproject.toml's [tool.mypy]; a cache per strictness, as the two would evict each other
+        (
+            "mypy --strict",
+            [_bin(VENV, "mypy"), "--strict", "--no-error-summary", "--cache-dir", ".mypy_cache/strict", *STRICT_TYPED],
+        ),
     ]
     failed = [name for name, cmd in checks if subprocess.call([str(c) for c in cmd], cwd=ROOT) != 0]
     if failed:
-        _say(f"lint failed: {', '.join(failed)} (fix with: .venv/bin/ruff check --fix . && .venv/bin/ruff format .)")
+        hint = "ruff's with: .venv/bin/ruff check --fix . && .venv/bin/ruff format .; mypy's by hand"
+        _say(f"lint failed: {', '.join(failed)} (fix {hint})")
         return 1
     return 0
 

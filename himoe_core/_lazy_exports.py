@@ -39,7 +39,10 @@ def public_namespace(module: str) -> tuple[Callable[[str], Any], Callable[[], li
     """`__getattr__`, `__dir__` and `__all__` of a public namespace, from the relative imports
     of its own `if TYPE_CHECKING:` block (an absolute import there is an eager one's twin and
     is exported as it is)."""
-    source = Path(sys.modules[module].__file__).read_text(encoding="utf-8")
+    namespace = sys.modules[module]
+    assert namespace.__file__ is not None and namespace.__spec__ is not None, f"{module} is loaded from a file"
+    spec = namespace.__spec__
+    source = Path(namespace.__file__).read_text(encoding="utf-8")
     table: dict[str, tuple[str, str]] = {}
     for node in ast.parse(source).body:
         if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
@@ -49,7 +52,7 @@ def public_namespace(module: str) -> tuple[Callable[[str], Any], Callable[[], li
                     for alias in statement.names:
                         table[alias.asname or alias.name] = (origin, alias.name)
     # relative to the package the module is in (itself, for a package's __init__)
-    package = module if sys.modules[module].__spec__.submodule_search_locations else module.rpartition(".")[0]
+    package = module if spec.submodule_search_locations else module.rpartition(".")[0]
     getattr_, dir_ = lazy_exports(
         module, {name: f"{_absolute(origin, package)}:{attribute}" for name, (origin, attribute) in table.items()}
     )

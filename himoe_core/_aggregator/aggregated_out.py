@@ -1,9 +1,15 @@
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import attrs
 from himoe_registry import ExpertId
 
 from .._value import Value
+
+
+def _weights(items: Iterable[tuple[ExpertId, float]]) -> tuple[tuple[ExpertId, float], ...]:
+    return tuple(items)  # a named converter types the __init__ parameter for mypy's attrs plugin
 
 
 @attrs.frozen
@@ -17,5 +23,5 @@ class AggregatedOut:
     """
 
     value: Value
-    weights: tuple[tuple[ExpertId, float], ...] = attrs.field(default=(), converter=tuple)
+    weights: tuple[tuple[ExpertId, float], ...] = attrs.field(default=(), converter=_weights)
     disagreement: float | None = None

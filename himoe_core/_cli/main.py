@@ -11,12 +11,17 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from .._errors import MoeError, StateError
 from .._version import __version__
 from .command_parser import CommandParser, one_line
 from .serve_command import add_serve_command
 from .stderr_log_handler import StderrLogHandler
+
+if TYPE_CHECKING:
+    from .._engine import HiMoE
+    from ..plugins import PluginHost
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -190,7 +195,7 @@ def report_error(exc: BaseException, *, debug: bool, prefix: str = "himoe: error
         )
 
 
-def _host(args: argparse.Namespace):
+def _host(args: argparse.Namespace) -> PluginHost:
     from .._config.config_parsing import load_config
     from ..plugins import PluginHost
 
@@ -257,7 +262,7 @@ def _demo_config() -> str:
     return str(files("himoe_core.demo").joinpath("demo.toml"))
 
 
-def _moe(args: argparse.Namespace, config: str | None):
+def _moe(args: argparse.Namespace, config: str | None) -> HiMoE:
     from .._engine import HiMoE
 
     return HiMoE(config=config, plugins_dir=args.plugins_dir)
@@ -286,18 +291,18 @@ def _feedback(args: argparse.Namespace) -> int:
         _print_json(summary)
     else:
         head = f"feedback on {summary['trace_id']} (reward {summary['reward']:g}): "
-        shadows = ", ".join(sorted(summary["shadows"]["scores"])) if "shadows" in summary else ""
+        scored = ", ".join(sorted(summary["shadows"]["scores"])) if "shadows" in summary else ""
         if summary["repeat"]:
             print(head + "already learned from; nothing updated")
         elif not summary["first_feedback"]:
-            print(head + f"shadows scored: {shadows}; the decision itself was learned from before")
+            print(head + f"shadows scored: {scored}; the decision itself was learned from before")
         else:
             updated = ", ".join(summary["experts_updated"]) or "none"
             learned = "updated" if summary["router_learns"] else "recorded (its kind does not learn)"
             print(
                 head
                 + f"router {summary['router']} {learned}; experts updated: {updated}"
-                + (f"; shadows scored: {shadows}" if shadows else "")
+                + (f"; shadows scored: {scored}" if scored else "")
             )
     return 0
 

@@ -5,14 +5,19 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
 import numpy as np
 
 from .._engine.response import Response
 from .._errors import InvalidInput, MoeError
 from .._input import InputData, InputLimits
+
+if TYPE_CHECKING:
+    from .._engine.himoe import HiMoE
+    from .._experts.expert_trait import Expert
 
 
 def input_from_args(args: argparse.Namespace) -> InputData:
@@ -58,7 +63,8 @@ def _read_features(path: Path) -> np.ndarray:
                 "file without the .npy suffix"
             ) from None
         try:
-            return np.load(io.BytesIO(data), allow_pickle=False)
+            array: np.ndarray = np.load(io.BytesIO(data), allow_pickle=False)
+            return array
         except ValueError as exc:
             problem = (
                 "it holds Python objects, which himoe never loads (loading them can run code); save a numeric array"
@@ -138,7 +144,7 @@ def explanation(trace: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _table(header, rows) -> list[str]:
+def _table(header: Sequence[object], rows: Sequence[Sequence[object]]) -> list[str]:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     return ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in [header, *rows]]
 
@@ -152,7 +158,7 @@ DEMO_REQUESTS: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
-def run_demo(moe) -> int:
+def run_demo(moe: HiMoE) -> int:
     """Route the demo requests and print each answer with its routing explanation."""
     from .._value import ValueKind
 
@@ -183,7 +189,7 @@ def run_demo(moe) -> int:
     return 0 if failures == 0 else 1
 
 
-def warm_up(moe, x: InputData | None = None, out=sys.stdout) -> None:  # out=None: silently
+def warm_up(moe: HiMoE, x: InputData | None = None, out: TextIO | None = sys.stdout) -> None:  # out=None: silently
     """Load the experts' models first (those with a `warm_up()`; only those that can handle `x`
     when given), in parallel threads, so that a one-shot command's budget measures routing, not
     the one-off loading of a model."""
@@ -200,7 +206,7 @@ def warm_up(moe, x: InputData | None = None, out=sys.stdout) -> None:  # out=Non
     if out is not None:
         print(f"loading models of {len(experts)} experts ({', '.join(e.name for e in experts)})…", file=out, flush=True)
 
-    def load(expert) -> str:
+    def load(expert: Any) -> str:  # an expert with a warm_up(), which the Expert protocol does not name
         start = time.perf_counter()
         try:
             expert.warm_up()
@@ -214,7 +220,7 @@ def warm_up(moe, x: InputData | None = None, out=sys.stdout) -> None:  # out=Non
         print("   " + ", ".join(loaded) + "\n", file=out, flush=True)
 
 
-def _can_handle(expert, key: str) -> bool:
+def _can_handle(expert: Expert, key: str) -> bool:
     try:
         return bool(expert.can_handle(key))
     except Exception:  # the engine excludes such an expert too
@@ -233,7 +239,7 @@ def _brief_json(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False)[:300]
 
 
-def _demo_digit():
+def _demo_digit() -> tuple[np.ndarray, int] | None:
     """A held-out digit from scikit-learn's bundled data, when scikit-learn is installed."""
     try:
         from sklearn.datasets import load_digits

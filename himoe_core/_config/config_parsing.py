@@ -53,7 +53,7 @@ OTEL_EXPORTERS = ("console", "otlp")
 DEFAULT_ROUTER = {"kind": "static", "experts": ["*"], "k": 2, "aggregator": "confidence"}
 
 
-def load_config(source: str | os.PathLike | Mapping[str, Any] | None) -> dict[str, Any]:
+def load_config(source: str | os.PathLike[str] | Mapping[str, Any] | None) -> dict[str, Any]:
     """A checked copy of the config: from a TOML file path, a dict, or None for the defaults.
 
     With no `[routers]` table, one router `default` (static gate, every installed expert, k=2,

@@ -18,14 +18,14 @@ from .cancel_token import CancelToken
 from .memory import Memory
 
 
-def _budget(instance, attribute, value) -> None:
+def _budget(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if type(value) is float and value >= 0.0:  # the common case, checked cheaply (NaN fails it)
         return
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value) or value < 0:
         raise InvalidInput(f"Context.{attribute.name} must be a number >= 0, got {value!r}")
 
 
-def _text(instance, attribute, value) -> None:
+def _text(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if type(value) is not str and not isinstance(value, str):
         raise InvalidInput(f"Context.{attribute.name} must be a str, got {type(value).__name__}")
     check_unicode(value, f"Context.{attribute.name}")  # it is written to the state file and printed
@@ -57,8 +57,9 @@ def current_clock() -> Callable[[], float]:
         trio.lowlevel.current_trio_token()
     except RuntimeError:
         return time.monotonic
-    offset = trio.current_time() - time.monotonic()
-    current_time = trio.current_time
+    # `trio` came from sys.modules, untyped: the two names are typed here
+    current_time: Callable[[], float] = trio.current_time
+    offset: float = current_time() - time.monotonic()
 
     def clock() -> float:
         try:

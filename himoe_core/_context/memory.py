@@ -41,8 +41,8 @@ class Memory:
     def get(self, key: str, default: Any = None) -> Any:
         """The value under `key`, or `default` when absent or expired."""
         with self._lock:
-            entry = self._items.get(key, _MISSING)
-            if entry is _MISSING:
+            entry = self._items.get(key)
+            if entry is None:
                 return default
             expires_at, value = entry
             if expires_at <= self._clock():

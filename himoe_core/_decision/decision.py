@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import attrs
@@ -15,6 +16,19 @@ if TYPE_CHECKING:
     from .._aggregator.mix_meta import MixMeta
     from .._encoder.encoded import Encoded
     from .._errors import MoeError
+
+
+# Named converters, not `tuple`: mypy's attrs plugin types a field's __init__ parameter from its converter's signature.
+def _ids(items: Iterable[ExpertId]) -> tuple[ExpertId, ...]:
+    return tuple(items)
+
+
+def _outcomes(items: Iterable[CallOutcome]) -> tuple[CallOutcome, ...]:
+    return tuple(items)
+
+
+def _weights(items: Iterable[tuple[ExpertId, float]]) -> tuple[tuple[ExpertId, float], ...]:
+    return tuple(items)
 
 
 @attrs.frozen
@@ -41,11 +55,11 @@ class Decision:
     router: str
     input: InputData
     scores: GateScores | None = None
-    picks: tuple[ExpertId, ...] = attrs.field(default=(), converter=tuple)
+    picks: tuple[ExpertId, ...] = attrs.field(default=(), converter=_ids)
     propensity: float = 1.0
-    outcomes: tuple[CallOutcome, ...] = attrs.field(default=(), converter=tuple)
+    outcomes: tuple[CallOutcome, ...] = attrs.field(default=(), converter=_outcomes)
     value: Value | None = None
-    weights: tuple[tuple[ExpertId, float], ...] = attrs.field(default=(), converter=tuple)
+    weights: tuple[tuple[ExpertId, float], ...] = attrs.field(default=(), converter=_weights)
     features: Encoded | None = attrs.field(default=None, eq=False)
     model_version: int = 0
     mix: MixMeta | None = attrs.field(default=None, eq=False)

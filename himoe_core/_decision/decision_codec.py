@@ -104,7 +104,7 @@ def _input_record(x: InputData) -> dict[str, Any]:
     if x.kind is InputKind.TEXT:
         data: Any = x.payload
     elif x.kind is InputKind.BYTES:
-        data = base64.b64encode(x.payload).decode("ascii")
+        data = base64.b64encode(x.payload).decode("ascii")  # type: ignore[arg-type]  # `kind` fixes the payload's type
     else:
         data = [float(v) for v in x.payload]
     return {"kind": x.kind.value, "task": x.task, "data": data}

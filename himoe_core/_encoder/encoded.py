@@ -57,10 +57,12 @@ class Encoded:
         return self._sparse_view()[1]
 
     def _sparse_view(self) -> tuple[np.ndarray, np.ndarray]:
-        if self._sparse is None:
+        sparse = self._sparse
+        if sparse is None:
             indices = np.flatnonzero(self.vector).astype(np.int64, copy=False)
             values = self.vector[indices]
             indices.setflags(write=False)
             values.setflags(write=False)
-            object.__setattr__(self, "_sparse", (indices, values))
-        return self._sparse
+            sparse = (indices, values)
+            object.__setattr__(self, "_sparse", sparse)
+        return sparse

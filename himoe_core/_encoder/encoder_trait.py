@@ -20,8 +20,12 @@ class Encoder(Protocol):
     full-covariance block instead of a diagonal posterior.
     """
 
-    id: str
-    dim: int | None
+    # read-only properties, so that a frozen attrs class satisfies the protocol
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def dim(self) -> int | None: ...
 
     def encode(self, x: InputData) -> Encoded:
         """The input's vector; EncodeError when this encoder cannot encode it."""

@@ -9,7 +9,7 @@ from .._input import InputData
 from .encoded import Encoded
 
 
-def _dim(instance, attribute, value) -> None:
+def _dim(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
         raise ConfigError(f"features encoder dim must be a positive integer or absent, got {value!r}")
 

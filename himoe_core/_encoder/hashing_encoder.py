@@ -17,12 +17,12 @@ _SIGN = np.array([-1.0, 1.0])  # by bit 31 of a token's CRC-32
 _NO_INDICES = np.zeros(0, dtype=np.int64)
 
 
-def _dim(instance, attribute, value) -> None:
+def _dim(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not 2 <= value <= 1 << 20:
         raise ConfigError(f"hashing encoder dim must be an integer in [2, 1048576], got {value!r}")
 
 
-def _ngram_range(instance, attribute, value) -> None:
+def _ngram_range(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if value is None:
         return
     if (
@@ -40,7 +40,7 @@ def _as_range(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
-def _length(instance, attribute, value) -> None:
+def _length(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if not isinstance(value, bool):
         raise ConfigError(f"hashing encoder length must be true or false, got {value!r}")
     if value and instance.dim < 3:

@@ -57,11 +57,11 @@ class HiMoE:
     def __init__(
         self,
         *,
-        config: str | os.PathLike | Mapping[str, Any] | None = None,
+        config: str | os.PathLike[str] | Mapping[str, Any] | None = None,
         experts: Iterable[Any] = (),
         plugins: Iterable[Any] = (),
         entry_points: bool = True,
-        plugins_dir: str | os.PathLike | None = None,
+        plugins_dir: str | os.PathLike[str] | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> None:
         self.config = load_config(config)
@@ -102,7 +102,7 @@ class HiMoE:
         self._loop_lock = threading.Lock()
 
     @staticmethod
-    def load_config(config: str | os.PathLike | Mapping[str, Any] | None) -> dict[str, Any]:
+    def load_config(config: str | os.PathLike[str] | Mapping[str, Any] | None) -> dict[str, Any]:
         """The checked configuration a HiMoE would run with — defaults filled in — from a TOML
         file path or a dict; ConfigError naming the bad key and what to write instead. For
         tools that read their own section (`[serve]`) before building the engine."""

@@ -2,13 +2,14 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import Any
 
 import attrs
 
 from .._errors import InvalidInput
 
 
-def _as_float(value):
+def _as_float(value: Any) -> Any:
     """Plain floats from any real number (numpy's float32 included); other values are left for the
     validators to reject by name."""
     if type(value) is float:  # the common case, ~6x cheaper than the ABC check below
@@ -21,14 +22,14 @@ def _as_float(value):
     return value
 
 
-def _finite_non_negative(instance, attribute, value) -> None:
+def _finite_non_negative(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if type(value) is float and 0.0 <= value < math.inf:
         return
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
         raise InvalidInput(f"ExpertAux.{attribute.name} must be a finite number >= 0, got {value!r}")
 
 
-def _probability(instance, attribute, value) -> None:
+def _probability(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if type(value) is float and 0.0 <= value <= 1.0:
         return
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:

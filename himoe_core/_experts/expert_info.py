@@ -1,7 +1,12 @@
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import attrs
 from himoe_registry import ExpertId
+
+if TYPE_CHECKING:
+    from .expert_trait import Expert
 
 
 @attrs.frozen
@@ -17,7 +22,7 @@ class ExpertInfo:
     example: str | None = None
 
     @classmethod
-    def describe(cls, expert_id: ExpertId, expert: object, plugin: str, version: str | None) -> ExpertInfo:
+    def describe(cls, expert_id: ExpertId, expert: Expert, plugin: str, version: str | None) -> ExpertInfo:
         return cls(
             expert_id,
             expert.name,
@@ -28,7 +33,7 @@ class ExpertInfo:
             expert_example(expert),
         )
 
-    def to_jsonable(self) -> dict:
+    def to_jsonable(self) -> dict[str, Any]:
         """The `himoe list-experts --json` entry."""
         return {
             "id": str(self.id),

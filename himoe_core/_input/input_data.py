@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 import attrs
@@ -144,32 +145,33 @@ class InputData:
     def check_limits(self, limits: InputLimits) -> None:
         """Raise InvalidInput, as the constructors do, when this input is larger than `limits`."""
         if self.kind is InputKind.TEXT:
-            InputData.text(self.payload, limits=limits)  # nothing is copied but to check non-ASCII text encodes
+            # nothing is copied but to check non-ASCII text encodes
+            InputData.text(self.payload, limits=limits)  # type: ignore[arg-type]  # `kind` fixes the payload's type
         elif self.kind is InputKind.BYTES:
             if len(self.payload) > limits.max_bytes:
-                InputData.bytes(self.payload, limits=limits)
-        elif self.payload.shape[0] > limits.max_features:  # type: ignore[union-attr]
+                InputData.bytes(self.payload, limits=limits)  # type: ignore[arg-type]  # `kind` fixes the payload's type
+        elif self.payload.shape[0] > limits.max_features:  # type: ignore[union-attr]  # `kind` fixes the payload's type
             InputData.features(self.payload, limits=limits)
         if self.task is not None:
             _check_task(self.task, limits)
 
     def as_text(self) -> str | None:
         """The text, or None for another kind."""
-        return self.payload if self.kind is InputKind.TEXT else None  # type: ignore[return-value]
+        return self.payload if self.kind is InputKind.TEXT else None  # type: ignore[return-value]  # `kind` fixes the payload's type
 
-    def as_bytes(self) -> bytes | None:
+    def as_bytes(self) -> builtins.bytes | None:  # `bytes` in this class is InputData.bytes
         """The bytes, or None for another kind."""
-        return self.payload if self.kind is InputKind.BYTES else None  # type: ignore[return-value]
+        return self.payload if self.kind is InputKind.BYTES else None  # type: ignore[return-value]  # `kind` fixes the payload's type
 
     def as_features(self) -> np.ndarray | None:
         """The feature vector, or None for another kind."""
-        return self.payload if self.kind is InputKind.FEATURES else None  # type: ignore[return-value]
+        return self.payload if self.kind is InputKind.FEATURES else None  # type: ignore[return-value]  # `kind` fixes the payload's type
 
     def routing_key(self) -> str:
         """What `Expert.can_handle` receives: the task hint, else the text, else ''."""
         if self.task is not None:
             return self.task
-        return self.payload if self.kind is InputKind.TEXT else ""  # type: ignore[return-value]
+        return self.payload if self.kind is InputKind.TEXT else ""  # type: ignore[return-value]  # `kind` fixes the payload's type
 
     def describe(self) -> str:
         """A short, log-safe description (never the full payload)."""
@@ -178,5 +180,5 @@ class InputData:
         elif self.kind is InputKind.BYTES:
             size = f"{len(self.payload)} bytes"
         else:
-            size = f"{self.payload.shape[0]} features"  # type: ignore[union-attr]
+            size = f"{self.payload.shape[0]} features"  # type: ignore[union-attr]  # `kind` fixes the payload's type
         return f"{self.kind.value}({size})" + (f" task={self.task!r}" if self.task else "")

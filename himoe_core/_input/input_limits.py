@@ -1,7 +1,11 @@
+from __future__ import annotations
+
+from typing import Any
+
 import attrs
 
 
-def _positive(instance, attribute, value) -> None:
+def _positive(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
         raise ValueError(f"InputLimits.{attribute.name} must be a positive integer, got {value!r}")
 

@@ -43,7 +43,7 @@ def _check_value(what: str, value: Any) -> None:
         return
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         raise InvalidInput(f"{what} must be a finite number, got {value!r}")
-    if not -FEEDBACK_BOUND <= value <= FEEDBACK_BOUND:
+    if not -FEEDBACK_BOUND <= float(value) <= FEEDBACK_BOUND:  # finite: float() is exact enough here
         raise InvalidInput(
             f"{what} must be in [{-FEEDBACK_BOUND:g}, {FEEDBACK_BOUND:g}], got {value!r}; "
             "rewards are typically in [0, 1]"

@@ -44,7 +44,8 @@ class LinUcbModel:
 
     def theta(self, arm: int) -> np.ndarray:
         a_inv, b = self._arm(arm)
-        return a_inv @ b
+        theta: np.ndarray = a_inv @ b
+        return theta
 
     def learn(self, arm: int, x: np.ndarray, reward: float) -> None:
         x = np.asarray(x, dtype=np.float64)

@@ -52,7 +52,8 @@ def answer_confidence(attempt: dict[str, Any]) -> float | None:
     total = sum(w for name, w in weights.items() if name in confidences)
     if total <= 0:
         return None
-    return sum(w * confidences[name] for name, w in weights.items() if name in confidences) / total
+    weighted: float = sum(w * confidences[name] for name, w in weights.items() if name in confidences)
+    return weighted / float(total)
 
 
 def mean_gate(traces: list[dict[str, Any]]) -> dict[str, float]:
@@ -68,7 +69,7 @@ def mean_gate(traces: list[dict[str, Any]]) -> dict[str, float]:
     return {name: value / count for name, value in sums.items()} if count else {}
 
 
-def trace_summary(trace: dict[str, Any]) -> tuple:
+def trace_summary(trace: dict[str, Any]) -> tuple[Any, ...]:
     """What `himoe stats` counts of one trace, as the state file's trace_summaries columns:
     (router, answered, error kind, elapsed ms, cost units, confidence, disagreement, picks JSON)."""
     attempt = served_attempt(trace)

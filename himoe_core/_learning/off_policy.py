@@ -3,6 +3,7 @@ and doubly robust estimates of its mean reward, with bootstrap confidence interv
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -30,7 +31,7 @@ def estimate(
     r = np.asarray(reward, dtype=np.float64)
     dm_logged = np.asarray(model_logged, dtype=np.float64)
     dm_target = np.asarray(model_target, dtype=np.float64)
-    estimators = {
+    estimators: dict[str, Callable[[np.ndarray], float]] = {
         "ips": lambda i: float(np.mean(w[i] * r[i])),
         "snips": lambda i: float(np.sum(w[i] * r[i]) / max(np.sum(w[i]), 1e-12)),
         "dr": lambda i: float(np.mean(dm_target[i] + w[i] * (r[i] - dm_logged[i]))),

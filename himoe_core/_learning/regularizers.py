@@ -28,7 +28,8 @@ def cv_squared(importance: np.ndarray) -> float:
 def load_balance_grad(probs: np.ndarray, dispatch_share: np.ndarray, temperature: float) -> np.ndarray:
     """d/dz of N·Σ f_i·P_i(z/T) with the dispatch shares f held constant, for one input."""
     n = probs.shape[0]
-    return n * probs * (dispatch_share - float(np.dot(dispatch_share, probs))) / temperature
+    grad: np.ndarray = n * probs * (dispatch_share - float(np.dot(dispatch_share, probs))) / temperature
+    return grad
 
 
 def entropy(probs: np.ndarray | Sequence[float]) -> float:
@@ -43,4 +44,5 @@ def entropy(probs: np.ndarray | Sequence[float]) -> float:
 def entropy_penalty_grad(probs: np.ndarray, temperature: float) -> np.ndarray:
     """d/dz of −H(softmax(z/T)): pushes logits apart less when the gate is already sharp."""
     safe = np.clip(probs, 1e-12, 1.0)
-    return probs * (np.log(safe) + entropy(probs)) / temperature
+    grad: np.ndarray = probs * (np.log(safe) + entropy(probs)) / temperature
+    return grad

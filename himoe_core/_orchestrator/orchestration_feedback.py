@@ -1,6 +1,12 @@
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import attrs
+
+
+def _names(items: Iterable[str]) -> tuple[str, ...]:
+    return tuple(items)  # a named converter types the __init__ parameter for mypy's attrs plugin
 
 
 @attrs.frozen
@@ -17,4 +23,4 @@ class OrchestrationFeedback:
     primary_router: str
     shadow_better: str | None = None
     notes: str | None = None
-    scored: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    scored: tuple[str, ...] = attrs.field(default=(), converter=_names)

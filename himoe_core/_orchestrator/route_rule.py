@@ -1,8 +1,14 @@
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import attrs
 
 from .._input import InputData, InputKind
+
+
+def _names(items: Iterable[str]) -> tuple[str, ...]:
+    return tuple(items)  # a named converter types the __init__ parameter for mypy's attrs plugin
 
 
 @attrs.frozen
@@ -14,8 +20,8 @@ class RouteRule:
     router: str
     task_prefix: str | None = None
     input: InputKind | None = None
-    fallbacks: tuple[str, ...] = attrs.field(default=(), converter=tuple)
-    shadows: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    fallbacks: tuple[str, ...] = attrs.field(default=(), converter=_names)
+    shadows: tuple[str, ...] = attrs.field(default=(), converter=_names)
 
     def matches(self, x: InputData) -> bool:
         """Whether this rule applies to `x` (input kind and task prefix)."""

@@ -113,6 +113,7 @@ class RulesOrchestrator:
 
     def synthesize(self, served: Decision) -> Value:
         """The serving router's answer."""
+        assert served.value is not None, "a served decision has an answer"
         return served.value
 
     def feedback(self, fb: OrchestrationFeedback) -> None:

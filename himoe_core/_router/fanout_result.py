@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 import attrs
@@ -18,12 +18,16 @@ if TYPE_CHECKING:
     from .gate_scores import GateScores
 
 
+def _outcomes(items: Iterable[CallOutcome]) -> tuple[CallOutcome, ...]:
+    return tuple(items)  # a named converter types the __init__ parameter for mypy's attrs plugin
+
+
 @attrs.frozen
 class FanoutResult:
     """Everything a fan-out learned: one outcome per pick, in pick order (the calls made, then
     those dropped before starting), and how long it took."""
 
-    outcomes: tuple[CallOutcome, ...] = attrs.field(converter=tuple)
+    outcomes: tuple[CallOutcome, ...] = attrs.field(converter=_outcomes)
     elapsed_ms: float = 0.0
 
     @property

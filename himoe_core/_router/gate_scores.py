@@ -1,12 +1,19 @@
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import SupportsFloat
+
 import attrs
 from himoe_registry import ExpertId
 
 from .._learning.regularizers import entropy
 
 
-def _floats(values) -> tuple[float, ...]:
+def _ids(items: Iterable[ExpertId]) -> tuple[ExpertId, ...]:
+    return tuple(items)  # a named converter types the __init__ parameter for mypy's attrs plugin
+
+
+def _floats(values: Iterable[SupportsFloat]) -> tuple[float, ...]:
     return tuple(float(v) for v in values)
 
 
@@ -19,12 +26,12 @@ class GateScores:
     the first k ids.
     """
 
-    ids: tuple[ExpertId, ...] = attrs.field(converter=tuple)
+    ids: tuple[ExpertId, ...] = attrs.field(converter=_ids)
     logits: tuple[float, ...] = attrs.field(converter=_floats)
     probs: tuple[float, ...] = attrs.field(converter=_floats)
-    _index: dict = attrs.field(init=False, repr=False, eq=False)
+    _index: dict[ExpertId, int] = attrs.field(init=False, repr=False, eq=False)
     _entropy: float | None = attrs.field(init=False, default=None, repr=False, eq=False)
-    _pairs: tuple | None = attrs.field(init=False, default=None, repr=False, eq=False)
+    _pairs: tuple[tuple[ExpertId, float], ...] | None = attrs.field(init=False, default=None, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
         if not len(self.ids) == len(self.logits) == len(self.probs):
@@ -49,12 +56,16 @@ class GateScores:
 
     def pairs(self) -> tuple[tuple[ExpertId, float], ...]:
         """(expert id, probability) in rank order."""
-        if self._pairs is None:  # made once: a memoised gate serves many requests
-            object.__setattr__(self, "_pairs", tuple(zip(self.ids, self.probs)))
-        return self._pairs
+        pairs = self._pairs
+        if pairs is None:  # made once: a memoised gate serves many requests
+            pairs = tuple(zip(self.ids, self.probs))
+            object.__setattr__(self, "_pairs", pairs)
+        return pairs
 
     def entropy(self) -> float:
         """Shannon entropy (nats) of the gate distribution."""
-        if self._entropy is None:  # computed once: a memoised gate serves many requests
-            object.__setattr__(self, "_entropy", entropy(self.probs))
-        return self._entropy
+        value = self._entropy
+        if value is None:  # computed once: a memoised gate serves many requests
+            value = entropy(self.probs)
+            object.__setattr__(self, "_entropy", value)
+        return value

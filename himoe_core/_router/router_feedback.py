@@ -1,7 +1,13 @@
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import attrs
 from himoe_registry import ExpertId
+
+
+def _rewards(items: Iterable[tuple[ExpertId, float]]) -> tuple[tuple[ExpertId, float], ...]:
+    return tuple(items)  # a named converter types the __init__ parameter for mypy's attrs plugin
 
 
 @attrs.frozen
@@ -13,4 +19,4 @@ class RouterFeedback:
 
     trace_id: str
     task_loss: float
-    rewards: tuple[tuple[ExpertId, float], ...] = attrs.field(default=(), converter=tuple)
+    rewards: tuple[tuple[ExpertId, float], ...] = attrs.field(default=(), converter=_rewards)

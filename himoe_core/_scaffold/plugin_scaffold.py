@@ -93,7 +93,7 @@ def default_directory(name: str) -> Path:
     return Path(plugin_names(name)["dist"])
 
 
-def create_plugin(name: str, directory: str | os.PathLike | None = None, domain: str = DEFAULT_DOMAIN) -> Path:
+def create_plugin(name: str, directory: str | os.PathLike[str] | None = None, domain: str = DEFAULT_DOMAIN) -> Path:
     """Write the plugin into `directory` (default ``./himoe-<name>``) and return that folder.
 
     Refuses (FileExistsError) to write into a folder that exists and is not empty, and
@@ -136,7 +136,7 @@ def in_himoe_uv_workspace(target: Path) -> bool:
     return False
 
 
-def next_steps(name: str, target: str | os.PathLike) -> str:
+def next_steps(name: str, target: str | os.PathLike[str]) -> str:
     """What to run after generating the plugin, as printed by ``himoe new-plugin``."""
     names = plugin_names(name)
     path = Path(target)

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from typing import Any
+
 import attrs
 
 from .plan_step import PlanStep
 
 
-def _steps(value) -> tuple[PlanStep, ...]:
+def _steps(value: Iterable[PlanStep]) -> tuple[PlanStep, ...]:
     steps = tuple(value)
     for index, step in enumerate(steps):
         if not isinstance(step, PlanStep):
@@ -48,11 +51,11 @@ class Plan:
             goal, lines = lines[0][0], lines[1:]
         return cls(goal=goal, steps=[PlanStep(description) for description, _ in lines])
 
-    def to_jsonable(self) -> dict:
+    def to_jsonable(self) -> dict[str, Any]:
         """{"goal", "steps": [{"description", "done"}]}"""
         return {"goal": self.goal, "steps": [{"description": s.description, "done": s.done} for s in self.steps]}
 
     @classmethod
-    def from_jsonable(cls, data: dict) -> Plan:
+    def from_jsonable(cls, data: Mapping[str, Any]) -> Plan:
         """The Plan that `to_jsonable` described."""
         return cls(goal=data["goal"], steps=[PlanStep(s["description"], s["done"]) for s in data["steps"]])

@@ -1,7 +1,11 @@
+from __future__ import annotations
+
+from typing import Any
+
 import attrs
 
 
-def _description(instance, attribute, value) -> None:
+def _description(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"PlanStep.description must be a non-empty string, got {value!r}")
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import base64
+import builtins
 import json
 import math
 from collections.abc import Mapping
@@ -21,7 +22,7 @@ VOTE_FIELDS = ("label", "answer")
 """JSON entries that name the answer itself (see `Value.vote_key`)."""
 
 
-def _schema(instance, attribute, value) -> None:
+def _schema(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 65535:
         raise InvalidInput(f"Value.schema must be an integer in [0, 65535], got {value!r}")
 
@@ -127,7 +128,7 @@ class Value:
         """The vector, or None for another kind."""
         return self.data if self.kind is ValueKind.EMBEDDING else None
 
-    def as_bytes(self) -> bytes | None:
+    def as_bytes(self) -> builtins.bytes | None:  # `bytes` in this class is Value.bytes
         """The bytes, or None for another kind."""
         return self.data if self.kind is ValueKind.BYTES else None
 
@@ -161,7 +162,7 @@ class Value:
             return _utf8_size(self.data.to_text())
         return 0
 
-    def to_jsonable(self) -> dict:
+    def to_jsonable(self) -> dict[str, Any]:
         """A JSON-ready dict: {"kind", "schema", "data"} (bytes as base64)."""
         if self.kind is ValueKind.PLAN:
             data: Any = self.data.to_jsonable()
@@ -176,6 +177,7 @@ class Value:
     @classmethod
     def from_jsonable(cls, data: Mapping[str, Any]) -> Value:
         """The Value that `to_jsonable` described (the inverse of it)."""
+        payload: Any  # checked by the constructor of its kind
         try:
             kind, schema, payload = ValueKind(data["kind"]), data.get("schema", SCHEMA), data.get("data")
         except (KeyError, TypeError, ValueError) as exc:
@@ -198,9 +200,11 @@ class Value:
     def render(self) -> str:
         """A human-readable rendering for terminals."""
         if self.kind is ValueKind.TEXT:
-            return self.data
+            text: str = self.data
+            return text
         if self.kind is ValueKind.PLAN:
-            return self.data.to_text()
+            plan: Plan = self.data
+            return plan.to_text()
         if self.kind is ValueKind.JSON:
             return json.dumps(self.data, ensure_ascii=False, indent=2)
         if self.kind is ValueKind.NONE:

@@ -10,11 +10,23 @@ implements any subset of them::
         register(RulePlanner(max_steps=16))
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
 from .markers import hookspec
+
+if TYPE_CHECKING:
+    from .._aggregator.aggregator_trait import Aggregator
+    from .._encoder.encoder_trait import Encoder
+    from .._experts.expert_trait import Expert
+    from .._orchestrator.orchestrator_trait import Orchestrator
+    from .._router.router_trait import Router
 
 
 @hookspec
-def register_experts(register, config):
+def register_experts(register: Callable[[Expert], None], config: Mapping[str, Any]) -> None:
     """Register experts: call ``register(expert)`` for each Expert instance.
 
     ``config`` is this plugin's own table of the himoe config, ``[plugins.<distribution>]``
@@ -24,7 +36,7 @@ def register_experts(register, config):
 
 
 @hookspec
-def register_routers(register):
+def register_routers(register: Callable[[str, Callable[..., Router]], None]) -> None:
     """Register router kinds: call ``register(kind, factory)``.
 
     For each ``[routers.<id>]`` table of that kind, himoe calls ``factory(id=…, experts=…,
@@ -35,23 +47,23 @@ def register_routers(register):
 
 
 @hookspec
-def register_aggregators(register):
+def register_aggregators(register: Callable[[Aggregator], None]) -> None:
     """Register aggregators: call ``register(aggregator)``; its ``id`` names it in config."""
 
 
 @hookspec
-def register_orchestrators(register):
+def register_orchestrators(register: Callable[[str, Callable[..., Orchestrator]], None]) -> None:
     """Register orchestrator kinds: call ``register(kind, factory)``; ``factory(**options)``
     builds an Orchestrator from its config table."""
 
 
 @hookspec
-def register_encoders(register):
+def register_encoders(register: Callable[[Encoder], None]) -> None:
     """Register encoders: call ``register(encoder)``; its ``id`` names it in config."""
 
 
 @hookspec
-def register_config_tables(register):
+def register_config_tables(register: Callable[[str], None]) -> None:
     """Claim top-level tables of the himoe config: call ``register(name)`` for each.
 
     A top-level table that neither himoe nor a loaded plugin claims is a ConfigError, as any
@@ -60,7 +72,12 @@ def register_config_tables(register):
 
 
 @hookspec
-def replace_experts(experts, replace, register, config):
+def replace_experts(
+    experts: Mapping[str, Expert],
+    replace: Callable[[Expert], None],
+    register: Callable[[Expert], None],
+    config: Mapping[str, Any],
+) -> None:
     """Take the place of experts other plugins registered, e.g. to host them elsewhere.
 
     Called once every plugin's ``register_*`` hooks ran. ``experts`` maps each registered

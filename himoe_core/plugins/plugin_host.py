@@ -11,7 +11,14 @@ from typing import Any
 
 import attrs
 import pluggy
-from himoe_registry import Registry, RegistryError, discover_entry_points, load_directory, normalize_dist_name
+from himoe_registry import (
+    PluginSource,
+    Registry,
+    RegistryError,
+    discover_entry_points,
+    load_directory,
+    normalize_dist_name,
+)
 
 from .._config.config_parsing import TOP_KEYS
 from .._errors import ConfigError, PluginError
@@ -55,7 +62,7 @@ class PluginHost:
         *,
         plugins: Iterable[Any] = (),
         entry_points: bool = True,
-        plugins_dir: str | os.PathLike | None = None,
+        plugins_dir: str | os.PathLike[str] | None = None,
         environ: Mapping[str, str] | None = None,
         search_path: list[str] | None = None,
         strict: bool | None = None,
@@ -109,7 +116,7 @@ class PluginHost:
         self._check_config_tables()
 
     # -- loading -------------------------------------------------------------------------------
-    def _add_source(self, source) -> None:
+    def _add_source(self, source: PluginSource) -> None:
         info = PluginInfo(source.name, source.dist_name, source.version, source.origin, error=source.error)
         if source.error is not None:
             self._fail(info, f"failed to load: {source.error}")
@@ -138,9 +145,7 @@ class PluginHost:
                 self.pm.unregister(plugin)
             self._fail(info, f"is not a valid plugin: {_one_line(exc)}", key)
             return
-        hooks = tuple(
-            sorted(impl.name for impl in (self.pm.get_hookcallers(plugin) or []))  # type: ignore[attr-defined]
-        )
+        hooks = tuple(sorted(impl.name for impl in (self.pm.get_hookcallers(plugin) or [])))
         self._infos[key] = _evolve(info, hooks=hooks)
 
     def _fail(self, info: PluginInfo, what: str, key: str | None = None) -> None:
@@ -162,7 +167,7 @@ class PluginHost:
             plugin = self.pm.get_plugin(key)
             if plugin is None:
                 continue
-            staged: list[tuple[str, tuple]] = []
+            staged: list[tuple[str, tuple[Any, ...]]] = []
             try:
                 for hook in HOOKS:
                     if hook in info.hooks:
@@ -186,7 +191,8 @@ class PluginHost:
     def _register_experts(self, info: PluginInfo, expert: Any) -> None:
         _check_expert(info, expert)
         try:
-            self.experts.add(getattr(expert, "name", None), expert, source=info.label)
+            name: Any = getattr(expert, "name", None)  # a missing or non-str name is Registry.add's InvalidName
+            self.experts.add(name, expert, source=info.label)
         except RegistryError as exc:
             raise PluginError(f"plugin {info.label!r}: {exc}") from None
 
@@ -232,7 +238,7 @@ class PluginHost:
                 _check_expert(info, expert)
                 replaced_by[name] = info.label
             for _, name, expert in self.experts.items():
-                rebuilt.add(name, by_name.get(name, expert), source=self.experts.source_of(name))
+                rebuilt.add(name, by_name.get(name, expert), source=self._source(name))
             self.experts = rebuilt
             for expert in additions:
                 self._register_experts(info, expert)
@@ -241,13 +247,19 @@ class PluginHost:
         """Forget what `info`'s plugin registered (its later hook raised)."""
         rebuilt: Registry[Any] = Registry(kind="expert")
         for _, name, expert in self.experts.items():
-            if self.experts.source_of(name) != info.label:
-                rebuilt.add(name, expert, source=self.experts.source_of(name))
+            if self._source(name) != info.label:
+                rebuilt.add(name, expert, source=self._source(name))
         self.experts = rebuilt
         for (table, name), owner in list(self._owners.items()):
             if owner == info.label:
                 del getattr(self, table)[name]
                 del self._owners[(table, name)]
+
+    def _source(self, name: str) -> str:
+        """The label of the plugin that registered the expert `name` (registered, by the caller's loop)."""
+        source = self.experts.source_of(name)
+        assert source is not None, f"expert {name!r} is registered"
+        return source
 
     def _check_config_tables(self) -> None:
         for name in sorted(set(self._config or {}) - TOP_KEYS - set(self.config_tables)):
@@ -299,12 +311,12 @@ class PluginHost:
         by_label = {info.label: info for info in self._infos.values()}
         infos = []
         for eid, name, item in self.experts.items():
-            plugin = by_label[self.experts.source_of(name)]
+            plugin = by_label[self._source(name)]
             infos.append(ExpertInfo.describe(eid, item, plugin.dist_name or plugin.name, plugin.version))
         return infos
 
 
-def check_plugins_dir(plugins_dir: str | os.PathLike) -> None:
+def check_plugins_dir(plugins_dir: str | os.PathLike[str]) -> None:
     """Refuse a plugins folder that other users could slip code into, as ssh refuses such a key
     file: every *.py in it runs, with this process's rights. The folder, its *.py files and the
     folders above it must not be writable by group or others (a sticky folder such as /tmp is

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 
 
@@ -25,7 +27,7 @@ class PluginInfo:
     def ok(self) -> bool:
         return self.error is None
 
-    def to_jsonable(self) -> dict:
+    def to_jsonable(self) -> dict[str, Any]:
         """The `himoe plugins --json` entry."""
         return {
             "name": self.name,

@@ -153,7 +153,7 @@ class StateStore:
 
     def __init__(
         self,
-        path: str | os.PathLike | None = None,
+        path: str | os.PathLike[str] | None = None,
         *,
         retention_days: float = DEFAULT_RETENTION_DAYS,
         max_traces: int = DEFAULT_MAX_TRACES,

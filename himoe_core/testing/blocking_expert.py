@@ -31,7 +31,7 @@ class BlockingExpert:
 
     name: str
     seconds: float = 0.1
-    value: Value = attrs.field(default="ok", converter=to_value)
+    value: Value = attrs.field(default=Value.text("ok"), converter=to_value)
     honour_cancel: bool = False
     prefix: str = ""
     confidence: float = 1.0

@@ -18,7 +18,7 @@ class ConstantExpert:
     """
 
     name: str
-    value: Value = attrs.field(default="ok", converter=to_value)
+    value: Value = attrs.field(default=Value.text("ok"), converter=to_value)
     prefix: str = ""
     confidence: float = 1.0
     cost_units: float = 0.0

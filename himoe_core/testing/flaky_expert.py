@@ -25,7 +25,7 @@ class FlakyExpert:
     name: str
     failure_rate: float = 0.5
     seed: int = 0
-    value: Value = attrs.field(default="ok", converter=to_value)
+    value: Value = attrs.field(default=Value.text("ok"), converter=to_value)
     message: str = "intermittent failure"
     error_type: type[Exception] = RuntimeError
     delay_s: float = 0.0

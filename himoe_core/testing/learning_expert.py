@@ -23,7 +23,7 @@ class LearningExpert:
     """
 
     name: str
-    value: Value = attrs.field(default="ok", converter=to_value)
+    value: Value = attrs.field(default=Value.text("ok"), converter=to_value)
     prefix: str = ""
     confidence: float = 1.0
     cost_units: float = 0.0

@@ -10,6 +10,7 @@ from .._context import Context
 from .._experts.expert_aux import ExpertAux
 from .._experts.expert_out import ExpertOut
 from .._input import InputData
+from .._value import Value
 
 FAULTS = (
     "wrong_type",
@@ -63,9 +64,9 @@ class MalformedExpert:
         if fault == "nan_embedding":
             return np.array([0.5, math.nan], dtype=np.float32)
         if fault == "nan_confidence":
-            return ExpertOut("unreachable", ExpertAux(confidence=math.nan))
+            return ExpertOut(Value.text("unreachable"), ExpertAux(confidence=math.nan))
         if fault == "negative_cost":
-            return ExpertOut("unreachable", ExpertAux(cost_units=-1.0))
+            return ExpertOut(Value.text("unreachable"), ExpertAux(cost_units=-1.0))
         if fault == "huge_text":
             return "x" * self.size
         if fault == "huge_bytes":

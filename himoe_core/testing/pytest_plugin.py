@@ -53,7 +53,9 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def build_test_config(config: str | os.PathLike | Mapping[str, Any] | None, state_path: str | None) -> dict[str, Any]:
+def build_test_config(
+    config: str | os.PathLike[str] | Mapping[str, Any] | None, state_path: str | None
+) -> dict[str, Any]:
     """`config` (a TOML path, a dict or None) with its ``[state]`` replaced: disabled when
     `state_path` is None, else stored in that file — a test never writes the user's state file."""
     from himoe_core._config.config_parsing import load_config
@@ -97,8 +99,8 @@ def himoe_factory(tmp_path: Path) -> Iterable[Callable[..., Any]]:
         experts: Iterable[Any] = (),
         *,
         plugins: Iterable[Any] = (),
-        config: str | os.PathLike | Mapping[str, Any] | None = None,
-        state: bool | str | os.PathLike = False,
+        config: str | os.PathLike[str] | Mapping[str, Any] | None = None,
+        state: bool | str | os.PathLike[str] = False,
         strict: bool = True,
         entry_points: bool = False,
         environ: Mapping[str, str] | None = None,

@@ -21,7 +21,7 @@ class SleepyExpert:
 
     name: str
     delay_s: float = 0.0
-    value: Value = attrs.field(default="ok", converter=to_value)
+    value: Value = attrs.field(default=Value.text("ok"), converter=to_value)
     prefix: str = ""
     confidence: float = 1.0
     cost_units: float = 0.0

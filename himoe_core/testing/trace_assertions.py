@@ -45,8 +45,9 @@ def trace_calls(response: Any, *, attempt: int = -1) -> dict[str, dict[str, Any]
 def served_router(response: Any) -> str | None:
     """The id of the router whose answer was returned (or, for a failed request, the last tried)."""
     trace = routing_trace(response)
-    if trace.get("router"):
-        return trace["router"]
+    router: str | None = trace.get("router")  # the JSON trace: keys typed by its schema, not here
+    if router:
+        return router
     attempt = served_attempt(trace)
     return attempt["router"] if attempt else None
 
