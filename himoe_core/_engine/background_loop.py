@@ -2,11 +2,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import trio
 
 from .._errors import Cancelled
+
+T = TypeVar("T")
 
 
 class BackgroundLoop:
@@ -51,7 +53,7 @@ class BackgroundLoop:
         except RuntimeError:
             return False
 
-    def call(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> Any:
+    def call(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
         """Run `fn(*args)` on the loop and return its result, from any other thread."""
         if self._token is None or not self._thread.is_alive():
             raise RuntimeError("this HiMoE is closed; create a new one")
@@ -67,7 +69,7 @@ class BackgroundLoop:
             raise Cancelled("the engine was closed while this request ran (HiMoE.close)") from None
 
     def close(self) -> None:
-        if self._token is not None and self._thread.is_alive():
+        if self._token is not None and self._nursery is not None and self._thread.is_alive():
             try:
                 self._token.run_sync_soon(self._nursery.cancel_scope.cancel)
             except trio.RunFinishedError:

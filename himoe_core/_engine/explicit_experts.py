@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..plugins.markers import hookimpl
@@ -15,6 +15,6 @@ class ExplicitExperts:
         self.experts = list(experts)
 
     @hookimpl
-    def register_experts(self, register):
+    def register_experts(self, register: Callable[[Any], None]) -> None:
         for expert in self.experts:
             register(expert)

@@ -14,7 +14,7 @@ from himoe_registry import ExpertId
 from .._decision import decision_codec
 from .._decision.decision import Decision
 from .._errors import InvalidInput, MoeError, StateError
-from .._input import InputData, InputKind
+from .._input import InputData
 from .._learning.feedback_values import check_feedback
 from .._orchestrator.orchestration_feedback import OrchestrationFeedback
 from .._router.router_feedback import RouterFeedback
@@ -92,9 +92,10 @@ class FeedbackTrainer:
                 ref.handle.model_version = self._versions[router_id] = saved[1]
         for eid, _name, expert in self.experts.items():
             loader = getattr(expert, "load_state_dict", None)
-            saved = store.load_expert(str(eid)) if loader else None
-            if saved is not None:
-                loader(saved)
+            if loader:
+                expert_state = store.load_expert(str(eid))
+                if expert_state is not None:
+                    loader(expert_state)
 
     def remember(self, record: TraceRecord, decision: Decision) -> None:
         """Queue a request's trace and decision for the state file (written behind by the
@@ -274,7 +275,7 @@ class FeedbackTrainer:
         scored = {router: score for row in rows for router, score in (row.get("shadow_scores") or {}).items()}
         return learned, scored
 
-    def _transaction(self):
+    def _transaction(self) -> contextlib.AbstractContextManager[None]:
         return self.store.exclusive() if self.enabled else contextlib.nullcontext()
 
     def _find(self, trace_id: str) -> tuple[Decision, dict[str, Decision]]:
@@ -329,7 +330,9 @@ class FeedbackTrainer:
         if self.enabled and learns:
             saved_version = self.store.router_version(router_id)
             if saved_version > self._versions.get(router_id, 0):
-                state, version = self.store.load_router(router_id)
+                saved_state = self.store.load_router(router_id)
+                assert saved_state is not None, "a router with a saved version has its state saved"
+                state, version = saved_state
                 # State saved by a router of another kind (the config changed) is replaced, as
                 # `restore` ignores it, rather than failing every feedback on this router.
                 if state.get("kind") == router.kind:
@@ -337,22 +340,23 @@ class FeedbackTrainer:
                 router.model_version = self._versions[router_id] = version
         router.learn(decision, RouterFeedback(decision.trace_id, task_loss, rewards))
         if self.enabled and learns:
-            state = router.state_dict()
-            bad = _non_finite(state)
+            learned = router.state_dict()
+            assert learned is not None, "a router that learns has a state (see self._learns)"
+            bad = _non_finite(learned)
             if bad:
                 # Never saved, and undone here: the feedback row rolls back with the transaction.
                 saved = self.store.load_router(router_id)
+                fresh = self._fresh[router_id]
+                assert fresh is not None, "a router that learns had a state from the start"
                 router.load_state_dict(
-                    saved[0]
-                    if saved is not None and saved[0].get("kind") == router.kind
-                    else copy.deepcopy(self._fresh[router_id])
+                    saved[0] if saved is not None and saved[0].get("kind") == router.kind else copy.deepcopy(fresh)
                 )
                 raise StateError(
                     f"router {router_id!r} learned non-finite parameters ({bad}) from the feedback on "
                     f"trace {decision.trace_id!r}; the update was rejected and nothing was saved"
                 )
             version = self._versions.get(router_id, 0) + 1
-            self.store.save_router(router_id, state, version)
+            self.store.save_router(router_id, learned, version)
             router.model_version = self._versions[router_id] = version
 
     def _teach_experts(self, decision: Decision, rewards: list[tuple[ExpertId, float]], expected: Any) -> list[str]:
@@ -430,12 +434,13 @@ def _reward_and_loss(
     reward: float | None, task_loss: float | None, scores: Mapping[str, float] | None
 ) -> tuple[float, float]:
     # the values were checked by check_feedback (finite, in range, not both) before this
-    if reward is None and task_loss is None:
-        if not scores:
-            raise InvalidInput("give reward=…, task_loss=… or per-expert scores to learn from")
-        reward = max(scores.values())
     if reward is None:
-        reward = 1.0 - task_loss
+        if task_loss is not None:
+            reward = 1.0 - task_loss
+        elif not scores:
+            raise InvalidInput("give reward=…, task_loss=… or per-expert scores to learn from")
+        else:
+            reward = max(scores.values())
     return float(reward), float(1.0 - reward if task_loss is None else task_loss)
 
 
@@ -475,11 +480,13 @@ def _non_finite(state: dict[str, Any]) -> str | None:
 
 def _recorded_input(x: InputData) -> tuple[str, str | None, bytes]:
     """The input's columns in the state file: kind, task, bytes."""
-    if x.kind is InputKind.TEXT:
-        return x.kind.value, x.task, x.payload.encode("utf-8", "surrogatepass")
-    if x.kind is InputKind.BYTES:
-        return x.kind.value, x.task, x.payload
-    return x.kind.value, x.task, x.payload.tobytes()
+    text, data, features = x.as_text(), x.as_bytes(), x.as_features()  # one of them, by `x.kind`
+    if text is not None:
+        return x.kind.value, x.task, text.encode("utf-8", "surrogatepass")
+    if data is not None:
+        return x.kind.value, x.task, data
+    assert features is not None
+    return x.kind.value, x.task, features.tobytes()
 
 
 def _retention(retention: Mapping[str, Any]) -> str:

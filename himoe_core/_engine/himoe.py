@@ -6,7 +6,7 @@ import os
 import threading
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -14,7 +14,7 @@ from .._config.config_parsing import load_config
 from .._context import CancelToken, Context, Memory, current_clock
 from .._decision.decision import Decision
 from .._errors import Cancelled, ConfigError, DeadlineExceeded, InvalidInput, MoeError, NoExpertSelected
-from .._input import InputData, InputKind
+from .._input import InputData
 from .._orchestrator.orchestration_feedback import OrchestrationFeedback
 from .._router.expert_stats import ExpertStats
 from .._router.router_ref import RouterRef
@@ -29,6 +29,9 @@ from .request_slots import RequestSlots
 from .response import Response
 from .trace_record import TraceRecord, attempt_atoms, render_attempt, request_atoms
 from .trace_store import TraceStore
+
+if TYPE_CHECKING:
+    from ..state import StateStore
 
 ROUTER_GRACE_S = 0.005
 """How long past the request's deadline a router written from scratch (not a BaseRouter) is
@@ -80,7 +83,7 @@ class HiMoE:
         self.max_chain_depth: int = settings["max_chain_depth"]
         self.max_in_flight: int | str = settings["max_in_flight"]
         # trio primitives belong to one run: each run (run_sync's own loop, an app's) gets its slots.
-        self._slots: trio.lowlevel.RunVar | None = (
+        self._slots: trio.lowlevel.RunVar[RequestSlots] | None = (
             trio.lowlevel.RunVar("himoe_request_slots") if self.max_in_flight else None
         )
         self.limits = self.config["limits"]
@@ -219,7 +222,7 @@ class HiMoE:
         self._state_for("evaluate")
         return evaluate_router(self, router, resamples=resamples)
 
-    def _state_for(self, what: str):
+    def _state_for(self, what: str) -> StateStore:
         if not self.trainer.enabled:
             raise ConfigError(f"{what} reads the state file, and this config has [state] enabled = false")
         return self.trainer.store
@@ -285,12 +288,13 @@ class HiMoE:
 
     def _request(self, x: Any, task: str | None, k: int | None) -> InputData:
         """The request as InputData, checked: InvalidInput for bad input, an empty text or a bad k."""
-        x = InputData.coerce(x, task=task, limits=self.limits)
-        if x.kind is InputKind.TEXT and (not x.payload or x.payload.isspace()):
+        data = InputData.coerce(x, task=task, limits=self.limits)
+        text = data.as_text()
+        if text is not None and (not text or text.isspace()):
             raise InvalidInput("the request text is empty; give a request such as 'plan: ship the release'")
         if k is not None and (type(k) is not int or k < 1):
             raise InvalidInput(f"k must be a whole number >= 1 (the number of experts to call), got {k!r}")
-        return x
+        return data
 
     def _check_new_trace_id(self, trace_id: str) -> None:
         """A caller's trace id must be new: reused, a later feedback would pair its reward with
@@ -308,17 +312,20 @@ class HiMoE:
         A request that cannot start in time fails at its deadline, waiting without using the
         CPU, instead of slowing every request in flight past theirs.
         """
+        slots_var = self._slots
+        assert slots_var is not None, "requests are admitted only under a max_in_flight"
         try:
-            slots = self._slots.get()
+            slots = slots_var.get()
         except LookupError:
             nursery = self._shadow_nursery()
-            auto = self.max_in_flight == "auto"
+            max_in_flight = self.max_in_flight  # a whole number, or "auto"
+            auto = max_in_flight == "auto"
             # The limit grows on the reaper's wake-ups, and the reaper needs a nursery: without
             # one, "auto" is a fixed limit rather than one that could only shrink.
             limit = LagLimit() if auto and nursery is not None else None
-            capacity = limit.value if limit else INITIAL if auto else self.max_in_flight
+            capacity = limit.value if limit else max_in_flight if isinstance(max_in_flight, int) else INITIAL
             slots = RequestSlots(capacity, nursery.start_soon if nursery is not None else None, limit)
-            self._slots.set(slots)
+            slots_var.set(slots)
         deadline = trio.current_time() + ctx.remaining_ms() / 1000.0
         if slots.in_use < slots.capacity or not watch_token:
             admitted = await slots.acquire(deadline)
@@ -368,7 +375,7 @@ class HiMoE:
                 # The error's traceback keeps this frame; were its locals to keep the error too
                 # (through the attempts), every failed request would leave a reference cycle —
                 # ~24 objects that only a full garbage collection frees.
-                error = record = attempts = None
+                del error, record, attempts
         value = self._ask_orchestrator("synthesize", served)
         chain = None
         if self.chain_plans and value.as_plan() is not None and ctx.depth < self.max_chain_depth:
@@ -395,9 +402,11 @@ class HiMoE:
         self.trainer.remember(record, served)
         if shadows:
             nursery = self._shadow_nursery()
+            assert nursery is not None, "_plan_shadows plans shadows only where a nursery can run them"
             for ref in shadows:
                 nursery.start_soon(self._shadow, ref, x, ctx, served)
-        return Response(value, ctx.trace_id, served.router, served.mix, elapsed, record, served)
+        # BaseRouter gives every answer its mix; the Router protocol does not make a plugin's router do so
+        return Response(value, ctx.trace_id, served.router, served.mix, elapsed, record, served)  # type: ignore[arg-type]
 
     async def _route(self, ref: RouterRef, x: InputData, ctx: Context, k: int | None) -> Decision:
         """One router's decision on `x`, held to the request's deadline; whatever goes wrong in
@@ -480,6 +489,7 @@ class HiMoE:
         """Route each step of a Plan again (depth + 1, the same deadline), in parallel; the
         answer, and each step's record for the trace."""
         plan = value.as_plan()
+        assert plan is not None, "only a Plan is chained"
         answers: list[dict[str, Any]] = [{} for _ in plan.steps]
 
         async def answer(index: int) -> None:
@@ -523,7 +533,9 @@ class HiMoE:
             name = getattr(self.orchestrator, "kind", type(self.orchestrator).__name__)
             raise NoExpertSelected(f"orchestrator {name!r} raised {type(exc).__name__}: {exc} (in {method})") from exc
 
-    def _plan_shadows(self, x: InputData, ctx: Context, served: Decision) -> tuple[list[RouterRef], list | None]:
+    def _plan_shadows(
+        self, x: InputData, ctx: Context, served: Decision
+    ) -> tuple[list[RouterRef], list[dict[str, Any]] | None]:
         """The shadow routers to start, and the trace's initial `shadows` entry (None: no shadows)."""
         try:  # a shadow must never affect the caller: the primary answer is ready
             shadows = self._ask_orchestrator("shadows", x, ctx, self.routers[served.router])
@@ -553,6 +565,7 @@ class HiMoE:
         record = render_attempt(iter(attempt_atoms(decision, self._names)))
         better = None
         if decision.ok:
+            assert decision.value is not None, "a router's answered decision has its value"
             record["value"] = decision.value.to_jsonable()
             if _support(decision) > _support(served):
                 better = ref.id

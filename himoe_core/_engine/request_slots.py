@@ -76,17 +76,19 @@ class RequestSlots:
         self._waiters[ticket] = (trio.lowlevel.current_task(), now + (deadline - now) / 2.0, bucket)
         self._due[bucket] = self._due.get(bucket, 0) + 1
 
-        def abort(_raise_cancel) -> trio.lowlevel.Abort:
+        def abort(_raise_cancel: Callable[[], object]) -> trio.lowlevel.Abort:
             self._remove(ticket)
             return trio.lowlevel.Abort.SUCCEEDED
 
         if self._spawn is None:
             with trio.move_on_at(deadline):
-                return await trio.lowlevel.wait_task_rescheduled(abort)
+                admitted: bool = await trio.lowlevel.wait_task_rescheduled(abort)  # _admit_next's Value(True)
+                return admitted
             return False
         heapq.heappush(self._deadlines, (deadline, ticket))
         self._wake_reaper_by(deadline - REAP_EARLY_S - SEND_AWAY_COST_S)
-        return await trio.lowlevel.wait_task_rescheduled(abort)
+        admitted = await trio.lowlevel.wait_task_rescheduled(abort)  # True, or False from the reaper
+        return admitted
 
     def release(self, deadline: float | None = None) -> None:
         """Give the slot back, or straight to a waiter (see _admit_next) unless the capacity
@@ -132,6 +134,7 @@ class RequestSlots:
                 self._reaper.deadline = when
                 self._reaper_set = trio.current_time()
         elif not self._reaping:
+            assert self._spawn is not None, "acquire waits by itself when there is no nursery to reap in"
             self._reaping = True
             self._spawn(self._reap)
 

@@ -17,7 +17,7 @@ import copy
 import functools
 import json
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ class TraceRecord:
     def __init__(
         self,
         trace_id: str,
-        atoms: tuple | None = None,
+        atoms: tuple[Any, ...] | None = None,
         data: dict[str, Any] | None = None,
         router: str | None = None,
         decision: Decision | None = None,
@@ -82,8 +82,9 @@ class TraceRecord:
             return data
         text = self._text
         if text is not None:
-            return json.loads(text)
-        rendered = render_request(self._atoms)
+            loaded: dict[str, Any] = json.loads(text)
+            return loaded
+        rendered = self._render()
         with TraceRecord._setting:
             if self._data is None and self._text is None and not self._released:
                 self._data = rendered
@@ -107,7 +108,7 @@ class TraceRecord:
         data, text = self._data, self._text
         if data is not None:
             return copy.deepcopy(data)
-        return json.loads(text) if text is not None else render_request(self._atoms)
+        return json.loads(text) if text is not None else self._render()
 
     def json(self) -> str:
         """The trace as JSON text (what the state file stores). A changed trace may be changed
@@ -117,7 +118,7 @@ class TraceRecord:
             return _ENCODER.encode(data)
         if text is not None:
             return text
-        return _ENCODER.encode(render_request(self._atoms))  # atoms never change: no lock needed
+        return _ENCODER.encode(self._render())  # atoms never change: no lock needed
 
     def decision(self) -> Decision | None:
         """The last router's decision on this request (the serving one, or the failed one when
@@ -147,6 +148,11 @@ class TraceRecord:
             self._data = data
             self._text = None
 
+    def _render(self) -> dict[str, Any]:
+        atoms = self._atoms
+        assert atoms is not None, "a record made from a dict keeps the dict or its JSON text"
+        return render_request(atoms)
+
     def __repr__(self) -> str:
         state = (
             ("changed" if self._changed else "rendered")
@@ -156,7 +162,7 @@ class TraceRecord:
         return f"TraceRecord({self.trace_id!r}, {state})"
 
 
-def attempt_atoms(decision: Decision, names: Mapping[Any, str], out: list | None = None) -> list:
+def attempt_atoms(decision: Decision, names: Mapping[Any, str], out: list[Any] | None = None) -> list[Any]:
     """What a router's decision contributes to the trace, appended to `out` (see
     `render_attempt`); `names` maps expert ids to names."""
     out = [] if out is None else out
@@ -226,7 +232,7 @@ def attempt_atoms(decision: Decision, names: Mapping[Any, str], out: list | None
     return out
 
 
-def render_attempt(atoms: Iterator) -> dict[str, Any]:
+def render_attempt(atoms: Iterator[Any]) -> dict[str, Any]:
     """The trace's entry for one attempt (`trace["attempts"][i]`, docs/traces.md), read from an
     iterator over its atoms."""
     take = atoms.__next__
@@ -296,8 +302,8 @@ def request_atoms(
     value: Value | None = None,
     error: MoeError | None = None,
     chain: list[dict[str, Any]] | None = None,
-    shadows: list | None = None,
-) -> tuple:
+    shadows: list[Any] | None = None,
+) -> tuple[Any, ...]:
     """A whole request's trace as one flat tuple of atoms (see `render_request`)."""
     out = [
         ctx.trace_id,
@@ -320,7 +326,7 @@ def request_atoms(
     return tuple(out)
 
 
-def render_request(atoms: tuple) -> dict[str, Any]:
+def render_request(atoms: tuple[Any, ...]) -> dict[str, Any]:
     """The documented trace dict of a request (docs/traces.md) from its atoms."""
     read = iter(atoms)
     take = read.__next__
@@ -353,7 +359,7 @@ def render_request(atoms: tuple) -> dict[str, Any]:
 _ATOMIC = (str, int, float, bool, type(None))
 
 
-def _value_atoms(value: Value) -> tuple:
+def _value_atoms(value: Value) -> tuple[Any, ...]:
     """(kind, schema, data) when the value's JSON data is a single atom (text), else (None, None,
     the JSON text of `value.to_jsonable()`)."""
     data = value.data
@@ -394,7 +400,7 @@ def _id_text(eid: Any) -> str:
     return str(eid)
 
 
-def decisions_of(atoms: tuple) -> list[Decision]:
+def decisions_of(atoms: tuple[Any, ...]) -> list[Decision]:
     """Each router's Decision on the request, from the trace's atoms (the last one served, or
     failed when the request did): what feedback learns from while the trace is kept."""
     from himoe_registry import ExpertId
@@ -410,7 +416,7 @@ def decisions_of(atoms: tuple) -> list[Decision]:
     from .._router.gate_scores import GateScores
     from .._value import Value
 
-    def value(kind, schema, data):
+    def value(kind: str | None, schema: int | None, data: Any) -> Value | None:
         rendered = _render_value(kind, schema, data)
         return None if rendered is None else Value.from_jsonable(rendered)
 
@@ -442,8 +448,8 @@ def decisions_of(atoms: tuple) -> list[Decision]:
             out = None if answer is None else ExpertOut(answer, ExpertAux(latency, cost, confidence, trace_id))
             outcomes.append(CallOutcome(ExpertId.parse(eid), name, CallStatus(status), out, latency, take() or ""))
         if ok:
-            util, failures, weights = _skip_mix(take)
-            for _ in range(2 * (util + weights + failures)):
+            util, failures, weight_pairs = _skip_mix(take)
+            for _ in range(2 * (util + weight_pairs + failures)):
                 take()
         model_version, vector, indices, values = take(), take(), take(), take()
         answer = value(take(), take(), take())
@@ -467,7 +473,7 @@ def decisions_of(atoms: tuple) -> list[Decision]:
     return decisions
 
 
-def _skip_mix(take) -> tuple[int, int, int]:
+def _skip_mix(take: Callable[[], Any]) -> tuple[int, int, int]:
     """Read past a mix's scalars; the counts of its util, failure and weight pairs."""
     for _ in range(7):
         take()

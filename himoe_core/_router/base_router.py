@@ -3,13 +3,14 @@ from __future__ import annotations
 import inspect
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import numpy as np
 import trio
+from himoe_registry import ExpertId
 
 from .._aggregator.aggregated_out import AggregatedOut
 from .._aggregator.aggregator_trait import Aggregator
@@ -44,7 +45,9 @@ from .router_feedback import RouterFeedback
 from .router_input import RouterInput
 
 DEFAULT_THREAD_CAPACITY = 4
-_THREAD_LIMITERS: trio.lowlevel.RunVar = trio.lowlevel.RunVar("himoe_thread_limiters")
+_THREAD_LIMITERS: trio.lowlevel.RunVar[dict[int, tuple[Any, trio.CapacityLimiter]]] = trio.lowlevel.RunVar(
+    "himoe_thread_limiters"
+)
 """Per trio run: id(expert) → (expert, its CapacityLimiter)."""
 _GATE_MEMO_SIZE = 256
 
@@ -95,7 +98,7 @@ class BaseRouter:
         self._is_async = {ref.id: inspect.iscoroutinefunction(ref.handle.infer) for ref in self.experts}
         # gate_with_policy is a pure function of (ids, logits, policy): a static gate repeats, so
         # its GateScores (immutable) are memoised; the numpy work costs ~15 µs for a handful of ids.
-        self._gate_memo: dict[tuple, GateScores] = {}
+        self._gate_memo: dict[tuple[tuple[ExpertId, ...], bytes], GateScores] = {}
         self._memo_policy: GatingPolicy | None = None
         self._by_id: tuple[tuple[ExpertRef, ...], dict[Any, ExpertRef]] = ((), {})
 
@@ -122,7 +125,11 @@ class BaseRouter:
             fanout, kept = await self.call_experts(rin, picks, ctx)
             if ctx.cancel.is_cancelled():
                 raise Cancelled(ctx.cancel.reason)  # the caller gave up: no partial answer
-            calls = [(ref, o.out) for ref, o in zip(kept, fanout.outcomes) if o.status is CallStatus.OK]
+            calls = [
+                (ref, o.out)
+                for ref, o in zip(kept, fanout.outcomes)
+                if o.status is CallStatus.OK and o.out is not None  # an OK outcome has its output
+            ]
             if not calls:
                 raise self._no_answer(fanout, ctx)
             answer = self.aggregate(calls, scores)
@@ -199,7 +206,7 @@ class BaseRouter:
             )
         return self._gate_policy([r.id for r in candidates], self.logits(input, candidates, ctx))
 
-    def _gate_policy(self, ids: list, logits: Any) -> GateScores:
+    def _gate_policy(self, ids: list[ExpertId], logits: Any) -> GateScores:
         """`gate_with_policy(ids, logits, self.policy)`, memoised on its exact inputs."""
         array = np.asarray(logits, dtype=np.float64)
         if array.ndim != 1 or self.samples_first:
@@ -256,7 +263,7 @@ class BaseRouter:
             remaining = ctx.remaining_ms()
         latencies = self.stats.latencies
         kept: list[ExpertRef] = []
-        dropped: list[CallOutcome] = []
+        dropped: list[tuple[ExpertRef, CallOutcome]] = []
         spent = 0.0
         cheapest = math.inf
         priced = ctx.cost_budget != math.inf  # without a cost budget, costs need not be looked up
@@ -357,6 +364,7 @@ class BaseRouter:
                 token.cancel("request finished")
                 detach()
         ended = trio.current_time()
+        finished: list[CallOutcome] = []
         for index, outcome in enumerate(outcomes):
             if outcome is None:
                 if ctx.cancel.is_cancelled():
@@ -364,11 +372,10 @@ class BaseRouter:
                 else:
                     status, cause = CallStatus.TIMED_OUT, f"cut at the deadline ({ctx.budget_ms:g} ms budget)"
                 ref = kept[index]
-                outcomes[index] = CallOutcome(
-                    ref.id, ref.name, status, latency_ms=(ended - started) * 1000.0, cause=cause
-                )
-        self.stats.observe_calls(outcomes)
-        result = FanoutResult((*outcomes, *(o for _, o in dropped)), elapsed_ms=(ended - started) * 1000.0)
+                outcome = CallOutcome(ref.id, ref.name, status, latency_ms=(ended - started) * 1000.0, cause=cause)
+            finished.append(outcome)
+        self.stats.observe_calls(finished)
+        result = FanoutResult((*finished, *(o for _, o in dropped)), elapsed_ms=(ended - started) * 1000.0)
         return result, [*kept, *(ref for ref, _ in dropped)]
 
     async def _call_one(
@@ -378,7 +385,8 @@ class BaseRouter:
         started = trio.current_time()
         try:
             if self._is_async.get(ref.id, False):
-                result = await ref.handle.infer(input.input, ctx)
+                # `_is_async` saw a coroutine function: its call is awaitable
+                result = await cast("Awaitable[Any]", ref.handle.infer(input.input, ctx))
             else:
                 result = await trio.to_thread.run_sync(
                     partial(_infer_in_thread, ref.handle.infer, input.input, ctx),
@@ -471,7 +479,7 @@ class BaseRouter:
         return f"{type(self).__name__}(id={self.id!r}, experts={len(self.experts)}, k={self.k})"
 
 
-def _infer_in_thread(infer, x, ctx):
+def _infer_in_thread(infer: Callable[[InputData, Context], Any], x: InputData, ctx: Context) -> Any:
     """A sync expert's call, in its worker thread; an awaitable result is refused here, before
     trio sees it (trio's own error would quote the whole input and context)."""
     result = infer(x, ctx)
@@ -510,7 +518,7 @@ def _refusals(experts: Sequence[ExpertRef], key: str) -> dict[str, str]:
     return causes
 
 
-_WARNED: set = set()
+_WARNED: set[ExpertId] = set()
 """Experts whose faulty can_handle was already reported (once per process each)."""
 logger = logging.getLogger("himoe.router")
 

@@ -22,7 +22,8 @@ def softmax_stable(xs: np.ndarray | Sequence[float], temperature: float = 1.0) -
     with np.errstate(over="ignore"):  # a gap beyond float range is -inf: its exp is 0, as it should be
         scaled = (logits - logits.max()) * (1.0 / max(float(temperature), 1e-6))
     exps = np.exp(scaled)
-    return exps / max(exps.sum(), 1e-300)
+    probs: np.ndarray = exps / max(exps.sum(), 1e-300)
+    return probs
 
 
 def tie_break_keys(ids: Sequence[int], seed: int) -> np.ndarray:

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from himoe_registry import ExpertId
 
 from .._decision.decision import Decision
 from .._experts.expert_ref import ExpertRef
@@ -34,7 +35,7 @@ class HybridRouter(LinUcbRouter):
         ]
         return kept or capable
 
-    def update(self, x: np.ndarray | None, expert_id: int, reward: float, decision: Decision) -> None:
+    def update(self, x: np.ndarray, expert_id: ExpertId, reward: float, decision: Decision) -> None:
         super().update(x, expert_id, reward, decision)
         self.scores[int(expert_id)].learn(reward)
 

@@ -5,6 +5,7 @@ import math
 from typing import Any
 
 import numpy as np
+from himoe_registry import ExpertId
 
 from .._decision.decision import Decision
 from .._errors import EncodeError
@@ -48,7 +49,9 @@ class LearningRouter(BaseRouter):
         """The encoded input with a bias term appended."""
         if encoded is None:
             if self.encoder is not None:
-                encoded = self.encode(x).encoded.vector
+                rin = self.encode(x)
+                assert rin.encoded is not None, "a router with an encoder encodes its input"
+                encoded = rin.encoded.vector
             elif x.as_features() is not None:
                 encoded = x.as_features()
             else:
@@ -90,11 +93,12 @@ class LearningRouter(BaseRouter):
 
     needs_features = True
 
-    def update(self, x: np.ndarray | None, expert_id: int, reward: float, decision: Decision) -> None:
-        """Update the model from one reward for one expert (`x` is None for context-free kinds)."""
+    def update(self, x: Any, expert_id: ExpertId, reward: float, decision: Decision) -> None:
+        """Update the model from one reward for one expert: `x` is what `_decision_features` made
+        of the decision (None for context-free kinds), in the form the subclass chose."""
         raise NotImplementedError
 
-    def _decision_features(self, decision: Decision) -> np.ndarray:
+    def _decision_features(self, decision: Decision) -> Any:  # `update`'s x; the logistic router's is sparse
         features = decision.features
         return self.features(decision.input, None if features is None else features.vector)
 

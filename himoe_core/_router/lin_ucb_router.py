@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from himoe_registry import ExpertId
 
 from .._context import Context
 from .._decision.decision import Decision
@@ -49,9 +50,10 @@ class LinUcbRouter(LearningRouter):
     def logits(self, input: RouterInput, candidates: list[ExpertRef], ctx: Context) -> np.ndarray:
         x = self._input_features(input)
         means, widths = self._model(x).mean_and_width([int(ref.id) for ref in candidates], x)
-        return means + self.exploration(widths) - self.cost_weight * self.costs(candidates)
+        logits: np.ndarray = means + self.exploration(widths) - self.cost_weight * self.costs(candidates)
+        return logits
 
-    def update(self, x: np.ndarray | None, expert_id: int, reward: float, decision: Decision) -> None:
+    def update(self, x: np.ndarray, expert_id: ExpertId, reward: float, decision: Decision) -> None:
         self._model(x).learn(int(expert_id), x, reward)
 
     def model_state(self) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from collections import deque
 from typing import Any
 
 import numpy as np
+from himoe_registry import ExpertId
 
 from .._context import Context
 from .._decision.decision import Decision
@@ -81,9 +82,10 @@ class LinearRouter(LearningRouter):
     def logits(self, input: RouterInput, candidates: list[ExpertRef], ctx: Context) -> np.ndarray:
         x = self._input_features(input)
         rows = [self.index[int(ref.id)] for ref in candidates]
-        return self._weights(x)[rows] @ x - self.cost_weight * self.costs(candidates)
+        logits: np.ndarray = self._weights(x)[rows] @ x - self.cost_weight * self.costs(candidates)
+        return logits
 
-    def update(self, x: np.ndarray | None, expert_id: int, reward: float, decision: Decision) -> None:
+    def update(self, x: np.ndarray, expert_id: ExpertId, reward: float, decision: Decision) -> None:
         weights = self._weights(x)
         gate = decision.scores.pairs() if decision.scores is not None else ()
         rows = [self.index[int(eid)] for eid, _ in gate if int(eid) in self.index] or list(range(len(self.arms)))

@@ -4,6 +4,7 @@ import math
 from typing import Any
 
 import numpy as np
+from himoe_registry import ExpertId
 
 from .._context import Context
 from .._decision.decision import Decision
@@ -116,7 +117,9 @@ class LogisticRouter(LearningRouter):
     def _decision_features(self, decision: Decision) -> tuple[int, tuple[np.ndarray, np.ndarray]]:
         return self._sparse(decision.input, decision.features)
 
-    def update(self, x: Any, expert_id: int, reward: float, decision: Decision) -> None:
+    def update(
+        self, x: tuple[int, tuple[np.ndarray, np.ndarray]], expert_id: ExpertId, reward: float, decision: Decision
+    ) -> None:
         dim, sparse = x
         self._model(dim).learn(int(expert_id), sparse, reward)
 

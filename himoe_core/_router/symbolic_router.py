@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from himoe_registry import ExpertId
 
 from .._context import Context
 from .._decision.decision import Decision
@@ -49,7 +50,7 @@ class SymbolicRouter(LearningRouter):
             )
         return np.asarray(values)
 
-    def update(self, x: np.ndarray | None, expert_id: int, reward: float, decision: Decision) -> None:
+    def update(self, x: np.ndarray | None, expert_id: ExpertId, reward: float, decision: Decision) -> None:
         eid = int(expert_id)
         self.scores[eid].learn(reward, self.stats.latency_ms(expert_id), self.stats.cost_units(expert_id))
 

@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -25,6 +25,7 @@ LOCK_TIMEOUT_S = 30.0
 DEFAULT_RETENTION_DAYS = 30.0
 DEFAULT_MAX_TRACES = 100_000
 PRUNE_AT_LEAST = 256
+T = TypeVar("T")
 """Each trace write deletes at most max(this, twice the rows written) expired traces: a backlog
 (a lowered max_traces, a file idle for months) is worked off over a few writes, never in one."""
 
@@ -308,13 +309,13 @@ class StateStore:
             raise foreign from None
         if meta.get("application") != APPLICATION:
             raise StateError(f"state file {str(self.path)!r} does not belong to himoe; it was left untouched")
-        version = str(meta.get("schema_version", ""))
-        if not version.isdigit() or int(version) < 1:
+        version_text = str(meta.get("schema_version", ""))
+        if not version_text.isdigit() or int(version_text) < 1:
             raise StateError(
-                f"state file {str(self.path)!r} has no valid schema version ({version!r}); "
+                f"state file {str(self.path)!r} has no valid schema version ({version_text!r}); "
                 "it was left untouched — move it away or point HIMOE_STATE elsewhere"
             )
-        version = int(version)
+        version = int(version_text)
         if version > SCHEMA_VERSION:
             raise StateError(
                 f"state file {str(self.path)!r} has schema version {version}, newer than this "
@@ -374,12 +375,12 @@ class StateStore:
             finally:
                 self._in_transaction = False
 
-    def _write(self, statements: Iterable[tuple[str, tuple]]) -> None:
+    def _write(self, statements: Iterable[tuple[str, tuple[Any, ...]]]) -> None:
         with self.exclusive():
             for sql, params in statements:
                 self._conn.execute(sql, params)
 
-    def _read(self, sql: str, params: tuple = ()) -> list[tuple]:
+    def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock, self._translated():
             return self._conn.execute(sql, params).fetchall()
 
@@ -446,7 +447,7 @@ class StateStore:
         rows = self._conn.execute("SELECT value FROM meta WHERE key = 'trace_count'").fetchall()
         if rows:
             return int(rows[0][0])
-        count = self._conn.execute("SELECT COUNT(*) FROM trace_summaries").fetchone()[0]  # once per file
+        count: int = self._conn.execute("SELECT COUNT(*) FROM trace_summaries").fetchone()[0]  # once per file
         self._conn.execute("INSERT INTO meta VALUES ('trace_count', ?)", (str(count),))
         return count
 
@@ -489,7 +490,7 @@ class StateStore:
         )
 
     # -- what `himoe stats` reads ------------------------------------------------------------------
-    def summary_groups(self) -> list[tuple]:
+    def summary_groups(self) -> list[tuple[Any, ...]]:
         """Every kept trace counted in one pass: (answered, error kind, router, picks JSON, rows,
         cost sum, cost count, disagreement sum, disagreement count) per distinct combination."""
         with self._lock, self._translated():
@@ -502,7 +503,10 @@ class StateStore:
     def reward_summary(self) -> tuple[int, float | None]:
         """(rows with a reward, their mean reward)."""
         with self._lock, self._translated():
-            return self._conn.execute("SELECT COUNT(reward), AVG(reward) FROM feedback").fetchone()
+            row: tuple[int, float | None] = self._conn.execute(
+                "SELECT COUNT(reward), AVG(reward) FROM feedback"
+            ).fetchone()
+            return row
 
     def latency_percentiles(self, percents: Iterable[float]) -> dict[float, float | None]:
         """Percentiles of answered requests' latency, interpolated as numpy's default does,
@@ -550,7 +554,7 @@ class StateStore:
                     (n,),
                 )
             ]
-            found = {}
+            found: dict[str, str] = {}
             for chunk in _chunks(ids, _IDS_PER_STATEMENT):
                 found.update(
                     self._conn.execute(
@@ -620,7 +624,7 @@ class StateStore:
     def feedback(self) -> list[dict[str, Any]]:
         return self._feedback_rows()
 
-    def _feedback_rows(self, where: str = "", params: tuple = ()) -> list[dict[str, Any]]:
+    def _feedback_rows(self, where: str = "", params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         rows = self._read(
             f"SELECT id, trace_id, created, router, reward, task_loss, detail FROM feedback {where} ORDER BY id", params
         )
@@ -646,7 +650,7 @@ class StateStore:
     def save_router(self, router_id: str, state: dict[str, Any], version: int) -> None:
         """Replace a router's state: scalars as JSON, arrays as bytes with dtype and shape."""
         scalars, arrays = split_state(state)
-        statements: list[tuple[str, tuple]] = [
+        statements: list[tuple[str, tuple[Any, ...]]] = [
             (
                 "INSERT OR REPLACE INTO router_state VALUES (?, ?, ?, ?, ?)",
                 (router_id, str(state.get("kind", "")), version, json.dumps(scalars), time.time()),
@@ -710,7 +714,8 @@ class StateStore:
         with self.exclusive():
             where, params = ("WHERE name = ? OR expert_id = ?", (name, name)) if name is not None else ("", ())
             self._conn.execute(f"DELETE FROM expert_state {where}", params)
-            return self._conn.execute("SELECT changes()").fetchone()[0]
+            deleted: int = self._conn.execute("SELECT changes()").fetchone()[0]
+            return deleted
 
     def save_expert(self, expert_id: str, name: str, state: dict[str, Any]) -> None:
         self._write(
@@ -734,18 +739,18 @@ def _run_script(conn: sqlite3.Connection, script: str) -> None:
             conn.execute(statement)
 
 
-def _summary_row(trace_id: str, trace: dict[str, Any], created: float) -> tuple:
+def _summary_row(trace_id: str, trace: dict[str, Any], created: float) -> tuple[Any, ...]:
     from .._learning.metrics import trace_summary
 
     return (trace_id, created, *trace_summary(trace if isinstance(trace, dict) else {}))
 
 
-def _chunks(items: list, size: int) -> Iterator[list]:
+def _chunks(items: list[T], size: int) -> Iterator[list[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
 
-def _marks(items: list) -> str:
+def _marks(items: list[Any]) -> str:
     return ", ".join("?" * len(items))
 
 
