@@ -28,7 +28,7 @@ class ApiKeys:
     def load(cls, keys_file: str | None, environ: Mapping[str, str] | None = None) -> ApiKeys:
         environ = os.environ if environ is None else environ
         keys = [k.strip() for k in environ.get("HIMOE_API_KEYS", "").split(",") if k.strip()]
-        sources = ("HIMOE_API_KEYS",) if keys else ()
+        sources: tuple[str, ...] = ("HIMOE_API_KEYS",) if keys else ()
         if keys_file:
             try:
                 text = Path(keys_file).read_text(encoding="utf-8")

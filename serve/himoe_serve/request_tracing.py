@@ -15,12 +15,13 @@ class RequestTracing:
     status and cost; never a request body or a key.
     """
 
-    def __init__(self, exporter: str | Any = "console") -> None:
+    def __init__(self, exporter: Any = "console") -> None:  # "console", "otlp" or a SpanExporter
         try:
             from opentelemetry.sdk.trace import TracerProvider
             from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor
         except ImportError:
             raise ConfigError("[serve] otel = true needs opentelemetry-sdk: pip install 'himoe-serve[otel]'") from None
+        processor: SimpleSpanProcessor | BatchSpanProcessor
         if exporter == "console":
             processor = SimpleSpanProcessor(ConsoleSpanExporter())
         elif exporter == "otlp":

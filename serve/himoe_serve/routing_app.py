@@ -373,6 +373,7 @@ class RoutingApp:
             return response, relay
         if exchange.disconnected:
             return None, relay
+        assert error is not None, "without a response, the request failed with a MoeError"
         if exchange.started:  # mid-stream: the status is sent already, the error goes as an event
             await self._end_stream_with_error(exchange, ApiError.of(error))
             return None, relay
@@ -409,7 +410,7 @@ class RoutingApp:
         self, exchange: Exchange, request: ChatRequest, response: Response, relay: StreamRelay | None
     ) -> None:
         trace = response.trace
-        served = next((a for a in reversed(trace.get("attempts", ())) if a.get("status") == "ok"), {})
+        served: dict[str, Any] = next((a for a in reversed(trace.get("attempts", ())) if a.get("status") == "ok"), {})
         weights = (served.get("mix") or {}).get("weights") or {}
         experts = [
             {
@@ -424,7 +425,8 @@ class RoutingApp:
         answered = max(weights, key=lambda name: (weights[name], name)) if weights else response.router
         exchange.router = response.router
         value = response.value
-        content = value.as_text() if value.kind.value == "text" else value.render()
+        text = value.as_text()
+        content = text if text is not None else value.render()
         himoe = {
             "trace_id": response.trace_id,
             "router": response.router,
@@ -492,7 +494,7 @@ class RoutingApp:
         if trace:
             for attempt in trace.get("attempts", ()):
                 self.metrics.observe_calls(attempt.get("calls", ()))
-        if span is not None:
+        if span is not None and self.tracing is not None:  # a span comes from the tracing
             self.tracing.finish(span, status=status, trace_id=exchange.trace_id, router=router, trace=trace)
 
 

@@ -42,6 +42,7 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 def _single(group: BaseExceptionGroup) -> BaseException:
-    while isinstance(group, BaseExceptionGroup) and len(group.exceptions) == 1:
-        group = group.exceptions[0]
-    return group
+    error: BaseException = group
+    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+        error = error.exceptions[0]
+    return error

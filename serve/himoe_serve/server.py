@@ -51,7 +51,8 @@ async def serve(app: RoutingApp, *, shutdown: trio.Event, task_status: Any = tri
         await app.drain()
 
     try:
-        await hypercorn_serve(app, config, shutdown_trigger=drained, task_status=task_status)
+        # RoutingApp reads the ASGI scope as a plain dict; hypercorn types it as TypedDicts
+        await hypercorn_serve(app, config, shutdown_trigger=drained, task_status=task_status)  # type: ignore[arg-type]
     finally:
         if app.tracing is not None:
             app.tracing.shutdown()

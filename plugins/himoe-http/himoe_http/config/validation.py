@@ -156,7 +156,7 @@ def expect_headers(path: str, value: Any) -> tuple[tuple[str, str], ...]:
 
 def expect_template(path: str, value: Any) -> dict[str, Any]:
     """A JSON-able table whose strings may hold the {text} and {task} placeholders only."""
-    return expect_table(path, _check_template(path, expect_table(path, value)))
+    return dict(expect_table(path, _check_template(path, expect_table(path, value))))
 
 
 def _check_template(path: str, value: Any) -> Any:

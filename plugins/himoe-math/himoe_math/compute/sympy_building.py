@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from fractions import Fraction
 from types import ModuleType
 from typing import Any
 
@@ -27,16 +28,18 @@ def load_sympy() -> ModuleType:
 def to_sympy(node: ExprNode) -> Any:
     """The sympy expression for `node`, built with sympy's constructors (Symbol, Rational, Add…)."""
     sp = load_sympy()
-    kind = node.kind
+    kind, value = node.kind, node.value  # the value's type follows the kind (see ExprNode)
     if kind == "num":
-        value = node.value
+        assert isinstance(value, Fraction)
         if value.denominator == 1:
             return sp.Integer(value.numerator)
         return sp.Rational(value.numerator, value.denominator)
     if kind == "sym":
-        return sp.Symbol(node.value)
+        assert isinstance(value, str)
+        return sp.Symbol(value)
     if kind == "const":
-        return {"pi": sp.pi, "E": sp.E, "I": sp.I, "oo": sp.oo}[node.value]
+        assert isinstance(value, str)
+        return {"pi": sp.pi, "E": sp.E, "I": sp.I, "oo": sp.oo}[value]
     args = [to_sympy(arg) for arg in node.args]
     if kind == "add":
         return sp.Add(*args)
@@ -49,7 +52,8 @@ def to_sympy(node: ExprNode) -> Any:
     if kind == "pow":
         return sp.Pow(args[0], args[1])
     if kind == "call":
-        return _function(sp, node.value)(*args)
+        assert isinstance(value, str)
+        return _function(sp, value)(*args)
     raise ValueError(f"unknown expression node kind {kind!r}")
 
 

@@ -23,6 +23,7 @@ class SympyWorker:
 
     def __init__(self, *, memory_limit_mb: int | None, max_result_chars: int) -> None:
         self._conn, child_conn = multiprocessing.Pipe(duplex=True)
+        self._process: WorkerProcess | multiprocessing.process.BaseProcess
         if os.name == "posix" and not getattr(sys, "frozen", False):
             self._process = WorkerProcess(child_conn, self._conn, memory_limit_mb, max_result_chars)
         else:

@@ -72,8 +72,9 @@ class WorkerProcess:
         return self._popen is not None and self._popen.poll() is None
 
     def kill(self) -> None:
-        if self.is_alive():
-            self._popen.kill()
+        popen = self._popen
+        if popen is not None and self.is_alive():
+            popen.kill()
 
     def join(self, timeout: float | None = None) -> None:
         if self._popen is not None:

@@ -84,7 +84,10 @@ class ExpressionParser:
             self.index += 1
             term = self._term()
             terms.append(term if token.text == "+" else ExprNode("neg", args=(term,), pos=token.pos))
-        return terms[0] if len(terms) == 1 else ExprNode("add", args=tuple(terms), pos=first.pos)
+        if len(terms) == 1:
+            return terms[0]
+        assert first is not None, "the terms were read from it"
+        return ExprNode("add", args=tuple(terms), pos=first.pos)
 
     def _term(self) -> ExprNode:
         first = self._peek()
@@ -107,7 +110,10 @@ class ExpressionParser:
                 )
             else:
                 break
-        return factors[0] if len(factors) == 1 else ExprNode("mul", args=tuple(factors), pos=first.pos)
+        if len(factors) == 1:
+            return factors[0]
+        assert first is not None, "the factors were read from it"
+        return ExprNode("mul", args=tuple(factors), pos=first.pos)
 
     def _unary(self) -> ExprNode:
         self.depth += 1

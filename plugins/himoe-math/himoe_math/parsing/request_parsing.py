@@ -105,7 +105,8 @@ def _operation(body: str) -> tuple[str | None, str, tuple[str, ...]]:
 
 
 def _solve(body: str, explicit: bool = True) -> MathRequest:
-    rest, variables = body, ()
+    variables: tuple[str, ...] = ()
+    rest = body
     match = _FOR.fullmatch(body)
     if match:
         rest, variables = match.group("rest"), _symbols(match.group("vars"), match.start("vars"))
@@ -124,7 +125,8 @@ def _diff(body: str, variables: tuple[str, ...]) -> MathRequest:
 
 
 def _integrate(body: str) -> MathRequest:
-    rest, bounds, variables = body, None, ()
+    variables: tuple[str, ...] = ()
+    rest, bounds = body, None
     match = _BOUNDS.fullmatch(rest)
     if match:
         rest = match.group("rest")

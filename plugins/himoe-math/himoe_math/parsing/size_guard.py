@@ -50,29 +50,30 @@ def _measure(node: ExprNode) -> Measure:
         if kind == "pow" and measures[1] is not None:
             _exponent_magnitude(node, measures[1])
         return None
+    known = [m for m in measures if m is not None]  # all of them: none is symbolic here
     if kind == "neg":
-        exact, bits, mag = measures[0]  # type: ignore[misc]
+        exact, bits, mag = known[0]
         return (None if exact is None else -exact), bits, mag
     if kind == "inv":
-        exact, bits, mag = measures[0]  # type: ignore[misc]
+        exact, bits, mag = known[0]
         if exact is not None and exact != 0:
             return 1 / exact, bits, float(exact.denominator.bit_length())
         return None, bits, math.inf if exact == 0 else max(bits, 2.0)
     if kind == "add":
-        exacts = [m[0] for m in measures]  # type: ignore[index]
-        bits = sum(m[1] for m in measures) + len(measures)  # type: ignore[index]
-        mag = max(m[2] for m in measures) + math.log2(len(measures))  # type: ignore[index]
-        exact = sum(exacts, Fraction(0)) if None not in exacts and bits <= _EXACT_BITS else None  # type: ignore[arg-type]
+        exacts = [m[0] for m in known if m[0] is not None]
+        bits = sum(m[1] for m in known) + len(known)
+        mag = max(m[2] for m in known) + math.log2(len(known))
+        exact = sum(exacts, Fraction(0)) if len(exacts) == len(known) and bits <= _EXACT_BITS else None
         return _checked(node, exact, bits, mag)
     if kind == "mul":
-        exacts = [m[0] for m in measures]  # type: ignore[index]
-        bits = sum(m[1] for m in measures)  # type: ignore[index]
-        mag = sum(m[2] for m in measures)  # type: ignore[index]
-        exact = math.prod(exacts, start=Fraction(1)) if None not in exacts and bits <= _EXACT_BITS else None  # type: ignore[arg-type]
+        exacts = [m[0] for m in known if m[0] is not None]
+        bits = sum(m[1] for m in known)
+        mag = sum(m[2] for m in known)
+        exact = math.prod(exacts, start=Fraction(1)) if len(exacts) == len(known) and bits <= _EXACT_BITS else None
         return _checked(node, exact, bits, mag)
     if kind == "pow":
-        return _power(node, measures[0], measures[1])  # type: ignore[arg-type]
-    return _call(node, measures)  # type: ignore[arg-type]
+        return _power(node, known[0], known[1])
+    return _call(node, known)
 
 
 def _exponent_magnitude(node: ExprNode, exponent: tuple) -> float:

@@ -8,7 +8,7 @@ import re
 import threading
 from collections.abc import Callable, Mapping
 from contextlib import aclosing
-from typing import Any
+from typing import Any, Literal, overload
 from urllib.parse import urlsplit
 
 from himoe_core import Cancelled, Context, ExpertFailed
@@ -212,6 +212,7 @@ class HttpCaller:
                 if (
                     200 <= status <= 299
                     and on_event is not None
+                    and state is not None  # it is, with an on_event
                     and response.headers.get("Content-Type", "").startswith("text/event-stream")
                 ):
                     return await self._read_events(response, on_event, key, state)
@@ -297,6 +298,12 @@ class HttpCaller:
                 state["relayed"] = True
                 on_event(event)
         return "ok", StreamedReply(tuple(events)), None
+
+    @overload
+    async def _read(self, response: Any, limit: int, *, truncate: Literal[True]) -> bytes: ...
+
+    @overload
+    async def _read(self, response: Any, limit: int, *, truncate: Literal[False] = False) -> bytes | None: ...
 
     async def _read(self, response: Any, limit: int, *, truncate: bool = False) -> bytes | None:
         """The body, at most `limit` bytes: cut there when `truncate`, else None when larger."""

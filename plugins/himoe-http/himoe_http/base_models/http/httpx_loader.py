@@ -20,9 +20,9 @@ def load_httpx() -> ModuleType:
         with _lock:
             module = _httpx
             if module is None:
-                import httpx as module
+                import httpx
 
-                _httpx = module
+                module = _httpx = httpx
     return module
 
 

@@ -81,7 +81,7 @@ def safe_url(url: str) -> str:
 
 def url_secrets(url: str) -> list[str]:
     """The parts of `url` that may be secret: its user info and its query values."""
-    found = []
+    found: list[str] = []
     match = _USERINFO.search(url)
     if match:
         found.extend(part for part in match.group(0)[2:-1].split(":") if part)

@@ -103,7 +103,8 @@ class RayExpert:
         from ...expert_replica import ExpertReplica
 
         deployment = serve.deployment(ExpertReplica, name=self.deployment, **self.hosted.deployment_options())
-        return deployment.bind(self._spec, self.hosted.max_concurrency)
+        # with **options, mypy matches ray's decorator overload; given the class, serve.deployment returns a Deployment
+        return deployment.bind(self._spec, self.hosted.max_concurrency)  # type: ignore[attr-defined]
 
     def _state_for_call(self) -> tuple[int, list] | None:
         return None
