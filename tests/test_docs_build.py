@@ -32,20 +32,37 @@ def test_the_nav_lists_every_page_and_only_existing_ones():
     assert not unlisted, f"pages missing from mkdocs.yml's nav: {unlisted}"
 
 
-def test_the_config_is_strict_and_uses_no_plugin_or_theme_package():
+def test_the_config_is_strict_and_uses_only_mkdocstrings_and_a_built_in_theme():
     text = MKDOCS_YML.read_text(encoding="utf-8")
     assert re.search(r"^strict: true$", text, re.M)
     assert re.search(r"^docs_dir: docs$", text, re.M)
-    assert not re.search(r"^plugins:", text, re.M), "no mkdocs plugin: the build needs only mkdocs itself"
+    plugins = re.search(r"^plugins:\n((?:  .*\n)+)", text, re.M)
+    assert plugins is not None
+    assert re.findall(r"^  - (\w+)", plugins.group(1), re.M) == ["search", "mkdocstrings"], (
+        "plugins: mkdocs' own search and mkdocstrings (the API reference), both in the dev group"
+    )
     assert re.search(r"^  name: (mkdocs|readthedocs)$", text, re.M), "a theme built into mkdocs"
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("mkdocs") is None,
-    reason="mkdocs is not installed in this environment (it is in the `dev` dependency group)",
-)
-def test_mkdocs_build_strict_passes(tmp_path):
-    site = tmp_path / "site"
+# Each public namespace and its API reference page (its members listed there: they are exported lazily).
+API_PAGES = {
+    "himoe_core": "api/himoe_core.md",
+    "himoe_core.routing": "api/routing.md",
+    "himoe_core.testing": "api/testing.md",
+    "himoe_core.plugins": "api/plugins.md",
+    "himoe_core.state": "api/state.md",
+}
+
+
+def test_every_public_namespace_has_an_api_page_in_the_nav():
+    assert set(API_PAGES.values()) <= set(nav_pages())
+
+
+@pytest.fixture(scope="module")
+def built_site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    if importlib.util.find_spec("mkdocs") is None or importlib.util.find_spec("mkdocstrings") is None:
+        pytest.skip("mkdocs and mkdocstrings are not installed in this environment (they are in the `dev` group)")
+    site = tmp_path_factory.mktemp("docs") / "site"
     result = subprocess.run(
         [
             sys.executable,
@@ -63,11 +80,28 @@ def test_mkdocs_build_strict_passes(tmp_path):
         cwd=ROOT,
         timeout=300,
     )
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output
+    return site, result.stdout + result.stderr + f"\nexit code {result.returncode}"
+
+
+def test_mkdocs_build_strict_passes(built_site: tuple[Path, str]) -> None:
+    site, output = built_site
+    assert output.endswith("exit code 0"), output
     assert "WARNING" not in output, output
     for page in nav_pages():
         built = site / ("index.html" if page == "index.md" else page.removesuffix(".md") + "/index.html")
         assert built.is_file(), f"{page} was not built ({built})"
     for example in ("sync_script.py", "trio_app.py", "asyncio_app.py"):  # linked from embedding.md
         assert (site / "examples" / "embedding" / example).is_file()
+
+
+@pytest.mark.parametrize("namespace", sorted(API_PAGES))
+def test_the_api_reference_lists_every_export_of_its_namespace(built_site: tuple[Path, str], namespace: str) -> None:
+    site, _ = built_site
+    html = (site / API_PAGES[namespace].removesuffix(".md") / "index.html").read_text(encoding="utf-8")
+    documented = set(re.findall(r'id="([^"]+)"', html))
+    exports = importlib.import_module(namespace).__all__
+    missing = [name for name in exports if f"{namespace}.{name}" not in documented]
+    assert not missing, (
+        f"docs/{API_PAGES[namespace]} does not document {missing}: add them to the page's `members:` list "
+        "(or give a constant a docstring)"
+    )
