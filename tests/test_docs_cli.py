@@ -112,3 +112,14 @@ def test_the_parser_walk_finds_the_commands_of_the_design():
     assert {"list-experts", "run", "feedback", "stats", "plugins"} <= set(COMMANDS)
     assert {"--json", "--explain", "--budget-ms", "--task"} <= options_of(COMMANDS["run"])
     assert "--plugins-dir" in GLOBAL_OPTIONS
+
+
+def test_the_list_experts_json_fields_are_the_ones_it_prints():
+    from himoe_core.routing import ExpertId, ExpertInfo
+
+    documented = re.search(
+        r"`--json` \| a JSON array of `\{([^}]*)\}`", sections(CLI_MD.read_text())["`himoe list-experts`"]
+    )
+    assert documented is not None
+    printed = ExpertInfo(ExpertId(1), "n", "d", "p", None, "").to_jsonable()
+    assert re.findall(r'"(\w+)"', documented.group(1)) == list(printed)
