@@ -32,6 +32,7 @@ PAGES = [
     "plugins.md",
     "hooks.md",
     "serving.md",
+    "reliability.md",
 ]
 BLOCK = re.compile(r"^```(?P<lang>[a-z]*)\n(?P<code>.*?)^```", re.S | re.M)
 FILE_COMMENT = re.compile(r"#\s*(?P<path>[\w./-]+\.(?:py|toml))\b.*")

@@ -1,7 +1,7 @@
 """Fault injection, expert by expert: every fault ends in a degraded answer from the healthy
 experts, or — when the faulty expert is alone — in one precise error naming it and its cause.
 
-Each row of FAULTS is one line of the fault table in docs/reliability.md: the faulty expert is
+Each row of FAULTS is one line of the fault table in docs/reliability-tables.md: the faulty expert is
 gated first (static weight 5), beside a healthy one, so the answer the caller gets is the
 degraded one; then it is alone, and the error is checked by type and message.
 """

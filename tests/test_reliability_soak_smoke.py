@@ -1,7 +1,7 @@
 """The soak test still runs: `benchmarks/soak.py --quick --tracemalloc` (5,000 requests, 1,000 in
 flight, faulty experts) loses no request, meets no unhandled exception, answers nothing wrong,
 leaves no task behind; every request ends as an answer or a himoe error. Latency and memory figures are only reported — they are claimed from the full run in
-docs/reliability.md, not from a CI machine."""
+docs/reliability-tables.md, not from a CI machine."""
 
 from __future__ import annotations
 
