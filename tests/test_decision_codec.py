@@ -30,7 +30,7 @@ def test_a_decision_round_trips_through_its_record(kind):
     decision = _decision(kind)
     text = encode_decision(decision)
     record = json.loads(text)
-    assert record["v"] == 1 and "pickle" not in text
+    assert record["v"] == 2 and "pickle" not in text
     again = decode_decision(text)
     for field in (
         "trace_id",
@@ -54,8 +54,8 @@ def test_a_decision_round_trips_through_its_record(kind):
 
 def test_a_record_of_another_version_or_damaged_is_refused_with_a_reason():
     record = json.loads(encode_decision(_decision("static")))
-    with pytest.raises(StateError, match="format version 2, this himoe reads version 1"):
-        decode_decision(json.dumps({**record, "v": 2}))
+    with pytest.raises(StateError, match="format version 3, this himoe reads versions 1, 2"):
+        decode_decision(json.dumps({**record, "v": 3}))
     del record["picks"]
     with pytest.raises(StateError, match="damaged"):
         decode_decision(json.dumps(record))

@@ -44,6 +44,7 @@ def _atoms(trace_id: str = "t", n: int = 0) -> tuple:
         None,
         "text",
         "hello",
+        None,
         0,
     )
 

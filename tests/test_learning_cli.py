@@ -179,3 +179,23 @@ def test_bad_usage_is_one_line_on_stderr(cli):
         assert store.feedback() == [], "a refused feedback records nothing"
     finally:
         store.close()
+
+
+def test_run_takes_the_request_context_and_records_it(cli):
+    run = json.loads(ok(cli("run", "which letter?", "--context", "subject=law", "--context", "priority:=2", "--json")))
+    assert run["trace"]["context"] == {"priority": 2.0, "subject": "law"}
+    gate = run["trace"]["attempts"][-1]["gate"]
+    assert all("estimate" in entry for entry in gate)  # the router's estimate beside its logit
+    store = StateStore(os.environ["HIMOE_STATE"])
+    try:
+        from himoe_core.routing import decode_decision
+
+        (record,) = store.decisions(run["trace_id"])
+        assert decode_decision(record).input.context_dict() == {"priority": 2.0, "subject": "law"}
+    finally:
+        store.close()
+    for bad, message in (
+        ("subject", "--context expects KEY=CATEGORY or KEY:=NUMBER, got 'subject'"),
+        ("n:=many", "--context n:= expects a finite number, got 'many'"),
+    ):
+        assert one_line_error(cli("run", "which letter?", "--context", bad)).startswith(f"himoe: error: {message}")

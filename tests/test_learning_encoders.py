@@ -271,7 +271,7 @@ def test_features_encoder_refuses_text_clearly():
 def test_features_encoder_bad_dim_is_a_config_error(dim):
     with pytest.raises(ConfigError, match="features encoder dim"):
         FeaturesEncoder(dim=dim)
-    with pytest.raises(ConfigError, match="its only option is dim"):
+    with pytest.raises(ConfigError, match="its options are dim and context_dim"):
         FeaturesEncoder().configure(size=3)
 
 

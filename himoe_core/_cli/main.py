@@ -48,6 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("text", nargs="?", help="the request text, e.g. 'plan: ship the release'")
     run.add_argument("--task", help="a task hint such as 'fr:tag' (default: the text decides)")
     run.add_argument(
+        "--context",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="request metadata routing may learn from: KEY=CATEGORY, or KEY:=NUMBER for a number (repeatable)",
+    )
+    run.add_argument(
         "--features",
         metavar="FILE",
         help="route a feature vector from a .npy file "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,11 +33,39 @@ def input_from_args(args: argparse.Namespace) -> InputData:
             + (f" (got {', '.join(given)})" if given else "")
         )
     # Checked here for shape only: HiMoE.run applies the config's [limits], larger or smaller.
+    context = parse_context(getattr(args, "context", None) or [])
     if args.features is not None:
-        return InputData.features(_read_features(Path(args.features)), task=args.task, limits=_UNBOUNDED)
+        return InputData.features(
+            _read_features(Path(args.features)), task=args.task, context=context, limits=_UNBOUNDED
+        )
     if args.bytes_file is not None:
-        return InputData.bytes(_read(Path(args.bytes_file)), task=args.task, limits=_UNBOUNDED)
-    return InputData.text(args.text, task=args.task, limits=_UNBOUNDED)
+        return InputData.bytes(_read(Path(args.bytes_file)), task=args.task, context=context, limits=_UNBOUNDED)
+    return InputData.text(args.text, task=args.task, context=context, limits=_UNBOUNDED)
+
+
+def parse_context(items: list[str]) -> dict[str, str | float]:
+    """`--context KEY=CATEGORY` and `--context KEY:=NUMBER` (HTTPie's notation) → the request's
+    context; a key given twice, or a malformed item, is one clear error."""
+    context: dict[str, str | float] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        number = key.endswith(":")
+        key = key[:-1] if number else key
+        if not sep or not key.strip():
+            raise InvalidInput(f"--context expects KEY=CATEGORY or KEY:=NUMBER, got {item!r}")
+        if key in context:
+            raise InvalidInput(f"--context {key!r} is given twice; give each key once")
+        if number:
+            try:
+                parsed = float(value)
+            except ValueError:
+                parsed = math.nan
+            if not math.isfinite(parsed):
+                raise InvalidInput(f"--context {key}:= expects a finite number, got {value!r}")
+            context[key] = parsed
+        else:
+            context[key] = value
+    return context
 
 
 _NPY_MAGIC = b"\x93NUMPY"

@@ -22,8 +22,13 @@ from .._router.gate_scores import GateScores
 from .._value import Value
 from .decision import Decision
 
-VERSION = 1
-"""The record's format version; a reader refuses a newer one instead of misreading it."""
+VERSION = 2
+"""The record's format version; a reader refuses a newer one instead of misreading it.
+
+- 2: the input's `context` (pairs of key and category or number) and the gate's `estimates`
+  (each candidate's estimated value, when the router gives them);
+- 1: the first; read as version 2 without context and without estimates."""
+READS = (1, 2)
 
 _ENCODER = json.JSONEncoder(check_circular=False, separators=(",", ":"), ensure_ascii=False)
 _RECORDED = InputLimits(max_text_chars=2**62, max_bytes=2**62, max_features=2**62, max_task_chars=2**62)
@@ -46,7 +51,7 @@ def decode(text: str | bytes) -> Decision:
 
 
 def to_record(decision: Decision) -> dict[str, Any]:
-    """The decision as a JSON-ready dict (`{"v": 1, ...}`)."""
+    """The decision as a JSON-ready dict (`{"v": 2, ...}`)."""
     scores = decision.scores
     return {
         "v": VERSION,
@@ -55,9 +60,7 @@ def to_record(decision: Decision) -> dict[str, Any]:
         "model_version": decision.model_version,
         "input": _input_record(decision.input),
         "features": None if decision.features is None else _features_record(decision.features),
-        "gate": None
-        if scores is None
-        else {"ids": [str(eid) for eid in scores.ids], "logits": list(scores.logits), "probs": list(scores.probs)},
+        "gate": None if scores is None else _gate_record(scores),
         "picks": [str(eid) for eid in decision.picks],
         "propensity": decision.propensity,
         "outcomes": [_outcome_record(o) for o in decision.outcomes],
@@ -70,10 +73,10 @@ def to_record(decision: Decision) -> dict[str, Any]:
 def from_record(record: dict[str, Any]) -> Decision:
     """The Decision a `to_record` dict describes."""
     version = record.get("v") if isinstance(record, dict) else None
-    if version != VERSION:
+    if version not in READS:
         raise StateError(
-            f"a stored decision has format version {version!r}, this himoe reads version {VERSION}; "
-            "upgrade himoe to read it"
+            f"a stored decision has format version {version!r}, this himoe reads versions "
+            f"{', '.join(map(str, READS))}; upgrade himoe to read it"
         )
     try:
         gate = record["gate"]
@@ -84,7 +87,9 @@ def from_record(record: dict[str, Any]) -> Decision:
             input=_input(record["input"]),
             scores=None
             if gate is None
-            else GateScores([ExpertId.parse(e) for e in gate["ids"]], gate["logits"], gate["probs"]),
+            else GateScores(
+                [ExpertId.parse(e) for e in gate["ids"]], gate["logits"], gate["probs"], gate.get("estimates")
+            ),
             picks=[ExpertId.parse(e) for e in record["picks"]],
             propensity=float(record["propensity"]),
             outcomes=[_outcome(o, record["trace_id"]) for o in record["outcomes"]],
@@ -100,6 +105,17 @@ def from_record(record: dict[str, Any]) -> Decision:
         ) from None
 
 
+def _gate_record(scores: GateScores) -> dict[str, Any]:
+    gate: dict[str, Any] = {
+        "ids": [str(eid) for eid in scores.ids],
+        "logits": list(scores.logits),
+        "probs": list(scores.probs),
+    }
+    if scores.estimates is not None:
+        gate["estimates"] = list(scores.estimates)
+    return gate
+
+
 def _input_record(x: InputData) -> dict[str, Any]:
     if x.kind is InputKind.TEXT:
         data: Any = x.payload
@@ -107,16 +123,20 @@ def _input_record(x: InputData) -> dict[str, Any]:
         data = base64.b64encode(x.payload).decode("ascii")  # type: ignore[arg-type]  # `kind` fixes the payload's type
     else:
         data = [float(v) for v in x.payload]
-    return {"kind": x.kind.value, "task": x.task, "data": data}
+    record = {"kind": x.kind.value, "task": x.task, "data": data}
+    if x.context:
+        record["context"] = [list(pair) for pair in x.context]
+    return record
 
 
 def _input(record: dict[str, Any]) -> InputData:
     kind, task, data = record["kind"], record["task"], record["data"]
+    context = tuple(tuple(pair) for pair in record.get("context", ()))
     if kind == InputKind.TEXT.value:
-        return InputData.text(data, task=task, limits=_RECORDED)
+        return InputData.text(data, task=task, context=context, limits=_RECORDED)
     if kind == InputKind.BYTES.value:
-        return InputData.bytes(base64.b64decode(data), task=task, limits=_RECORDED)
-    return InputData.features(data, task=task, limits=_RECORDED)
+        return InputData.bytes(base64.b64decode(data), task=task, context=context, limits=_RECORDED)
+    return InputData.features(data, task=task, context=context, limits=_RECORDED)
 
 
 def _features_record(features: Encoded) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import numpy as np
 
 from .._errors import ConfigError, EncodeError
 from .._input import InputData
+from .context_features import context_features, hashed
 from .encoded import Encoded
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -40,6 +41,11 @@ def _as_range(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
+def _flag(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, bool):
+        raise ConfigError(f"hashing encoder {attribute.name} must be true or false, got {value!r}")
+
+
 def _length(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if not isinstance(value, bool):
         raise ConfigError(f"hashing encoder length must be true or false, got {value!r}")
@@ -58,13 +64,20 @@ class HashingEncoder:
     With `length`, the last coordinate is log(1 + number of words) instead of a hash bucket:
     how long a request is often says how hard it is, and a bag of hashed n-grams hides it
     (the normalisation removes it). It is a dense feature, so the encoder declares `dense = 1`
-    and a `logistic` router fits it jointly with its bias."""
+    and a `logistic` router fits it jointly with its bias.
+
+    The request's metadata gets features of its own namespaces, VW-style, added after the text
+    is normalised: `task=<hint>` for the task hint (unless `task = false`), `ctx:<key>=<value>`
+    (1.0) for each category of the context and `ctx:<key>` (the number) for each number. So
+    `task=mmlu/anatomy` and the word "anatomy" are different features, and one category weighs
+    as much as the whole text."""
 
     dim: int = attrs.field(default=256, validator=_dim)
     word_ngrams: tuple[int, int] | None = attrs.field(default=(1, 2), converter=_as_range, validator=_ngram_range)
     char_ngrams: tuple[int, int] | None = attrs.field(default=None, converter=_as_range, validator=_ngram_range)
     lowercase: bool = True
     length: bool = attrs.field(default=False, validator=_length)
+    task: bool = attrs.field(default=True, validator=_flag)
     id: str = "hashing"
 
     @property
@@ -78,7 +91,7 @@ class HashingEncoder:
             return attrs.evolve(self, **options)
         except TypeError as exc:
             raise ConfigError(
-                f"hashing encoder: {exc}; options are dim, word_ngrams, char_ngrams, lowercase, length"
+                f"hashing encoder: {exc}; options are dim, word_ngrams, char_ngrams, lowercase, length, task"
             ) from None
 
     def encode(self, x: InputData) -> Encoded:
@@ -89,7 +102,15 @@ class HashingEncoder:
                 f"the hashing encoder needs text, got a {x.kind.value} input; "
                 "use the 'features' encoder for feature vectors"
             )
-        return Encoded._of_sparse(*self._hash(text))
+        vector, indices, values = self._hash(text)
+        meta = context_features(x, self.task)
+        if meta:
+            buckets, signed = hashed(meta, self.dim - self.dense)
+            np.add.at(vector, buckets, signed.astype(np.float32))
+            indices = np.union1d(indices, buckets)
+            indices = indices[vector[indices] != 0]  # a feature may cancel a text bucket
+            values = vector[indices]
+        return Encoded._of_sparse(vector, indices, values)
 
     def vectorize(self, text: str) -> np.ndarray:
         """The hashed, log-scaled, L2-normalised n-gram vector of `text` (and its length)."""

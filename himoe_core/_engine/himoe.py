@@ -245,6 +245,7 @@ class HiMoE:
         x: Any,
         *,
         task: str | None = None,
+        context: Mapping[str, Any] | None = None,
         budget_ms: float | None = None,
         cost_budget: float | None = None,
         router: str | None = None,
@@ -256,13 +257,18 @@ class HiMoE:
         """Answer one request: choose a router, gate, call the top-k in parallel under the
         deadline, aggregate, synthesise; start shadow routers when budget is left.
 
-        `options` reach the experts as `ctx.options` (generation settings, conversation
-        history, a streaming callback: see Context).
+        `task` is a routing hint such as "fr:tag"; `context` is the caller's metadata about
+        the request — categories (str, bool) and numbers, e.g. `{"tenant": "acme", "subject":
+        "anatomy", "priority": 2}` — that learning routers' encoders turn into features of their
+        own (`task=…`, `ctx:subject=anatomy`) and that the decision record keeps, so feedback and
+        off-policy evaluation see the same features. `options` reach the experts as
+        `ctx.options` (generation settings, conversation history, a streaming callback: see
+        Context).
 
         Raises InvalidInput for bad input, NoExpertSelected when no expert can handle it or all
         failed (naming each and why), DeadlineExceeded, BudgetExceeded, Cancelled.
         """
-        x = self._request(x, task, k)
+        x = self._request(x, task, k, context)
         ctx = Context.start(
             self.budget_ms if budget_ms is None else budget_ms,
             trace_id=trace_id,
@@ -286,9 +292,9 @@ class HiMoE:
             slots.release(deadline + _GRACE_TAKEN.get())
             _GRACE_TAKEN.reset(grace)
 
-    def _request(self, x: Any, task: str | None, k: int | None) -> InputData:
+    def _request(self, x: Any, task: str | None, k: int | None, context: Any = None) -> InputData:
         """The request as InputData, checked: InvalidInput for bad input, an empty text or a bad k."""
-        data = InputData.coerce(x, task=task, limits=self.limits)
+        data = InputData.coerce(x, task=task, context=context, limits=self.limits)
         text = data.as_text()
         if text is not None and (not text or text.isspace()):
             raise InvalidInput("the request text is empty; give a request such as 'plan: ship the release'")
@@ -429,6 +435,7 @@ class HiMoE:
         x: Any,
         *,
         task: str | None = None,
+        context: Mapping[str, Any] | None = None,
         router: str | None = None,
         k: int | None = None,
         trace_id: str | None = None,
@@ -437,7 +444,7 @@ class HiMoE:
         and propensity (`POST /v1/route`, for clients that call the models themselves). The
         decision is recorded like an answered one, so `feedback(decision.trace_id, reward=…)`
         trains the router on how the picks did."""
-        x = self._request(x, task, k)
+        x = self._request(x, task, k, context)
         if router is not None and router not in self.routers:
             raise NoExpertSelected(f"unknown router {router!r}; configured routers: {', '.join(sorted(self.routers))}")
         if trace_id is not None:

@@ -178,8 +178,9 @@ def attempt_atoms(decision: Decision, names: Mapping[Any, str], out: list[Any] |
         -1 if meta is None and not outcomes else len(outcomes),
     )
     if scores is not None:
-        for eid, logit, prob in zip(scores.ids, scores.logits, scores.probs):
-            out += (_id_text(eid), names.get(eid), logit, prob)
+        estimates = scores.estimates or (None,) * len(scores.ids)
+        for eid, logit, prob, estimate in zip(scores.ids, scores.logits, scores.probs, estimates):
+            out += (_id_text(eid), names.get(eid), logit, prob, estimate)
         # The probability the policy had of making the first pick (1.0 for a deterministic
         # gate); later picks follow from it, so they carry none.
         out.append(decision.propensity)
@@ -243,11 +244,12 @@ def render_attempt(atoms: Iterator[Any]) -> dict[str, Any]:
     if candidates >= 0:
         gate = trace["gate"] = []
         for _ in range(candidates):
-            eid, name, logit, prob = take(), take(), take(), take()
+            eid, name, logit, prob, estimate = take(), take(), take(), take(), take()
             # an id that is not one of the router's experts is named by itself
-            gate.append(
-                {"expert": eid if name is None else name, "id": eid, "logit": _round6(logit), "prob": _round6(prob)}
-            )
+            entry = {"expert": eid if name is None else name, "id": eid, "logit": _round6(logit), "prob": _round6(prob)}
+            if estimate is not None:
+                entry["estimate"] = _round6(estimate)
+            gate.append(entry)
         propensity = _round6(take())
         trace["picks"] = [
             {"expert": take(), "id": take(), "propensity": propensity if rank == 0 else None} for rank in range(picks)
@@ -319,6 +321,7 @@ def request_atoms(
         None if shadows is None else json.dumps(shadows) if shadows else "",
         x.kind.value,
         x.payload,
+        x.context or None,
         len(attempts),
     ]
     for attempt in attempts:
@@ -332,7 +335,7 @@ def render_request(atoms: tuple[Any, ...]) -> dict[str, Any]:
     take = read.__next__
     trace_id, described, task, budget_ms, depth, elapsed_ms, error, served = (take() for _ in range(8))
     value = _render_value(take(), take(), take())
-    chain, shadows, _, _, attempts = take(), take(), take(), take(), take()
+    chain, shadows, _, _, context, attempts = take(), take(), take(), take(), take(), take()
     trace: dict[str, Any] = {
         "trace_id": trace_id,
         "input": described,
@@ -341,6 +344,8 @@ def render_request(atoms: tuple[Any, ...]) -> dict[str, Any]:
         "depth": depth,
         "attempts": [render_attempt(read) for _ in range(attempts)],
     }
+    if context is not None:
+        trace["context"] = dict(context)
     if error is not None:
         trace["error"] = error
         trace["elapsed_ms"] = elapsed_ms
@@ -425,19 +430,20 @@ def decisions_of(atoms: tuple[Any, ...]) -> list[Decision]:
     trace_id, _, task = take(), take(), take()
     for _ in range(10):
         take()
-    x = InputData(InputKind(take()), take(), task)
+    x = InputData(InputKind(take()), take(), task, take() or ())
     decisions = []
     for _ in range(take()):
         router, ok, error, candidates, picks, calls = (take() for _ in range(6))
         scores, propensity, picked, outcomes = None, 1.0, [], []
         if candidates >= 0:
-            ids, logits, probs = [], [], []
+            ids, logits, probs, estimates = [], [], [], []
             for _ in range(candidates):
                 ids.append(ExpertId.parse(take()))
                 take()
                 logits.append(take())
                 probs.append(take())
-            scores = GateScores(ids, logits, probs)
+                estimates.append(take())
+            scores = GateScores(ids, logits, probs, None if not estimates or None in estimates else estimates)
             propensity = take()
             for _ in range(picks):
                 take()

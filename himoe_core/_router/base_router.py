@@ -195,6 +195,14 @@ class BaseRouter:
         """One score per candidate; higher is better. The base scores all alike."""
         return np.zeros(len(candidates))
 
+    def logits_and_estimates(
+        self, input: RouterInput, candidates: list[ExpertRef], ctx: Context
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """The logits, and each candidate's estimated value without exploration (see
+        `GateScores.estimates`), or None when the logits are the estimates. Kinds whose logits
+        explore (a bonus, a posterior draw) override this instead of `logits`."""
+        return self.logits(input, candidates, ctx), None
+
     def gate(self, input: RouterInput, ctx: Context) -> GateScores:
         """Score the capable experts for this input: GateScores ranked best first."""
         candidates = self.candidates(input)
@@ -204,15 +212,16 @@ class BaseRouter:
                 f"its experts are {', '.join(_introduce(r) for r in self.experts) or 'none'}",
                 _refusals(self.experts, input.input.routing_key()),
             )
-        return self._gate_policy([r.id for r in candidates], self.logits(input, candidates, ctx))
+        logits, estimates = self.logits_and_estimates(input, candidates, ctx)
+        return self._gate_policy([r.id for r in candidates], logits, estimates)
 
-    def _gate_policy(self, ids: list[ExpertId], logits: Any) -> GateScores:
-        """`gate_with_policy(ids, logits, self.policy)`, memoised on its exact inputs."""
+    def _gate_policy(self, ids: list[ExpertId], logits: Any, estimates: Any = None) -> GateScores:
+        """`gate_with_policy(ids, logits, self.policy, estimates)`, memoised on its exact inputs."""
         array = np.asarray(logits, dtype=np.float64)
-        if array.ndim != 1 or self.samples_first:
+        if array.ndim != 1 or self.samples_first or estimates is not None:
             # a malformed array gets gate_with_policy's message; a sampling router's logits
             # change with every decision, so remembering them would only cost
-            return gate_with_policy(ids, array, self.policy)
+            return gate_with_policy(ids, array, self.policy, estimates)
         memo = self._gate_memo
         if self._memo_policy is not self.policy:  # the policy was replaced: start afresh
             memo.clear()

@@ -44,9 +44,15 @@ def _keys(ids: tuple[int, ...], seed: int) -> np.ndarray:
     return keys
 
 
-def gate_with_policy(ids: Sequence[ExpertId], logits: np.ndarray | Sequence[float], policy: GatingPolicy) -> GateScores:
+def gate_with_policy(
+    ids: Sequence[ExpertId],
+    logits: np.ndarray | Sequence[float],
+    policy: GatingPolicy,
+    estimates: np.ndarray | Sequence[float] | None = None,
+) -> GateScores:
     """Probabilities `(1 - ε)·softmax(logits / T) + ε / n`, ranked best first with ties broken
-    by hash(id ^ seed): the same ids and logits give the same ranking in any input order."""
+    by hash(id ^ seed): the same ids and logits give the same ranking in any input order.
+    `estimates` (one per id, optional) are carried along in the ranking's order."""
     ids = list(ids)
     logits = np.asarray(logits, dtype=np.float64)
     if len(ids) != logits.shape[0]:
@@ -57,4 +63,5 @@ def gate_with_policy(ids: Sequence[ExpertId], logits: np.ndarray | Sequence[floa
         raise ValueError(f"gate logits must be finite, got {logits.tolist()!r}")
     probs = (1.0 - policy.epsilon) * softmax_stable(logits, policy.temperature) + policy.epsilon / len(ids)
     order = np.lexsort((_keys(tuple(ids), policy.seed), -probs))
-    return GateScores([ids[i] for i in order], logits[order], probs[order])
+    ranked_estimates = None if estimates is None else np.asarray(estimates, dtype=np.float64)[order]
+    return GateScores([ids[i] for i in order], logits[order], probs[order], ranked_estimates)

@@ -48,10 +48,16 @@ class LinUcbRouter(LearningRouter):
         return self.alpha * widths
 
     def logits(self, input: RouterInput, candidates: list[ExpertRef], ctx: Context) -> np.ndarray:
+        return self.logits_and_estimates(input, candidates, ctx)[0]
+
+    def logits_and_estimates(
+        self, input: RouterInput, candidates: list[ExpertRef], ctx: Context
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """θ·x + exploration − cost, and as estimates θ·x − cost (the ridge mean)."""
         x = self._input_features(input)
         means, widths = self._model(x).mean_and_width([int(ref.id) for ref in candidates], x)
-        logits: np.ndarray = means + self.exploration(widths) - self.cost_weight * self.costs(candidates)
-        return logits
+        estimates: np.ndarray = means - self.cost_weight * self.costs(candidates)
+        return estimates + self.exploration(widths), estimates
 
     def update(self, x: np.ndarray, expert_id: ExpertId, reward: float, decision: Decision) -> None:
         self._model(x).learn(int(expert_id), x, reward)

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -105,14 +104,24 @@ class LogisticRouter(LearningRouter):
         return dim + 1, (np.append(encoded.indices, dim), np.append(encoded.values.astype(np.float64), 1.0))
 
     def logits(self, input: RouterInput, candidates: list[ExpertRef], ctx: Context) -> np.ndarray:
+        return self.logits_and_estimates(input, candidates, ctx)[0]
+
+    def logits_and_estimates(
+        self, input: RouterInput, candidates: list[ExpertRef], ctx: Context
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The explored success probabilities − cost, and as estimates σ(m·x) − cost, the
+        posterior-mean probability of success."""
         dim, x = self._sparse(input.input, input.encoded)
         means, widths = self._model(dim).mean_and_width([int(ref.id) for ref in candidates], x)
+        costs = self.cost_weight * self.costs(candidates)
+        estimates = _sigmoid(means) - costs
         if self.explore == "thompson":
             means = means + self.alpha * widths * self.rng.standard_normal(widths.shape[0])
         elif self.explore == "ucb":
             means = means + self.alpha * widths
-        success = np.array([1.0 / (1.0 + math.exp(-min(max(z, -30.0), 30.0))) for z in means])
-        return success - self.cost_weight * self.costs(candidates)
+        else:
+            return estimates, estimates
+        return _sigmoid(means) - costs, estimates
 
     def _decision_features(self, decision: Decision) -> tuple[int, tuple[np.ndarray, np.ndarray]]:
         return self._sparse(decision.input, decision.features)
@@ -132,3 +141,7 @@ class LogisticRouter(LearningRouter):
             saved = state["logistic"]
             self.model = DiagonalLogisticModel(int(saved["dim"]), float(saved["prior"]), int(saved.get("dense", 0)))
             self.model.load_state_dict(saved)
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))

@@ -38,17 +38,22 @@ class SymbolicRouter(LearningRouter):
         self.scores: dict[int, BanditScore] = {int(ref.id): BanditScore() for ref in self.experts}
 
     def logits(self, input: RouterInput, candidates: list[ExpertRef], ctx: Context) -> np.ndarray:
+        return self.logits_and_estimates(input, candidates, ctx)[0]
+
+    def logits_and_estimates(
+        self, input: RouterInput, candidates: list[ExpertRef], ctx: Context
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """UCB1 scores, and as estimates the same without the bonus (the mean reward; the prior
+        for an expert never tried)."""
         total = sum(self.scores[int(ref.id)].pulls for ref in candidates)
-        values = []
+        values, estimates = [], []
         for ref in candidates:
             score = self.scores[int(ref.id)]
             latency = score.latency_ms if score.pulls else (self.stats.latency_ms(ref.id) or 0.0)
-            values.append(
-                score.ucb(total, self.exploration, self.prior)
-                - self.cost_weight * self.expected_cost(ref)
-                - self.latency_weight * latency
-            )
-        return np.asarray(values)
+            penalty = self.cost_weight * self.expected_cost(ref) + self.latency_weight * latency
+            values.append(score.ucb(total, self.exploration, self.prior) - penalty)
+            estimates.append((score.quality if score.pulls else self.prior) - penalty)
+        return np.asarray(values), np.asarray(estimates)
 
     def update(self, x: np.ndarray | None, expert_id: ExpertId, reward: float, decision: Decision) -> None:
         eid = int(expert_id)

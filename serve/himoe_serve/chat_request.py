@@ -29,7 +29,7 @@ IGNORED_KEYS = (
     "modalities",
     "reasoning_effort",
 )
-HIMOE_KEYS = ("budget_ms", "task", "k")
+HIMOE_KEYS = ("budget_ms", "task", "k", "context")
 ROLES = ("system", "developer", "user", "assistant", "tool")
 
 
@@ -37,7 +37,9 @@ ROLES = ("system", "developer", "user", "assistant", "tool")
 class ChatRequest:
     """A checked `POST /v1/chat/completions` body: the request text (the last user message),
     the router it names (None: the orchestrator decides), the options for the experts and
-    himoe's own extensions (`"himoe": {"budget_ms", "task", "k"}`)."""
+    himoe's own extensions (`"himoe": {"budget_ms", "task", "k", "context"}`); `context` is the
+    request's metadata for routing, an object of categories (strings, booleans) and numbers,
+    checked by the engine (a bad one is a 400 naming the field)."""
 
     text: str
     router: str | None
@@ -46,6 +48,7 @@ class ChatRequest:
     budget_ms: float | None = None
     task: str | None = None
     k: int | None = None
+    context: dict[str, Any] | None = None
 
     @classmethod
     def parse(cls, body: Any, routers: Iterable[str]) -> ChatRequest:
@@ -95,6 +98,13 @@ class ChatRequest:
         k = extensions.get("k")
         if k is not None and (type(k) is not int or k < 1):
             raise ApiError(400, f"himoe.k must be a whole number >= 1, got {k!r}", code="invalid_k")
+        context = extensions.get("context")
+        if context is not None and not isinstance(context, dict):
+            raise ApiError(
+                400,
+                f'himoe.context must be an object such as {{"tenant": "acme", "priority": 2}}, got {context!r}',
+                code="invalid_context",
+            )
         return cls(
             history[last_user]["content"],
             router,
@@ -103,6 +113,7 @@ class ChatRequest:
             float(budget) if budget is not None else None,
             task,
             k,
+            context,
         )
 
 

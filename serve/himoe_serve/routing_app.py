@@ -265,7 +265,12 @@ class RoutingApp:
         exchange.trace_id = secrets.token_hex(8)
         try:
             decision = await self.moe.decide(
-                request.text, task=request.task, router=request.router, k=request.k, trace_id=exchange.trace_id
+                request.text,
+                task=request.task,
+                context=request.context,
+                router=request.router,
+                k=request.k,
+                trace_id=exchange.trace_id,
             )
         except MoeError as exc:
             raise ApiError.of(exc) from None
@@ -355,6 +360,7 @@ class RoutingApp:
                         response = await self.moe.run(
                             request.text,
                             task=request.task,
+                            context=request.context,
                             budget_ms=request.budget_ms,
                             router=request.router,
                             k=request.k,

@@ -274,3 +274,26 @@ def test_route_decides_without_calling_and_its_decision_takes_feedback(server_fa
         assert unknown_router.status_code == 404
         nobody = http.post("/v1/route", json={"model": "himoe", "messages": [{"role": "user", "content": ""}]})
         assert 400 <= nobody.status_code < 500
+
+
+def test_the_request_context_reaches_routing_and_the_decision(server_factory):
+    from himoe_core.testing import ConstantExpert
+
+    server = server_factory(experts=(ConstantExpert("first"),))
+    with server.client() as http:
+        body = {
+            "model": "himoe",
+            "messages": [{"role": "user", "content": "hello"}],
+            "himoe": {"context": {"tenant": "acme", "priority": 2}},
+        }
+        routed = http.post("/v1/route", json=body)
+        assert routed.status_code == 200, routed.text
+        trace = server.moe.traces.get(routed.json()["trace_id"])
+        assert trace["context"] == {"priority": 2.0, "tenant": "acme"}
+        answered = http.post("/v1/chat/completions", json=body)
+        assert answered.status_code == 200, answered.text
+        trace = server.moe.traces.get(answered.headers["x-himoe-trace-id"])
+        assert trace["context"] == {"priority": 2.0, "tenant": "acme"}
+        for context, code in (("acme", "invalid_context"), ({"n": [1]}, "invalid_input")):
+            refused = http.post("/v1/chat/completions", json={**body, "himoe": {"context": context}})
+            assert refused.status_code == 400 and refused.json()["error"]["code"] == code, refused.text

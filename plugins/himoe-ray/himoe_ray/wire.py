@@ -31,6 +31,7 @@ def encode_request(x: InputData, *, budget_ms: float, trace_id: str, state: tupl
         "kind": x.kind.value,
         "payload": x.payload,
         "task": x.task,
+        "context": [list(pair) for pair in x.context],
         "budget_ms": budget_ms,
         "trace_id": trace_id,
         "state": state,
@@ -41,7 +42,10 @@ def decode_input(request: dict) -> InputData:
     # Checked against the caller's [limits] already: the replica's defaults must not refuse it.
     payload = request["payload"]
     return InputData(
-        InputKind(request["kind"]), np.asarray(payload) if request["kind"] == "features" else payload, request["task"]
+        InputKind(request["kind"]),
+        np.asarray(payload) if request["kind"] == "features" else payload,
+        request["task"],
+        tuple((key, value) for key, value in request.get("context", ())),
     )
 
 
