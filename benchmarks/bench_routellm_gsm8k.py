@@ -161,6 +161,7 @@ async def _stream(
     correct: np.ndarray,
     offset: int = 0,
     score: np.ndarray | None = None,
+    logit_score: np.ndarray | None = None,
 ) -> None:
     expert = EXPERTS["strong"]
     for t, i in enumerate(order):
@@ -170,28 +171,38 @@ async def _stream(
         correct[offset + t] = response.value.as_json()["correct"]
         if score is not None:
             score[offset + t] = strong_advantage(response.trace)
+        if logit_score is not None:
+            logit_score[offset + t] = strong_advantage(response.trace, "logit")
         moe.feedback(response.trace_id, reward=float(correct[offset + t]))
 
 
-def strong_advantage(trace: dict[str, Any]) -> float:
-    """The router's progressive score of a prompt: its gate logit for strong minus weak, taken when
-    it routed the prompt, before it learned from the prompt's outcome."""
-    logits = {entry["expert"]: entry["logit"] for entry in trace["attempts"][0]["gate"]}
-    return float(logits["strong"] - logits["weak"])
+def strong_advantage(trace: dict[str, Any], measure: str = "estimate") -> float:
+    """The router's progressive score of a prompt, taken when it routed the prompt, before it
+    learned from the prompt's outcome: its estimated value for strong minus weak (the posterior
+    mean, or the score without its exploration bonus; issue #21's measure), or with `measure =
+    "logit"` the sampled gate logits' difference (the measure before it). A router that records
+    no estimate is ranked by its logits."""
+    gate = trace["attempts"][0]["gate"]
+    values = {entry["expert"]: entry.get(measure, entry["logit"]) for entry in gate}
+    return float(values["strong"] - values["weak"])
 
 
-def online_pass(task: tuple[dict[str, Any], float, int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def online_pass(task: tuple[dict[str, Any], float, int, int]) -> tuple[np.ndarray, ...]:
     """One online pass of a router at one cost weight over stream `seed`: (strong?, correct?,
-    progressive score) per request."""
+    progressive score from the estimate, from the logit) per request, and the CPU seconds its
+    refits took in their thread."""
     router, cost_weight, seed, n = task
     order = stream_order(seed, n)
     moe = HiMoE(experts=list(EXPERTS.values()), entry_points=False, config=himoe_config(router, cost_weight, seed))
     strong = np.zeros(len(order), dtype=bool)
     correct = np.zeros(len(order), dtype=np.int8)
     score = np.zeros(len(order))
-    trio.run(_stream, moe, order, strong, correct, 0, score)
+    logit_score = np.zeros(len(order))
+    trio.run(_stream, moe, order, strong, correct, 0, score, logit_score)
     moe.close()
-    return strong, correct, score
+    history = getattr(moe.routers["r"].handle, "refit_history", None)
+    refit = np.array([0.0, 0, 0] if history is None else [history.seconds, history.refits, history.published])
+    return strong, correct, score, logit_score, refit
 
 
 # -- metrics of a sweep ---------------------------------------------------------------------------------------
@@ -597,7 +608,8 @@ def render(r: dict[str, Any]) -> str:
     lines.append(f"#### The same routers measured on their progressive scores (seeds {seeds})\n")
     lines.append(
         "RouteLLM's own protocol, applied online: each prompt gets the score the router gave it when it routed it — its "
-        "gate logit for strong minus weak, before it learned from that prompt's outcome — and the threshold is swept over "
+        "estimated value for strong minus weak (the posterior mean, or the score without its exploration bonus; the "
+        "sampled gate logit until issue #21), before it learned from that prompt's outcome — and the threshold is swept over "
         "the ranking of those scores, the replay's recorded outcomes giving each threshold's quality. The router still "
         "learned from the called expert only, at one cost weight; unlike the sweep above, exploration does not count "
         "against the curve. Per tuned setting, the cost weight is the one whose pass scored best on seed 0; the "

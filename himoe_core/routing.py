@@ -51,6 +51,7 @@ if TYPE_CHECKING:  # the exports, read at run time by public_namespace: one list
     from ._router import BaseRouter as BaseRouter
     from ._router import CallOutcome as CallOutcome
     from ._router import CallStatus as CallStatus
+    from ._router import CascadeRouter as CascadeRouter
     from ._router import ExpertStats as ExpertStats
     from ._router import FanoutResult as FanoutResult
     from ._router import GateScores as GateScores

@@ -77,3 +77,19 @@ def test_digits_bandit_quick(tmp_path):
     assert "MABWiser LinUCB" in proc.stdout and "MABWiser ε-greedy" in proc.stdout
     assert "[bench]" in proc.stderr and "[bench]" not in proc.stdout
     assert cpu_s < 40, f"the quick run used {cpu_s:.1f} CPU seconds; keep it a smoke run"
+
+
+def test_gsm8k_refit_quick(tmp_path):
+    proc, cpu_s = _run("bench_gsm8k_refit.py", tmp_path)
+    assert proc.returncode == 0, f"bench_gsm8k_refit.py --quick failed:\n{proc.stderr[-4000:]}"
+    assert "### Refit from history and the recorded estimate (GSM8K, issue #21)" in proc.stdout
+    assert "| online only |" in proc.stdout and "| with refit |" in proc.stdout
+    assert cpu_s < 40, f"the quick run used {cpu_s:.1f} CPU seconds; keep it a smoke run"
+
+
+def test_digits_cascade_quick(tmp_path):
+    proc, cpu_s = _run("bench_digits_cascade.py", tmp_path)
+    assert proc.returncode == 0, f"bench_digits_cascade.py --quick failed:\n{proc.stderr[-4000:]}"
+    assert "### Cascade: cheapest first, a learned acceptance model (digits, issue #21)" in proc.stdout
+    assert "best single expert: `logreg`" in proc.stdout and "z = " in proc.stdout
+    assert cpu_s < 40, f"the quick run used {cpu_s:.1f} CPU seconds; keep it a smoke run"

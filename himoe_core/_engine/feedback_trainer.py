@@ -5,7 +5,7 @@ import copy
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -19,8 +19,10 @@ from .._learning.feedback_values import check_feedback
 from .._orchestrator.orchestration_feedback import OrchestrationFeedback
 from .._router.router_feedback import RouterFeedback
 from .._router.router_ref import RouterRef
+from .._router.router_trait import Router
 from .._value import to_value
 from ..state.state_store import DEFAULT_MAX_TRACES, DEFAULT_RETENTION_DAYS, StateStore, default_state_path, split_state
+from .refit_worker import RefitWorker
 from .trace_record import TraceRecord
 from .trace_store import TraceStore
 from .trace_writer import TraceWriter
@@ -71,6 +73,7 @@ class FeedbackTrainer:
         # whether it learns, and what to go back to when its first update goes wrong.
         self._fresh = {router_id: copy.deepcopy(ref.handle.state_dict()) for router_id, ref in routers.items()}
         self._learns = {router_id: state is not None for router_id, state in self._fresh.items()}
+        self._refits: RefitWorker | None = None
         if self.enabled and (str(self.path) == ":memory:" or _exists(self.path)):
             self.restore()
 
@@ -159,7 +162,17 @@ class FeedbackTrainer:
             if self._writer is not None:
                 self._writer.drain()
 
+    def wait_refits(self) -> None:
+        """Wait until every refit started so far is fitted and published. Called without the
+        lock: publishing takes it."""
+        refits = self._refits
+        if refits is not None:
+            refits.drain()
+
     def close(self) -> None:
+        refits, self._refits = self._refits, None
+        if refits is not None:
+            refits.close()  # its last publish may save state: before the store closes
         with self._lock:
             if self.enabled:
                 self.flush()
@@ -339,25 +352,45 @@ class FeedbackTrainer:
                     router.load_state_dict(state)
                 router.model_version = self._versions[router_id] = version
         router.learn(decision, RouterFeedback(decision.trace_id, task_loss, rewards))
+        refit_job = getattr(router, "refit_job", None)  # the learning routers that refit from history
+        job = refit_job() if refit_job is not None else None
+        if job is not None:
+            if self._refits is None:
+                self._refits = RefitWorker(self._publish_refit)
+            self._refits.submit(router_id, job)
         if self.enabled and learns:
-            learned = router.state_dict()
-            assert learned is not None, "a router that learns has a state (see self._learns)"
-            bad = _non_finite(learned)
-            if bad:
-                # Never saved, and undone here: the feedback row rolls back with the transaction.
-                saved = self.store.load_router(router_id)
-                fresh = self._fresh[router_id]
-                assert fresh is not None, "a router that learns had a state from the start"
-                router.load_state_dict(
-                    saved[0] if saved is not None and saved[0].get("kind") == router.kind else copy.deepcopy(fresh)
-                )
-                raise StateError(
-                    f"router {router_id!r} learned non-finite parameters ({bad}) from the feedback on "
-                    f"trace {decision.trace_id!r}; the update was rejected and nothing was saved"
-                )
-            version = self._versions.get(router_id, 0) + 1
-            self.store.save_router(router_id, learned, version)
-            router.model_version = self._versions[router_id] = version
+            self._save(router, router_id, decision.trace_id)
+
+    def _publish_refit(self, router_id: str, publish: Callable[[], bool]) -> None:
+        """A refit's result, applied under the lock (no feedback learns meanwhile) and saved as a
+        new version of the router's state when it replaced the model."""
+        with self._lock:
+            if not publish():
+                return
+            if self.enabled and self._learns[router_id]:
+                with self.store.exclusive():
+                    self._save(self.routers[router_id].handle, router_id, None)
+
+    def _save(self, router: Router, router_id: str, trace_id: str | None) -> None:
+        learned = router.state_dict()
+        assert learned is not None, "a router that learns has a state (see self._learns)"
+        bad = _non_finite(learned)
+        if bad:
+            # Never saved, and undone here: the feedback row rolls back with the transaction.
+            saved = self.store.load_router(router_id)
+            fresh = self._fresh[router_id]
+            assert fresh is not None, "a router that learns had a state from the start"
+            router.load_state_dict(
+                saved[0] if saved is not None and saved[0].get("kind") == router.kind else copy.deepcopy(fresh)
+            )
+            raise StateError(
+                f"router {router_id!r} learned non-finite parameters ({bad}) from "
+                + (f"the feedback on trace {trace_id!r}" if trace_id else "a refit")
+                + "; the update was rejected and nothing was saved"
+            )
+        version = self._versions.get(router_id, 0) + 1
+        self.store.save_router(router_id, learned, version)
+        router.model_version = self._versions[router_id] = version
 
     def _teach_experts(self, decision: Decision, rewards: list[tuple[ExpertId, float]], expected: Any) -> list[str]:
         taught = []

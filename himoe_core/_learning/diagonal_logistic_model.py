@@ -5,6 +5,8 @@ from typing import Any
 
 import numpy as np
 
+from .logistic_fit import fit_logistic
+
 
 def _sigmoid(z: float) -> float:
     return 1.0 / (1.0 + math.exp(-min(max(z, -30.0), 30.0)))
@@ -124,9 +126,10 @@ class DiagonalLogisticModel:
         means, _ = self.mean_and_width([arm], x)
         return _sigmoid(float(means[0]))
 
-    def learn(self, arm: int, x: np.ndarray | tuple[np.ndarray, np.ndarray], reward: float) -> None:
+    def learn(self, arm: int, x: np.ndarray | tuple[np.ndarray, np.ndarray], reward: float) -> float:
         """One observation: `reward` is the success (1) or failure (0) of `arm` on x; other
-        values are clipped to [0, 1] and act as a soft label."""
+        values are clipped to [0, 1] and act as a soft label. Returns the probability of success
+        the model predicted for it before learning it."""
         if not math.isfinite(reward):
             raise ValueError(f"DiagonalLogisticModel reward must be finite, got {reward!r}")
         idx, xi, xd = self._split(x)
@@ -145,6 +148,36 @@ class DiagonalLogisticModel:
             inverse -= (curvature / (1.0 + curvature * float(xd @ v))) * np.outer(v, v)
             m[start:] -= inverse @ (residual * xd)
         self.n[arm] += 1
+        return p
+
+    def fitted_arm(
+        self, rows: list[tuple[np.ndarray, np.ndarray]], labels: np.ndarray, start: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """An arm's posterior refitted on `rows` (sparse, as `learn` takes them) and their
+        labels: the exact MAP weights under this model's prior (`fit_logistic`) and the Laplace
+        precision at them — diagonal, and the full block for the dense coordinates. Returns
+        (mean, precision, block); the model is not changed."""
+        mean = fit_logistic(rows, labels, self.dim, self.prior, start)
+        precision = np.full(self.dim, self.prior)
+        block = np.eye(self.dense) * self.prior
+        for x in rows:
+            idx, xi, xd = self._split(x)
+            z = float(mean[idx] @ xi) + (float(mean[self._block_start :] @ xd) if self.dense else 0.0)
+            p = _sigmoid(z)
+            precision[idx] += p * (1.0 - p) * xi * xi
+            if self.dense:
+                block += p * (1.0 - p) * np.outer(xd, xd)
+        return mean, precision, block
+
+    def set_arm(self, arm: int, posterior: tuple[np.ndarray, np.ndarray, np.ndarray], n: int) -> None:
+        """Make a refitted posterior (`fitted_arm`) the arm's, as learned from `n` events."""
+        mean, precision, block = posterior
+        self._arm(arm)
+        self.mean[arm] = np.array(mean, dtype=np.float64)
+        self.precision[arm] = np.array(precision, dtype=np.float64)
+        self.block[arm] = np.array(block, dtype=np.float64)
+        self._inverse[arm] = np.linalg.inv(self.block[arm]) if self.dense else np.zeros((0, 0))
+        self.n[arm] = n
 
     def state_dict(self) -> dict[str, Any]:
         arms = sorted(self.mean)

@@ -9,6 +9,7 @@ if TYPE_CHECKING:
     from .base_router import BaseRouter
     from .call_outcome import CallOutcome
     from .call_status import CallStatus
+    from .cascade_router import CascadeRouter
     from .expert_stats import ExpertStats
     from .fanout_result import FanoutResult
     from .gate_scores import GateScores
@@ -45,6 +46,7 @@ _EXPORTS = {
     "LinearRouter": ".linear_router",
     "LinearThompsonRouter": ".linear_thompson_router",
     "LogisticRouter": ".logistic_router",
+    "CascadeRouter": ".cascade_router",
     "RouterFeedback": ".router_feedback",
     "RouterInput": ".router_input",
     "RouterRef": ".router_ref",
@@ -69,6 +71,7 @@ __all__ = [
     "LinearRouter",
     "LinearThompsonRouter",
     "LogisticRouter",
+    "CascadeRouter",
     "Router",
     "RouterFeedback",
     "RouterInput",

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
+import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -11,12 +14,15 @@ from .._decision.decision import Decision
 from .._errors import EncodeError
 from .._experts.expert_ref import ExpertRef
 from .._input import InputData
+from .._learning.refit_history import RefitHistory
 from .base_router import BaseRouter
 from .gate_scores import GateScores
 from .gating_policy import GatingPolicy
 from .option_checks import real
 from .router_feedback import RouterFeedback
 from .router_input import RouterInput
+
+logger = logging.getLogger("himoe.router")
 
 
 class LearningRouter(BaseRouter):
@@ -34,6 +40,10 @@ class LearningRouter(BaseRouter):
     - Feedback: `learn(decision, feedback)` calls `update(features, expert, reward, decision)`
       for each credited pick, on the features the decision recorded.
     - State: `state_dict()` / `load_state_dict()` hold plain numbers and numpy arrays (no pickle).
+    - Refit (the kinds with a `refit` option): the last `window` learned events are kept
+      (`RefitHistory`), and every `every` events the engine runs `refit_job()` in a worker
+      thread — a batch fit of the history (`fit_history`), published (`publish_fit`) only when
+      it predicts the newest events better than the online model did.
     """
 
     default_policy = GatingPolicy(temperature=0.05, epsilon=0.05)
@@ -43,6 +53,8 @@ class LearningRouter(BaseRouter):
         self.cost_weight = real("cost_weight", cost_weight, minimum=0.0)
         self.rng = np.random.default_rng(self.policy.seed)
         self.updates = 0
+        self.refit_history: RefitHistory | None = None
+        """Set by the kinds that refit (`refit` option): their learned events, bounded."""
 
     # -- features ---------------------------------------------------------------------------------
     def features(self, x: InputData, encoded: np.ndarray | None = None) -> np.ndarray:
@@ -101,6 +113,45 @@ class LearningRouter(BaseRouter):
     def _decision_features(self, decision: Decision) -> Any:  # `update`'s x; the logistic router's is sparse
         features = decision.features
         return self.features(decision.input, None if features is None else features.vector)
+
+    # -- refit from history ------------------------------------------------------------------------
+    def refit_job(self) -> Callable[[], Callable[[], bool]] | None:
+        """When a refit is due, the work for a worker thread: it fits on a snapshot of the
+        history (`fit_history`, which must not touch the live model) and returns the function
+        that publishes the fit, to call where learning is serialised (the FeedbackTrainer's
+        lock); that function says whether the model was replaced. None when no refit is due."""
+        history = self.refit_history
+        due = None if history is None else history.take_due()
+        if due is None:
+            return None
+        events, seen = due
+
+        def work() -> Callable[[], bool]:
+            started = time.thread_time()
+            try:
+                fitted = self.fit_history(events)
+            except Exception:
+                logger.exception("router %r: the refit failed; the online model stays", self.id)
+                fitted = None
+            seconds = time.thread_time() - started
+
+            def publish() -> bool:
+                replaced = fitted is not None and self.publish_fit(fitted, history.since(seen))
+                history.finished(replaced, seconds)
+                return replaced
+
+            return publish
+
+        return work
+
+    def fit_history(self, events: list[tuple]) -> Any:
+        """A model fitted on `events` (the history's), or None when it would not be better."""
+        raise NotImplementedError
+
+    def publish_fit(self, fitted: Any, tail: list[tuple]) -> bool:
+        """Make `fitted` the model, after learning the `tail` of events that arrived since the
+        snapshot it was fitted on; whether it did."""
+        raise NotImplementedError
 
     # -- state ------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

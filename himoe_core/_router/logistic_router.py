@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
@@ -12,6 +13,8 @@ from .._errors import ConfigError, EncodeError
 from .._experts.expert_ref import ExpertRef
 from .._input import InputData
 from .._learning.diagonal_logistic_model import DiagonalLogisticModel
+from .._learning.logistic_fit import log_loss
+from .._learning.refit_history import RefitHistory
 from .gating_policy import GatingPolicy
 from .learning_router import LearningRouter
 from .option_checks import real
@@ -53,9 +56,11 @@ class LogisticRouter(LearningRouter):
         alpha: float = 0.3,
         prior: float = 1.0,
         covariance: str = "diagonal",
+        refit: Any = False,
         **options: Any,
     ) -> None:
         super().__init__(**options)
+        self.refit_history = RefitHistory.of(refit)
         if explore not in EXPLORE:
             raise ConfigError(f"explore must be one of {', '.join(EXPLORE)}, got {explore!r}")
         if covariance not in COVARIANCE:
@@ -130,13 +135,62 @@ class LogisticRouter(LearningRouter):
         self, x: tuple[int, tuple[np.ndarray, np.ndarray]], expert_id: ExpertId, reward: float, decision: Decision
     ) -> None:
         dim, sparse = x
-        self._model(dim).learn(int(expert_id), sparse, reward)
+        predicted = self._model(dim).learn(int(expert_id), sparse, reward)
+        if self.refit_history is not None:
+            self.refit_history.add((dim, sparse, int(expert_id), reward, predicted))
+
+    # -- refit ------------------------------------------------------------------------------------
+    min_refit_events = 20
+    """An expert with fewer events in the window keeps its online posterior."""
+
+    def fit_history(self, events: list[tuple]) -> dict[int, tuple] | None:
+        """Per expert, the exact MAP logistic fit of its events (a plain supervised fit: each
+        expert's model sees the events where it was called, the per-arm case that needs no
+        importance weights), first on all but the newest `holdout` share and scored there
+        against the online model's own predictions; an expert whose refit predicts them no
+        better keeps its online posterior. The kept refits are fitted again on every event."""
+        model = self.model
+        if model is None:
+            return None
+        history = self.refit_history
+        by_arm: dict[int, list[tuple]] = {}
+        for event in events:
+            if event[0] == model.dim:  # events learnt before the encoder changed are not mixed in
+                by_arm.setdefault(event[2], []).append(event)
+        fitted = {}
+        for arm, rows in by_arm.items():
+            if len(rows) < self.min_refit_events:
+                continue
+            held = max(1, int(len(rows) * history.holdout))
+            older, newer = rows[:-held], rows[-held:]
+            labels = np.array([row[3] for row in rows]).clip(0.0, 1.0)
+            trial, _, _ = model.fitted_arm([row[1] for row in older], labels[:-held])
+            refit_loss = log_loss(_sigmoid(np.array([_dot(trial, row[1]) for row in newer])), labels[-held:])
+            online_loss = log_loss(np.array([row[4] for row in newer]), labels[-held:])
+            if refit_loss <= online_loss:
+                fitted[arm] = (model.fitted_arm([row[1] for row in rows], labels, trial), len(rows))
+        return fitted or None
+
+    def publish_fit(self, fitted: dict[int, tuple], tail: list[tuple]) -> bool:
+        model = self.model
+        if model is None:
+            return False
+        replacement = copy.deepcopy(model)
+        for arm, (posterior, n) in fitted.items():
+            replacement.set_arm(arm, posterior, n)
+        for dim, sparse, arm, reward, _ in tail:
+            if arm in fitted and dim == replacement.dim:
+                replacement.learn(arm, sparse, reward)
+        self.model = replacement
+        return True
 
     def model_state(self) -> dict[str, Any]:
         return {} if self.model is None else {"logistic": self.model.state_dict()}
 
     def load_model_state(self, state: dict[str, Any]) -> None:
         self.model = None  # a state saved before anything was learned has no model
+        if "logistic" not in state and self.refit_history is not None:
+            self.refit_history.events.clear()  # reset: a refit must not bring back what was forgotten
         if "logistic" in state:
             saved = state["logistic"]
             self.model = DiagonalLogisticModel(int(saved["dim"]), float(saved["prior"]), int(saved.get("dense", 0)))
@@ -145,3 +199,7 @@ class LogisticRouter(LearningRouter):
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))
+
+
+def _dot(mean: np.ndarray, x: tuple[np.ndarray, np.ndarray]) -> float:
+    return float(mean[x[0]] @ x[1])

@@ -27,6 +27,7 @@ ROUTER_CLASSES = {
     "thompson": "linear_thompson_router:LinearThompsonRouter",
     "hybrid": "hybrid_router:HybridRouter",
     "logistic": "logistic_router:LogisticRouter",
+    "cascade": "cascade_router:CascadeRouter",
 }
 
 
