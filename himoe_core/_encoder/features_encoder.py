@@ -16,7 +16,7 @@ def _dim(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
         raise ConfigError(f"features encoder dim must be a positive integer or absent, got {value!r}")
 
 
-def _context_dim(instance, attribute, value) -> None:
+def _context_dim(instance: Any, attribute: Any, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 1 << 20:
         raise ConfigError(f"features encoder context_dim must be an integer in [0, 1048576], got {value!r}")
 

@@ -207,11 +207,12 @@ class InputData:
         A `task` or `context` given here replaces the InputData's own."""
         if isinstance(x, InputData):  # built elsewhere, maybe under other limits: these ones apply
             x.check_limits(limits)
+            data: InputData = x
             if task is not None:
-                x = attrs.evolve(x, task=_check_task(task, limits))
+                data = attrs.evolve(data, task=_check_task(task, limits))
             if context is not None:
-                x = attrs.evolve(x, context=_check_context(context, limits))
-            return x
+                data = attrs.evolve(data, context=_check_context(context, limits))
+            return data
         if isinstance(x, str):
             return cls.text(x, task=task, context=context, limits=limits)
         if isinstance(x, (bytes, bytearray, memoryview)):

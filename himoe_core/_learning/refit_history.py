@@ -1,11 +1,15 @@
 from __future__ import annotations
 
 from collections import deque
-from typing import Any
+from typing import Any, TypeAlias
 
 import attrs
+import numpy as np
 
 from .._errors import ConfigError
+
+RefitEvent: TypeAlias = tuple[int, tuple[np.ndarray, np.ndarray], int, float, float]
+"""(dim, sparse features (indices, values), expert id, reward, the predicted probability of success)."""
 
 
 def _positive(instance: Any, attribute: Any, value: Any) -> None:
@@ -33,7 +37,7 @@ class RefitHistory:
     every: int = attrs.field(default=200, validator=_positive)
     window: int = attrs.field(default=5000, validator=_positive)
     holdout: float = attrs.field(default=0.2, validator=_fraction)
-    events: deque = attrs.field(init=False)
+    events: deque[RefitEvent] = attrs.field(init=False)
     seen: int = attrs.field(default=0, init=False)
     """Events ever added."""
     _due_at: int = attrs.field(init=False)
@@ -62,11 +66,11 @@ class RefitHistory:
             raise ConfigError(f"refit has no option {unknown[0]!r}; its options are every, window and holdout")
         return cls(**options)
 
-    def add(self, event: tuple) -> None:
+    def add(self, event: RefitEvent) -> None:
         self.events.append(event)
         self.seen += 1
 
-    def take_due(self) -> tuple[list[tuple], int] | None:
+    def take_due(self) -> tuple[list[RefitEvent], int] | None:
         """The events to refit on and how many had been seen, when a refit is due (it is then
         running until `finished`); else None."""
         if self.running or self.seen < self._due_at:
@@ -75,7 +79,7 @@ class RefitHistory:
         self._due_at = self.seen + self.every
         return list(self.events), self.seen
 
-    def since(self, seen: int) -> list[tuple]:
+    def since(self, seen: int) -> list[RefitEvent]:
         """The events added after the first `seen` (those still in the window)."""
         count = min(self.seen - seen, len(self.events))
         return list(self.events)[len(self.events) - count :] if count > 0 else []

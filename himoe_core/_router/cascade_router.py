@@ -7,6 +7,7 @@ import attrs
 import numpy as np
 
 from .._aggregator.aggregated_out import AggregatedOut
+from .._aggregator.mix_meta import MixMeta
 from .._context import Context
 from .._decision.decision import Decision
 from .._errors import Cancelled, MoeError
@@ -140,16 +141,30 @@ class CascadeRouter(LearningRouter):
                 accepted = answered[-1]
                 outcomes[accepted] = attrs.evolve(outcomes[accepted], cause="accepted: nothing after it could run")
             scores = self._scores(called, draws, means, accepted)
-            chosen = outcomes[accepted]
-            answer = AggregatedOut(chosen.out.value, [(chosen.expert_id, 1.0)])
-            calls = [(ref, o.out) for ref, o in zip(called, outcomes) if o.status is CallStatus.OK]
+            chosen = outcomes[accepted].out
+            assert chosen is not None, "an accepted stage answered"
+            answer = AggregatedOut(chosen.value, [(outcomes[accepted].expert_id, 1.0)])
+            calls = [
+                (ref, o.out) for ref, o in zip(called, outcomes) if o.out is not None and o.status is CallStatus.OK
+            ]
             mix = FanoutResult(outcomes, elapsed).mix_meta(scores, calls, answer, "cascade")
             return self._cascade_decision(ctx, x, rin, scores, called, outcomes, answer, mix)
         except MoeError as exc:
-            scores = self._scores(called, draws, means, None) if called else None
-            return self._cascade_decision(ctx, x, rin, scores, called, outcomes, None, None, exc)
+            failed = self._scores(called, draws, means, None) if called else None
+            return self._cascade_decision(ctx, x, rin, failed, called, outcomes, None, None, exc)
 
-    def _cascade_decision(self, ctx, x, rin, scores, called, outcomes, answer, mix, error=None) -> Decision:
+    def _cascade_decision(
+        self,
+        ctx: Context,
+        x: InputData,
+        rin: RouterInput | None,
+        scores: GateScores | None,
+        called: list[ExpertRef],
+        outcomes: list[CallOutcome],
+        answer: AggregatedOut | None,
+        mix: MixMeta | None,
+        error: MoeError | None = None,
+    ) -> Decision:
         return Decision(
             ctx.trace_id,
             self.id,

@@ -14,7 +14,7 @@ from .._decision.decision import Decision
 from .._errors import EncodeError
 from .._experts.expert_ref import ExpertRef
 from .._input import InputData
-from .._learning.refit_history import RefitHistory
+from .._learning.refit_history import RefitEvent, RefitHistory
 from .base_router import BaseRouter
 from .gate_scores import GateScores
 from .gating_policy import GatingPolicy
@@ -122,7 +122,7 @@ class LearningRouter(BaseRouter):
         lock); that function says whether the model was replaced. None when no refit is due."""
         history = self.refit_history
         due = None if history is None else history.take_due()
-        if due is None:
+        if history is None or due is None:
             return None
         events, seen = due
 
@@ -144,11 +144,11 @@ class LearningRouter(BaseRouter):
 
         return work
 
-    def fit_history(self, events: list[tuple]) -> Any:
+    def fit_history(self, events: list[RefitEvent]) -> Any:
         """A model fitted on `events` (the history's), or None when it would not be better."""
         raise NotImplementedError
 
-    def publish_fit(self, fitted: Any, tail: list[tuple]) -> bool:
+    def publish_fit(self, fitted: Any, tail: list[RefitEvent]) -> bool:
         """Make `fitted` the model, after learning the `tail` of events that arrived since the
         snapshot it was fitted on; whether it did."""
         raise NotImplementedError

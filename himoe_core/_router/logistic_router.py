@@ -14,12 +14,14 @@ from .._experts.expert_ref import ExpertRef
 from .._input import InputData
 from .._learning.diagonal_logistic_model import DiagonalLogisticModel
 from .._learning.logistic_fit import log_loss
-from .._learning.refit_history import RefitHistory
+from .._learning.refit_history import RefitEvent, RefitHistory
 from .gating_policy import GatingPolicy
 from .learning_router import LearningRouter
 from .option_checks import real
 from .router_input import RouterInput
 
+Posterior = tuple[np.ndarray, np.ndarray, np.ndarray]
+"""An expert's refitted (mean, diagonal precision, dense block)."""
 EXPLORE = ("thompson", "ucb", "greedy")
 COVARIANCE = ("diagonal", "full")
 
@@ -143,7 +145,7 @@ class LogisticRouter(LearningRouter):
     min_refit_events = 20
     """An expert with fewer events in the window keeps its online posterior."""
 
-    def fit_history(self, events: list[tuple]) -> dict[int, tuple] | None:
+    def fit_history(self, events: list[RefitEvent]) -> dict[int, tuple[Posterior, int]] | None:
         """Per expert, the exact MAP logistic fit of its events (a plain supervised fit: each
         expert's model sees the events where it was called, the per-arm case that needs no
         importance weights), first on all but the newest `holdout` share and scored there
@@ -153,11 +155,12 @@ class LogisticRouter(LearningRouter):
         if model is None:
             return None
         history = self.refit_history
-        by_arm: dict[int, list[tuple]] = {}
+        assert history is not None, "fit_history runs for a router with a refit history"
+        by_arm: dict[int, list[RefitEvent]] = {}
         for event in events:
             if event[0] == model.dim:  # events learnt before the encoder changed are not mixed in
                 by_arm.setdefault(event[2], []).append(event)
-        fitted = {}
+        fitted: dict[int, tuple[Posterior, int]] = {}
         for arm, rows in by_arm.items():
             if len(rows) < self.min_refit_events:
                 continue
@@ -171,7 +174,7 @@ class LogisticRouter(LearningRouter):
                 fitted[arm] = (model.fitted_arm([row[1] for row in rows], labels, trial), len(rows))
         return fitted or None
 
-    def publish_fit(self, fitted: dict[int, tuple], tail: list[tuple]) -> bool:
+    def publish_fit(self, fitted: dict[int, tuple[Posterior, int]], tail: list[RefitEvent]) -> bool:
         model = self.model
         if model is None:
             return False
@@ -198,7 +201,8 @@ class LogisticRouter(LearningRouter):
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))
+    result: np.ndarray = 1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))
+    return result
 
 
 def _dot(mean: np.ndarray, x: tuple[np.ndarray, np.ndarray]) -> float:
