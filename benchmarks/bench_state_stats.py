@@ -32,7 +32,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from himoe_core.state.state_store import DEFAULT_MAX_TRACES, StateStore  # noqa: E402
+from himoe_core.state.sqlite_state_store import DEFAULT_MAX_TRACES
+from himoe_core.state.sqlite_state_store import SqliteStateStore as StateStore
 
 EXPERTS = [
     ("alpha", "5306d220eac8089a"),
@@ -45,7 +46,7 @@ BATCH = 4096
 OLD_STATS = """
 import json, sys
 from himoe_core._learning.metrics import compute_stats
-from himoe_core.state.state_store import StateStore
+from himoe_core.state.sqlite_state_store import SqliteStateStore as StateStore
 store = StateStore(sys.argv[1], retention_days=0, max_traces=0)
 print(json.dumps(compute_stats(store.traces(), store.feedback())))
 """

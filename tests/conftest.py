@@ -1,15 +1,33 @@
 """Fixtures for tests/: `himoe_main` runs `himoe` in this process (main(argv) with captured
 stdio), for tests that run it many times — a subprocess costs ~0.5 s of start-up, main() a few
-milliseconds; `cli_plugins_dir` is a --plugins-dir with testing experts."""
+milliseconds; `cli_plugins_dir` is a --plugins-dir with testing experts; `postgres_server` and
+`postgres_url`: the PostgreSQL the state-store tests run against, found in this order:
+
+1. `HIMOE_TEST_POSTGRES_URL`, when set (and only it: a server asked for by name is not replaced);
+2. the project machines' server, postgresql://postgres@127.0.0.1:5432/test (trust auth);
+3. a private cluster started from the installed binaries (`initdb`, `pg_ctl`) in a temporary
+   folder on a free port, as a non-root user (`runuser -u nobody` when the tests run as root,
+   since PostgreSQL refuses to run as root).
+
+When none works the PostgreSQL tests skip, with the reason — or fail, when
+`HIMOE_REQUIRE_POSTGRES=1` (set by .ci/run: CI must not pass without them). Each test gets its
+own schema (the URL's search_path), dropped afterwards.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import io
 import os
+import shutil
+import socket
+import subprocess
+import tempfile
 import textwrap
-from collections.abc import Mapping
+import uuid
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import attrs
 import pytest
@@ -96,3 +114,157 @@ def himoe_main():
 @pytest.fixture
 def cli_plugins_dir(tmp_path) -> Path:
     return plugin_folder(tmp_path)
+
+
+# -- PostgreSQL ------------------------------------------------------------------------------------------------
+LOCAL_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def _reachable(url: str) -> str | None:
+    """None if a connection works, else why not."""
+    try:
+        import psycopg
+    except ImportError:
+        return "psycopg is not installed (the himoe[postgres] extra)"
+    try:
+        with psycopg.connect(url, connect_timeout=5) as conn:
+            conn.execute("SELECT 1")
+        return None
+    except psycopg.Error as exc:
+        return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def _postgres_bin(name: str) -> str | None:
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
+    return str(candidates[-1]) if candidates else None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class PrivateCluster:
+    """A throw-away PostgreSQL cluster: initdb into a temporary folder, started on a free port."""
+
+    def __init__(self) -> None:
+        initdb, pg_ctl = _postgres_bin("initdb"), _postgres_bin("pg_ctl")
+        if not initdb or not pg_ctl:
+            raise RuntimeError("no initdb/pg_ctl installed")
+        self.folder = Path(tempfile.mkdtemp(prefix="himoe-pg-"))
+        self.data = self.folder / "data"
+        self.port = _free_port()
+        self.pg_ctl = pg_ctl
+        self.prefix: list[str] = []
+        if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+            runuser = shutil.which("runuser")
+            if not runuser:
+                raise RuntimeError("running as root, and no runuser to start PostgreSQL as another user")
+            self.prefix = [runuser, "-u", "nobody", "--"]
+            os.chmod(self.folder, 0o755)
+            shutil.chown(self.folder, "nobody")
+        self._run([initdb, "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync"])
+        self._run(
+            [
+                pg_ctl,
+                "-D",
+                str(self.data),
+                "-w",
+                "-l",
+                str(self.folder / "log"),
+                "-o",
+                f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off",
+                "start",
+            ]
+        )
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, argv: list[str]) -> None:
+        done = subprocess.run(self.prefix + argv, capture_output=True, text=True, timeout=120)
+        if done.returncode:
+            raise RuntimeError(f"{Path(argv[0]).name} failed: {(done.stderr or done.stdout).strip()[-500:]}")
+
+    def stop(self) -> None:
+        try:
+            self._run([self.pg_ctl, "-D", str(self.data), "-m", "immediate", "stop"])
+        finally:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def find_postgres() -> tuple[str | None, str, PrivateCluster | None]:
+    """(server URL or None, why — which one, or why none —, the private cluster to stop)."""
+    asked = os.environ.get("HIMOE_TEST_POSTGRES_URL")
+    if asked:
+        why = _reachable(asked)
+        return (
+            (asked, "HIMOE_TEST_POSTGRES_URL", None)
+            if why is None
+            else (
+                None,
+                f"HIMOE_TEST_POSTGRES_URL cannot be reached: {why}",
+                None,
+            )
+        )
+    why_local = _reachable(LOCAL_URL)
+    if why_local is None:
+        return LOCAL_URL, "the local server", None
+    try:
+        cluster = PrivateCluster()
+    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        return None, f"no PostgreSQL: {LOCAL_URL} ({why_local}); private cluster ({exc})", None
+    return cluster.url, "a private cluster", cluster
+
+
+def with_schema(url: str, schema: str) -> str:
+    """The URL with `schema` first on its search_path (libpq's `options`)."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "options"]
+    query.append(("options", f"-csearch_path={schema}"))
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """The URL of a PostgreSQL server the tests may create schemas in."""
+    url, why, cluster = find_postgres()
+    if url is None:
+        if os.environ.get("HIMOE_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"HIMOE_REQUIRE_POSTGRES=1 and the PostgreSQL tests cannot run: {why}", pytrace=False)
+        pytest.skip(f"PostgreSQL tests skipped: {why}")
+    try:
+        yield url
+    finally:
+        if cluster is not None:
+            cluster.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """A URL whose tables live in a schema of this test's own, dropped afterwards."""
+    import psycopg
+
+    schema = f"himoe_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield with_schema(postgres_server, schema)
+    finally:
+        with psycopg.connect(postgres_server, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[str]:
+    """A private cluster of this test's own (the fallback `postgres_server` takes when no server runs)."""
+    try:
+        cluster = PrivateCluster()
+    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        pytest.skip(f"cannot start a private PostgreSQL cluster here: {exc}")
+    try:
+        yield cluster.url
+    finally:
+        cluster.stop()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from himoe_core.state import StateStore
+from himoe_core.state import SqliteStateStore as StateStore
 
 HIMOE = Path(sys.executable).parent / ("himoe.exe" if os.name == "nt" else "himoe")
 

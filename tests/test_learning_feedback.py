@@ -15,7 +15,7 @@ import pytest
 import trio
 
 from himoe_core import HiMoE, InputData, InvalidInput, NoExpertSelected, Value
-from himoe_core.state import StateStore
+from himoe_core.state import SqliteStateStore as StateStore
 from himoe_core.testing import ConstantExpert, FailingExpert, LearningExpert
 
 

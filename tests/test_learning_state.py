@@ -20,7 +20,8 @@ import pytest
 
 from himoe_core import HiMoE, StateError
 from himoe_core.routing import EncodeError
-from himoe_core.state import SCHEMA_VERSION, StateStore
+from himoe_core.state import SCHEMA_VERSION
+from himoe_core.state import SqliteStateStore as StateStore
 from himoe_core.testing import ConstantExpert, LearningExpert
 
 KINDS = ["symbolic", "linear", "linucb", "thompson", "hybrid", "logistic"]
@@ -391,7 +392,7 @@ def test_opening_waits_for_another_process_that_holds_the_new_file(tmp_path):
 
 
 def test_a_file_locked_for_too_long_is_a_clear_error_not_a_corruption(tmp_path, monkeypatch):
-    monkeypatch.setattr("himoe_core.state.state_store.LOCK_TIMEOUT_S", 0.2)
+    monkeypatch.setattr("himoe_core.state.sqlite_state_store.LOCK_TIMEOUT_S", 0.2)
     path = tmp_path / "state.sqlite3"
     holder = hold_a_write_lock(path)
     try:

@@ -25,7 +25,7 @@ NAMESPACES = {
     "himoe_core.routing": "router, aggregator, orchestrator and encoder authors",
     "himoe_core.testing": "fault-injecting experts and helpers for plugin authors' and users' tests",
     "himoe_core.plugins": "the plugin host's parts (PluginHost, PluginSettings) for tools that inspect plugins",
-    "himoe_core.state": "the SQLite state store, for tools that read learned state and traces",
+    "himoe_core.state": "the state store (SQLite or PostgreSQL), for tools that read learned state, traces and the decision log",
 }
 
 # Classes in public packages that are deliberately not exported (everything in a `_` package is
@@ -108,7 +108,7 @@ def test_router_authors_find_everything_in_routing():
 
 def test_all_and_the_lazy_table_come_from_the_type_checking_block():
     """One list of exports per namespace: what type checkers read is what `__all__` says."""
-    for name in ("himoe_core", "himoe_core.routing", "himoe_core.testing"):
+    for name in ("himoe_core", "himoe_core.routing", "himoe_core.testing", "himoe_core.state"):
         module = importlib.import_module(name)
         tree = ast.parse(Path(module.__file__).read_text(encoding="utf-8"))
         block = next(

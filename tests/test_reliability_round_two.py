@@ -15,7 +15,7 @@ from himoe_core import HiMoE, InvalidInput, StateError
 from himoe_core._engine.trace_writer import TraceWriter
 from himoe_core._input import InputData
 from himoe_core._learning.feedback_values import FEEDBACK_BOUND, check_feedback
-from himoe_core.state import StateStore
+from himoe_core.state import SqliteStateStore as StateStore
 from himoe_core.testing import EchoExpert
 
 ONLY_TEST_PLUGINS = {"HIMOE_LOAD_PLUGINS": "fuzz-test-plugin"}  # the installed plugins stay out

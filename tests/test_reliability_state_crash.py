@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from himoe_core.state import StateStore
+from himoe_core.state import SqliteStateStore as StateStore
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL (POSIX)")
 
@@ -51,7 +51,7 @@ ENGINE_WRITER = textwrap.dedent("""
 STORE_WRITER = textwrap.dedent("""
     import os, sys
     import numpy as np
-    from himoe_core.state import StateStore
+    from himoe_core.state import SqliteStateStore as StateStore
 
     state, log = sys.argv[1], sys.argv[2]
     store = StateStore(state)
@@ -160,7 +160,7 @@ def test_a_trace_batch_killed_mid_write_loses_no_earlier_batch(tmp_path):
     script.write_text(
         textwrap.dedent("""
         import os, sys
-        from himoe_core.state import StateStore
+        from himoe_core.state import SqliteStateStore as StateStore
 
         store, log = StateStore(sys.argv[1]), sys.argv[2]
         fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)

@@ -13,8 +13,8 @@ import pytest
 from himoe_core import ConfigError, HiMoE, InvalidInput, NoExpertSelected
 from himoe_core._config.config_parsing import load_config
 from himoe_core._learning.metrics import compute_stats, stored_stats
-from himoe_core.state import state_store
-from himoe_core.state.state_store import StateStore
+from himoe_core.state import sqlite_state_store as state_store
+from himoe_core.state.sqlite_state_store import SqliteStateStore as StateStore
 from himoe_core.testing import ConstantExpert, FailingExpert
 
 
@@ -239,7 +239,7 @@ def test_a_version_1_file_is_summarised_when_opened(tmp_path):
     store = StateStore(path, retention_days=0, max_traces=0)
     assert store._read("SELECT value FROM meta WHERE key = 'schema_version'") == [(str(state_store.SCHEMA_VERSION),)]
     _assert_same_stats(stored_stats(store, window=3), compute_stats(traces, store.feedback(), window=3))
-    assert store.load_expert("e") == {}
+    assert store.load_expert("e") == ({}, 0)
 
 
 # -- configuration --------------------------------------------------------------------------------------------

@@ -320,7 +320,7 @@ def _stats(args: argparse.Namespace) -> int:
     moe = _moe(args, args.config)
     try:
         stats = moe.stats(window=args.window)
-        stats["state"] = str(moe.trainer.path)
+        stats["state"] = moe.trainer.location
     finally:
         moe.close()
     if args.json:
@@ -334,7 +334,7 @@ def _state_reset(args: argparse.Namespace) -> int:
     moe = _moe(args, args.config)
     try:
         reset = moe.reset_state(router=args.router, expert=args.expert, everything=args.all)
-        path = str(moe.trainer.path)
+        path = moe.trainer.location
     finally:
         moe.close()
     if args.json:

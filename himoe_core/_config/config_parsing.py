@@ -16,7 +16,8 @@ import attrs
 from .._errors import ConfigError
 from .._input import InputKind, InputLimits
 from .._orchestrator.route_rule import RouteRule
-from ..state.state_store import DEFAULT_MAX_TRACES, DEFAULT_RETENTION_DAYS
+from ..state.state_location import check_state_url, redact_url
+from ..state.state_schema import DEFAULT_MAX_TRACES, DEFAULT_RETENTION_DAYS
 
 DEFAULT_BUDGET_MS = 1000.0
 MAX_DEPTH = 32
@@ -34,7 +35,18 @@ HIMOE_KEYS = {
 ROUTER_COMMON_KEYS = {"kind", "experts", "k", "aggregator", "gating", "encoder"}
 GATING_KEYS = {"temperature", "epsilon", "seed"}
 TOP_KEYS = {"himoe", "limits", "routers", "orchestrator", "plugins", "state", "serve"}
-STATE_KEYS = {"enabled", "path", "flush_every", "retention_days", "max_traces"}
+STATE_KEYS = {
+    "enabled",
+    "path",
+    "url",
+    "flush_every",
+    "retention_days",
+    "max_traces",
+    "reward_window_s",
+    "default_reward",
+    "replica",
+}
+DEFAULT_REWARD_WINDOW_S = 3600.0
 MAX_RETENTION_DAYS = 36_500_000.0
 MAX_TRACES_LIMIT = 2**53
 RULE_KEYS = {"router", "task_prefix", "input", "fallbacks", "shadows"}
@@ -145,6 +157,28 @@ def load_config(source: str | os.PathLike[str] | Mapping[str, Any] | None) -> di
         )
     if "path" in state and (not isinstance(state["path"], str) or not state["path"]):
         raise ConfigError(f"state.path: expected a file path (or ':memory:'), got {state['path']!r}")
+    if "url" in state:
+        if "path" in state:
+            raise ConfigError(
+                "state: give either url (a PostgreSQL database) or path (an SQLite file), not both; "
+                f"url is {redact_url(state['url']) if isinstance(state['url'], str) else state['url']!r}"
+            )
+        state["url"] = check_state_url(state["url"], "state.url")
+    state["reward_window_s"] = number(
+        state.get("reward_window_s", DEFAULT_REWARD_WINDOW_S), "state.reward_window_s", minimum=0
+    )
+    if "default_reward" in state:
+        state["default_reward"] = number(state["default_reward"], "state.default_reward", minimum=0)
+        if state["default_reward"] > 1:
+            raise ConfigError(
+                f"state.default_reward: expected a reward from 0 to 1 (given once a decision's reward window "
+                f"passes without feedback), got {state['default_reward']!r}"
+            )
+    if "replica" in state and (not isinstance(state["replica"], str) or not state["replica"].isprintable()):
+        raise ConfigError(
+            f"state.replica: expected a name for this process in the decision log, such as 'web-1', "
+            f"got {state['replica']!r}"
+        )
     raw["state"] = state
     raw["serve"] = _serve_table(raw)
     # Not resolve(): a symlinked config means the folder it is linked from, as a shell would.

@@ -3,7 +3,11 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import os
+import socket
 import threading
+import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -21,7 +25,10 @@ from .._router.router_feedback import RouterFeedback
 from .._router.router_ref import RouterRef
 from .._router.router_trait import Router
 from .._value import to_value
-from ..state.state_store import DEFAULT_MAX_TRACES, DEFAULT_RETENTION_DAYS, StateStore, default_state_path, split_state
+from ..state.decision_event import DecisionEvent
+from ..state.state_location import exists, is_url, open_state_store, redact_url, state_target
+from ..state.state_schema import DEFAULT_MAX_TRACES, DEFAULT_RETENTION_DAYS, split_state
+from ..state.state_store_trait import StateStore
 from .refit_worker import RefitWorker
 from .trace_record import TraceRecord
 from .trace_store import TraceStore
@@ -54,12 +61,14 @@ class FeedbackTrainer:
         self.experts = experts
         self.traces = traces
         self.enabled = bool(state.get("enabled", True))
-        self.path = state.get("path") or default_state_path()
+        self.path = state_target(state)
         self.flush_every = int(state.get("flush_every", 64))
         self.retention = {key: state[key] for key in ("retention_days", "max_traces") if key in state}
+        self.replica = str(state.get("replica") or f"{socket.gethostname()}:{os.getpid()}")
         self._store: StateStore | None = None
         self._lock = threading.RLock()
-        self._pending: list[tuple[TraceRecord, Decision]] = []
+        # (trace, decision, when it was decided): the decision log's time is the decision's, not the write's
+        self._pending: list[tuple[TraceRecord, Decision, float]] = []
         self._writer: TraceWriter | None = None
         # The served decisions are rebuilt from the kept traces' atoms when feedback comes (a
         # Decision object per request would leave ~20 objects a request for the garbage
@@ -69,20 +78,26 @@ class FeedbackTrainer:
         # traces feedback can reach then).
         self._given: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
         self._versions: dict[str, int] = {}
+        self._expert_versions: dict[str, int] = {}
         # Each router's state before it learned anything (None: it keeps none), asked once:
         # whether it learns, and what to go back to when its first update goes wrong.
         self._fresh = {router_id: copy.deepcopy(ref.handle.state_dict()) for router_id, ref in routers.items()}
         self._learns = {router_id: state is not None for router_id, state in self._fresh.items()}
         self._refits: RefitWorker | None = None
-        if self.enabled and (str(self.path) == ":memory:" or _exists(self.path)):
+        if self.enabled and exists(self.path):
             self.restore()
 
     # -- state -------------------------------------------------------------------------------------
     @property
+    def location(self) -> str:
+        """Where the state is, as messages show it: the file, or the URL without its password."""
+        return redact_url(self.path) if is_url(self.path) else str(self.path)
+
+    @property
     def store(self) -> StateStore:
         with self._lock:
             if self._store is None:
-                self._store = StateStore(self.path, **self.retention)
+                self._store = open_state_store(self.path, **self.retention)
             return self._store
 
     def restore(self) -> None:
@@ -95,10 +110,11 @@ class FeedbackTrainer:
                 ref.handle.model_version = self._versions[router_id] = saved[1]
         for eid, _name, expert in self.experts.items():
             loader = getattr(expert, "load_state_dict", None)
-            if loader:
-                expert_state = store.load_expert(str(eid))
-                if expert_state is not None:
-                    loader(expert_state)
+            if loader is not None:
+                saved = store.load_expert(str(eid))
+                if saved is not None:
+                    loader(saved[0])
+                    self._expert_versions[str(eid)] = saved[1]
 
     def remember(self, record: TraceRecord, decision: Decision) -> None:
         """Queue a request's trace and decision for the state file (written behind by the
@@ -120,16 +136,16 @@ class FeedbackTrainer:
 
     def _queue(self, record: TraceRecord, decision: Decision) -> None:
         with self._lock:
-            self._pending.append((record, decision))
+            self._pending.append((record, decision, time.time()))
             if len(self._pending) >= self.flush_every:
                 self._submit()
 
     def recorded(self, trace_id: str) -> bool:
         """Whether the state file already holds a trace with this id."""
-        if not self.enabled or (str(self.path) != ":memory:" and self._store is None and not _exists(self.path)):
+        if not self.enabled or (self._store is None and not exists(self.path)):
             return False
         with self._lock:  # not flushed: this runs on the request's path; pending traces are looked at
-            if any(record.trace_id == trace_id for record, _ in self._pending):
+            if any(record.trace_id == trace_id for record, _, _ in self._pending):
                 return True
         try:
             return self.store.trace(trace_id) is not None
@@ -145,14 +161,28 @@ class FeedbackTrainer:
             self._writer = TraceWriter(lambda rows: self._write_batch(store, rows))
         self._writer.submit(batch)
 
-    def _write_batch(self, store: StateStore, batch: list[tuple[TraceRecord, Decision]]) -> None:
+    def _write_batch(self, store: StateStore, batch: list[tuple[TraceRecord, Decision, float]]) -> None:
         traces = []
-        for record, decision in batch:
+        for record, decision, _ in batch:
             kind, task, data = _recorded_input(decision.input)
             traces.append((record.trace_id, record.router, kind, task, data, self.traces.json(record)))
         store.record_trace_rows(traces)
         # Only answered decisions can be learned from; a failed one is in the trace alone.
-        store.record_decisions([(d.trace_id, d.router, decision_codec.encode(d)) for _, d in batch if d.ok])
+        store.record_decisions(
+            [
+                DecisionEvent(
+                    uuid.uuid4().hex,
+                    d.trace_id,
+                    d.router,
+                    decision_codec.encode(d),
+                    self.replica,
+                    d.model_version,
+                    when,
+                )
+                for _, d, when in batch
+                if d.ok
+            ]
+        )
 
     def flush(self) -> None:
         """Write every pending trace now, and wait for it."""
@@ -260,7 +290,13 @@ class FeedbackTrainer:
                 row = {**primary, "shadow_scores": shadows} if first else {"shadow_scores": shadows}
                 if self.enabled:  # in the transaction: rolled back if learning fails below
                     self.store.record_feedback(
-                        trace_id, router_id, reward if first else None, task_loss if first else None, row
+                        trace_id,
+                        router_id,
+                        reward if first else None,
+                        task_loss if first else None,
+                        row,
+                        event_id=uuid.uuid4().hex,
+                        replica=self.replica,
                     )
                 if first:
                     self._train(decision, rewards, task_loss)
@@ -393,6 +429,9 @@ class FeedbackTrainer:
         router.model_version = self._versions[router_id] = version
 
     def _teach_experts(self, decision: Decision, rewards: list[tuple[ExpertId, float]], expected: Any) -> list[str]:
+        """Each credited expert learns; with a state store, from the newest saved state (another
+        process may have saved one since this one loaded it: inside the learning transaction, so
+        no update is lost), and saves the next version."""
         taught = []
         for eid, reward in rewards:
             expert = self.experts.get_by_id(eid)
@@ -400,11 +439,19 @@ class FeedbackTrainer:
             output = decision.output_of(eid)
             if learn is None or output is None:
                 continue
+            state = getattr(expert, "state_dict", None)
+            loader = getattr(expert, "load_state_dict", None)
+            key = str(eid)
+            saves = self.enabled and state is not None
+            if saves and loader is not None and self.store.expert_version(key) > self._expert_versions.get(key, 0):
+                saved_state, self._expert_versions[key] = self.store.load_expert(key)
+                loader(saved_state)
             learn(decision.input, output, reward, expected=expected)
             taught.append(expert.name)
-            state = getattr(expert, "state_dict", None)
-            if self.enabled and state is not None:
-                self.store.save_expert(str(eid), expert.name, state())
+            if saves:
+                version = self._expert_versions.get(key, 0) + 1
+                self.store.save_expert(key, expert.name, state(), version)
+                self._expert_versions[key] = version
         return taught
 
     def _score_shadows(
@@ -530,9 +577,3 @@ def _retention(retention: Mapping[str, Any]) -> str:
         if days or count
         else "[state] keeps every trace; it may have been evicted from memory"
     )
-
-
-def _exists(path: Any) -> bool:
-    from pathlib import Path
-
-    return Path(path).exists()

@@ -27,6 +27,7 @@ from .feedback_trainer import FeedbackTrainer
 from .lag_limit import INITIAL, LagLimit
 from .request_slots import RequestSlots
 from .response import Response
+from .state_calls import state_call
 from .trace_record import TraceRecord, attempt_atoms, render_attempt, request_atoms
 from .trace_store import TraceStore
 
@@ -281,7 +282,7 @@ class HiMoE:
         if router is not None and router not in self.routers:
             raise NoExpertSelected(f"unknown router {router!r}; configured routers: {', '.join(sorted(self.routers))}")
         if trace_id is not None:
-            self._check_new_trace_id(trace_id)
+            await self._check_new_trace_id(trace_id)
         if self._slots is None:
             return await self._answer(x, ctx, router=router, k=k)
         slots, deadline = await self._admit(ctx, watch_token=cancel is not None)
@@ -302,10 +303,10 @@ class HiMoE:
             raise InvalidInput(f"k must be a whole number >= 1 (the number of experts to call), got {k!r}")
         return data
 
-    def _check_new_trace_id(self, trace_id: str) -> None:
+    async def _check_new_trace_id(self, trace_id: str) -> None:
         """A caller's trace id must be new: reused, a later feedback would pair its reward with
-        another input than the one it scores."""
-        if self.traces.record(trace_id) is not None or self.trainer.recorded(trace_id):
+        another input than the one it scores. (The store is asked from a worker thread.)"""
+        if self.traces.record(trace_id) is not None or await state_call(self.trainer.recorded, trace_id):
             raise InvalidInput(
                 f"trace id {trace_id!r} was already used for another request; give each request a "
                 "new trace_id (or none: himoe makes one)"
@@ -448,7 +449,7 @@ class HiMoE:
         if router is not None and router not in self.routers:
             raise NoExpertSelected(f"unknown router {router!r}; configured routers: {', '.join(sorted(self.routers))}")
         if trace_id is not None:
-            self._check_new_trace_id(trace_id)
+            await self._check_new_trace_id(trace_id)
         ctx = Context.start(self.budget_ms, trace_id=trace_id, memory=self.memory, clock=current_clock())
         ref = self.routers[router] if router else self._ask_orchestrator("choose_router", x, ctx)
         decision = ref.handle.decide(x, ctx, k)

@@ -11,23 +11,32 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import numpy as np
+from .._errors import StateError
+from .decision_event import DecisionEvent
+from .joined_decision import JoinedDecision
+from .state_location import default_state_path
+from .state_schema import (
+    APPLICATION,
+    COUNTED_TABLES,
+    DEFAULT_MAX_TRACES,
+    DEFAULT_RETENTION_DAYS,
+    IDS_PER_STATEMENT,
+    PRUNE_AT_LEAST,
+    SCHEMA_VERSION,
+    array_of,
+    array_row,
+    chunks,
+    feedback_row_dict,
+    join_state,
+    joined,
+    split_state,
+    summary_row,
+)
 
-from .._errors import ConfigError, StateError
-
-SCHEMA_VERSION = 3
 _ROWS_PER_INSERT = 128  # 7 parameters a row, well under SQLite's 32,766
-_IDS_PER_STATEMENT = 500  # trace ids bound in one `IN (…)`
-APPLICATION = "himoe"
 LOCK_TIMEOUT_S = 30.0
-DEFAULT_RETENTION_DAYS = 30.0
-DEFAULT_MAX_TRACES = 100_000
-PRUNE_AT_LEAST = 256
-T = TypeVar("T")
-"""Each trace write deletes at most max(this, twice the rows written) expired traces: a backlog
-(a lowered max_traces, a file idle for months) is worked off over a few writes, never in one."""
 
 _SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -108,6 +117,19 @@ ALTER TABLE expert_state ADD COLUMN version INTEGER NOT NULL DEFAULT 0
 aggregates in SQL instead of reading every trace's JSON); the answer's confidence on each
 feedback row; a version on each expert's state, as routers have."""
 
+_DECISION_LOG = """
+ALTER TABLE decisions ADD COLUMN event_id TEXT;
+ALTER TABLE decisions ADD COLUMN replica TEXT;
+ALTER TABLE decisions ADD COLUMN model_version INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE decisions ADD COLUMN created REAL;
+UPDATE decisions SET created = COALESCE((SELECT t.created FROM traces t WHERE t.trace_id = decisions.trace_id), 0);
+ALTER TABLE feedback ADD COLUMN event_id TEXT;
+ALTER TABLE feedback ADD COLUMN replica TEXT
+"""
+"""Version 4: the decision log. Each decision's event id, the replica that made it, the model
+version it was made with and when (its reward window starts then); each feedback event's id and
+replica. Decisions are appended (the log's order is their rowid), feedback joins them in SQL."""
+
 
 def _summarise_stored_traces(conn: sqlite3.Connection) -> None:
     """Fill trace_summaries from the traces already in the file (once, when it is migrated)."""
@@ -115,7 +137,7 @@ def _summarise_stored_traces(conn: sqlite3.Connection) -> None:
     while rows := cursor.fetchmany(1024):
         conn.executemany(
             "INSERT OR REPLACE INTO trace_summaries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [_summary_row(trace_id, json.loads(trace), created) for trace_id, trace, created in rows],
+            [summary_row(trace_id, json.loads(trace), created) for trace_id, trace, created in rows],
         )
     conn.execute(
         "UPDATE feedback SET confidence = (SELECT confidence FROM trace_summaries s "
@@ -124,24 +146,14 @@ def _summarise_stored_traces(conn: sqlite3.Connection) -> None:
 
 
 # Each entry migrates a database from version i to i + 1: SQL, then an optional Python step.
-_MIGRATIONS: list[tuple[str, Any]] = [(_DECISIONS, None), (_SUMMARIES, _summarise_stored_traces)]
+_MIGRATIONS: list[tuple[str, Any]] = [
+    (_DECISIONS, None),
+    (_SUMMARIES, _summarise_stored_traces),
+    (_DECISION_LOG, None),
+]
 
 
-def default_state_path() -> Path:
-    """$HIMOE_STATE, else $XDG_DATA_HOME/himoe/state.sqlite3 (~/.local/share/himoe/…)."""
-    env = os.environ.get("HIMOE_STATE")
-    if env:
-        try:
-            return Path(env).expanduser()
-        except RuntimeError:  # ~someone who does not exist
-            raise ConfigError(
-                f"HIMOE_STATE: cannot expand {env!r}: no such user's home folder; give a path without ~user"
-            ) from None
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
-    return Path(base) / "himoe" / "state.sqlite3"
-
-
-class StateStore:
+class SqliteStateStore:
     """Learned state in one SQLite file (WAL): router parameters and expert state keyed by id,
     traces with their inputs and gate propensities, and every feedback row.
 
@@ -154,7 +166,7 @@ class StateStore:
 
     def __init__(
         self,
-        path: str | os.PathLike[str] | None = None,
+        path: str | os.PathLike | None = None,
         *,
         retention_days: float = DEFAULT_RETENTION_DAYS,
         max_traces: int = DEFAULT_MAX_TRACES,
@@ -165,6 +177,10 @@ class StateStore:
         self._lock = threading.RLock()
         self._in_transaction = False
         self._conn = self._open()
+
+    @property
+    def location(self) -> str:
+        return str(self.path)
 
     # -- opening and migrating ----------------------------------------------------------------------
     def _open(self) -> sqlite3.Connection:
@@ -309,13 +325,13 @@ class StateStore:
             raise foreign from None
         if meta.get("application") != APPLICATION:
             raise StateError(f"state file {str(self.path)!r} does not belong to himoe; it was left untouched")
-        version_text = str(meta.get("schema_version", ""))
-        if not version_text.isdigit() or int(version_text) < 1:
+        version = str(meta.get("schema_version", ""))
+        if not version.isdigit() or int(version) < 1:
             raise StateError(
-                f"state file {str(self.path)!r} has no valid schema version ({version_text!r}); "
+                f"state file {str(self.path)!r} has no valid schema version ({version!r}); "
                 "it was left untouched — move it away or point HIMOE_STATE elsewhere"
             )
-        version = int(version_text)
+        version = int(version)
         if version > SCHEMA_VERSION:
             raise StateError(
                 f"state file {str(self.path)!r} has schema version {version}, newer than this "
@@ -375,12 +391,12 @@ class StateStore:
             finally:
                 self._in_transaction = False
 
-    def _write(self, statements: Iterable[tuple[str, tuple[Any, ...]]]) -> None:
+    def _write(self, statements: Iterable[tuple[str, tuple]]) -> None:
         with self.exclusive():
             for sql, params in statements:
                 self._conn.execute(sql, params)
 
-    def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    def _read(self, sql: str, params: tuple = ()) -> list[tuple]:
         with self._lock, self._translated():
             return self._conn.execute(sql, params).fetchall()
 
@@ -412,7 +428,7 @@ class StateStore:
         bounded number of rows, in the same transaction."""
         now = time.time() if created is None else created
         summaries = [
-            _summary_row(trace_id, trace if trace is not None else json.loads(trace_json), now)
+            summary_row(trace_id, trace if trace is not None else json.loads(trace_json), now)
             for trace_id, *_, trace_json, trace in rows
         ]
         with self.exclusive():
@@ -422,7 +438,7 @@ class StateStore:
                 self._conn.execute(
                     f"SELECT COUNT(*) FROM trace_summaries WHERE trace_id IN ({_marks(chunk)})", chunk
                 ).fetchone()[0]
-                for chunk in _chunks(ids, _IDS_PER_STATEMENT)
+                for chunk in chunks(ids, IDS_PER_STATEMENT)
             )
             # One statement per chunk of rows: sqlite3 lets go of the GIL around every statement,
             # and a writer thread beside a busy event loop waits up to the switch interval (5 ms)
@@ -447,7 +463,7 @@ class StateStore:
         rows = self._conn.execute("SELECT value FROM meta WHERE key = 'trace_count'").fetchall()
         if rows:
             return int(rows[0][0])
-        count: int = self._conn.execute("SELECT COUNT(*) FROM trace_summaries").fetchone()[0]  # once per file
+        count = self._conn.execute("SELECT COUNT(*) FROM trace_summaries").fetchone()[0]  # once per file
         self._conn.execute("INSERT INTO meta VALUES ('trace_count', ?)", (str(count),))
         return count
 
@@ -479,7 +495,7 @@ class StateStore:
 
     def _delete_traces(self, trace_ids: list[str]) -> None:
         tables = ["traces", "trace_summaries", "feedback"] + (["decisions"] if self._has_table("decisions") else [])
-        for chunk in _chunks(trace_ids, _IDS_PER_STATEMENT):
+        for chunk in chunks(trace_ids, IDS_PER_STATEMENT):
             for table in tables:
                 self._conn.execute(f"DELETE FROM {table} WHERE trace_id IN ({_marks(chunk)})", chunk)
         self._add_to_count(-len(trace_ids))
@@ -490,7 +506,7 @@ class StateStore:
         )
 
     # -- what `himoe stats` reads ------------------------------------------------------------------
-    def summary_groups(self) -> list[tuple[Any, ...]]:
+    def summary_groups(self) -> list[tuple]:
         """Every kept trace counted in one pass: (answered, error kind, router, picks JSON, rows,
         cost sum, cost count, disagreement sum, disagreement count) per distinct combination."""
         with self._lock, self._translated():
@@ -503,10 +519,7 @@ class StateStore:
     def reward_summary(self) -> tuple[int, float | None]:
         """(rows with a reward, their mean reward)."""
         with self._lock, self._translated():
-            row: tuple[int, float | None] = self._conn.execute(
-                "SELECT COUNT(reward), AVG(reward) FROM feedback"
-            ).fetchone()
-            return row
+            return self._conn.execute("SELECT COUNT(reward), AVG(reward) FROM feedback").fetchone()
 
     def latency_percentiles(self, percents: Iterable[float]) -> dict[float, float | None]:
         """Percentiles of answered requests' latency, interpolated as numpy's default does,
@@ -554,8 +567,8 @@ class StateStore:
                     (n,),
                 )
             ]
-            found: dict[str, str] = {}
-            for chunk in _chunks(ids, _IDS_PER_STATEMENT):
+            found = {}
+            for chunk in chunks(ids, IDS_PER_STATEMENT):
                 found.update(
                     self._conn.execute(
                         f"SELECT trace_id, trace FROM traces WHERE trace_id IN ({_marks(chunk)})", chunk
@@ -563,13 +576,38 @@ class StateStore:
                 )
         return [found[trace_id] for trace_id in ids if trace_id in found]
 
-    def record_decisions(self, rows: list[tuple[str, str, str]]) -> None:
-        """Store decision records: (trace id, router id, record text) each; a record seen
-        before is replaced."""
-        if not rows:
+    def record_decisions(self, events: list[DecisionEvent]) -> None:
+        """Append decisions to the log; one already logged (same trace and router) is kept."""
+        if not events:
             return
         with self.exclusive():
-            self._conn.executemany("INSERT OR REPLACE INTO decisions VALUES (?, ?, ?)", rows)
+            self._conn.executemany(
+                "INSERT OR IGNORE INTO decisions (trace_id, router, record, event_id, replica, model_version, created) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(e.trace_id, e.router, e.record, e.event_id, e.replica, e.model_version, e.created) for e in events],
+            )
+
+    def joined_decisions(
+        self, *, reward_window_s: float, default_reward: float | None, now: float, after: int = 0, limit: int = 10_000
+    ) -> list[JoinedDecision]:
+        rows = self._read(
+            "SELECT d.rowid, d.event_id, d.trace_id, d.router, d.record, d.replica, d.model_version, d.created, "
+            "(SELECT f.reward FROM feedback f WHERE f.trace_id = d.trace_id AND f.reward IS NOT NULL "
+            "AND f.created <= d.created + ? ORDER BY f.id LIMIT 1) "
+            "FROM decisions d JOIN traces t ON t.trace_id = d.trace_id AND t.router = d.router "
+            "WHERE d.rowid > ? ORDER BY d.rowid LIMIT ?",
+            (reward_window_s, after, limit),
+        )
+        return joined(rows, reward_window_s, default_reward, now)
+
+    def feedback_timeliness(self, reward_window_s: float) -> tuple[int, int]:
+        on_time, late = self._read(
+            "SELECT COALESCE(SUM(f.created <= d.created + ?), 0), COALESCE(SUM(f.created > d.created + ?), 0) "
+            "FROM feedback f JOIN decisions d ON d.trace_id = f.trace_id AND d.router = f.router "
+            "WHERE f.reward IS NOT NULL",
+            (reward_window_s, reward_window_s),
+        )[0]
+        return int(on_time), int(late)
 
     def decisions(self, trace_id: str) -> list[str]:
         """The decision records of one trace (the serving router's and the shadows')."""
@@ -605,14 +643,23 @@ class StateStore:
         return [json.loads(row[0]) for row in rows]
 
     def record_feedback(
-        self, trace_id: str, router: str | None, reward: float | None, task_loss: float | None, detail: dict[str, Any]
+        self,
+        trace_id: str,
+        router: str | None,
+        reward: float | None,
+        task_loss: float | None,
+        detail: dict[str, Any],
+        *,
+        event_id: str | None = None,
+        replica: str | None = None,
     ) -> None:
         self._write(
             [
                 (
-                    "INSERT INTO feedback (trace_id, created, router, reward, task_loss, detail, confidence) "
-                    "VALUES (?, ?, ?, ?, ?, ?, (SELECT confidence FROM trace_summaries WHERE trace_id = ?))",
-                    (trace_id, time.time(), router, reward, task_loss, json.dumps(detail), trace_id),
+                    "INSERT INTO feedback (trace_id, created, router, reward, task_loss, detail, confidence, "
+                    "event_id, replica) VALUES (?, ?, ?, ?, ?, ?, "
+                    "(SELECT confidence FROM trace_summaries WHERE trace_id = ?), ?, ?)",
+                    (trace_id, time.time(), router, reward, task_loss, json.dumps(detail), trace_id, event_id, replica),
                 )
             ]
         )
@@ -624,25 +671,16 @@ class StateStore:
     def feedback(self) -> list[dict[str, Any]]:
         return self._feedback_rows()
 
-    def _feedback_rows(self, where: str = "", params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+    def _feedback_rows(self, where: str = "", params: tuple = ()) -> list[dict[str, Any]]:
         rows = self._read(
-            f"SELECT id, trace_id, created, router, reward, task_loss, detail FROM feedback {where} ORDER BY id", params
+            f"SELECT id, trace_id, created, router, reward, task_loss, detail, event_id, replica FROM feedback {where} "
+            "ORDER BY id",
+            params,
         )
-        return [
-            {
-                "id": r[0],
-                "trace_id": r[1],
-                "created": r[2],
-                "router": r[3],
-                "reward": r[4],
-                "task_loss": r[5],
-                **json.loads(r[6]),
-            }
-            for r in rows
-        ]
+        return [feedback_row_dict(r) for r in rows]
 
     def count(self, table: str) -> int:
-        if table not in {"traces", "trace_summaries", "feedback", "router_state", "expert_state"}:
+        if table not in COUNTED_TABLES:
             raise ValueError(f"unknown table {table!r}")
         return int(self._read(f"SELECT COUNT(*) FROM {table}")[0][0])
 
@@ -650,7 +688,7 @@ class StateStore:
     def save_router(self, router_id: str, state: dict[str, Any], version: int) -> None:
         """Replace a router's state: scalars as JSON, arrays as bytes with dtype and shape."""
         scalars, arrays = split_state(state)
-        statements: list[tuple[str, tuple[Any, ...]]] = [
+        statements: list[tuple[str, tuple]] = [
             (
                 "INSERT OR REPLACE INTO router_state VALUES (?, ?, ?, ?, ?)",
                 (router_id, str(state.get("kind", "")), version, json.dumps(scalars), time.time()),
@@ -658,12 +696,9 @@ class StateStore:
             ("DELETE FROM router_arrays WHERE router_id = ?", (router_id,)),
         ]
         for name, array in arrays.items():
-            array = np.ascontiguousarray(array)
+            dtype, shape, data = array_row(array)
             statements.append(
-                (
-                    "INSERT INTO router_arrays VALUES (?, ?, ?, ?, ?)",
-                    (router_id, name, array.dtype.str, json.dumps(list(array.shape)), array.tobytes()),
-                )
+                ("INSERT INTO router_arrays VALUES (?, ?, ?, ?, ?)", (router_id, name, dtype, json.dumps(shape), data))
             )
         self._write(statements)
 
@@ -679,8 +714,7 @@ class StateStore:
         for name, dtype, shape, data in self._read(
             "SELECT name, dtype, shape, data FROM router_arrays WHERE router_id = ?", (router_id,)
         ):
-            array = np.frombuffer(data, dtype=np.dtype(dtype)).reshape(json.loads(shape)).copy()
-            join_state(state, name, array)
+            join_state(state, name, array_of(dtype, json.loads(shape), data))
         return state, int(rows[0][1])
 
     def saved_routers(self) -> list[str]:
@@ -714,22 +748,26 @@ class StateStore:
         with self.exclusive():
             where, params = ("WHERE name = ? OR expert_id = ?", (name, name)) if name is not None else ("", ())
             self._conn.execute(f"DELETE FROM expert_state {where}", params)
-            deleted: int = self._conn.execute("SELECT changes()").fetchone()[0]
-            return deleted
+            return self._conn.execute("SELECT changes()").fetchone()[0]
 
-    def save_expert(self, expert_id: str, name: str, state: dict[str, Any]) -> None:
+    def save_expert(self, expert_id: str, name: str, state: dict[str, Any], version: int = 0) -> None:
         self._write(
             [
                 (
-                    "INSERT OR REPLACE INTO expert_state (expert_id, name, state, updated) VALUES (?, ?, ?, ?)",
-                    (expert_id, name, json.dumps(state), time.time()),
+                    "INSERT OR REPLACE INTO expert_state (expert_id, name, state, updated, version) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (expert_id, name, json.dumps(state), time.time(), version),
                 )
             ]
         )
 
-    def load_expert(self, expert_id: str) -> dict[str, Any] | None:
-        rows = self._read("SELECT state FROM expert_state WHERE expert_id = ?", (expert_id,))
-        return json.loads(rows[0][0]) if rows else None
+    def expert_version(self, expert_id: str) -> int:
+        rows = self._read("SELECT version FROM expert_state WHERE expert_id = ?", (expert_id,))
+        return int(rows[0][0]) if rows else 0
+
+    def load_expert(self, expert_id: str) -> tuple[dict[str, Any], int] | None:
+        rows = self._read("SELECT state, version FROM expert_state WHERE expert_id = ?", (expert_id,))
+        return (json.loads(rows[0][0]), int(rows[0][1])) if rows else None
 
 
 def _run_script(conn: sqlite3.Connection, script: str) -> None:
@@ -739,49 +777,8 @@ def _run_script(conn: sqlite3.Connection, script: str) -> None:
             conn.execute(statement)
 
 
-def _summary_row(trace_id: str, trace: dict[str, Any], created: float) -> tuple[Any, ...]:
-    from .._learning.metrics import trace_summary
-
-    return (trace_id, created, *trace_summary(trace if isinstance(trace, dict) else {}))
-
-
-def _chunks(items: list[T], size: int) -> Iterator[list[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def _marks(items: list[Any]) -> str:
+def _marks(items: list) -> str:
     return ", ".join("?" * len(items))
-
-
-def split_state(state: dict[str, Any], prefix: str = "") -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Nested state → (JSON scalars, {"a.b": array}); arrays are found at any depth."""
-    scalars: dict[str, Any] = {}
-    arrays: dict[str, np.ndarray] = {}
-    for key, value in state.items():
-        if isinstance(value, np.ndarray):
-            arrays[prefix + key] = value
-        elif isinstance(value, dict):
-            sub_scalars, sub_arrays = split_state(value, prefix + key + ".")
-            scalars[key] = sub_scalars
-            arrays.update(sub_arrays)
-        elif isinstance(value, (np.integer, np.floating)):
-            scalars[key] = value.item()
-        elif value is None or isinstance(value, (str, int, float, bool, list)):
-            scalars[key] = value
-        else:
-            raise ConfigError(
-                f"router state key {prefix + key!r} holds a {type(value).__name__}; "
-                "state may hold numbers, strings, lists, dicts and numpy arrays"
-            )
-    return scalars, arrays
-
-
-def join_state(state: dict[str, Any], dotted: str, array: np.ndarray) -> None:
-    *parents, leaf = dotted.split(".")
-    for parent in parents:
-        state = state.setdefault(parent, {})
-    state[leaf] = array
 
 
 def _is_read_only(exc: sqlite3.DatabaseError) -> bool:

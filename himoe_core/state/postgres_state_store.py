@@ -1,0 +1,635 @@
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from .._errors import StateError
+from .decision_event import DecisionEvent
+from .joined_decision import JoinedDecision
+from .state_location import redact_url
+from .state_schema import (
+    APPLICATION,
+    COUNTED_TABLES,
+    DEFAULT_MAX_TRACES,
+    DEFAULT_RETENTION_DAYS,
+    PRUNE_AT_LEAST,
+    SCHEMA_VERSION,
+    array_of,
+    array_row,
+    feedback_row_dict,
+    join_state,
+    joined,
+    split_state,
+    summary_row,
+)
+
+log = logging.getLogger("himoe.state")
+
+CONNECT_TIMEOUT_S = 10
+LOCK_TIMEOUT_S = 30.0
+POOL_SIZE = 8
+
+_TABLES = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE traces (
+    seq BIGSERIAL UNIQUE,
+    trace_id TEXT PRIMARY KEY,
+    created DOUBLE PRECISION NOT NULL,
+    router TEXT,
+    input_kind TEXT NOT NULL,
+    input_task TEXT,
+    input_data BYTEA NOT NULL,
+    trace TEXT NOT NULL
+);
+CREATE TABLE trace_summaries (
+    seq BIGSERIAL UNIQUE,
+    trace_id TEXT PRIMARY KEY,
+    created DOUBLE PRECISION NOT NULL,
+    router TEXT,
+    answered INTEGER NOT NULL,
+    error_kind TEXT,
+    elapsed_ms DOUBLE PRECISION,
+    cost_units DOUBLE PRECISION,
+    confidence DOUBLE PRECISION,
+    disagreement DOUBLE PRECISION,
+    picks TEXT
+);
+CREATE INDEX trace_summaries_created ON trace_summaries (created, seq);
+CREATE INDEX trace_summaries_latency ON trace_summaries (elapsed_ms) WHERE answered = 1 AND elapsed_ms IS NOT NULL;
+CREATE TABLE feedback (
+    id BIGSERIAL PRIMARY KEY,
+    trace_id TEXT NOT NULL,
+    created DOUBLE PRECISION NOT NULL,
+    router TEXT,
+    reward DOUBLE PRECISION,
+    task_loss DOUBLE PRECISION,
+    detail TEXT NOT NULL,
+    confidence DOUBLE PRECISION,
+    event_id TEXT,
+    replica TEXT
+);
+CREATE INDEX feedback_trace ON feedback (trace_id);
+CREATE TABLE decisions (
+    seq BIGSERIAL UNIQUE,
+    trace_id TEXT NOT NULL,
+    router TEXT NOT NULL,
+    record TEXT NOT NULL,
+    event_id TEXT,
+    replica TEXT,
+    model_version BIGINT NOT NULL DEFAULT 0,
+    created DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (trace_id, router)
+);
+CREATE TABLE router_state (
+    router_id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    version BIGINT NOT NULL,
+    scalars TEXT NOT NULL,
+    updated DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE router_arrays (
+    router_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    dtype TEXT NOT NULL,
+    shape TEXT NOT NULL,
+    data BYTEA NOT NULL,
+    PRIMARY KEY (router_id, name)
+);
+CREATE TABLE expert_state (
+    expert_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    state TEXT NOT NULL,
+    updated DOUBLE PRECISION NOT NULL,
+    version BIGINT NOT NULL DEFAULT 0
+)
+"""
+"""The schema at version 4, the first a PostgreSQL store has (the SQLite file's versions 1-3
+came before the decision log)."""
+
+_MIGRATIONS: dict[int, str] = {}
+"""Version n - 1 → n, for n > 4: SQL run in the migrating transaction."""
+
+
+class PostgresStateStore:
+    """The state store in a PostgreSQL database, shared by every replica that points at it
+    (`[state] url = "postgresql://…"` or HIMOE_STATE_URL): the same tables and guarantees as
+    the SQLite file, on psycopg 3 with a connection pool.
+
+    Learning (`exclusive`) holds a transaction-scoped advisory lock, so updates of router and
+    expert state are serialised across replicas as SQLite's write lock serialises processes;
+    appending traces and decisions takes another lock (for the retention count), so logging
+    never waits for learning. The tables live in the connection's current schema (the first of
+    its search_path: `?options=-csearch_path%3Dname` in the URL chooses another); a schema
+    holding other tables is refused untouched, as is one from a newer himoe.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        retention_days: float = DEFAULT_RETENTION_DAYS,
+        max_traces: int = DEFAULT_MAX_TRACES,
+        pool_size: int = POOL_SIZE,
+    ) -> None:
+        self.url = url
+        self.location = redact_url(url)
+        self.retention_days = retention_days  # 0: no age limit
+        self.max_traces = max_traces  # 0: no count limit
+        self._local = threading.local()
+        try:
+            import psycopg
+            from psycopg_pool import ConnectionPool
+        except ImportError:
+            raise StateError(
+                f"state store {self.location!r} is a PostgreSQL URL, and PostgreSQL support is not "
+                "installed; install it with `pip install 'himoe[postgres]'`"
+            ) from None
+        self._psycopg = psycopg
+        # A first connection of our own: its error says why (a pool only times out), and it migrates.
+        try:
+            with psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S) as conn:
+                self._migrate(conn)
+        except psycopg.Error as exc:
+            raise self._state_error(exc) from None
+        self._pool = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=pool_size,
+            kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S},
+            check=ConnectionPool.check_connection,  # a server restarted since: a fresh connection
+            name="himoe-state",
+            open=True,
+        )
+
+    # -- connecting, errors, transactions ------------------------------------------------------------
+    def _state_error(self, exc: BaseException) -> StateError:
+        """What a failed call means for the user, and what to do; never the password."""
+        text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        password = _password(self.url)
+        if password:
+            text = text.replace(password, "***")
+        where = f"state store {self.location!r}"
+        errors = self._psycopg.errors
+        if isinstance(exc, (errors.LockNotAvailable, errors.QueryCanceled)):
+            return StateError(
+                f"{where} stayed locked by another process for {LOCK_TIMEOUT_S:g} s; retry when it is done"
+            )
+        if isinstance(exc, errors.InsufficientPrivilege):
+            return StateError(
+                f"{where}: permission denied ({text}); grant the user CREATE and USAGE on its schema, "
+                "or use another database"
+            )
+        if isinstance(exc, self._psycopg.OperationalError) or type(exc).__name__ == "PoolTimeout":
+            return StateError(
+                f"cannot reach {where} ({text}); check that PostgreSQL runs there and accepts this user, "
+                "or fix [state] url / HIMOE_STATE_URL"
+            )
+        return StateError(f"{where} failed ({text}); check the server's log")
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        psycopg = self._psycopg
+        try:
+            yield
+        except (psycopg.DataError, psycopg.IntegrityError, psycopg.ProgrammingError):
+            raise  # a bad value (text PostgreSQL refuses, a NUL): the row's fault, not the store's
+        except psycopg.Error as exc:
+            raise self._state_error(exc) from exc
+        except Exception as exc:
+            if type(exc).__name__ in {"PoolTimeout", "PoolClosed"}:
+                raise self._state_error(exc) from exc
+            raise
+
+    @contextmanager
+    def _connection(self) -> Iterator[Any]:
+        """This thread's transaction's connection, else one from the pool (autocommit)."""
+        held = getattr(self._local, "conn", None)
+        if held is not None:
+            yield held
+            return
+        with self._translated(), self._pool.connection(timeout=CONNECT_TIMEOUT_S) as conn:
+            yield conn
+
+    @contextmanager
+    def _transaction(self, lock: str) -> Iterator[Any]:
+        """A transaction holding the advisory lock `lock` of this schema; nested: joins the outer."""
+        held = getattr(self._local, "conn", None)
+        if held is not None:
+            if lock not in self._local.locks:
+                with self._translated():
+                    held.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema() || %s))", (":" + lock,))
+                self._local.locks.add(lock)
+            yield held
+            return
+        with self._translated(), self._pool.connection(timeout=CONNECT_TIMEOUT_S) as conn, conn.transaction():
+            conn.execute(f"SET LOCAL lock_timeout = '{int(LOCK_TIMEOUT_S * 1000)}ms'")
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema() || %s))", (":" + lock,))
+            self._local.conn, self._local.locks = conn, {lock}
+            try:
+                yield conn
+            finally:
+                self._local.conn = None
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """One learning transaction spanning several calls: no other replica learns in between."""
+        with self._transaction("learn"):
+            yield
+
+    def _read(self, sql: str, params: tuple | list = ()) -> list[tuple]:
+        with self._connection() as conn:
+            return conn.execute(sql, params).fetchall()
+
+    def _write(self, statements: Iterable[tuple[str, tuple]]) -> None:
+        with self._transaction("write") as conn:
+            for sql, params in statements:
+                conn.execute(sql, params)
+
+    def close(self) -> None:
+        self._pool.close()
+
+    # -- migrating -----------------------------------------------------------------------------------
+    def _migrate(self, conn: Any) -> None:
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':migrate'))")
+            schema = conn.execute("SELECT current_schema()").fetchone()[0]
+            if schema is None:
+                raise StateError(
+                    f"state store {self.location!r}: no schema to create the tables in (none of the "
+                    "search_path exists); create the schema, or fix the URL's search_path"
+                )
+            tables = {
+                row[0]
+                for row in conn.execute(
+                    "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+                )
+            }
+            where = f"state store {self.location!r} (schema {schema!r})"
+            if not tables:
+                for statement in _TABLES.split(";"):
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO meta VALUES ('application', %s), ('schema_version', '4')",
+                    (APPLICATION,),
+                )
+                version = 4
+            else:
+                if "meta" not in tables:
+                    raise StateError(
+                        f"{where} holds tables of another application ({', '.join(sorted(tables)[:8])}); "
+                        "they were left untouched — point the URL's search_path at another schema, or use "
+                        "another database"
+                    )
+                meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+                if meta.get("application") != APPLICATION:
+                    raise StateError(f"{where} does not belong to himoe; it was left untouched")
+                raw = str(meta.get("schema_version", ""))
+                if not raw.isdigit() or int(raw) < 4:
+                    raise StateError(f"{where} has no valid schema version ({raw!r}); it was left untouched")
+                version = int(raw)
+                if version > SCHEMA_VERSION:
+                    raise StateError(
+                        f"{where} has schema version {version}, newer than this himoe understands "
+                        f"({SCHEMA_VERSION}); upgrade himoe — it was left untouched"
+                    )
+            for step in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in _MIGRATIONS[step].split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+            conn.execute("UPDATE meta SET value = %s WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
+
+    # -- traces, decisions, feedback ------------------------------------------------------------------
+    def record_traces(
+        self, rows: list[tuple[dict[str, Any], str, str | None, bytes]], *, created: float | None = None
+    ) -> None:
+        self._record(
+            [
+                (trace["trace_id"], trace.get("router"), kind, task, data, json.dumps(trace), trace)
+                for trace, kind, task, data in rows
+            ],
+            created,
+        )
+
+    def record_trace_rows(self, rows: list[tuple[str, str | None, str, str | None, bytes, str]]) -> None:
+        self._record([(*row, None) for row in rows], None)
+
+    def _record(
+        self,
+        rows: list[tuple[str, str | None, str, str | None, bytes, str, dict[str, Any] | None]],
+        created: float | None,
+    ) -> None:
+        now = time.time() if created is None else created
+        # The last row of a trace id wins, as it does in SQLite (one statement may not update a row twice).
+        latest = list({row[0]: row for row in rows}.values())
+        summaries = [
+            summary_row(trace_id, trace if trace is not None else json.loads(trace_json), now)
+            for trace_id, *_, trace_json, trace in latest
+        ]
+        with self._transaction("log") as conn:
+            self._trace_count(conn)
+            ids = [row[0] for row in latest]
+            known = conn.execute("SELECT COUNT(*) FROM trace_summaries WHERE trace_id = ANY(%s)", (ids,)).fetchone()[0]
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO traces (trace_id, created, router, input_kind, input_task, input_data, trace) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (trace_id) DO UPDATE SET seq = DEFAULT, "
+                    "created = EXCLUDED.created, router = EXCLUDED.router, input_kind = EXCLUDED.input_kind, "
+                    "input_task = EXCLUDED.input_task, input_data = EXCLUDED.input_data, trace = EXCLUDED.trace",
+                    [(tid, now, router, kind, task, data, text) for tid, router, kind, task, data, text, _ in latest],
+                )
+                cur.executemany(
+                    "INSERT INTO trace_summaries (trace_id, created, router, answered, error_kind, elapsed_ms, "
+                    "cost_units, confidence, disagreement, picks) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                    "ON CONFLICT (trace_id) DO UPDATE SET seq = DEFAULT, created = EXCLUDED.created, "
+                    "router = EXCLUDED.router, answered = EXCLUDED.answered, error_kind = EXCLUDED.error_kind, "
+                    "elapsed_ms = EXCLUDED.elapsed_ms, cost_units = EXCLUDED.cost_units, "
+                    "confidence = EXCLUDED.confidence, disagreement = EXCLUDED.disagreement, picks = EXCLUDED.picks",
+                    summaries,
+                )
+            self._add_to_count(conn, len(ids) - known)
+            self._prune(conn, max(PRUNE_AT_LEAST, 2 * len(rows)), time.time())
+
+    def _trace_count(self, conn: Any) -> int:
+        rows = conn.execute("SELECT value FROM meta WHERE key = 'trace_count'").fetchall()
+        if rows:
+            return int(rows[0][0])
+        count = conn.execute("SELECT COUNT(*) FROM trace_summaries").fetchone()[0]
+        conn.execute("INSERT INTO meta VALUES ('trace_count', %s)", (str(count),))
+        return int(count)
+
+    def _add_to_count(self, conn: Any, change: int) -> None:
+        if change:
+            conn.execute("UPDATE meta SET value = (value::bigint + %s)::text WHERE key = 'trace_count'", (change,))
+
+    def _prune(self, conn: Any, at_most: int, now: float) -> int:
+        """Delete up to `at_most` of the oldest traces the retention no longer keeps, with their
+        summaries, feedback and decisions (walking the `created` index from its oldest end)."""
+        excess = self._trace_count(conn) - self.max_traces if self.max_traces else 0
+        cutoff = now - self.retention_days * 86400.0 if self.retention_days else None
+        oldest = conn.execute("SELECT MIN(created) FROM trace_summaries").fetchone()[0]
+        if excess <= 0 and (cutoff is None or oldest is None or oldest >= cutoff):
+            return 0
+        doomed = [
+            trace_id
+            for index, (trace_id, created) in enumerate(
+                conn.execute(
+                    "SELECT trace_id, created FROM trace_summaries ORDER BY created, seq LIMIT %s", (at_most,)
+                ).fetchall()
+            )
+            if index < excess or (cutoff is not None and created < cutoff)
+        ]
+        if doomed:
+            for table in ("traces", "trace_summaries", "feedback", "decisions"):
+                conn.execute(f"DELETE FROM {table} WHERE trace_id = ANY(%s)", (doomed,))
+            self._add_to_count(conn, -len(doomed))
+        return len(doomed)
+
+    def record_decisions(self, events: list[DecisionEvent]) -> None:
+        if not events:
+            return
+        with self._transaction("log") as conn, conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO decisions (trace_id, router, record, event_id, replica, model_version, created) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (trace_id, router) DO NOTHING",
+                [(e.trace_id, e.router, e.record, e.event_id, e.replica, e.model_version, e.created) for e in events],
+            )
+
+    def decisions(self, trace_id: str) -> list[str]:
+        return [row[0] for row in self._read("SELECT record FROM decisions WHERE trace_id = %s", (trace_id,))]
+
+    def scored_decisions(self) -> list[tuple[str, float]]:
+        return self._read(
+            "SELECT d.record, f.reward FROM feedback f JOIN traces t ON t.trace_id = f.trace_id "
+            "JOIN decisions d ON d.trace_id = f.trace_id AND d.router = t.router "
+            "WHERE f.reward IS NOT NULL ORDER BY f.id"
+        )
+
+    def joined_decisions(
+        self, *, reward_window_s: float, default_reward: float | None, now: float, after: int = 0, limit: int = 10_000
+    ) -> list[JoinedDecision]:
+        rows = self._read(
+            "SELECT d.seq, d.event_id, d.trace_id, d.router, d.record, d.replica, d.model_version, d.created, "
+            "(SELECT f.reward FROM feedback f WHERE f.trace_id = d.trace_id AND f.reward IS NOT NULL "
+            "AND f.created <= d.created + %s ORDER BY f.id LIMIT 1) "
+            "FROM decisions d JOIN traces t ON t.trace_id = d.trace_id AND t.router = d.router "
+            "WHERE d.seq > %s ORDER BY d.seq LIMIT %s",
+            (reward_window_s, after, limit),
+        )
+        return joined(rows, reward_window_s, default_reward, now)
+
+    def feedback_timeliness(self, reward_window_s: float) -> tuple[int, int]:
+        on_time, late = self._read(
+            "SELECT COUNT(*) FILTER (WHERE f.created <= d.created + %s), "
+            "COUNT(*) FILTER (WHERE f.created > d.created + %s) "
+            "FROM feedback f JOIN decisions d ON d.trace_id = f.trace_id AND d.router = f.router "
+            "WHERE f.reward IS NOT NULL",
+            (reward_window_s, reward_window_s),
+        )[0]
+        return int(on_time), int(late)
+
+    def trace(self, trace_id: str) -> tuple[dict[str, Any], str, str | None, bytes] | None:
+        rows = self._read(
+            "SELECT trace, input_kind, input_task, input_data FROM traces WHERE trace_id = %s", (trace_id,)
+        )
+        if not rows:
+            return None
+        trace, kind, task, data = rows[0]
+        return json.loads(trace), kind, task, bytes(data)
+
+    def traces(self, limit: int | None = None) -> list[dict[str, Any]]:
+        if limit is None:
+            rows = self._read("SELECT trace FROM traces ORDER BY created, seq")
+        else:
+            rows = self._read(
+                "SELECT trace FROM (SELECT trace, created, seq FROM traces ORDER BY created DESC, seq DESC "
+                "LIMIT %s) newest ORDER BY created, seq",
+                (limit,),
+            )
+        return [json.loads(row[0]) for row in rows]
+
+    def record_feedback(
+        self,
+        trace_id: str,
+        router: str | None,
+        reward: float | None,
+        task_loss: float | None,
+        detail: dict[str, Any],
+        *,
+        event_id: str | None = None,
+        replica: str | None = None,
+    ) -> None:
+        self._write(
+            [
+                (
+                    "INSERT INTO feedback (trace_id, created, router, reward, task_loss, detail, confidence, "
+                    "event_id, replica) VALUES (%s, %s, %s, %s, %s, %s, "
+                    "(SELECT confidence FROM trace_summaries WHERE trace_id = %s), %s, %s)",
+                    (trace_id, time.time(), router, reward, task_loss, json.dumps(detail), trace_id, event_id, replica),
+                )
+            ]
+        )
+
+    def feedback_for(self, trace_id: str) -> list[dict[str, Any]]:
+        return self._feedback_rows("WHERE trace_id = %s", (trace_id,))
+
+    def feedback(self) -> list[dict[str, Any]]:
+        return self._feedback_rows()
+
+    def _feedback_rows(self, where: str = "", params: tuple = ()) -> list[dict[str, Any]]:
+        rows = self._read(
+            f"SELECT id, trace_id, created, router, reward, task_loss, detail, event_id, replica FROM feedback {where} "
+            "ORDER BY id",
+            params,
+        )
+        return [feedback_row_dict(r) for r in rows]
+
+    def count(self, table: str) -> int:
+        if table not in COUNTED_TABLES:
+            raise ValueError(f"unknown table {table!r}")
+        return int(self._read(f"SELECT COUNT(*) FROM {table}")[0][0])
+
+    # -- router and expert state -----------------------------------------------------------------------
+    def save_router(self, router_id: str, state: dict[str, Any], version: int) -> None:
+        scalars, arrays = split_state(state)
+        statements: list[tuple[str, tuple]] = [
+            (
+                "INSERT INTO router_state VALUES (%s, %s, %s, %s, %s) ON CONFLICT (router_id) DO UPDATE SET "
+                "kind = EXCLUDED.kind, version = EXCLUDED.version, scalars = EXCLUDED.scalars, "
+                "updated = EXCLUDED.updated",
+                (router_id, str(state.get("kind", "")), version, json.dumps(scalars), time.time()),
+            ),
+            ("DELETE FROM router_arrays WHERE router_id = %s", (router_id,)),
+        ]
+        for name, array in arrays.items():
+            dtype, shape, data = array_row(array)
+            statements.append(
+                (
+                    "INSERT INTO router_arrays VALUES (%s, %s, %s, %s, %s)",
+                    (router_id, name, dtype, json.dumps(shape), data),
+                )
+            )
+        self._write(statements)
+
+    def router_version(self, router_id: str) -> int:
+        rows = self._read("SELECT version FROM router_state WHERE router_id = %s", (router_id,))
+        return int(rows[0][0]) if rows else 0
+
+    def load_router(self, router_id: str) -> tuple[dict[str, Any], int] | None:
+        with self._connection():  # one connection for both reads (inside a transaction: its snapshot)
+            rows = self._read("SELECT scalars, version FROM router_state WHERE router_id = %s", (router_id,))
+            if not rows:
+                return None
+            state = json.loads(rows[0][0])
+            for name, dtype, shape, data in self._read(
+                "SELECT name, dtype, shape, data FROM router_arrays WHERE router_id = %s", (router_id,)
+            ):
+                join_state(state, name, array_of(dtype, json.loads(shape), data))
+        return state, int(rows[0][1])
+
+    def saved_routers(self) -> list[str]:
+        return [row[0] for row in self._read("SELECT router_id FROM router_state ORDER BY router_id")]
+
+    def saved_experts(self) -> list[tuple[str, str]]:
+        return [tuple(row) for row in self._read("SELECT expert_id, name FROM expert_state ORDER BY name, expert_id")]
+
+    def reset_router(self, router_id: str, fresh: dict[str, Any] | None = None) -> bool:
+        with self.exclusive():
+            version = self.router_version(router_id)
+            existed = bool(self._read("SELECT 1 FROM router_state WHERE router_id = %s", (router_id,)))
+            if fresh is not None and existed:
+                self.save_router(router_id, fresh, version + 1)
+            else:
+                self._write(
+                    [
+                        ("DELETE FROM router_arrays WHERE router_id = %s", (router_id,)),
+                        ("DELETE FROM router_state WHERE router_id = %s", (router_id,)),
+                    ]
+                )
+        return existed
+
+    def reset_experts(self, name: str | None = None) -> int:
+        with self._transaction("learn") as conn:
+            where, params = ("WHERE name = %s OR expert_id = %s", (name, name)) if name is not None else ("", ())
+            return int(conn.execute(f"DELETE FROM expert_state {where}", params).rowcount)
+
+    def save_expert(self, expert_id: str, name: str, state: dict[str, Any], version: int = 0) -> None:
+        self._write(
+            [
+                (
+                    "INSERT INTO expert_state (expert_id, name, state, updated, version) VALUES (%s, %s, %s, %s, %s) "
+                    "ON CONFLICT (expert_id) DO UPDATE SET name = EXCLUDED.name, state = EXCLUDED.state, "
+                    "updated = EXCLUDED.updated, version = EXCLUDED.version",
+                    (expert_id, name, json.dumps(state), time.time(), version),
+                )
+            ]
+        )
+
+    def expert_version(self, expert_id: str) -> int:
+        rows = self._read("SELECT version FROM expert_state WHERE expert_id = %s", (expert_id,))
+        return int(rows[0][0]) if rows else 0
+
+    def load_expert(self, expert_id: str) -> tuple[dict[str, Any], int] | None:
+        rows = self._read("SELECT state, version FROM expert_state WHERE expert_id = %s", (expert_id,))
+        return (json.loads(rows[0][0]), int(rows[0][1])) if rows else None
+
+    # -- what `himoe stats` reads -----------------------------------------------------------------------
+    def summary_groups(self) -> list[tuple]:
+        return self._read(
+            "SELECT answered, error_kind, router, picks, COUNT(*), SUM(cost_units), COUNT(cost_units), "
+            "SUM(disagreement), COUNT(disagreement) FROM trace_summaries "
+            "GROUP BY answered, error_kind, router, picks"
+        )
+
+    def reward_summary(self) -> tuple[int, float | None]:
+        count, mean = self._read("SELECT COUNT(reward), AVG(reward) FROM feedback")[0]
+        return int(count), mean
+
+    def latency_percentiles(self, percents: Iterable[float]) -> dict[float, float | None]:
+        """Interpolated as numpy's default does (percentile_cont), over answered requests."""
+        percents = list(percents)
+        if not percents:
+            return {}
+        values = self._read(
+            "SELECT percentile_cont(%s::float8[]) WITHIN GROUP (ORDER BY elapsed_ms) FROM trace_summaries "
+            "WHERE answered = 1 AND elapsed_ms IS NOT NULL",
+            ([q / 100.0 for q in percents],),
+        )[0][0]
+        return {q: (values[i] if values is not None else None) for i, q in enumerate(percents)}
+
+    def calibration_bins(self, inner_edges: list[float]) -> list[tuple[int, int, float, float]]:
+        case = " ".join(f"WHEN confidence <= %s THEN {i}" for i in range(len(inner_edges)))
+        return [
+            (int(b), int(n), float(correct), float(confidence))
+            for b, n, correct, confidence in self._read(
+                f"SELECT CASE {case} ELSE {len(inner_edges)} END AS bin, COUNT(*), "
+                "SUM(CASE WHEN reward >= 0.5 THEN 1.0 ELSE 0.0 END), SUM(confidence) FROM feedback "
+                "WHERE reward IS NOT NULL AND confidence IS NOT NULL GROUP BY bin",
+                inner_edges,
+            )
+        ]
+
+    def recent_answered_traces(self, n: int) -> list[str]:
+        return [
+            row[0]
+            for row in self._read(
+                "SELECT t.trace FROM (SELECT trace_id, created, seq FROM trace_summaries WHERE answered = 1 "
+                "ORDER BY created DESC, seq DESC LIMIT %s) s JOIN traces t ON t.trace_id = s.trace_id "
+                "ORDER BY s.created DESC, s.seq DESC",
+                (n,),
+            )
+        ]
+
+
+def _password(url: str) -> str | None:
+    from urllib.parse import unquote, urlsplit
+
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return None
+    return unquote(password) if password else None
