@@ -65,11 +65,13 @@ def positionals_of(parser: argparse.ArgumentParser) -> list[str]:
 GLOBAL_OPTIONS = options_of(build_parser(), nested=False)
 TEXT = CLI_MD.read_text(encoding="utf-8")
 SECTIONS = sections(TEXT)
-COMMAND_SECTIONS = {
-    m.group(1): body
-    for title, body in SECTIONS.items()
-    if (m := re.fullmatch(r"`himoe ([a-z][a-z-]*)(?: [a-z]+)?`", title))
-}
+COMMAND_SECTIONS: dict[str, str] = {}
+for (
+    title,
+    body,
+) in SECTIONS.items():  # a command with actions (`himoe state reset`, `… migrate`): their sections together
+    if m := re.fullmatch(r"`himoe ([a-z][a-z-]*)(?: [a-z]+)?`", title):
+        COMMAND_SECTIONS[m.group(1)] = COMMAND_SECTIONS.get(m.group(1), "") + body
 COMMANDS = subcommands()
 
 

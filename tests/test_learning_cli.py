@@ -121,7 +121,7 @@ def test_run_feedback_stats_evaluate(cli):
     try:
         rows = store.feedback()
         state, _ = store.load_router("r")
-        expert_state = store.load_expert(picked["id"])
+        expert_state, _ = store.load_expert(picked["id"])
     finally:
         store.close()
     assert [r["reward"] for r in rows] == [1.0, 0.25]

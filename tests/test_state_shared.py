@@ -243,3 +243,25 @@ def test_the_fallback_private_cluster_runs_a_store(private_postgres):
         assert store.load_expert("e") == ({"n": 1}, 1)
     finally:
         store.close()
+
+
+def test_late_feedback_is_kept_and_reported_as_late(location, himoe_main, tmp_path):
+    experts = [ConstantExpert("alpha", value="a")]
+    late = {"state": {**state_table(location), "reward_window_s": 0.0}}
+    with HiMoE(experts=experts, entry_points=False, environ={}, config=late) as moe:
+        ids = [moe.run_sync(f"request {i}").trace_id for i in range(3)]
+        time.sleep(0.01)  # past the window of 0 s
+        for trace_id in ids[:2]:
+            moe.feedback(trace_id, reward=1.0)
+        stats = moe.stats()
+        assert (stats["feedback"], stats["feedback_late"], stats["reward_window_s"]) == (2, 2, 0.0)
+        assert len(moe.trainer.store.feedback()) == 2  # kept
+    on_time = {"state": {**state_table(location), "reward_window_s": 3600.0}}
+    with HiMoE(experts=experts, entry_points=False, environ={}, config=on_time) as moe:
+        assert moe.stats()["feedback_late"] == 0
+    config = tmp_path / "himoe.toml"
+    key = "url" if location.startswith("postgresql://") else "path"
+    config.write_text(f'[state]\n{key} = "{location}"\nreward_window_s = 0\n')
+    result = himoe_main(["stats", "--config", str(config)])
+    assert result.code == 0, result
+    assert "feedback 2 (2 late: after the 0 s reward window)" in result.out

@@ -13,7 +13,7 @@ import traceback
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from .._errors import MoeError, StateError
+from .._errors import ConfigError, MoeError, StateError
 from .._version import __version__
 from .command_parser import CommandParser, one_line
 from .serve_command import add_serve_command
@@ -112,6 +112,14 @@ def build_parser() -> argparse.ArgumentParser:
     reset.add_argument("--config", metavar="FILE", help="a himoe TOML config (its routers and [state] path)")
     reset.add_argument("--json", action="store_true", help="machine-readable output")
     reset.set_defaults(handler=_state_reset)
+    migrate = state_commands.add_parser(
+        "migrate", parents=[common], help="copy the state file into a PostgreSQL database that replicas share"
+    )
+    migrate.add_argument("--to", required=True, metavar="URL", help="the target: postgresql://user@host:5432/db")
+    migrate.add_argument("--from", dest="source", metavar="FILE", help="the state file (default: the configured one)")
+    migrate.add_argument("--config", metavar="FILE", help="a himoe TOML config (for its [state] path)")
+    migrate.add_argument("--json", action="store_true", help="machine-readable output")
+    migrate.set_defaults(handler=_state_migrate)
 
     evaluate = add_command("evaluate", help="estimate offline how a router would do on logged decisions")
     evaluate.add_argument("--router", required=True, help="the candidate router (an id from the config)")
@@ -327,6 +335,32 @@ def _stats(args: argparse.Namespace) -> int:
         _print_json(stats)
     else:
         print_stats(stats)
+    return 0
+
+
+def _state_migrate(args: argparse.Namespace) -> int:
+    from .._config.config_parsing import load_config
+    from ..state.state_copy import copy_state
+    from ..state.state_location import check_state_url, is_url, redact_url, state_target
+
+    url = check_state_url(args.to, "--to")
+    if args.source is not None:
+        source = args.source
+    else:
+        source = state_target(load_config(args.config)["state"])
+        if is_url(source):
+            raise ConfigError(
+                f"the configured state is already a PostgreSQL store ({redact_url(str(source))}); "
+                "give the SQLite file to copy with --from FILE"
+            )
+    copied = copy_state(source, url)
+    if args.json:
+        _print_json({"from": str(source), "to": redact_url(url), "copied": copied})
+    else:
+        print(
+            f"copied {str(source)!r} into {redact_url(url)}: "
+            + ", ".join(f"{n} {table.replace('_', ' ')}" for table, n in copied.items())
+        )
     return 0
 
 

@@ -326,7 +326,11 @@ def print_stats(stats: dict[str, Any]) -> None:
         return "-" if value is None else format(value, spec)
 
     print(f"state: {stats['state']}")
-    print(f"requests {stats['requests']}, answered {stats['answered']}, feedback {stats['feedback']}")
+    late = stats.get("feedback_late")
+    print(
+        f"requests {stats['requests']}, answered {stats['answered']}, feedback {stats['feedback']}"
+        + (f" ({late} late: after the {stats['reward_window_s']:g} s reward window)" if late else "")
+    )
     if stats["errors"]:
         print("errors: " + ", ".join(f"{k} {v}" for k, v in stats["errors"].items()))
     rows = [

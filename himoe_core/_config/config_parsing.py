@@ -17,7 +17,7 @@ from .._errors import ConfigError
 from .._input import InputKind, InputLimits
 from .._orchestrator.route_rule import RouteRule
 from ..state.state_location import check_state_url, redact_url
-from ..state.state_schema import DEFAULT_MAX_TRACES, DEFAULT_RETENTION_DAYS
+from ..state.state_schema import DEFAULT_MAX_TRACES, DEFAULT_RETENTION_DAYS, DEFAULT_REWARD_WINDOW_S
 
 DEFAULT_BUDGET_MS = 1000.0
 MAX_DEPTH = 32
@@ -46,7 +46,6 @@ STATE_KEYS = {
     "default_reward",
     "replica",
 }
-DEFAULT_REWARD_WINDOW_S = 3600.0
 MAX_RETENTION_DAYS = 36_500_000.0
 MAX_TRACES_LIMIT = 2**53
 RULE_KEYS = {"router", "task_prefix", "input", "fallbacks", "shadows"}

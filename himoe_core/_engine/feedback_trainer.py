@@ -27,7 +27,7 @@ from .._router.router_trait import Router
 from .._value import to_value
 from ..state.decision_event import DecisionEvent
 from ..state.state_location import exists, is_url, open_state_store, redact_url, state_target
-from ..state.state_schema import DEFAULT_MAX_TRACES, DEFAULT_RETENTION_DAYS, split_state
+from ..state.state_schema import DEFAULT_MAX_TRACES, DEFAULT_RETENTION_DAYS, DEFAULT_REWARD_WINDOW_S, split_state
 from ..state.state_store_trait import StateStore
 from .refit_worker import RefitWorker
 from .trace_record import TraceRecord
@@ -64,6 +64,8 @@ class FeedbackTrainer:
         self.path = state_target(state)
         self.flush_every = int(state.get("flush_every", 64))
         self.retention = {key: state[key] for key in ("retention_days", "max_traces") if key in state}
+        self.reward_window_s = float(state.get("reward_window_s", DEFAULT_REWARD_WINDOW_S))
+        self.default_reward = state.get("default_reward")
         self.replica = str(state.get("replica") or f"{socket.gethostname()}:{os.getpid()}")
         self._store: StateStore | None = None
         self._lock = threading.RLock()

@@ -172,7 +172,13 @@ class HiMoE:
 
         store = self._state_for("stats")
         self.trainer.flush()
-        return stored_stats(store, window=window)
+        stats = stored_stats(store, window=window)
+        # Rewards given after their decision's reward window: kept (and learned from inline),
+        # but a learner joining the log in SQL sees the decision without them.
+        on_time, late = store.feedback_timeliness(self.trainer.reward_window_s)
+        stats["feedback_late"] = late
+        stats["reward_window_s"] = self.trainer.reward_window_s
+        return stats
 
     def reset_state(
         self, *, router: str | None = None, expert: str | None = None, everything: bool = False

@@ -334,23 +334,24 @@ class PostgresStateStore:
             self._trace_count(conn)
             ids = [row[0] for row in latest]
             known = conn.execute("SELECT COUNT(*) FROM trace_summaries WHERE trace_id = ANY(%s)", (ids,)).fetchone()[0]
-            with conn.cursor() as cur:
-                cur.executemany(
-                    "INSERT INTO traces (trace_id, created, router, input_kind, input_task, input_data, trace) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (trace_id) DO UPDATE SET seq = DEFAULT, "
-                    "created = EXCLUDED.created, router = EXCLUDED.router, input_kind = EXCLUDED.input_kind, "
-                    "input_task = EXCLUDED.input_task, input_data = EXCLUDED.input_data, trace = EXCLUDED.trace",
-                    [(tid, now, router, kind, task, data, text) for tid, router, kind, task, data, text, _ in latest],
-                )
-                cur.executemany(
-                    "INSERT INTO trace_summaries (trace_id, created, router, answered, error_kind, elapsed_ms, "
-                    "cost_units, confidence, disagreement, picks) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-                    "ON CONFLICT (trace_id) DO UPDATE SET seq = DEFAULT, created = EXCLUDED.created, "
-                    "router = EXCLUDED.router, answered = EXCLUDED.answered, error_kind = EXCLUDED.error_kind, "
-                    "elapsed_ms = EXCLUDED.elapsed_ms, cost_units = EXCLUDED.cost_units, "
-                    "confidence = EXCLUDED.confidence, disagreement = EXCLUDED.disagreement, picks = EXCLUDED.picks",
-                    summaries,
-                )
+            _insert_rows(
+                conn,
+                "INSERT INTO traces (trace_id, created, router, input_kind, input_task, input_data, trace) VALUES {} "
+                "ON CONFLICT (trace_id) DO UPDATE SET seq = DEFAULT, created = EXCLUDED.created, "
+                "router = EXCLUDED.router, input_kind = EXCLUDED.input_kind, input_task = EXCLUDED.input_task, "
+                "input_data = EXCLUDED.input_data, trace = EXCLUDED.trace",
+                [(tid, now, router, kind, task, data, text) for tid, router, kind, task, data, text, _ in latest],
+            )
+            _insert_rows(
+                conn,
+                "INSERT INTO trace_summaries (trace_id, created, router, answered, error_kind, elapsed_ms, "
+                "cost_units, confidence, disagreement, picks) VALUES {} "
+                "ON CONFLICT (trace_id) DO UPDATE SET seq = DEFAULT, created = EXCLUDED.created, "
+                "router = EXCLUDED.router, answered = EXCLUDED.answered, error_kind = EXCLUDED.error_kind, "
+                "elapsed_ms = EXCLUDED.elapsed_ms, cost_units = EXCLUDED.cost_units, "
+                "confidence = EXCLUDED.confidence, disagreement = EXCLUDED.disagreement, picks = EXCLUDED.picks",
+                summaries,
+            )
             self._add_to_count(conn, len(ids) - known)
             self._prune(conn, max(PRUNE_AT_LEAST, 2 * len(rows)), time.time())
 
@@ -392,10 +393,11 @@ class PostgresStateStore:
     def record_decisions(self, events: list[DecisionEvent]) -> None:
         if not events:
             return
-        with self._transaction("log") as conn, conn.cursor() as cur:
-            cur.executemany(
+        with self._transaction("log") as conn:
+            _insert_rows(
+                conn,
                 "INSERT INTO decisions (trace_id, router, record, event_id, replica, model_version, created) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (trace_id, router) DO NOTHING",
+                "VALUES {} ON CONFLICT (trace_id, router) DO NOTHING",
                 [(e.trace_id, e.router, e.record, e.event_id, e.replica, e.model_version, e.created) for e in events],
             )
 
@@ -623,6 +625,13 @@ class PostgresStateStore:
                 (n,),
             )
         ]
+
+
+def _insert_rows(conn: Any, sql: str, rows: list[tuple]) -> None:
+    """`sql` (its `{}` the VALUES row) once per row, pipelined: psycopg prepares it once and sends
+    the rows back to back (statements of many rows each cost more: a new text, parsed, per size)."""
+    with conn.cursor() as cur:
+        cur.executemany(sql.format("(" + ", ".join(["%s"] * len(rows[0])) + ")"), rows)
 
 
 def _password(url: str) -> str | None:

@@ -17,6 +17,8 @@ model version and time on each decision; event id and replica on each feedback r
 APPLICATION = "himoe"
 DEFAULT_RETENTION_DAYS = 30.0
 DEFAULT_MAX_TRACES = 100_000
+DEFAULT_REWARD_WINDOW_S = 3600.0
+"""Feedback given later than this after its decision is late: kept, and reported as late."""
 PRUNE_AT_LEAST = 256
 """Each trace write deletes at most max(this, twice the rows written) expired traces: a backlog
 (a lowered max_traces, a store idle for months) is worked off over a few writes, never in one."""
