@@ -241,11 +241,12 @@ class PostgresStateStore:
         with self._transaction("learn"):
             yield
 
-    def _read(self, sql: str, params: tuple | list = ()) -> list[tuple]:
+    def _read(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> list[tuple[Any, ...]]:
         with self._connection() as conn:
-            return conn.execute(sql, params).fetchall()
+            rows: list[tuple[Any, ...]] = conn.execute(sql, params).fetchall()
+            return rows
 
-    def _write(self, statements: Iterable[tuple[str, tuple]]) -> None:
+    def _write(self, statements: Iterable[tuple[str, tuple[Any, ...]]]) -> None:
         with self._transaction("write") as conn:
             for sql, params in statements:
                 conn.execute(sql, params)
@@ -482,7 +483,7 @@ class PostgresStateStore:
     def feedback(self) -> list[dict[str, Any]]:
         return self._feedback_rows()
 
-    def _feedback_rows(self, where: str = "", params: tuple = ()) -> list[dict[str, Any]]:
+    def _feedback_rows(self, where: str = "", params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         rows = self._read(
             f"SELECT id, trace_id, created, router, reward, task_loss, detail, event_id, replica FROM feedback {where} "
             "ORDER BY id",
@@ -498,7 +499,7 @@ class PostgresStateStore:
     # -- router and expert state -----------------------------------------------------------------------
     def save_router(self, router_id: str, state: dict[str, Any], version: int) -> None:
         scalars, arrays = split_state(state)
-        statements: list[tuple[str, tuple]] = [
+        statements: list[tuple[str, tuple[Any, ...]]] = [
             (
                 "INSERT INTO router_state VALUES (%s, %s, %s, %s, %s) ON CONFLICT (router_id) DO UPDATE SET "
                 "kind = EXCLUDED.kind, version = EXCLUDED.version, scalars = EXCLUDED.scalars, "
@@ -580,7 +581,7 @@ class PostgresStateStore:
         return (json.loads(rows[0][0]), int(rows[0][1])) if rows else None
 
     # -- what `himoe stats` reads -----------------------------------------------------------------------
-    def summary_groups(self) -> list[tuple]:
+    def summary_groups(self) -> list[tuple[Any, ...]]:
         return self._read(
             "SELECT answered, error_kind, router, picks, COUNT(*), SUM(cost_units), COUNT(cost_units), "
             "SUM(disagreement), COUNT(disagreement) FROM trace_summaries "
@@ -627,7 +628,7 @@ class PostgresStateStore:
         ]
 
 
-def _insert_rows(conn: Any, sql: str, rows: list[tuple]) -> None:
+def _insert_rows(conn: Any, sql: str, rows: list[tuple[Any, ...]]) -> None:
     """`sql` (its `{}` the VALUES row) once per row, pipelined: psycopg prepares it once and sends
     the rows back to back (statements of many rows each cost more: a new text, parsed, per size)."""
     with conn.cursor() as cur:

@@ -166,7 +166,7 @@ class SqliteStateStore:
 
     def __init__(
         self,
-        path: str | os.PathLike | None = None,
+        path: str | os.PathLike[str] | None = None,
         *,
         retention_days: float = DEFAULT_RETENTION_DAYS,
         max_traces: int = DEFAULT_MAX_TRACES,
@@ -331,8 +331,7 @@ class SqliteStateStore:
                 f"state file {str(self.path)!r} has no valid schema version ({version!r}); "
                 "it was left untouched — move it away or point HIMOE_STATE elsewhere"
             )
-        version = int(version)
-        if version > SCHEMA_VERSION:
+        if int(version) > SCHEMA_VERSION:
             raise StateError(
                 f"state file {str(self.path)!r} has schema version {version}, newer than this "
                 f"himoe understands ({SCHEMA_VERSION}); upgrade himoe — the file was left untouched"
@@ -391,12 +390,12 @@ class SqliteStateStore:
             finally:
                 self._in_transaction = False
 
-    def _write(self, statements: Iterable[tuple[str, tuple]]) -> None:
+    def _write(self, statements: Iterable[tuple[str, tuple[Any, ...]]]) -> None:
         with self.exclusive():
             for sql, params in statements:
                 self._conn.execute(sql, params)
 
-    def _read(self, sql: str, params: tuple = ()) -> list[tuple]:
+    def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock, self._translated():
             return self._conn.execute(sql, params).fetchall()
 
@@ -465,7 +464,7 @@ class SqliteStateStore:
             return int(rows[0][0])
         count = self._conn.execute("SELECT COUNT(*) FROM trace_summaries").fetchone()[0]  # once per file
         self._conn.execute("INSERT INTO meta VALUES ('trace_count', ?)", (str(count),))
-        return count
+        return int(count)
 
     def _add_to_count(self, change: int) -> None:
         count = self._trace_count()
@@ -506,7 +505,7 @@ class SqliteStateStore:
         )
 
     # -- what `himoe stats` reads ------------------------------------------------------------------
-    def summary_groups(self) -> list[tuple]:
+    def summary_groups(self) -> list[tuple[Any, ...]]:
         """Every kept trace counted in one pass: (answered, error kind, router, picks JSON, rows,
         cost sum, cost count, disagreement sum, disagreement count) per distinct combination."""
         with self._lock, self._translated():
@@ -519,7 +518,8 @@ class SqliteStateStore:
     def reward_summary(self) -> tuple[int, float | None]:
         """(rows with a reward, their mean reward)."""
         with self._lock, self._translated():
-            return self._conn.execute("SELECT COUNT(reward), AVG(reward) FROM feedback").fetchone()
+            count, mean = self._conn.execute("SELECT COUNT(reward), AVG(reward) FROM feedback").fetchone()
+            return int(count), mean
 
     def latency_percentiles(self, percents: Iterable[float]) -> dict[float, float | None]:
         """Percentiles of answered requests' latency, interpolated as numpy's default does,
@@ -567,7 +567,7 @@ class SqliteStateStore:
                     (n,),
                 )
             ]
-            found = {}
+            found: dict[str, str] = {}
             for chunk in chunks(ids, IDS_PER_STATEMENT):
                 found.update(
                     self._conn.execute(
@@ -671,7 +671,7 @@ class SqliteStateStore:
     def feedback(self) -> list[dict[str, Any]]:
         return self._feedback_rows()
 
-    def _feedback_rows(self, where: str = "", params: tuple = ()) -> list[dict[str, Any]]:
+    def _feedback_rows(self, where: str = "", params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         rows = self._read(
             f"SELECT id, trace_id, created, router, reward, task_loss, detail, event_id, replica FROM feedback {where} "
             "ORDER BY id",
@@ -688,7 +688,7 @@ class SqliteStateStore:
     def save_router(self, router_id: str, state: dict[str, Any], version: int) -> None:
         """Replace a router's state: scalars as JSON, arrays as bytes with dtype and shape."""
         scalars, arrays = split_state(state)
-        statements: list[tuple[str, tuple]] = [
+        statements: list[tuple[str, tuple[Any, ...]]] = [
             (
                 "INSERT OR REPLACE INTO router_state VALUES (?, ?, ?, ?, ?)",
                 (router_id, str(state.get("kind", "")), version, json.dumps(scalars), time.time()),
@@ -748,7 +748,7 @@ class SqliteStateStore:
         with self.exclusive():
             where, params = ("WHERE name = ? OR expert_id = ?", (name, name)) if name is not None else ("", ())
             self._conn.execute(f"DELETE FROM expert_state {where}", params)
-            return self._conn.execute("SELECT changes()").fetchone()[0]
+            return int(self._conn.execute("SELECT changes()").fetchone()[0])
 
     def save_expert(self, expert_id: str, name: str, state: dict[str, Any], version: int = 0) -> None:
         self._write(
@@ -777,7 +777,7 @@ def _run_script(conn: sqlite3.Connection, script: str) -> None:
             conn.execute(statement)
 
 
-def _marks(items: list) -> str:
+def _marks(items: list[Any]) -> str:
     return ", ".join("?" * len(items))
 
 

@@ -37,7 +37,7 @@ _TABLES: list[tuple[str, str, str]] = [
 COPIED = [table for table, _, _ in _TABLES]
 
 
-def copy_state(source: str | os.PathLike, url: str) -> dict[str, int]:
+def copy_state(source: str | os.PathLike[str], url: str) -> dict[str, int]:
     """Copy the state file at `source` into the PostgreSQL store at `url` (created or migrated
     first); rows copied per table. The file is only read (migrated to the current schema first,
     as any himoe opening it would). A store already holding traces, decisions, feedback or learned

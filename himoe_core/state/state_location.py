@@ -70,18 +70,18 @@ def state_target(state: Mapping[str, Any]) -> str | Path:
     if state.get("url"):
         return str(state["url"])
     if state.get("path"):
-        return state["path"]
+        return str(state["path"])
     env = os.environ.get("HIMOE_STATE_URL")
     if env:
         return check_state_url(env, "HIMOE_STATE_URL")
     return default_state_path()
 
 
-def is_url(target: str | os.PathLike) -> bool:
+def is_url(target: str | os.PathLike[str]) -> bool:
     return isinstance(target, str) and target.split("://", 1)[0].lower() in URL_SCHEMES and "://" in target
 
 
-def open_state_store(target: str | os.PathLike, **retention: Any) -> StateStore:
+def open_state_store(target: str | os.PathLike[str], **retention: Any) -> StateStore:
     """The store at `target`: a PostgreSQL URL, or an SQLite file path (':memory:' too)."""
     if is_url(target):
         from .postgres_state_store import PostgresStateStore
@@ -92,6 +92,6 @@ def open_state_store(target: str | os.PathLike, **retention: Any) -> StateStore:
     return SqliteStateStore(target, **retention)
 
 
-def exists(target: str | os.PathLike) -> bool:
+def exists(target: str | os.PathLike[str]) -> bool:
     """Whether there may be saved state to restore: a URL always, a file once it exists."""
     return is_url(target) or str(target) == ":memory:" or Path(target).exists()

@@ -26,14 +26,14 @@ IDS_PER_STATEMENT = 500  # trace ids bound in one `IN (…)`
 COUNTED_TABLES = frozenset({"traces", "trace_summaries", "feedback", "router_state", "expert_state", "decisions"})
 
 
-def summary_row(trace_id: str, trace: dict[str, Any], created: float) -> tuple:
+def summary_row(trace_id: str, trace: dict[str, Any], created: float) -> tuple[Any, ...]:
     """The narrow row `himoe stats` aggregates, for one trace."""
     from .._learning.metrics import trace_summary
 
     return (trace_id, created, *trace_summary(trace if isinstance(trace, dict) else {}))
 
 
-def chunks(items: list, size: int) -> Iterator[list]:
+def chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
@@ -78,7 +78,7 @@ def array_of(dtype: str, shape: list[int], data: bytes) -> np.ndarray:
     return np.frombuffer(bytes(data), dtype=np.dtype(dtype)).reshape(shape).copy()
 
 
-def feedback_row_dict(row: tuple) -> dict[str, Any]:
+def feedback_row_dict(row: tuple[Any, ...]) -> dict[str, Any]:
     """A feedback row (id, trace id, created, router, reward, task loss, detail JSON, event id,
     replica) as a dict."""
     import json
@@ -96,7 +96,9 @@ def feedback_row_dict(row: tuple) -> dict[str, Any]:
     }
 
 
-def joined(rows: list[tuple], reward_window_s: float, default_reward: float | None, now: float) -> list[JoinedDecision]:
+def joined(
+    rows: list[tuple[Any, ...]], reward_window_s: float, default_reward: float | None, now: float
+) -> list[JoinedDecision]:
     """Decisions with the reward of their window (or the default once it passed), up to the
     first one whose window is still open without a reward. Both backends' joins end here."""
     found = []

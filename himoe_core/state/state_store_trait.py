@@ -23,8 +23,11 @@ class StateStore(Protocol):
     `StateError` naming it (a URL without its password) and what to do.
     """
 
-    location: str
-    """The file path, or the URL without its password: what messages and `himoe stats` show."""
+    @property
+    def location(self) -> str:
+        """The file path, or the URL without its password: what messages and `himoe stats` show."""
+        ...
+
     retention_days: float
     max_traces: int
 
@@ -138,7 +141,7 @@ class StateStore(Protocol):
         ...
 
     # -- what `himoe stats` reads (aggregated by the store, in bounded memory) -----------------------
-    def summary_groups(self) -> list[tuple]: ...
+    def summary_groups(self) -> list[tuple[Any, ...]]: ...
 
     def reward_summary(self) -> tuple[int, float | None]: ...
 
