@@ -93,7 +93,7 @@ class FeedbackTrainer:
     @property
     def location(self) -> str:
         """Where the state is, as messages show it: the file, or the URL without its password."""
-        return redact_url(self.path) if is_url(self.path) else str(self.path)
+        return redact_url(str(self.path)) if is_url(self.path) else str(self.path)
 
     @property
     def store(self) -> StateStore:
@@ -444,13 +444,18 @@ class FeedbackTrainer:
             state = getattr(expert, "state_dict", None)
             loader = getattr(expert, "load_state_dict", None)
             key = str(eid)
-            saves = self.enabled and state is not None
-            if saves and loader is not None and self.store.expert_version(key) > self._expert_versions.get(key, 0):
-                saved_state, self._expert_versions[key] = self.store.load_expert(key)
-                loader(saved_state)
+            if self.enabled and state is not None and loader is not None:
+                saved = (
+                    self.store.load_expert(key)
+                    if self.store.expert_version(key) > self._expert_versions.get(key, 0)
+                    else None
+                )
+                if saved is not None:
+                    loader(saved[0])
+                    self._expert_versions[key] = saved[1]
             learn(decision.input, output, reward, expected=expected)
             taught.append(expert.name)
-            if saves:
+            if self.enabled and state is not None:
                 version = self._expert_versions.get(key, 0) + 1
                 self.store.save_expert(key, expert.name, state(), version)
                 self._expert_versions[key] = version
