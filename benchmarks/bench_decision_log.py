@@ -2,6 +2,7 @@
 
     python benchmarks/bench_decision_log.py                      # PostgreSQL: the local test server
     python benchmarks/bench_decision_log.py --postgres URL       # another server (a temporary schema)
+    python benchmarks/bench_decision_log.py --expert-cpu-us 1000 # experts that each use 1 ms of CPU
     python benchmarks/bench_decision_log.py --requests 600 --quick-store   # a smoke run
 
 1. Per-request CPU of logging against logging off: three engines in one process and one trio
@@ -10,7 +11,8 @@
    (the order rotating every round). A batch ends with a flush, so the writer thread's work (trace
    JSON, decision codec, inserts) is counted in the batch that caused it. CPU = the whole
    process's (every thread), median over batches, per request. No-op experts make this the worst
-   case: the engine's own work is all there is to compare logging with.
+   case: the engine's own work is all there is to compare logging with; `--expert-cpu-us N` makes
+   each expert spin N µs of CPU instead, as a model running in the process would.
 2. Decisions logged per second: (a) through the engine — requests answered as fast as one trio
    task sends them, with the writer logging behind; decisions in the store / wall time, flush
    included; (b) the store alone — `record_decisions` of batches of 64 encoded decisions.
@@ -37,6 +39,20 @@ from himoe_core import HiMoE  # noqa: E402
 from himoe_core.state import DecisionEvent, open_state_store  # noqa: E402
 
 LOCAL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+class BusyExpert(NoopExpert):
+    """A no-op expert that first spins `cpu_us` microseconds of CPU (a model's work, in the process)."""
+
+    def __init__(self, name: str, cpu_us: int) -> None:
+        super().__init__(name)
+        self.cpu_s = cpu_us / 1e6
+
+    async def infer(self, x, ctx):
+        end = time.thread_time() + self.cpu_s
+        while time.thread_time() < end:
+            pass
+        return await super().infer(x, ctx)
 
 
 def config(state: dict) -> dict:
@@ -103,6 +119,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=6000, help="requests per side in part 1")
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--quick-store", action="store_true", help="fewer appends in part 2b")
+    parser.add_argument("--expert-cpu-us", type=int, default=0, help="CPU each expert spins per call (default 0)")
     args = parser.parse_args()
 
     import psycopg
@@ -113,7 +130,7 @@ def main() -> None:
     sep = "&" if "?" in args.postgres else "?"
     pg_url = f"{args.postgres}{sep}options=-csearch_path%3D{schema}"
     folder = tempfile.mkdtemp(prefix="himoe-bench-log-")
-    experts = [NoopExpert(f"noop-{i}") for i in range(4)]
+    experts = [BusyExpert(f"noop-{i}", args.expert_cpu_us) for i in range(4)]
     engines: dict[str, HiMoE] = {}
     try:
         engines = {
@@ -141,7 +158,8 @@ def main() -> None:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
     print(
-        f"himoe decision log, {args.requests} requests per side, batches of {args.batch}, load {os.getloadavg()[0]:.1f}"
+        f"himoe decision log, {args.requests} requests per side, batches of {args.batch}, experts spinning "
+        f"{args.expert_cpu_us} µs each (k = 2), load {os.getloadavg()[0]:.1f}"
     )
     print()
     print("| logging | CPU µs per request (all threads) | vs logging off |")
