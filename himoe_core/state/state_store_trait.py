@@ -69,7 +69,12 @@ class StateStore(Protocol):
         """Served decisions past position `after`, in log order, joined with their reward: the first
         reward given within `reward_window_s` of the decision, else `default_reward` once the
         window has passed. Stops at the first decision still waiting (its window open, no reward),
-        so that a consumer never skips one."""
+        so that a consumer never skips one.
+
+        Positions are in commit order: appends are serialised (SQLite's write lock, PostgreSQL's
+        log advisory lock held to commit), so a decision committed later always has a higher
+        position. Times are the deciding replica's clock (`DecisionEvent.created`) and the
+        feedback replica's: keep replicas' clocks in sync (NTP) for windows to mean the same."""
         ...
 
     def feedback_timeliness(self, reward_window_s: float) -> tuple[int, int]:
