@@ -24,7 +24,8 @@ TOPICS = {"apple": "alpha", "banana": "beta"}  # the topic word in the text → 
 
 
 def make_moe(kind: str, experts, *, dim: int = 256, k: int = 1, seed: int = 1, **options) -> HiMoE:
-    """A HiMoE with one router `r` of `kind` over `experts` (state off: these tests are about learning)."""
+    """A HiMoE with one router `r` of `kind` over `experts` (state off, and a budget no busy machine
+    uses up: these tests are about learning, not deadlines)."""
     table = {
         "kind": kind,
         "experts": [e.name for e in experts],
@@ -36,7 +37,10 @@ def make_moe(kind: str, experts, *, dim: int = 256, k: int = 1, seed: int = 1, *
     if kind != "symbolic" and kind != "static":
         table["encoder"] = {"id": "hashing", "dim": dim}
     return HiMoE(
-        experts=experts, entry_points=False, environ={}, config={"routers": {"r": table}, "state": {"enabled": False}}
+        experts=experts,
+        entry_points=False,
+        environ={},
+        config={"himoe": {"budget_ms": 60_000}, "routers": {"r": table}, "state": {"enabled": False}},
     )
 
 
@@ -477,7 +481,10 @@ def linear_on_large_features(optimizer: str) -> tuple[float, float]:
     }
     right = 0
     with HiMoE(
-        experts=experts, entry_points=False, environ={}, config={"routers": {"r": table}, "state": {"enabled": False}}
+        experts=experts,
+        entry_points=False,
+        environ={},
+        config={"himoe": {"budget_ms": 60_000}, "routers": {"r": table}, "state": {"enabled": False}},
     ) as moe:
         for i in range(400):
             x = rng.uniform(0, 2, size=16).astype(np.float32)
