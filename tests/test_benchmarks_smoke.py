@@ -76,3 +76,17 @@ def test_the_compiled_overhead_comparison_names_real_modules_and_measures_the_pu
     result = compiled_overhead.measure(None, quick=True)  # the Cython side needs PyPI and a compiler
     assert result["compiled"] is False
     assert [row["k"] for row in result["rows"]] == [1, 4, 16]
+
+
+def test_the_many_experts_benchmark_runs_every_scenario(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_many_experts.py"), "--quick", "--sizes", "10,40"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, f"bench_many_experts.py --quick failed:\n{proc.stderr[-4000:]}"
+    for scenario in ("static", "declarative", "logistic"):
+        assert f"| {scenario} | 40 |" in proc.stdout, proc.stdout
+    assert "[bench]" in proc.stderr and "[bench]" not in proc.stdout

@@ -14,11 +14,11 @@ import numpy as np
 
 from .._engine.response import Response
 from .._errors import InvalidInput, MoeError
+from .._experts.expert_info import accepts
 from .._input import InputData, InputLimits
 
 if TYPE_CHECKING:
     from .._engine.himoe import HiMoE
-    from .._experts.expert_trait import Expert
 
 
 def input_from_args(args: argparse.Namespace) -> InputData:
@@ -160,6 +160,12 @@ def explanation(trace: dict[str, Any]) -> str:
         lines.extend(
             "  " + line for line in _table(("EXPERT", "GATE", "CALL", "MS", "CONF", "COST", "WEIGHT", "NOTE"), rows)
         )
+        rest = attempt.get("gate_rest")
+        if rest:
+            lines.append(
+                f"  … and {rest['count']:,} more candidates: gate mass {rest['mass']:.3f}, "
+                f"entropy {rest['entropy']:.3f} nats among them"
+            )
         mix = attempt.get("mix")
         if mix:
             lines.append(
@@ -228,7 +234,7 @@ def warm_up(moe: HiMoE, x: InputData | None = None, out: TextIO | None = sys.std
     experts = [
         e
         for _, _, e in moe.host.experts.items()
-        if callable(getattr(e, "warm_up", None)) and (x is None or _can_handle(e, x.routing_key()))
+        if callable(getattr(e, "warm_up", None)) and (x is None or accepts(e, x.routing_key(), x.kind.value))
     ]
     if not experts:
         return
@@ -247,13 +253,6 @@ def warm_up(moe: HiMoE, x: InputData | None = None, out: TextIO | None = sys.std
         loaded = list(pool.map(load, experts))
     if out is not None:
         print("   " + ", ".join(loaded) + "\n", file=out, flush=True)
-
-
-def _can_handle(expert: Expert, key: str) -> bool:
-    try:
-        return bool(expert.can_handle(key))
-    except Exception:  # the engine excludes such an expert too
-        return False
 
 
 def _brief_json(data: Any) -> str:

@@ -27,6 +27,7 @@ HIMOE_KEYS = {
     "budget_ms",
     "cost_budget",
     "trace_capacity",
+    "trace_candidates",
     "chain_plans",
     "max_chain_depth",
     "plugins_dir",
@@ -104,6 +105,7 @@ def load_config(source: str | os.PathLike[str] | Mapping[str, Any] | None) -> di
         raise ConfigError(f"himoe.budget_ms: expected a finite number of milliseconds, got {himoe['budget_ms']!r}")
     himoe["cost_budget"] = number(himoe.get("cost_budget", math.inf), "himoe.cost_budget", minimum=0.0)
     himoe["trace_capacity"] = integer(himoe.get("trace_capacity", 10_000), "himoe.trace_capacity", minimum=1)
+    himoe["trace_candidates"] = integer(himoe.get("trace_candidates", 16), "himoe.trace_candidates", minimum=1)
     himoe["chain_plans"] = boolean(himoe.get("chain_plans", False), "himoe.chain_plans")
     himoe["max_chain_depth"] = integer(himoe.get("max_chain_depth", 1), "himoe.max_chain_depth", minimum=0)
     if himoe.get("max_in_flight") != "auto":
@@ -257,7 +259,7 @@ def _check_router(router_id: str, table: dict[str, Any]) -> None:
     if not isinstance(experts, list) or not experts or not all(isinstance(e, str) and e for e in experts):
         raise ConfigError(
             f"{where}.experts: expected a non-empty list of expert names, 'domain:<d>', "
-            f"'plugin:<dist>' or '*', got {experts!r}"
+            f"'plugin:<dist>', '<prefix>*' or '*', got {experts!r}"
         )
     table["k"] = integer(table.get("k", 1), f"{where}.k", minimum=1)
     table.setdefault("aggregator", "best_score")

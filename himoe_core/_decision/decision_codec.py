@@ -88,7 +88,13 @@ def from_record(record: dict[str, Any]) -> Decision:
             scores=None
             if gate is None
             else GateScores(
-                [ExpertId.parse(e) for e in gate["ids"]], gate["logits"], gate["probs"], gate.get("estimates")
+                [ExpertId.parse(e) for e in gate["ids"]],
+                gate["logits"],
+                gate["probs"],
+                gate.get("estimates"),
+                count=gate.get("count"),
+                rest=gate.get("rest", 0.0),
+                whole_entropy=gate.get("entropy"),
             ),
             picks=[ExpertId.parse(e) for e in record["picks"]],
             propensity=float(record["propensity"]),
@@ -106,6 +112,9 @@ def from_record(record: dict[str, Any]) -> Decision:
 
 
 def _gate_record(scores: GateScores) -> dict[str, Any]:
+    """The listed candidates (with their estimates when the router gives them); over many,
+    also how many there were in all, the probability mass of the unlisted ones and the whole
+    gate's entropy (records written before #22 have none)."""
     gate: dict[str, Any] = {
         "ids": [str(eid) for eid in scores.ids],
         "logits": list(scores.logits),
@@ -113,6 +122,8 @@ def _gate_record(scores: GateScores) -> dict[str, Any]:
     }
     if scores.estimates is not None:
         gate["estimates"] = list(scores.estimates)
+    if scores.truncated:
+        gate.update(count=scores.count, rest=scores.rest, entropy=scores.entropy())
     return gate
 
 

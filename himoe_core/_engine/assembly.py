@@ -6,32 +6,11 @@ from typing import Any
 
 from .._config.config_parsing import ROUTER_COMMON_KEYS
 from .._errors import ConfigError, MoeError, PluginError
-from .._experts.expert_info import expert_domain
-from .._experts.expert_ref import ExpertRef
 from .._router.base_router import BaseRouter
 from .._router.expert_stats import ExpertStats
 from .._router.router_ref import RouterRef
 from ..plugins.plugin_host import PluginHost, _one_line
-
-
-def select_experts(host: PluginHost, patterns: list[str], where: str) -> list[ExpertRef]:
-    """Experts by name, `domain:<d>`, `plugin:<dist>` or `*`, in name order, without repeats."""
-    chosen: dict[str, ExpertRef] = {}
-    for pattern in patterns:
-        matched = []
-        for eid, name, expert in host.experts.items():
-            if pattern == "*" or pattern == name:
-                matched.append(ExpertRef(eid, expert))
-            elif pattern.startswith("domain:") and expert_domain(expert) == pattern[7:]:
-                matched.append(ExpertRef(eid, expert))
-            elif pattern.startswith("plugin:") and (host.experts.source_of(name) or "").split("==")[0] == pattern[7:]:
-                matched.append(ExpertRef(eid, expert))
-        if not matched and pattern != "*":
-            known = ", ".join(name for _, name in host.experts.list()) or "none installed"
-            raise ConfigError(f"{where}: {pattern!r} matches no installed expert (experts: {known})")
-        for ref in matched:
-            chosen.setdefault(ref.name, ref)
-    return [chosen[name] for name in sorted(chosen)]
+from .expert_index import ExpertIndex
 
 
 def build_encoder(host: PluginHost, spec: Any, where: str) -> Any:
@@ -58,6 +37,7 @@ def build_encoder(host: PluginHost, spec: Any, where: str) -> Any:
 
 def build_routers(host: PluginHost, config: dict[str, Any], stats: ExpertStats) -> dict[str, RouterRef]:
     routers: dict[str, RouterRef] = {}
+    index = ExpertIndex(host.experts)
     for router_id, table in config["routers"].items():
         where = f"routers.{router_id}"
         kind = table["kind"]
@@ -74,7 +54,7 @@ def build_routers(host: PluginHost, config: dict[str, Any], stats: ExpertStats) 
                 f"{', '.join(sorted(host.aggregators)) or 'none'}"
             )
         encoder = build_encoder(host, table.get("encoder"), f"{where}.encoder")
-        experts = select_experts(host, table["experts"], f"{where}.experts")
+        experts = index.select(table["experts"], f"{where}.experts")
         extra = {key: value for key, value in table.items() if key not in ROUTER_COMMON_KEYS}
         reserved = sorted(set(extra) & {"id", "policy", "stats"})
         if reserved:
@@ -103,6 +83,8 @@ def build_routers(host: PluginHost, config: dict[str, Any], stats: ExpertStats) 
             ) from exc
         if hasattr(router, "max_output_bytes"):
             router.max_output_bytes = config["limits"].max_output_bytes
+        if hasattr(router, "trace_candidates"):
+            router.trace_candidates = config["himoe"]["trace_candidates"]
         routers[router_id] = RouterRef(router_id, router, guarded=not _cuts_itself(router))
     return routers
 

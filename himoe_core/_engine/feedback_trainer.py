@@ -536,7 +536,8 @@ def _rewards(
 ) -> list[tuple[ExpertId, float]]:
     """(expert id, reward) for each pick to credit: the given per-expert scores, else the
     overall reward for every expert whose output counted in the answer."""
-    by_name = {name: eid for eid, name in names.items() if eid in decision.picks}
+    picks = set(decision.picks)
+    by_name = {name: eid for eid, name in names.items() if eid in picks}
     if scores:
         unknown = sorted(set(scores) - set(by_name))
         if unknown:

@@ -181,6 +181,8 @@ def attempt_atoms(decision: Decision, names: Mapping[Any, str], out: list[Any] |
         estimates = scores.estimates or (None,) * len(scores.ids)
         for eid, logit, prob, estimate in zip(scores.ids, scores.logits, scores.probs, estimates):
             out += (_id_text(eid), names.get(eid), logit, prob, estimate)
+        # Over many candidates the gate lists the top few and the picks: the rest in summary.
+        out += (scores.count, scores.rest, scores.entropy() if scores.truncated else None)
         # The probability the policy had of making the first pick (1.0 for a deterministic
         # gate); later picks follow from it, so they carry none.
         out.append(decision.propensity)
@@ -250,6 +252,9 @@ def render_attempt(atoms: Iterator[Any]) -> dict[str, Any]:
             if estimate is not None:
                 entry["estimate"] = _round6(estimate)
             gate.append(entry)
+        count, rest, whole = take(), take(), take()
+        if count > candidates:
+            trace["gate_rest"] = _gate_rest(count - candidates, rest, whole, [g["prob"] for g in gate])
         propensity = _round6(take())
         trace["picks"] = [
             {"expert": take(), "id": take(), "propensity": propensity if rank == 0 else None} for rank in range(picks)
@@ -291,6 +296,18 @@ def render_attempt(atoms: Iterator[Any]) -> dict[str, Any]:
     for _ in range(2 * take()):  # and its weights by id
         take()
     return trace
+
+
+def _gate_rest(count: int, mass: float, whole: float, listed: list[float]) -> dict[str, Any]:
+    """The summary of the candidates a gate does not list: how many, their probability mass,
+    and the entropy (nats) of their distribution renormalised, from the whole gate's entropy
+    H = −Σ p log p: the unlisted part is S = H + Σ_listed p log p, and their own entropy is
+    S / mass + log(mass)."""
+    import math
+
+    tail = whole + sum(p * math.log(p) for p in listed if p > 0.0)
+    own = tail / mass + math.log(mass) if mass > 0.0 else 0.0
+    return {"count": count, "mass": _round6(mass), "entropy": _round6(max(own, 0.0))}
 
 
 def request_atoms(
@@ -443,7 +460,16 @@ def decisions_of(atoms: tuple[Any, ...]) -> list[Decision]:
                 logits.append(take())
                 probs.append(take())
                 estimates.append(take())
-            scores = GateScores(ids, logits, probs, None if not estimates or None in estimates else estimates)
+            count, rest, whole = take(), take(), take()
+            scores = GateScores(
+                ids,
+                logits,
+                probs,
+                None if not estimates or None in estimates else estimates,
+                count=count,
+                rest=rest,
+                whole_entropy=whole,
+            )
             propensity = take()
             for _ in range(picks):
                 take()

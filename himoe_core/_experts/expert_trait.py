@@ -16,13 +16,20 @@ class Expert(Protocol):
     Required:
 
     - ``name``: unique, matching ``[a-z0-9][a-z0-9_.-]*``; its hash is the stable ExpertId.
-    - ``can_handle(task)``: a cheap symbolic test on the request's task hint (else its text).
+    - ``can_handle(task)``: a cheap symbolic test on the request's task hint (else its text);
+      optional for an expert that declares ``handles`` or ``input_kinds`` (below), which then
+      has the last word on the requests its declaration matched.
     - ``infer(x, ctx)``: the answer, as an ExpertOut or anything ``to_value`` accepts.
       ``async def infer`` runs on the trio loop and must not block; a plain ``def infer`` runs in
       a worker thread (blocking or CPU-bound work) and should poll ``ctx.cancel.is_cancelled()``
       when it runs long.
 
     Optional attributes, read when present:
+
+    - ``handles`` (tuple of str): the task prefixes it takes (``("math:", "calc:")``; any case,
+      leading spaces ignored) and ``input_kinds`` (tuple of ``"text"``, ``"bytes"``,
+      ``"features"``): routers index these, so that only the experts whose declaration matches
+      a request are considered; read once, when a router is built;
 
     - ``domain`` (str): the expert's domain, e.g. ``"planning"`` (default: from its module path
       ``experts/<domain>/``);

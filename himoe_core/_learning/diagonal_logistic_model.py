@@ -5,6 +5,7 @@ from typing import Any
 
 import numpy as np
 
+from .arm_table import ArmTable
 from .logistic_fit import fit_logistic
 
 
@@ -54,22 +55,52 @@ class DiagonalLogisticModel:
         self.prior = float(prior)
         self.dense = dense
         self._block_start = dim - dense  # coordinates before it are diagonal
-        self.mean: dict[int, np.ndarray] = {}
-        self.precision: dict[int, np.ndarray] = {}
-        self.block: dict[int, np.ndarray] = {}
+        # Per-arm parameters are the rows of one matrix each (arms × dim, arms × dense × dense),
+        # shared row numbers: a decision scores every candidate arm in one array operation,
+        # and an arm added later grows the matrices without touching what was learned.
+        self._rows: dict[int, int] = {}
+        self.mean = ArmTable(self._rows, (dim,))
+        self.precision = ArmTable(self._rows, (dim,))
+        self.block = ArmTable(self._rows, (dense, dense))
         # The block's inverse, kept up to date by Sherman–Morrison (each update adds a rank-one
         # term): a decision then costs a product, where solving the block cost ~80 µs an arm.
-        self._inverse: dict[int, np.ndarray] = {}
-        self.n: dict[int, int] = {}
+        self._inverse = ArmTable(self._rows, (dense, dense))
+        self.n = ArmTable(self._rows, (), np.int64)
+
+    def _tables(self) -> tuple[ArmTable, ...]:
+        return (self.mean, self.precision, self.block, self._inverse, self.n)
+
+    def _add(self, arms: list[int]) -> None:
+        """New arms at their prior, in new rows."""
+        start = len(self._rows)
+        for table in self._tables():
+            table.grow(start + len(arms))
+        for offset, arm in enumerate(arms):
+            self._rows[arm] = start + offset
+        new = slice(start, start + len(arms))
+        self.mean.array[new] = 0.0
+        self.precision.array[new] = self.prior
+        self.block.array[new] = np.eye(self.dense) * self.prior
+        self._inverse.array[new] = np.eye(self.dense) / self.prior
+        self.n.array[new] = 0
 
     def _arm(self, arm: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        if arm not in self.mean:
-            self.mean[arm] = np.zeros(self.dim)
-            self.precision[arm] = np.full(self.dim, self.prior)
-            self.block[arm] = np.eye(self.dense) * self.prior
-            self._inverse[arm] = np.eye(self.dense) / self.prior
-            self.n[arm] = 0
+        if arm not in self._rows:
+            self._add([arm])
         return self.mean[arm], self.precision[arm], self.block[arm]
+
+    def rows_of(self, arms: list[int] | np.ndarray) -> np.ndarray:
+        """The matrix rows of these arms (arms not seen yet are added at their prior)."""
+        rows = self._rows
+        missing = [arm for arm in dict.fromkeys(arms) if arm not in rows]
+        if missing:
+            self._add(missing)
+        return np.fromiter((rows[arm] for arm in arms), dtype=np.intp, count=len(arms))
+
+    @property
+    def arms(self) -> int:
+        """How many arms the model holds."""
+        return len(self._rows)
 
     def _check(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)
@@ -105,21 +136,29 @@ class DiagonalLogisticModel:
         self, arms: list[int], x: np.ndarray | tuple[np.ndarray, np.ndarray]
     ) -> tuple[np.ndarray, np.ndarray]:
         """Per arm, the logit m·x and its posterior standard deviation."""
+        return self.mean_and_width_at(self.rows_of([int(arm) for arm in arms]), x)
+
+    def mean_and_width_at(
+        self, rows: np.ndarray, x: np.ndarray | tuple[np.ndarray, np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """`mean_and_width` for the arms in these matrix rows (`rows_of`), all in one gather
+        of the non-zero columns: O(arms × non-zeros of x)."""
         idx, xi, xd = self._split(x)
-        xx = xi * xi
-        start = self._block_start
-        means = np.empty(len(arms))
-        widths = np.empty(len(arms))
-        for i, arm in enumerate(arms):
-            m, q, block = self._arm(arm)
-            z = float(m[idx] @ xi)
-            variance = float(xx @ (1.0 / q[idx]))
-            if self.dense:
-                z += float(m[start:] @ xd)
-                variance += float(xd @ self._inverse[arm] @ xd)
-            means[i] = z
-            widths[i] = math.sqrt(max(variance, 0.0))
-        return means, widths
+        used = len(self._rows)
+        if 2 * len(rows) >= used:  # most arms: gather the columns of x's non-zeros, then the rows
+            means_x = self.mean.array[:used].take(idx, axis=1)[rows]
+            precision_x = self.precision.array[:used].take(idx, axis=1)[rows]
+        else:
+            picked = (rows[:, None], idx[None, :])
+            means_x, precision_x = self.mean.array[picked], self.precision.array[picked]
+        # einsum sums every row the same way (no BLAS blocking): arms with equal parameters tie exactly
+        means = np.einsum("ij,j->i", means_x, xi)
+        variances = np.einsum("ij,j->i", 1.0 / precision_x, xi * xi)
+        if self.dense:
+            start = self._block_start
+            means += np.einsum("ij,j->i", self.mean.array[rows, start:], xd)
+            variances += np.einsum("ij,j->i", np.einsum("j,ijk->ik", xd, self._inverse.array[rows]), xd)
+        return means, np.sqrt(np.maximum(variances, 0.0))
 
     def probability(self, arm: int, x: np.ndarray | tuple[np.ndarray, np.ndarray]) -> float:
         """The posterior-mean estimate of P(success | x) for `arm`: σ(m·x)."""
@@ -180,17 +219,18 @@ class DiagonalLogisticModel:
         self.n[arm] = n
 
     def state_dict(self) -> dict[str, Any]:
-        arms = sorted(self.mean)
+        arms = sorted(self._rows)
+        order = np.asarray([self._rows[a] for a in arms], dtype=np.intp)
         return {
             "dim": self.dim,
             "prior": self.prior,
             "dense": self.dense,
             "arms": np.asarray(arms, dtype=np.uint64),
-            "counts": np.asarray([self.n[a] for a in arms], dtype=np.int64),
-            "mean": np.stack([self.mean[a] for a in arms]) if arms else np.zeros((0, self.dim)),
-            "precision": np.stack([self.precision[a] for a in arms]) if arms else np.zeros((0, self.dim)),
-            "block": (np.stack([self.block[a] for a in arms]) if arms else np.zeros((0, self.dense, self.dense))),
-            "inverse": (np.stack([self._inverse[a] for a in arms]) if arms else np.zeros((0, self.dense, self.dense))),
+            "counts": self.n.array[order].astype(np.int64),
+            "mean": self.mean.array[order],
+            "precision": self.precision.array[order],
+            "block": self.block.array[order],
+            "inverse": self._inverse.array[order],
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -203,17 +243,18 @@ class DiagonalLogisticModel:
             )
         self.prior = float(state["prior"])
         arms = [int(a) for a in state["arms"]]
-        self.mean = {a: np.array(state["mean"][i], dtype=np.float64) for i, a in enumerate(arms)}
-        self.precision = {a: np.array(state["precision"][i], dtype=np.float64) for i, a in enumerate(arms)}
-        self.block = (
-            {a: np.array(state["block"][i], dtype=np.float64) for i, a in enumerate(arms)}
-            if "block" in state
-            else {a: np.eye(self.dense) * self.prior for a in arms}
-        )
-        # saved with the block, so that a reloaded model decides exactly as the saved one did
-        self._inverse = (
-            {a: np.array(state["inverse"][i], dtype=np.float64) for i, a in enumerate(arms)}
-            if "inverse" in state
-            else {a: np.linalg.inv(block) for a, block in self.block.items()}
-        )
-        self.n = {a: int(state["counts"][i]) for i, a in enumerate(arms)}
+        self._rows.clear()
+        for table in self._tables():
+            table.array = table.array[:0]
+        self._add(arms)
+        if arms:
+            self.mean.array[: len(arms)] = np.asarray(state["mean"], dtype=np.float64)
+            self.precision.array[: len(arms)] = np.asarray(state["precision"], dtype=np.float64)
+            if "block" in state:
+                self.block.array[: len(arms)] = np.asarray(state["block"], dtype=np.float64)
+            # saved with the block, so that a reloaded model decides exactly as the saved one did
+            if "inverse" in state:
+                self._inverse.array[: len(arms)] = np.asarray(state["inverse"], dtype=np.float64)
+            else:
+                self._inverse.array[: len(arms)] = np.linalg.inv(self.block.array[: len(arms)])
+            self.n.array[: len(arms)] = np.asarray(state["counts"], dtype=np.int64)

@@ -4,6 +4,8 @@ from typing import Any
 
 import numpy as np
 
+from .arm_table import ArmTable
+
 
 class LinUcbModel:
     """Disjoint linear bandit arms: per arm, ridge regression of reward on context.
@@ -20,26 +22,48 @@ class LinUcbModel:
             raise ValueError(f"LinUcbModel ridge must be > 0, got {ridge!r}")
         self.dim = dim
         self.ridge = float(ridge)
-        self.a_inv: dict[int, np.ndarray] = {}
-        self.b: dict[int, np.ndarray] = {}
-        self.n: dict[int, int] = {}
+        # A⁻¹ and b of every arm as the rows of one array each (arms × d × d, arms × d): all
+        # candidate arms are scored in one batched product; new arms grow the arrays.
+        self._rows: dict[int, int] = {}
+        self.a_inv = ArmTable(self._rows, (dim, dim))
+        self.b = ArmTable(self._rows, (dim,))
+        self.n = ArmTable(self._rows, (), np.int64)
+
+    def _add(self, arms: list[int]) -> None:
+        start = len(self._rows)
+        for table in (self.a_inv, self.b, self.n):
+            table.grow(start + len(arms))
+        for offset, arm in enumerate(arms):
+            self._rows[arm] = start + offset
+        new = slice(start, start + len(arms))
+        self.a_inv.array[new] = np.eye(self.dim) / self.ridge
+        self.b.array[new] = 0.0
+        self.n.array[new] = 0
 
     def _arm(self, arm: int) -> tuple[np.ndarray, np.ndarray]:
-        if arm not in self.a_inv:
-            self.a_inv[arm] = np.eye(self.dim) / self.ridge
-            self.b[arm] = np.zeros(self.dim)
-            self.n[arm] = 0
+        if arm not in self._rows:
+            self._add([arm])
         return self.a_inv[arm], self.b[arm]
+
+    def rows_of(self, arms: list[int]) -> np.ndarray:
+        """The array rows of these arms (arms not seen yet are added at their prior)."""
+        rows = self._rows
+        missing = [arm for arm in dict.fromkeys(arms) if arm not in rows]
+        if missing:
+            self._add(missing)
+        return np.fromiter((rows[arm] for arm in arms), dtype=np.intp, count=len(arms))
 
     def mean_and_width(self, arms: list[int], x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         x = np.asarray(x, dtype=np.float64)
-        means = np.empty(len(arms))
-        widths = np.empty(len(arms))
-        for i, arm in enumerate(arms):
-            a_inv, b = self._arm(arm)
-            a_inv_x = a_inv @ x
-            means[i] = float(b @ a_inv_x)  # θ·x with θ = A⁻¹b (A⁻¹ is symmetric)
-            widths[i] = float(np.sqrt(max(x @ a_inv_x, 0.0)))
+        rows = self.rows_of([int(arm) for arm in arms])
+        if 2 * len(rows) >= len(self._rows):
+            # most arms are candidates: one product over the array in place (gathering the
+            # candidates' d × d blocks first would copy them all)
+            a_inv_x = (self.a_inv.used() @ x)[rows]
+        else:
+            a_inv_x = np.stack([self.a_inv.array[row] @ x for row in rows]) if len(rows) else np.zeros((0, self.dim))
+        means = (self.b.array[rows] * a_inv_x).sum(axis=1)  # θ·x with θ = A⁻¹b (A⁻¹ is symmetric)
+        widths = np.sqrt(np.maximum((a_inv_x * x).sum(axis=1), 0.0))
         return means, widths
 
     def theta(self, arm: int) -> np.ndarray:
@@ -56,14 +80,15 @@ class LinUcbModel:
         self.n[arm] += 1
 
     def state_dict(self) -> dict[str, Any]:
-        arms = sorted(self.a_inv)
+        arms = sorted(self._rows)
+        order = np.asarray([self._rows[a] for a in arms], dtype=np.intp)
         return {
             "dim": self.dim,
             "ridge": self.ridge,
             "arms": np.asarray(arms, dtype=np.uint64),
-            "counts": np.asarray([self.n[a] for a in arms], dtype=np.int64),
-            "a_inv": np.stack([self.a_inv[a] for a in arms]) if arms else np.zeros((0, self.dim, self.dim)),
-            "b": np.stack([self.b[a] for a in arms]) if arms else np.zeros((0, self.dim)),
+            "counts": self.n.array[order].astype(np.int64),
+            "a_inv": self.a_inv.array[order],
+            "b": self.b.array[order],
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -71,6 +96,11 @@ class LinUcbModel:
             raise ValueError(f"saved LinUCB state has dim {int(state['dim'])}, this router has {self.dim}")
         self.ridge = float(state["ridge"])
         arms = [int(a) for a in state["arms"]]
-        self.a_inv = {a: np.array(state["a_inv"][i], dtype=np.float64) for i, a in enumerate(arms)}
-        self.b = {a: np.array(state["b"][i], dtype=np.float64) for i, a in enumerate(arms)}
-        self.n = {a: int(state["counts"][i]) for i, a in enumerate(arms)}
+        self._rows.clear()
+        for table in (self.a_inv, self.b, self.n):
+            table.array = table.array[:0]
+        self._add(arms)
+        if arms:
+            self.a_inv.array[: len(arms)] = np.asarray(state["a_inv"], dtype=np.float64)
+            self.b.array[: len(arms)] = np.asarray(state["b"], dtype=np.float64)
+            self.n.array[: len(arms)] = np.asarray(state["counts"], dtype=np.int64)

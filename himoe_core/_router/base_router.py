@@ -10,7 +10,6 @@ from typing import Any, cast
 import attrs
 import numpy as np
 import trio
-from himoe_registry import ExpertId
 
 from .._aggregator.aggregated_out import AggregatedOut
 from .._aggregator.aggregator_trait import Aggregator
@@ -36,6 +35,7 @@ from .._input.input_limits import InputLimits
 from .._value import Value, to_value
 from .call_outcome import CallOutcome
 from .call_status import CallStatus
+from .candidate_index import CandidateIndex
 from .expert_stats import ExpertStats
 from .fanout_result import FanoutResult
 from .gate_scores import GateScores
@@ -70,6 +70,11 @@ class BaseRouter:
     default_policy = GatingPolicy()
     """The gating a router kind uses for the keys its config's `gating` table leaves out."""
 
+    trace_candidates: int = 16
+    """How many candidates, best first, a decision (and so its trace) lists beside its picks;
+    the others are summarised (count, probability mass, the whole gate's entropy). HiMoE sets
+    it from the config's `[himoe] trace_candidates`."""
+
     max_output_bytes: int = InputLimits().max_output_bytes
     """An expert output larger than this (`Value.size_bytes`) fails the call; HiMoE sets it
     from the config's `[limits] max_output_bytes`."""
@@ -98,16 +103,27 @@ class BaseRouter:
         self._is_async = {ref.id: inspect.iscoroutinefunction(ref.handle.infer) for ref in self.experts}
         # gate_with_policy is a pure function of (ids, logits, policy): a static gate repeats, so
         # its GateScores (immutable) are memoised; the numpy work costs ~15 µs for a handful of ids.
-        self._gate_memo: dict[tuple[tuple[ExpertId, ...], bytes], GateScores] = {}
+        self._gate_memo: dict[tuple[CandidateIndex, bytes, bytes, int | None], GateScores] = {}
         self._memo_policy: GatingPolicy | None = None
-        self._by_id: tuple[tuple[ExpertRef, ...], dict[Any, ExpertRef]] = ((), {})
+        self._candidate_index: CandidateIndex | None = None
+
+    def add_experts(self, experts: Sequence[ExpertRef]) -> None:
+        """Add experts to this router while it runs (those it has already are skipped). What it
+        learned is kept: a learning kind's per-arm matrices grow by a row for each new arm, at
+        its prior, when it is first scored."""
+        known = self.candidate_index().position
+        new = [ref for ref in dict.fromkeys(experts) if ref.id not in known]
+        if not new:
+            return
+        self._is_async.update({ref.id: inspect.iscoroutinefunction(ref.handle.infer) for ref in new})
+        self.experts = (*self.experts, *new)  # the candidate index is made again on next use
 
     # -- the Router protocol -------------------------------------------------------------------
     def decide(self, x: InputData, ctx: Context, k: int | None = None) -> Decision:
         """Gate and pick for `x` without calling any expert: the decision's scores, picks and
         propensity, with no outcomes. Raises MoeError (NoExpertSelected, EncodeError…)."""
         rin = self.encode(x)
-        scores = self.gate(rin, ctx)
+        scores = self.gate(rin, ctx) if k is None else self.gate(rin, ctx, k)
         picks = self.pick_topk(scores, k)
         return self._decision(ctx, x, rin, scores, picks)
 
@@ -120,8 +136,9 @@ class BaseRouter:
         fanout = None
         try:
             rin = self.encode(x)
-            scores = self.gate(rin, ctx)
+            scores = self.gate(rin, ctx) if k is None else self.gate(rin, ctx, k)
             picks = self.pick_topk(scores, k)
+            scores = self._listed(scores, picks)
             fanout, kept = await self.call_experts(rin, picks, ctx)
             if ctx.cancel.is_cancelled():
                 raise Cancelled(ctx.cancel.reason)  # the caller gave up: no partial answer
@@ -157,6 +174,8 @@ class BaseRouter:
         error: MoeError | None = None,
     ) -> Decision:
         propensity = scores.prob(picks[0].id) if self.samples_first and picks and scores is not None else 1.0
+        if scores is not None:
+            scores = self._listed(scores, picks)
         return Decision(
             ctx.trace_id,
             self.id,
@@ -186,10 +205,30 @@ class BaseRouter:
         return NoExpertSelected(f"every expert picked by router {self.id!r} failed", fanout.failures)
 
     # -- gating ----------------------------------------------------------------------------------
+    def candidate_index(self) -> CandidateIndex:
+        """The router's experts indexed for candidate lookup (made again when `experts` is
+        reassigned)."""
+        index = self._candidate_index
+        if index is None or index.experts is not self.experts:
+            index = self._candidate_index = CandidateIndex(self.experts)
+        return index
+
     def candidates(self, input: RouterInput) -> list[ExpertRef]:
-        """The experts whose `can_handle` accepts this request's routing key."""
-        key = input.input.routing_key()
-        return [ref for ref in self.experts if _can_handle(ref, key)]
+        """The experts that handle this request: those whose declared `handles` (task prefix)
+        or `input_kinds` match it and whose `can_handle`, if any, accepts it; and those that
+        declare nothing and whose `can_handle` accepts the request's routing key."""
+        index = self.candidate_index()
+        x = input.input
+        refs: list[ExpertRef] = index.refs[index.select(x.routing_key(), x.kind.value)].tolist()
+        return refs
+
+    def _candidate_rows(self, index: CandidateIndex, input: RouterInput) -> np.ndarray:
+        """Positions of the candidates among the router's experts, in order."""
+        if type(self).candidates is BaseRouter.candidates:
+            x = input.input
+            return index.select(x.routing_key(), x.kind.value)
+        position = index.position  # a router kind of its own filters: follow its choice
+        return np.asarray([position[ref.id] for ref in self.candidates(input)], dtype=np.intp)
 
     def logits(self, input: RouterInput, candidates: list[ExpertRef], ctx: Context) -> np.ndarray:
         """One score per candidate; higher is better. The base scores all alike."""
@@ -203,37 +242,64 @@ class BaseRouter:
         explore (a bonus, a posterior draw) override this instead of `logits`."""
         return self.logits(input, candidates, ctx), None
 
-    def gate(self, input: RouterInput, ctx: Context) -> GateScores:
-        """Score the capable experts for this input: GateScores ranked best first."""
-        candidates = self.candidates(input)
-        if not candidates:
+    def logits_at(
+        self, input: RouterInput, index: CandidateIndex, rows: np.ndarray, ctx: Context
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """`logits_and_estimates` for the candidates at `rows` of the index; a router kind that
+        keeps its parameters by position overrides this to score them all in one array
+        operation."""
+        kind = type(self)
+        if kind.logits is BaseRouter.logits and kind.logits_and_estimates is BaseRouter.logits_and_estimates:
+            return np.zeros(len(rows)), None
+        return self.logits_and_estimates(input, index.refs[rows].tolist(), ctx)
+
+    def gate(self, input: RouterInput, ctx: Context, k: int | None = None) -> GateScores:
+        """Score the capable experts for this input: GateScores ranked best first. A router
+        that samples ranks every candidate; one that ranks deterministically ranks the `k`
+        best (default its own k) and at least `trace_candidates`, the rest summarised."""
+        index = self.candidate_index()
+        rows = self._candidate_rows(index, input)
+        if not len(rows):
+            key = input.input.routing_key()
             raise NoExpertSelected(
                 f"router {self.id!r} has no expert that can handle {_describe_key(input)}; "
-                f"its experts are {', '.join(_introduce(r) for r in self.experts) or 'none'}",
-                _refusals(self.experts, input.input.routing_key()),
+                f"its experts are {_introductions(self.experts)}",
+                _refusals(self.experts, key),
             )
-        logits, estimates = self.logits_and_estimates(input, candidates, ctx)
-        return self._gate_policy([r.id for r in candidates], logits, estimates)
+        head = None if self.samples_first else max(self.k if k is None else k, self.trace_candidates, 1)
+        logits, estimates = self.logits_at(input, index, rows, ctx)
+        return self._gate_policy(index, rows, logits, head, estimates)
 
-    def _gate_policy(self, ids: list[ExpertId], logits: Any, estimates: Any = None) -> GateScores:
-        """`gate_with_policy(ids, logits, self.policy, estimates)`, memoised on its exact inputs."""
+    def _gate_policy(
+        self, index: CandidateIndex, rows: np.ndarray, logits: Any, head: int | None, estimates: Any = None
+    ) -> GateScores:
+        """`gate_with_policy` over the candidates at `rows`, memoised on its exact inputs."""
         array = np.asarray(logits, dtype=np.float64)
+        policy = self.policy
         if array.ndim != 1 or self.samples_first or estimates is not None:
             # a malformed array gets gate_with_policy's message; a sampling router's logits
             # change with every decision, so remembering them would only cost
-            return gate_with_policy(ids, array, self.policy, estimates)
+            return gate_with_policy(
+                index.ids[rows], array, policy, estimates, head=head, keys=_keys_at(index, rows, policy)
+            )
         memo = self._gate_memo
-        if self._memo_policy is not self.policy:  # the policy was replaced: start afresh
+        if self._memo_policy is not policy:  # the policy was replaced: start afresh
             memo.clear()
-            self._memo_policy = self.policy
-        key = (tuple(ids), array.tobytes())
+            self._memo_policy = policy
+        key = (index, rows.tobytes(), array.tobytes(), head)
         scores = memo.get(key)
         if scores is None:
-            scores = gate_with_policy(ids, array, self.policy)
+            scores = gate_with_policy(index.ids[rows], array, policy, head=head, keys=_keys_at(index, rows, policy))
             if len(memo) >= _GATE_MEMO_SIZE:
                 memo.clear()
             memo[key] = scores
         return scores
+
+    def _listed(self, scores: GateScores, picks: list[ExpertRef]) -> GateScores:
+        """The gate as a decision records it: the top `trace_candidates` and the picks."""
+        if len(scores.ids) <= self.trace_candidates:
+            return scores
+        return scores.bounded(self.trace_candidates, [ref.id for ref in picks])
 
     def pick_topk(self, scores: GateScores, k: int | None = None) -> list[ExpertRef]:
         """The first k ranked experts (k bounded to the candidates, never empty)."""
@@ -241,14 +307,11 @@ class BaseRouter:
         if count == 0:
             raise NoExpertSelected(f"router {self.id!r} has no candidate to pick from")
         k = max(1, min(self.k if k is None else k, count))
-        experts, by_id = self._by_id
-        if experts is not self.experts:  # rebuilt only when `experts` is reassigned
-            by_id = {ref.id: ref for ref in self.experts}
-            self._by_id = (self.experts, by_id)
+        by_id = self.candidate_index().by_id
         first = self.choose_first(scores)
         if first == 0:
             return [by_id[eid] for eid in scores.ids[:k]]
-        return [by_id[scores.ids[first]], *(by_id[eid] for i, eid in enumerate(scores.ids) if i != first)][:k]
+        return [by_id[scores.ids[first]], *(by_id[eid] for eid in scores.ids[: k + 1] if eid != scores.ids[first])][:k]
 
     samples_first = False
     """Whether `choose_first` samples (its gate probabilities are then true propensities)."""
@@ -500,19 +563,9 @@ def _infer_in_thread(infer: Callable[[InputData, Context], Any], x: InputData, c
     return result
 
 
-def _can_handle(ref: ExpertRef, key: str) -> bool:
-    try:
-        return bool(ref.handle.can_handle(key))
-    except Exception as exc:  # a faulty can_handle excludes its expert, it does not fail the request
-        if ref.id not in _WARNED:
-            _WARNED.add(ref.id)
-            logger.warning(
-                "expert %r: can_handle raised %s; the expert is left out of routing until it "
-                "stops raising (NoExpertSelected names the cause)",
-                ref.name,
-                _cause(exc),
-            )
-        return False
+def _keys_at(index: CandidateIndex, rows: np.ndarray, policy: GatingPolicy) -> np.ndarray:
+    keys: np.ndarray = index.keys(policy.seed)[rows]
+    return keys
 
 
 def _refusals(experts: Sequence[ExpertRef], key: str) -> dict[str, str]:
@@ -520,16 +573,25 @@ def _refusals(experts: Sequence[ExpertRef], key: str) -> dict[str, str]:
     path only, so that the error names the exception."""
     causes = {}
     for ref in experts:
+        check = getattr(ref.handle, "can_handle", None)
+        if check is None:
+            continue
         try:
-            ref.handle.can_handle(key)
+            check(key)
         except Exception as exc:
             causes[ref.name] = f"can_handle raised {_cause(exc)}"
     return causes
 
 
-_WARNED: set[ExpertId] = set()
-"""Experts whose faulty can_handle was already reported (once per process each)."""
 logger = logging.getLogger("himoe.router")
+_INTRODUCED = 20
+"""How many experts an error introduces by name before it says how many more there are."""
+
+
+def _introductions(experts: Sequence[ExpertRef]) -> str:
+    shown = ", ".join(_introduce(r) for r in experts[:_INTRODUCED]) or "none"
+    more = len(experts) - _INTRODUCED
+    return shown if more <= 0 else f"{shown}, … and {more} more"
 
 
 def _rejection(outcome: CallOutcome) -> str:

@@ -66,6 +66,11 @@ class CascadeRouter(LearningRouter):
         self.model: DiagonalLogisticModel | None = None
         self.quality: dict[int, BanditScore] = {int(ref.id): BanditScore() for ref in self.experts}
 
+    def add_experts(self, experts: Any) -> None:
+        super().add_experts(experts)
+        for ref in self.experts:
+            self.quality.setdefault(int(ref.id), BanditScore())
+
     # -- the cascade --------------------------------------------------------------------------------
     def order(self, candidates: list[ExpertRef]) -> list[ExpertRef]:
         """Cheapest first (expected cost, then name)."""

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 from himoe_registry import ExpertId
 
+from .._learning.regularizers import entropy
 from .gate_scores import GateScores
 from .gating_policy import GatingPolicy
 
@@ -26,7 +27,7 @@ def softmax_stable(xs: np.ndarray | Sequence[float], temperature: float = 1.0) -
     return probs
 
 
-def tie_break_keys(ids: Sequence[int], seed: int) -> np.ndarray:
+def tie_break_keys(ids: Sequence[int] | np.ndarray, seed: int) -> np.ndarray:
     """hash(id ^ seed) for each id: the splitmix64 finaliser, vectorised (uint64 wraps)."""
     z = np.asarray(ids, dtype=np.uint64) ^ np.uint64(seed)
     with np.errstate(over="ignore"):
@@ -49,19 +50,61 @@ def gate_with_policy(
     logits: np.ndarray | Sequence[float],
     policy: GatingPolicy,
     estimates: np.ndarray | Sequence[float] | None = None,
+    *,
+    head: int | None = None,
+    keys: np.ndarray | None = None,
 ) -> GateScores:
     """Probabilities `(1 - ε)·softmax(logits / T) + ε / n`, ranked best first with ties broken
     by hash(id ^ seed): the same ids and logits give the same ranking in any input order.
-    `estimates` (one per id, optional) are carried along in the ranking's order."""
-    ids = list(ids)
+    `estimates` (one per id, optional) are carried along in the ranking's order.
+
+    With `head`, only the best `head` candidates are ranked and listed (numpy's argpartition,
+    then a sort of the few at the top): the same first `head` entries as the full ranking, to
+    the bit, and the rest summarised (`GateScores.count`, `.rest`, `.entropy()`). `keys` are
+    the ids' tie-break keys when the caller keeps them (`tie_break_keys(ids, policy.seed)`).
+    """
     logits = np.asarray(logits, dtype=np.float64)
-    if len(ids) != logits.shape[0]:
-        raise ValueError(f"gate_with_policy needs one logit per id, got {len(ids)} ids and {logits.shape[0]} logits")
-    if not ids:
+    n = len(ids)
+    if n != logits.shape[0]:
+        raise ValueError(f"gate_with_policy needs one logit per id, got {n} ids and {logits.shape[0]} logits")
+    if not n:
         return GateScores((), (), ())
     if not np.isfinite(logits).all():
-        raise ValueError(f"gate logits must be finite, got {logits.tolist()!r}")
-    probs = (1.0 - policy.epsilon) * softmax_stable(logits, policy.temperature) + policy.epsilon / len(ids)
-    order = np.lexsort((_keys(tuple(ids), policy.seed), -probs))
-    ranked_estimates = None if estimates is None else np.asarray(estimates, dtype=np.float64)[order]
-    return GateScores([ids[i] for i in order], logits[order], probs[order], ranked_estimates)
+        shown = logits.tolist() if n <= 32 else [float(v) for v in logits[~np.isfinite(logits)][:8]]
+        raise ValueError(f"gate logits must be finite, got {shown!r}")
+    probs = (1.0 - policy.epsilon) * softmax_stable(logits, policy.temperature) + policy.epsilon / n
+    values = None if estimates is None else np.asarray(estimates, dtype=np.float64)
+    if keys is None:
+        keys = _keys(tuple(ids), policy.seed) if head is None or n <= head else tie_break_keys(ids, policy.seed)
+    if head is None or n <= head:
+        order = np.lexsort((keys, -probs))
+        return GateScores(_take(ids, order), logits[order], probs[order], None if values is None else values[order])
+    order = top_order(probs, keys, head)
+    rest = float(probs.sum() - probs[order].sum())
+    return GateScores(
+        _take(ids, order),
+        logits[order],
+        probs[order],
+        None if values is None else values[order],
+        count=n,
+        rest=min(max(rest, 0.0), 1.0),
+        whole_entropy=entropy(probs),
+    )
+
+
+def top_order(probs: np.ndarray, keys: np.ndarray, head: int) -> np.ndarray:
+    """The positions of the `head` best entries, ranked as `np.lexsort((keys, -probs))` ranks
+    them (probability, then tie-break key): every entry tied with the last one kept is sorted
+    too, so that the tie-break decides among them exactly as in a full sort."""
+    negative = -probs
+    threshold = np.partition(negative, head - 1)[head - 1]
+    chosen = np.flatnonzero(negative <= threshold)
+    order: np.ndarray = chosen[np.lexsort((keys[chosen], negative[chosen]))][:head]
+    return order
+
+
+def _take(ids: Sequence[ExpertId] | np.ndarray, order: np.ndarray) -> list[ExpertId]:
+    if isinstance(ids, np.ndarray):  # an object array of the router's ids: one C-level gather
+        taken: list[ExpertId] = ids[order].tolist()
+        return taken
+    return [ids[i] for i in order]

@@ -26,6 +26,11 @@ class HybridRouter(LinUcbRouter):
         self.min_pulls = count("min_pulls", min_pulls, minimum=0)
         self.scores: dict[int, BanditScore] = {int(ref.id): BanditScore() for ref in self.experts}
 
+    def add_experts(self, experts: Any) -> None:
+        super().add_experts(experts)
+        for ref in self.experts:
+            self.scores.setdefault(int(ref.id), BanditScore())
+
     def candidates(self, input: RouterInput) -> list[ExpertRef]:
         capable = super().candidates(input)
         kept = [

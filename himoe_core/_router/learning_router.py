@@ -97,7 +97,7 @@ class LearningRouter(BaseRouter):
         if not feedback.rewards:
             return
         x = self._decision_features(decision) if self.needs_features else None
-        known = {ref.id for ref in self.experts}
+        known = self.candidate_index().position  # the router's experts, by id
         for expert_id, reward in feedback.rewards:
             if expert_id in known and math.isfinite(reward):
                 self.update(x, expert_id, float(reward), decision)

@@ -66,6 +66,16 @@ class LinearRouter(LearningRouter):
         self.dispatch: deque[int] = deque(maxlen=window)
         self.last_loss: dict[str, float] = {}
 
+    def add_experts(self, experts: Any) -> None:
+        super().add_experts(experts)
+        new = [int(ref.id) for ref in self.experts if int(ref.id) not in self.index]
+        self.index.update({arm: len(self.arms) + i for i, arm in enumerate(new)})
+        self.arms += new
+        if self.weights is not None and new:  # a zero row per new arm; the learned rows stay
+            self.weights = np.vstack([self.weights, np.zeros((len(new), self.weights.shape[1]))])
+            if self.grad_sq is not None:
+                self.grad_sq = np.vstack([self.grad_sq, np.zeros((len(new), self.grad_sq.shape[1]))])
+
     def _weights(self, x: np.ndarray) -> np.ndarray:
         if self.weights is None:
             self.weights = np.zeros((len(self.arms), x.shape[0]))

@@ -15,6 +15,7 @@ from .._input import InputData
 from .._learning.diagonal_logistic_model import DiagonalLogisticModel
 from .._learning.logistic_fit import log_loss
 from .._learning.refit_history import RefitEvent, RefitHistory
+from .candidate_index import CandidateIndex
 from .gating_policy import GatingPolicy
 from .learning_router import LearningRouter
 from .option_checks import real
@@ -72,6 +73,7 @@ class LogisticRouter(LearningRouter):
         self.alpha = real("alpha", alpha, minimum=0.0)
         self.prior = real("prior", prior, minimum=0.0, strictly=True)
         self.model: DiagonalLogisticModel | None = None
+        self._rows_by_position: tuple[CandidateIndex, DiagonalLogisticModel, np.ndarray] | None = None
 
     def _dense(self, dim: int) -> int:
         """The full-covariance block: every coordinate, or the encoder's dense features and the
@@ -120,15 +122,50 @@ class LogisticRouter(LearningRouter):
         posterior-mean probability of success."""
         dim, x = self._sparse(input.input, input.encoded)
         means, widths = self._model(dim).mean_and_width([int(ref.id) for ref in candidates], x)
-        costs = self.cost_weight * self.costs(candidates)
-        estimates = _sigmoid(means) - costs
+        return self._scored(means, widths, candidates)
+
+    def logits_at(
+        self, input: RouterInput, index: CandidateIndex, rows: np.ndarray, ctx: Context
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        kind = type(self)
+        if kind.logits is not LogisticRouter.logits or kind.logits_and_estimates is not LogisticRouter.logits_and_estimates:
+            return super().logits_at(input, index, rows, ctx)  # a subclass scores its own way
+        dim, x = self._sparse(input.input, input.encoded)
+        model = self._model(dim)
+        means, widths = model.mean_and_width_at(self._model_rows(index, rows, model), x)
+        return self._scored(means, widths, index.refs[rows].tolist() if self.cost_weight else None)
+
+    def _scored(
+        self, means: np.ndarray, widths: np.ndarray, candidates: list[ExpertRef] | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(logits, estimates) from the arms' means and widths; `candidates` None when there is
+        no cost knob (nothing to look up per candidate)."""
+        costs = None if candidates is None else self.cost_weight * self.costs(candidates)
+        estimates = _sigmoid(means) if costs is None else _sigmoid(means) - costs
         if self.explore == "thompson":
             means = means + self.alpha * widths * self.rng.standard_normal(widths.shape[0])
         elif self.explore == "ucb":
             means = means + self.alpha * widths
         else:
             return estimates, estimates
-        return _sigmoid(means) - costs, estimates
+        explored = _sigmoid(means)
+        return (explored if costs is None else explored - costs), estimates
+
+    def _model_rows(self, index: CandidateIndex, rows: np.ndarray, model: DiagonalLogisticModel) -> np.ndarray:
+        """The model's matrix rows of the candidates at `rows` of the index, kept by position
+        (made again for another index or model); arms not seen yet are added at their prior."""
+        cached = self._rows_by_position
+        if cached is None or cached[0] is not index or cached[1] is not model:
+            cached = self._rows_by_position = (index, model, np.full(len(index.experts), -1, dtype=np.intp))
+        table = cached[2]
+        found = table[rows]
+        missing = found < 0
+        if missing.any():
+            new = rows[missing]
+            table[new] = model.rows_of([int(eid) for eid in index.ids[new]])
+            found = table[rows]
+        model_rows: np.ndarray = found
+        return model_rows
 
     def _decision_features(self, decision: Decision) -> tuple[int, tuple[np.ndarray, np.ndarray]]:
         return self._sparse(decision.input, decision.features)

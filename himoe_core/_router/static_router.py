@@ -10,6 +10,7 @@ from .._context import Context
 from .._errors import ConfigError
 from .._experts.expert_ref import ExpertRef
 from .base_router import BaseRouter
+from .candidate_index import CandidateIndex
 from .router_input import RouterInput
 
 
@@ -32,6 +33,19 @@ class StaticRouter(BaseRouter):
             if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight):
                 raise ConfigError(f"routers.{self.id}.weights.{name}: expected a finite number, got {weight!r}")
             self.weights[name] = float(weight)
+        self._priors: tuple[CandidateIndex, np.ndarray] | None = None
 
     def logits(self, input: RouterInput, candidates: list[ExpertRef], ctx: Context) -> np.ndarray:
         return np.array([self.weights.get(ref.name, 0.0) for ref in candidates], dtype=np.float64)
+
+    def logits_at(self, input: RouterInput, index: CandidateIndex, rows: np.ndarray, ctx: Context) -> np.ndarray:
+        if type(self).logits is not StaticRouter.logits:  # a subclass scores its own way
+            return super().logits_at(input, index, rows, ctx)
+        priors = self._priors
+        if priors is None or priors[0] is not index:  # one array per index, by position
+            priors = self._priors = (
+                index,
+                np.array([self.weights.get(ref.name, 0.0) for ref in index.experts], dtype=np.float64),
+            )
+        logits: np.ndarray = priors[1][rows]
+        return logits

@@ -37,6 +37,11 @@ class SymbolicRouter(LearningRouter):
         self.latency_weight = real("latency_weight", latency_weight, minimum=0.0)
         self.scores: dict[int, BanditScore] = {int(ref.id): BanditScore() for ref in self.experts}
 
+    def add_experts(self, experts: Any) -> None:
+        super().add_experts(experts)
+        for ref in self.experts:
+            self.scores.setdefault(int(ref.id), BanditScore())
+
     def logits(self, input: RouterInput, candidates: list[ExpertRef], ctx: Context) -> np.ndarray:
         return self.logits_and_estimates(input, candidates, ctx)[0]
 

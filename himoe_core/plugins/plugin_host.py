@@ -22,7 +22,7 @@ from himoe_registry import (
 
 from .._config.config_parsing import TOP_KEYS
 from .._errors import ConfigError, PluginError
-from .._experts.expert_info import ExpertInfo
+from .._experts.expert_info import ExpertInfo, check_declarations
 from .._version import __version__
 from . import hookspecs
 from .markers import PROJECT
@@ -354,12 +354,16 @@ def _refuse_if_others_can_write(path: Path, folder: Path) -> None:
 
 
 def _check_expert(info: PluginInfo, expert: Any) -> None:
-    for attribute in ("can_handle", "infer"):
+    declares = getattr(expert, "handles", None) or getattr(expert, "input_kinds", None)
+    for attribute in ("infer",) if declares else ("can_handle", "infer"):
         if not callable(getattr(expert, attribute, None)):
             raise PluginError(
                 f"plugin {info.label!r} registered {expert!r}, which has no {attribute}() method; "
-                "an expert needs name, can_handle(task) and infer(x, ctx)"
+                "an expert needs name, can_handle(task) (or declares handles / input_kinds) and infer(x, ctx)"
             )
+    problem = check_declarations(expert)
+    if problem is not None:
+        raise PluginError(f"plugin {info.label!r} registered expert {getattr(expert, 'name', expert)!r}: {problem}")
 
 
 def _one_line(exc: BaseException) -> str:

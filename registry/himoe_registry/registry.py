@@ -40,9 +40,11 @@ class Registry(Generic[T]):
         self._by_name: dict[str, tuple[ExpertId, T, str]] = {}
         # id -> name; the item itself is fetched through _by_name.
         self._by_id: dict[int, str] = {}
-        # Sorted names, rebuilt lazily after an add: listings are frequent,
-        # registrations happen once at start-up.
+        # Sorted names and the (id, name, item) triples in that order, made
+        # again lazily after an add: listings are frequent, registrations
+        # happen once at start-up (10,000 of them must not sort 10,000 times).
         self._sorted: builtins.list[str] | None = []
+        self._triples: tuple[tuple[ExpertId, str, T], ...] | None = ()
 
     @property
     def kind(self) -> str:
@@ -69,6 +71,7 @@ class Registry(Generic[T]):
         self._by_name[name] = (expert_id, item, source)
         self._by_id[expert_id] = name
         self._sorted = None
+        self._triples = None
         return expert_id
 
     def _names(self) -> builtins.list[str]:
@@ -76,15 +79,24 @@ class Registry(Generic[T]):
             self._sorted = sorted(self._by_name)
         return self._sorted
 
+    def _items(self) -> tuple[tuple[ExpertId, str, T], ...]:
+        triples = self._triples
+        if triples is None:
+            by_name = self._by_name
+            triples = self._triples = tuple((by_name[name][0], name, by_name[name][1]) for name in self._names())
+        return triples
+
+    def names(self) -> builtins.list[str]:
+        """The registered names, sorted (a new list each call, made from a kept one)."""
+        return builtins.list(self._names())
+
     def list(self) -> builtins.list[tuple[ExpertId, str]]:
         """``(id, name)`` pairs, sorted by name."""
-        by_name = self._by_name
-        return [(by_name[name][0], name) for name in self._names()]
+        return [(eid, name) for eid, name, _ in self._items()]
 
     def items(self) -> builtins.list[tuple[ExpertId, str, T]]:
-        """``(id, name, item)`` triples, sorted by name."""
-        by_name = self._by_name
-        return [(by_name[name][0], name, by_name[name][1]) for name in self._names()]
+        """``(id, name, item)`` triples, sorted by name (a copy of a kept list: no lookups)."""
+        return builtins.list(self._items())
 
     def get_by_id(self, expert_id: int) -> T | None:
         """The item with id ``expert_id`` (an ``ExpertId`` or plain int), or None."""
@@ -123,8 +135,7 @@ class Registry(Generic[T]):
 
     def __iter__(self) -> Iterator[T]:
         """The items, in name order."""
-        by_name = self._by_name
-        return iter([by_name[name][1] for name in self._names()])
+        return iter([item for _, _, item in self._items()])
 
     def __repr__(self) -> str:
         return f"Registry(kind={self._kind!r}, {len(self)} entries)"

@@ -292,6 +292,8 @@ class RoutingApp:
                     for rank, pick in enumerate(attempt.get("picks", []))
                 ],
                 "gate": attempt.get("gate", []),
+                # over many candidates the gate lists the top few and the picks; the rest in summary
+                **({"gate_rest": attempt["gate_rest"]} if "gate_rest" in attempt else {}),
             },
         )
 

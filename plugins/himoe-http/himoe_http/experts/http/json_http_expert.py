@@ -24,6 +24,7 @@ class JsonHttpExpert:
         self.cost_units = config.cost_units
         self.description = config.description or f"JSON API at {safe_url(config.url)}"
         self.example = f"{config.tasks[0]} hello"
+        self.handles = tuple(config.tasks)  # its task prefixes, looked up by routers
         self._caller = HttpCaller(
             config.name,
             config.url,

@@ -52,6 +52,7 @@ class MathSympy:
     domain: str = "math"
     example: str = "math: solve x**2 - 4 = 0"
     cost_units: float = 1.0
+    handles: tuple[str, ...] = ("math",)  # routers look it up; can_handle then checks "math:", "math ", "math"
     _pool: SympyWorkerPool | None = attrs.field(default=None, init=False, repr=False)
     _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False, repr=False)
 

@@ -22,6 +22,7 @@ class NlpFrenchTagger:
     name = "nlp_french_tagger"
     domain = "nlp"
     example = "fr:tag Les enfants jouent dans le jardin."
+    handles = TASKS  # routers look these up; can_handle then checks the word ends there
     tasks = TASKS
     # One pass of spaCy's small French model: about 1 ms for a sentence once loaded.
     cost_units = 1.0

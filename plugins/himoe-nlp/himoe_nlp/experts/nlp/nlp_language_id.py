@@ -18,6 +18,7 @@ class NlpLanguageId:
     name = "nlp_language_id"
     domain = "nlp"
     example = "lang:id Où est la gare ?"
+    handles = TASKS  # routers look these up; can_handle then checks the word ends there
     tasks = TASKS
     # A lingua lookup once its models are loaded: about 0.1 ms for a sentence.
     cost_units = 0.2

@@ -41,6 +41,10 @@ class RulePlanner:
     domain: str = "planning"
     example: str = "plan: write the tests, then ship the release"
     cost_units: float = 0.1
+    # Its task prefixes; it also takes a text that asks for a strategy anywhere, which no prefix
+    # says, so it is asked about every text as well (can_handle decides), never about bytes.
+    handles: tuple[str, ...] = TASK_PREFIXES
+    input_kinds: tuple[str, ...] = ("text",)
 
     def can_handle(self, task: str) -> bool:
         task = task.lstrip().lower()

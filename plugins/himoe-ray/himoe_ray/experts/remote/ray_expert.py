@@ -32,6 +32,9 @@ class RayExpert:
         self.description = info.description
         self.example = info.example
         self.cost_units = float(getattr(local, "cost_units", 0.0) or 0.0)
+        # what the local expert declares it handles (its can_handle, asked below, has the last word)
+        self.handles = getattr(local, "handles", None)
+        self.input_kinds = getattr(local, "input_kinds", None)
         self.hosted = hosted
         self.app = f"himoe-{self.name}"
         self.deployment = f"{self.name}-{hosted.version()}"

@@ -3,7 +3,7 @@ from __future__ import annotations
 from himoe_core import Context, ExpertOut, InputData, InvalidInput, Value
 
 from ...base_models.digits.linear_digit_classifier import LinearDigitClassifier
-from ...digit_io import check_cancelled, digit_answer, digit_features, expected_label, is_digit_task
+from ...digit_io import TASK_PREFIXES, check_cancelled, digit_answer, digit_features, expected_label, is_digit_task
 from ...loading.lazy_value import LazyValue
 
 
@@ -18,6 +18,10 @@ class DigitsLinearExpert:
 
     name = "vision_digits_linear"
     domain = "vision"
+    # Its task prefixes, and any feature vector or image (sent without a hint, its task is "");
+    # can_handle has the last word.
+    handles = TASK_PREFIXES
+    input_kinds = ("features", "bytes")
     description = "8x8 handwritten digit classifier: logistic regression, fast, learns online from corrections"
     cost_units = 0.03
 

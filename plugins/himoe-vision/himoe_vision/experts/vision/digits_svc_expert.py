@@ -3,7 +3,7 @@ from __future__ import annotations
 from himoe_core import Context, ExpertOut, InputData
 
 from ...base_models.digits.svc_digit_classifier import SvcDigitClassifier
-from ...digit_io import check_cancelled, digit_answer, digit_features, is_digit_task
+from ...digit_io import TASK_PREFIXES, check_cancelled, digit_answer, digit_features, is_digit_task
 from ...loading.lazy_value import LazyValue
 
 
@@ -16,6 +16,10 @@ class DigitsSvcExpert:
 
     name = "vision_digits_svc"
     domain = "vision"
+    # Its task prefixes, and any feature vector or image (sent without a hint, its task is "");
+    # can_handle has the last word.
+    handles = TASK_PREFIXES
+    input_kinds = ("features", "bytes")
     description = "8x8 handwritten digit classifier: calibrated RBF SVC, more accurate, slower to train"
     cost_units = 0.15
 
