@@ -128,7 +128,10 @@ class LogisticRouter(LearningRouter):
         self, input: RouterInput, index: CandidateIndex, rows: np.ndarray, ctx: Context
     ) -> tuple[np.ndarray, np.ndarray | None]:
         kind = type(self)
-        if kind.logits is not LogisticRouter.logits or kind.logits_and_estimates is not LogisticRouter.logits_and_estimates:
+        if (
+            kind.logits is not LogisticRouter.logits
+            or kind.logits_and_estimates is not LogisticRouter.logits_and_estimates
+        ):
             return super().logits_at(input, index, rows, ctx)  # a subclass scores its own way
         dim, x = self._sparse(input.input, input.encoded)
         model = self._model(dim)

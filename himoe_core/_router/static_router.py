@@ -38,9 +38,12 @@ class StaticRouter(BaseRouter):
     def logits(self, input: RouterInput, candidates: list[ExpertRef], ctx: Context) -> np.ndarray:
         return np.array([self.weights.get(ref.name, 0.0) for ref in candidates], dtype=np.float64)
 
-    def logits_at(self, input: RouterInput, index: CandidateIndex, rows: np.ndarray, ctx: Context) -> np.ndarray:
-        if type(self).logits is not StaticRouter.logits:  # a subclass scores its own way
-            return super().logits_at(input, index, rows, ctx)
+    def logits_at(
+        self, input: RouterInput, index: CandidateIndex, rows: np.ndarray, ctx: Context
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        kind = type(self)
+        if kind.logits is not StaticRouter.logits or kind.logits_and_estimates is not StaticRouter.logits_and_estimates:
+            return super().logits_at(input, index, rows, ctx)  # a subclass scores its own way
         priors = self._priors
         if priors is None or priors[0] is not index:  # one array per index, by position
             priors = self._priors = (
@@ -48,4 +51,4 @@ class StaticRouter(BaseRouter):
                 np.array([self.weights.get(ref.name, 0.0) for ref in index.experts], dtype=np.float64),
             )
         logits: np.ndarray = priors[1][rows]
-        return logits
+        return logits, None
