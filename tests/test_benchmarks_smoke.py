@@ -80,7 +80,15 @@ def test_the_compiled_overhead_comparison_names_real_modules_and_measures_the_pu
 
 def test_the_many_experts_benchmark_runs_every_scenario(tmp_path):
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "bench_many_experts.py"), "--quick", "--sizes", "10,40"],
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "bench_many_experts.py"),
+            "--quick",
+            "--sizes",
+            "10,40",
+            "--declarative-sizes",
+            "10,40",
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
