@@ -18,6 +18,11 @@ class Encoder(Protocol):
     Optionally, ``dense`` (an int, 0 when absent) says how many trailing coordinates are dense
     features, such as a length, rather than sparse ones; the ``logistic`` router gives them a
     full-covariance block instead of a diagonal posterior.
+
+    Optionally, ``async def encode_async(x, ctx) -> Encoded``: an encoder that calls a service
+    (himoe-http's ``openai-embeddings``) provides it, and routers await it on a request's path,
+    under the request's deadline, instead of calling ``encode`` (which the engine then uses only
+    where there is no request: ``Router.decide``, offline evaluation).
     """
 
     # read-only properties, so that a frozen attrs class satisfies the protocol

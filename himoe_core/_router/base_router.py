@@ -135,7 +135,7 @@ class BaseRouter:
         picks: list[ExpertRef] = []
         fanout = None
         try:
-            rin = self.encode(x)
+            rin = await self.encode_async(x, ctx) if self._remote_encoder else self.encode(x)
             scores = self.gate(rin, ctx) if k is None else self.gate(rin, ctx, k)
             picks = self.pick_topk(scores, k)
             scores = self._listed(scores, picks)
@@ -154,6 +154,18 @@ class BaseRouter:
             return self._decision(ctx, x, rin, scores, picks, fanout, answer, mix)
         except MoeError as exc:
             return self._decision(ctx, x, rin, scores, picks, fanout, error=exc)
+
+    @property
+    def _remote_encoder(self) -> bool:
+        return hasattr(self.encoder, "encode_async")
+
+    async def encode_async(self, x: InputData, ctx: Context) -> RouterInput:
+        """`encode` on a request's path: an encoder that calls a service (it has `encode_async`)
+        is awaited under the request's deadline instead of blocking the event loop."""
+        encoder = self.encoder
+        if encoder is None or not hasattr(encoder, "encode_async"):
+            return self.encode(x)
+        return RouterInput(x, await encoder.encode_async(x, ctx))
 
     def encode(self, x: InputData) -> RouterInput:
         """What this router gates on: the input, with its encoding when the router has an

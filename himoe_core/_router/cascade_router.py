@@ -26,6 +26,10 @@ from .option_checks import real
 from .router_feedback import RouterFeedback
 from .router_input import RouterInput
 
+OPTIMISM = 10.0
+"""A later expert's value starts as if it had been right on this many requests: without it, two
+early wrong answers from the experts after the first made going on look worthless, and the
+cascade stopped at its first stage for good (on one digits stream of ten)."""
 STAGE_FEATURES = 3
 """What a stage adds to the encoded request: the expert's confidence, the share of earlier
 answers it agrees with, and whether it agrees with any (then the bias)."""
@@ -41,8 +45,8 @@ class CascadeRouter(LearningRouter):
       the earlier stages' answers), with a Thompson draw of `alpha` posterior widths to explore.
     - Stopping rule, one knob: accept stage i when its drawn P(right) ≥ the best value of going
       on, max over the later experts j of (their mean reward so far − cost_weight × the cost of
-      the calls up to j). An expert never rewarded is worth 1 (optimism: a new cascade escalates
-      and learns every stage). The last affordable stage is always accepted.
+      the calls up to j), the mean starting from `OPTIMISM` right answers (a new cascade
+      escalates and learns every stage). The last affordable stage is always accepted.
     - Learning: feedback on the final answer labels its stage; an earlier stage is labelled by
       its agreement with the final answer (the same answer as a right one is right, another
       answer than a right one is wrong, the same answer as a wrong one is wrong), or directly
@@ -99,7 +103,7 @@ class CascadeRouter(LearningRouter):
         accepted = None
         elapsed = 0.0
         try:
-            rin = self.encode(x)
+            rin = await self.encode_async(x, ctx)
             stages = self.order(self._capable(rin))
             spent = 0.0
             for index, ref in enumerate(stages):
@@ -201,7 +205,7 @@ class CascadeRouter(LearningRouter):
             if cost > budget:
                 break
             score = self.quality.setdefault(int(ref.id), BanditScore())
-            value = (score.quality if score.pulls else 1.0) - self.cost_weight * (cost - spent)
+            value = (score.reward_sum + OPTIMISM) / (score.pulls + OPTIMISM) - self.cost_weight * (cost - spent)
             if value > best:
                 best, name = value, ref.name
         return best, name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 
@@ -70,6 +71,29 @@ def parse_chat_stream(events: list[Any]) -> tuple[str, tuple[int, int] | None]:
         return content, None
     _, tokens = parse_chat_completion({"choices": [{"message": {"content": ""}}], "usage": usage})
     return content, tokens
+
+
+def logprob_confidence(reply: Any) -> float | None:
+    """The answer's mean token probability, exp(mean of choices[0].logprobs.content[].logprob),
+    from a chat completion or its streamed chunks; None when the reply carries no logprobs."""
+    events = reply if isinstance(reply, list) else [reply]
+    logprobs = []
+    for event in events:
+        try:
+            content = event["choices"][0]["logprobs"]["content"]
+        except (KeyError, IndexError, TypeError):
+            continue
+        if isinstance(content, list):
+            logprobs += [
+                float(t["logprob"])
+                for t in content
+                if isinstance(t, dict)
+                and isinstance(t.get("logprob"), (int, float))
+                and not isinstance(t.get("logprob"), bool)
+            ]
+    if not logprobs:
+        return None
+    return min(1.0, max(0.0, math.exp(sum(logprobs) / len(logprobs))))
 
 
 def _kind(value: Any) -> str:

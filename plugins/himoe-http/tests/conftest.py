@@ -17,6 +17,9 @@ Routes (POST; the path picks the behaviour, the query tunes it):
 - ``/big?bytes=N``: 200 with a JSON string of N bytes; ``/big-stream?bytes=N`` the same without
   Content-Length (the body ends when the connection closes).
 - ``/classify``: a JSON API: {"label": "positive"|"negative", "score", "received": <request>}.
+- ``/embeddings``: an OpenAI-style embeddings API: `embedding(text)` (8 values) per input, listed
+  in reverse order with their index; ``/embeddings-short`` the same with 3 values.
+- ``/ok`` with ``"logprobs": true`` in the request adds token logprobs (every word at 0.8).
 
 Every request is recorded (path, headers, JSON body, arrival time, client port); disconnects of
 hanging requests too. The fixture always shuts the server down.
@@ -25,6 +28,7 @@ hanging requests too. The fixture always shuts the server down.
 from __future__ import annotations
 
 import json
+import math
 import select
 import socket
 import threading
@@ -40,6 +44,15 @@ from himoe_http.base_models.http.httpx_loader import load_ssl_context
 from himoe_core import Context, InputData
 
 HANG_LIMIT_S = 10.0
+EMBEDDING_DIM = 8
+
+
+def embedding(text: str) -> list[float]:
+    """The loopback service's embedding of a text: deterministic, from its CRC-32."""
+    import zlib
+
+    seed = zlib.crc32(text.encode("utf-8"))
+    return [((seed >> (3 * i)) % 17) / 16.0 - 0.5 for i in range(EMBEDDING_DIM)]
 
 
 class LoopbackHandler(BaseHTTPRequestHandler):
@@ -125,6 +138,12 @@ class LoopbackHandler(BaseHTTPRequestHandler):
             except OSError:
                 pass
             self.close_connection = True
+        elif route in ("/embeddings", "/embeddings-short"):
+            texts = body["input"] if isinstance(body, dict) else []
+            size = 3 if route == "/embeddings-short" else EMBEDDING_DIM
+            data = [{"object": "embedding", "index": i, "embedding": embedding(t)[:size]} for i, t in enumerate(texts)]
+            data.reverse()  # the index, not the order, says which text each belongs to
+            self._send(200, json.dumps({"object": "list", "data": data, "model": body.get("model")}).encode())
         elif route == "/classify":
             text = body.get("text", "") if isinstance(body, dict) else ""
             positive = any(word in text.lower() for word in ("love", "great", "good"))
@@ -142,7 +161,7 @@ class LoopbackHandler(BaseHTTPRequestHandler):
     def _chat(self, body, extra=""):
         messages = body["messages"]
         answer = f"you said: {messages[-1]['content']}{extra}"
-        reply = {
+        reply: dict = {
             "id": "chatcmpl-1",
             "object": "chat.completion",
             "model": body["model"],
@@ -153,6 +172,10 @@ class LoopbackHandler(BaseHTTPRequestHandler):
                 "total_tokens": sum(len(m["content"]) for m in messages) + len(answer),
             },
         }
+        if body.get("logprobs"):  # every word at probability 0.8
+            reply["choices"][0]["logprobs"] = {
+                "content": [{"token": word, "logprob": math.log(0.8)} for word in answer.split()]
+            }
         self._send(200, json.dumps(reply).encode())
 
     def _status(self, code, retry_after):
@@ -208,6 +231,7 @@ def loopback():
     server.port = server.server_address[1]
     server.target = f"127.0.0.1:{server.port}"
     server.url = lambda path: f"http://127.0.0.1:{server.port}{path}"
+    server.embedding = embedding
 
     def wait_for_disconnect(timeout=2.0):
         deadline = time.monotonic() + timeout

@@ -35,7 +35,7 @@ def test_http_plugin_is_installed():
     assert result.returncode == 0, result.stderr
     plugins = {p["distribution"]: p for p in json.loads(result.stdout)}
     assert plugins["himoe-http"]["version"] == "0.1.0"
-    assert plugins["himoe-http"]["hooks"] == ["register_experts"]
+    assert plugins["himoe-http"]["hooks"] == ["register_encoders", "register_experts"]
     assert plugins["himoe-http"]["error"] is None
     # With no [plugins.himoe-http] config it registers no expert (and lists fine).
     result = run_cli("list-experts", "--json", env={"HIMOE_STRICT_PLUGINS": "1"})

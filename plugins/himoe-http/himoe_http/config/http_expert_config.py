@@ -29,7 +29,15 @@ COMMON_KEYS = (
     "domain",
 )
 KIND_KEYS = {
-    "openai-chat": ("model", "system_prompt", "price_per_1k_input", "price_per_1k_output", "temperature", "max_tokens"),
+    "openai-chat": (
+        "model",
+        "system_prompt",
+        "price_per_1k_input",
+        "price_per_1k_output",
+        "temperature",
+        "max_tokens",
+        "logprobs",
+    ),
     "json": ("request_template", "response_path"),
 }
 
@@ -69,6 +77,7 @@ class HttpExpertConfig:
     price_per_1k_output: float = 0.0
     temperature: float | None = None
     max_tokens: int | None = None
+    logprobs: bool = False
     # json
     request_template: Mapping[str, Any] = attrs.field(factory=lambda: {"text": "{text}"}, hash=False)
     response_path: tuple[str, ...] | None = None
@@ -158,6 +167,10 @@ class HttpExpertConfig:
                 fields["temperature"] = v.expect_number(at("temperature"), table["temperature"], maximum=2.0)
             if "max_tokens" in table:
                 fields["max_tokens"] = v.expect_int(at("max_tokens"), table["max_tokens"], minimum=1)
+            if "logprobs" in table:
+                if not isinstance(table["logprobs"], bool):
+                    raise v.fail(at("logprobs"), f"expected true or false, got {table['logprobs']!r}")
+                fields["logprobs"] = table["logprobs"]
         else:
             if "request_template" in table:
                 fields["request_template"] = v.expect_template(at("request_template"), table["request_template"])

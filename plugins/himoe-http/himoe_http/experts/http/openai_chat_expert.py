@@ -9,7 +9,7 @@ from ...base_models.http.http_caller import HttpCaller
 from ...base_models.http.redaction import safe_url
 from ...base_models.http.retry_policy import RetryPolicy
 from ...base_models.http.streamed_reply import StreamedReply
-from ...chat_replies import parse_chat_completion, parse_chat_stream, stream_delta
+from ...chat_replies import logprob_confidence, parse_chat_completion, parse_chat_stream, stream_delta
 from ...config.http_expert_config import HttpExpertConfig
 from ...task_prefixes import matching_prefix, strip_prefix
 
@@ -76,6 +76,8 @@ class OpenAIChatExpert:
             body["temperature"] = self.config.temperature
         if self.config.max_tokens is not None:
             body["max_tokens"] = self.config.max_tokens
+        if self.config.logprobs:
+            body["logprobs"] = True
         for key in GENERATION_OPTIONS:
             if options.get(key) is not None:
                 value = options[key]
@@ -113,7 +115,10 @@ class OpenAIChatExpert:
                     usage[0] / 1000.0 * self.config.price_per_1k_input
                     + usage[1] / 1000.0 * self.config.price_per_1k_output
                 )
-            return ExpertOut(Value.text(content), ExpertAux(cost_units=cost, confidence=self.config.confidence))
+            # the endpoint's own token probabilities, where it gives them, else the configured figure
+            measured = logprob_confidence(list(reply.events) if isinstance(reply, StreamedReply) else reply)
+            confidence = self.config.confidence if measured is None else measured
+            return ExpertOut(Value.text(content), ExpertAux(cost_units=cost, confidence=confidence))
         raise ExpertFailed(self.name, cause)
 
     async def aclose(self) -> None:
