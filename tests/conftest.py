@@ -168,9 +168,14 @@ class PrivateCluster:
             os.chmod(self.folder, 0o755)
             shutil.chown(self.folder, "nobody")
         self._run([initdb, "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync"])
+        self.start()
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def start(self) -> None:
+        """Start the server (again, after `halt`), on the same port and data."""
         self._run(
             [
-                pg_ctl,
+                self.pg_ctl,
                 "-D",
                 str(self.data),
                 "-w",
@@ -181,7 +186,10 @@ class PrivateCluster:
                 "start",
             ]
         )
-        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def halt(self) -> None:
+        """Stop the server at once (as a crash would), keeping its data for `start`."""
+        self._run([self.pg_ctl, "-D", str(self.data), "-m", "immediate", "-w", "stop"])
 
     def _run(self, argv: list[str]) -> None:
         done = subprocess.run(self.prefix + argv, capture_output=True, text=True, timeout=120)
@@ -190,7 +198,8 @@ class PrivateCluster:
 
     def stop(self) -> None:
         try:
-            self._run([self.pg_ctl, "-D", str(self.data), "-m", "immediate", "stop"])
+            if (self.data / "postmaster.pid").exists():  # not halted by the test
+                self.halt()
         finally:
             shutil.rmtree(self.folder, ignore_errors=True)
 
@@ -258,13 +267,20 @@ def postgres_url(postgres_server: str) -> Iterator[str]:
 
 
 @pytest.fixture
-def private_postgres() -> Iterator[str]:
-    """A private cluster of this test's own (the fallback `postgres_server` takes when no server runs)."""
+def private_cluster() -> Iterator[PrivateCluster]:
+    """A private cluster of this test's own, which the test may halt and start again (never the
+    shared server on 5432: other tests use it)."""
     try:
         cluster = PrivateCluster()
     except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
         pytest.skip(f"cannot start a private PostgreSQL cluster here: {exc}")
     try:
-        yield cluster.url
+        yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture
+def private_postgres(private_cluster: PrivateCluster) -> str:
+    """The URL of a private cluster of this test's own (the fallback `postgres_server` takes when no server runs)."""
+    return private_cluster.url

@@ -121,6 +121,17 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.add_argument("--json", action="store_true", help="machine-readable output")
     migrate.set_defaults(handler=_state_migrate)
 
+    learn = add_command(
+        "learn", help="train on the decision log that replicas share, and publish model snapshots to them"
+    )
+    learn.add_argument("--config", metavar="FILE", help="a himoe TOML config (its routers, experts and [state] url)")
+    learn.add_argument("--once", action="store_true", help="consume the joined log, publish, and exit")
+    learn.add_argument(
+        "--every", type=_seconds, default=0.2, metavar="S", help="publish at most every S seconds (default 0.2)"
+    )
+    learn.add_argument("--batch", type=_positive_int, default=500, help="events per snapshot at most (default 500)")
+    learn.set_defaults(handler=_learn)
+
     evaluate = add_command("evaluate", help="estimate offline how a router would do on logged decisions")
     evaluate.add_argument("--router", required=True, help="the candidate router (an id from the config)")
     evaluate.add_argument("--config", metavar="FILE", help="a himoe TOML config")
@@ -164,6 +175,16 @@ def _milliseconds(text: str) -> float:
         value = math.nan
     if not (math.isfinite(value) and value >= 0):
         raise argparse.ArgumentTypeError(f"expected a number of milliseconds >= 0, got {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, got {text!r}")
     return value
 
 
@@ -361,6 +382,18 @@ def _state_migrate(args: argparse.Namespace) -> int:
             f"copied {str(source)!r} into {redact_url(url)}: "
             + ", ".join(f"{n} {table.replace('_', ' ')}" for table, n in copied.items())
         )
+    return 0
+
+
+def _learn(args: argparse.Namespace) -> int:
+    from .._engine.learner import Learner
+
+    def report(line: str) -> None:
+        print(line, flush=True)
+
+    learner = Learner(lambda: _moe(args, args.config), batch=args.batch, every_s=args.every, report=report)
+    consumed = learner.run(once=args.once)
+    print(f"learner done: consumed {consumed} events; snapshot {learner.version}", flush=True)
     return 0
 
 

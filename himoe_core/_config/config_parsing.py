@@ -46,6 +46,8 @@ STATE_KEYS = {
     "reward_window_s",
     "default_reward",
     "replica",
+    "learning",
+    "sync_s",
 }
 MAX_RETENTION_DAYS = 36_500_000.0
 MAX_TRACES_LIMIT = 2**53
@@ -180,6 +182,14 @@ def load_config(source: str | os.PathLike[str] | Mapping[str, Any] | None) -> di
             f"state.replica: expected a name for this process in the decision log, such as 'web-1', "
             f"got {state['replica']!r}"
         )
+    learning = state.get("learning", "inline")
+    if learning not in ("inline", "learner"):
+        raise ConfigError(
+            f"state.learning: expected 'inline' (each process learns from the feedback it gets) or "
+            f"'learner' (processes log, `himoe learn` trains), got {learning!r}"
+        )
+    state["learning"] = learning
+    state["sync_s"] = number(state.get("sync_s", 2.0), "state.sync_s", minimum=0.01)
     raw["state"] = state
     raw["serve"] = _serve_table(raw)
     # Not resolve(): a symlinked config means the folder it is linked from, as a shell would.

@@ -68,6 +68,12 @@ class BackgroundLoop:
                 raise
             raise Cancelled("the engine was closed while this request ran (HiMoE.close)") from None
 
+    def start_soon(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        """Start a background task in the loop's nursery (cancelled by `close`), from any other thread."""
+        nursery = self._nursery
+        assert nursery is not None and self._token is not None, "the loop is running once __init__ returns"
+        trio.from_thread.run_sync(nursery.start_soon, fn, *args, trio_token=self._token)
+
     def close(self) -> None:
         if self._token is not None and self._nursery is not None and self._thread.is_alive():
             try:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import logging
 import math
 import os
 import socket
@@ -17,22 +18,32 @@ from himoe_registry import ExpertId
 
 from .._decision import decision_codec
 from .._decision.decision import Decision
-from .._errors import InvalidInput, MoeError, StateError
+from .._errors import ConfigError, InvalidInput, MoeError, StateError
 from .._input import InputData
 from .._learning.feedback_values import check_feedback
 from .._orchestrator.orchestration_feedback import OrchestrationFeedback
 from .._router.router_feedback import RouterFeedback
 from .._router.router_ref import RouterRef
 from .._router.router_trait import Router
-from .._value import to_value
+from .._value import Value, to_value
 from ..state.decision_event import DecisionEvent
+from ..state.joined_decision import JoinedDecision
+from ..state.postgres_state_store import PostgresStateStore
 from ..state.state_location import exists, is_url, open_state_store, redact_url, state_target
 from ..state.state_schema import DEFAULT_MAX_TRACES, DEFAULT_RETENTION_DAYS, DEFAULT_REWARD_WINDOW_S, split_state
 from ..state.state_store_trait import StateStore
 from .refit_worker import RefitWorker
+from .snapshot import Snapshot
+from .snapshot_status import SnapshotStatus
 from .trace_record import TraceRecord
 from .trace_store import TraceStore
 from .trace_writer import TraceWriter
+
+log = logging.getLogger("himoe.state")
+
+UNREACHABLE_RETRY_S = 120.0
+"""How long the writer keeps retrying a batch while the shared store cannot be reached."""
+UNREACHABLE_BACKOFF_S = 0.5
 
 
 class FeedbackTrainer:
@@ -67,6 +78,15 @@ class FeedbackTrainer:
         self.reward_window_s = float(state.get("reward_window_s", DEFAULT_REWARD_WINDOW_S))
         self.default_reward = state.get("default_reward")
         self.replica = str(state.get("replica") or f"{socket.gethostname()}:{os.getpid()}")
+        # "learner": this process logs decisions and feedback, and `himoe learn` trains on the log.
+        self.learning = str(state.get("learning", "inline"))
+        self.sync_s = float(state.get("sync_s", 2.0))
+        if self.learning == "learner" and not (self.enabled and is_url(self.path)):
+            raise ConfigError(
+                "state.learning = 'learner' needs the shared PostgreSQL store the learner reads: set "
+                "[state] url (or HIMOE_STATE_URL), or use learning = 'inline'"
+            )
+        self.snapshot = SnapshotStatus()
         self._store: StateStore | None = None
         self._lock = threading.RLock()
         # (trace, decision, when it was decided): the decision log's time is the decision's, not the write's
@@ -105,6 +125,9 @@ class FeedbackTrainer:
     def restore(self) -> None:
         """Load every saved router and expert state that matches this configuration."""
         store = self.store
+        if self.learning == "learner":
+            assert isinstance(store, PostgresStateStore), "learning = 'learner' is checked to use PostgreSQL"
+            self.snapshot.applied(*store.snapshot())  # read first: the state loaded below is at least as new
         for router_id, ref in self.routers.items():
             saved = store.load_router(router_id)
             if saved is not None and saved[0].get("kind") == ref.handle.kind:
@@ -164,6 +187,20 @@ class FeedbackTrainer:
         self._writer.submit(batch)
 
     def _write_batch(self, store: StateStore, batch: list[tuple[TraceRecord, Decision, float]]) -> None:
+        """Write one batch; a shared store that cannot be reached (a restart, a failover) is
+        retried for up to UNREACHABLE_RETRY_S, so that an outage delays the log rather than
+        losing from it (both writes are idempotent: a trace id or decision seen is kept once)."""
+        deadline = time.monotonic() + (UNREACHABLE_RETRY_S if is_url(self.path) else 0.0)
+        while True:
+            try:
+                return self._write_batch_once(store, batch)
+            except StateError as exc:
+                if not str(exc).startswith("cannot reach") or time.monotonic() >= deadline:
+                    raise
+                log.warning("%s; the log's next %d rows wait for it", exc, len(batch))
+                time.sleep(UNREACHABLE_BACKOFF_S)
+
+    def _write_batch_once(self, store: StateStore, batch: list[tuple[TraceRecord, Decision, float]]) -> None:
         traces = []
         for record, decision, _ in batch:
             kind, task, data = _recorded_input(decision.input)
@@ -300,7 +337,10 @@ class FeedbackTrainer:
                         event_id=uuid.uuid4().hex,
                         replica=self.replica,
                     )
-                if first:
+                if self.learning == "learner":
+                    summary["learned_by"] = "learner"  # from the log, in order: `himoe learn`
+                    shadows = {}
+                elif first:
                     self._train(decision, rewards, task_loss)
                     summary["experts_updated"] = self._teach_experts(decision, rewards, expected_value)
                 if shadows:
@@ -310,6 +350,73 @@ class FeedbackTrainer:
                     while self._given and self.traces.record(next(iter(self._given))) is None:
                         self._given.popitem(last=False)  # its trace is gone: no feedback can reach it
         return summary
+
+    def learn_joined(self, event: JoinedDecision) -> None:
+        """Learn from one logged decision joined with its reward, as `feedback` learns from the
+        first feedback on it (the learner's path: the same `_train` and `_teach_experts`). The
+        feedback row gives the per-expert rewards, task loss and expected answer; a default
+        reward (the window passed without one) credits every counted expert."""
+        decision = decision_codec.decode(event.record)
+        if decision.router not in self.routers:
+            log.warning(
+                "decision %s was made by router %r, which this config does not have; skipped",
+                event.trace_id,
+                decision.router,
+            )
+            return
+        row = None
+        if not event.defaulted:
+            row = next((r for r in self.store.feedback_for(event.trace_id) if r.get("rewards") is not None), None)
+        if row is not None:
+            rewards = [(ExpertId.parse(eid), float(r)) for eid, r in row["rewards"].items()]
+            task_loss = float(row["task_loss"]) if row.get("task_loss") is not None else 1.0 - event.reward
+            expected = Value.from_jsonable(row["expected"]) if row.get("expected") is not None else None
+        else:
+            rewards = _rewards(decision, self._names(decision), event.reward, None)
+            task_loss, expected = 1.0 - event.reward, None
+        self._train(decision, rewards, task_loss)
+        self._teach_experts(decision, rewards, expected)
+
+    def newer_snapshot(self) -> Snapshot | None:
+        """The newest published snapshot when it is newer than the one in use (blocking: called
+        from a worker thread); None when this one is the newest. Raises StateError when the store
+        cannot be reached."""
+        store = self.store
+        assert isinstance(store, PostgresStateStore), "learning = 'learner' is checked to use PostgreSQL"
+        version, published = store.snapshot()
+        if version <= self.snapshot.version:
+            return Snapshot(version, published, {}, {}) if version == self.snapshot.version else None
+        with store.exclusive():  # one transaction: every router and expert of the same snapshot
+            version, published = store.snapshot()
+            routers = {rid: saved for rid in self.routers if (saved := store.load_router(rid)) is not None}
+            experts = {}
+            for eid, _name, expert in self.experts.items():
+                if getattr(expert, "load_state_dict", None) is not None:
+                    saved_expert = store.load_expert(str(eid))
+                    if saved_expert is not None:
+                        experts[str(eid)] = saved_expert
+        return Snapshot(version, published, routers, experts)
+
+    def listener(self) -> Any:
+        """A connection LISTENing for the learner's snapshot notices (blocking)."""
+        store = self.store
+        assert isinstance(store, PostgresStateStore), "learning = 'learner' is checked to use PostgreSQL"
+        return store.listener()
+
+    def apply_snapshot(self, snapshot: Snapshot) -> None:
+        """Route with `snapshot` from now on (called on the loop that routes: no request sees
+        half of it)."""
+        for router_id, (state, version) in snapshot.routers.items():
+            handle = self.routers[router_id].handle
+            if state.get("kind") == handle.kind:
+                handle.load_state_dict(state)
+                handle.model_version = self._versions[router_id] = version
+        for eid, _name, expert in self.experts.items():
+            saved = snapshot.experts.get(str(eid))
+            if saved is not None:
+                expert.load_state_dict(saved[0])
+                self._expert_versions[str(eid)] = saved[1]
+        self.snapshot.applied(snapshot.version, snapshot.published)
 
     def _earlier_feedback(self, trace_id: str) -> tuple[dict[str, Any] | None, dict[str, float]]:
         """What feedback on `trace_id` was already learned from — by any process, with a state

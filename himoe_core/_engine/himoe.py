@@ -27,6 +27,7 @@ from .feedback_trainer import FeedbackTrainer
 from .lag_limit import INITIAL, LagLimit
 from .request_slots import RequestSlots
 from .response import Response
+from .snapshot_follower import SnapshotFollower
 from .state_calls import state_call
 from .trace_record import TraceRecord, attempt_atoms, render_attempt, request_atoms
 from .trace_store import TraceStore
@@ -120,11 +121,38 @@ class HiMoE:
         moe = cls(**options)
         async with trio.open_nursery() as nursery:
             moe._nursery = nursery
+            following = trio.CancelScope()
+            if moe.trainer.learning == "learner":
+                nursery.start_soon(moe._follow_snapshots, following)
             try:
                 yield moe
             finally:
+                following.cancel()
                 moe._nursery = None
         moe.trainer.close()
+
+    async def _follow_snapshots(self, scope: trio.CancelScope) -> None:
+        """In learner mode: route with the newest snapshot the learner published (until `scope`
+        is cancelled)."""
+        with scope:
+            await SnapshotFollower(self.trainer).run()
+
+    def model_status(self) -> dict[str, Any] | None:
+        """In learner mode (`[state] learning = "learner"`), the model this process routes with:
+        `model_version` (the learner's snapshot), `snapshot_published` (seconds since the epoch),
+        `state_store` ("up" or "down": a replica whose store is unreachable keeps routing on its
+        last snapshot), `snapshot_age_s` (seconds since a check last confirmed no newer snapshot
+        existed: how stale this replica may be) and `error` (why the store is down). None inline."""
+        if self.trainer.learning != "learner":
+            return None
+        status = self.trainer.snapshot
+        return {
+            "model_version": status.version,
+            "snapshot_published": status.published,
+            "state_store": "up" if status.store_up else "down",
+            "snapshot_age_s": status.staleness_s(),
+            "error": status.error,
+        }
 
     def close(self) -> None:
         """Stop the background loop that `run_sync` uses (shadows in flight are cancelled) and
@@ -242,6 +270,8 @@ class HiMoE:
             with self._loop_lock:  # threads calling at once must share one loop
                 if self._loop is None:
                     self._loop = BackgroundLoop()
+                    if self.trainer.learning == "learner":
+                        self._loop.start_soon(self._follow_snapshots, trio.CancelScope())
                 loop = self._loop
         if loop.is_current():
             raise RuntimeError("run_sync was called from inside HiMoE's own loop; use `await moe.run(...)`")

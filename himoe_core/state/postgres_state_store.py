@@ -4,7 +4,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -33,6 +33,8 @@ log = logging.getLogger("himoe.state")
 CONNECT_TIMEOUT_S = 10
 LOCK_TIMEOUT_S = 30.0
 POOL_SIZE = 8
+SNAPSHOT_CHANNEL = "himoe_snapshot"
+"""The NOTIFY channel of published snapshots; the payload is the schema and the version."""
 
 _TABLES = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -579,6 +581,91 @@ class PostgresStateStore:
     def load_expert(self, expert_id: str) -> tuple[dict[str, Any], int] | None:
         rows = self._read("SELECT state, version FROM expert_state WHERE expert_id = %s", (expert_id,))
         return (json.loads(rows[0][0]), int(rows[0][1])) if rows else None
+
+    # -- one learner, versioned snapshots (learning = "learner") ----------------------------------------
+    @contextmanager
+    def leadership(
+        self, on_wait: Callable[[], None] | None = None, poll_s: float = 1.0
+    ) -> Iterator[Callable[[], bool]]:
+        """Lead the learners of this schema: a session-level advisory lock on a connection of its
+        own, held until the block ends or the connection dies (the process was killed: the server
+        frees the lock, and a standby takes over). Waits while another learner leads, calling
+        `on_wait` once. Yields a check that the lock is still held."""
+        psycopg = self._psycopg
+        try:
+            conn = psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
+        except psycopg.Error as exc:
+            raise self._state_error(exc) from None
+        key = "SELECT hashtext(current_schema() || ':learner')"
+        try:
+            with self._translated():
+                told = False
+                while not conn.execute(f"SELECT pg_try_advisory_lock(({key}))").fetchone()[0]:
+                    if not told and on_wait is not None:
+                        on_wait()
+                        told = True
+                    time.sleep(poll_s)
+
+            def leading() -> bool:
+                # A session lock is released only by its session's end: a live connection still holds it.
+                try:
+                    conn.execute("SELECT 1")
+                    return True
+                except psycopg.Error:
+                    return False
+
+            yield leading
+        finally:
+            conn.close()
+
+    def learner_position(self) -> int:
+        """Where the learner resumes in the decision log (0: from the start)."""
+        rows = self._read("SELECT value FROM meta WHERE key = 'learner_position'")
+        return int(rows[0][0]) if rows else 0
+
+    def snapshot(self) -> tuple[int, float]:
+        """(version, seconds since the epoch it was published) of the newest model snapshot; (0, 0.0)
+        before the first."""
+        rows = dict(self._read("SELECT key, value FROM meta WHERE key IN ('snapshot_version', 'snapshot_time')"))
+        return int(rows.get("snapshot_version", 0)), float(rows.get("snapshot_time", 0.0))
+
+    def publish(self, start: int, position: int) -> int:
+        """Inside `exclusive()`, after the learner saved the state it learned from the log up to
+        `position`: move its cursor from `start` to `position` and number the snapshot, in the
+        learning transaction — state and cursor commit together, and NOTIFY reaches the replicas
+        at that commit. StateError if the cursor is no longer at `start` (another learner took
+        over: this one's work rolls back). Returns the snapshot's version."""
+        with self._transaction("learn") as conn:
+            held = conn.execute("SELECT value FROM meta WHERE key = 'learner_position' FOR UPDATE").fetchall()
+            if (int(held[0][0]) if held else 0) != start:
+                raise StateError(
+                    f"state store {self.location!r}: another learner moved the log position "
+                    f"({held[0][0] if held else 0}, expected {start}); this one stops — its batch was rolled back"
+                )
+            version = self.snapshot()[0] + 1
+            now = time.time()
+            for key, value in (
+                ("learner_position", position),
+                ("snapshot_version", version),
+                ("snapshot_time", repr(now)),
+            ):
+                conn.execute(
+                    "INSERT INTO meta VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                    (key, str(value)),
+                )
+            conn.execute("SELECT pg_notify(%s, current_schema() || ' ' || %s)", (SNAPSHOT_CHANNEL, str(version)))
+        return version
+
+    def listener(self) -> Any:
+        """A connection of its own LISTENing for snapshot notices (psycopg's `notifies()`);
+        the caller closes it."""
+        psycopg = self._psycopg
+        try:
+            conn = psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
+            conn.execute(f"LISTEN {SNAPSHOT_CHANNEL}")
+        except psycopg.Error as exc:
+            raise self._state_error(exc) from None
+        return conn
 
     # -- what `himoe stats` reads -----------------------------------------------------------------------
     def summary_groups(self) -> list[tuple[Any, ...]]:

@@ -52,6 +52,8 @@ class RoutingApp:
         self.settings = settings
         self.keys = keys
         self.metrics = metrics or ServeMetrics()
+        if moe.model_status() is not None:
+            self.metrics.follow_model(moe.model_status)
         self.tracing = tracing
         self.ready = False
         self.draining = False
@@ -170,7 +172,10 @@ class RoutingApp:
         elif not self.ready:
             await exchange.respond_json(503, {"status": "starting"})
         else:
-            await exchange.respond_json(200, {"status": "ready", "in_flight": self.in_flight})
+            # Ready even while the state store is down: the replica routes on its last snapshot,
+            # and says so here for whoever watches it (a load balancer should keep sending).
+            model = self.moe.model_status()
+            await exchange.respond_json(200, {"status": "ready", "in_flight": self.in_flight, **(model or {})})
 
     async def _metrics(self, exchange: Exchange) -> None:
         await exchange.respond(200, self.metrics.render(), content_type=self.metrics.content_type)

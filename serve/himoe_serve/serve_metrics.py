@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -39,6 +39,34 @@ class ServeMetrics:
         self.rejections = Counter(
             "himoe_admission_rejections", "Requests refused at admission, by reason", ["reason"], registry=r
         )
+
+    def follow_model(self, status: Callable[[], dict[str, Any] | None]) -> None:
+        """Gauges of a replica in learner mode, read from `status` (HiMoE.model_status) at each scrape."""
+
+        def read(key: str) -> Callable[[], float]:
+            def value() -> float:
+                current = status() or {}
+                found = current.get(key)
+                if key == "state_store":
+                    return 1.0 if found == "up" else 0.0
+                return float(found or 0.0)
+
+            return value
+
+        for name, doc, key in (
+            (
+                "himoe_state_store_up",
+                "1 while the state store answers the replica's snapshot checks, else 0",
+                "state_store",
+            ),
+            ("himoe_model_version", "The version of the learner's snapshot this replica routes with", "model_version"),
+            (
+                "himoe_snapshot_age_seconds",
+                "Seconds since this replica last confirmed that no newer snapshot existed",
+                "snapshot_age_s",
+            ),
+        ):
+            Gauge(name, doc, registry=self.registry).set_function(read(key))
 
     def observe_request(self, router: str, status: int, seconds: float) -> None:
         self.requests.labels(router, str(status)).inc()

@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+import time
+
+import attrs
+
+
+@attrs.define
+class SnapshotStatus:
+    """What a replica in learner mode knows of its model (`/readyz`, `/metrics`): the snapshot
+    version it routes with, when that was published, whether the state store answered the last
+    check, and when a check last confirmed that no newer snapshot existed — a replica is at most
+    `now - confirmed` seconds (plus the learner's own lag) behind the learner."""
+
+    version: int = 0
+    published: float = 0.0
+    store_up: bool = True
+    confirmed: float = attrs.field(factory=time.time)
+    error: str | None = None
+
+    def applied(self, version: int, published: float) -> None:
+        self.version, self.published = version, published
+        self.confirmed, self.store_up, self.error = time.time(), True, None
+
+    def down(self, error: str) -> None:
+        self.store_up, self.error = False, error
+
+    def staleness_s(self) -> float:
+        """Seconds since this replica last knew it routed with the newest snapshot."""
+        return max(0.0, time.time() - self.confirmed)
