@@ -309,3 +309,30 @@ def test_a_replica_whose_store_goes_down_keeps_routing_and_says_so(private_clust
             wait_store("up")
     finally:
         stop()
+
+
+def test_decisions_made_while_the_store_restarts_are_logged_once_it_is_back(private_cluster):
+    moe = engine({**replica_state(private_cluster.url, "web-1"), "sync_s": 0.2})
+    answered = accepted = 0
+    try:
+        for phase in ("up", "down", "back"):
+            if phase == "down":
+                private_cluster.halt()
+            elif phase == "back":
+                private_cluster.start()
+            for i in range(15):
+                response = moe.run_sync(f"{phase} request {i}")  # answers whatever the store does
+                answered += 1
+                if phase != "down":
+                    moe.feedback(response.trace_id, reward=1.0)
+                    accepted += 1
+        with pytest.raises(Exception, match="cannot reach"):  # feedback needs the store: refused, not lost
+            private_cluster.halt()
+            moe.feedback(response.trace_id, reward=1.0)
+        private_cluster.start()
+        moe.trainer.flush()
+        store = moe.trainer.store
+        assert store.count("decisions") == answered == 45
+        assert store.count("feedback") == accepted == 30
+    finally:
+        moe.close()

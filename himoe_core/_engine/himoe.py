@@ -142,7 +142,8 @@ class HiMoE:
         `model_version` (the learner's snapshot), `snapshot_published` (seconds since the epoch),
         `state_store` ("up" or "down": a replica whose store is unreachable keeps routing on its
         last snapshot), `snapshot_age_s` (seconds since a check last confirmed no newer snapshot
-        existed: how stale this replica may be) and `error` (why the store is down). None inline."""
+        existed: how stale this replica may be), `snapshot_lag_s` (from the learner's commit of this
+        snapshot to this process routing with it) and `error` (why the store is down). None inline."""
         if self.trainer.learning != "learner":
             return None
         status = self.trainer.snapshot
@@ -151,6 +152,7 @@ class HiMoE:
             "snapshot_published": status.published,
             "state_store": "up" if status.store_up else "down",
             "snapshot_age_s": status.staleness_s(),
+            "snapshot_lag_s": status.lag_s,
             "error": status.error,
         }
 

@@ -17,10 +17,15 @@ class SnapshotStatus:
     store_up: bool = True
     confirmed: float = attrs.field(factory=time.time)
     error: str | None = None
+    lag_s: float = 0.0
+    """From the learner's commit of the snapshot in use to this replica routing with it."""
 
     def applied(self, version: int, published: float) -> None:
+        now = time.time()
+        if version != self.version and published:
+            self.lag_s = max(0.0, now - published)
         self.version, self.published = version, published
-        self.confirmed, self.store_up, self.error = time.time(), True, None
+        self.confirmed, self.store_up, self.error = now, True, None
 
     def down(self, error: str) -> None:
         self.store_up, self.error = False, error
