@@ -296,12 +296,168 @@ def replicated(order: np.ndarray, url: str, sync: float, every: float) -> dict[s
     }
 
 
+class PrivateCluster:
+    """A throw-away PostgreSQL cluster (initdb as `nobody` when run as root) on a free port, which
+    the fault run restarts — never the shared server."""
+
+    def __init__(self) -> None:
+        import glob
+        import shutil
+
+        binaries = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
+        if not binaries:
+            raise SystemExit("the fault run needs PostgreSQL's initdb and pg_ctl (/usr/lib/postgresql/*/bin)")
+        self.pg_ctl = f"{binaries[-1]}/pg_ctl"
+        self.folder = Path(tempfile.mkdtemp(prefix="himoe-bench-pg-"))
+        self.data, self.port = self.folder / "data", free_port()
+        self.prefix: list[str] = []
+        if os.geteuid() == 0:
+            self.prefix = ["runuser", "-u", "nobody", "--"]
+            os.chmod(self.folder, 0o755)
+            shutil.chown(self.folder, "nobody")
+        self._run([f"{binaries[-1]}/initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync"])
+        self.start()
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, argv: list[str]) -> None:
+        subprocess.run(self.prefix + argv, check=True, capture_output=True, timeout=120)
+
+    def start(self) -> None:
+        self._run(
+            [
+                self.pg_ctl,
+                "-D",
+                str(self.data),
+                "-w",
+                "-l",
+                str(self.folder / "log"),
+                "-o",
+                f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off",
+                "start",
+            ]
+        )
+
+    def halt(self) -> None:
+        self._run([self.pg_ctl, "-D", str(self.data), "-m", "immediate", "-w", "stop"])
+
+    def stop(self) -> None:
+        import shutil
+
+        if (self.data / "postmaster.pid").exists():
+            self.halt()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def faults(order: np.ndarray) -> dict[str, Any]:
+    """The stream through 3 replicas and 2 learners on a private cluster, while replica 0 is
+    SIGKILLed (a quarter in), the leading learner is SIGKILLed (half-way: the standby takes over)
+    and PostgreSQL restarts (three quarters in, down for 10 prompts)."""
+    import signal
+
+    pg = PrivateCluster()
+    folder = Path(tempfile.mkdtemp(prefix="himoe-bench-learner-faults-"))
+    cluster = Cluster(pg.url, folder, 0.5, 0.5)
+    base = [sys.executable, "-m", "himoe_core", "--plugins-dir", str(folder / "plugins")]
+    standby = subprocess.Popen(
+        [*base, "learn", "--config", str(folder / "himoe.toml"), "--every", "0.5"],
+        stdout=open(folder / "standby.log", "wb"),  # noqa: SIM115
+        stderr=subprocess.STDOUT,
+    )
+    live = list(range(REPLICAS))
+    answered = accepted = 0
+    events: list[str] = []
+    down_answer_ms: list[float] = []
+    try:
+        n = len(order)
+        for t, i in enumerate(order):
+            if t == n // 4:
+                cluster.procs[0].send_signal(signal.SIGKILL)
+                live.remove(0)
+                events.append(f"replica 0 SIGKILLed at prompt {t}")
+            if t == n // 2:
+                leader = cluster.learner if "leading" in (folder / "learner.log").read_text() else standby
+                leader.send_signal(signal.SIGKILL)
+                events.append(f"leading learner SIGKILLed at prompt {t}")
+            if t == 3 * n // 4:
+                pg.halt()
+                events.append(f"PostgreSQL stopped at prompt {t}")
+            if t == 3 * n // 4 + 10:
+                pg.start()
+                events.append(f"PostgreSQL started at prompt {t}")
+            down = 3 * n // 4 <= t < 3 * n // 4 + 10
+            decider = cluster.clients[live[t % len(live)]]
+            scorer = cluster.clients[live[(t + 1) % len(live)]]
+            started = time.monotonic()
+            answer = decider.post(
+                "/v1/route", json={"model": "himoe", "messages": [{"role": "user", "content": gsm.PROMPTS[i]}]}
+            )
+            answer.raise_for_status()
+            answered += 1
+            if down:
+                down_answer_ms.append(1000 * (time.monotonic() - started))
+                continue  # feedback needs the store: not sent while it is down
+            body = answer.json()
+            picked = body["picks"][0]["expert"]
+            reward = float((gsm.STRONG_OK if picked == "strong" else gsm.WEAK_OK)[i])
+            deadline = time.monotonic() + 180
+            while time.monotonic() < deadline:
+                try:
+                    given = scorer.post("/v1/feedback", json={"trace_id": body["trace_id"], "reward": reward})
+                except httpx.TimeoutException:
+                    continue
+                if given.status_code == 200:
+                    accepted += 1
+                    break
+                time.sleep(0.05)  # not logged yet, or the store is back a moment later
+        store = open_state_store(pg.url)
+        try:
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline:
+                last = store.joined_decisions(reward_window_s=3600, default_reward=None, now=time.time(), limit=10**7)
+                if not last or store.learner_position() >= last[-1].position:
+                    break
+                time.sleep(0.2)
+            logged, rows = store.count("decisions"), store.count("feedback")
+            caught_up = store.learner_position() >= (last[-1].position if last else 0)
+        finally:
+            store.close()
+    finally:
+        if standby.poll() is None:
+            standby.terminate()
+            standby.wait(timeout=30)
+        cluster.stop()
+        pg.stop()
+    took_over = "leading" in (folder / "standby.log").read_text() and "leading" in (folder / "learner.log").read_text()
+    return {
+        "answered": answered,
+        "logged": logged,
+        "accepted": accepted,
+        "feedback_rows": rows,
+        "learner_caught_up": caught_up,
+        "standby_took_over": took_over,
+        "events": events,
+        "down_answer_ms_max": max(down_answer_ms, default=0.0),
+        "down_answer_ms_median": float(np.median(down_answer_ms)) if down_answer_ms else 0.0,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=0, help="prompts (default: all 1,307)")
+    parser.add_argument("--faults", action="store_true", help="the fault run only, on a private cluster")
     args = parser.parse_args()
     gsm.load_data()
     order = gsm.stream_order(SEED, args.n or len(gsm.PROMPTS))
+    if args.faults:
+        r = faults(order)
+        print(
+            "; ".join(r["events"])
+            + f". Decisions logged {r['logged']} / answered {r['answered']}; feedback rows {r['feedback_rows']} / "
+            f"accepted {r['accepted']}; standby took over: {r['standby_took_over']}; learner caught up: "
+            f"{r['learner_caught_up']}; answers while PostgreSQL was down: median {r['down_answer_ms_median']:.0f} ms, slowest {r['down_answer_ms_max']:.0f} ms",
+            flush=True,
+        )
+        return
     single = single_process(order)
     print(f"single process (inline): progressive APGR {single['apgr']:.4f}", flush=True)
     for every in (0.5, 2.0):

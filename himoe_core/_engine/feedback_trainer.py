@@ -169,6 +169,8 @@ class FeedbackTrainer:
         """Whether the state file already holds a trace with this id."""
         if not self.enabled or (self._store is None and not exists(self.path)):
             return False
+        if not self.snapshot.store_up:  # known down (learner mode): not waited for on the request's path
+            return False
         with self._lock:  # not flushed: this runs on the request's path; pending traces are looked at
             if any(record.trace_id == trace_id for record, _, _ in self._pending):
                 return True
