@@ -81,6 +81,15 @@ def _metadata_field(dist: Any, field: str) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def _folder_name(dist: Any) -> str | None:
+    """The normalised name in a distribution's ``NAME-VERSION.dist-info`` (or ``.egg-info``)
+    folder, read without its metadata; None for a distribution found otherwise."""
+    path = getattr(dist, "_path", None)
+    stem, ext = os.path.splitext(os.path.basename(str(path))) if path is not None else ("", "")
+    name = stem.partition("-")[0] if ext in (".dist-info", ".egg-info") else ""
+    return normalize_dist_name(name) if name else None
+
+
 def discover_entry_points(
     group: str = "himoe",
     *,
@@ -112,7 +121,23 @@ def discover_entry_points(
     seen: set[str] = set()
     # (sort key, ep name, dist name, version, entry point or None, early error)
     pending: list[tuple[str, str, str, str | None, importlib_metadata.EntryPoint | None, str | None]] = []
+    seen_folders: set[str] = set()
     for dist in dists:
+        # Reading METADATA parses a whole email message (~0.2 ms a distribution: 30 ms on every
+        # `himoe` command in a venv of 170), so it is read only for a distribution with a himoe
+        # entry point. The first of two copies still wins: by the name of the folder, as
+        # importlib_metadata tells copies apart, for those with none.
+        folder = _folder_name(dist)
+        if folder is not None:
+            if folder in seen_folders:
+                continue
+            seen_folders.add(folder)
+        try:
+            entry_points, failure = list(dist.entry_points.select(group=group)), None
+        except Exception as exc:  # noqa: BLE001 - a malformed entry_points.txt is that dist's failure
+            entry_points, failure = [], _describe(exc)
+        if not entry_points and failure is None:
+            continue
         dist_name = _metadata_field(dist, "Name")
         if dist_name is None:
             continue
@@ -123,10 +148,8 @@ def discover_entry_points(
         if (allowed is not None and key not in allowed) or key in denied:
             continue
         version = _metadata_field(dist, "Version")
-        try:
-            entry_points = list(dist.entry_points.select(group=group))
-        except Exception as exc:  # noqa: BLE001 - a malformed entry_points.txt is that dist's failure
-            pending.append((key, dist_name, dist_name, version, None, _describe(exc)))
+        if failure is not None:
+            pending.append((key, dist_name, dist_name, version, None, failure))
             continue
         for ep in entry_points:
             pending.append((key, ep.name, dist_name, version, ep, None))
