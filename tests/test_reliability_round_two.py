@@ -6,15 +6,19 @@ D11 retention and stats, D12 damaged state files, D13 messages, D14 plugins_dir.
 from __future__ import annotations
 
 import os
+import re
 import stat
 from pathlib import Path
 
+import numpy as np
 import pytest
+import trio
 
 from himoe_core import HiMoE, InvalidInput, StateError
 from himoe_core._engine.trace_writer import TraceWriter
 from himoe_core._input import InputData
 from himoe_core._learning.feedback_values import FEEDBACK_BOUND, check_feedback
+from himoe_core.routing import EncodeError
 from himoe_core.state import SqliteStateStore as StateStore
 from himoe_core.testing import EchoExpert
 
@@ -261,6 +265,54 @@ def test_d14_a_group_writable_parent_folder_is_refused_a_sticky_one_is_not(himoe
         assert himoe_main(["--plugins-dir", str(cli_plugins_dir), "list-experts"], env=ONLY_TEST_PLUGINS).code == 0
     finally:
         os.chmod(tmp_path, mode)
+
+
+@pytest.mark.parametrize(
+    "kind, extra", [("linucb", ""), ("thompson", ""), ("hybrid", ""), ("logistic", 'covariance = "full"')]
+)
+def test_d13_a_router_dim_whose_matrices_would_not_fit_is_a_config_error(
+    himoe_main, cli_plugins_dir, tmp_path, kind, extra
+):
+    # the documented maximum dim, 1,048,576, was accepted, then every request failed allocating 8 TiB
+    config = tmp_path / "big.toml"
+    config.write_text(
+        f'[routers.r]\nkind = "{kind}"\nexperts = ["fz_alpha", "fz_beta"]\n'
+        f'encoder = {{ id = "hashing", dim = 1048576 }}\n{extra}\n'
+    )
+    line = himoe_main(
+        ["--plugins-dir", str(cli_plugins_dir), "run", "hi", "--config", str(config)], env=ONLY_TEST_PLUGINS
+    ).error_line()
+    assert "routers.r: encoder dim 1048576" in line
+    assert (
+        f"a {kind} router keeps a 1048577×1048577 float64 matrix per expert: 8.0 TiB each, 16.0 TiB for its 2 experts"
+        in line
+    )
+    assert re.search(
+        r"more than a quarter of this machine's memory \(.* of .*\); set routers.r.encoder.dim to at most \d+$", line
+    )
+    largest = int(line.rsplit(" ", 1)[1])
+    config.write_text(config.read_text().replace("1048576", str(min(largest, 64))))
+    assert (
+        himoe_main(
+            ["--plugins-dir", str(cli_plugins_dir), "run", "hi", "--config", str(config)], env=ONLY_TEST_PLUGINS
+        ).code
+        == 0
+    )
+
+
+def test_d13_a_feature_vector_whose_matrices_would_not_fit_is_an_encode_error(tmp_path):
+    moe = HiMoE(
+        experts=[EchoExpert("a"), EchoExpert("b")],
+        entry_points=False,
+        config={"state": {"enabled": False}, "routers": {"r": {"kind": "linucb"}}, "limits": {"max_features": 2**20}},
+    )
+    many = np.ones(1_000_000, dtype=np.float32)  # 7.3 TiB a matrix: beyond any machine's memory
+    with pytest.raises(
+        EncodeError,
+        match=r"router 'r' cannot learn on 1000000 features: a linucb router keeps .* send at most \d+ features",
+    ):
+        trio.run(lambda: moe.decide(many))
+    assert moe.run_sync(np.ones(8, dtype=np.float32)).router == "r"  # a vector that fits is learned on
 
 
 def test_d13_plugins_dir_on_a_file_is_one_line(himoe_main, cli_plugins_dir):

@@ -7,12 +7,12 @@ from himoe_registry import ExpertId
 
 from .._context import Context
 from .._decision.decision import Decision
-from .._errors import EncodeError
+from .._errors import ConfigError, EncodeError
 from .._experts.expert_ref import ExpertRef
 from .._learning.lin_ucb_model import LinUcbModel
 from .gating_policy import GatingPolicy
 from .learning_router import LearningRouter
-from .option_checks import real
+from .option_checks import matrices_fit, real
 from .router_input import RouterInput
 
 
@@ -30,9 +30,16 @@ class LinUcbRouter(LearningRouter):
         self.alpha = real("alpha", alpha, minimum=0.0)
         self.ridge = real("ridge", ridge, minimum=0.0, strictly=True)
         self.model: LinUcbModel | None = None
+        dim = getattr(self.encoder, "dim", None)
+        too_big = matrices_fit(self, dim, config=True) if isinstance(dim, int) else None
+        if too_big:  # else every request would fail allocating it
+            raise ConfigError(f"encoder dim {dim}: {too_big}")
 
     def _model(self, x: np.ndarray) -> LinUcbModel:
         if self.model is None:
+            too_big = matrices_fit(self, x.shape[0] - 1, config=False)
+            if too_big:
+                raise EncodeError(f"router {self.id!r} cannot learn on {x.shape[0] - 1} features: {too_big}")
             self.model = LinUcbModel(x.shape[0], self.ridge)
         elif self.model.dim != x.shape[0]:
             raise EncodeError(

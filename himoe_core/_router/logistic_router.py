@@ -18,7 +18,7 @@ from .._learning.refit_history import RefitEvent, RefitHistory
 from .candidate_index import CandidateIndex
 from .gating_policy import GatingPolicy
 from .learning_router import LearningRouter
-from .option_checks import real
+from .option_checks import matrices_fit, real
 from .router_input import RouterInput
 
 Posterior = tuple[np.ndarray, np.ndarray, np.ndarray]
@@ -74,6 +74,10 @@ class LogisticRouter(LearningRouter):
         self.prior = real("prior", prior, minimum=0.0, strictly=True)
         self.model: DiagonalLogisticModel | None = None
         self._rows_by_position: tuple[CandidateIndex, DiagonalLogisticModel, np.ndarray] | None = None
+        dim = getattr(self.encoder, "dim", None)
+        too_big = matrices_fit(self, dim, config=True) if covariance == "full" and isinstance(dim, int) else None
+        if too_big:  # else every request would fail allocating it
+            raise ConfigError(f'encoder dim {dim} with covariance = "full": {too_big}')
 
     def _dense(self, dim: int) -> int:
         """The full-covariance block: every coordinate, or the encoder's dense features and the
@@ -86,6 +90,9 @@ class LogisticRouter(LearningRouter):
     def _model(self, dim: int) -> DiagonalLogisticModel:
         dense = self._dense(dim)
         if self.model is None:
+            too_big = matrices_fit(self, dense - 1, config=False) if dense else None
+            if too_big:
+                raise EncodeError(f"router {self.id!r} cannot learn on {dim - 1} features: {too_big}")
             self.model = DiagonalLogisticModel(dim, self.prior, dense)
         elif self.model.dim != dim:
             raise EncodeError(

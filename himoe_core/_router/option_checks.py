@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 
 from .._errors import ConfigError
@@ -21,3 +22,52 @@ def count(name: str, value: Any, *, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return value
+
+
+MEMORY_SHARE = 4
+"""A router's d×d matrices may take at most a quarter of the machine's memory: saving the state
+copies them twice more (the stacked arrays, then their bytes)."""
+_ASSUMED_MEMORY = 8 * 2**30  # where the OS does not say (os.sysconf is POSIX)
+
+
+def physical_memory() -> int:
+    """The machine's memory in bytes (8 GiB where the OS does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return _ASSUMED_MEMORY
+
+
+def matrices_fit(router: Any, features: int, *, config: bool) -> str | None:
+    """Why a router keeping a (features+1)² float64 matrix per expert (LinUCB's A⁻¹, a full
+    logistic posterior) cannot, on this machine, with the fix; None when it fits.
+
+    `config`: the dim comes from the encoder's options (the fix is a smaller dim), else from
+    an input's feature vector (the fix is an encoder that checks the dim, or shorter vectors)."""
+    side = features + 1  # the bias
+    experts = max(len(router.experts), 1)
+    need = 8 * side * side * experts
+    memory = physical_memory()
+    budget = memory // MEMORY_SHARE
+    if need <= budget:
+        return None
+    largest = max(int(math.isqrt(budget // (8 * experts))) - 1, 1)
+    where = f"routers.{router.id}.encoder"
+    fix = (
+        f"set {where}.dim to at most {largest}"
+        if config
+        else f'send at most {largest} features, or set {where} = {{ id = "features", dim = N }} with N <= {largest}'
+    )
+    return (
+        f"a {router.kind} router keeps a {side}×{side} float64 matrix per expert: {_size(8 * side * side)} each, "
+        f"{_size(need)} for its {experts} expert{'s' if experts != 1 else ''}, more than a quarter of this machine's "
+        f"memory ({_size(budget)} of {_size(memory)}); {fix}"
+    )
+
+
+def _size(n: int) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n} bytes" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError
