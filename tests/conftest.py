@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import os
 import shutil
 import socket
@@ -76,6 +77,7 @@ def run_cli(argv: list[str], env: Mapping[str, str | None] | None = None) -> Cli
     env = env or {}
     saved = {key: os.environ.get(key) for key in env}
     out, err = _Stdout(), io.StringIO()
+    handlers = list(logging.getLogger("himoe").handlers)
     try:
         for key, value in env.items():
             if value is None:
@@ -88,6 +90,9 @@ def run_cli(argv: list[str], env: Mapping[str, str | None] | None = None) -> Cli
             except SystemExit as exc:  # argparse: --help, usage errors
                 code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     finally:
+        # main() puts its stderr handler on the 'himoe' logger for the process; a test process
+        # goes on to check what the library logs without the command
+        logging.getLogger("himoe").handlers[:] = handlers
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)

@@ -20,6 +20,7 @@ from .._decision import decision_codec
 from .._decision.decision import Decision
 from .._errors import ConfigError, InvalidInput, MoeError, StateError
 from .._input import InputData
+from .._input.input_data import check_unicode
 from .._learning.feedback_values import check_feedback
 from .._orchestrator.orchestration_feedback import OrchestrationFeedback
 from .._router.router_feedback import RouterFeedback
@@ -266,6 +267,11 @@ class FeedbackTrainer:
         shadow_scores: Mapping[str, float] | None = None,
     ) -> dict[str, Any]:
         # Everything is checked before anything learns: the range, and reward xor task_loss.
+        if not isinstance(trace_id, str):
+            raise InvalidInput(
+                f"trace_id must be a str (a response's trace_id), got {type(trace_id).__name__} {trace_id!r}"
+            )
+        check_unicode(trace_id, "trace id")  # else the state file's query fails on it
         check_feedback(reward, task_loss, scores=scores, shadow_scores=shadow_scores)
         reward, task_loss = _reward_and_loss(reward, task_loss, scores)
         with self._lock:

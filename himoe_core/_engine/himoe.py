@@ -317,10 +317,7 @@ class HiMoE:
             clock=current_clock(),
             options=options,
         )
-        if router is not None and router not in self.routers:
-            raise NoExpertSelected(f"unknown router {router!r}; configured routers: {', '.join(sorted(self.routers))}")
-        if trace_id is not None:
-            await self._check_new_trace_id(trace_id)
+        await self._check_ids(router, trace_id)
         if self._slots is None:
             return await self._answer(x, ctx, router=router, k=k)
         slots, deadline = await self._admit(ctx, watch_token=cancel is not None)
@@ -341,9 +338,16 @@ class HiMoE:
             raise InvalidInput(f"k must be a whole number >= 1 (the number of experts to call), got {k!r}")
         return data
 
-    async def _check_new_trace_id(self, trace_id: str) -> None:
-        """A caller's trace id must be new: reused, a later feedback would pair its reward with
+    async def _check_ids(self, router: Any, trace_id: Any) -> None:
+        """The caller's router must be configured, and its trace id (a str: Context.start checked
+        the type of any but a falsy one) new: reused, a later feedback would pair its reward with
         another input than the one it scores. (The store is asked from a worker thread.)"""
+        if router is not None and (not isinstance(router, str) or router not in self.routers):
+            raise NoExpertSelected(f"unknown router {router!r}; configured routers: {', '.join(sorted(self.routers))}")
+        if trace_id is None:
+            return
+        if not isinstance(trace_id, str):  # [] or 0: Context.start made a new id rather than use it
+            raise InvalidInput(f"trace_id must be a str, got {type(trace_id).__name__} {trace_id!r}")
         if self.traces.record(trace_id) is not None or await state_call(self.trainer.recorded, trace_id):
             raise InvalidInput(
                 f"trace id {trace_id!r} was already used for another request; give each request a "
@@ -484,13 +488,15 @@ class HiMoE:
         decision is recorded like an answered one, so `feedback(decision.trace_id, reward=…)`
         trains the router on how the picks did."""
         x = self._request(x, task, k, context)
-        if router is not None and router not in self.routers:
-            raise NoExpertSelected(f"unknown router {router!r}; configured routers: {', '.join(sorted(self.routers))}")
-        if trace_id is not None:
-            await self._check_new_trace_id(trace_id)
         ctx = Context.start(self.budget_ms, trace_id=trace_id, memory=self.memory, clock=current_clock())
+        await self._check_ids(router, trace_id)
         ref = self.routers[router] if router else self._ask_orchestrator("choose_router", x, ctx)
-        decision = ref.handle.decide(x, ctx, k)
+        try:
+            decision = ref.handle.decide(x, ctx, k)
+        except MoeError:
+            raise
+        except Exception as exc:  # a faulty router fails the call with a MoeError, as in run
+            raise NoExpertSelected(f"router {ref.id!r} raised {type(exc).__name__}: {exc}") from None
         record = TraceRecord(
             ctx.trace_id,
             request_atoms(x, ctx, [decision], self._names, ctx.elapsed_ms(), served=ref.id, value=Value.none()),

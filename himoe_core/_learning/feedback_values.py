@@ -33,9 +33,15 @@ def check_feedback(
         )
     _check_value("reward", reward)
     _check_value("task_loss", task_loss)
-    for what, table in (("score for", scores), ("shadow score for", shadow_scores)):
-        for name, value in (table or {}).items():
-            _check_value(f"{what} {name!r}", value)
+    for param, names, table in (("scores", "expert", scores), ("shadow_scores", "shadow router", shadow_scores)):
+        if table is None:
+            continue
+        if not isinstance(table, Mapping):
+            raise InvalidInput(f"{param} must map {names} names to numbers, got {type(table).__name__} {table!r}")
+        for name, value in table.items():
+            if not isinstance(name, str):
+                raise InvalidInput(f"{param} must map {names} names to numbers, got the key {name!r}")
+            _check_value(f"{'score' if param == 'scores' else 'shadow score'} for {name!r}", value)
 
 
 def _check_value(what: str, value: Any) -> None:

@@ -78,8 +78,7 @@ class PluginHost:
         self.pm = pluggy.PluginManager(PROJECT)
         self.pm.add_hookspecs(hookspecs)
         if self.settings.trace:
-            self.pm.trace.root.setwriter(lambda text: sys.stderr.write(text))
-            self.pm.enable_tracing()
+            self.pm.add_hookcall_monitoring(_trace_call, _trace_result)
         self._infos: dict[str, PluginInfo] = {}
         self.experts: Registry[Any] = Registry(kind="expert")
         self.router_kinds: dict[str, Callable[..., Any]] = {}
@@ -377,3 +376,17 @@ def _one_line(exc: BaseException) -> str:
 
 def _evolve(info: PluginInfo, **changes: Any) -> PluginInfo:
     return attrs.evolve(info, **changes)
+
+
+def _trace_call(hook_name: str, methods: Any, kwargs: Mapping[str, Any]) -> None:
+    """HIMOE_TRACE_PLUGINS: a hook call, its arguments by name and the plugins that implement it.
+    Never the argument values (pluggy's own tracing prints them): `config` holds each plugin's
+    table, secrets included (himoe-http's URL query keys and headers)."""
+    plugins = ", ".join(impl.plugin_name for impl in reversed(methods)) or "none"
+    sys.stderr.write(f"himoe: hook {hook_name}({', '.join(kwargs)}) -> {plugins}\n")
+
+
+def _trace_result(outcome: Any, hook_name: str, methods: Any, kwargs: Mapping[str, Any]) -> None:
+    error = outcome.exception
+    ended = "done" if error is None else f"raised {type(error).__name__}"
+    sys.stderr.write(f"himoe: hook {hook_name} {ended}\n")

@@ -22,7 +22,7 @@ class PluginSettings:
       (set but empty: none); built-ins are not affected.
     - ``HIMOE_DISABLE_PLUGINS=dist-a,himoe``: never load these, built-ins (``himoe``) included.
     - ``HIMOE_STRICT_PLUGINS=1``: a plugin that fails to load is an error, not a warning.
-    - ``HIMOE_TRACE_PLUGINS=1``: trace every hook call on stderr.
+    - ``HIMOE_TRACE_PLUGINS=1``: trace every hook call on stderr (names, never argument values).
     """
 
     allow: frozenset[str] | None = None
