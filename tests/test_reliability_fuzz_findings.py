@@ -3,6 +3,8 @@ each as the smallest case that failed before its fix (issue 17, "fuzzing in CI")
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import trio
@@ -123,3 +125,13 @@ def test_decide_through_a_router_that_raises_is_no_expert_selected():
     )
     with pytest.raises(NoExpertSelected, match="router 'r' raised ZeroDivisionError: gate exploded"):
         trio.run(lambda: moe.decide("hi"))
+
+
+@pytest.mark.parametrize("key", ["kind", "aggregator"])
+@pytest.mark.parametrize("value", [{}, ["static"], 3, ""])
+def test_a_router_kind_or_aggregator_that_is_not_a_name_is_a_config_error(key, value):
+    # `aggregator = {}` in a router's table: was TypeError: unhashable type: 'dict' at every command
+    from himoe_core import ConfigError
+
+    with pytest.raises(ConfigError, match=rf"routers.r.{key}: expected the name of .*, got {re.escape(repr(value))}"):
+        HiMoE(experts=[LearningExpert("a")], entry_points=False, config={"routers": {"r": {key: value}}})

@@ -262,7 +262,12 @@ def _serve_table(raw: dict[str, Any]) -> dict[str, Any]:
 
 def _check_router(router_id: str, table: dict[str, Any]) -> None:
     where = key_path("routers", router_id)
-    table.setdefault("kind", "static")
+    for key, default in (("kind", "static"), ("aggregator", "best_score")):
+        name = table.setdefault(key, default)
+        if not isinstance(name, str) or not name:
+            raise ConfigError(
+                f"{where}.{key}: expected the name of {'a router kind' if key == 'kind' else 'an aggregator'}, got {name!r}"
+            )
     experts = table.setdefault("experts", ["*"])
     if isinstance(experts, str):
         experts = table["experts"] = [experts]
@@ -272,7 +277,6 @@ def _check_router(router_id: str, table: dict[str, Any]) -> None:
             f"'plugin:<dist>', '<prefix>*' or '*', got {experts!r}"
         )
     table["k"] = integer(table.get("k", 1), f"{where}.k", minimum=1)
-    table.setdefault("aggregator", "best_score")
     gating = table.get("gating", {})
     if not isinstance(gating, dict):
         raise ConfigError(f"{where}.gating: expected a table, got {gating!r}")
