@@ -1,5 +1,5 @@
 """API fuzzer (issue 17): random sequences of HiMoE.run, run_sync, decide and feedback — random
-inputs, task hints, budgets, k, routers, trace ids (new, reused, unknown, of another type),
+inputs, task hints, contexts, budgets, k, routers, trace ids (new, reused, unknown, of another type),
 rewards, per-expert and shadow scores, expected answers — on an engine with a router of every
 built-in kind, faulty experts from himoe_core.testing and a state file.
 
@@ -194,7 +194,22 @@ def call(name: str, required: dict, optional: dict) -> st.SearchStrategy:
     return st.fixed_dictionaries(required, optional=optional).map(lambda kw: (name, kw))
 
 
-routing = {"task": task, "router": router, "k": k, "trace": new_trace}
+context = mostly(
+    st.none(),
+    st.one_of(
+        st.dictionaries(
+            st.sampled_from(["tenant", "area", "tier", "n", "x=y", "", "two\nlines"]) | any_text,
+            st.one_of(
+                st.sampled_from(["a", "b", "gold"]), st.booleans(), st.floats(), st.integers(), any_text, garbage
+            ),
+            max_size=4,
+        ),
+        st.dictionaries(st.text(max_size=3), st.integers(), min_size=40, max_size=70),
+        garbage,
+    ),
+    odds=2,
+)
+routing = {"task": task, "router": router, "k": k, "trace": new_trace, "context": context}
 calls = st.lists(
     st.one_of(
         call("run", {"x": request_input}, {**routing, "budget_ms": budget, "cost_budget": budget}),

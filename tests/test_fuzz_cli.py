@@ -268,6 +268,8 @@ run_argv = st.tuples(
                     ["--k", "99"],
                     ["--features", "FEATURES"],
                     ["--bytes", "BYTES"],
+                    ["--context", "tenant=acme"],
+                    ["--context", "n:=3.5"],
                 ]
             ),
             st.sampled_from(
@@ -280,7 +282,10 @@ run_argv = st.tuples(
                     ["--features", "MISSING"],
                 ]
             )
-            | st.tuples(st.sampled_from(["--task", "--router", "--budget-ms", "--k"]), any_text).map(list),
+            | st.tuples(st.sampled_from(["--task", "--router", "--budget-ms", "--k", "--context"]), any_text).map(list)
+            | st.sampled_from(
+                [["--context", "n:=nan"], ["--context", "=x"], ["--context", "k:=[1]"], ["--context", "a"]]
+            ),
             odds=3,
         ),
         max_size=3,

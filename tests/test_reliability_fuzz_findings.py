@@ -135,3 +135,10 @@ def test_a_router_kind_or_aggregator_that_is_not_a_name_is_a_config_error(key, v
 
     with pytest.raises(ConfigError, match=rf"routers.r.{key}: expected the name of .*, got {re.escape(repr(value))}"):
         HiMoE(experts=[LearningExpert("a")], entry_points=False, config={"routers": {"r": {key: value}}})
+
+
+@pytest.mark.parametrize("kwargs", [{"router": []}, {"expert": {}}, {"router": 1}])
+def test_reset_state_with_an_id_that_is_not_a_str_is_invalid_input(moe, kwargs):
+    # found in review, beside the fuzzers' router finding: reset_state(router=[]) was a TypeError
+    with pytest.raises(InvalidInput, match=r"reset_state: (router|expert) must be a (router|expert) id \(a str\), got"):
+        moe.reset_state(**kwargs)

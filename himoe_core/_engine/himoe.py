@@ -222,6 +222,11 @@ class HiMoE:
 
         if [router is not None, expert is not None, everything].count(True) != 1:
             raise InvalidInput("reset_state: give exactly one of router=…, expert=… or everything=True")
+        for name, value in (("router", router), ("expert", expert)):
+            if value is not None and not isinstance(value, str):
+                raise InvalidInput(
+                    f"reset_state: {name} must be a {name} id (a str), got {type(value).__name__} {value!r}"
+                )
         store, trainer = self._state_for("reset_state"), self.trainer
         with trainer._lock, store.exclusive():
             saved_routers, saved_experts = store.saved_routers(), store.saved_experts()
