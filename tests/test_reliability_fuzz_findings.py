@@ -142,3 +142,13 @@ def test_reset_state_with_an_id_that_is_not_a_str_is_invalid_input(moe, kwargs):
     # found in review, beside the fuzzers' router finding: reset_state(router=[]) was a TypeError
     with pytest.raises(InvalidInput, match=r"reset_state: (router|expert) must be a (router|expert) id \(a str\), got"):
         moe.reset_state(**kwargs)
+
+
+@pytest.mark.parametrize("stray", ["\xa0\x1d\x00", "\x13\x85\x1e", "a\x1cb", "x\u2028y", "v\x0bw\x0cz"])
+def test_an_error_naming_a_stray_argument_with_a_line_boundary_is_one_line(himoe_main, stray):
+    # `himoe stats $'\x1d'`: argparse's "unrecognized arguments" line was two lines for any reader
+    # that splits like str.splitlines (\x1c-\x1e, \x85, \u2028, \v, \f), only \r and \n were escaped
+    result = himoe_main(["stats", stray])
+    line = result.error_line()
+    assert len(result.err.splitlines()) == 1, repr(result.err)
+    assert line.startswith("himoe: error: unrecognized arguments: ")

@@ -21,7 +21,13 @@ class CommandParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {one_line(message)} (see '{self.prog} --help')\n")
 
 
+# Every character str.splitlines() breaks at: a terminal, a log collector or a reader of stderr
+# may take \x85, \u2028 or \x1c-\x1e (which argv can hold) for the end of a line as well.
+_LINE_BREAKS = str.maketrans({c: repr(c)[1:-1] for c in "\r\n\v\f\x1c\x1d\x1e\x85\u2028\u2029"})
+
+
 def one_line(message: str) -> str:
-    """`message` on one line: a line break (from a router name, a path, a plugin's message) is
-    shown escaped, so that an error stays the one line of stderr it is meant to be."""
-    return message.replace("\r", "\\r").replace("\n", "\\n")
+    """`message` on one line: a line break (from a router name, a path, a plugin's message, a
+    stray argument) is shown escaped, so that an error stays the one line of stderr it is meant
+    to be."""
+    return message.translate(_LINE_BREAKS)
