@@ -33,7 +33,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from himoe_core import HiMoE, MoeError
-from himoe_core.state import StateStore
+from himoe_core.state import SqliteStateStore
 from himoe_core.testing import (
     EchoExpert,
     FailingExpert,
@@ -311,7 +311,7 @@ class Session:
             f"{rows} feedback rows, not {self.feedback_rows}" if rows != self.feedback_rows else "",
             f"answered requests without a trace in the state file: {missing}" if missing else "",
         ]
-        store = StateStore(self.path)
+        store = SqliteStateStore(self.path)
         try:
             for router_id in store.saved_routers():
                 if not finite(store.load_router(router_id)[0]):
