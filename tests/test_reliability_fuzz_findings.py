@@ -152,3 +152,12 @@ def test_an_error_naming_a_stray_argument_with_a_line_boundary_is_one_line(himoe
     line = result.error_line()
     assert len(result.err.splitlines()) == 1, repr(result.err)
     assert line.startswith("himoe: error: unrecognized arguments: ")
+
+
+def test_an_unknown_orchestrator_option_holding_a_line_break_is_one_line():
+    # found by test_property_config in the full suite: `[orchestrator] "\n" = 1` gave a two-line ConfigError
+    from himoe_core import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        HiMoE(experts=[LearningExpert("a")], entry_points=False, config={"orchestrator": {"\n": 1}})
+    assert "\n" not in str(info.value) and "unexpected keyword argument '\\n'" in str(info.value)

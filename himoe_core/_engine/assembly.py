@@ -12,6 +12,9 @@ from .._router.router_ref import RouterRef
 from ..plugins.plugin_host import PluginHost, _one_line
 from .expert_index import ExpertIndex
 
+# A kind's TypeError names the bad key as given: a key holding a line break must not split the error.
+_LINE_BREAKS = str.maketrans({c: repr(c)[1:-1] for c in "\r\n\v\f\x1c\x1d\x1e\x85\u2028\u2029"})
+
 
 def build_encoder(host: PluginHost, spec: Any, where: str) -> Any:
     """An encoder by id (`encoder = "hashing"`) or with options (`encoder = {id = "hashing", dim = 256}`)."""
@@ -75,7 +78,9 @@ def build_routers(host: PluginHost, config: dict[str, Any], stats: ExpertStats) 
         except ConfigError as exc:
             raise ConfigError(f"{where}: {exc}") from None
         except (TypeError, ValueError) as exc:
-            raise ConfigError(f"{where}: router kind {kind!r} rejected its options: {exc}") from None
+            raise ConfigError(
+                f"{where}: router kind {kind!r} rejected its options: {str(exc).translate(_LINE_BREAKS)}"
+            ) from None
         except Exception as exc:  # the plugin's factory is broken: say whose, in one line
             raise PluginError(
                 f"{where}: router kind {kind!r} (registered by {_owner(host, 'router_kinds', kind)}) "
@@ -101,7 +106,9 @@ def build_orchestrator(host: PluginHost, config: dict[str, Any], routers: dict[s
     try:
         return factory(routers=routers, **table)
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"orchestrator: kind {kind!r} rejected its options: {exc}") from None
+        raise ConfigError(
+            f"orchestrator: kind {kind!r} rejected its options: {str(exc).translate(_LINE_BREAKS)}"
+        ) from None
     except MoeError:
         raise
     except Exception as exc:
