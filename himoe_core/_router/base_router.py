@@ -433,8 +433,12 @@ class BaseRouter:
         started = trio.current_time()
         try:
             async with trio.open_nursery() as nursery:
-                # The nursery's own scope carries the deadline (one cancel scope, not two).
-                nursery.cancel_scope.deadline = started + (ctx.deadline - ctx.clock())
+                # The nursery's own scope carries the deadline (one cancel scope, not two). The
+                # context's clock is read first: a thread switch between the two reads then moves
+                # the cut later, never before the context itself expires (a call cut while
+                # `ctx.expired()` was still false reported NoExpertSelected, not DeadlineExceeded).
+                remaining = ctx.deadline - ctx.clock()
+                nursery.cancel_scope.deadline = trio.current_time() + remaining
                 unsubscribe = token.link(nursery.cancel_scope)
                 for index in range(1, len(kept)):
                     nursery.start_soon(self._call_one, index, kept[index], input, call_ctx, outcomes)
