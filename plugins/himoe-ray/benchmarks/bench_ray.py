@@ -8,6 +8,11 @@
 3. the trio bridge vs `trio.to_thread.run_sync(response.result)`: many no-op calls in flight
    on one replica, throughput and p50, and the threads each holds.
 
+Beside each throughput figure it prints where the machine's CPU went during the run, by role
+(the routing process, its sympy workers, Ray Serve's replicas, controller and proxy, raylet and
+GCS, and everything else on the machine), read from /proc: it says whether 2 replicas were short
+of cores or short of work.
+
     python plugins/himoe-ray/benchmarks/bench_ray.py [--requests 24] [--in-flight 8] [--json]
 
 Ray's temporary folder and token live in a temporary directory removed at the end. Other
@@ -57,6 +62,73 @@ def throughput(moe, requests: int, in_flight: int) -> float:
         return requests / (trio.current_time() - start)
 
     return trio.run(main)
+
+
+def cpu_seconds_by_process() -> dict[int, tuple[int, str, float]]:
+    """pid -> (parent pid, command line, user + system CPU seconds so far), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    table = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as file:
+                fields = file.read().rsplit(b")", 1)[1].split()
+            with open(f"/proc/{entry}/cmdline", "rb") as file:
+                command = file.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue  # exited while being read
+        table[int(entry)] = (int(fields[1]), command, (int(fields[11]) + int(fields[12])) / tick)
+    return table
+
+
+def role(pid: int, table: dict) -> str:
+    parent, command, _ = table[pid]
+    if pid == os.getpid():
+        return "routing process"
+    for needle, name in (
+        ("ServeReplica", "Ray Serve replicas"),
+        ("ServeController", "Ray Serve controller"),
+        ("ProxyActor", "Ray Serve proxy"),
+        ("raylet", "raylet"),
+        ("gcs_server", "Ray GCS"),
+        ("ray", "other Ray processes"),
+    ):
+        if needle in command:
+            return name
+    if parent == os.getpid():
+        return "sympy workers of the routing process"
+    if parent in table and "ServeReplica" in table[parent][1]:
+        return "sympy workers in Ray replicas"
+    return "everything else on the machine"
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores spent busy since boot (processes that came and went included)."""
+    with open("/proc/stat") as file:
+        fields = [int(value) for value in file.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def cores_by_role(before: dict, after: dict, busy: float, seconds: float) -> dict[str, float]:
+    """The cores each role kept busy between two snapshots, on average; `busy` is the machine's
+    busy CPU seconds in between, so short-lived processes land in "everything else"."""
+    used: dict[str, float] = {}
+    for pid, (_, _, cpu) in after.items():
+        spent = cpu - before[pid][2] if pid in before and before[pid][1] == after[pid][1] else cpu
+        name = role(pid, after)
+        if name != "everything else on the machine":
+            used[name] = used.get(name, 0.0) + spent / seconds
+    used["everything else on the machine"] = max(0.0, busy / seconds - sum(used.values()))
+    return dict(sorted(used.items(), key=lambda item: -item[1]))
+
+
+def measured(moe, requests: int, in_flight: int) -> tuple[float, dict[str, float]]:
+    before, busy, start = cpu_seconds_by_process(), machine_busy_seconds(), time.perf_counter()
+    rate = throughput(moe, requests, in_flight)
+    after, busy = cpu_seconds_by_process(), machine_busy_seconds() - busy
+    return rate, cores_by_role(before, after, busy, time.perf_counter() - start)
 
 
 def math_moe(ray_experts: dict | None):
@@ -162,7 +234,7 @@ def main() -> None:
     try:
         local = math_moe(None)
         throughput(local, 4, 2)  # warm
-        figures["in_process_req_per_s"] = throughput(local, args.requests, args.in_flight)
+        figures["in_process_req_per_s"], figures["in_process_cores"] = measured(local, args.requests, args.in_flight)
         local.close()
         for replicas in (1, 2):
             moe = math_moe(
@@ -175,7 +247,8 @@ def main() -> None:
                 }
             )
             throughput(moe, 4, 2)
-            figures[f"ray_{replicas}_replica_req_per_s"] = throughput(moe, args.requests, args.in_flight)
+            rate, cores = measured(moe, args.requests, args.in_flight)
+            figures[f"ray_{replicas}_replica_req_per_s"], figures[f"ray_{replicas}_replica_cores"] = rate, cores
             moe.close()
             from ray import serve
 
@@ -231,6 +304,9 @@ def main() -> None:
         f"  Ray, 2 replicas              {figures['ray_2_replica_req_per_s']:.2f} req/s  "
         f"({figures['ratio_2_over_1']:.2f}x of 1; target >= 1.7x)"
     )
+    for run in ("in_process", "ray_1_replica", "ray_2_replica"):
+        spent = ", ".join(f"{name} {cores:.2f}" for name, cores in figures[f"{run}_cores"].items() if cores >= 0.01)
+        print(f"  cores busy during {run.replace('_', ' ')}: {spent}")
     hop = figures["hop_ms"]
     print(
         f"Ray hop, no-op expert, {args.hop_calls} sequential calls: in-process p50 {hop['in_process_p50']:.3f} ms "
