@@ -17,10 +17,18 @@ one, with a 100 ms budget. Requests run in waves of 50 at once. Sides:
 The whole measurement runs RUNS times (each its own `trio.run`); the target is per run: cold
 p99 within 3 ms of the bare nursery's p99 in the same run, in every run (issue #15). Responses'
 traces are read after their wave ends, so reading them does not delay other requests of the wave.
+
+The tail's usual source is a full (generation-2) garbage collection: it walks every object the
+imports and the engine left on the heap (~20 ms of CPU with himoe, numpy and trio loaded, on
+this kind of machine) and stops the event loop meanwhile, so a wave it falls into loses those
+milliseconds on all 50 requests. Each run counts the full collections that fell into each side's
+waves and their duration; `--gc-freeze` (bench_engine.py) calls `gc.freeze()` after start-up, as
+`himoe serve` does, so that full collections skip the start-up heap.
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from typing import Any
@@ -88,18 +96,37 @@ async def _measure(requests: int, concurrency: int) -> dict[str, dict[str, Any]]
     x = InputData.text("route me")
     hanging, normal = HangingExpert("hanging"), NoopExpert("normal")
     warm = _engine(hanging, normal)
-    sides = {name: {"ms": [], "answered": 0} for name in ("cold", "warm", "bare")}
+    sides = {name: {"ms": [], "answered": 0, "full_gcs": 0, "full_gc_ms": 0.0} for name in ("cold", "warm", "bare")}
     waves = max(1, requests // concurrency)
+    started: list[float] = []
+
+    def on_gc(phase: str, info: dict[str, Any]) -> None:
+        if info["generation"] != 2 or _CURRENT["side"] is None:
+            return
+        if phase == "start":
+            started.append(time.perf_counter())
+        elif started:
+            side = sides[_CURRENT["side"]]
+            side["full_gcs"] += 1
+            side["full_gc_ms"] += (time.perf_counter() - started.pop()) * 1000.0
+
+    gc.callbacks.append(on_gc)
     try:
         await _run_waves(waves, warm, hanging, normal, x, concurrency, sides)
     finally:
+        gc.callbacks.remove(on_gc)
+        _CURRENT["side"] = None
         warm.close()
     return sides
+
+
+_CURRENT: dict[str, str | None] = {"side": None}  # whose wave is running, for the GC callback
 
 
 async def _run_waves(waves, warm, hanging, normal, x, concurrency, sides) -> None:
     for wave in range(waves):
         for side in ("cold", "bare") if wave % 2 == 0 else ("bare", "cold"):
+            _CURRENT["side"] = side
             if side == "cold":
                 cold = _engine(hanging, normal)
                 try:
@@ -108,6 +135,7 @@ async def _run_waves(waves, warm, hanging, normal, x, concurrency, sides) -> Non
                     cold.close()
             else:
                 await _bare_wave([hanging, normal], x, concurrency, normal, sides[side])
+    _CURRENT["side"] = "warm"
     for _ in range(waves):
         await _engine_wave(warm, x, concurrency, normal, sides["warm"])
 
@@ -129,13 +157,20 @@ def run(quick: bool = False) -> dict[str, Any]:
     for index in range(runs):
         per_run.append(_summary(trio.run(_measure, requests, concurrency)))
         cold, bare = per_run[-1]["cold"], per_run[-1]["bare"]
-        say(f"deadline run {index + 1}/{runs}: p99 cold {cold['p99']:.2f} ms, bare {bare['p99']:.2f} ms")
+        say(
+            f"deadline run {index + 1}/{runs}: p99 cold {cold['p99']:.2f} ms, bare {bare['p99']:.2f} ms; full GCs in "
+            f"cold waves {cold['full_gcs']} ({cold['full_gc_ms']:.1f} ms), in bare waves {bare['full_gcs']} "
+            f"({bare['full_gc_ms']:.1f} ms)"
+        )
     sides = _summary(
         {
             name: {
                 "ms": [v for r in per_run for v in r[name]["ms"]],
                 "answered": sum(r[name]["answered"] for r in per_run),
-                **{key: sum(r[name].get(key, 0) for r in per_run) for key in ("timed_out", "dropped", "failed")},
+                **{
+                    key: sum(r[name].get(key, 0) for r in per_run)
+                    for key in ("timed_out", "dropped", "failed", "full_gcs", "full_gc_ms")
+                },
             }
             for name in ("bare", "cold", "warm")
         }
@@ -151,6 +186,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         "sides": sides,
         "met": met,
         "per_run": [(r["bare"]["p99"], r["cold"]["p99"]) for r in per_run],
+        "frozen": gc.get_freeze_count(),
         "load": _load(),
     }
 
@@ -175,21 +211,26 @@ def render(r: dict[str, Any]) -> str:
         "cold and bare waves interleaved, warm waves after them. Response time from the call to its return, "
         "real clock; the table pools the runs.",
         "",
-        "| side | requests | p50 ms | p95 ms | p99 ms | max ms | normal expert's answer returned | hanging expert: timed out / dropped |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| side | requests | p50 ms | p95 ms | p99 ms | max ms | normal expert's answer returned | hanging expert: timed out / dropped | full GCs in its waves (ms) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name in ("bare", "cold", "warm"):
         s = r["sides"][name]
         hang = "—" if name == "bare" else f"{s.get('timed_out', 0)} / {s.get('dropped', 0)}"
         lines.append(
             f"| {labels[name]} | {s['n']} | {s['p50']:.2f} | {s['p95']:.2f} | {s['p99']:.2f} | {s['max']:.2f} "
-            f"| {s['answered']} / {s['n']} | {hang} |"
+            f"| {s['answered']} / {s['n']} | {hang} | {s['full_gcs']} ({s['full_gc_ms']:.1f}) |"
         )
     cold = r["sides"]["cold"]
     runs = "; ".join(f"{c:.2f} vs {b:.2f} ms ({c - b:+.2f})" for b, c in r["per_run"])
     lines += [
         "",
-        f"p99 per run, cold vs bare: {runs}. Load average (1/5/15 min) at the end: {r['load']}.",
+        f"p99 per run, cold vs bare: {runs}. Load average (1/5/15 min) at the end: {r['load']}. "
+        + (
+            f"`gc.freeze()` after start-up ({r['frozen']:,} objects frozen)."
+            if r["frozen"]
+            else "No `gc.freeze()`: full collections walk the start-up heap."
+        ),
         "",
         f"Verdict: target cold p99 within {MARGIN_MS:.0f} ms of the bare nursery's in every run, with "
         f"the normal answer every time — **{'met' if r['met'] else 'NOT met'}**: worst gap "
