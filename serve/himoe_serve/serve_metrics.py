@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -39,6 +40,9 @@ class ServeMetrics:
         self.rejections = Counter(
             "himoe_admission_rejections", "Requests refused at admission, by reason", ["reason"], registry=r
         )
+        Gauge(
+            "himoe_gc_frozen_objects", "Objects left out of garbage collection (gc.freeze after start-up)", registry=r
+        ).set_function(gc.get_freeze_count)
 
     def follow_model(self, status: Callable[[], dict[str, Any] | None]) -> None:
         """Gauges of a replica in learner mode, read from `status` (HiMoE.model_status) at each scrape."""

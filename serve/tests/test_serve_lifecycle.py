@@ -161,6 +161,9 @@ def test_sigterm_drains_in_flight_requests_flushes_traces_and_exits_0(tmp_path):
         url = line.split()[4]
         with httpx.Client(base_url=url, timeout=PATIENCE_S) as http:
             wait_until(lambda: http.get("/readyz").status_code == 200, "the server is ready")
+            # the start-up heap is frozen out of full collections (they would stall the event loop)
+            [frozen] = [line for line in http.get("/metrics").text.splitlines() if line.startswith("himoe_gc_frozen")]
+            assert float(frozen.split()[-1]) > 1000, frozen
             answers = []
             worker = threading.Thread(
                 target=lambda: answers.append(
