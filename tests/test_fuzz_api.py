@@ -18,18 +18,16 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import sqlite3
+import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 import trio
 import trio.testing
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from himoe_core import HiMoE, MoeError
@@ -44,19 +42,12 @@ from himoe_core.testing import (
     SleepyExpert,
 )
 
-CASES = int(os.environ.get("HIMOE_FUZZ_CASES") or 0) or 150  # the suite's short profile: ~15 s idle
-FUZZ = settings(
-    max_examples=CASES,
-    deadline=None,
-    database=None,
-    suppress_health_check=list(HealthCheck),
-    print_blob=True,
-)
-KEEP_GOING = bool(os.environ.get("HIMOE_FUZZ_KEEP_GOING"))
-TALLY = dict.fromkeys(
-    ("cases", "calls", "answers", "moe_errors", "feedback rows", "other exceptions", "inconsistent states"), 0
-)
-FOUND: dict[tuple[str, str], str] = {}
+if str(Path(__file__).parent) not in sys.path:  # --import-mode=importlib leaves tests/ off sys.path
+    sys.path.insert(0, str(Path(__file__).parent))
+from fuzz_profile import FUZZ, Tally  # noqa: E402
+
+TALLY = Tally("api", "calls", "answers", "moe_errors", "feedback rows", "other exceptions", "inconsistent states")
+found = TALLY.broken  # a broken invariant (fails the case, or is counted in the long profile)
 
 LEARNING_KINDS = ("linear", "linucb", "thompson", "hybrid", "logistic")
 ROUTERS = ("static", "symbolic", *LEARNING_KINDS)
@@ -255,7 +246,7 @@ class Session:
         trace_id = self.trace_id(kw.pop("trace", None))
         if trace_id is not None or name == "feedback":
             kw["trace_id"] = trace_id
-        TALLY["calls"] += 1
+        TALLY.add("calls")
         try:
             if name == "run_sync":
                 result = self.moe.run_sync(kw.pop("x"), **kw)
@@ -265,14 +256,14 @@ class Session:
                 method = getattr(self.moe, name)
                 result = trio.run(lambda: method(kw.pop("x"), **kw), clock=trio.testing.MockClock(autojump_threshold=0))
         except MoeError:
-            TALLY["moe_errors"] += 1
+            TALLY.add("moe_errors")
             return
         except KeyboardInterrupt:
             raise
         except BaseException as exc:  # the finding: anything but a MoeError
             found("other exceptions", f"{name}({kw!r}) raised {type(exc).__name__}: {exc!r}", exc)
             return
-        TALLY["answers"] += 1
+        TALLY.add("answers")
         if name == "feedback":
             if not result["repeat"]:
                 self.feedback_rows += 1
@@ -346,15 +337,6 @@ def finite(value: Any) -> bool:
     return True
 
 
-def found(kind: str, what: str, cause: BaseException | None = None) -> None:
-    """A broken invariant: fails the case (hypothesis then shrinks it), or with
-    HIMOE_FUZZ_KEEP_GOING=1 (the long profile) is counted and listed at the end."""
-    if not KEEP_GOING:
-        raise AssertionError(what) from cause
-    TALLY[kind] += 1
-    FOUND.setdefault((kind, what[:160]), what)
-
-
 @FUZZ
 @given(
     calls=calls,
@@ -363,7 +345,7 @@ def found(kind: str, what: str, cause: BaseException | None = None) -> None:
     seed=st.integers(0, 2**16),
 )
 def test_fuzz_api(calls, flush_every, fault, seed):
-    TALLY["cases"] += 1
+    TALLY.case()
     with tempfile.TemporaryDirectory(prefix="himoe-fuzz-api-") as root:
         session = Session(Path(root), flush_every, fault, seed)
         try:
@@ -373,26 +355,13 @@ def test_fuzz_api(calls, flush_every, fault, seed):
             session.moe.close()
             raise
         session.check_state()
-        TALLY["feedback rows"] += session.feedback_rows
+        TALLY.add("feedback rows", session.feedback_rows)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _report(request):
-    started = time.perf_counter()
-    failed_before = request.session.testsfailed
-    yield
-    if request.session.testsfailed != failed_before:
-        return
-    line = (
-        f"fuzz api: {TALLY['cases']} cases, {TALLY['calls']} calls ({TALLY['answers']} answered, "
-        f"{TALLY['moe_errors']} MoeError), {TALLY['feedback rows']} feedback rows checked; "
-        f"{TALLY['other exceptions']} other exceptions, {TALLY['inconsistent states']} inconsistent states; "
-        f"{time.perf_counter() - started:.0f} s"
+_report = TALLY.report_fixture(
+    lambda t: (
+        f"fuzz api: {t['cases']} cases, {t['calls']} calls ({t['answers']} answered, {t['moe_errors']} MoeError), "
+        f"{t['feedback rows']} feedback rows checked; {t['other exceptions']} other exceptions, "
+        f"{t['inconsistent states']} inconsistent states"
     )
-    print("\n" + line)
-    for kind, what in sorted(FOUND):
-        print(f"  {kind}: {FOUND[kind, what]}")
-    if os.environ.get("HIMOE_FUZZ_REPORT"):
-        with open(os.environ["HIMOE_FUZZ_REPORT"], "a", encoding="utf-8") as report:
-            report.write(line + "\n" + "".join(f"  {k}: {FOUND[k, w]}\n" for k, w in sorted(FOUND)))
-    assert not FOUND, f"{len(FOUND)} broken invariants (listed above)"
+)

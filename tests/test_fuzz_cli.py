@@ -31,40 +31,32 @@ import math
 import os
 import shutil
 import sqlite3
+import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
-CASES = int(os.environ.get("HIMOE_FUZZ_CASES") or 0) or 150  # the suite's short profile: ~15 s idle
-FUZZ = settings(
-    max_examples=CASES,
-    deadline=None,
-    database=None,
-    suppress_health_check=list(HealthCheck),
-    print_blob=True,
+if str(Path(__file__).parent) not in sys.path:  # --import-mode=importlib leaves tests/ off sys.path
+    sys.path.insert(0, str(Path(__file__).parent))
+from fuzz_profile import FUZZ, Tally  # noqa: E402
+
+TALLY = Tally(
+    "cli",
+    "commands",
+    "failed",
+    "feedback rows",
+    "state files",
+    "tracebacks",
+    "unclear errors",
+    "bad exit codes",
+    "inconsistent states",
+    "canary leaks",
 )
-KEEP_GOING = bool(os.environ.get("HIMOE_FUZZ_KEEP_GOING"))
-TALLY = dict.fromkeys(
-    (
-        "cases",
-        "commands",
-        "failed",
-        "feedback rows",
-        "state files",
-        "tracebacks",
-        "unclear errors",
-        "bad exit codes",
-        "inconsistent states",
-        "canary leaks",
-    ),
-    0,
-)
-FOUND: dict[tuple[str, str], str] = {}
+found = TALLY.broken  # a broken invariant (fails the case, or is counted in the long profile)
 
 CANARY = "CANARYc0ffee42SECRET"
 ROUTER_KINDS = ("static", "symbolic", "linear", "linucb", "thompson", "hybrid", "logistic")
@@ -475,7 +467,7 @@ class Case:
         return [*head, *argv, *tail]
 
     def run(self, himoe_main, command: list[str], debug: bool, plugins: str, with_config: bool) -> None:
-        TALLY["commands"] += 1
+        TALLY.add("commands")
         argv = self.argv(command, debug, plugins, with_config)
         rows_before = self.count("feedback")
         result = himoe_main(argv, env=self.env)
@@ -493,7 +485,7 @@ class Case:
             found("canary leaks", f"{where}: {result.out + result.err}")
         lines = [line for line in result.err.splitlines() if not line.startswith("himoe: warning:")]
         if result.code != 0:
-            TALLY["failed"] += 1
+            TALLY.add("failed")
             if not debug and not self.env.get("HIMOE_TRACE_PLUGINS"):
                 if len(lines) != 1:
                     found("unclear errors", f"{where}: stderr is not one line: {result.err!r}")
@@ -539,7 +531,7 @@ class Case:
         target = self.root / "target.sqlite3" if self.state.is_symlink() else self.state
         if not self.counted or not target.is_file() or target.stat().st_size == 0:
             return
-        TALLY["state files"] += 1
+        TALLY.add("state files")
         with contextlib.closing(sqlite3.connect(f"file:{target}?mode=ro", uri=True)) as db:
             integrity = db.execute("PRAGMA integrity_check").fetchone()[0]
             stored = {row[0] for row in db.execute("SELECT trace_id FROM traces")}
@@ -552,15 +544,6 @@ class Case:
         ):
             if problem:
                 found("inconsistent states", problem)
-
-
-def found(kind: str, what: str) -> None:
-    """A broken invariant: fails the case (hypothesis then shrinks it), or with
-    HIMOE_FUZZ_KEEP_GOING=1 (the long profile) is counted and listed at the end."""
-    if not KEEP_GOING:
-        raise AssertionError(what)
-    TALLY[kind] += 1
-    FOUND.setdefault((kind, what[:160]), what[:2000])
 
 
 @pytest.fixture(scope="module")
@@ -581,7 +564,7 @@ def fuzz_root():
     ).map(lambda t: t[0] + t[1]),
 )
 def test_fuzz_cli(himoe_main, cli_plugins_dir, fuzz_root, state, config, env, commands):
-    TALLY["cases"] += 1
+    TALLY.case()
     root = Path(tempfile.mkdtemp(dir=fuzz_root))
     cwd = os.getcwd()
     try:
@@ -590,7 +573,7 @@ def test_fuzz_cli(himoe_main, cli_plugins_dir, fuzz_root, state, config, env, co
         for command_argv, debug, plugins, with_config in commands:
             case.run(himoe_main, command_argv, debug, plugins, with_config)
         case.check()
-        TALLY["feedback rows"] += case.feedback_rows
+        TALLY.add("feedback rows", case.feedback_rows)
     finally:
         os.chdir(cwd)
         for path in root.rglob("*"):
@@ -599,24 +582,11 @@ def test_fuzz_cli(himoe_main, cli_plugins_dir, fuzz_root, state, config, env, co
         shutil.rmtree(root, ignore_errors=True)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _report(request):
-    started = time.perf_counter()
-    failed_before = request.session.testsfailed
-    yield
-    if request.session.testsfailed != failed_before:
-        return
-    line = (
-        f"fuzz cli: {TALLY['cases']} cases, {TALLY['commands']} commands ({TALLY['failed']} failed), "
-        f"{TALLY['feedback rows']} feedback rows and {TALLY['state files']} state files checked; "
-        f"{TALLY['tracebacks']} tracebacks, {TALLY['unclear errors']} unclear errors, {TALLY['bad exit codes']} bad "
-        f"exit codes, {TALLY['inconsistent states']} inconsistent states, {TALLY['canary leaks']} canary leaks; "
-        f"{time.perf_counter() - started:.0f} s"
+_report = TALLY.report_fixture(
+    lambda t: (
+        f"fuzz cli: {t['cases']} cases, {t['commands']} commands ({t['failed']} failed), {t['feedback rows']} "
+        f"feedback rows and {t['state files']} state files checked; {t['tracebacks']} tracebacks, "
+        f"{t['unclear errors']} unclear errors, {t['bad exit codes']} bad exit codes, "
+        f"{t['inconsistent states']} inconsistent states, {t['canary leaks']} canary leaks"
     )
-    print("\n" + line)
-    for kind, what in sorted(FOUND):
-        print(f"  {kind}: {FOUND[kind, what]}")
-    if os.environ.get("HIMOE_FUZZ_REPORT"):
-        with open(os.environ["HIMOE_FUZZ_REPORT"], "a", encoding="utf-8") as report:
-            report.write(line + "\n" + "".join(f"  {k}: {FOUND[k, w]}\n" for k, w in sorted(FOUND)))
-    assert not FOUND, f"{len(FOUND)} broken invariants (listed above)"
+)

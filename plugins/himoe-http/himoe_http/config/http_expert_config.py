@@ -6,7 +6,9 @@ from typing import Any
 
 import attrs
 
+from ..base_models.http.http_caller import HttpCaller
 from ..base_models.http.redaction import safe_url
+from ..base_models.http.retry_policy import RetryPolicy
 from . import validation as v
 
 KINDS = ("openai-chat", "json")
@@ -86,6 +88,18 @@ class HttpExpertConfig:
     def path(self) -> str:
         """This expert's key path in the config, for messages."""
         return v.key_path(f"{v.ROOT}.experts", self.name)
+
+    def caller(self) -> HttpCaller:
+        """The caller of this expert's endpoint, with its headers, key, retries and size limit."""
+        return HttpCaller(
+            self.name,
+            self.url,
+            headers=dict(self.headers),
+            api_key_env=self.api_key_env,
+            auth_header=self.auth_header,
+            retry=RetryPolicy(self.max_retries, self.backoff_base_ms, self.backoff_max_ms),
+            max_response_bytes=self.max_response_bytes,
+        )
 
     @classmethod
     def parse(cls, name: str, table: Any) -> HttpExpertConfig:

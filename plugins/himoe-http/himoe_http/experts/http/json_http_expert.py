@@ -4,9 +4,7 @@ from typing import Any
 
 from himoe_core import Context, ExpertAux, ExpertFailed, ExpertOut, InputData, InvalidInput, Value
 
-from ...base_models.http.http_caller import HttpCaller
 from ...base_models.http.redaction import safe_url
-from ...base_models.http.retry_policy import RetryPolicy
 from ...config.http_expert_config import HttpExpertConfig
 from ...task_prefixes import matching_prefix, strip_prefix
 from ...templates import extract_path, render_template
@@ -25,15 +23,7 @@ class JsonHttpExpert:
         self.description = config.description or f"JSON API at {safe_url(config.url)}"
         self.example = f"{config.tasks[0]} hello"
         self.handles = tuple(config.tasks)  # its task prefixes, looked up by routers
-        self._caller = HttpCaller(
-            config.name,
-            config.url,
-            headers=dict(config.headers),
-            api_key_env=config.api_key_env,
-            auth_header=config.auth_header,
-            retry=RetryPolicy(config.max_retries, config.backoff_base_ms, config.backoff_max_ms),
-            max_response_bytes=config.max_response_bytes,
-        )
+        self._caller = config.caller()
 
     def __repr__(self) -> str:
         return f"JsonHttpExpert(name={self.name!r}, url={safe_url(self.config.url)!r}, api_key_env={self.config.api_key_env!r})"

@@ -5,9 +5,7 @@ from typing import Any
 
 from himoe_core import Context, ExpertAux, ExpertFailed, ExpertOut, InputData, InvalidInput, Value
 
-from ...base_models.http.http_caller import HttpCaller
 from ...base_models.http.redaction import safe_url
-from ...base_models.http.retry_policy import RetryPolicy
 from ...base_models.http.streamed_reply import StreamedReply
 from ...chat_replies import logprob_confidence, parse_chat_completion, parse_chat_stream, stream_delta
 from ...config.http_expert_config import HttpExpertConfig
@@ -30,15 +28,7 @@ class OpenAIChatExpert:
         self.description = config.description or f"chat model {config.model!r} at {safe_url(config.url)}"
         self.example = f"{config.tasks[0]} hello"
         self.handles = tuple(config.tasks)  # its task prefixes, looked up by routers
-        self._caller = HttpCaller(
-            config.name,
-            config.url,
-            headers=dict(config.headers),
-            api_key_env=config.api_key_env,
-            auth_header=config.auth_header,
-            retry=RetryPolicy(config.max_retries, config.backoff_base_ms, config.backoff_max_ms),
-            max_response_bytes=config.max_response_bytes,
-        )
+        self._caller = config.caller()
 
     def __repr__(self) -> str:
         return (
