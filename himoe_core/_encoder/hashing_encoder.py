@@ -3,6 +3,8 @@ from __future__ import annotations
 import math
 import re
 import zlib
+from collections.abc import Iterator
+from itertools import chain, repeat
 from typing import Any
 
 import attrs
@@ -14,6 +16,8 @@ from .context_features import context_features, hashed
 from .encoded import Encoded
 
 _WORD = re.compile(r"\w+", re.UNICODE)
+_ASCII_WORD = re.compile(rb"\w+")  # on ASCII text, \w means what the str pattern means
+_GRAM_CRC = [zlib.crc32(f"w{n}:".encode()) for n in range(9)]  # the CRC of each n-gram's token prefix
 _SIGN = np.array([-1.0, 1.0])  # by bit 31 of a token's CRC-32
 _NO_INDICES = np.zeros(0, dtype=np.int64)
 
@@ -120,19 +124,26 @@ class HashingEncoder:
         """The vector, the positions of its non-zeros (increasing) and their values.
 
         Each token's CRC-32 gives its bucket (the CRC modulo the number of buckets) and its sign
-        (bit 31). Tokens are built by comprehensions, encoded and hashed through `map` and
-        summed per bucket by `np.bincount`: no Python-level loop body or dict update per token.
-        The float operations on the dense vector are those of the per-token loop this replaced,
-        in the same order, so the vector is the same to the bit (saved weights stay valid).
+        (bit 31). A word n-gram's token is `w<n>:` and its words joined by spaces, in UTF-8;
+        its CRC is computed on the words' bytes from the prefix's CRC (zlib.crc32's running
+        value), through `map`, so no token string is built and no Python-level loop body runs
+        per token; tokens are summed per bucket by `np.bincount`. The float operations on the
+        dense vector are those of the per-token loop this replaced, in the same order, so the
+        vector is the same to the bit (saved weights stay valid).
         """
         if self.lowercase:
             text = text.lower()
-        words = _WORD.findall(text) if self.word_ngrams is not None or self.length else []
-        tokens = self._tokens(text, words)
+        words: list[bytes] = []
+        if self.word_ngrams is not None or self.length:
+            if text.isascii():
+                words = _ASCII_WORD.findall(text.encode())
+            else:
+                words = list(map(str.encode, _WORD.findall(text)))
+        crcs, count = self._token_crcs(text, words)
         vector = np.zeros(self.dim, dtype=np.float32)
         indices = _NO_INDICES
-        if tokens:
-            hashes = np.fromiter(map(zlib.crc32, map(str.encode, tokens)), dtype=np.int64, count=len(tokens))
+        if count:
+            hashes = np.fromiter(chain.from_iterable(crcs), dtype=np.int64, count=count)
             counts = np.bincount(hashes % (self.dim - self.dense), _SIGN[hashes >> 31], self.dim - self.dense)
             indices = (counts != 0).nonzero()[0]  # +1 and -1 in one bucket cancel
             if len(indices):
@@ -144,21 +155,26 @@ class HashingEncoder:
             indices = np.concatenate((indices, (self.dim - 1,)))
         return vector, indices, vector[indices]
 
-    def _tokens(self, text: str, words: list[str]) -> list[str]:
-        tokens: list[str] = []
+    def _token_crcs(self, text: str, words: list[bytes]) -> tuple[list[Iterator[int]], int]:
+        """The tokens' CRC-32s, as iterators, and how many there are."""
+        crcs: list[Iterator[int]] = []
+        count = 0
         if self.word_ngrams is not None:
             low, high = self.word_ngrams
             for n in range(low, high + 1):
-                prefix = f"w{n}:"
                 if n == 1:
-                    tokens += [prefix + word for word in words]
+                    grams: Any = words
                 elif n == 2:
-                    tokens += [f"{prefix}{a} {b}" for a, b in zip(words, words[1:])]
+                    grams = map(b" ".join, zip(words, words[1:]))
                 else:
-                    tokens += [prefix + " ".join(gram) for gram in zip(*(words[i:] for i in range(n)))]
+                    grams = map(b" ".join, zip(*(words[i:] for i in range(n))))
+                crcs.append(map(zlib.crc32, grams, repeat(_GRAM_CRC[n])))
+                count += max(len(words) - n + 1, 0)
         if self.char_ngrams is not None:
             low, high = self.char_ngrams
             padded = f" {' '.join(text.split())} "
             for n in range(low, high + 1):
-                tokens += ["c:" + padded[i : i + n] for i in range(len(padded) - n + 1)]
-        return tokens
+                tokens = ["c:" + padded[i : i + n] for i in range(len(padded) - n + 1)]
+                crcs.append(map(zlib.crc32, map(str.encode, tokens)))
+                count += len(tokens)
+        return crcs, count

@@ -8,6 +8,17 @@ import numpy as np
 from .arm_table import ArmTable
 from .logistic_fit import fit_logistic
 
+try:  # what np.einsum(…) calls (optimize=False), without its Python-level dispatch: ~1 µs a call less
+    from numpy._core.multiarray import c_einsum as _einsum
+except ImportError:  # numpy 1.x, or a numpy that moved it
+    _einsum = np.einsum
+
+
+Split = tuple[np.ndarray, np.ndarray, np.ndarray]
+"""An input as the model reads it (`DiagonalLogisticModel.split`): the diagonal coordinates'
+non-zeros (indices, float64 values) and the dense block's values."""
+Input = np.ndarray | tuple[np.ndarray, np.ndarray] | Split
+
 
 def _sigmoid(z: float) -> float:
     return 1.0 / (1.0 + math.exp(-min(max(z, -30.0), 30.0)))
@@ -41,7 +52,9 @@ class DiagonalLogisticModel:
     `x` is a dense vector of length `dim`, or its sparse form `(indices, values)`: the positions
     of its non-zeros, increasing, and the values there (`Encoded.indices`/`.values`, with the
     bias appended). The sparse form skips the O(dim) scan for non-zeros and gives the same
-    numbers to the bit.
+    numbers to the bit. Either is read through `split`, whose result the methods also take: a
+    caller that scores and then learns one input splits it once (`split_biased` splits an
+    encoding without appending its bias first).
     """
 
     def __init__(self, dim: int, prior: float = 1.0, dense: int = 0) -> None:
@@ -108,14 +121,17 @@ class DiagonalLogisticModel:
             raise ValueError(f"DiagonalLogisticModel expects vectors of length {self.dim}, got shape {x.shape}")
         return x
 
-    def _split(self, x: np.ndarray | tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def split(self, x: Input) -> Split:
         """The non-zero diagonal coordinates (indices, values) and the dense block's values, from
-        a dense vector (scanned) or its sparse form `(indices, values)` (read as given: no scan)."""
+        a dense vector (scanned), its sparse form `(indices, values)` (read as given: no scan),
+        or a split already made (returned as it is)."""
         start = self._block_start
         if not isinstance(x, tuple):
             x = self._check(x)
             idx = np.flatnonzero(x[:start])
             return idx, x[idx], x[start:]
+        if len(x) == 3:
+            return x
         indices, values = np.asarray(x[0]), np.asarray(x[1], dtype=np.float64)
         if indices.ndim != 1 or indices.shape != values.shape or indices.dtype.kind not in "iu":
             raise ValueError(
@@ -132,18 +148,28 @@ class DiagonalLogisticModel:
         dense[indices[cut:] - start] = values[cut:]
         return indices[:cut], values[:cut], dense
 
-    def mean_and_width(
-        self, arms: list[int], x: np.ndarray | tuple[np.ndarray, np.ndarray]
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def split_biased(self, indices: np.ndarray, values: np.ndarray) -> Split:
+        """`split` of the sparse input `(indices, values)` with the bias (coordinate dim − 1,
+        value 1.0) appended: an encoding's non-zeros (`Encoded.indices`, `.values`, increasing
+        and below dim − 1, trusted), split without building the appended arrays when the bias
+        is in the dense block."""
+        start = self._block_start
+        if not 0 < start < self.dim:  # the bias is diagonal, or every coordinate is in the block
+            return self.split((np.append(indices, self.dim - 1), np.append(values.astype(np.float64), 1.0)))
+        cut = int(indices.searchsorted(start))
+        dense = np.zeros(self.dense)
+        dense[indices[cut:] - start] = values[cut:]
+        dense[-1] = 1.0
+        return indices[:cut], values[:cut].astype(np.float64), dense
+
+    def mean_and_width(self, arms: list[int], x: Input) -> tuple[np.ndarray, np.ndarray]:
         """Per arm, the logit m·x and its posterior standard deviation."""
         return self.mean_and_width_at(self.rows_of([int(arm) for arm in arms]), x)
 
-    def mean_and_width_at(
-        self, rows: np.ndarray, x: np.ndarray | tuple[np.ndarray, np.ndarray]
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def mean_and_width_at(self, rows: np.ndarray, x: Input) -> tuple[np.ndarray, np.ndarray]:
         """`mean_and_width` for the arms in these matrix rows (`rows_of`), all in one gather
         of the non-zero columns: O(arms × non-zeros of x)."""
-        idx, xi, xd = self._split(x)
+        idx, xi, xd = self.split(x)
         used = len(self._rows)
         if 2 * len(rows) >= used:  # most arms: gather the columns of x's non-zeros, then the rows
             means_x = self.mean.array[:used].take(idx, axis=1)[rows]
@@ -152,41 +178,51 @@ class DiagonalLogisticModel:
             picked = (rows[:, None], idx[None, :])
             means_x, precision_x = self.mean.array[picked], self.precision.array[picked]
         # einsum sums every row the same way (no BLAS blocking): arms with equal parameters tie exactly
-        means = np.einsum("ij,j->i", means_x, xi)
-        variances = np.einsum("ij,j->i", 1.0 / precision_x, xi * xi)
+        means = _einsum("ij,j->i", means_x, xi)
+        variances = _einsum("ij,j->i", 1.0 / precision_x, xi * xi)
         if self.dense:
             start = self._block_start
-            means += np.einsum("ij,j->i", self.mean.array[rows, start:], xd)
-            variances += np.einsum("ij,j->i", np.einsum("j,ijk->ik", xd, self._inverse.array[rows]), xd)
+            means += _einsum("ij,j->i", self.mean.array[rows, start:], xd)
+            variances += _einsum("ij,j->i", _einsum("j,ijk->ik", xd, self._inverse.array[rows]), xd)
         return means, np.sqrt(np.maximum(variances, 0.0))
 
-    def probability(self, arm: int, x: np.ndarray | tuple[np.ndarray, np.ndarray]) -> float:
+    def probability(self, arm: int, x: Input) -> float:
         """The posterior-mean estimate of P(success | x) for `arm`: σ(m·x)."""
         means, _ = self.mean_and_width([arm], x)
         return _sigmoid(float(means[0]))
 
-    def learn(self, arm: int, x: np.ndarray | tuple[np.ndarray, np.ndarray], reward: float) -> float:
+    def learn(self, arm: int, x: Input, reward: float) -> float:
         """One observation: `reward` is the success (1) or failure (0) of `arm` on x; other
         values are clipped to [0, 1] and act as a soft label. Returns the probability of success
         the model predicted for it before learning it."""
         if not math.isfinite(reward):
             raise ValueError(f"DiagonalLogisticModel reward must be finite, got {reward!r}")
-        idx, xi, xd = self._split(x)
-        m, q, block = self._arm(arm)
+        idx, xi, xd = self.split(x)
+        row = self._rows.get(arm)
+        if row is None:
+            self._add([arm])
+            row = self._rows[arm]
+        m, q = self.mean.array[row], self.precision.array[row]
         start = self._block_start
-        z = float(m[idx] @ xi) + (float(m[start:] @ xd) if self.dense else 0.0)
+        # Each coordinate gathered once and written back once: the same operations, in the same
+        # order, as `q[idx] += …; m[idx] -= … / q[idx]` (idx has no repeats).
+        m_x = m[idx]
+        z = float(m_x @ xi) + (float(m[start:] @ xd) if self.dense else 0.0)
         p = _sigmoid(z)
         residual = p - min(max(float(reward), 0.0), 1.0)
-        q[idx] += p * (1.0 - p) * xi * xi
-        m[idx] -= residual * xi / q[idx]
+        curvature = p * (1.0 - p)
+        q_x = q[idx]
+        q_x += curvature * xi * xi
+        q[idx] = q_x
+        m_x -= residual * xi / q_x
+        m[idx] = m_x
         if self.dense:
-            curvature = p * (1.0 - p)
-            block += curvature * np.outer(xd, xd)
-            inverse = self._inverse[arm]
+            self.block.array[row] += curvature * (xd[:, None] * xd)  # np.outer, without its wrapper
+            inverse = self._inverse.array[row]
             v = inverse @ xd
-            inverse -= (curvature / (1.0 + curvature * float(xd @ v))) * np.outer(v, v)
+            inverse -= (curvature / (1.0 + curvature * float(xd @ v))) * (v[:, None] * v)
             m[start:] -= inverse @ (residual * xd)
-        self.n[arm] += 1
+        self.n.array[row] += 1
         return p
 
     def fitted_arm(
@@ -200,7 +236,7 @@ class DiagonalLogisticModel:
         precision = np.full(self.dim, self.prior)
         block = np.eye(self.dense) * self.prior
         for x in rows:
-            idx, xi, xd = self._split(x)
+            idx, xi, xd = self.split(x)
             z = float(mean[idx] @ xi) + (float(mean[self._block_start :] @ xd) if self.dense else 0.0)
             p = _sigmoid(z)
             precision[idx] += p * (1.0 - p) * xi * xi

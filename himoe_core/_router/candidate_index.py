@@ -56,6 +56,7 @@ class CandidateIndex:
                 self.refined.add(i)
         self.lengths = sorted({len(prefix) for prefix in self.prefixes})
         self.asks = np.asarray(asks, dtype=np.intp)
+        self.asks.setflags(write=False)  # handed out as it is (and remembered by identity)
         self._checks = [experts[i].handle.can_handle for i in asks]
         self._keys: dict[int, np.ndarray] = {}
 

@@ -4,7 +4,9 @@ import json
 import logging
 import math
 import time
+from bisect import bisect_right
 from collections.abc import Callable
+from itertools import accumulate
 from typing import Any
 
 import numpy as np
@@ -23,6 +25,8 @@ from .router_feedback import RouterFeedback
 from .router_input import RouterInput
 
 logger = logging.getLogger("himoe.router")
+_FEW = 16
+"""Up to this many candidates, the first pick is drawn with Python floats rather than arrays."""
 
 
 class LearningRouter(BaseRouter):
@@ -86,9 +90,17 @@ class LearningRouter(BaseRouter):
     def choose_first(self, scores: GateScores) -> int:
         # What `self.rng.choice(n, p=probs)` does, without its argument checks (they cost more
         # than the draw): the same index for the same generator state, to the bit.
-        cdf = np.cumsum(np.asarray(scores.probs) / sum(scores.probs))
-        cdf /= cdf[-1]
-        return int(cdf.searchsorted(self.rng.random(), side="right"))
+        probs = scores.probs
+        total = sum(probs)
+        if len(probs) <= _FEW and total > 0.0:
+            # the same float operations in the same order (cumsum adds left to right), on a few
+            # Python floats: cheaper than making arrays of them
+            cdf = list(accumulate([p / total for p in probs]))
+            last = cdf[-1]
+            return bisect_right([c / last for c in cdf], self.rng.random())
+        array = np.cumsum(np.asarray(probs) / total)
+        array /= array[-1]
+        return int(array.searchsorted(self.rng.random(), side="right"))
 
     # -- learning ---------------------------------------------------------------------------------
     def learn(self, decision: Decision, feedback: RouterFeedback) -> None:

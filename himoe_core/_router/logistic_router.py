@@ -12,7 +12,7 @@ from .._encoder.encoded import Encoded
 from .._errors import ConfigError, EncodeError
 from .._experts.expert_ref import ExpertRef
 from .._input import InputData
-from .._learning.diagonal_logistic_model import DiagonalLogisticModel
+from .._learning.diagonal_logistic_model import DiagonalLogisticModel, Split
 from .._learning.logistic_fit import log_loss
 from .._learning.refit_history import RefitEvent, RefitHistory
 from .candidate_index import CandidateIndex
@@ -74,6 +74,10 @@ class LogisticRouter(LearningRouter):
         self.prior = real("prior", prior, minimum=0.0, strictly=True)
         self.model: DiagonalLogisticModel | None = None
         self._rows_by_position: tuple[CandidateIndex, DiagonalLogisticModel, np.ndarray] | None = None
+        self._last_rows: tuple[np.ndarray, np.ndarray] | None = None  # (index rows, model rows), last asked
+        # The last encoding split for the model (its values array, the model, (dim, split)):
+        # feedback on a decision made just before learns on the split that decision scored.
+        self._last_split: tuple[np.ndarray, DiagonalLogisticModel, tuple[int, Split]] | None = None
         dim = getattr(self.encoder, "dim", None)
         too_big = matrices_fit(self, dim, config=True) if covariance == "full" and isinstance(dim, int) else None
         if too_big:  # else every request would fail allocating it
@@ -119,6 +123,22 @@ class LogisticRouter(LearningRouter):
         dim = encoded.dim
         return dim + 1, (np.append(encoded.indices, dim), np.append(encoded.values.astype(np.float64), 1.0))
 
+    def _features(self, x: InputData, encoded: Encoded | None) -> tuple[int, Split]:
+        """The features with the bias appended, as (dim, the model's split of them): read from
+        the encoding's sparse view, so a decision and its update never touch the zeros."""
+        if encoded is None:
+            dim, sparse = self._sparse(x, None)
+            return dim, self._model(dim).split(sparse)
+        values = encoded.values
+        last = self._last_split
+        if last is not None and last[0] is values and last[1] is self.model:
+            return last[2]
+        dim = encoded.dim + 1
+        model = self._model(dim)
+        found = dim, model.split_biased(encoded.indices, values)
+        self._last_split = (values, model, found)
+        return found
+
     def logits(self, input: RouterInput, candidates: list[ExpertRef], ctx: Context) -> np.ndarray:
         return self.logits_and_estimates(input, candidates, ctx)[0]
 
@@ -127,7 +147,7 @@ class LogisticRouter(LearningRouter):
     ) -> tuple[np.ndarray, np.ndarray]:
         """The explored success probabilities − cost, and as estimates σ(m·x) − cost, the
         posterior-mean probability of success."""
-        dim, x = self._sparse(input.input, input.encoded)
+        dim, x = self._features(input.input, input.encoded)
         means, widths = self._model(dim).mean_and_width([int(ref.id) for ref in candidates], x)
         return self._scored(means, widths, candidates)
 
@@ -140,7 +160,7 @@ class LogisticRouter(LearningRouter):
             or kind.logits_and_estimates is not LogisticRouter.logits_and_estimates
         ):
             return super().logits_at(input, index, rows, ctx)  # a subclass scores its own way
-        dim, x = self._sparse(input.input, input.encoded)
+        dim, x = self._features(input.input, input.encoded)
         model = self._model(dim)
         means, widths = model.mean_and_width_at(self._model_rows(index, rows, model), x)
         return self._scored(means, widths, index.refs[rows].tolist() if self.cost_weight else None)
@@ -167,6 +187,10 @@ class LogisticRouter(LearningRouter):
         cached = self._rows_by_position
         if cached is None or cached[0] is not index or cached[1] is not model:
             cached = self._rows_by_position = (index, model, np.full(len(index.experts), -1, dtype=np.intp))
+            self._last_rows = None
+        last = self._last_rows
+        if last is not None and last[0] is rows:  # the index hands out one array for its usual answer
+            return last[1]
         table = cached[2]
         found = table[rows]
         missing = found < 0
@@ -175,17 +199,17 @@ class LogisticRouter(LearningRouter):
             table[new] = model.rows_of([int(eid) for eid in index.ids[new]])
             found = table[rows]
         model_rows: np.ndarray = found
+        self._last_rows = (rows, model_rows)
         return model_rows
 
-    def _decision_features(self, decision: Decision) -> tuple[int, tuple[np.ndarray, np.ndarray]]:
-        return self._sparse(decision.input, decision.features)
+    def _decision_features(self, decision: Decision) -> tuple[int, Split]:
+        return self._features(decision.input, decision.features)
 
-    def update(
-        self, x: tuple[int, tuple[np.ndarray, np.ndarray]], expert_id: ExpertId, reward: float, decision: Decision
-    ) -> None:
-        dim, sparse = x
-        predicted = self._model(dim).learn(int(expert_id), sparse, reward)
-        if self.refit_history is not None:
+    def update(self, x: tuple[int, Split], expert_id: ExpertId, reward: float, decision: Decision) -> None:
+        dim, split = x
+        predicted = self._model(dim).learn(int(expert_id), split, reward)
+        if self.refit_history is not None:  # the history keeps the sparse form that refits read
+            sparse = self._sparse(decision.input, decision.features)[1]
             self.refit_history.add((dim, sparse, int(expert_id), reward, predicted))
 
     # -- refit ------------------------------------------------------------------------------------
@@ -248,7 +272,8 @@ class LogisticRouter(LearningRouter):
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
-    result: np.ndarray = 1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))
+    # np.clip's value, without its Python-level argument handling (twice per decision)
+    result: np.ndarray = 1.0 / (1.0 + np.exp(-np.minimum(np.maximum(z, -30.0), 30.0)))
     return result
 
 
