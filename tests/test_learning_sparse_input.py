@@ -1,5 +1,5 @@
-"""The logistic model reads an encoding's sparse view (`Encoded.indices`/`.values`) as it reads the
-dense vector: the same numbers to the bit, without scanning `dim` coordinates."""
+"""The logistic model reads an encoding's sparse view (`Encoded.indices`/`.values`), or its split,
+as it reads the dense vector: the same numbers to the bit, without scanning `dim` coordinates."""
 
 from __future__ import annotations
 
@@ -28,23 +28,28 @@ def with_bias(encoded):
 
 
 @pytest.mark.parametrize("length, covariance", [(True, "block"), (False, "diagonal"), (True, "full")])
-def test_sparse_and_dense_inputs_give_the_same_model_to_the_bit(length, covariance):
+def test_sparse_dense_and_split_inputs_give_the_same_model_to_the_bit(length, covariance):
+    """The dense vector, its sparse form and the encoding split once for a decision and its
+    update (`split_biased`, what the logistic router passes) are one input to the model."""
     encoder = HashingEncoder(dim=64, length=length)
     dim = encoder.dim + 1
     block = {"block": 2, "diagonal": 0, "full": dim}[covariance]
-    dense_model, sparse_model = DiagonalLogisticModel(dim, 0.5, block), DiagonalLogisticModel(dim, 0.5, block)
+    models = [DiagonalLogisticModel(dim, 0.5, block) for _ in range(3)]
     rng = np.random.default_rng(3)
     for step in range(60):
-        dense, sparse = with_bias(encoder.encode(InputData.text(TEXTS[step % len(TEXTS)])))
-        means_d, widths_d = dense_model.mean_and_width([0, 1], dense)
-        means_s, widths_s = sparse_model.mean_and_width([0, 1], sparse)
-        assert means_d.tobytes() == means_s.tobytes() and widths_d.tobytes() == widths_s.tobytes()
+        encoded = encoder.encode(InputData.text(TEXTS[step % len(TEXTS)]))
+        dense, sparse = with_bias(encoded)
+        inputs = [dense, sparse, models[2].split_biased(encoded.indices, encoded.values)]
+        scored = [model.mean_and_width([0, 1], x) for model, x in zip(models, inputs)]
+        for means, widths in scored[1:]:
+            assert means.tobytes() == scored[0][0].tobytes() and widths.tobytes() == scored[0][1].tobytes()
         arm, reward = int(rng.integers(2)), float(rng.integers(2))
-        dense_model.learn(arm, dense, reward)
-        sparse_model.learn(arm, sparse, reward)
-    for key, value in dense_model.state_dict().items():
-        assert np.asarray(value).tobytes() == np.asarray(sparse_model.state_dict()[key]).tobytes(), key
-    assert dense_model.n[0] + dense_model.n[1] == 60 and np.any(dense_model.mean[0] != 0)
+        predicted = [model.learn(arm, x, reward) for model, x in zip(models, inputs)]
+        assert predicted[1:] == predicted[:1] * 2
+    for other in models[1:]:
+        for key, value in models[0].state_dict().items():
+            assert np.asarray(value).tobytes() == np.asarray(other.state_dict()[key]).tobytes(), key
+    assert models[0].n[0] + models[0].n[1] == 60 and np.any(models[0].mean[0] != 0)
 
 
 def test_sparse_input_touches_only_its_coordinates():

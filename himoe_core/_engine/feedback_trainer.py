@@ -292,7 +292,7 @@ class FeedbackTrainer:
                 "reward": reward,
                 "task_loss": task_loss,
                 "router_learns": self._learns[router_id],
-                "rewards": {names.get(eid, str(eid)): r for eid, r in rewards},
+                "rewards": {names[eid] if eid in names else str(eid): r for eid, r in rewards},
                 "experts_updated": [],
             }
             primary = {
