@@ -120,3 +120,31 @@ def test_an_empty_batch_is_accounted_for_so_drain_returns():
     assert not drained.is_alive(), "drain() waited for a batch that was never marked done"
     writer.close()
     assert written == [["row"]]
+
+
+def test_an_armed_writer_writes_what_waited_without_being_asked():
+    """`arm()`: the owner's `due()` runs on the writer's thread within `every_s`, and what it
+    submits is written — a decision reaches the store however slowly requests come. Unarmed, the
+    writer does not call it (an idle engine's thread sleeps)."""
+    waiting, written = [["late"]], threading.Event()
+    writes: list[list[str]] = []
+    calls = []
+
+    def write(rows):
+        writes.append(rows)
+        written.set()
+
+    def due():
+        calls.append(len(waiting))
+        if waiting:
+            writer.submit(waiting.pop())
+
+    writer = TraceWriter(write, every_s=0.001, due=due)
+    writer.submit([])
+    writer.drain()
+    assert calls == []
+    writer.arm()
+    assert written.wait(10)
+    writer.drain()
+    writer.close()
+    assert writes == [["late"]] and calls == [1]

@@ -8,6 +8,9 @@
 - One leader at a time: a second `himoe learn` waits as a standby and takes over when the
   leader is SIGKILLed, resuming from the cursor without learning an event twice.
 - Errors are one line: learner mode without PostgreSQL, a bad `learning` value.
+- Replicas behind a balancer: feedback sent to a replica before the one that decided has logged
+  the decision waits for it (within `flush_s`); a replica starts while its store is down, says
+  so, and logs once it is back; a one-shot command on a store that is down stops, naming it.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import numpy as np
 import pytest
 import trio
 
-from himoe_core import ConfigError, HiMoE
+from himoe_core import ConfigError, HiMoE, InvalidInput
 from himoe_core._engine.learner import Learner
 from himoe_core.state import DecisionEvent, SqliteStateStore, open_state_store
 from himoe_core.state.state_schema import split_state
@@ -336,3 +339,140 @@ def test_decisions_made_while_the_store_restarts_are_logged_once_it_is_back(priv
         assert store.count("feedback") == accepted == 30
     finally:
         moe.close()
+
+
+ROUTE = {"model": "himoe", "messages": [{"role": "user", "content": "which expert?"}]}
+
+
+@pytest.mark.parametrize(("held", "flush_every"), [("record_trace_rows", 1000), ("record_decisions", 1)])
+def test_feedback_reaching_another_replica_before_the_decision_is_logged_waits_for_it(
+    postgres_url, monkeypatch, held, flush_every
+):
+    """Behind a balancer, feedback may reach replica B before replica A has logged the decision.
+    - A logs within `flush_s` however slow the traffic (here far below `flush_every`), and B
+      waits for it rather than refusing an unknown trace id.
+    - A writes the trace and its decision record in one transaction: B, coming between the two,
+      finds neither and waits (it was refused: a trace "recorded by an earlier himoe").
+    A's write is held (at its trace rows, or at its decision record) until B has looked and
+    found nothing, then released: no wall-clock margin decides the outcome."""
+    state = {
+        "url": postgres_url,
+        "learning": "learner",
+        "flush_every": flush_every,
+        "flush_s": 0.01,
+        "feedback_wait_s": WAIT_S,
+    }
+    url_a, moe_a, stop_a = serve_in_thread(
+        {"routers": ROUTERS, "state": {**state, "replica": "web-a"}, "serve": {"port": 0}}
+    )
+    url_b, moe_b, stop_b = serve_in_thread(
+        {"routers": ROUTERS, "state": {**state, "replica": "web-b"}, "serve": {"port": 0}}
+    )
+    try:
+        holding, release, looked = threading.Event(), threading.Event(), threading.Event()
+        store_a, store_b = moe_a.trainer.store, moe_b.trainer.store
+        write = getattr(store_a, held)
+
+        def held_write(rows):
+            holding.set()
+            assert release.wait(WAIT_S)
+            return write(rows)
+
+        def trace_as_seen_by_b(trace_id):
+            found = real_trace(trace_id)
+            if found is None:
+                looked.set()
+            return found
+
+        real_trace = store_b.trace
+        monkeypatch.setattr(store_a, held, held_write)
+        monkeypatch.setattr(store_b, "trace", trace_as_seen_by_b)
+        with httpx.Client(timeout=WAIT_S * 2) as http:
+            answer = http.post(url_a + "/v1/route", json=ROUTE)
+            assert answer.status_code == 200, answer.text
+            trace_id = answer.json()["trace_id"]
+            assert holding.wait(WAIT_S)  # A's writer is in the middle of logging it
+            result: list[httpx.Response] = []
+
+            def send() -> None:
+                result.append(http.post(url_b + "/v1/feedback", json={"trace_id": trace_id, "reward": 1}))
+                looked.set()  # answered without waiting (refused)
+
+            sender = threading.Thread(target=send)
+            sender.start()
+            assert looked.wait(WAIT_S)  # B asked the store, which had neither row yet
+            release.set()
+            sender.join(WAIT_S * 2)
+            assert result and result[0].status_code == 200, result and result[0].text
+            assert result[0].json()["status"] == "learned"
+        assert real_trace(trace_id) is not None and store_b.count("feedback") == 1
+    finally:
+        release.set()
+        stop_a()
+        stop_b()
+
+
+def test_feedback_on_a_trace_no_replica_logged_is_refused_after_the_wait(postgres_url):
+    state = {"url": postgres_url, "learning": "learner", "feedback_wait_s": 0.05}
+    with engine(state) as moe:
+        with pytest.raises(
+            InvalidInput, match=r"^unknown trace id 'nowhere': .*another process sharing the store within 0.05 s"
+        ):
+            moe.feedback("nowhere", reward=1.0)
+
+
+@pytest.mark.parametrize("learning", ["inline", "learner"])
+def test_a_replica_starts_while_its_store_is_down_and_logs_once_it_is_back(private_cluster, learning):
+    """A replica started before its PostgreSQL (or during an outage) answers on the routers'
+    initial state, says the store is down in /readyz and /metrics, refuses feedback as
+    retryable (503), and logs what it answered once the store is back."""
+    private_cluster.halt()
+    config = {
+        "routers": ROUTERS,
+        "state": {**replica_state(private_cluster.url, "web-1"), "learning": learning, "flush_every": 1000},
+        "serve": {"port": 0},
+    }
+    url, moe, stop = serve_in_thread(config)
+    try:
+        with httpx.Client(base_url=url, timeout=WAIT_S) as http:
+
+            def wait_store(state: str) -> dict:
+                deadline = time.monotonic() + WAIT_S
+                while (body := http.get("/readyz").json())["state_store"] != state and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                assert body["state_store"] == state, body
+                return body
+
+            body = wait_store("down")
+            assert "cannot reach" in body["error"] and str(private_cluster.port) in body["error"]
+            assert "himoe_state_store_up 0.0" in http.get("/metrics").text
+            trace_ids = []
+            for _ in range(3):
+                answer = http.post("/v1/route", json=ROUTE)
+                assert answer.status_code == 200, answer.text
+                trace_ids.append(answer.json()["trace_id"])
+            refused = http.post("/v1/feedback", json={"trace_id": trace_ids[0], "reward": 1})
+            assert refused.status_code == 503 and refused.headers["retry-after"] == "1", refused.text
+            assert "cannot reach" in refused.json()["error"]["message"]
+            private_cluster.start()
+            wait_store("up")
+            assert "himoe_state_store_up 1.0" in http.get("/metrics").text
+            accepted = http.post("/v1/feedback", json={"trace_id": trace_ids[1], "reward": 1})
+            assert accepted.status_code == 200, accepted.text
+        moe.trainer.flush()
+        store = moe.trainer.store
+        assert store.count("decisions") == 3 and store.count("feedback") == 1
+    finally:
+        stop()
+
+
+def test_a_command_on_a_store_that_is_down_is_one_clear_error(private_cluster, himoe_main, tmp_path):
+    """`himoe run` answers once; with its store down it stops at the start, naming the store
+    (without its password) and what to do, rather than answering and losing the trace."""
+    private_cluster.halt()
+    url = private_cluster.url.replace("postgres@", "postgres:s3cret-canary@")
+    config = tmp_path / "himoe.toml"
+    config.write_text(f'[state]\nurl = "{url}"\n')
+    result = himoe_main(["run", "--config", str(config), "plan: a trip"])
+    line = result.error_line()
+    assert "cannot reach state store" in line and "[state] url" in line and "s3cret-canary" not in line

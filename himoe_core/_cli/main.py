@@ -301,7 +301,15 @@ def _demo_config() -> str:
 def _moe(args: argparse.Namespace, config: str | None) -> HiMoE:
     from .._engine import HiMoE
 
-    return HiMoE(config=config, plugins_dir=args.plugins_dir)
+    moe = HiMoE(config=config, plugins_dir=args.plugins_dir)
+    # A replica (`himoe serve`, an embedding app) starts without its store and waits for it; a
+    # command's work would be lost: it stops here, naming the store.
+    try:
+        moe.trainer.require_store()
+    except BaseException:
+        moe.close()
+        raise
+    return moe
 
 
 def _feedback(args: argparse.Namespace) -> int:

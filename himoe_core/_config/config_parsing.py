@@ -17,7 +17,7 @@ from .._errors import ConfigError
 from .._input import InputKind, InputLimits
 from .._orchestrator.route_rule import RouteRule
 from ..state.state_location import check_state_url, redact_url
-from ..state.state_schema import DEFAULT_MAX_TRACES, DEFAULT_RETENTION_DAYS, DEFAULT_REWARD_WINDOW_S
+from ..state.state_schema import DEFAULT_FLUSH_S, DEFAULT_MAX_TRACES, DEFAULT_RETENTION_DAYS, DEFAULT_REWARD_WINDOW_S
 
 DEFAULT_BUDGET_MS = 1000.0
 MAX_DEPTH = 32
@@ -41,6 +41,8 @@ STATE_KEYS = {
     "path",
     "url",
     "flush_every",
+    "flush_s",
+    "feedback_wait_s",
     "retention_days",
     "max_traces",
     "reward_window_s",
@@ -144,6 +146,9 @@ def load_config(source: str | os.PathLike[str] | Mapping[str, Any] | None) -> di
     _no_unknown(state, STATE_KEYS, "state.")
     state["enabled"] = boolean(state.get("enabled", True), "state.enabled")
     state["flush_every"] = integer(state.get("flush_every", 64), "state.flush_every", minimum=1)
+    state["flush_s"] = _seconds(state.get("flush_s", DEFAULT_FLUSH_S), "state.flush_s", minimum=0.001)
+    if "feedback_wait_s" in state:  # its default depends on the store: see FeedbackTrainer
+        state["feedback_wait_s"] = _seconds(state["feedback_wait_s"], "state.feedback_wait_s", minimum=0)
     state["retention_days"] = number(
         state.get("retention_days", DEFAULT_RETENTION_DAYS), "state.retention_days", minimum=0
     )
@@ -323,6 +328,14 @@ def number(value: Any, where: str, *, minimum: float | None = None) -> float:
     if minimum is not None and as_float < minimum:
         raise ConfigError(f"{where}: expected a number >= {minimum:g}, got {value!r}")
     return as_float
+
+
+def _seconds(value: Any, where: str, *, minimum: float) -> float:
+    """A duration a thread waits for: at most an hour (an infinite one cannot be waited on)."""
+    seconds = number(value, where, minimum=minimum)
+    if seconds > 3600:
+        raise ConfigError(f"{where}: expected at most 3600 seconds, got {value!r}")
+    return seconds
 
 
 def integer(value: Any, where: str, *, minimum: int | None = None) -> int:

@@ -31,7 +31,13 @@ from ..state.decision_event import DecisionEvent
 from ..state.joined_decision import JoinedDecision
 from ..state.postgres_state_store import PostgresStateStore
 from ..state.state_location import exists, is_url, open_state_store, redact_url, state_target
-from ..state.state_schema import DEFAULT_MAX_TRACES, DEFAULT_RETENTION_DAYS, DEFAULT_REWARD_WINDOW_S, split_state
+from ..state.state_schema import (
+    DEFAULT_FLUSH_S,
+    DEFAULT_MAX_TRACES,
+    DEFAULT_RETENTION_DAYS,
+    DEFAULT_REWARD_WINDOW_S,
+    split_state,
+)
 from ..state.state_store_trait import StateStore
 from .refit_worker import RefitWorker
 from .snapshot import Snapshot
@@ -45,6 +51,11 @@ log = logging.getLogger("himoe.state")
 UNREACHABLE_RETRY_S = 120.0
 """How long the writer keeps retrying a batch while the shared store cannot be reached."""
 UNREACHABLE_BACKOFF_S = 0.5
+SHARED_FEEDBACK_WAIT_S = 2.0
+"""With a PostgreSQL store, how long feedback on a trace id this process does not hold waits for
+the replica that decided to log it (`[state] feedback_wait_s`)."""
+LOGGED_POLL_S = (0.005, 0.1)
+"""The first and the longest pause between two looks for a decision another process logs."""
 
 
 class FeedbackTrainer:
@@ -75,6 +86,7 @@ class FeedbackTrainer:
         self.enabled = bool(state.get("enabled", True))
         self.path = state_target(state)
         self.flush_every = int(state.get("flush_every", 64))
+        self.flush_s = float(state.get("flush_s", DEFAULT_FLUSH_S))
         self.retention = {key: state[key] for key in ("retention_days", "max_traces") if key in state}
         self.reward_window_s = float(state.get("reward_window_s", DEFAULT_REWARD_WINDOW_S))
         self.default_reward = state.get("default_reward")
@@ -82,6 +94,8 @@ class FeedbackTrainer:
         # "learner": this process logs decisions and feedback, and `himoe learn` trains on the log.
         self.learning = str(state.get("learning", "inline"))
         self.sync_s = float(state.get("sync_s", 2.0))
+        self.shared = is_url(self.path)  # PostgreSQL: replicas, possibly on other machines
+        self.feedback_wait_s = float(state.get("feedback_wait_s", SHARED_FEEDBACK_WAIT_S if self.shared else 0.0))
         if self.learning == "learner" and not (self.enabled and is_url(self.path)):
             raise ConfigError(
                 "state.learning = 'learner' needs the shared PostgreSQL store the learner reads: set "
@@ -90,6 +104,10 @@ class FeedbackTrainer:
         self.snapshot = SnapshotStatus()
         self._store: StateStore | None = None
         self._lock = threading.RLock()
+        # Neither is ever held while waiting for the writer thread, which takes both: opening
+        # the store, and the requests queued for it (the event loop queues every request).
+        self._open_lock = threading.Lock()
+        self._pending_lock = threading.Lock()
         # (trace, decision, when it was decided): the decision log's time is the decision's, not the write's
         self._pending: list[tuple[TraceRecord, Decision, float]] = []
         self._writer: TraceWriter | None = None
@@ -107,8 +125,16 @@ class FeedbackTrainer:
         self._fresh = {router_id: copy.deepcopy(ref.handle.state_dict()) for router_id, ref in routers.items()}
         self._learns = {router_id: state is not None for router_id, state in self._fresh.items()}
         self._refits: RefitWorker | None = None
+        self.restored = False  # the saved state is loaded (an unreachable store defers it)
         if self.enabled and exists(self.path):
-            self.restore()
+            try:
+                self.restore()
+            except StateError as exc:
+                if not (self.shared and _unreachable(exc)):
+                    raise
+                # A replica starts without its store (down, or not up yet): it routes on the
+                # routers' initial state, logs once the store is back, and says so meanwhile
+                # (its SnapshotFollower does, once it runs: a one-shot command stops first).
 
     # -- state -------------------------------------------------------------------------------------
     @property
@@ -118,10 +144,30 @@ class FeedbackTrainer:
 
     @property
     def store(self) -> StateStore:
-        with self._lock:
+        store = self._store
+        if store is not None:
+            return store
+        with self._open_lock:
             if self._store is None:
-                self._store = open_state_store(self.path, **self.retention)
+                try:
+                    self._store = open_state_store(self.path, **self.retention)
+                except StateError as exc:
+                    if _unreachable(exc):
+                        self.snapshot.down(str(exc))
+                    raise
+                self.snapshot.reachable()
             return self._store
+
+    def require_store(self) -> None:
+        """Open the store and load the saved state now, or raise StateError (one-shot commands:
+        no point answering when what they do cannot be kept)."""
+        if self.enabled and exists(self.path):
+            with self._lock:
+                self._restore_once()
+
+    def _restore_once(self) -> None:
+        if not self.restored:
+            self.restore()
 
     def restore(self) -> None:
         """Load every saved router and expert state that matches this configuration."""
@@ -141,6 +187,7 @@ class FeedbackTrainer:
                 if saved is not None:
                     loader(saved[0])
                     self._expert_versions[str(eid)] = saved[1]
+        self.restored = True
 
     def remember(self, record: TraceRecord, decision: Decision) -> None:
         """Queue a request's trace and decision for the state file (written behind by the
@@ -161,18 +208,22 @@ class FeedbackTrainer:
                 self._queue(record, decision)
 
     def _queue(self, record: TraceRecord, decision: Decision) -> None:
-        with self._lock:
+        with self._pending_lock:
+            if self._writer is None:
+                self._writer = TraceWriter(self._write_batch, every_s=self.flush_s, due=self._submit_due)
             self._pending.append((record, decision, time.time()))
             if len(self._pending) >= self.flush_every:
                 self._submit()
+            elif len(self._pending) == 1:
+                self._writer.arm()  # written within flush_s, if flush_every requests do not come first
 
     def recorded(self, trace_id: str) -> bool:
         """Whether the state file already holds a trace with this id."""
         if not self.enabled or (self._store is None and not exists(self.path)):
             return False
-        if not self.snapshot.store_up:  # known down (learner mode): not waited for on the request's path
+        if not self.snapshot.store_up:  # known down: not waited for on the request's path
             return False
-        with self._lock:  # not flushed: this runs on the request's path; pending traces are looked at
+        with self._pending_lock:  # not flushed: this runs on the request's path; pending traces are looked at
             if any(record.trace_id == trace_id for record, _, _ in self._pending):
                 return True
         try:
@@ -181,26 +232,38 @@ class FeedbackTrainer:
             return False
 
     def _submit(self) -> None:
+        """Hand the pending requests to the writer (under the pending lock: batches reach the
+        writer in the order they were queued, whoever submits them)."""
+        assert self._writer is not None, "a request was queued, so the writer was started"
         batch, self._pending = self._pending, []
-        if self._writer is None:
-            # The store is opened here, under the lock: the writer thread must never need the
-            # lock that `flush` holds while it waits for the writer.
-            store = self.store
-            self._writer = TraceWriter(lambda rows: self._write_batch(store, rows))
         self._writer.submit(batch)
 
-    def _write_batch(self, store: StateStore, batch: list[tuple[TraceRecord, Decision, float]]) -> None:
-        """Write one batch; a shared store that cannot be reached (a restart, a failover) is
-        retried for up to UNREACHABLE_RETRY_S, so that an outage delays the log rather than
-        losing from it (both writes are idempotent: a trace id or decision seen is kept once)."""
+    def _submit_due(self) -> None:
+        """The writer's timer (every `flush_s`): what waited in memory that long is written now,
+        so another replica finds a decision within `flush_s` of its answer however slow the
+        traffic."""
+        with self._pending_lock:
+            if self._pending:
+                self._submit()
+
+    def _write_batch(self, batch: list[tuple[TraceRecord, Decision, float]]) -> None:
+        """Write one batch (in the writer's thread); a shared store that cannot be reached (a
+        restart, a failover, or not up yet when this process started) is retried for up to
+        UNREACHABLE_RETRY_S, so that an outage delays the log rather than losing from it (both
+        writes are idempotent: a trace id or decision seen is kept once)."""
         deadline = time.monotonic() + (UNREACHABLE_RETRY_S if is_url(self.path) else 0.0)
+        tries = 0
         while True:
             try:
-                return self._write_batch_once(store, batch)
+                self._write_batch_once(self.store, batch)
+                self.snapshot.reachable()
+                return
             except StateError as exc:
-                if not str(exc).startswith("cannot reach") or time.monotonic() >= deadline:
+                if not _unreachable(exc) or time.monotonic() >= deadline:
                     raise
-                log.warning("%s; the log's next %d rows wait for it", exc, len(batch))
+                self.snapshot.down(str(exc))
+                tries += 1
+                (log.warning if tries == 1 else log.debug)("%s; the log's next %d rows wait for it", exc, len(batch))
                 time.sleep(UNREACHABLE_BACKOFF_S)
 
     def _write_batch_once(self, store: StateStore, batch: list[tuple[TraceRecord, Decision, float]]) -> None:
@@ -208,29 +271,31 @@ class FeedbackTrainer:
         for record, decision, _ in batch:
             kind, task, data = _recorded_input(decision.input)
             traces.append((record.trace_id, record.router, kind, task, data, self.traces.json(record)))
-        store.record_trace_rows(traces)
         # Only answered decisions can be learned from; a failed one is in the trace alone.
-        store.record_decisions(
-            [
-                DecisionEvent(
-                    uuid.uuid4().hex,
-                    d.trace_id,
-                    d.router,
-                    decision_codec.encode(d),
-                    self.replica,
-                    d.model_version,
-                    when,
-                )
-                for _, d, when in batch
-                if d.ok
-            ]
-        )
+        decisions = [
+            DecisionEvent(
+                uuid.uuid4().hex,
+                d.trace_id,
+                d.router,
+                decision_codec.encode(d),
+                self.replica,
+                d.model_version,
+                when,
+            )
+            for _, d, when in batch
+            if d.ok
+        ]
+        # One transaction: another replica never finds a trace without its decision record.
+        with store.appending():
+            store.record_trace_rows(traces)
+            store.record_decisions(decisions)
 
     def flush(self) -> None:
         """Write every pending trace now, and wait for it."""
         with self._lock:
-            if self._pending:
-                self._submit()
+            with self._pending_lock:
+                if self._pending:
+                    self._submit()
             if self._writer is not None:
                 self._writer.drain()
 
@@ -274,10 +339,15 @@ class FeedbackTrainer:
         check_unicode(trace_id, "trace id")  # else the state file's query fails on it
         check_feedback(reward, task_loss, scores=scores, shadow_scores=shadow_scores)
         reward, task_loss = _reward_and_loss(reward, task_loss, scores)
+        if self.enabled and self.shared and not self.snapshot.store_up:
+            self._probe(trace_id)  # refused at once while it is down, not after the writer's retries
+        waited = self._wait_until_logged(trace_id)  # not under the lock: the event loop queues requests under it
         with self._lock:
             if self.enabled:
                 self.flush()
-            decision, shadow_decisions = self._find(trace_id)
+                if self.learning == "inline":
+                    self._restore_once()  # the store was down when this process started
+            decision, shadow_decisions = self._find(trace_id, waited)
             router_id = decision.router
             if router_id not in self.routers:
                 raise InvalidInput(
@@ -388,11 +458,12 @@ class FeedbackTrainer:
     def newer_snapshot(self) -> Snapshot | None:
         """The newest published snapshot when it is newer than the one in use (blocking: called
         from a worker thread); None when this one is the newest. Raises StateError when the store
-        cannot be reached."""
+        cannot be reached. Before the saved state was first loaded (the store was down when this
+        process started), inline too: everything saved, as `restore` would load it."""
         store = self.store
-        assert isinstance(store, PostgresStateStore), "learning = 'learner' is checked to use PostgreSQL"
+        assert isinstance(store, PostgresStateStore), "a follower runs on a shared (PostgreSQL) store"
         version, published = store.snapshot()
-        if version <= self.snapshot.version:
+        if version <= self.snapshot.version and self.restored:  # else: the store was down at the start
             return Snapshot(version, published, {}, {}) if version == self.snapshot.version else None
         with store.exclusive():  # one transaction: every router and expert of the same snapshot
             version, published = store.snapshot()
@@ -425,6 +496,7 @@ class FeedbackTrainer:
                 expert.load_state_dict(saved[0])
                 self._expert_versions[str(eid)] = saved[1]
         self.snapshot.applied(snapshot.version, snapshot.published)
+        self.restored = True
 
     def _earlier_feedback(self, trace_id: str) -> tuple[dict[str, Any] | None, dict[str, float]]:
         """What feedback on `trace_id` was already learned from — by any process, with a state
@@ -444,7 +516,46 @@ class FeedbackTrainer:
     def _transaction(self) -> contextlib.AbstractContextManager[None]:
         return self.store.exclusive() if self.enabled else contextlib.nullcontext()
 
-    def _find(self, trace_id: str) -> tuple[Decision, dict[str, Decision]]:
+    def _wait_until_logged(self, trace_id: str) -> float:
+        """Feedback may reach this process before the one that decided has logged the decision
+        (replicas behind a balancer: it writes within `flush_s`). A trace id this process does
+        not hold is looked for in the store until it is there with its decision record, for up
+        to `feedback_wait_s`, sleeping in between (this runs in the caller's thread: `himoe
+        serve` calls feedback in a worker thread). Returns the seconds waited in vain (0.0 when
+        found, or not waited for)."""
+        if not self.enabled or self.feedback_wait_s <= 0 or self.traces.record(trace_id) is not None:
+            return 0.0
+        deadline = time.monotonic() + self.feedback_wait_s
+        pause, longest = LOGGED_POLL_S
+        while not self._logged(trace_id):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return self.feedback_wait_s
+            time.sleep(min(pause, left))
+            pause = min(pause * 2, longest)
+        return 0.0
+
+    def _probe(self, trace_id: str) -> None:
+        """Ask the shared store something small: StateError if it still cannot be reached."""
+        try:
+            self.store.trace(trace_id)
+        except StateError as exc:
+            if _unreachable(exc):
+                self.snapshot.down(str(exc))
+            raise
+        self.snapshot.reachable()
+
+    def _logged(self, trace_id: str) -> bool:
+        """Whether the store holds the trace and, when it was answered, its decision record."""
+        stored = self.store.trace(trace_id)
+        if stored is None:
+            return False
+        served_by = stored[0].get("router")
+        return served_by is None or any(
+            decision_codec.decode(record).router == served_by for record in self.store.decisions(trace_id)
+        )
+
+    def _find(self, trace_id: str, waited: float = 0.0) -> tuple[Decision, dict[str, Decision]]:
         """The serving decision of `trace_id` and its shadows' decisions, by router id."""
         record = self.traces.record(trace_id)
         kept = record.decision() if record is not None else None
@@ -454,9 +565,10 @@ class FeedbackTrainer:
             served, shadows = stored
         else:
             raise InvalidInput(
-                f"unknown trace id {trace_id!r}: it was never recorded here, or is older than the state "
-                f"file keeps ({_retention(self.retention)}); use the trace_id of a recent response "
-                "(himoe run --json shows it)"
+                f"unknown trace id {trace_id!r}: it was never recorded here"
+                + (f" (nor by another process sharing the store within {waited:g} s)" if waited else "")
+                + f", or is older than the state file keeps ({_retention(self.retention)}); use the "
+                "trace_id of a recent response (himoe run --json shows it)"
             )
         if not served.ok:
             error = served.error if type(served.error) is MoeError else f"{type(served.error).__name__}: {served.error}"
@@ -475,9 +587,12 @@ class FeedbackTrainer:
             )
         decisions = {d.router: d for d in map(decision_codec.decode, self.store.decisions(trace_id))}
         if served_by not in decisions:
+            # Written with its trace in one transaction since the decision log exists: only a
+            # himoe older than that (or one mid-upgrade, which wrote them apart) leaves a trace alone.
             raise InvalidInput(
-                f"trace {trace_id!r} was recorded by an earlier himoe, without the decision record "
-                "that learning reads; it cannot take feedback — route the request again"
+                f"trace {trace_id!r} is stored without the decision record of its router {served_by!r} "
+                "that learning reads (a himoe older than the decision log wrote it, or its decision "
+                "was not written yet); it cannot take feedback — retry shortly, or route the request again"
             )
         served = decisions.pop(served_by)
         return served, decisions
@@ -690,6 +805,11 @@ def _recorded_input(x: InputData) -> tuple[str, str | None, bytes]:
         return x.kind.value, x.task, data
     assert features is not None
     return x.kind.value, x.task, features.tobytes()
+
+
+def _unreachable(exc: StateError) -> bool:
+    """The store cannot be reached (down, restarting, not up yet): it may come back."""
+    return str(exc).startswith("cannot reach")
 
 
 def _retention(retention: Mapping[str, Any]) -> str:

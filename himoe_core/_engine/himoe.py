@@ -122,7 +122,7 @@ class HiMoE:
         async with trio.open_nursery() as nursery:
             moe._nursery = nursery
             following = trio.CancelScope()
-            if moe.trainer.learning == "learner":
+            if moe.trainer.enabled and moe.trainer.shared:
                 nursery.start_soon(moe._follow_snapshots, following)
             try:
                 yield moe
@@ -132,21 +132,25 @@ class HiMoE:
         moe.trainer.close()
 
     async def _follow_snapshots(self, scope: trio.CancelScope) -> None:
-        """In learner mode: route with the newest snapshot the learner published (until `scope`
-        is cancelled)."""
+        """On a shared store (until `scope` is cancelled): in learner mode, route with the newest
+        snapshot the learner published; inline, watch the store while it is down."""
         with scope:
             await SnapshotFollower(self.trainer).run()
 
     def model_status(self) -> dict[str, Any] | None:
-        """In learner mode (`[state] learning = "learner"`), the model this process routes with:
-        `model_version` (the learner's snapshot), `snapshot_published` (seconds since the epoch),
-        `state_store` ("up" or "down": a replica whose store is unreachable keeps routing on its
-        last snapshot), `snapshot_age_s` (seconds since a check last confirmed no newer snapshot
-        existed: how stale this replica may be), `snapshot_lag_s` (from the learner's commit of this
-        snapshot to this process routing with it) and `error` (why the store is down). None inline."""
-        if self.trainer.learning != "learner":
-            return None
+        """With a shared (PostgreSQL) store: `state_store` ("up" or "down": a replica whose store is
+        unreachable keeps routing, on its last snapshot or, if the store was down from its start,
+        the routers' initial state) and `error` (why it is down). In learner mode (`[state]
+        learning = "learner"`) also the model this process routes with: `model_version` (the
+        learner's snapshot), `snapshot_published` (seconds since the epoch), `snapshot_age_s`
+        (seconds since a check last confirmed no newer snapshot existed: how stale this replica
+        may be) and `snapshot_lag_s` (from the learner's commit of this snapshot to this process
+        routing with it). None with a state file, or none."""
         status = self.trainer.snapshot
+        if self.trainer.learning != "learner":
+            if not (self.trainer.enabled and self.trainer.shared):
+                return None
+            return {"state_store": "up" if status.store_up else "down", "error": status.error}
         return {
             "model_version": status.version,
             "snapshot_published": status.published,
@@ -277,7 +281,7 @@ class HiMoE:
             with self._loop_lock:  # threads calling at once must share one loop
                 if self._loop is None:
                     self._loop = BackgroundLoop()
-                    if self.trainer.learning == "learner":
+                    if self.trainer.enabled and self.trainer.shared:
                         self._loop.start_soon(self._follow_snapshots, trio.CancelScope())
                 loop = self._loop
         if loop.is_current():

@@ -25,6 +25,9 @@ class SnapshotFollower:
     applied on the loop that routes. While the store is unreachable the replica keeps routing on
     its last snapshot and its `SnapshotStatus` says the store is down.
 
+    Inline, on a shared store, it only watches a store that is down (every `sync_s`), and loads
+    the saved state once the store answers if the replica started without it.
+
     `run()` is a background task: it runs in the nursery of the engine's owner (`HiMoE.open`,
     or the background loop of `run_sync`) until that is cancelled."""
 
@@ -33,9 +36,22 @@ class SnapshotFollower:
         self._conn: Any = None
 
     async def run(self) -> None:
+        if not self.trainer.restored:
+            log.warning(
+                "%s; routing on the routers' initial state until it is back, then logging and learning "
+                "resume (decisions wait in memory meanwhile)",
+                self.trainer.snapshot.error,
+            )
         try:
             while True:
-                await self._wait_for_notice(self.trainer.sync_s)
+                if self.trainer.learning == "learner":
+                    await self._wait_for_notice(self.trainer.sync_s)
+                else:
+                    # Inline, a replica learns (and reloads) through feedback: it only watches a
+                    # store that is down, and loads the saved state if it started without it.
+                    await trio.sleep(self.trainer.sync_s)
+                    if self.trainer.restored and self.trainer.snapshot.store_up:
+                        continue
                 await self.check()
         finally:
             self._close()
@@ -47,14 +63,14 @@ class SnapshotFollower:
             snapshot = await state_call(self.trainer.newer_snapshot)
         except StateError as exc:
             if status.store_up:
-                log.warning("%s; routing goes on with snapshot %d", exc, status.version)
+                log.warning("%s; routing goes on with the state it has (snapshot %d)", exc, status.version)
             status.down(str(exc))
             return
         if snapshot is None:
             return
         if not status.store_up:
             log.warning("state store %s is reachable again", self.trainer.location)
-        if snapshot.version != status.version:
+        if snapshot.version != status.version or not self.trainer.restored:
             self.trainer.apply_snapshot(snapshot)
             log.info("routing with model snapshot %d", snapshot.version)
         else:

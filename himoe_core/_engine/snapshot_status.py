@@ -7,10 +7,11 @@ import attrs
 
 @attrs.define
 class SnapshotStatus:
-    """What a replica in learner mode knows of its model (`/readyz`, `/metrics`): the snapshot
-    version it routes with, when that was published, whether the state store answered the last
-    check, and when a check last confirmed that no newer snapshot existed — a replica is at most
-    `now - confirmed` seconds (plus the learner's own lag) behind the learner."""
+    """What a replica knows of its store and model (`/readyz`, `/metrics`): whether the shared
+    store answered the last call (a write, a snapshot check) and, in learner mode, the snapshot
+    version it routes with, when that was published, and when a check last confirmed that no
+    newer snapshot existed — a replica is at most `now - confirmed` seconds (plus the learner's
+    own lag) behind the learner."""
 
     version: int = 0
     published: float = 0.0
@@ -29,6 +30,11 @@ class SnapshotStatus:
 
     def down(self, error: str) -> None:
         self.store_up, self.error = False, error
+
+    def reachable(self) -> None:
+        """A call to the store succeeded (a write, opening it): up, whatever the last check said."""
+        if not self.store_up:
+            self.store_up, self.error = True, None
 
     def staleness_s(self) -> float:
         """Seconds since this replica last knew it routed with the newest snapshot."""

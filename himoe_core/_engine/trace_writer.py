@@ -3,6 +3,7 @@ from __future__ import annotations
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -10,6 +11,8 @@ from .._errors import StateError
 
 MAX_MERGED = 4096
 """At most this many queued items are written in one call (one transaction)."""
+_ARM: list[Any] = []
+"""Queued by `arm()`: an empty batch, known by identity."""
 
 
 class TraceWriter:
@@ -22,23 +25,62 @@ class TraceWriter:
     loop this thread waits up to the GIL's switch interval (5 ms) after every SQLite call, so a
     writer that wrote batch by batch fell further behind the more traces were waiting (21,856
     after 100,000 overloaded requests); merged, each transaction costs those waits once.
+
+    With `every_s`, once `arm()` said that something waits in the owner's memory, the thread
+    calls `due()` within `every_s` (between writes): the owner submits there what waited, so that
+    nothing waits longer than `every_s` (plus the writes before it) however slowly items come.
+    Unarmed, the thread sleeps until a batch comes: an idle engine costs no wake-ups.
     """
 
-    def __init__(self, write: Callable[[list[Any]], None]) -> None:
+    def __init__(
+        self, write: Callable[[list[Any]], None], *, every_s: float | None = None, due: Callable[[], None] | None = None
+    ) -> None:
         self._write = write
+        self._every_s = every_s
+        self._due = due
+        self._next_due: float | None = None  # when `due()` is to be called; None: not armed
         self._queue: queue.Queue[list[Any] | None] = queue.Queue()
         self._error: BaseException | None = None  # the first failure since the last drain
         self._lost = self._saved = 0
         self._thread = threading.Thread(target=self._run, name="himoe-trace-writer", daemon=True)
         self._thread.start()
 
+    def arm(self) -> None:
+        """Something now waits in the owner's memory: call `due()` within `every_s`."""
+        self._queue.put(_ARM)
+
+    def _got(self, item: list[Any] | None) -> list[Any] | None:
+        if item is _ARM and self._next_due is None and self._every_s is not None:
+            self._next_due = time.monotonic() + self._every_s
+        return item
+
+    def _next(self) -> list[Any] | None:
+        """The next submitted batch (or the arming mark); on time, `due()` is called first (it may
+        submit one)."""
+        while True:
+            if self._next_due is None:
+                return self._got(self._queue.get())
+            left = self._next_due - time.monotonic()
+            if left <= 0:
+                self._next_due = None
+                try:
+                    assert self._due is not None, "armed only with a due()"
+                    self._due()
+                except Exception as exc:  # reported on the next drain; the thread must go on
+                    self._error = self._error or exc
+                continue
+            try:
+                return self._got(self._queue.get(timeout=left))
+            except queue.Empty:
+                continue
+
     def _run(self) -> None:
         while True:
-            batches = [self._queue.get()]
+            batches = [self._next()]
             items = len(batches[0] or ())
             while batches[-1] is not None and items < MAX_MERGED:
                 try:
-                    batches.append(self._queue.get_nowait())
+                    batches.append(self._got(self._queue.get_nowait()))
                 except queue.Empty:
                     break
                 items += len(batches[-1] or ())

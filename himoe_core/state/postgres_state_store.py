@@ -243,6 +243,12 @@ class PostgresStateStore:
         with self._transaction("learn"):
             yield
 
+    @contextmanager
+    def appending(self) -> Iterator[None]:
+        """Traces and decisions in one transaction, under the log's lock (never learning's)."""
+        with self._transaction("log"):
+            yield
+
     def _read(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> list[tuple[Any, ...]]:
         with self._connection() as conn:
             rows: list[tuple[Any, ...]] = conn.execute(sql, params).fetchall()

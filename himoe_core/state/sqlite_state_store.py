@@ -390,6 +390,8 @@ class SqliteStateStore:
             finally:
                 self._in_transaction = False
 
+    appending = exclusive  # one file, one write lock: the log's transaction is the same kind
+
     def _write(self, statements: Iterable[tuple[str, tuple[Any, ...]]]) -> None:
         with self.exclusive():
             for sql, params in statements:

@@ -19,6 +19,8 @@ DEFAULT_RETENTION_DAYS = 30.0
 DEFAULT_MAX_TRACES = 100_000
 DEFAULT_REWARD_WINDOW_S = 3600.0
 """Feedback given later than this after its decision is late: kept, and reported as late."""
+DEFAULT_FLUSH_S = 0.1
+"""A decision waits at most this long in memory before its batch is written (`[state] flush_s`)."""
 PRUNE_AT_LEAST = 256
 """Each trace write deletes at most max(this, twice the rows written) expired traces: a backlog
 (a lowered max_traces, a store idle for months) is worked off over a few writes, never in one."""

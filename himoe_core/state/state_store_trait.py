@@ -38,6 +38,11 @@ class StateStore(Protocol):
         on it): no other process or thread learns in between. Nested calls join the outer one."""
         ...
 
+    def appending(self) -> AbstractContextManager[None]:
+        """One transaction for several appends to the log (traces and their decisions): another
+        process sees all of them or none. Nested calls join the outer one."""
+        ...
+
     # -- the log: traces, decisions, feedback ------------------------------------------------------
     def record_traces(
         self, rows: list[tuple[dict[str, Any], str, str | None, bytes]], *, created: float | None = None

@@ -9,7 +9,7 @@ from typing import Any
 
 import trio
 
-from himoe_core import CancelToken, HiMoE, InvalidInput, MoeError, Response
+from himoe_core import CancelToken, HiMoE, InvalidInput, MoeError, Response, StateError
 
 from .api_error import ApiError
 from .api_keys import ApiKeys
@@ -219,7 +219,8 @@ class RoutingApp:
                     400, f"'{key}' must be an object of name → number, got {body[key]!r}", code="invalid_" + key
                 )
         try:
-            # SQLite work (the trace writer's flush, the feedback row): off the event loop.
+            # Store work (the trace writer's flush, the feedback row, and with a shared store the
+            # wait for another replica to log the decision: [state] feedback_wait_s): off the loop.
             summary = await trio.to_thread.run_sync(
                 lambda: self.moe.feedback(
                     trace_id,
@@ -236,6 +237,13 @@ class RoutingApp:
             raise ApiError(
                 404 if unknown_trace else 400, str(exc), code="trace_not_found" if unknown_trace else "invalid_feedback"
             ) from None
+        except StateError as exc:
+            self.metrics.feedback.labels("refused").inc()
+            if str(exc).startswith("cannot reach"):  # the shared store is down: nothing was kept, try again
+                raise ApiError(
+                    503, str(exc), type="server_error", code="state_store_unavailable", headers=(("retry-after", "1"),)
+                ) from None
+            raise ApiError(400, str(exc), code="invalid_feedback") from None
         except MoeError as exc:
             self.metrics.feedback.labels("refused").inc()
             raise ApiError(400, str(exc), code="invalid_feedback") from None

@@ -45,7 +45,9 @@ class ServeMetrics:
         ).set_function(gc.get_freeze_count)
 
     def follow_model(self, status: Callable[[], dict[str, Any] | None]) -> None:
-        """Gauges of a replica in learner mode, read from `status` (HiMoE.model_status) at each scrape."""
+        """Gauges of a replica on a shared store, read from `status` (HiMoE.model_status) at each
+        scrape: whether the store is up, and in learner mode the snapshot's version and age."""
+        shown = status() or {}
 
         def read(key: str) -> Callable[[], float]:
             def value() -> float:
@@ -60,7 +62,7 @@ class ServeMetrics:
         for name, doc, key in (
             (
                 "himoe_state_store_up",
-                "1 while the state store answers the replica's snapshot checks, else 0",
+                "1 while the shared state store answers the replica's last call to it, else 0",
                 "state_store",
             ),
             ("himoe_model_version", "The version of the learner's snapshot this replica routes with", "model_version"),
@@ -70,7 +72,8 @@ class ServeMetrics:
                 "snapshot_age_s",
             ),
         ):
-            Gauge(name, doc, registry=self.registry).set_function(read(key))
+            if key in shown:
+                Gauge(name, doc, registry=self.registry).set_function(read(key))
 
     def observe_request(self, router: str, status: int, seconds: float) -> None:
         self.requests.labels(router, str(status)).inc()
