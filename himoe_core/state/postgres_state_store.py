@@ -5,26 +5,19 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from .._errors import StateError
+from ._sql_state_store import SqlStateStore
 from .decision_event import DecisionEvent
-from .joined_decision import JoinedDecision
 from .state_location import redact_url
 from .state_schema import (
     APPLICATION,
-    COUNTED_TABLES,
     DEFAULT_MAX_TRACES,
     DEFAULT_RETENTION_DAYS,
     PRUNE_AT_LEAST,
     SCHEMA_VERSION,
-    array_of,
-    array_row,
-    feedback_row_dict,
-    join_state,
-    joined,
-    split_state,
     summary_row,
 )
 
@@ -117,7 +110,7 @@ _MIGRATIONS: dict[int, str] = {}
 """Version n - 1 → n, for n > 4: SQL run in the migrating transaction."""
 
 
-class PostgresStateStore:
+class PostgresStateStore(SqlStateStore):
     """The state store in a PostgreSQL database, shared by every replica that points at it
     (`[state] url = "postgresql://…"` or HIMOE_STATE_URL): the same tables and guarantees as
     the SQLite file, on psycopg 3 with a connection pool.
@@ -129,6 +122,8 @@ class PostgresStateStore:
     its search_path: `?options=-csearch_path%3Dname` in the URL chooses another); a schema
     holding other tables is refused untouched, as is one from a newer himoe.
     """
+
+    _ORDER = "seq"
 
     def __init__(
         self,
@@ -251,13 +246,16 @@ class PostgresStateStore:
 
     def _read(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> list[tuple[Any, ...]]:
         with self._connection() as conn:
-            rows: list[tuple[Any, ...]] = conn.execute(sql, params).fetchall()
+            rows: list[tuple[Any, ...]] = conn.execute(_dialect(sql), params).fetchall()
             return rows
 
     def _write(self, statements: Iterable[tuple[str, tuple[Any, ...]]]) -> None:
         with self._transaction("write") as conn:
             for sql, params in statements:
-                conn.execute(sql, params)
+                conn.execute(_dialect(sql), params)
+
+    def _session(self) -> AbstractContextManager[Any]:
+        return self._connection()
 
     def close(self) -> None:
         self._pool.close()
@@ -313,20 +311,6 @@ class PostgresStateStore:
             conn.execute("UPDATE meta SET value = %s WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
 
     # -- traces, decisions, feedback ------------------------------------------------------------------
-    def record_traces(
-        self, rows: list[tuple[dict[str, Any], str, str | None, bytes]], *, created: float | None = None
-    ) -> None:
-        self._record(
-            [
-                (trace["trace_id"], trace.get("router"), kind, task, data, json.dumps(trace), trace)
-                for trace, kind, task, data in rows
-            ],
-            created,
-        )
-
-    def record_trace_rows(self, rows: list[tuple[str, str | None, str, str | None, bytes, str]]) -> None:
-        self._record([(*row, None) for row in rows], None)
-
     def _record(
         self,
         rows: list[tuple[str, str | None, str, str | None, bytes, str, dict[str, Any] | None]],
@@ -410,183 +394,11 @@ class PostgresStateStore:
                 [(e.trace_id, e.router, e.record, e.event_id, e.replica, e.model_version, e.created) for e in events],
             )
 
-    def decisions(self, trace_id: str) -> list[str]:
-        return [row[0] for row in self._read("SELECT record FROM decisions WHERE trace_id = %s", (trace_id,))]
-
-    def scored_decisions(self) -> list[tuple[str, float]]:
-        return self._read(
-            "SELECT d.record, f.reward FROM feedback f JOIN traces t ON t.trace_id = f.trace_id "
-            "JOIN decisions d ON d.trace_id = f.trace_id AND d.router = t.router "
-            "WHERE f.reward IS NOT NULL ORDER BY f.id"
-        )
-
-    def joined_decisions(
-        self, *, reward_window_s: float, default_reward: float | None, now: float, after: int = 0, limit: int = 10_000
-    ) -> list[JoinedDecision]:
-        rows = self._read(
-            "SELECT d.seq, d.event_id, d.trace_id, d.router, d.record, d.replica, d.model_version, d.created, "
-            "(SELECT f.reward FROM feedback f WHERE f.trace_id = d.trace_id AND f.reward IS NOT NULL "
-            "AND f.created <= d.created + %s ORDER BY f.id LIMIT 1) "
-            "FROM decisions d JOIN traces t ON t.trace_id = d.trace_id AND t.router = d.router "
-            "WHERE d.seq > %s ORDER BY d.seq LIMIT %s",
-            (reward_window_s, after, limit),
-        )
-        return joined(rows, reward_window_s, default_reward, now)
-
-    def feedback_timeliness(self, reward_window_s: float) -> tuple[int, int]:
-        on_time, late = self._read(
-            "SELECT COUNT(*) FILTER (WHERE f.created <= d.created + %s), "
-            "COUNT(*) FILTER (WHERE f.created > d.created + %s) "
-            "FROM feedback f JOIN decisions d ON d.trace_id = f.trace_id AND d.router = f.router "
-            "WHERE f.reward IS NOT NULL",
-            (reward_window_s, reward_window_s),
-        )[0]
-        return int(on_time), int(late)
-
-    def trace(self, trace_id: str) -> tuple[dict[str, Any], str, str | None, bytes] | None:
-        rows = self._read(
-            "SELECT trace, input_kind, input_task, input_data FROM traces WHERE trace_id = %s", (trace_id,)
-        )
-        if not rows:
-            return None
-        trace, kind, task, data = rows[0]
-        return json.loads(trace), kind, task, bytes(data)
-
-    def traces(self, limit: int | None = None) -> list[dict[str, Any]]:
-        if limit is None:
-            rows = self._read("SELECT trace FROM traces ORDER BY created, seq")
-        else:
-            rows = self._read(
-                "SELECT trace FROM (SELECT trace, created, seq FROM traces ORDER BY created DESC, seq DESC "
-                "LIMIT %s) newest ORDER BY created, seq",
-                (limit,),
-            )
-        return [json.loads(row[0]) for row in rows]
-
-    def record_feedback(
-        self,
-        trace_id: str,
-        router: str | None,
-        reward: float | None,
-        task_loss: float | None,
-        detail: dict[str, Any],
-        *,
-        event_id: str | None = None,
-        replica: str | None = None,
-    ) -> None:
-        self._write(
-            [
-                (
-                    "INSERT INTO feedback (trace_id, created, router, reward, task_loss, detail, confidence, "
-                    "event_id, replica) VALUES (%s, %s, %s, %s, %s, %s, "
-                    "(SELECT confidence FROM trace_summaries WHERE trace_id = %s), %s, %s)",
-                    (trace_id, time.time(), router, reward, task_loss, json.dumps(detail), trace_id, event_id, replica),
-                )
-            ]
-        )
-
-    def feedback_for(self, trace_id: str) -> list[dict[str, Any]]:
-        return self._feedback_rows("WHERE trace_id = %s", (trace_id,))
-
-    def feedback(self) -> list[dict[str, Any]]:
-        return self._feedback_rows()
-
-    def _feedback_rows(self, where: str = "", params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-        rows = self._read(
-            f"SELECT id, trace_id, created, router, reward, task_loss, detail, event_id, replica FROM feedback {where} "
-            "ORDER BY id",
-            params,
-        )
-        return [feedback_row_dict(r) for r in rows]
-
-    def count(self, table: str) -> int:
-        if table not in COUNTED_TABLES:
-            raise ValueError(f"unknown table {table!r}")
-        return int(self._read(f"SELECT COUNT(*) FROM {table}")[0][0])
-
     # -- router and expert state -----------------------------------------------------------------------
-    def save_router(self, router_id: str, state: dict[str, Any], version: int) -> None:
-        scalars, arrays = split_state(state)
-        statements: list[tuple[str, tuple[Any, ...]]] = [
-            (
-                "INSERT INTO router_state VALUES (%s, %s, %s, %s, %s) ON CONFLICT (router_id) DO UPDATE SET "
-                "kind = EXCLUDED.kind, version = EXCLUDED.version, scalars = EXCLUDED.scalars, "
-                "updated = EXCLUDED.updated",
-                (router_id, str(state.get("kind", "")), version, json.dumps(scalars), time.time()),
-            ),
-            ("DELETE FROM router_arrays WHERE router_id = %s", (router_id,)),
-        ]
-        for name, array in arrays.items():
-            dtype, shape, data = array_row(array)
-            statements.append(
-                (
-                    "INSERT INTO router_arrays VALUES (%s, %s, %s, %s, %s)",
-                    (router_id, name, dtype, json.dumps(shape), data),
-                )
-            )
-        self._write(statements)
-
-    def router_version(self, router_id: str) -> int:
-        rows = self._read("SELECT version FROM router_state WHERE router_id = %s", (router_id,))
-        return int(rows[0][0]) if rows else 0
-
-    def load_router(self, router_id: str) -> tuple[dict[str, Any], int] | None:
-        with self._connection():  # one connection for both reads (inside a transaction: its snapshot)
-            rows = self._read("SELECT scalars, version FROM router_state WHERE router_id = %s", (router_id,))
-            if not rows:
-                return None
-            state = json.loads(rows[0][0])
-            for name, dtype, shape, data in self._read(
-                "SELECT name, dtype, shape, data FROM router_arrays WHERE router_id = %s", (router_id,)
-            ):
-                join_state(state, name, array_of(dtype, json.loads(shape), data))
-        return state, int(rows[0][1])
-
-    def saved_routers(self) -> list[str]:
-        return [row[0] for row in self._read("SELECT router_id FROM router_state ORDER BY router_id")]
-
-    def saved_experts(self) -> list[tuple[str, str]]:
-        return [tuple(row) for row in self._read("SELECT expert_id, name FROM expert_state ORDER BY name, expert_id")]
-
-    def reset_router(self, router_id: str, fresh: dict[str, Any] | None = None) -> bool:
-        with self.exclusive():
-            version = self.router_version(router_id)
-            existed = bool(self._read("SELECT 1 FROM router_state WHERE router_id = %s", (router_id,)))
-            if fresh is not None and existed:
-                self.save_router(router_id, fresh, version + 1)
-            else:
-                self._write(
-                    [
-                        ("DELETE FROM router_arrays WHERE router_id = %s", (router_id,)),
-                        ("DELETE FROM router_state WHERE router_id = %s", (router_id,)),
-                    ]
-                )
-        return existed
-
     def reset_experts(self, name: str | None = None) -> int:
         with self._transaction("learn") as conn:
             where, params = ("WHERE name = %s OR expert_id = %s", (name, name)) if name is not None else ("", ())
             return int(conn.execute(f"DELETE FROM expert_state {where}", params).rowcount)
-
-    def save_expert(self, expert_id: str, name: str, state: dict[str, Any], version: int = 0) -> None:
-        self._write(
-            [
-                (
-                    "INSERT INTO expert_state (expert_id, name, state, updated, version) VALUES (%s, %s, %s, %s, %s) "
-                    "ON CONFLICT (expert_id) DO UPDATE SET name = EXCLUDED.name, state = EXCLUDED.state, "
-                    "updated = EXCLUDED.updated, version = EXCLUDED.version",
-                    (expert_id, name, json.dumps(state), time.time(), version),
-                )
-            ]
-        )
-
-    def expert_version(self, expert_id: str) -> int:
-        rows = self._read("SELECT version FROM expert_state WHERE expert_id = %s", (expert_id,))
-        return int(rows[0][0]) if rows else 0
-
-    def load_expert(self, expert_id: str) -> tuple[dict[str, Any], int] | None:
-        rows = self._read("SELECT state, version FROM expert_state WHERE expert_id = %s", (expert_id,))
-        return (json.loads(rows[0][0]), int(rows[0][1])) if rows else None
 
     # -- one learner, versioned snapshots (learning = "learner") ----------------------------------------
     @contextmanager
@@ -674,17 +486,6 @@ class PostgresStateStore:
         return conn
 
     # -- what `himoe stats` reads -----------------------------------------------------------------------
-    def summary_groups(self) -> list[tuple[Any, ...]]:
-        return self._read(
-            "SELECT answered, error_kind, router, picks, COUNT(*), SUM(cost_units), COUNT(cost_units), "
-            "SUM(disagreement), COUNT(disagreement) FROM trace_summaries "
-            "GROUP BY answered, error_kind, router, picks"
-        )
-
-    def reward_summary(self) -> tuple[int, float | None]:
-        count, mean = self._read("SELECT COUNT(reward), AVG(reward) FROM feedback")[0]
-        return int(count), mean
-
     def latency_percentiles(self, percents: Iterable[float]) -> dict[float, float | None]:
         """Interpolated as numpy's default does (percentile_cont), over answered requests."""
         percents = list(percents)
@@ -697,18 +498,6 @@ class PostgresStateStore:
         )[0][0]
         return {q: (values[i] if values is not None else None) for i, q in enumerate(percents)}
 
-    def calibration_bins(self, inner_edges: list[float]) -> list[tuple[int, int, float, float]]:
-        case = " ".join(f"WHEN confidence <= %s THEN {i}" for i in range(len(inner_edges)))
-        return [
-            (int(b), int(n), float(correct), float(confidence))
-            for b, n, correct, confidence in self._read(
-                f"SELECT CASE {case} ELSE {len(inner_edges)} END AS bin, COUNT(*), "
-                "SUM(CASE WHEN reward >= 0.5 THEN 1.0 ELSE 0.0 END), SUM(confidence) FROM feedback "
-                "WHERE reward IS NOT NULL AND confidence IS NOT NULL GROUP BY bin",
-                inner_edges,
-            )
-        ]
-
     def recent_answered_traces(self, n: int) -> list[str]:
         return [
             row[0]
@@ -719,6 +508,11 @@ class PostgresStateStore:
                 (n,),
             )
         ]
+
+
+def _dialect(sql: str) -> str:
+    """The shared statements' `?` placeholders as psycopg's `%s` (none of them holds a literal `?`)."""
+    return sql.replace("?", "%s")
 
 
 def _insert_rows(conn: Any, sql: str, rows: list[tuple[Any, ...]]) -> None:
