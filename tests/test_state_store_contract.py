@@ -257,15 +257,141 @@ def test_stats_queries(store):
     assert [json.loads(t)["trace_id"] for t in store.recent_answered_traces(2)] == ["t5", "t4"]
     store.record_feedback("t0", "r", 1.0, 0.0, {})
     store.record_feedback("t1", "r", 0.0, 1.0, {})
-    bins = store.calibration_bins([0.5, 0.9])
-    assert [(b, n) for b, n, *_ in bins] == [(1, 2)]  # confidence 0.8 of each
+    bins = store.calibration_bins()
+    assert [(b, n) for b, n, *_ in bins] == [(7, 2)]  # confidence 0.8 of each: (0.7, 0.8]
     assert bins[0][2] == pytest.approx(1.0) and bins[0][3] == pytest.approx(1.6)
 
 
 def test_empty_stats(store):
     assert store.latency_percentiles((50,)) == {50: None}
     assert store.summary_groups() == [] and store.reward_summary() == (0, None)
-    assert store.recent_answered_traces(5) == [] and store.calibration_bins([0.5]) == []
+    assert store.recent_answered_traces(5) == [] and store.calibration_bins() == []
+
+
+# Issue 17, D11: what stats reads is kept as running totals. The oracle is the GROUP BY over the
+# kept rows that stats ran before (a pass over every request: 7-10 s at a million).
+_GROUPS = (
+    "SELECT answered, error_kind, router, picks, COUNT(*), SUM(cost_units), COUNT(cost_units), SUM(disagreement), "
+    "COUNT(disagreement) FROM trace_summaries GROUP BY answered, error_kind, router, picks"
+)
+_EDGES = [float(e) for e in np.linspace(0.0, 1.0, 11)[1:-1]]
+_BINS = (
+    "SELECT CASE "
+    + " ".join(f"WHEN confidence <= ? THEN {i}" for i in range(len(_EDGES)))
+    + " ELSE 9 END AS bin, COUNT(*), SUM(CASE WHEN reward >= 0.5 THEN 1.0 ELSE 0.0 END), SUM(confidence) "
+    "FROM feedback WHERE reward IS NOT NULL AND confidence IS NOT NULL GROUP BY bin ORDER BY bin"
+)
+
+
+def _recomputed(store) -> tuple:
+    """(summary groups, reward summary, calibration bins) as the old passes over the rows found them."""
+    groups = sorted(
+        (a, e, r, p, n, cost or 0.0, costs, dis or 0.0, diss)
+        for a, e, r, p, n, cost, costs, dis, diss in store._read(_GROUPS)
+    )
+    count, mean = store._read("SELECT COUNT(reward), AVG(reward) FROM feedback")[0]
+    bins = [(int(b), int(n), float(c), float(s)) for b, n, c, s in store._read(_BINS, _EDGES)]
+    return groups, (int(count), mean), bins
+
+
+def _from_totals(store) -> tuple:
+    return sorted(store.summary_groups()), store.reward_summary(), store.calibration_bins()
+
+
+def _assert_same_totals(found, expected) -> None:
+    (groups, (count, mean), bins), (old_groups, (old_count, old_mean), old_bins) = found, expected
+    assert [g[:5] for g in groups] == [g[:5] for g in old_groups]  # the keys and request counts
+    for new, old in zip(groups, old_groups):
+        assert new[5:] == pytest.approx(old[5:], rel=1e-9, abs=1e-12)  # sums in another order
+    assert count == old_count and mean == pytest.approx(old_mean, rel=1e-12)
+    assert [b[:2] for b in bins] == [b[:2] for b in old_bins]
+    for new, old in zip(bins, old_bins):
+        assert new[2:] == pytest.approx(old[2:], rel=1e-12)
+
+
+def _busy_log(store, rng) -> None:
+    """Traces of several routers, pick sets and errors, some written twice (a shadow's answer:
+    the summary replaced), feedback with and without a reward, on known and unknown traces."""
+    for batch in range(6):
+        rows = []
+        for i in range(40):
+            n = batch * 40 + i
+            if rng.random() < 0.1:
+                trace = _trace(f"t{n}", ok=False)
+                trace["error"] = rng.choice(["NoExpertSelected: x", "DeadlineExceeded: y"])
+            else:
+                trace = _trace(
+                    f"t{n}",
+                    elapsed=float(rng.exponential(5.0)),
+                    picks=tuple(rng.choice(["alpha", "beta", "gamma"], size=int(rng.integers(1, 3)), replace=False)),
+                    confidence=float(rng.choice([0.05, 0.1, 0.3, 0.5, 0.55, 0.9, 1.0, float(rng.random())])),
+                )
+                trace["router"] = rng.choice(["r", "s"])
+                trace["attempts"][0]["mix"]["cost_units"] = float(rng.random())
+            rows.append((trace["trace_id"], trace["router"], "text", None, b"x", json.dumps(trace)))
+        again = json.loads(rows[3][5])
+        again["attempts"] = again.get("attempts") or []
+        again.pop("elapsed_ms", None)
+        rows.append((rows[3][0], "s", "text", None, b"y", json.dumps({**again, "router": "s"})))
+        store.record_trace_rows(rows)
+        if batch:
+            store.record_trace_rows(
+                [
+                    (
+                        f"t{batch * 40 - 5}",
+                        "r",
+                        "text",
+                        None,
+                        b"z",
+                        json.dumps(_trace(f"t{batch * 40 - 5}", picks=("gamma",))),
+                    )
+                ]
+            )
+        for i in range(0, 40, 3):
+            reward = rng.choice([None, 0.0, 0.25, 0.5, 1.0, float(rng.random())])
+            store.record_feedback(f"t{batch * 40 + i}", "r", reward, None, {})
+        store.record_feedback("never-recorded", "r", 0.75, None, {})
+
+
+def test_stats_totals_equal_the_old_passes_over_the_rows(store):
+    _busy_log(store, np.random.default_rng(7))
+    expected = _recomputed(store)
+    assert len(expected[0]) >= 10 and len(expected[2]) >= 5  # many groups, many bins
+    _assert_same_totals(_from_totals(store), expected)
+
+
+def test_stats_totals_survive_pruning(open_store):
+    store = open_store(retention_days=0, max_traces=4)
+    now = time.time()
+    for n in range(10):
+        _record(store, [f"t{n}"], created=now + n)
+        store.record_feedback(f"t{n}", "r", 1.0 if n % 2 else 0.0, None, {})
+    store.record_traces([(_trace("bad", ok=False), "text", None, b"")], created=now + 10)
+    assert store.count("trace_summaries") == 4 and store.count("feedback") == 3
+    groups = sorted(store.summary_groups(), key=lambda g: g[0])
+    assert [(g[0], g[4]) for g in groups] == [(0, 1), (1, 10)]  # every request, the pruned too
+    assert groups[1][5] == pytest.approx(15.0) and groups[1][6] == 10
+    assert store.reward_summary() == (10, pytest.approx(0.5))
+    assert [(b, n) for b, n, *_ in store.calibration_bins()] == [(7, 10)]
+
+
+def test_a_version_4_store_gets_its_totals_from_the_rows_it_kept(open_store):
+    first = open_store(retention_days=0, max_traces=0)
+    _busy_log(first, np.random.default_rng(11))
+    expected = _recomputed(first)
+    first._write(
+        [
+            ("DROP TABLE stats_totals", ()),
+            ("DROP TABLE feedback_totals", ()),
+            ("UPDATE meta SET value = '4' WHERE key = 'schema_version'", ()),
+        ]
+    )
+    first.close()
+    store = open_store(retention_days=0, max_traces=0)
+    assert store._read("SELECT value FROM meta WHERE key = 'schema_version'") == [(str(SCHEMA_VERSION),)]
+    _assert_same_totals(_from_totals(store), expected)
+    _record(store, ["after"])  # and counts on from there
+    assert sum(g[4] for g in store.summary_groups()) == sum(g[4] for g in expected[0]) + 1
 
 
 # -- opening -----------------------------------------------------------------------------------------------------

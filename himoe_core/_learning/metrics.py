@@ -89,9 +89,10 @@ def trace_summary(trace: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def stored_stats(store: Any, window: int = 500) -> dict[str, Any]:
-    """compute_stats over a state file, in bounded memory: counts, sums and percentiles come
-    from SQL over the narrow trace_summaries rows (one pass for the counts); only the last
-    2·window answered traces are parsed, one at a time, for gating drift."""
+    """compute_stats over a state store, in time and memory independent of its history: counts,
+    sums, quality and calibration come from the running totals the store keeps as it writes
+    (every request since it began, pruned ones too); latency percentiles from the latency index
+    and gating drift from the last 2·window answered traces, of the traces kept."""
     requests = answered = cost_rows = disagreement_rows = 0
     cost_total = disagreement_total = 0.0
     errors: Counter[str] = Counter()
@@ -123,8 +124,7 @@ def stored_stats(store: Any, window: int = 500) -> dict[str, Any]:
         )
     total_picks = sum(picks.values())
     feedback, quality = store.reward_summary()
-    inner_edges = [float(e) for e in np.linspace(0.0, 1.0, ECE_BINS + 1)[1:-1]]
-    bins = store.calibration_bins(inner_edges)
+    bins = store.calibration_bins()
     scored = sum(rows for _, rows, _, _ in bins)
     ece = (
         sum(rows / scored * abs(correct / rows - confidence / rows) for _, rows, correct, confidence in bins)

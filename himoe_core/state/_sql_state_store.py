@@ -9,8 +9,10 @@ from typing import Any
 from .joined_decision import JoinedDecision
 from .state_schema import (
     COUNTED_TABLES,
+    FEEDBACK_TOTALS_UPSERT,
     array_of,
     array_row,
+    calibration_bin,
     feedback_row_dict,
     join_state,
     joined,
@@ -41,6 +43,10 @@ class SqlStateStore:
         raise NotImplementedError
 
     def exclusive(self) -> AbstractContextManager[None]:
+        raise NotImplementedError
+
+    def _writing(self) -> AbstractContextManager[Any]:
+        """The transaction `_write` runs in, held across several calls of this thread."""
         raise NotImplementedError
 
     def _record(
@@ -141,16 +147,36 @@ class SqlStateStore:
         event_id: str | None = None,
         replica: str | None = None,
     ) -> None:
-        self._write(
-            [
+        with self._writing():
+            # Read once: the row and the totals must agree on it, and a trace written since
+            # must not move a reward into another calibration bin.
+            found = self._read("SELECT confidence FROM trace_summaries WHERE trace_id = ?", (trace_id,))
+            confidence = found[0][0] if found else None
+            statements: list[tuple[str, tuple[Any, ...]]] = [
                 (
                     "INSERT INTO feedback (trace_id, created, router, reward, task_loss, detail, confidence, "
-                    "event_id, replica) VALUES (?, ?, ?, ?, ?, ?, "
-                    "(SELECT confidence FROM trace_summaries WHERE trace_id = ?), ?, ?)",
-                    (trace_id, time.time(), router, reward, task_loss, json.dumps(detail), trace_id, event_id, replica),
+                    "event_id, replica) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        trace_id,
+                        time.time(),
+                        router,
+                        reward,
+                        task_loss,
+                        json.dumps(detail),
+                        confidence,
+                        event_id,
+                        replica,
+                    ),
                 )
             ]
-        )
+            if reward is not None:
+                statements.append(
+                    (
+                        FEEDBACK_TOTALS_UPSERT,
+                        (calibration_bin(confidence), reward, 1.0 if reward >= 0.5 else 0.0, confidence or 0.0),
+                    )
+                )
+            self._write(statements)
 
     def feedback_for(self, trace_id: str) -> list[dict[str, Any]]:
         """The feedback rows on one trace, oldest first."""
@@ -256,32 +282,28 @@ class SqlStateStore:
         rows = self._read("SELECT state, version FROM expert_state WHERE expert_id = ?", (expert_id,))
         return (json.loads(rows[0][0]), int(rows[0][1])) if rows else None
 
-    # -- what `himoe stats` reads --------------------------------------------------------------------
+    # -- what `himoe stats` reads: running totals, never a pass over the log ----------------------------
     def summary_groups(self) -> list[tuple[Any, ...]]:
-        """Every kept trace counted in one pass: (answered, error kind, router, picks JSON, rows,
+        """Every request ever recorded, counted: (answered, error kind, router, picks JSON, rows,
         cost sum, cost count, disagreement sum, disagreement count) per distinct combination."""
         return self._read(
-            "SELECT answered, error_kind, router, picks, COUNT(*), SUM(cost_units), COUNT(cost_units), "
-            "SUM(disagreement), COUNT(disagreement) FROM trace_summaries "
-            "GROUP BY answered, error_kind, router, picks"
+            "SELECT answered, error_kind, router, picks, requests, cost_sum, cost_rows, disagreement_sum, "
+            "disagreement_rows FROM stats_totals WHERE requests <> 0 ORDER BY key"
         )
 
     def reward_summary(self) -> tuple[int, float | None]:
-        """(rows with a reward, their mean reward)."""
-        count, mean = self._read("SELECT COUNT(reward), AVG(reward) FROM feedback")[0]
-        return int(count), mean
+        """(feedback rows with a reward ever recorded, their mean reward)."""
+        count, total = self._read("SELECT COALESCE(SUM(rewards), 0), SUM(reward_sum) FROM feedback_totals")[0]
+        count = int(count)  # PostgreSQL sums a BIGINT as a NUMERIC
+        return count, (total / count if count else None)
 
-    def calibration_bins(self, inner_edges: list[float]) -> list[tuple[int, int, float, float]]:
-        """(bin, rows, sum of correctness, sum of confidence) of the scored answers with a
-        confidence; bin i holds inner_edges[i-1] < confidence <= inner_edges[i], as
-        numpy.digitize(..., right=True) puts them."""
-        case = " ".join(f"WHEN confidence <= ? THEN {i}" for i in range(len(inner_edges)))
+    def calibration_bins(self) -> list[tuple[int, int, float, float]]:
+        """(bin, rows, sum of correctness, sum of confidence) of every reward given to an answer
+        with a confidence; bin i of ECE_BINS holds (i/ECE_BINS, (i+1)/ECE_BINS] (state_schema.calibration_bin)."""
         return [
             (int(b), int(n), float(correct), float(confidence))
             for b, n, correct, confidence in self._read(
-                f"SELECT CASE {case} ELSE {len(inner_edges)} END AS bin, COUNT(*), "
-                "SUM(CASE WHEN reward >= 0.5 THEN 1.0 ELSE 0.0 END), SUM(confidence) FROM feedback "
-                "WHERE reward IS NOT NULL AND confidence IS NOT NULL GROUP BY bin",
-                inner_edges,
+                "SELECT bin, rewards, correct, confidence_sum FROM feedback_totals WHERE bin >= 0 AND rewards > 0 "
+                "ORDER BY bin"
             )
         ]

@@ -18,6 +18,9 @@ from .state_schema import (
     DEFAULT_RETENTION_DAYS,
     PRUNE_AT_LEAST,
     SCHEMA_VERSION,
+    TOTALS_SCHEMA,
+    seed_totals,
+    stats_totals_upserts,
     summary_row,
 )
 
@@ -106,8 +109,15 @@ CREATE TABLE expert_state (
 """The schema at version 4, the first a PostgreSQL store has (the SQLite file's versions 1-3
 came before the decision log)."""
 
-_MIGRATIONS: dict[int, str] = {}
-"""Version n - 1 → n, for n > 4: SQL run in the migrating transaction."""
+
+def _total_stored_rows(conn: Any) -> None:
+    """Version 5: the running totals, from the rows the store kept."""
+    for sql, params in seed_totals(lambda query, args: conn.execute(_dialect(query), args).fetchall()):
+        conn.execute(_dialect(sql), params)
+
+
+_MIGRATIONS: dict[int, tuple[str, Callable[[Any], None] | None]] = {5: (TOTALS_SCHEMA, _total_stored_rows)}
+"""Version n - 1 → n, for n > 4: SQL run in the migrating transaction, then an optional Python step."""
 
 
 class PostgresStateStore(SqlStateStore):
@@ -257,6 +267,9 @@ class PostgresStateStore(SqlStateStore):
     def _session(self) -> AbstractContextManager[Any]:
         return self._connection()
 
+    def _writing(self) -> AbstractContextManager[Any]:
+        return self._transaction("write")
+
     def close(self) -> None:
         self._pool.close()
 
@@ -305,9 +318,12 @@ class PostgresStateStore(SqlStateStore):
                         f"({SCHEMA_VERSION}); upgrade himoe — it was left untouched"
                     )
             for step in range(version + 1, SCHEMA_VERSION + 1):
-                for statement in _MIGRATIONS[step].split(";"):
+                script, python_step = _MIGRATIONS[step]
+                for statement in script.split(";"):
                     if statement.strip():
                         conn.execute(statement)
+                if python_step is not None:
+                    python_step(conn)
             conn.execute("UPDATE meta SET value = %s WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
 
     # -- traces, decisions, feedback ------------------------------------------------------------------
@@ -326,7 +342,11 @@ class PostgresStateStore(SqlStateStore):
         with self._transaction("log") as conn:
             self._trace_count(conn)
             ids = [row[0] for row in latest]
-            known = conn.execute("SELECT COUNT(*) FROM trace_summaries WHERE trace_id = ANY(%s)", (ids,)).fetchone()[0]
+            replaced = conn.execute(
+                "SELECT trace_id, created, router, answered, error_kind, elapsed_ms, cost_units, confidence, "
+                "disagreement, picks FROM trace_summaries WHERE trace_id = ANY(%s)",
+                (ids,),
+            ).fetchall()
             _insert_rows(
                 conn,
                 "INSERT INTO traces (trace_id, created, router, input_kind, input_task, input_data, trace) VALUES {} "
@@ -345,7 +365,9 @@ class PostgresStateStore(SqlStateStore):
                 "confidence = EXCLUDED.confidence, disagreement = EXCLUDED.disagreement, picks = EXCLUDED.picks",
                 summaries,
             )
-            self._add_to_count(conn, len(ids) - known)
+            for sql, params in stats_totals_upserts(replaced, summaries):
+                conn.execute(_dialect(sql), params)
+            self._add_to_count(conn, len(ids) - len(replaced))
             self._prune(conn, max(PRUNE_AT_LEAST, 2 * len(rows)), time.time())
 
     def _trace_count(self, conn: Any) -> int:

@@ -9,7 +9,7 @@ import stat
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +24,16 @@ from .state_schema import (
     IDS_PER_STATEMENT,
     PRUNE_AT_LEAST,
     SCHEMA_VERSION,
+    TOTALS_SCHEMA,
     chunks,
+    seed_totals,
+    stats_totals_upserts,
     summary_row,
 )
 
+_SUMMARY_COLUMNS = (
+    "trace_id, created, router, answered, error_kind, elapsed_ms, cost_units, confidence, disagreement, picks"
+)
 _ROWS_PER_INSERT = 128  # 7 parameters a row, well under SQLite's 32,766
 LOCK_TIMEOUT_S = 30.0
 
@@ -138,11 +144,18 @@ def _summarise_stored_traces(conn: sqlite3.Connection) -> None:
     )
 
 
+def _total_stored_rows(conn: sqlite3.Connection) -> None:
+    """Version 5: the running totals, from the rows the file kept."""
+    for sql, params in seed_totals(lambda query, args: conn.execute(query, args).fetchall()):
+        conn.execute(sql, params)
+
+
 # Each entry migrates a database from version i to i + 1: SQL, then an optional Python step.
 _MIGRATIONS: list[tuple[str, Any]] = [
     (_DECISIONS, None),
     (_SUMMARIES, _summarise_stored_traces),
     (_DECISION_LOG, None),
+    (TOTALS_SCHEMA, _total_stored_rows),
 ]
 
 
@@ -399,6 +412,9 @@ class SqliteStateStore(SqlStateStore):
     def _session(self) -> threading.RLock:
         return self._lock
 
+    def _writing(self) -> AbstractContextManager[None]:
+        return self.exclusive()
+
     # -- traces (the writer and its retention) -----------------------------------------------------------------------
     def _record(
         self,
@@ -415,12 +431,13 @@ class SqliteStateStore(SqlStateStore):
         with self.exclusive():
             self._trace_count()  # counted before these rows go in (the first time only)
             ids = list({row[0]: None for row in rows})
-            known = sum(
-                self._conn.execute(
-                    f"SELECT COUNT(*) FROM trace_summaries WHERE trace_id IN ({_marks(chunk)})", chunk
-                ).fetchone()[0]
+            replaced = [
+                row
                 for chunk in chunks(ids, IDS_PER_STATEMENT)
-            )
+                for row in self._conn.execute(
+                    f"SELECT {_SUMMARY_COLUMNS} FROM trace_summaries WHERE trace_id IN ({_marks(chunk)})", chunk
+                )
+            ]
             # One statement per chunk of rows: sqlite3 lets go of the GIL around every statement,
             # and a writer thread beside a busy event loop waits up to the switch interval (5 ms)
             # to get it back — per row, that starved the writer under load.
@@ -436,7 +453,10 @@ class SqliteStateStore(SqlStateStore):
                 values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
                 params = [value for row in summaries[start : start + _ROWS_PER_INSERT] for value in row]
                 self._conn.execute(f"INSERT OR REPLACE INTO trace_summaries VALUES {values}", params)
-            self._add_to_count(len(ids) - known)
+            # The last row of a trace id is the one kept: the totals count it alone.
+            for sql, params in stats_totals_upserts(replaced, {row[0]: row for row in summaries}.values()):
+                self._conn.execute(sql, params)
+            self._add_to_count(len(ids) - len(replaced))
             self._prune(max(PRUNE_AT_LEAST, 2 * len(rows)), time.time())
 
     # -- retention ---------------------------------------------------------------------------------

@@ -33,6 +33,12 @@ _TABLES: list[tuple[str, str, str]] = [
     ("router_state", "router_id, kind, version, scalars, updated", "ORDER BY router_id"),
     ("router_arrays", "router_id, name, dtype, shape, data", "ORDER BY router_id, name"),
     ("expert_state", "expert_id, name, state, updated, version", "ORDER BY expert_id"),
+    (
+        "stats_totals",
+        "key, answered, error_kind, router, picks, requests, cost_sum, cost_rows, disagreement_sum, disagreement_rows",
+        "ORDER BY key",
+    ),
+    ("feedback_totals", "bin, rewards, reward_sum, correct, confidence_sum", "ORDER BY bin"),
 ]
 COPIED = [table for table, _, _ in _TABLES]
 
