@@ -12,7 +12,8 @@
 2. Times `himoe stats --json` on it in a fresh process (wall time, peak RSS from wait4), and on
    an empty state file for the start-up floor.
    Side by side, alternated: the same numbers computed as before the running totals (schema 5),
-   by GROUP BY passes over the summary and feedback rows.
+   by GROUP BY passes over the summary and feedback rows. Then stored_stats in this process:
+   what stats itself costs, without the start-up.
 3. Baseline: on a `--baseline`-request file, the new stats and the pre-D11 one (every trace and
    feedback row loaded and parsed: compute_stats(store.traces(), store.feedback())), each in a
    fresh process, side by side.
@@ -34,6 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from himoe_core._learning.metrics import stored_stats
 from himoe_core.state.sqlite_state_store import DEFAULT_MAX_TRACES
 from himoe_core.state.sqlite_state_store import SqliteStateStore as StateStore
 
@@ -244,6 +246,14 @@ def main() -> None:
             + ", ".join(f"{wall:.2f} s / {rss:.0f} MB" for wall, rss, _ in passes)
             + f"; best {best_passes / best:.1f}x the totals' wall time (same numbers: {same})"
         )
+        store = StateStore(large, retention_days=0, max_traces=0)
+        own = []
+        for _ in range(args.repeat):
+            start = time.perf_counter()
+            stored_stats(store)
+            own.append(time.perf_counter() - start)
+        store.close()
+        print("stored_stats in this process (stats' own reads, no start-up): " + ", ".join(f"{s:.3f} s" for s in own))
         large.unlink()
 
         bounded = folder / "bounded.sqlite3"
