@@ -31,9 +31,10 @@ def test_a_router_that_is_not_a_str_is_an_unknown_router(moe, router):
         trio.run(lambda: moe.decide("hi", router=router))
 
 
-@pytest.mark.parametrize("trace_id", [[], {}, 0, False, [1]])
+@pytest.mark.parametrize("trace_id", [[], {}, 0, False, [1], np.array([1.0, np.nan])])
 def test_a_trace_id_that_is_not_a_str_is_invalid_input(moe, trace_id):
-    # was: TypeError: unhashable type: 'list'; a falsy one ([] or 0) was replaced by a new id
+    # was: TypeError: unhashable type: 'list'; a falsy one ([] or 0) was replaced by a new id;
+    # an array: ValueError, its truth value is ambiguous (the long API fuzz run, 8 of 20,000 cases)
     with pytest.raises(InvalidInput, match=r"trace_id must be a str, got"):
         moe.run_sync("hi", trace_id=trace_id)
     with pytest.raises(InvalidInput, match=r"(trace_id must be a str|Context.trace_id must be a str), got"):

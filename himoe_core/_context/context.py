@@ -152,10 +152,14 @@ class Context:
             if not math.isfinite(budget_ms):
                 raise InvalidInput(f"Context.budget_ms must be a finite number of milliseconds, got {budget_ms!r}")
         clock = clock or current_clock()
+        if trace_id is None or (isinstance(trace_id, str) and not trace_id):
+            trace_id = (
+                new_trace_id()
+            )  # not `trace_id or …`: an array has no truth value; the validator says what is wrong
         return cls(
             budget_ms=float(budget_ms),
             deadline=clock() + float(budget_ms) / 1000.0,  # float(): a numpy float32 budget would round the deadline
-            trace_id=trace_id or new_trace_id(),
+            trace_id=trace_id,
             # `is None`, not `or`: an empty Memory is falsy, and a shared one must be kept.
             cancel=cancel if cancel is not None else CancelToken(),
             memory=memory if memory is not None else Memory(),
