@@ -67,4 +67,4 @@ def test_vision_file_convention():
             if cls.name.endswith("Expert"):
                 assert path.parent == PACKAGE / "experts" / "vision", path
     expert_files = sorted(p.name for p in (PACKAGE / "experts" / "vision").glob("*_expert.py"))
-    assert expert_files == ["digits_linear_expert.py", "digits_svc_expert.py"]
+    assert expert_files == ["digit_classifier_expert.py", "digits_linear_expert.py", "digits_svc_expert.py"]

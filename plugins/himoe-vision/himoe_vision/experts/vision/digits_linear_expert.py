@@ -1,13 +1,13 @@
 from __future__ import annotations
 
-from himoe_core import Context, ExpertOut, InputData, InvalidInput, Value
+from himoe_core import InputData, InvalidInput, Value
 
 from ...base_models.digits.linear_digit_classifier import LinearDigitClassifier
-from ...digit_io import TASK_PREFIXES, check_cancelled, digit_answer, digit_features, expected_label, is_digit_task
-from ...loading.lazy_value import LazyValue
+from ...digit_io import digit_features, expected_label
+from .digit_classifier_expert import DigitClassifierExpert
 
 
-class DigitsLinearExpert:
+class DigitsLinearExpert(DigitClassifierExpert):
     """Classifies 8×8 handwritten digits with a fast linear model that learns from corrections.
 
     Multinomial logistic regression on standardised pixels, trained on first use on rows
@@ -17,28 +17,13 @@ class DigitsLinearExpert:
     """
 
     name = "vision_digits_linear"
-    domain = "vision"
-    # Its task prefixes, and any feature vector or image (sent without a hint, its task is "");
-    # can_handle has the last word.
-    handles = TASK_PREFIXES
-    input_kinds = ("features", "bytes")
     description = "8x8 handwritten digit classifier: logistic regression, fast, learns online from corrections"
     cost_units = 0.03
 
     def __init__(self, *, C: float = 0.3, learning_rate: float = 0.1) -> None:
         self.C = C
         self.learning_rate = learning_rate
-        self._model: LazyValue[LinearDigitClassifier] = LazyValue(self._train)
-
-    def can_handle(self, task: str) -> bool:
-        """Tasks "vision:…", "digit:…", "digits:…", and "" (a feature vector or image without hint)."""
-        return is_digit_task(task)
-
-    def infer(self, x: InputData, ctx: Context) -> ExpertOut:
-        features = digit_features(x)
-        model = self._model.get(ctx.cancel)
-        check_cancelled(ctx)
-        return digit_answer(model.predict_proba(features[None, :])[0], self.name, self.cost_units)
+        super().__init__()
 
     def learn(self, x: InputData, value: Value, reward: float, *, expected: Value | None = None) -> None:
         """With `expected` (Json {"label": d} or Text "d"): one online update towards that label for
@@ -61,10 +46,6 @@ class DigitsLinearExpert:
         except InvalidInput as exc:
             raise InvalidInput(f"{self.name}.load_state_dict: {exc}") from None
         self._model.set(model)
-
-    def warm_up(self) -> None:
-        """Train now rather than on the first request."""
-        self._model.get()
 
     def _train(self) -> LinearDigitClassifier:
         from ...data.digits_split import training_split
