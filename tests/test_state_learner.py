@@ -344,7 +344,7 @@ def test_decisions_made_while_the_store_restarts_are_logged_once_it_is_back(priv
 ROUTE = {"model": "himoe", "messages": [{"role": "user", "content": "which expert?"}]}
 
 
-@pytest.mark.parametrize(("held", "flush_every"), [("record_trace_rows", 1000), ("record_decisions", 1)])
+@pytest.mark.parametrize(("held", "flush_every"), [("record_traces", 1000), ("record_decisions", 1)])
 def test_feedback_reaching_another_replica_before_the_decision_is_logged_waits_for_it(
     postgres_url, monkeypatch, held, flush_every
 ):

@@ -110,6 +110,10 @@ class TraceRecord:
             return copy.deepcopy(data)
         return json.loads(text) if text is not None else self._render()
 
+    def rendered(self) -> dict[str, Any]:
+        """A new trace dict made from the atoms (a trace given as a dict: a copy of it)."""
+        return self._render() if self._atoms is not None else self.copy()
+
     def json(self) -> str:
         """The trace as JSON text (what the state file stores). A changed trace may be changed
         again meanwhile: its owner calls this under the lock it changes it under."""

@@ -67,6 +67,14 @@ class TraceStore:
         with self._lock:
             return record.json()
 
+    def owned(self, record: TraceRecord) -> dict[str, Any]:
+        """A trace dict that only the caller holds (the state writer's, read in its thread):
+        rendered again from the atoms, or, for a changed trace, a copy taken under the lock."""
+        if not record.changed:
+            return record.rendered()
+        with self._lock:
+            return record.copy()
+
     def get(self, trace_id: str) -> dict[str, Any] | None:
         """A deep copy of the trace, or None when unknown or evicted."""
         with self._lock:
