@@ -152,10 +152,9 @@ class Context:
             if not math.isfinite(budget_ms):
                 raise InvalidInput(f"Context.budget_ms must be a finite number of milliseconds, got {budget_ms!r}")
         clock = clock or current_clock()
+        # Not `trace_id or new_trace_id()`: an array has no truth value; the validator names a bad type.
         if trace_id is None or (isinstance(trace_id, str) and not trace_id):
-            trace_id = (
-                new_trace_id()
-            )  # not `trace_id or …`: an array has no truth value; the validator says what is wrong
+            trace_id = new_trace_id()
         return cls(
             budget_ms=float(budget_ms),
             deadline=clock() + float(budget_ms) / 1000.0,  # float(): a numpy float32 budget would round the deadline
