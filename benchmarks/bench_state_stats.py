@@ -17,7 +17,7 @@
 3. Baseline: on a `--baseline`-request file, the new stats and the pre-D11 one (every trace and
    feedback row loaded and parsed: compute_stats(store.traces(), store.feedback())), each in a
    fresh process, side by side.
-4. Bounded: writes `--bounded` traces in batches of 64 (flush_every's default) through a store
+4. Bounded: writes `--bounded` traces in batches of 64 through a store
    with the default retention (max_traces 100,000) and prints the file size as it goes.
 """
 

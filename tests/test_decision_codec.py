@@ -95,3 +95,19 @@ def test_a_released_trace_rebuilds_the_decision_it_was_taken_from():
     ):
         assert getattr(rebuilt, field) == getattr(response.decision, field), field
     np.testing.assert_array_equal(rebuilt.features.vector, response.decision.features.vector)
+
+
+def test_a_record_keeps_infinite_numbers_and_any_text():
+    """Infinite estimates (a router may give any float) come back as they were, not as the null
+    strict JSON writers put there; so does text beyond ASCII."""
+    import attrs
+
+    from himoe_core._router.gate_scores import GateScores
+
+    decision = _decision("logistic", text="combien de pommes reste-t-il ? 林檎")
+    scores = decision.scores
+    estimates = (float("inf"), float("-inf"))
+    decision = attrs.evolve(decision, scores=GateScores(scores.ids, scores.logits, scores.probs, estimates))
+    again = decode_decision(encode_decision(decision))
+    assert again.scores.estimates == estimates
+    assert again.input.as_text() == "combien de pommes reste-t-il ? 林檎"

@@ -148,3 +148,27 @@ def test_an_armed_writer_writes_what_waited_without_being_asked():
     writer.drain()
     writer.close()
     assert writes == [["late"]] and calls == [1]
+
+
+def test_an_armed_writer_stays_armed_while_something_waits_each_time():
+    """Under steady traffic the owner arms the writer once: while `due()` finds something it is
+    called again `every_s` later, and once it finds nothing the writer stops calling it until
+    armed again (an idle engine's thread sleeps)."""
+    waiting = [["c"], ["b"], ["a"]]
+    calls, found_nothing = [], threading.Event()
+    writes: list[list[str]] = []
+
+    def due():
+        calls.append(len(waiting))
+        if waiting:
+            writer.submit(waiting.pop())
+            return True
+        found_nothing.set()
+        return False
+
+    writer = TraceWriter(writes.append, every_s=0.001, due=due)
+    writer.arm()
+    assert found_nothing.wait(10)
+    writer.drain()
+    writer.close()
+    assert writes == [["a"], ["b"], ["c"]] and calls == [3, 2, 1, 0]

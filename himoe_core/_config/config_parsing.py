@@ -17,7 +17,13 @@ from .._errors import ConfigError
 from .._input import InputKind, InputLimits
 from .._orchestrator.route_rule import RouteRule
 from ..state.state_location import check_state_url, redact_url
-from ..state.state_schema import DEFAULT_FLUSH_S, DEFAULT_MAX_TRACES, DEFAULT_RETENTION_DAYS, DEFAULT_REWARD_WINDOW_S
+from ..state.state_schema import (
+    DEFAULT_FLUSH_EVERY,
+    DEFAULT_FLUSH_S,
+    DEFAULT_MAX_TRACES,
+    DEFAULT_RETENTION_DAYS,
+    DEFAULT_REWARD_WINDOW_S,
+)
 
 DEFAULT_BUDGET_MS = 1000.0
 MAX_DEPTH = 32
@@ -145,7 +151,7 @@ def load_config(source: str | os.PathLike[str] | Mapping[str, Any] | None) -> di
     state = _table(raw, "state")
     _no_unknown(state, STATE_KEYS, "state.")
     state["enabled"] = boolean(state.get("enabled", True), "state.enabled")
-    state["flush_every"] = integer(state.get("flush_every", 64), "state.flush_every", minimum=1)
+    state["flush_every"] = integer(state.get("flush_every", DEFAULT_FLUSH_EVERY), "state.flush_every", minimum=1)
     state["flush_s"] = _seconds(state.get("flush_s", DEFAULT_FLUSH_S), "state.flush_s", minimum=0.001)
     if "feedback_wait_s" in state:  # its default depends on the store: see FeedbackTrainer
         state["feedback_wait_s"] = _seconds(state["feedback_wait_s"], "state.feedback_wait_s", minimum=0)

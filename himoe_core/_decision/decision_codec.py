@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import base64
 import json
+import math
+from itertools import chain
 from typing import Any
 
 import numpy as np
 from himoe_registry import ExpertId
 
+from .. import _json_text
 from .._encoder.encoded import Encoded
 from .._errors import MoeError, StateError
 from .._experts.expert_aux import ExpertAux
@@ -30,15 +33,32 @@ VERSION = 2
 - 1: the first; read as version 2 without context and without estimates."""
 READS = (1, 2)
 
-_ENCODER = json.JSONEncoder(check_circular=False, separators=(",", ":"), ensure_ascii=False)
 _RECORDED = InputLimits(max_text_chars=2**62, max_bytes=2**62, max_features=2**62, max_task_chars=2**62)
 """A recorded input passed the configured limits when it was routed: it is not checked against
 the default ones again (a text routed under raised limits must still take feedback)."""
 
 
 def encode(decision: Decision) -> str:
-    """The decision as compact JSON text."""
-    return _ENCODER.encode(to_record(decision))
+    """The decision as compact JSON text (by orjson, at C speed: the state writer encodes one per
+    request). A decision with a NaN or an infinity among its numbers — which orjson would write
+    as null, and `decode` could not give back — is written by `json` instead, as it always was."""
+    record = to_record(decision)
+    if _finite(decision):
+        return _json_text.dumps(record)
+    return _json_text.stdlib_dumps(record)
+
+
+def _finite(decision: Decision) -> bool:
+    """Whether every number `to_record` takes from the decision is finite, but for those finite
+    by construction (a Value's, an ExpertAux's)."""
+    scores = decision.scores
+    numbers: list[Any] = [decision.propensity]
+    if scores is not None:
+        numbers += (*scores.logits, *scores.probs, *(scores.estimates or ()), scores.rest)
+        if scores.truncated:
+            numbers.append(scores.entropy())
+    numbers += (outcome.latency_ms for outcome in decision.outcomes)
+    return all(map(math.isfinite, chain(numbers, (weight for _, weight in decision.weights))))
 
 
 def decode(text: str | bytes) -> Decision:

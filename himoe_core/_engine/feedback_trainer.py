@@ -32,6 +32,7 @@ from ..state.joined_decision import JoinedDecision
 from ..state.postgres_state_store import PostgresStateStore
 from ..state.state_location import exists, is_url, open_state_store, redact_url, state_target
 from ..state.state_schema import (
+    DEFAULT_FLUSH_EVERY,
     DEFAULT_FLUSH_S,
     DEFAULT_MAX_TRACES,
     DEFAULT_RETENTION_DAYS,
@@ -85,7 +86,7 @@ class FeedbackTrainer:
         self.traces = traces
         self.enabled = bool(state.get("enabled", True))
         self.path = state_target(state)
-        self.flush_every = int(state.get("flush_every", 64))
+        self.flush_every = int(state.get("flush_every", DEFAULT_FLUSH_EVERY))
         self.flush_s = float(state.get("flush_s", DEFAULT_FLUSH_S))
         self.retention = {key: state[key] for key in ("retention_days", "max_traces") if key in state}
         self.reward_window_s = float(state.get("reward_window_s", DEFAULT_REWARD_WINDOW_S))
@@ -111,6 +112,7 @@ class FeedbackTrainer:
         # (trace, decision, when it was decided): the decision log's time is the decision's, not the write's
         self._pending: list[tuple[TraceRecord, Decision, float]] = []
         self._writer: TraceWriter | None = None
+        self._armed = False  # the writer's timer runs (under the pending lock, as `_pending`)
         # The served decisions are rebuilt from the kept traces' atoms when feedback comes (a
         # Decision object per request would leave ~20 objects a request for the garbage
         # collector to walk); shadows, rarer, are kept as they are: trace id → router → decision.
@@ -214,8 +216,9 @@ class FeedbackTrainer:
             self._pending.append((record, decision, time.time()))
             if len(self._pending) >= self.flush_every:
                 self._submit()
-            elif len(self._pending) == 1:
-                self._writer.arm()  # written within flush_s, if flush_every requests do not come first
+            elif not self._armed:  # written within flush_s, if flush_every requests do not come first
+                self._armed = True
+                self._writer.arm()
 
     def recorded(self, trace_id: str) -> bool:
         """Whether the state file already holds a trace with this id."""
@@ -238,13 +241,17 @@ class FeedbackTrainer:
         batch, self._pending = self._pending, []
         self._writer.submit(batch)
 
-    def _submit_due(self) -> None:
+    def _submit_due(self) -> bool:
         """The writer's timer (every `flush_s`): what waited in memory that long is written now,
         so another replica finds a decision within `flush_s` of its answer however slow the
-        traffic."""
+        traffic. True: the timer keeps running; False (nothing waited): it stops until the next
+        request arms it again."""
         with self._pending_lock:
             if self._pending:
                 self._submit()
+                return True
+            self._armed = False
+            return False
 
     def _write_batch(self, batch: list[tuple[TraceRecord, Decision, float]]) -> None:
         """Write one batch (in the writer's thread); a shared store that cannot be reached (a

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from typing import Any
 
+from .. import _json_text
 from .joined_decision import JoinedDecision
 from .state_schema import (
     COUNTED_TABLES,
@@ -64,7 +65,7 @@ class SqlStateStore:
         were recorded, now by default)."""
         self._record(
             [
-                (trace["trace_id"], trace.get("router"), kind, task, data, json.dumps(trace), trace)
+                (trace["trace_id"], trace.get("router"), kind, task, data, _json_text.dumps(trace), trace)
                 for trace, kind, task, data in rows
             ],
             created,

@@ -554,11 +554,19 @@ class SqliteStateStore(SqlStateStore):
         if not events:
             return
         with self.exclusive():
-            self._conn.executemany(
-                "INSERT OR IGNORE INTO decisions (trace_id, router, record, event_id, replica, model_version, created) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(e.trace_id, e.router, e.record, e.event_id, e.replica, e.model_version, e.created) for e in events],
-            )
+            # A statement per chunk of rows, not `executemany`: that lets go of the GIL at every
+            # row, and each time the event loop takes it the writer waits to get it back (in
+            # the engine: 35 µs of CPU a decision, against under 10 µs so).
+            for chunk in chunks(events, _ROWS_PER_INSERT):
+                self._conn.execute(
+                    "INSERT OR IGNORE INTO decisions (trace_id, router, record, event_id, replica, model_version, "
+                    "created) VALUES " + ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(chunk)),
+                    [
+                        value
+                        for e in chunk
+                        for value in (e.trace_id, e.router, e.record, e.event_id, e.replica, e.model_version, e.created)
+                    ],
+                )
 
     # -- router and expert state -------------------------------------------------------------------
     def reset_experts(self, name: str | None = None) -> int:

@@ -61,7 +61,7 @@ def build_test_config(
     from himoe_core._config.config_parsing import load_config
 
     checked = load_config(config)
-    flush_every = checked.get("state", {}).get("flush_every", 64)
+    flush_every = checked["state"]["flush_every"]  # load_config filled in the default
     checked["state"] = (
         {"enabled": False, "flush_every": flush_every}
         if state_path is None
