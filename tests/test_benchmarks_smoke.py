@@ -98,3 +98,18 @@ def test_the_many_experts_benchmark_runs_every_scenario(tmp_path):
     for scenario in ("static", "declarative", "logistic"):
         assert f"| {scenario} | 40 |" in proc.stdout, proc.stdout
     assert "[bench]" in proc.stderr and "[bench]" not in proc.stdout
+
+
+def test_one_request_stays_within_the_request_path_budget():
+    """Issue #15's bound on the request path (static router, k = 2, state off, two async
+    experts): at most 16 himoe_core files and 45 crossings between them. It had crept to 22 files
+    and 46 crossings unnoticed, through converters and validators run on every request."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import request_path
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    result = request_path.trace_request()
+    assert result["file_count"] <= 16, result["files"]
+    assert result["crossings"] <= 45, result["files"]
+    assert "_engine/feedback_trainer.py" not in result["files"], "with state off a request never reaches the trainer"

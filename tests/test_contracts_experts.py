@@ -169,17 +169,31 @@ def test_the_registry_satisfies_the_expert_registry_protocol():
 
 
 def test_stamped_sets_latency_and_trace_id_keeps_the_rest_and_a_subclass():
-    aux = ExpertAux(cost_units=2.0, confidence=0.5, trace_id="expert's own")
-    assert aux.stamped(3.0, "t1") == ExpertAux(latency_ms=3.0, cost_units=2.0, confidence=0.5, trace_id="t1")
+    out = ExpertOut(Value.text("a"), ExpertAux(cost_units=2.0, confidence=0.5, trace_id="expert's own"))
+    stamped = out.stamped(3.0, "t1")
+    assert stamped == ExpertOut(
+        Value.text("a"), ExpertAux(latency_ms=3.0, cost_units=2.0, confidence=0.5, trace_id="t1")
+    )
+    assert type(stamped.aux) is ExpertAux
 
     @attrs.frozen
     class TaggedAux(ExpertAux):
         tag: str = "x"
 
-    tagged = TaggedAux(cost_units=1.0, tag="kept").stamped(4.0, "t2")
+    tagged = ExpertOut(Value.text("b"), TaggedAux(cost_units=1.0, tag="kept")).stamped(4.0, "t2").aux
     assert type(tagged) is TaggedAux and (tagged.tag, tagged.latency_ms, tagged.trace_id) == ("kept", 4.0, "t2")
     with pytest.raises(InvalidInput, match=r"ExpertAux\.latency_ms must be a finite number >= 0, got -1\.0"):
-        aux.stamped(-1.0, "t3")
+        out.stamped(-1.0, "t3")
+
+
+def test_measured_wraps_a_plain_value_with_the_routers_latency_and_cost():
+    assert ExpertOut.measured(Value.text("a"), 2.5, 1.0, "t1") == ExpertOut(
+        Value.text("a"), ExpertAux(latency_ms=2.5, cost_units=1.0, confidence=1.0, trace_id="t1")
+    )
+    with pytest.raises(InvalidInput, match=r"ExpertAux\.cost_units must be a finite number >= 0, got nan"):
+        ExpertOut.measured(Value.text("a"), 2.5, float("nan"), "t1")
+    with pytest.raises(TypeError, match="ExpertOut's value must be a Value, not a str"):
+        ExpertOut.measured("a", 2.5, 1.0, "t1")
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ import trio
 import trio.testing
 
 from himoe_core import ExpertAux, ExpertOut, HiMoE, NoExpertSelected, Plan, PlanStep, Value, ValueKind
+from himoe_core._aggregator.mix_meta import MixMeta
 from himoe_core._router.fanout_result import FanoutResult
 from himoe_core.routing import (
     AggregationFailed,
@@ -40,7 +41,7 @@ def _out(value, confidence=1.0, cost=0.0):
 def _meta(out, calls, scores, aggregator="test"):
     """The MixMeta a fan-out builds around an aggregator's answer (aggregators return value and
     weights; the telemetry, disagreement included, is the fan-out's)."""
-    return FanoutResult(()).mix_meta(scores, calls, out, aggregator)
+    return MixMeta.of(FanoutResult(()), scores, calls, out, aggregator)
 
 
 def _mock_run(fn):

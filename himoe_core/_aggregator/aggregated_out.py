@@ -1,15 +1,21 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import attrs
 from himoe_registry import ExpertId
 
 from .._value import Value
 
+# Typed for mypy's attrs plugin (it types each __init__ parameter from the converter's signature);
+# at run time the builtin itself, so building one on every request runs no Python frame.
+if TYPE_CHECKING:
 
-def _weights(items: Iterable[tuple[ExpertId, float]]) -> tuple[tuple[ExpertId, float], ...]:
-    return tuple(items)  # a named converter types the __init__ parameter for mypy's attrs plugin
+    def _weights(items: Iterable[tuple[ExpertId, float]]) -> tuple[tuple[ExpertId, float], ...]: ...
+
+else:
+    _weights = tuple
 
 
 @attrs.frozen

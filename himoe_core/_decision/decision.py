@@ -17,18 +17,18 @@ if TYPE_CHECKING:
     from .._encoder.encoded import Encoded
     from .._errors import MoeError
 
+# Typed for mypy's attrs plugin (it types each __init__ parameter from the converter's signature);
+# at run time the builtin itself, so building one on every request runs no Python frame.
+if TYPE_CHECKING:
 
-# Named converters, not `tuple`: mypy's attrs plugin types a field's __init__ parameter from its converter's signature.
-def _ids(items: Iterable[ExpertId]) -> tuple[ExpertId, ...]:
-    return tuple(items)
+    def _ids(items: Iterable[ExpertId]) -> tuple[ExpertId, ...]: ...
 
+    def _outcomes(items: Iterable[CallOutcome]) -> tuple[CallOutcome, ...]: ...
 
-def _outcomes(items: Iterable[CallOutcome]) -> tuple[CallOutcome, ...]:
-    return tuple(items)
+    def _weights(items: Iterable[tuple[ExpertId, float]]) -> tuple[tuple[ExpertId, float], ...]: ...
 
-
-def _weights(items: Iterable[tuple[ExpertId, float]]) -> tuple[tuple[ExpertId, float], ...]:
-    return tuple(items)
+else:
+    _ids = _outcomes = _weights = tuple
 
 
 @attrs.frozen

@@ -424,9 +424,10 @@ class HiMoE:
                 ctx.trace_id, request_atoms(x, ctx, attempts, self._names, ctx.elapsed_ms(), error=error)
             )
             self.traces.put(record)
-            self.trainer.remember(
-                record, attempts[-1] if attempts else Decision(ctx.trace_id, primary.id, x, error=error)
-            )
+            if self.trainer.enabled:
+                self.trainer.remember(
+                    record, attempts[-1] if attempts else Decision(ctx.trace_id, primary.id, x, error=error)
+                )
             try:
                 raise error
             finally:
@@ -457,7 +458,8 @@ class HiMoE:
             decision=served,
         )
         self.traces.put(record)
-        self.trainer.remember(record, served)
+        if self.trainer.enabled:  # with state off, the request never reaches the trainer
+            self.trainer.remember(record, served)
         if shadows:
             nursery = self._shadow_nursery()
             assert nursery is not None, "_plan_shadows plans shadows only where a nursery can run them"
@@ -512,7 +514,8 @@ class HiMoE:
             router=ref.id,
         )
         self.traces.put(record)
-        self.trainer.remember(record, decision)
+        if self.trainer.enabled:
+            self.trainer.remember(record, decision)
         return decision
 
     @staticmethod

@@ -10,10 +10,6 @@ from .._value import Value
 from .trace_record import TraceRecord
 
 
-def _trace_record(trace: TraceRecord | dict[str, Any]) -> TraceRecord:
-    return TraceRecord.of(trace)  # a named converter types the __init__ parameter for mypy's attrs plugin
-
-
 @attrs.frozen
 class Response:
     """The answer to one request: the synthesised value, which router served it, the mixture
@@ -25,7 +21,7 @@ class Response:
     router: str
     mix: MixMeta
     elapsed_ms: float
-    _trace: TraceRecord = attrs.field(converter=_trace_record, repr=False, eq=False, alias="trace")
+    _trace: TraceRecord = attrs.field(repr=False, eq=False, alias="trace")
     decision: Decision | None = attrs.field(default=None, repr=False, eq=False)
     """The serving router's decision: candidates, propensities, picks, each call's outcome."""
 

@@ -13,6 +13,7 @@ import trio
 
 from .._aggregator.aggregated_out import AggregatedOut
 from .._aggregator.aggregator_trait import Aggregator
+from .._aggregator.mix_meta import MixMeta
 from .._context import Context
 from .._decision.decision import Decision
 from .._encoder.encoder_trait import Encoder
@@ -26,7 +27,6 @@ from .._errors import (
     MoeError,
     NoExpertSelected,
 )
-from .._experts.expert_aux import ExpertAux
 from .._experts.expert_info import expert_example
 from .._experts.expert_out import ExpertOut
 from .._experts.expert_ref import ExpertRef
@@ -150,7 +150,7 @@ class BaseRouter:
             if not calls:
                 raise self._no_answer(fanout, ctx)
             answer = self.aggregate(calls, scores)
-            mix = fanout.mix_meta(scores, calls, answer, getattr(self._aggregator, "id", "?"))
+            mix = MixMeta.of(fanout, scores, calls, answer, getattr(self._aggregator, "id", "?"))
             return self._decision(ctx, x, rin, scores, picks, fanout, answer, mix)
         except MoeError as exc:
             return self._decision(ctx, x, rin, scores, picks, fanout, error=exc)
@@ -507,15 +507,12 @@ class BaseRouter:
     def _stamped(self, ref: ExpertRef, result: Any, latency_ms: float, trace_id: str) -> ExpertOut:
         """The expert's result as an ExpertOut whose aux carries the measured latency and the
         request's trace id (whatever the expert put there)."""
-        if type(result) is ExpertOut:
-            return ExpertOut(result.value, result.aux.stamped(latency_ms, trace_id))
-        if isinstance(result, ExpertOut):  # a subclass keeps its type
-            return attrs.evolve(result, aux=result.aux.stamped(latency_ms, trace_id))
-        aux = ExpertAux.measured(latency_ms, self.expected_cost(ref), trace_id)
-        if type(result) is Value:  # most experts return a Value: nothing to convert
-            return ExpertOut(result, aux)
-        # what ExpertOut.of(result, cost_units=…) builds, its aux made once, already stamped
-        return ExpertOut(to_value(result), aux)
+        if isinstance(result, ExpertOut):
+            return result.stamped(latency_ms, trace_id)
+        # most experts return a Value: nothing to convert; anything else as ExpertOut.of would
+        return ExpertOut.measured(
+            result if type(result) is Value else to_value(result), latency_ms, self.expected_cost(ref), trace_id
+        )
 
     def _limiter(self, ref: ExpertRef) -> trio.CapacityLimiter:
         """The expert's thread limiter in this trio run (trio primitives belong to one run),

@@ -156,7 +156,7 @@ class CascadeRouter(LearningRouter):
             calls = [
                 (ref, o.out) for ref, o in zip(called, outcomes) if o.out is not None and o.status is CallStatus.OK
             ]
-            mix = FanoutResult(outcomes, elapsed).mix_meta(scores, calls, answer, "cascade")
+            mix = MixMeta.of(FanoutResult(outcomes, elapsed), scores, calls, answer, "cascade")
             return self._cascade_decision(ctx, x, rin, scores, called, outcomes, answer, mix)
         except MoeError as exc:
             failed = self._scores(called, draws, means, None) if called else None
