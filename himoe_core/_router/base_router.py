@@ -286,14 +286,15 @@ class BaseRouter:
         self, index: CandidateIndex, rows: np.ndarray, logits: Any, head: int | None, estimates: Any = None
     ) -> GateScores:
         """`gate_with_policy` over the candidates at `rows`, memoised on its exact inputs."""
-        array = np.asarray(logits, dtype=np.float64)
         policy = self.policy
-        if array.ndim != 1 or self.samples_first or estimates is not None:
-            # a malformed array gets gate_with_policy's message; a sampling router's logits
-            # change with every decision, so remembering them would only cost
+        if self.samples_first or estimates is not None:
+            # a sampling router's logits change with every decision: remembering them would only cost
             return gate_with_policy(
-                index.ids[rows], array, policy, estimates, head=head, keys=_keys_at(index, rows, policy)
+                index.ids[rows], logits, policy, estimates, head=head, keys=_keys_at(index, rows, policy)
             )
+        array = np.asarray(logits, dtype=np.float64)
+        if array.ndim != 1:  # gate_with_policy's message
+            return gate_with_policy(index.ids[rows], array, policy, head=head, keys=_keys_at(index, rows, policy))
         memo = self._gate_memo
         if self._memo_policy is not policy:  # the policy was replaced: start afresh
             memo.clear()

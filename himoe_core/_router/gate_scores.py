@@ -83,6 +83,32 @@ class GateScores:
                 f"GateScores.rest must be the mass of the unlisted candidates in [0, 1], got {self.rest!r}"
             )
 
+    @classmethod
+    def _ranked(
+        cls,
+        ids: tuple[ExpertId, ...],
+        logits: tuple[float, ...],
+        probs: tuple[float, ...],
+        estimates: tuple[float, ...] | None,
+    ) -> GateScores:
+        """A gate listing every candidate, from `gate_with_policy`, whose tuples of Python floats
+        are what the converters would make and whose lengths agree: no conversion, no re-check."""
+        scores = object.__new__(cls)
+        for name, value in (
+            ("ids", ids),
+            ("logits", logits),
+            ("probs", probs),
+            ("estimates", estimates),
+            ("count", len(ids)),
+            ("rest", 0.0),
+            ("_entropy", None),
+            ("_index", None),
+            ("_pairs", None),
+            ("_scans", 0),
+        ):
+            object.__setattr__(scores, name, value)
+        return scores
+
     def __len__(self) -> int:
         return len(self.ids)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -13,6 +14,11 @@ from .gate_scores import GateScores
 from .gating_policy import GatingPolicy
 
 _MASK = np.uint64(0xFFFFFFFFFFFFFFFF)
+_FEW = 16
+"""Up to this many candidates, a fully ranked gate is computed on Python floats (only the
+exponentials in numpy): the same numbers to the bit, without a dozen numpy calls on tiny arrays."""
+_SEQUENTIAL_SUM = 8
+"""Below this many terms numpy's sum adds left to right; from it on, in blocks (pairwise)."""
 
 
 def softmax_stable(xs: np.ndarray | Sequence[float], temperature: float = 1.0) -> np.ndarray:
@@ -63,12 +69,17 @@ def gate_with_policy(
     the bit, and the rest summarised (`GateScores.count`, `.rest`, `.entropy()`). `keys` are
     the ids' tie-break keys when the caller keeps them (`tie_break_keys(ids, policy.seed)`).
     """
-    logits = np.asarray(logits, dtype=np.float64)
     n = len(ids)
+    few = (head is None or n <= head) and 0 < n <= _FEW
+    if few and type(logits) is list and len(logits) == n and all(type(v) is float for v in logits):
+        return _small_gate(ids, logits, policy, estimates, keys)  # a router's own Python floats
+    logits = np.asarray(logits, dtype=np.float64)
     if n != logits.shape[0]:
         raise ValueError(f"gate_with_policy needs one logit per id, got {n} ids and {logits.shape[0]} logits")
     if not n:
         return GateScores((), (), ())
+    if few:
+        return _small_gate(ids, logits.tolist(), policy, estimates, keys)
     if not np.isfinite(logits).all():
         shown = logits.tolist() if n <= 32 else [float(v) for v in logits[~np.isfinite(logits)][:8]]
         raise ValueError(f"gate logits must be finite, got {shown!r}")
@@ -89,6 +100,49 @@ def gate_with_policy(
         count=n,
         rest=min(max(rest, 0.0), 1.0),
         whole_entropy=entropy(probs),
+    )
+
+
+def _small_gate(
+    ids: Sequence[ExpertId] | np.ndarray,
+    logits: list[float],
+    policy: GatingPolicy,
+    estimates: np.ndarray | Sequence[float] | None,
+    keys: np.ndarray | None,
+) -> GateScores:
+    """`gate_with_policy`'s full ranking of a few candidates, on Python floats: every step is
+    the same IEEE operation on the same operands, in the same order, as the array code (the
+    exponentials are numpy's own, whose last bit can differ from `math.exp`), so the gate is the
+    same to the bit."""
+    if not all(map(math.isfinite, logits)):
+        raise ValueError(f"gate logits must be finite, got {logits!r}")
+    n = len(logits)
+    # softmax_stable: (logits − max) / T, exponentiated, over their sum
+    top = max(logits)
+    inverse = 1.0 / max(float(policy.temperature), 1e-6)
+    array = np.exp([(v - top) * inverse for v in logits])
+    exps = array.tolist()
+    if n < _SEQUENTIAL_SUM:
+        total = exps[0]
+        for e in exps[1:]:
+            total += e
+    else:
+        total = float(array.sum())
+    total = max(total, 1e-300)
+    keep, floor = 1.0 - policy.epsilon, policy.epsilon / n
+    probs = [keep * (e / total) + floor for e in exps]
+    ranked_ids = ids.tolist() if isinstance(ids, np.ndarray) else list(ids)
+    if keys is None:
+        keys = _keys(tuple(ranked_ids), policy.seed)
+    tie_break = keys.tolist()
+    # np.lexsort((keys, -probs)): by probability, highest first, then by tie-break key; stable
+    order = sorted(range(n), key=lambda i: (-probs[i], tie_break[i]))
+    values = None if estimates is None else np.asarray(estimates, dtype=np.float64).tolist()
+    return GateScores._ranked(
+        tuple([ranked_ids[i] for i in order]),
+        tuple([logits[i] for i in order]),
+        tuple([probs[i] for i in order]),
+        None if values is None else tuple([values[i] for i in order]),
     )
 
 

@@ -24,6 +24,8 @@ from .router_input import RouterInput
 Posterior = tuple[np.ndarray, np.ndarray, np.ndarray]
 """An expert's refitted (mean, diagonal precision, dense block)."""
 EXPLORE = ("thompson", "ucb", "greedy")
+_FEW = 16
+"""Up to this many arms, a decision's sigmoids are computed on Python floats (`_few_scored`)."""
 COVARIANCE = ("diagonal", "full")
 
 
@@ -165,12 +167,13 @@ class LogisticRouter(LearningRouter):
         means, widths = model.mean_and_width_at(self._model_rows(index, rows, model), x)
         return self._scored(means, widths, index.refs[rows].tolist() if self.cost_weight else None)
 
-    def _scored(
-        self, means: np.ndarray, widths: np.ndarray, candidates: list[ExpertRef] | None
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def _scored(self, means: np.ndarray, widths: np.ndarray, candidates: list[ExpertRef] | None) -> tuple[Any, Any]:
         """(logits, estimates) from the arms' means and widths; `candidates` None when there is
-        no cost knob (nothing to look up per candidate)."""
+        no cost knob (nothing to look up per candidate). Arrays, or for a few arms lists of
+        Python floats with the same values to the bit (`_few_scored`)."""
         costs = None if candidates is None else self.cost_weight * self.costs(candidates)
+        if len(means) <= _FEW:
+            return self._few_scored(means.tolist(), widths.tolist(), None if costs is None else costs.tolist())
         estimates = _sigmoid(means) if costs is None else _sigmoid(means) - costs
         if self.explore == "thompson":
             means = means + self.alpha * widths * self.rng.standard_normal(widths.shape[0])
@@ -180,6 +183,30 @@ class LogisticRouter(LearningRouter):
             return estimates, estimates
         explored = _sigmoid(means)
         return (explored if costs is None else explored - costs), estimates
+
+    def _few_scored(
+        self, means: list[float], widths: list[float], costs: list[float] | None
+    ) -> tuple[list[float], list[float]]:
+        """`_scored` on Python floats: each step is the array code's IEEE operation on the same
+        operands in the same order, and both sigmoids' exponentials are taken by numpy in one
+        call (numpy's exp is elementwise, and its last bit can differ from `math.exp`'s)."""
+        alpha = self.alpha
+        if self.explore == "thompson":
+            draws = self.rng.standard_normal(len(widths)).tolist()
+            explored = [m + alpha * w * d for m, w, d in zip(means, widths, draws)]
+        elif self.explore == "ucb":
+            explored = [m + alpha * w for m, w in zip(means, widths)]
+        else:
+            explored = []
+        n = len(means)
+        # _sigmoid: 1 / (1 + exp(−clip(z, −30, 30)))
+        exps = np.exp([-min(max(z, -30.0), 30.0) for z in (*means, *explored)]).tolist()
+        sigmoids = [1.0 / (1.0 + e) for e in exps]
+        estimates, explored = sigmoids[:n], sigmoids[n:] if explored else sigmoids[:n]
+        if costs is not None:
+            estimates = [e - c for e, c in zip(estimates, costs)]
+            explored = [e - c for e, c in zip(explored, costs)]
+        return explored, estimates
 
     def _model_rows(self, index: CandidateIndex, rows: np.ndarray, model: DiagonalLogisticModel) -> np.ndarray:
         """The model's matrix rows of the candidates at `rows` of the index, kept by position
