@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,16 +36,16 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 import numpy as np
 import psycopg
 
 HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE), str(HERE.parent)]
+sys.path[:0] = [str(HERE), str(HERE.parent), str(HERE.parent / "tests")]
 
 import bench_routellm_gsm8k as gsm  # noqa: E402
+from private_cluster import PrivateCluster, free_port, with_schema  # noqa: E402
 
 from himoe_core import HiMoE  # noqa: E402
 from himoe_core.state import DecisionEvent, SqliteStateStore, open_state_store  # noqa: E402
@@ -89,18 +88,6 @@ flush_every = 1
 sync_s = {sync}
 reward_window_s = 3600
 """
-
-
-def with_schema(url: str, schema: str) -> str:
-    parts = urlsplit(url)
-    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "options"] + [("options", f"-csearch_path={schema}")]
-    return urlunsplit(parts._replace(query=urlencode(query)))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def parameters(state: dict[str, Any]) -> dict[str, np.ndarray]:
@@ -294,58 +281,6 @@ def replicated(order: np.ndarray, url: str, sync: float, every: float) -> dict[s
         "feedback_retries": retries,
         "decisions_per_s_per_replica": answered / streamed_s / REPLICAS,
     }
-
-
-class PrivateCluster:
-    """A throw-away PostgreSQL cluster (initdb as `nobody` when run as root) on a free port, which
-    the fault run restarts — never the shared server."""
-
-    def __init__(self) -> None:
-        import glob
-        import shutil
-
-        binaries = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
-        if not binaries:
-            raise SystemExit("the fault run needs PostgreSQL's initdb and pg_ctl (/usr/lib/postgresql/*/bin)")
-        self.pg_ctl = f"{binaries[-1]}/pg_ctl"
-        self.folder = Path(tempfile.mkdtemp(prefix="himoe-bench-pg-"))
-        self.data, self.port = self.folder / "data", free_port()
-        self.prefix: list[str] = []
-        if os.geteuid() == 0:
-            self.prefix = ["runuser", "-u", "nobody", "--"]
-            os.chmod(self.folder, 0o755)
-            shutil.chown(self.folder, "nobody")
-        self._run([f"{binaries[-1]}/initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync"])
-        self.start()
-        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
-
-    def _run(self, argv: list[str]) -> None:
-        subprocess.run(self.prefix + argv, check=True, capture_output=True, timeout=120)
-
-    def start(self) -> None:
-        self._run(
-            [
-                self.pg_ctl,
-                "-D",
-                str(self.data),
-                "-w",
-                "-l",
-                str(self.folder / "log"),
-                "-o",
-                f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off",
-                "start",
-            ]
-        )
-
-    def halt(self) -> None:
-        self._run([self.pg_ctl, "-D", str(self.data), "-m", "immediate", "-w", "stop"])
-
-    def stop(self) -> None:
-        import shutil
-
-        if (self.data / "postmaster.pid").exists():
-            self.halt()
-        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def faults(order: np.ndarray) -> dict[str, Any]:

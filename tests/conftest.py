@@ -20,18 +20,19 @@ import contextlib
 import io
 import logging
 import os
-import shutil
-import socket
 import subprocess
-import tempfile
+import sys
 import textwrap
 import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import attrs
 import pytest
+
+if str(Path(__file__).parent) not in sys.path:  # --import-mode=importlib leaves tests/ off sys.path
+    sys.path.insert(0, str(Path(__file__).parent))
+from private_cluster import PrivateCluster, with_schema  # noqa: E402
 
 from himoe_core._cli.main import main
 
@@ -139,76 +140,6 @@ def _reachable(url: str) -> str | None:
         return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
-def _postgres_bin(name: str) -> str | None:
-    found = shutil.which(name)
-    if found:
-        return found
-    candidates = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
-    return str(candidates[-1]) if candidates else None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class PrivateCluster:
-    """A throw-away PostgreSQL cluster: initdb into a temporary folder, started on a free port."""
-
-    def __init__(self) -> None:
-        initdb, pg_ctl = _postgres_bin("initdb"), _postgres_bin("pg_ctl")
-        if not initdb or not pg_ctl:
-            raise RuntimeError("no initdb/pg_ctl installed")
-        self.folder = Path(tempfile.mkdtemp(prefix="himoe-pg-"))
-        self.data = self.folder / "data"
-        self.port = _free_port()
-        self.pg_ctl = pg_ctl
-        self.prefix: list[str] = []
-        if os.geteuid() == 0:  # PostgreSQL refuses to run as root
-            runuser = shutil.which("runuser")
-            if not runuser:
-                raise RuntimeError("running as root, and no runuser to start PostgreSQL as another user")
-            self.prefix = [runuser, "-u", "nobody", "--"]
-            os.chmod(self.folder, 0o755)
-            shutil.chown(self.folder, "nobody")
-        self._run([initdb, "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync"])
-        self.start()
-        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
-
-    def start(self) -> None:
-        """Start the server (again, after `halt`), on the same port and data."""
-        self._run(
-            [
-                self.pg_ctl,
-                "-D",
-                str(self.data),
-                "-w",
-                "-l",
-                str(self.folder / "log"),
-                "-o",
-                f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off",
-                "start",
-            ]
-        )
-
-    def halt(self) -> None:
-        """Stop the server at once (as a crash would), keeping its data for `start`."""
-        self._run([self.pg_ctl, "-D", str(self.data), "-m", "immediate", "-w", "stop"])
-
-    def _run(self, argv: list[str]) -> None:
-        done = subprocess.run(self.prefix + argv, capture_output=True, text=True, timeout=120)
-        if done.returncode:
-            raise RuntimeError(f"{Path(argv[0]).name} failed: {(done.stderr or done.stdout).strip()[-500:]}")
-
-    def stop(self) -> None:
-        try:
-            if (self.data / "postmaster.pid").exists():  # not halted by the test
-                self.halt()
-        finally:
-            shutil.rmtree(self.folder, ignore_errors=True)
-
-
 def find_postgres() -> tuple[str | None, str, PrivateCluster | None]:
     """(server URL or None, why — which one, or why none —, the private cluster to stop)."""
     asked = os.environ.get("HIMOE_TEST_POSTGRES_URL")
@@ -231,14 +162,6 @@ def find_postgres() -> tuple[str | None, str, PrivateCluster | None]:
     except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
         return None, f"no PostgreSQL: {LOCAL_URL} ({why_local}); private cluster ({exc})", None
     return cluster.url, "a private cluster", cluster
-
-
-def with_schema(url: str, schema: str) -> str:
-    """The URL with `schema` first on its search_path (libpq's `options`)."""
-    parts = urlsplit(url)
-    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "options"]
-    query.append(("options", f"-csearch_path={schema}"))
-    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 @pytest.fixture(scope="session")
