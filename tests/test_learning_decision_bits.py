@@ -1,7 +1,8 @@
 """A learned decision's fast paths compute what the array code computes, to the bit: the gate
-of a few candidates and the logistic router's sigmoids on Python floats, checked against the
-array code they replace (forced with `_FEW = 0`) on the same inputs — gate probabilities,
-sampled picks and the parameters learned from a stream of GSM8K prompts with feedback."""
+of a few candidates and the logistic router's sigmoids on Python floats, the model's tables read
+by slices, checked against the array code they replace (forced with `_FEW = 0`) on the same
+inputs — gate probabilities, sampled picks and the parameters learned from a stream of GSM8K
+prompts with feedback."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from himoe_core import HiMoE
-from himoe_core._router import gating, logistic_router
+from himoe_core._learning import diagonal_logistic_model
+from himoe_core._router import base_router, gating, logistic_router
 from himoe_core.routing import GatingPolicy, gate_with_policy, stable_id
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
@@ -131,5 +133,7 @@ def test_a_learned_stream_decides_and_learns_as_the_array_code_does():
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(gating, "_FEW", 0)
         patch.setattr(logistic_router, "_FEW", 0)
+        patch.setattr(diagonal_logistic_model, "_FEW", 0)
+        patch.setattr(base_router, "FEW_CANDIDATES", 0)
         reference = stream_digest()
     assert fast == reference

@@ -507,7 +507,9 @@ class FeedbackTrainer:
     def _earlier_feedback(self, trace_id: str) -> tuple[dict[str, Any] | None, dict[str, float]]:
         """What feedback on `trace_id` was already learned from — by any process, with a state
         file: the primary feedback (None if none yet) and the shadow scores."""
-        rows = self.store.feedback_for(trace_id) if self.enabled else self._given.get(trace_id, [])
+        rows = self.store.feedback_for(trace_id) if self.enabled else self._given.get(trace_id)
+        if not rows:
+            return None, {}
         learned = next(
             (
                 {key: row.get(key) for key in ("reward", "task_loss", "rewards", "expected")}
@@ -674,8 +676,10 @@ class FeedbackTrainer:
         for eid, reward in rewards:
             expert = self.experts.get_by_id(eid)
             learn = getattr(expert, "learn", None)
+            if learn is None:
+                continue
             output = decision.output_of(eid)
-            if learn is None or output is None:
+            if output is None:
                 continue
             state = getattr(expert, "state_dict", None)
             loader = getattr(expert, "load_state_dict", None)
@@ -728,7 +732,9 @@ def _checked_shadow_scores(
     trace_id: str, answered: Mapping[str, Decision], shadow_scores: Mapping[str, float] | None
 ) -> dict[str, float]:
     """The shadow scores, each for a shadow that answered in this trace."""
-    shadows = dict(shadow_scores or {})  # each a number in range: check_feedback saw them first
+    if not shadow_scores:
+        return {}
+    shadows = dict(shadow_scores)  # each a number in range: check_feedback saw them first
     unknown = sorted(set(shadows) - set(answered))
     if unknown:
         raise InvalidInput(

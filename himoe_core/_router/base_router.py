@@ -39,7 +39,7 @@ from .candidate_index import CandidateIndex
 from .expert_stats import ExpertStats
 from .fanout_result import FanoutResult
 from .gate_scores import GateScores
-from .gating import gate_with_policy
+from .gating import FEW_CANDIDATES, gate_with_policy
 from .gating_policy import GatingPolicy
 from .router_feedback import RouterFeedback
 from .router_input import RouterInput
@@ -106,6 +106,8 @@ class BaseRouter:
         self._gate_memo: dict[tuple[CandidateIndex, bytes, bytes, int | None], GateScores] = {}
         self._memo_policy: GatingPolicy | None = None
         self._candidate_index: CandidateIndex | None = None
+        # (rows, index, policy, ids, keys) of the last few candidates gated: see _ids_and_keys
+        self._last_candidates: tuple[Any, ...] | None = None
 
     def add_experts(self, experts: Sequence[ExpertRef]) -> None:
         """Add experts to this router while it runs (those it has already are skipped). What it
@@ -289,9 +291,8 @@ class BaseRouter:
         policy = self.policy
         if self.samples_first or estimates is not None:
             # a sampling router's logits change with every decision: remembering them would only cost
-            return gate_with_policy(
-                index.ids[rows], logits, policy, estimates, head=head, keys=_keys_at(index, rows, policy)
-            )
+            ids, keys = self._ids_and_keys(index, rows, policy)
+            return gate_with_policy(ids, logits, policy, estimates, head=head, keys=keys)
         array = np.asarray(logits, dtype=np.float64)
         if array.ndim != 1:  # gate_with_policy's message
             return gate_with_policy(index.ids[rows], array, policy, head=head, keys=_keys_at(index, rows, policy))
@@ -307,6 +308,19 @@ class BaseRouter:
                 memo.clear()
             memo[key] = scores
         return scores
+
+    def _ids_and_keys(self, index: CandidateIndex, rows: np.ndarray, policy: GatingPolicy) -> tuple[Any, Any]:
+        """The candidates' ids and tie-break keys; a few of them as Python values, kept for the
+        rows array that the index hands out again and again (the gate reads them as such)."""
+        last = self._last_candidates
+        if last is not None and last[0] is rows and last[1] is index and last[2] is policy:
+            return last[3], last[4]
+        ids, keys = index.ids[rows], _keys_at(index, rows, policy)
+        if len(rows) > FEW_CANDIDATES:
+            return ids, keys
+        few = tuple(ids.tolist()), keys.tolist()
+        self._last_candidates = (rows, index, policy, *few)
+        return few
 
     def _listed(self, scores: GateScores, picks: list[ExpertRef]) -> GateScores:
         """The gate as a decision records it: the top `trace_candidates` and the picks."""

@@ -14,9 +14,11 @@ from .gate_scores import GateScores
 from .gating_policy import GatingPolicy
 
 _MASK = np.uint64(0xFFFFFFFFFFFFFFFF)
-_FEW = 16
+FEW_CANDIDATES = 16
 """Up to this many candidates, a fully ranked gate is computed on Python floats (only the
-exponentials in numpy): the same numbers to the bit, without a dozen numpy calls on tiny arrays."""
+exponentials in numpy): the same numbers to the bit, without a dozen numpy calls on tiny arrays.
+A caller may then give the tie-break keys as a list of ints."""
+_FEW = FEW_CANDIDATES  # the switch (tests force the array code with 0)
 _SEQUENTIAL_SUM = 8
 """Below this many terms numpy's sum adds left to right; from it on, in blocks (pairwise)."""
 
@@ -58,7 +60,7 @@ def gate_with_policy(
     estimates: np.ndarray | Sequence[float] | None = None,
     *,
     head: int | None = None,
-    keys: np.ndarray | None = None,
+    keys: np.ndarray | list[int] | None = None,
 ) -> GateScores:
     """Probabilities `(1 - ε)·softmax(logits / T) + ε / n`, ranked best first with ties broken
     by hash(id ^ seed): the same ids and logits give the same ranking in any input order.
@@ -84,6 +86,8 @@ def gate_with_policy(
         shown = logits.tolist() if n <= 32 else [float(v) for v in logits[~np.isfinite(logits)][:8]]
         raise ValueError(f"gate logits must be finite, got {shown!r}")
     probs = (1.0 - policy.epsilon) * softmax_stable(logits, policy.temperature) + policy.epsilon / n
+    if isinstance(keys, list):
+        keys = np.array(keys, dtype=np.uint64)
     values = None if estimates is None else np.asarray(estimates, dtype=np.float64)
     if keys is None:
         keys = _keys(tuple(ids), policy.seed) if head is None or n <= head else tie_break_keys(ids, policy.seed)
@@ -108,7 +112,7 @@ def _small_gate(
     logits: list[float],
     policy: GatingPolicy,
     estimates: np.ndarray | Sequence[float] | None,
-    keys: np.ndarray | None,
+    keys: np.ndarray | list[int] | None,
 ) -> GateScores:
     """`gate_with_policy`'s full ranking of a few candidates, on Python floats: every step is
     the same IEEE operation on the same operands, in the same order, as the array code (the
@@ -134,7 +138,7 @@ def _small_gate(
     ranked_ids = ids.tolist() if isinstance(ids, np.ndarray) else list(ids)
     if keys is None:
         keys = _keys(tuple(ranked_ids), policy.seed)
-    tie_break = keys.tolist()
+    tie_break = keys if isinstance(keys, list) else keys.tolist()
     # np.lexsort((keys, -probs)): by probability, highest first, then by tie-break key; stable
     order = sorted(range(n), key=lambda i: (-probs[i], tie_break[i]))
     values = None if estimates is None else np.asarray(estimates, dtype=np.float64).tolist()
