@@ -23,6 +23,11 @@ Routes (POST; the path picks the behaviour, the query tunes it):
 
 Every request is recorded (path, headers, JSON body, arrival time, client port); disconnects of
 hanging requests too. The fixture always shuts the server down.
+
+Timing assertions against this server never use a margin of tens of milliseconds, which a busy
+2-core machine breaks: a call "cut at its deadline" ends within ``loopback.cut_within_s``, half
+the time a hanging route waits before giving up, and the server's own records (arrival times,
+disconnects) show what overlapped and what was closed.
 """
 
 from __future__ import annotations
@@ -232,8 +237,10 @@ def loopback():
     server.target = f"127.0.0.1:{server.port}"
     server.url = lambda path: f"http://127.0.0.1:{server.port}{path}"
     server.embedding = embedding
+    server.hang_limit_s = HANG_LIMIT_S
+    server.cut_within_s = HANG_LIMIT_S / 2  # far sooner than a hanging route lets go by itself
 
-    def wait_for_disconnect(timeout=2.0):
+    def wait_for_disconnect(timeout=HANG_LIMIT_S / 2):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with server.lock:

@@ -53,7 +53,7 @@ def test_http_json_nested_template_and_task_placeholder(loopback, make_expert, c
     # The value at the path is an object: a Json value, exactly what the server received.
     assert out.value.kind is ValueKind.JSON and out.value.as_json() == expected
     # An explicit task hint is what {task} becomes.
-    call(expert, "plain words", 500, "sentiment:fr")
+    call(expert, "plain words", ROOMY_MS, "sentiment:fr")
     assert loopback.records[1]["body"]["input"]["tags"] == ["sentiment:fr", "fixed"]
 
 
@@ -116,11 +116,12 @@ def test_http_json_shares_retry_and_deadline_semantics(loopback, make_expert, ca
     started = time.monotonic()
     with pytest.raises(ExpertFailed, match="timed out after"):
         call(expert, "sentiment: good", 150)
-    assert (time.monotonic() - started) * 1000 <= 150 + 100
-    assert loopback.wait_for_disconnect() is not None
+    assert time.monotonic() - started < loopback.cut_within_s  # cut, not left to the server's hang
+    gone = loopback.wait_for_disconnect()
+    assert gone is not None and gone["time"] - loopback.records[0]["time"] < loopback.cut_within_s
     expert = sentiment(loopback, make_expert, url=loopback.url("/status?code=500"), max_retries=1, backoff_base_ms=10)
     with pytest.raises(ExpertFailed, match=r"HTTP 500 from .* after 2 attempts"):
-        call(expert, "sentiment: good", 500)
+        call(expert, "sentiment: good", ROOMY_MS)
 
 
 def test_http_json_can_handle(loopback, make_expert):

@@ -147,10 +147,11 @@ def test_http_plugin_end_to_end_through_the_engine(loopback, monkeypatch):
         started = time.monotonic()
         with pytest.raises(Exception) as info:
             moe.run_sync("stuck: anyone?", budget_ms=200)
-        # cut, not left hanging (the endpoint never answers); the bound leaves room for a busy machine
-        assert (time.monotonic() - started) * 1000 <= 200 + 20_000
+        # cut, not left hanging until the endpoint gives up by itself (a bound no busy machine reaches)
+        assert time.monotonic() - started < loopback.cut_within_s
         assert "stuck_llm" in str(info.value) or "deadline" in str(info.value)
-        assert loopback.wait_for_disconnect() is not None
+        gone = loopback.wait_for_disconnect()
+        assert gone is not None and gone["time"] - loopback.records[-1]["time"] < loopback.cut_within_s
 
 
 def test_http_plugin_follows_the_file_convention():
