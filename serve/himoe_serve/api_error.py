@@ -2,7 +2,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from himoe_core import BudgetExceeded, Cancelled, DeadlineExceeded, InvalidInput, MoeError, NoExpertSelected
+from himoe_core import (
+    BudgetExceeded,
+    Cancelled,
+    DeadlineExceeded,
+    InvalidInput,
+    MoeError,
+    NoExpertSelected,
+    StateError,
+)
+
+# StateError carries no kind of its own (its raise sites are the state stores', the trace
+# writer's and the decision codec's), so its message tells: the words each store uses for a fault
+# that passes by itself (unreachable, locked or busy past its timeout, a lost connection)...
+_TRANSIENT_STORE_FAULTS = ("cannot reach ", "stayed locked by another process", "was lost with its connection")
+# ...and for the one the feedback itself caused (its values made a router's parameters non-finite).
+_FEEDBACK_FAULTS = ("learned non-finite parameters",)
 
 
 class ApiError(Exception):
@@ -42,3 +57,23 @@ class ApiError(Exception):
         if isinstance(exc, Cancelled):
             return cls(499, str(exc) or "the request was cancelled", type="cancelled", code="cancelled")
         return cls(422, str(exc), code=type(exc).__name__)
+
+    @classmethod
+    def of_store_fault(cls, exc: StateError) -> ApiError:
+        """The status of a state store fault met while recording feedback: 503 with Retry-After
+        for one that passes by itself, 400 for feedback the router could not learn from, and
+        500 for the server's own store being unusable (read-only, full, damaged), which no
+        retry of the client mends."""
+        message = str(exc)
+        if any(words in message for words in _TRANSIENT_STORE_FAULTS):
+            return cls(
+                503, message, type="server_error", code="state_store_unavailable", headers=(("retry-after", "1"),)
+            )
+        if any(words in message for words in _FEEDBACK_FAULTS):
+            return cls(400, message, code="invalid_feedback")
+        return cls(
+            500,
+            f"the server's state store cannot record feedback: {message}",
+            type="server_error",
+            code="state_store_failed",
+        )

@@ -239,11 +239,10 @@ class RoutingApp:
             ) from None
         except StateError as exc:
             self.metrics.feedback.labels("refused").inc()
-            if str(exc).startswith("cannot reach"):  # the shared store is down: nothing was kept, try again
-                raise ApiError(
-                    503, str(exc), type="server_error", code="state_store_unavailable", headers=(("retry-after", "1"),)
-                ) from None
-            raise ApiError(400, str(exc), code="invalid_feedback") from None
+            error = ApiError.of_store_fault(exc)
+            if error.status == 500:  # the operator has to act: said in the log, not only to the client
+                log.error("himoe serve: feedback on trace %s not recorded: %s", trace_id, exc)
+            raise error from None
         except MoeError as exc:
             self.metrics.feedback.labels("refused").inc()
             raise ApiError(400, str(exc), code="invalid_feedback") from None
