@@ -145,10 +145,11 @@ class HashingEncoder:
         if count:
             hashes = np.fromiter(chain.from_iterable(crcs), dtype=np.int64, count=count)
             counts = np.bincount(hashes % (self.dim - self.dense), _SIGN[hashes >> 31], self.dim - self.dense)
-            indices = (counts != 0).nonzero()[0]  # +1 and -1 in one bucket cancel
+            indices = (counts != 0).nonzero()[0]  # +1 and -1 in one bucket cancel (a bool scan is the fast one)
             if len(indices):
                 counts = counts[indices]
-                vector[indices] = np.sign(counts) * np.log1p(np.abs(counts))
+                # sign(count)·log1p(|count|): the sign of a non-zero count multiplies exactly
+                vector[indices] = np.copysign(np.log1p(np.abs(counts)), counts)
                 vector /= np.sqrt(vector.dot(vector))  # what np.linalg.norm computes, without its checks
         if self.length and words:
             vector[-1] = math.log1p(len(words))

@@ -396,13 +396,14 @@ class FeedbackTrainer:
                         "a decision is learned from once, so different feedback on it is refused; "
                         "repeat the same feedback to score shadows"
                     )
-                changed = sorted(r for r in shadows if r in scored and not math.isclose(scored[r], shadows[r]))
-                if changed:
-                    raise InvalidInput(
-                        f"trace {trace_id!r}: shadow {', '.join(changed)} already scored "
-                        f"({', '.join(f'{r} {scored[r]!r}' for r in changed)}); a shadow is scored once"
-                    )
-                shadows = {r: v for r, v in shadows.items() if r not in scored}
+                if shadows and scored:
+                    changed = sorted(r for r in shadows if r in scored and not math.isclose(scored[r], shadows[r]))
+                    if changed:
+                        raise InvalidInput(
+                            f"trace {trace_id!r}: shadow {', '.join(changed)} already scored "
+                            f"({', '.join(f'{r} {scored[r]!r}' for r in changed)}); a shadow is scored once"
+                        )
+                    shadows = {r: v for r, v in shadows.items() if r not in scored}
                 first = learned is None
                 summary["first_feedback"] = first
                 summary["repeat"] = not first and not shadows
@@ -778,9 +779,9 @@ def _rewards(
 ) -> list[tuple[ExpertId, float]]:
     """(expert id, reward) for each pick to credit: the given per-expert scores, else the
     overall reward for every expert whose output counted in the answer."""
-    picks = set(decision.picks)
-    by_name = {name: eid for eid, name in names.items() if eid in picks}
     if scores:
+        picks = set(decision.picks)
+        by_name = {name: eid for eid, name in names.items() if eid in picks}
         unknown = sorted(set(scores) - set(by_name))
         if unknown:
             raise InvalidInput(

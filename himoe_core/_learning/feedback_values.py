@@ -33,6 +33,8 @@ def check_feedback(
         )
     _check_value("reward", reward)
     _check_value("task_loss", task_loss)
+    if scores is None and shadow_scores is None:
+        return
     for param, names, table in (("scores", "expert", scores), ("shadow_scores", "shadow router", shadow_scores)):
         if table is None:
             continue
@@ -47,7 +49,10 @@ def check_feedback(
 def _check_value(what: str, value: Any) -> None:
     if value is None:
         return
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+    # a float first: the numbers.Real check (an ABC's) costs more than the rest of this
+    if type(value) is not float and (isinstance(value, bool) or not isinstance(value, numbers.Real)):
+        raise InvalidInput(f"{what} must be a finite number, got {value!r}")
+    if not math.isfinite(value):
         raise InvalidInput(f"{what} must be a finite number, got {value!r}")
     if not -FEEDBACK_BOUND <= float(value) <= FEEDBACK_BOUND:  # finite: float() is exact enough here
         raise InvalidInput(

@@ -141,7 +141,10 @@ def _small_gate(
     tie_break = keys if isinstance(keys, list) else keys.tolist()
     # np.lexsort((keys, -probs)): by probability, highest first, then by tie-break key; stable
     order = sorted(range(n), key=lambda i: (-probs[i], tie_break[i]))
-    values = None if estimates is None else np.asarray(estimates, dtype=np.float64).tolist()
+    if estimates is None or (type(estimates) is list and all(type(v) is float for v in estimates)):
+        values = estimates  # None, or a router's own Python floats
+    else:
+        values = np.asarray(estimates, dtype=np.float64).tolist()
     return GateScores._ranked(
         tuple([ranked_ids[i] for i in order]),
         tuple([logits[i] for i in order]),
