@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import binascii
 import math
 import re
 import zlib
@@ -125,7 +126,7 @@ class HashingEncoder:
 
         Each token's CRC-32 gives its bucket (the CRC modulo the number of buckets) and its sign
         (bit 31). A word n-gram's token is `w<n>:` and its words joined by spaces, in UTF-8;
-        its CRC is computed on the words' bytes from the prefix's CRC (zlib.crc32's running
+        its CRC is computed on the words' bytes from the prefix's CRC (the CRC's running
         value), through `map`, so no token string is built and no Python-level loop body runs
         per token; tokens are summed per bucket by `np.bincount`. The float operations on the
         dense vector are those of the per-token loop this replaced, in the same order, so the
@@ -169,7 +170,8 @@ class HashingEncoder:
                     grams = map(b" ".join, zip(words, words[1:]))
                 else:
                     grams = map(b" ".join, zip(*(words[i:] for i in range(n))))
-                crcs.append(map(zlib.crc32, grams, repeat(_GRAM_CRC[n])))
+                # binascii.crc32 is zlib's CRC-32 (the same value), with cheaper argument parsing
+                crcs.append(map(binascii.crc32, grams, repeat(_GRAM_CRC[n])))
                 count += max(len(words) - n + 1, 0)
         if self.char_ngrams is not None:
             low, high = self.char_ngrams

@@ -75,6 +75,7 @@ class LogisticRouter(LearningRouter):
         self.alpha = real("alpha", alpha, minimum=0.0)
         self.prior = real("prior", prior, minimum=0.0, strictly=True)
         self.model: DiagonalLogisticModel | None = None
+        self._checked: tuple[DiagonalLogisticModel, Any, int] | None = None  # (model, encoder, dim) _model passed
         self._rows_by_position: tuple[CandidateIndex, DiagonalLogisticModel, np.ndarray] | None = None
         self._last_rows: tuple[np.ndarray, np.ndarray] | None = None  # (index rows, model rows), last asked
         # The last encoding split for the model (its values array, the model, (dim, split)):
@@ -94,6 +95,9 @@ class LogisticRouter(LearningRouter):
         return features + 1 if features else 0
 
     def _model(self, dim: int) -> DiagonalLogisticModel:
+        checked = self._checked
+        if checked is not None and checked[0] is self.model and checked[1] is self.encoder and checked[2] == dim:
+            return checked[0]  # checked against this encoder and dim already (a decision asks three times)
         dense = self._dense(dim)
         if self.model is None:
             too_big = matrices_fit(self, dense - 1, config=False) if dense else None
@@ -113,6 +117,7 @@ class LogisticRouter(LearningRouter):
                 f"its options now ask for {dense} (covariance, or the encoder's dense features, changed); "
                 "keep them, or start from fresh state"
             )
+        self._checked = (self.model, self.encoder, dim)
         return self.model
 
     def _sparse(self, x: InputData, encoded: Encoded | None) -> tuple[int, tuple[np.ndarray, np.ndarray]]:
