@@ -3,16 +3,27 @@
     python benchmarks/bench_decision_log.py                      # PostgreSQL: the local test server
     python benchmarks/bench_decision_log.py --postgres URL       # another server (a temporary schema)
     python benchmarks/bench_decision_log.py --expert-cpu-us 1000 # experts that each use 1 ms of CPU
-    python benchmarks/bench_decision_log.py --requests 600 --quick-store   # a smoke run
+    python benchmarks/bench_decision_log.py --requests 3000 --quick-store  # a quicker run
+    python benchmarks/bench_decision_log.py --floors             # and what no log design goes below
 
 1. Per-request CPU of logging against logging off: three engines in one process and one trio
    run — `[state] enabled = false`, an SQLite file, PostgreSQL — route the same requests through
    a `linucb` router (hashing encoder, dim 64, k = 2) over no-op experts, alternating in batches
    (the order rotating every round). A batch ends with a flush, so the writer thread's work (trace
-   JSON, decision codec, inserts) is counted in the batch that caused it. CPU = the whole
+   JSON, decision codec, inserts) is counted in the batch that caused it. A batch (1,000) is
+   longer than `[state] flush_every` (256) and than `flush_s` (0.1 s): the writer works beside
+   the event loop, as under steady traffic, not only inside the final flush while the loop waits
+   (batches shorter than flush_every would measure that: cheaper, and not what serving costs). CPU = the whole
    process's (every thread), median over batches, per request. No-op experts make this the worst
    case: the engine's own work is all there is to compare logging with; `--expert-cpu-us N` makes
    each expert spin N µs of CPU instead, as a model running in the process would.
+   With `--floors`, two more engines in the same run bound what any design of the log could
+   cost here (both SQLite): "handoff only" queues each request for the writer thread, which is
+   woken for every batch as usual and writes nothing (the cost of logging from a thread at
+   all: the queue, the wake-ups, the GIL shared with the event loop); "one row a request"
+   writes each request once, as the one orjson text of the atoms its trace and decision are
+   both made from, in one INSERT per batch (no trace dict, no decision record, no summary, no
+   second table: the leanest log that still keeps every fact).
 2. Decisions logged per second: (a) through the engine — requests answered as fast as one trio
    task sends them, with the writer logging behind; decisions in the store / wall time, flush
    included; (b) the store alone — `record_decisions` of batches of 64 encoded decisions.
@@ -62,6 +73,37 @@ def config(state: dict) -> dict:
         },
         "state": {**state, "retention_days": 0, "max_traces": 0},
     }
+
+
+def write_nothing(store, batch) -> None:
+    """The "handoff only" floor's writer."""
+
+
+def one_row_writer(path: str):
+    """The "one row a request" floor's writer: each request's trace atoms as one orjson text, one
+    INSERT per batch, into a file of its own (WAL, as the state file)."""
+    import sqlite3
+
+    import orjson
+
+    conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("CREATE TABLE log (trace_id TEXT PRIMARY KEY, created REAL NOT NULL, atoms BLOB NOT NULL)")
+
+    def default(value):
+        return value.decode("latin-1") if isinstance(value, bytes) else list(value)
+
+    def write(store, batch) -> None:
+        rows = [
+            (record.trace_id, when, orjson.dumps(record._atoms, option=orjson.OPT_SERIALIZE_NUMPY, default=default))
+            for record, _, when in batch
+        ]
+        conn.execute("BEGIN")
+        conn.execute("INSERT INTO log VALUES " + ", ".join(["(?, ?, ?)"] * len(rows)), [v for row in rows for v in row])
+        conn.execute("COMMIT")
+
+    return write
 
 
 def requests_text(n: int) -> list[str]:
@@ -116,11 +158,14 @@ def store_appends_per_second(target: str, n: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--postgres", default=os.environ.get("HIMOE_TEST_POSTGRES_URL", LOCAL))
-    parser.add_argument("--requests", type=int, default=6000, help="requests per side in part 1")
-    parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--requests", type=int, default=12_000, help="requests per side in part 1")
+    parser.add_argument("--batch", type=int, default=1000, help="requests per side and round in part 1")
     parser.add_argument("--quick-store", action="store_true", help="fewer appends in part 2b")
     parser.add_argument("--expert-cpu-us", type=int, default=0, help="CPU each expert spins per call (default 0)")
+    parser.add_argument("--floors", action="store_true", help="also the handoff-only and one-row-a-request floors")
     args = parser.parse_args()
+    if args.requests < args.batch:
+        parser.error(f"--requests ({args.requests}) must be at least --batch ({args.batch})")
 
     import psycopg
 
@@ -140,6 +185,16 @@ def main() -> None:
             ),
             "postgres": HiMoE(experts=experts, entry_points=False, environ={}, config=config({"url": pg_url})),
         }
+        if args.floors:
+            for side, write in (
+                ("handoff only", write_nothing),
+                ("one row a request", one_row_writer(f"{folder}/f.db")),
+            ):
+                moe = HiMoE(
+                    experts=experts, entry_points=False, environ={}, config=config({"path": f"{folder}/{side}.sqlite3"})
+                )
+                moe.trainer._write_batch_once = write  # private: the floors replace the writer's work
+                engines[side] = moe
         texts = requests_text(args.requests)
         cpu = trio.run(cpu_side_by_side, engines, texts, args.batch)
         rates = {
@@ -164,7 +219,7 @@ def main() -> None:
     print()
     print("| logging | CPU µs per request (all threads) | vs logging off |")
     print("| --- | ---: | ---: |")
-    for side in ("off", "sqlite", "postgres"):
+    for side in cpu:
         print(f"| {side} | {cpu[side]:.0f} | {cpu[side] / cpu['off'] - 1:+.1%} |")
     print()
     print("| store | decisions logged/s through the engine (one trio task) | record_decisions alone, batches of 64 |")

@@ -19,13 +19,16 @@ def test_the_decision_log_benchmark_runs(postgres_server):
             postgres_server,
             "--requests",
             "400",
+            "--batch",
+            "100",
             "--quick-store",
+            "--floors",
         ],
         capture_output=True,
         text=True,
         timeout=600,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    for side in ("| off |", "| sqlite |", "| postgres |"):
+    for side in ("| off |", "| sqlite |", "| postgres |", "| handoff only |", "| one row a request |"):
         assert side in done.stdout, done.stdout
     assert "decisions logged/s" in done.stdout

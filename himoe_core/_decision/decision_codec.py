@@ -5,6 +5,7 @@ the process-local `mix`, and `error`, which comes back as a plain MoeError with 
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import math
 from itertools import chain
@@ -81,11 +82,11 @@ def to_record(decision: Decision) -> dict[str, Any]:
         "input": _input_record(decision.input),
         "features": None if decision.features is None else _features_record(decision.features),
         "gate": None if scores is None else _gate_record(scores),
-        "picks": [str(eid) for eid in decision.picks],
+        "picks": [_id_text(eid) for eid in decision.picks],
         "propensity": decision.propensity,
         "outcomes": [_outcome_record(o) for o in decision.outcomes],
         "value": None if decision.value is None else decision.value.to_jsonable(),
-        "weights": [[str(eid), weight] for eid, weight in decision.weights],
+        "weights": [(_id_text(eid), weight) for eid, weight in decision.weights],
         "error": None if decision.error is None else f"{type(decision.error).__name__}: {decision.error}",
     }
 
@@ -131,17 +132,24 @@ def from_record(record: dict[str, Any]) -> Decision:
         ) from None
 
 
+@functools.lru_cache(maxsize=4096, typed=True)
+def _id_text(eid: ExpertId) -> str:
+    """`str(eid)`, cached: a record names the same few experts every time (`typed`: an ExpertId
+    is never taken for the plain int equal to it)."""
+    return str(eid)
+
+
 def _gate_record(scores: GateScores) -> dict[str, Any]:
     """The listed candidates (with their estimates when the router gives them); over many,
     also how many there were in all, the probability mass of the unlisted ones and the whole
     gate's entropy (records written before #22 have none)."""
     gate: dict[str, Any] = {
-        "ids": [str(eid) for eid in scores.ids],
-        "logits": list(scores.logits),
-        "probs": list(scores.probs),
+        "ids": [_id_text(eid) for eid in scores.ids],
+        "logits": scores.logits,  # tuples: written as JSON arrays, as lists are
+        "probs": scores.probs,
     }
     if scores.estimates is not None:
-        gate["estimates"] = list(scores.estimates)
+        gate["estimates"] = scores.estimates
     if scores.truncated:
         gate.update(count=scores.count, rest=scores.rest, entropy=scores.entropy())
     return gate
@@ -156,7 +164,7 @@ def _input_record(x: InputData) -> dict[str, Any]:
         data = [float(v) for v in x.payload]
     record = {"kind": x.kind.value, "task": x.task, "data": data}
     if x.context:
-        record["context"] = [list(pair) for pair in x.context]
+        record["context"] = x.context
     return record
 
 
@@ -190,7 +198,7 @@ def _features(record: dict[str, Any]) -> np.ndarray:
 def _outcome_record(outcome: CallOutcome) -> dict[str, Any]:
     out = outcome.out
     return {
-        "id": str(outcome.expert_id),
+        "id": _id_text(outcome.expert_id),
         "name": outcome.name,
         "status": outcome.status.value,
         "latency_ms": outcome.latency_ms,
