@@ -116,6 +116,20 @@ def test_decisions_are_appended_once_and_scored_decisions_join_the_served_one(st
     assert store.reward_summary() == (2, pytest.approx(0.625))
 
 
+def test_the_log_keeps_the_order_a_batch_was_written_in(store):
+    """A learner consumes the log in the order decisions were appended, and traces written
+    together are listed in their order: a batch is several hundred requests, in neither id
+    nor any other order."""
+    ids = [f"{(i * 919) % 1000:03d}" for i in range(300)]  # distinct, unsorted
+    _record(store, ids)
+    now = time.time()
+    store.record_decisions([_event(trace_id, created=now - 10) for trace_id in ids])
+    joined = store.joined_decisions(reward_window_s=1.0, default_reward=0.0, now=now)
+    assert [j.trace_id for j in joined] == ids
+    assert [j.position for j in joined] == sorted(j.position for j in joined)
+    assert [t["trace_id"] for t in store.traces()] == ids
+
+
 def test_feedback_joins_its_decision_within_the_reward_window(store):
     _record(store, ["on-time", "late", "silent", "waiting"])
     now = time.time()
