@@ -344,7 +344,7 @@ def test_decisions_made_while_the_store_restarts_are_logged_once_it_is_back(priv
 ROUTE = {"model": "himoe", "messages": [{"role": "user", "content": "which expert?"}]}
 
 
-@pytest.mark.parametrize(("held", "flush_every"), [("record_traces", 1000), ("record_decisions", 1)])
+@pytest.mark.parametrize(("held", "flush_every"), [("record_trace_rows", 1000), ("record_decisions", 1)])
 def test_feedback_reaching_another_replica_before_the_decision_is_logged_waits_for_it(
     postgres_url, monkeypatch, held, flush_every
 ):
@@ -373,10 +373,10 @@ def test_feedback_reaching_another_replica_before_the_decision_is_logged_waits_f
         store_a, store_b = moe_a.trainer.store, moe_b.trainer.store
         write = getattr(store_a, held)
 
-        def held_write(rows):
+        def held_write(rows, **options):
             holding.set()
             assert release.wait(WAIT_S)
-            return write(rows)
+            return write(rows, **options)
 
         def trace_as_seen_by_b(trace_id):
             found = real_trace(trace_id)

@@ -38,6 +38,7 @@ from ..state.state_schema import (
     DEFAULT_RETENTION_DAYS,
     DEFAULT_REWARD_WINDOW_S,
     split_state,
+    trace_row,
 )
 from ..state.state_store_trait import StateStore
 from .refit_worker import RefitWorker
@@ -274,9 +275,12 @@ class FeedbackTrainer:
                 time.sleep(UNREACHABLE_BACKOFF_S)
 
     def _write_batch_once(self, store: StateStore, batch: list[tuple[TraceRecord, Decision, float]]) -> None:
-        # The dicts go to the store, which encodes each once and summarises it for `himoe stats`
-        # (encoded here, the store parsed the text back to summarise it: ~25 µs a request).
-        traces = [(self.traces.owned(record), *_recorded_input(decision.input)) for record, decision, _ in batch]
+        # Each trace rendered, encoded and summarised for `himoe stats` in turn, its dict let go
+        # at once (see state_schema.trace_row), before the transaction: not under the log's lock.
+        now = time.time()
+        traces = [
+            trace_row(self.traces.owned(record), *_recorded_input(decision.input), now) for record, decision, _ in batch
+        ]
         # Only answered decisions can be learned from; a failed one is in the trace alone.
         decisions = [
             DecisionEvent(
@@ -293,7 +297,7 @@ class FeedbackTrainer:
         ]
         # One transaction: another replica never finds a trace without its decision record.
         with store.appending():
-            store.record_traces(traces)
+            store.record_trace_rows(traces, created=now)
             store.record_decisions(decisions)
 
     def flush(self) -> None:

@@ -2,11 +2,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
-from .. import _json_text
 from .joined_decision import JoinedDecision
 from .state_schema import (
     COUNTED_TABLES,
@@ -18,7 +17,11 @@ from .state_schema import (
     join_state,
     joined,
     split_state,
+    trace_row,
 )
+
+TraceRow = tuple[str, str | None, str, str | None, bytes, str, tuple[Any, ...]]
+"""What `state_schema.trace_row` makes: a trace's columns, its JSON text and its summary row."""
 
 
 class SqlStateStore:
@@ -52,9 +55,11 @@ class SqlStateStore:
 
     def _record(
         self,
-        rows: list[tuple[str, str | None, str, str | None, bytes, str, dict[str, Any] | None]],
+        rows: list[tuple[str, str | None, str, str | None, bytes, str, tuple[Any, ...] | None]],
         created: float | None,
     ) -> None:
+        """Write rows of (trace id, router, input kind, input task, input bytes, trace JSON, its
+        summary_row or None: made from the JSON), created at `created` (now if None)."""
         raise NotImplementedError
 
     # -- traces, decisions, feedback -----------------------------------------------------------------
@@ -63,18 +68,21 @@ class SqlStateStore:
     ) -> None:
         """Store traces: (trace, input kind, input task, input bytes) each (`created`: when they
         were recorded, now by default)."""
-        self._record(
-            [
-                (trace["trace_id"], trace.get("router"), kind, task, data, _json_text.dumps(trace), trace)
-                for trace, kind, task, data in rows
-            ],
-            created,
+        now = time.time() if created is None else created
+        self.record_trace_rows(
+            [trace_row(trace, kind, task, data, now) for trace, kind, task, data in rows], created=now
         )
 
-    def record_trace_rows(self, rows: list[tuple[str, str | None, str, str | None, bytes, str]]) -> None:
+    def record_trace_rows(
+        self,
+        rows: Sequence[tuple[str, str | None, str, str | None, bytes, str] | TraceRow],
+        *,
+        created: float | None = None,
+    ) -> None:
         """Store already encoded traces: (trace id, router, input kind, input task, input bytes,
-        trace JSON) each; a trace id seen before is replaced (a shadow's answer came in)."""
-        self._record([(*row, None) for row in rows], None)
+        trace JSON) each, or the rows `state_schema.trace_row` makes (their summary too, made
+        with the same `created`); a trace id seen before is replaced (a shadow's answer came in)."""
+        self._record([row if len(row) == 7 else (*row, None) for row in rows], created)
 
     def decisions(self, trace_id: str) -> list[str]:
         """The decision records of one trace (the serving router's and the shadows')."""

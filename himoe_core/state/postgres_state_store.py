@@ -329,15 +329,15 @@ class PostgresStateStore(SqlStateStore):
     # -- traces, decisions, feedback ------------------------------------------------------------------
     def _record(
         self,
-        rows: list[tuple[str, str | None, str, str | None, bytes, str, dict[str, Any] | None]],
+        rows: list[tuple[str, str | None, str, str | None, bytes, str, tuple[Any, ...] | None]],
         created: float | None,
     ) -> None:
         now = time.time() if created is None else created
         # The last row of a trace id wins, as it does in SQLite (one statement may not update a row twice).
         latest = list({row[0]: row for row in rows}.values())
         summaries = [
-            summary_row(trace_id, trace if trace is not None else json.loads(trace_json), now)
-            for trace_id, *_, trace_json, trace in latest
+            summary if summary is not None else summary_row(trace_id, json.loads(trace_json), now)
+            for trace_id, *_, trace_json, summary in latest
         ]
         with self._transaction("log") as conn:
             self._trace_count(conn)

@@ -418,15 +418,15 @@ class SqliteStateStore(SqlStateStore):
     # -- traces (the writer and its retention) -----------------------------------------------------------------------
     def _record(
         self,
-        rows: list[tuple[str, str | None, str, str | None, bytes, str, dict[str, Any] | None]],
+        rows: list[tuple[str, str | None, str, str | None, bytes, str, tuple[Any, ...] | None]],
         created: float | None,
     ) -> None:
         """Write traces and their summaries, then prune what the retention no longer keeps — a
         bounded number of rows, in the same transaction."""
         now = time.time() if created is None else created
         summaries = [
-            summary_row(trace_id, trace if trace is not None else json.loads(trace_json), now)
-            for trace_id, *_, trace_json, trace in rows
+            summary if summary is not None else summary_row(trace_id, json.loads(trace_json), now)
+            for trace_id, *_, trace_json, summary in rows
         ]
         with self.exclusive():
             self._trace_count()  # counted before these rows go in (the first time only)

@@ -73,6 +73,30 @@ def summary_row(trace_id: str, trace: dict[str, Any], created: float) -> tuple[A
     return (trace_id, created, *trace_summary(trace if isinstance(trace, dict) else {}))
 
 
+def trace_row(
+    trace: dict[str, Any], kind: str, task: str | None, data: bytes, created: float
+) -> tuple[str, str | None, str, str | None, bytes, str, tuple[Any, ...]]:
+    """A trace's row for `StateStore.record_trace_rows`, with its JSON text and its summary_row
+    both made now, from the dict, which the row does not keep.
+
+    The state writer makes a batch's rows one trace at a time, before its transaction: a batch
+    holding hundreds of trace dicts at once held young containers that the garbage collector
+    scanned again at every collection their own allocations set off (~12 µs a request of the
+    writer's CPU beside the event loop, most of what rendering the trace took there)."""
+    from .. import _json_text
+
+    trace_id = trace["trace_id"]
+    return (
+        trace_id,
+        trace.get("router"),
+        kind,
+        task,
+        data,
+        _json_text.dumps(trace),
+        summary_row(trace_id, trace, created),
+    )
+
+
 def calibration_bin(confidence: float | None) -> int:
     """The calibration bin of an answer's confidence, as numpy.digitize(..., right=True) puts it
     among the inner edges of ECE_BINS equal bins (-1: no confidence)."""

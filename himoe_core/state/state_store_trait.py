@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol, runtime_checkable
 
@@ -50,10 +50,17 @@ class StateStore(Protocol):
         """Store traces: (trace, input kind, input task, input bytes) each."""
         ...
 
-    def record_trace_rows(self, rows: list[tuple[str, str | None, str, str | None, bytes, str]]) -> None:
+    def record_trace_rows(
+        self,
+        rows: Sequence[tuple[str, str | None, str, str | None, bytes, str] | tuple[Any, ...]],
+        *,
+        created: float | None = None,
+    ) -> None:
         """Store encoded traces: (trace id, router, input kind, input task, input bytes, trace JSON)
-        each; a trace id seen before is replaced (a shadow's answer came in). Prunes what the
-        retention no longer keeps, a bounded number of rows per call."""
+        each, or the rows `state_schema.trace_row` makes (with their summary, made with the same
+        `created`: when they were recorded, now by default); a trace id seen before is replaced
+        (a shadow's answer came in). Prunes what the retention no longer keeps, a bounded number
+        of rows per call."""
         ...
 
     def record_decisions(self, events: list[DecisionEvent]) -> None:
