@@ -418,6 +418,7 @@ def test_http_openai_concurrent_calls_share_one_client(loopback, make_expert):
 
 def test_http_openai_pool_is_closed_when_the_trio_run_ends(loopback, make_expert):
     expert = chat(loopback, make_expert, "/ok")
+    gc.collect()  # what earlier tests left (another suite's worker processes) is not judged here
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ResourceWarning)
         for _ in range(3):
