@@ -226,11 +226,13 @@ def attempt_atoms(decision: Decision, names: Mapping[Any, str], out: list[Any] |
             out += (names[eid] if eid in names else _id_text(eid), float(share))
         for pair in meta.failures:
             out += pair
-    # What learning needs beyond the trace, never rendered: see `decisions_of`.
+    # What learning needs beyond the trace, never rendered: see `decisions_of`. The features
+    # sparse: a kept trace holding the dense vector (16 KB at hashing dim 4096) made 10,000
+    # kept traces cost ~180 MB.
     features = decision.features
     out += (
         decision.model_version,
-        *((None, None, None) if features is None else (features.vector, features.indices, features.values)),
+        *((None, None, None) if features is None else (features.dim, features.indices, features.values)),
         *(_value_atoms(decision.value) if decision.value is not None else (None, None, None)),
         len(decision.weights),
     )
@@ -487,7 +489,7 @@ def decisions_of(atoms: tuple[Any, ...]) -> list[Decision]:
             util, failures, weight_pairs = _skip_mix(take)
             for _ in range(2 * (util + weight_pairs + failures)):
                 take()
-        model_version, vector, indices, values = take(), take(), take(), take()
+        model_version, dim, indices, values = take(), take(), take(), take()
         answer = value(take(), take(), take())
         weights = [(ExpertId.parse(take()), take()) for _ in range(take())]
         decisions.append(
@@ -501,12 +503,21 @@ def decisions_of(atoms: tuple[Any, ...]) -> list[Decision]:
                 outcomes,
                 answer,
                 weights,
-                None if vector is None else Encoded._of_sparse(vector, indices, values),
+                None if dim is None else Encoded._of_sparse(_dense(dim, indices, values), indices, values),
                 model_version,
                 error=None if ok else MoeError(error),
             )
         )
     return decisions
+
+
+def _dense(dim: int, indices: Any, values: Any) -> Any:
+    """The encoded vector its non-zeros came from (an encoder's vector is zero elsewhere)."""
+    import numpy as np
+
+    vector = np.zeros(dim, dtype=np.float32)
+    vector[indices] = values
+    return vector
 
 
 def _skip_mix(take: Callable[[], Any]) -> tuple[int, int, int]:
