@@ -100,7 +100,7 @@ class Learner:
             )
             if events:
                 if not leading():
-                    raise StateError(f"the learner lock on {where} was lost with its connection")
+                    raise StateError(f"the learner lock on {where} was lost with its connection", transient=True)
                 with store.exclusive():
                     for event in events:
                         trainer.learn_joined(event)

@@ -142,7 +142,8 @@ class TraceWriter:
         if error is not None:
             raise StateError(
                 f"could not write traces to the state file: {error} ({lost} not saved"
-                + (f", {saved} saved)" if saved else ")")
+                + (f", {saved} saved)" if saved else ")"),
+                transient=getattr(error, "transient", False),
             ) from error
 
 

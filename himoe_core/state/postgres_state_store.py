@@ -184,7 +184,8 @@ class PostgresStateStore(SqlStateStore):
         errors = self._psycopg.errors
         if isinstance(exc, (errors.LockNotAvailable, errors.QueryCanceled)):
             return StateError(
-                f"{where} stayed locked by another process for {LOCK_TIMEOUT_S:g} s; retry when it is done"
+                f"{where} stayed locked by another process for {LOCK_TIMEOUT_S:g} s; retry when it is done",
+                transient=True,
             )
         if isinstance(exc, errors.InsufficientPrivilege):
             return StateError(
@@ -194,7 +195,8 @@ class PostgresStateStore(SqlStateStore):
         if isinstance(exc, self._psycopg.OperationalError) or type(exc).__name__ == "PoolTimeout":
             return StateError(
                 f"cannot reach {where} ({text}); check that PostgreSQL runs there and accepts this user, "
-                "or fix [state] url / HIMOE_STATE_URL"
+                "or fix [state] url / HIMOE_STATE_URL",
+                transient=True,
             )
         return StateError(f"{where} failed ({text}); check the server's log")
 

@@ -289,7 +289,8 @@ class SqliteStateStore(SqlStateStore):
         if _is_locked(exc):
             return StateError(
                 f"{where} stayed locked by another process for {LOCK_TIMEOUT_S:g} s; retry when it "
-                "is done, or point HIMOE_STATE elsewhere"
+                "is done, or point HIMOE_STATE elsewhere",
+                transient=True,
             )
         if _is_read_only(exc) or not self._writable():
             return StateError(

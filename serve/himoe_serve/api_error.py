@@ -12,11 +12,7 @@ from himoe_core import (
     StateError,
 )
 
-# StateError carries no kind of its own (its raise sites are the state stores', the trace
-# writer's and the decision codec's), so its message tells: the words each store uses for a fault
-# that passes by itself (unreachable, locked or busy past its timeout, a lost connection)...
-_TRANSIENT_STORE_FAULTS = ("cannot reach ", "stayed locked by another process", "was lost with its connection")
-# ...and for the one the feedback itself caused (its values made a router's parameters non-finite).
+# The one store fault the feedback itself caused (its values made a router's parameters non-finite).
 _FEEDBACK_FAULTS = ("learned non-finite parameters",)
 
 
@@ -65,7 +61,7 @@ class ApiError(Exception):
         500 for the server's own store being unusable (read-only, full, damaged), which no
         retry of the client mends."""
         message = str(exc)
-        if any(words in message for words in _TRANSIENT_STORE_FAULTS):
+        if exc.transient:
             return cls(
                 503, message, type="server_error", code="state_store_unavailable", headers=(("retry-after", "1"),)
             )

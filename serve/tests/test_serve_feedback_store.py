@@ -99,22 +99,30 @@ def test_each_fault_of_the_state_file_has_the_status_of_whose_it_is(tmp_path, sq
 
 
 @pytest.mark.parametrize(
-    "message, status",
+    "message, transient, status",
     [
-        ("cannot reach state store 'postgresql://h/db' (connection refused); check that PostgreSQL runs", 503),
-        ("could not write traces to the state file: state file 'x' stayed locked by another process", 503),
-        ("the learner lock on 'x' was lost with its connection", 503),
-        ("router 'r' learned non-finite parameters (w) from the feedback on trace 't'; the update was rejected", 400),
-        ("state store 'y' failed (syntax error); check the server's log", 500),
-        ("a stored decision has format version 9, this himoe reads versions 1, 2; upgrade himoe to read it", 500),
+        ("cannot reach state store 'postgresql://h/db' (connection refused); check that PostgreSQL runs", True, 503),
+        ("could not write traces to the state file: state file 'x' stayed locked by another process", True, 503),
+        ("the learner lock on 'x' was lost with its connection", True, 503),
+        (
+            "router 'r' learned non-finite parameters (w) from the feedback on trace 't'; the update was rejected",
+            False,
+            400,
+        ),
+        ("state store 'y' failed (syntax error); check the server's log", False, 500),
+        (
+            "a stored decision has format version 9, this himoe reads versions 1, 2; upgrade himoe to read it",
+            False,
+            500,
+        ),
     ],
 )
-def test_each_other_store_fault_has_the_status_of_whose_it_is(message, status):
+def test_each_other_store_fault_has_the_status_of_whose_it_is(message, transient, status):
     from himoe_serve.api_error import ApiError
 
     from himoe_core import StateError
 
-    error = ApiError.of_store_fault(StateError(message))
+    error = ApiError.of_store_fault(StateError(message, transient=transient))
     assert error.status == status and message in error.message
     assert error.type == ("invalid_request_error" if status == 400 else "server_error")
     assert (("retry-after", "1") in error.headers) == (status == 503)
