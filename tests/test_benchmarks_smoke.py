@@ -113,3 +113,15 @@ def test_one_request_stays_within_the_request_path_budget():
     assert result["file_count"] <= 16, result["files"]
     assert result["crossings"] <= 45, result["files"]
     assert "_engine/feedback_trainer.py" not in result["files"], "with state off a request never reaches the trainer"
+
+
+def test_the_kept_traces_benchmark_measures_both_routers():
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_kept_traces.py"), "--requests", "50"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "| static | 350 |" in proc.stdout and "| logistic | 350 |" in proc.stdout, proc.stdout  # 300 warm-up + 50
