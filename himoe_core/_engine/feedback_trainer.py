@@ -499,7 +499,10 @@ class FeedbackTrainer:
         for router_id, (state, version) in snapshot.routers.items():
             handle = self.routers[router_id].handle
             if state.get("kind") == handle.kind:
-                handle.load_state_dict(state)
+                # The learned parameters, not the learner's exploration stream: the learner never
+                # samples, so its "rng" stays at the seed's start, and every replica taking it at
+                # every snapshot would draw the same few numbers over and over.
+                handle.load_state_dict({key: value for key, value in state.items() if key != "rng"})
                 handle.model_version = self._versions[router_id] = version
         for eid, _name, expert in self.experts.items():
             saved = snapshot.experts.get(str(eid))

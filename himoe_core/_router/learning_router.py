@@ -176,11 +176,13 @@ class LearningRouter(BaseRouter):
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore what `state_dict` returned."""
+        """Restore what `state_dict` returned. A state without its "rng" (a learner's snapshot:
+        see `FeedbackTrainer.apply_snapshot`) leaves this router's exploration stream as it is."""
         if state.get("kind") != self.kind:
             raise ValueError(f"saved state is for a {state.get('kind')!r} router, {self.id!r} is {self.kind!r}")
         self.updates = int(state["updates"])
-        self.rng.bit_generator.state = json.loads(state["rng"])
+        if "rng" in state:
+            self.rng.bit_generator.state = json.loads(state["rng"])
         self.load_model_state(state)
 
     def model_state(self) -> dict[str, Any]:
