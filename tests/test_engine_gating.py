@@ -13,7 +13,7 @@ import trio.testing
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from himoe_core import ConfigError, Context, HiMoE, InputData, NoExpertSelected
+from himoe_core import ConfigError, Context, HiMoE, InputData, NoExpertSelected, Value
 from himoe_core.routing import GatingPolicy, RouterInput, gate_with_policy, softmax_stable, stable_id
 from himoe_core.testing import ConstantExpert
 
@@ -254,3 +254,28 @@ def test_faulty_can_handle_excludes_only_its_expert():
     response = _mock_run(main)
     assert response.value.as_text() == "good"
     assert [p["expert"] for p in response.trace["attempts"][0]["picks"]] == ["good"]
+
+
+def test_a_learning_routers_public_logits_are_arrays_however_few_the_arms():
+    """The logistic router scores a few arms on Python floats inside; `logits` and
+    `logits_and_estimates`, which router authors call and extend, still return arrays."""
+    experts = [ConstantExpert("e0"), ConstantExpert("e1")]
+    moe = _moe(experts, kind="logistic", encoder={"id": "hashing", "dim": 16})
+    router = moe.routers["r"].handle
+    rin = router.encode(InputData.text("hello there"))
+    candidates = list(router.experts)
+    logits, estimates = router.logits_and_estimates(rin, candidates, Context.start(1000))
+    for values in (logits, estimates, router.logits(rin, candidates, Context.start(1000))):
+        assert isinstance(values, np.ndarray) and values.dtype == np.float64 and values.shape == (2,)
+    assert (router.logits(rin, candidates, Context.start(1000)) - 0.5).shape == (2,)
+
+
+def test_a_fanout_still_makes_its_telemetry_for_routers_written_against_it():
+    from himoe_core._aggregator.aggregated_out import AggregatedOut
+    from himoe_core._aggregator.mix_meta import MixMeta
+    from himoe_core.routing import FanoutResult
+
+    router, scores = _router_and_scores(2)
+    answer = AggregatedOut(Value.text("x"), [(scores.ids[0], 1.0)])
+    fanout = FanoutResult(())
+    assert fanout.mix_meta(scores, [], answer, "best_score") == MixMeta.of(fanout, scores, [], answer, "best_score")

@@ -172,3 +172,34 @@ def test_an_armed_writer_stays_armed_while_something_waits_each_time():
     writer.drain()
     writer.close()
     assert writes == [["a"], ["b"], ["c"]] and calls == [3, 2, 1, 0]
+
+
+def test_a_request_after_close_is_written_within_flush_s(tmp_path):
+    """`close()` drops the writer while its timer may still be armed; the next request must arm
+    the next writer's, or its decision waits in memory for `flush_every` more requests (or the
+    next close) instead of `flush_s`, and another replica cannot find it."""
+    import time
+
+    from himoe_core import HiMoE
+    from himoe_core.state import SqliteStateStore
+    from himoe_core.testing import ConstantExpert
+
+    path = tmp_path / "state.sqlite3"
+    moe = HiMoE(
+        experts=[ConstantExpert("a", value="x")],
+        entry_points=False,
+        environ={},
+        config={"state": {"path": str(path), "flush_s": 0.05}},
+    )
+    moe.run_sync("one")
+    moe.close()
+    second = moe.run_sync("two")
+    store = SqliteStateStore(path)
+    try:
+        deadline = time.monotonic() + 30.0  # written within flush_s; never, with the fault
+        while store.trace(second.trace_id) is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert store.trace(second.trace_id) is not None
+    finally:
+        store.close()
+        moe.close()

@@ -326,6 +326,8 @@ class FeedbackTrainer:
             if self._writer is not None:
                 writer, self._writer = self._writer, None
                 writer.close()
+            with self._pending_lock:
+                self._armed = False  # its timer went with it: the next request arms the next writer's
             if self._store is not None:
                 self._store.close()
                 self._store = None

@@ -156,7 +156,8 @@ class LogisticRouter(LearningRouter):
         posterior-mean probability of success."""
         dim, x = self._features(input.input, input.encoded)
         means, widths = self._model(dim).mean_and_width([int(ref.id) for ref in candidates], x)
-        return self._scored(means, widths, candidates)
+        logits, estimates = self._scored(means, widths, candidates)  # lists for a few arms: arrays here, as documented
+        return np.asarray(logits, dtype=np.float64), np.asarray(estimates, dtype=np.float64)
 
     def logits_at(
         self, input: RouterInput, index: CandidateIndex, rows: np.ndarray, ctx: Context
