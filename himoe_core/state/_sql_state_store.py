@@ -17,6 +17,7 @@ from .state_schema import (
     join_state,
     joined,
     split_state,
+    summary_row,
     trace_row,
 )
 
@@ -53,13 +54,9 @@ class SqlStateStore:
         """The transaction `_write` runs in, held across several calls of this thread."""
         raise NotImplementedError
 
-    def _record(
-        self,
-        rows: list[tuple[str, str | None, str, str | None, bytes, str, tuple[Any, ...] | None]],
-        created: float | None,
-    ) -> None:
+    def _record(self, rows: list[TraceRow], now: float) -> None:
         """Write rows of (trace id, router, input kind, input task, input bytes, trace JSON, its
-        summary_row or None: made from the JSON), created at `created` (now if None)."""
+        summary_row), recorded at `now`."""
         raise NotImplementedError
 
     # -- traces, decisions, feedback -----------------------------------------------------------------
@@ -82,7 +79,10 @@ class SqlStateStore:
         """Store already encoded traces: (trace id, router, input kind, input task, input bytes,
         trace JSON) each, or the rows `state_schema.trace_row` makes (their summary too, made
         with the same `created`); a trace id seen before is replaced (a shadow's answer came in)."""
-        self._record([row if len(row) == 7 else (*row, None) for row in rows], created)
+        now = time.time() if created is None else created
+        self._record(
+            [row if len(row) == 7 else (*row, summary_row(row[0], json.loads(row[5]), now)) for row in rows], now
+        )
 
     def decisions(self, trace_id: str) -> list[str]:
         """The decision records of one trace (the serving router's and the shadows')."""

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -9,7 +8,7 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from .._errors import StateError
-from ._sql_state_store import SqlStateStore
+from ._sql_state_store import SqlStateStore, TraceRow
 from .decision_event import DecisionEvent
 from .state_location import redact_url
 from .state_schema import (
@@ -21,7 +20,6 @@ from .state_schema import (
     TOTALS_SCHEMA,
     seed_totals,
     stats_totals_upserts,
-    summary_row,
 )
 
 log = logging.getLogger("himoe.state")
@@ -329,18 +327,10 @@ class PostgresStateStore(SqlStateStore):
             conn.execute("UPDATE meta SET value = %s WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
 
     # -- traces, decisions, feedback ------------------------------------------------------------------
-    def _record(
-        self,
-        rows: list[tuple[str, str | None, str, str | None, bytes, str, tuple[Any, ...] | None]],
-        created: float | None,
-    ) -> None:
-        now = time.time() if created is None else created
+    def _record(self, rows: list[TraceRow], now: float) -> None:
         # The last row of a trace id wins, as it does in SQLite (one statement may not update a row twice).
         latest = list({row[0]: row for row in rows}.values())
-        summaries = [
-            summary if summary is not None else summary_row(trace_id, json.loads(trace_json), now)
-            for trace_id, *_, trace_json, summary in latest
-        ]
+        summaries = [row[6] for row in latest]
         with self._transaction("log") as conn:
             self._trace_count(conn)
             ids = [row[0] for row in latest]

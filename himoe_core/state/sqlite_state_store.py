@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import StateError
-from ._sql_state_store import SqlStateStore
+from ._sql_state_store import SqlStateStore, TraceRow
 from .decision_event import DecisionEvent
 from .state_location import default_state_path
 from .state_schema import (
@@ -417,18 +417,10 @@ class SqliteStateStore(SqlStateStore):
         return self.exclusive()
 
     # -- traces (the writer and its retention) -----------------------------------------------------------------------
-    def _record(
-        self,
-        rows: list[tuple[str, str | None, str, str | None, bytes, str, tuple[Any, ...] | None]],
-        created: float | None,
-    ) -> None:
+    def _record(self, rows: list[TraceRow], now: float) -> None:
         """Write traces and their summaries, then prune what the retention no longer keeps — a
         bounded number of rows, in the same transaction."""
-        now = time.time() if created is None else created
-        summaries = [
-            summary if summary is not None else summary_row(trace_id, json.loads(trace_json), now)
-            for trace_id, *_, trace_json, summary in rows
-        ]
+        summaries = [row[6] for row in rows]
         with self.exclusive():
             self._trace_count()  # counted before these rows go in (the first time only)
             ids = list({row[0]: None for row in rows})
