@@ -15,7 +15,7 @@ import numpy as np
 from himoe_registry import ExpertId
 
 from .. import _json_text
-from .._encoder.encoded import Encoded
+from .._encoder.encoded import Encoded, dense_vector
 from .._errors import MoeError, StateError
 from .._experts.expert_aux import ExpertAux
 from .._experts.expert_out import ExpertOut
@@ -189,10 +189,11 @@ def _features_record(features: Encoded) -> dict[str, Any]:
 
 
 def _features(record: dict[str, Any]) -> np.ndarray:
-    vector = np.zeros(int(record["dim"]), dtype=np.float32)
-    indices = np.frombuffer(base64.b64decode(record["indices"]), dtype="<i4")
-    vector[indices] = np.frombuffer(base64.b64decode(record["values"]), dtype="<f4")
-    return vector
+    return dense_vector(
+        int(record["dim"]),
+        np.frombuffer(base64.b64decode(record["indices"]), dtype="<i4"),
+        np.frombuffer(base64.b64decode(record["values"]), dtype="<f4"),
+    )
 
 
 def _outcome_record(outcome: CallOutcome) -> dict[str, Any]:

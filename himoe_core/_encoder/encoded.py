@@ -66,3 +66,11 @@ class Encoded:
             sparse = (indices, values)
             object.__setattr__(self, "_sparse", sparse)
         return sparse
+
+
+def dense_vector(dim: int, indices: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """The float32 vector of `dim` coordinates whose non-zeros are `values` at `indices` (an
+    Encoded's sparse view, stored or kept, made whole again)."""
+    vector = np.zeros(dim, dtype=np.float32)
+    vector[indices] = values
+    return vector

@@ -434,7 +434,7 @@ def decisions_of(atoms: tuple[Any, ...]) -> list[Decision]:
     from himoe_registry import ExpertId
 
     from .._decision.decision import Decision
-    from .._encoder.encoded import Encoded
+    from .._encoder.encoded import Encoded, dense_vector
     from .._errors import MoeError
     from .._experts.expert_aux import ExpertAux
     from .._experts.expert_out import ExpertOut
@@ -503,21 +503,12 @@ def decisions_of(atoms: tuple[Any, ...]) -> list[Decision]:
                 outcomes,
                 answer,
                 weights,
-                None if dim is None else Encoded._of_sparse(_dense(dim, indices, values), indices, values),
+                None if dim is None else Encoded._of_sparse(dense_vector(dim, indices, values), indices, values),
                 model_version,
                 error=None if ok else MoeError(error),
             )
         )
     return decisions
-
-
-def _dense(dim: int, indices: Any, values: Any) -> Any:
-    """The encoded vector its non-zeros came from (an encoder's vector is zero elsewhere)."""
-    import numpy as np
-
-    vector = np.zeros(dim, dtype=np.float32)
-    vector[indices] = values
-    return vector
 
 
 def _skip_mix(take: Callable[[], Any]) -> tuple[int, int, int]:
