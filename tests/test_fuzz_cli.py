@@ -502,7 +502,8 @@ class Case:
             found("inconsistent states", f"{where}: {rows} feedback rows, not {rows_before + learned}: {result}")
             self.feedback_rows = rows
         if result.code == 0 and command[:1] == ["run"]:
-            if "--json" in argv:
+            options = argv[: argv.index("--")] if "--" in argv else argv  # after "--", "--json" is the request text
+            if "--json" in options:
                 self.trace_ids.append(json.loads(result.out)["trace_id"])
             elif self.counted and self.state.exists():  # for feedback to score: the newest trace
                 with contextlib.closing(sqlite3.connect(f"file:{self.state}?mode=ro", uri=True)) as db:
