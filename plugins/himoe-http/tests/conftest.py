@@ -240,16 +240,18 @@ def loopback():
     server.hang_limit_s = HANG_LIMIT_S
     server.cut_within_s = HANG_LIMIT_S / 2  # far sooner than a hanging route lets go by itself
 
-    def wait_for_disconnect(timeout=HANG_LIMIT_S / 2):
+    def first_of(items, timeout):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with server.lock:
-                if server.disconnects:
-                    return server.disconnects[0]
+                if items:
+                    return items[0]
             time.sleep(0.005)
         return None
 
-    server.wait_for_disconnect = wait_for_disconnect
+    # The first request the server got, and the first connection a client closed (None: not in time).
+    server.wait_for_request = lambda timeout=HANG_LIMIT_S / 2: first_of(server.records, timeout)
+    server.wait_for_disconnect = lambda timeout=HANG_LIMIT_S / 2: first_of(server.disconnects, timeout)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     try:

@@ -319,8 +319,15 @@ def test_http_openai_trio_cancellation_closes_the_upstream_request(loopback, mak
     expert = chat(loopback, make_expert, "/hang")
 
     async def main():
-        with trio.move_on_after(0.15) as scope:
-            await expert.infer(InputData.text("chat: hi"), Context.start(ROOMY_MS))
+        with trio.CancelScope() as scope:
+            async with trio.open_nursery() as nursery:
+
+                async def cut_once_sent():  # not before: a request never sent has nothing to close
+                    await trio.to_thread.run_sync(loopback.wait_for_request)
+                    scope.cancel()
+
+                nursery.start_soon(cut_once_sent)
+                await expert.infer(InputData.text("chat: hi"), Context.start(ROOMY_MS))
         # Watched while the run, and so its connection pool, is alive: the cancel closed it.
         return scope.cancelled_caught, await trio.to_thread.run_sync(loopback.wait_for_disconnect)
 
@@ -341,13 +348,16 @@ def test_http_openai_ctx_cancel_closes_the_upstream_request(loopback, make_exper
             # Watched while the run, and so its connection pool, is alive: the cancel closed it.
             return exc, await trio.to_thread.run_sync(loopback.wait_for_disconnect)
 
+    # Cancelled once the server has the request, not before: a request never sent has nothing to close.
     async def main():
         if from_thread:
-            threading.Timer(0.15, ctx.cancel.cancel, args=("user pressed stop",)).start()
+            threading.Thread(
+                target=lambda: (loopback.wait_for_request(), ctx.cancel.cancel("user pressed stop"))
+            ).start()
             return await infer()
 
         async def cancel_later():
-            await trio.sleep(0.15)
+            await trio.to_thread.run_sync(loopback.wait_for_request)
             ctx.cancel.cancel("user pressed stop")
 
         async with trio.open_nursery() as nursery:
