@@ -80,6 +80,35 @@ def test_a_reused_trace_id_is_refused(tmp_path):
             moe.run_sync("third", trace_id="mine-1")
 
 
+def test_an_id_from_new_trace_id_skips_the_store_lookup_once(tmp_path, monkeypatch):
+    with _moe("static", tmp_path) as moe:
+        looked_up: list[str] = []
+        recorded = moe.trainer.recorded
+        monkeypatch.setattr(moe.trainer, "recorded", lambda trace_id: looked_up.append(trace_id) or recorded(trace_id))
+        issued = moe.new_trace_id()
+        assert moe.run_sync("first", trace_id=issued).trace_id == issued
+        assert looked_up == []  # the engine made it: nothing to prove
+        moe.run_sync("mine", trace_id="mine-1")
+        assert looked_up == ["mine-1"]  # a caller's own id is looked for in the store
+        with pytest.raises(InvalidInput, match="already used"):  # once only: a reuse is checked
+            moe.run_sync("second", trace_id=issued)
+
+
+def test_new_trace_id_forgets_the_oldest_unused_ids_past_its_bound(tmp_path, monkeypatch):
+    from himoe_core._engine import himoe as engine
+
+    monkeypatch.setattr(engine, "_ISSUED_KEPT", 3)
+    with _moe("static", tmp_path) as moe:
+        looked_up: list[str] = []
+        recorded = moe.trainer.recorded
+        monkeypatch.setattr(moe.trainer, "recorded", lambda trace_id: looked_up.append(trace_id) or recorded(trace_id))
+        ids = [moe.new_trace_id() for _ in range(4)]
+        assert len(moe._issued) == 3
+        for trace_id in ids:
+            assert moe.run_sync("request", trace_id=trace_id).trace_id == trace_id
+        assert looked_up == [ids[0]]  # forgotten, so checked like a caller's own; still answered
+
+
 def test_close_under_run_sync_gives_callers_a_moe_error():
     hanging = HangingExpert("stuck")
     moe = HiMoE(experts=[hanging], entry_points=False, environ={}, config={"state": {"enabled": False}})

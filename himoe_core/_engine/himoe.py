@@ -4,6 +4,7 @@ import contextvars
 import math
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from .._config.config_parsing import load_config
-from .._context import CancelToken, Context, Memory, current_clock
+from .._context import CancelToken, Context, Memory, current_clock, new_trace_id
 from .._decision.decision import Decision
 from .._errors import Cancelled, ConfigError, DeadlineExceeded, InvalidInput, MoeError, NoExpertSelected
 from .._input import InputData
@@ -40,6 +41,9 @@ ROUTER_GRACE_S = 0.005
 given before the engine cuts it from outside (RouterRef.guarded). A BaseRouter is not guarded:
 it cuts its own fan-out at the deadline and returns what finished, and a guard around it would
 throw those answers away whenever an overloaded loop wakes both deadlines at once."""
+_ISSUED_KEPT = 4096
+"""How many ids from `HiMoE.new_trace_id` wait for their request at most; past it the oldest are
+forgotten, and a forgotten id is only checked against the store like a caller's own."""
 _GRACE_TAKEN: contextvars.ContextVar[float] = contextvars.ContextVar("himoe_grace_taken", default=0.0)
 """How far past its deadline the current request may end by design, so that an adaptive
 admission limit does not read that as the loop running late."""
@@ -102,6 +106,7 @@ class HiMoE:
             state=self.config["state"],
         )
         self.memory = Memory()
+        self._issued: OrderedDict[str, None] = OrderedDict()  # ids from new_trace_id not yet used
         self._nursery: trio.Nursery | None = None
         self._loop: BackgroundLoop | None = None
         self._loop_lock = threading.Lock()
@@ -112,6 +117,17 @@ class HiMoE:
         file path or a dict; ConfigError naming the bad key and what to write instead. For
         tools that read their own section (`[serve]`) before building the engine."""
         return load_config(config)
+
+    def new_trace_id(self) -> str:
+        """A new trace id for `run` or `decide`, for a caller that needs the id before the
+        request ends (a server's response headers, its access log). The engine made it, so the
+        request skips the state store lookup that proves a caller's own id was never used."""
+        trace_id = new_trace_id()
+        issued = self._issued
+        issued[trace_id] = None
+        if len(issued) > _ISSUED_KEPT:
+            issued.popitem(last=False)  # one call: safe beside other threads issuing ids
+        return trace_id
 
     # -- lifecycles -------------------------------------------------------------------------------
     @classmethod
@@ -357,6 +373,8 @@ class HiMoE:
             return
         if not isinstance(trace_id, str):  # [] or 0: Context.start made a new id rather than use it
             raise InvalidInput(f"trace_id must be a str, got {type(trace_id).__name__} {trace_id!r}")
+        if self._issued.pop(trace_id, 0) is None:
+            return
         if self.traces.record(trace_id) is not None or await state_call(self.trainer.recorded, trace_id):
             raise InvalidInput(
                 f"trace id {trace_id!r} was already used for another request; give each request a "

@@ -70,6 +70,10 @@ class Exchange:
             return json.loads(body)
         except (UnicodeDecodeError, ValueError) as exc:
             raise ApiError(400, f"the request body is not valid JSON: {exc}", code="invalid_json") from None
+        except RecursionError:
+            raise ApiError(
+                400, "the request body nests arrays or objects too deeply to be a request", code="invalid_json"
+            ) from None
 
     async def cancel_on_disconnect(self, token: CancelToken) -> None:
         """Wait for the client to go away, then cancel `token` (and with it the request's experts)."""
@@ -83,7 +87,7 @@ class Exchange:
     async def start(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
         self.status = status
         self.started = True
-        if self.trace_id is not None:
+        if self.trace_id is not None and _header_safe(self.trace_id):  # a client's own may not be
             headers = [*headers, (b"x-himoe-trace-id", self.trace_id.encode())]
         await self._send({"type": "http.response.start", "status": status, "headers": headers})
 
@@ -108,3 +112,7 @@ class Exchange:
 
     async def respond_error(self, error: ApiError) -> None:
         await self.respond_json(error.status, error.body(), headers=error.headers)
+
+
+def _header_safe(text: str) -> bool:
+    return text.isascii() and text.isprintable() and " " not in text

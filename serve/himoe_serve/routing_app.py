@@ -3,7 +3,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import secrets
 import time
 from typing import Any
 
@@ -16,6 +15,7 @@ from .api_keys import ApiKeys
 from .chat_request import ChatRequest
 from .client_gone import ClientGone
 from .exchange import Exchange
+from .log_text import log_text
 from .request_tracing import RequestTracing
 from .serve_metrics import ServeMetrics
 from .serve_settings import ServeSettings
@@ -96,7 +96,10 @@ class RoutingApp:
             exchange.status = 499
         except Exception:  # a bug of ours: logged with its traceback, answered without it
             log.exception(
-                "himoe serve: %s %s failed (trace %s)", scope.get("method"), scope.get("path"), exchange.trace_id
+                "himoe serve: %s %s failed (trace %s)",
+                scope.get("method"),
+                log_text(scope.get("path", "")),
+                log_text(exchange.trace_id or "-"),
             )
             await self._send_error(
                 exchange,
@@ -114,10 +117,10 @@ class RoutingApp:
             access_log.info(
                 "%s %s %d %.1fms trace=%s router=%s",
                 scope.get("method"),
-                scope.get("path"),
+                log_text(scope.get("path", "")),
                 exchange.status,
                 elapsed * 1000.0,
-                exchange.trace_id or "-",
+                log_text(exchange.trace_id or "-"),
                 exchange.router or "-",
             )
 
@@ -241,7 +244,7 @@ class RoutingApp:
             self.metrics.feedback.labels("refused").inc()
             error = ApiError.of_store_fault(exc)
             if error.status == 500:  # the operator has to act: said in the log, not only to the client
-                log.error("himoe serve: feedback on trace %s not recorded: %s", trace_id, exc)
+                log.error("himoe serve: feedback on trace %s not recorded: %s", log_text(trace_id), exc)
             raise error from None
         except MoeError as exc:
             self.metrics.feedback.labels("refused").inc()
@@ -274,7 +277,7 @@ class RoutingApp:
             )
         request = ChatRequest.parse(await exchange.read_json(self.settings.max_body_bytes), self.moe.routers)
         exchange.router = request.router or ""
-        exchange.trace_id = secrets.token_hex(8)
+        exchange.trace_id = self.moe.new_trace_id()
         try:
             decision = await self.moe.decide(
                 request.text,
@@ -337,7 +340,7 @@ class RoutingApp:
         try:
             request = ChatRequest.parse(await exchange.read_json(self.settings.max_body_bytes), self.moe.routers)
             exchange.router = request.router or ""
-            exchange.trace_id = secrets.token_hex(8)
+            exchange.trace_id = self.moe.new_trace_id()
             response, relay = await self._route(exchange, request)
             if response is not None and not exchange.disconnected:
                 await self._reply(exchange, request, response, relay)
@@ -348,12 +351,16 @@ class RoutingApp:
             self.metrics.in_flight.dec()
             if self._idle is not None and not self.in_flight:
                 self._idle.set()
-            status = exchange.status or (499 if exchange.disconnected else 500)
+            if exchange.disconnected and not exchange.status:
+                exchange.status = 499  # for the access log too
+            status = exchange.status or 500
             trace = (
                 response.trace
                 if response is not None
                 else (self.moe.traces.get(exchange.trace_id) if exchange.trace_id else None)
             )
+            if not exchange.router and trace and trace.get("attempts"):  # failed after routing (a 504)
+                exchange.router = trace["attempts"][-1].get("router") or ""
             self._observe(exchange, status, time.perf_counter() - started, trace, span)
 
     async def _route(self, exchange: Exchange, request: ChatRequest) -> tuple[Response | None, StreamRelay | None]:

@@ -187,12 +187,12 @@ def test_metrics_count_requests_by_router_and_status(server_factory):
         for text in ("echo: a", "echo: b", "nobody"):
             http.post("/v1/chat/completions", json={"model": "himoe", "messages": [{"role": "user", "content": text}]})
         reply = http.get("/metrics")
-        metrics = metrics_with(http, 'himoe_requests_total{router="-",status="422"} 1.0')
+        metrics = metrics_with(http, 'himoe_requests_total{router="default",status="422"} 1.0')
     assert reply.status_code == 200 and reply.headers["content-type"].startswith("text/plain")
     assert 'himoe_requests_total{router="default",status="200"} 2.0' in metrics
-    assert 'himoe_requests_total{router="-",status="422"} 1.0' in metrics
+    assert 'himoe_requests_total{router="default",status="422"} 1.0' in metrics
     assert 'himoe_expert_calls_total{expert="echo",status="ok"} 2.0' in metrics
-    assert 'himoe_request_duration_seconds_count{router="default"} 2.0' in metrics
+    assert 'himoe_request_duration_seconds_count{router="default"} 3.0' in metrics
     assert 'himoe_expert_duration_seconds_count{expert="echo"} 2.0' in metrics
     assert "himoe_requests_in_flight 0.0" in metrics
 

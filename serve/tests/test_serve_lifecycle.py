@@ -63,7 +63,7 @@ def test_a_client_that_disconnects_leaves_no_expert_running(server_factory):
             == 200
         )
         metrics = http.get("/metrics").text  # counted before in_flight dropped to 0
-    assert 'himoe_requests_total{router="-",status="499"} 1.0' in metrics
+    assert 'himoe_requests_total{router="default",status="499"} 1.0' in metrics
     assert 'himoe_expert_calls_total{expert="hanging",status="cancelled"} 1.0' in metrics
 
 

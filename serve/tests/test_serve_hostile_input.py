@@ -1,0 +1,90 @@
+"""What a client can send that is not a request, and what the log and the metrics then say: a
+path or trace id that would forge an access log line, JSON nested past Python's recursion
+limit, a request cut at its deadline, a client gone mid-request."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+
+import pytest
+
+from himoe_core.testing import EchoExpert, HangingExpert
+
+PATIENCE_S = 60.0  # caps on waits for a busy machine; never a margin a test depends on
+
+
+def access_lines(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "himoe.serve.access"]
+
+
+def wait_for_lines(caplog, count: int) -> list[str]:
+    deadline = time.monotonic() + PATIENCE_S  # a line is logged just after its response is sent
+    while len(access_lines(caplog)) < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return access_lines(caplog)
+
+
+def test_a_path_or_trace_id_with_a_newline_cannot_forge_an_access_log_line(server_factory, caplog):
+    server = server_factory(experts=(EchoExpert("echo", prefix="echo:"),))
+    caplog.set_level(logging.INFO, logger="himoe.serve.access")
+    forged = "\nPOST /v1/feedback 200 1.0ms trace=forged router=x"
+    with server.client() as http:
+        assert http.get("/x" + forged.replace("\n", "%0A").replace(" ", "%20")).status_code == 404
+        reply = http.post("/v1/feedback", json={"trace_id": "abc" + forged, "reward": 1.0})
+    assert reply.status_code == 404
+    assert reply.json()["error"]["code"] == "trace_not_found"  # OpenAI's shape, not a bare 500
+    assert "x-himoe-trace-id" not in reply.headers  # a header cannot carry a newline
+    lines = wait_for_lines(caplog, 2)
+    assert len(lines) == 2, lines
+    assert all("\n" not in line for line in lines)
+    assert lines[0].startswith("GET /x\\nPOST") and lines[0].endswith("trace=- router=-")
+    assert lines[1].startswith("POST /v1/feedback 404 ") and "trace=abc\\nPOST" in lines[1]
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/feedback", "/v1/route"])
+def test_json_nested_past_the_recursion_limit_is_a_400(server_factory, path):
+    server = server_factory(experts=(EchoExpert("echo", prefix="echo:"),))
+    with server.client() as http:
+        reply = http.post(path, content="[" * 100_000 + "]" * 100_000, headers={"content-type": "application/json"})
+    assert reply.status_code == 400
+    assert reply.json()["error"]["code"] == "invalid_json"
+    assert "too deeply" in reply.json()["error"]["message"]
+
+
+def test_a_request_cut_at_its_deadline_is_counted_under_the_router_that_took_it(server_factory, caplog):
+    server = server_factory(experts=(HangingExpert("hanging", prefix="hang:"),))
+    caplog.set_level(logging.INFO, logger="himoe.serve.access")
+    with server.client() as http:
+        reply = http.post(
+            "/v1/chat/completions",
+            json={"model": "himoe", "messages": [{"role": "user", "content": "hang: on"}], "himoe": {"budget_ms": 50}},
+        )
+        assert reply.status_code == 504
+        deadline = time.monotonic() + PATIENCE_S
+        while 'router="default",status="504"' not in http.get("/metrics").text and time.monotonic() < deadline:
+            time.sleep(0.01)
+        metrics = http.get("/metrics").text
+    assert 'himoe_requests_total{router="default",status="504"} 1.0' in metrics
+    [line] = [line for line in wait_for_lines(caplog, 1) if line.startswith("POST")]
+    assert line.startswith("POST /v1/chat/completions 504 ") and line.endswith("router=default")
+
+
+def test_a_client_gone_mid_request_is_logged_with_499(server_factory, caplog):
+    hanging = HangingExpert("hanging", prefix="hang:")
+    server = server_factory(experts=(hanging,), config={"himoe": {"budget_ms": 3_600_000}})
+    caplog.set_level(logging.INFO, logger="himoe.serve.access")
+    host, port = server.url.removeprefix("http://").rsplit(":", 1)
+    body = b'{"model": "himoe", "messages": [{"role": "user", "content": "hang: forever"}]}'
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(
+            b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+        )
+        deadline = time.monotonic() + PATIENCE_S
+        while hanging.calls == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    [line] = wait_for_lines(caplog, 1)
+    assert line.startswith("POST /v1/chat/completions 499 "), line
+    assert hanging.cancelled == 1
