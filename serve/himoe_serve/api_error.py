@@ -49,7 +49,7 @@ class ApiError(Exception):
         if isinstance(exc, BudgetExceeded):
             return cls(422, str(exc), code="budget_exceeded")
         if isinstance(exc, NoExpertSelected):
-            return cls(422, str(exc), code="no_expert")
+            return cls(422, _without_error_texts(exc), code="no_expert")
         if isinstance(exc, Cancelled):
             return cls(499, str(exc) or "the request was cancelled", type="cancelled", code="cancelled")
         return cls(422, str(exc), code=type(exc).__name__)
@@ -73,3 +73,13 @@ class ApiError(Exception):
             type="server_error",
             code="state_store_failed",
         )
+
+
+def _without_error_texts(exc: NoExpertSelected) -> str:
+    """What a client is told when every expert picked failed: each expert's status and error
+    type, not the error's text, which may hold an upstream's address or internals; the server
+    logs the whole message."""
+    if not exc.failures:
+        return str(exc)
+    causes = ", ".join(f"{name}: {': '.join(cause.split(': ', 2)[:2])}" for name, cause in exc.failures.items())
+    return f"no expert selected: {exc.reason} [{causes}]; the server's log has each error"

@@ -8,7 +8,7 @@ from typing import Any
 
 import trio
 
-from himoe_core import CancelToken, HiMoE, InvalidInput, MoeError, Response, StateError
+from himoe_core import CancelToken, HiMoE, InvalidInput, MoeError, NoExpertSelected, Response, StateError
 
 from .api_error import ApiError
 from .api_keys import ApiKeys
@@ -401,6 +401,8 @@ class RoutingApp:
         if exchange.disconnected:
             return None, relay
         assert error is not None, "without a response, the request failed with a MoeError"
+        if isinstance(error, NoExpertSelected) and error.failures:  # the client is told less: ApiError.of
+            log.warning("himoe serve: trace %s: %s", exchange.trace_id, error)
         if exchange.started:  # mid-stream: the status is sent already, the error goes as an event
             await self._end_stream_with_error(exchange, ApiError.of(error))
             return None, relay

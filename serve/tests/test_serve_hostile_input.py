@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from himoe_core.testing import EchoExpert, HangingExpert
+from himoe_core.testing import EchoExpert, FailingExpert, HangingExpert
 
 PATIENCE_S = 60.0  # caps on waits for a busy machine; never a margin a test depends on
 
@@ -88,3 +88,18 @@ def test_a_client_gone_mid_request_is_logged_with_499(server_factory, caplog):
     [line] = wait_for_lines(caplog, 1)
     assert line.startswith("POST /v1/chat/completions 499 "), line
     assert hanging.cancelled == 1
+
+
+def test_an_expert_error_reaches_the_log_but_only_its_type_reaches_the_client(server_factory, caplog):
+    server = server_factory(experts=(FailingExpert("broken", prefix="broken:"),))
+    caplog.set_level(logging.WARNING, logger="himoe.serve")
+    with server.client() as http:
+        reply = http.post(
+            "/v1/chat/completions", json={"model": "himoe", "messages": [{"role": "user", "content": "broken: x"}]}
+        )
+    assert reply.status_code == 422 and reply.json()["error"]["code"] == "no_expert"
+    message = reply.json()["error"]["message"]
+    assert "[broken: failed: RuntimeError]" in message and "the server's log has each error" in message
+    assert "injected failure" not in reply.text  # the exception's own text
+    logged = [r.getMessage() for r in caplog.records if r.name == "himoe.serve"]
+    assert any(reply.headers["x-himoe-trace-id"] in m and "RuntimeError: injected failure" in m for m in logged)
