@@ -40,4 +40,7 @@ def _serve(args: argparse.Namespace) -> Any:
             file=sys.stderr,
         )
         return 1
+    from .stderr_log_handler import StderrLogHandler
+
+    StderrLogHandler.uninstall()  # the server logs through `logging`, with times; not twice
     return run_command(args)

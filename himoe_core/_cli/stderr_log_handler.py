@@ -25,3 +25,11 @@ class StderrLogHandler(logging.Handler):
         logger = logging.getLogger("himoe")
         if not any(isinstance(handler, cls) for handler in logger.handlers):
             logger.addHandler(cls())
+
+    @classmethod
+    def uninstall(cls) -> None:
+        """Detach it, for a command that configures `logging` itself (`himoe serve`), whose
+        handlers would otherwise show each warning a second time."""
+        logger = logging.getLogger("himoe")
+        for handler in [h for h in logger.handlers if isinstance(h, cls)]:
+            logger.removeHandler(handler)

@@ -15,6 +15,8 @@ from .api_keys import ApiKeys
 from .serve_settings import ServeSettings
 from .server import serve_forever
 
+log = logging.getLogger("himoe.serve")
+
 
 def run_command(args: argparse.Namespace) -> int:
     config = HiMoE.load_config(args.config)
@@ -27,6 +29,8 @@ def run_command(args: argparse.Namespace) -> int:
         )
     keys = ApiKeys.load(settings.keys_file)
     settings.check_exposure(bool(keys))  # before any plugin loads
+    if not keys and not settings.is_loopback():
+        log.warning("himoe serve: listening on %s without API keys: anyone who can reach it may use it", settings.host)
     moe_options = {"config": config, "plugins_dir": args.plugins_dir}
     announce = functools.partial(print, flush=True)
     try:

@@ -90,3 +90,22 @@ def test_keys_file_and_environment_keys(tmp_path):
         assert "holds no key" in str(exc)
     else:
         raise AssertionError("an empty keys file was accepted")
+
+
+def test_serving_publicly_without_keys_is_said_once_in_the_log():
+    process = subprocess.Popen(
+        [str(HIMOE), "serve", "--host", "0.0.0.0", "--port", "0", "--allow-public-without-keys"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("HIMOE_")},
+    )
+    try:
+        line = process.stdout.readline()  # once listening, every start-up warning is written
+        assert line.startswith("himoe serve: listening on http://0.0.0.0:"), line
+    finally:
+        process.terminate()
+        _, stderr = process.communicate(timeout=120)
+    warnings = [line for line in stderr.splitlines() if "without API keys" in line]
+    assert len(warnings) == 1, stderr  # the server's log line, not also the CLI's one-line echo
+    assert " WARNING himoe.serve: himoe serve: listening on 0.0.0.0 without API keys" in warnings[0]
