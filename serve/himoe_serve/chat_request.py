@@ -22,7 +22,6 @@ IGNORED_KEYS = (
     "tool_choice",
     "parallel_tool_calls",
     "stream_options",
-    "max_completion_tokens",
     "metadata",
     "store",
     "service_tier",
@@ -54,7 +53,10 @@ class ChatRequest:
     def parse(cls, body: Any, routers: Iterable[str]) -> ChatRequest:
         if not isinstance(body, dict):
             raise ApiError(400, "the request body must be a JSON object", code="invalid_body")
-        unknown = sorted(set(body) - {"model", "messages", "stream", "himoe", *GENERATION_KEYS, *IGNORED_KEYS})
+        unknown = sorted(
+            set(body)
+            - {"model", "messages", "stream", "himoe", "max_completion_tokens", *GENERATION_KEYS, *IGNORED_KEYS}
+        )
         if unknown:
             raise ApiError(400, f"unknown field {unknown[0]!r} in the chat request", code="unknown_field")
         router = model_router(body.get("model"), routers)
@@ -76,6 +78,14 @@ class ChatRequest:
         for key in GENERATION_KEYS:
             if body.get(key) is not None:
                 options[key] = _generation_value(key, body[key])
+        if body.get("max_completion_tokens") is not None:  # OpenAI's newer name for max_tokens
+            limit = _generation_value("max_tokens", body["max_completion_tokens"])
+            if options.setdefault("max_tokens", limit) != limit:
+                raise ApiError(
+                    400,
+                    f"max_tokens ({options['max_tokens']}) and max_completion_tokens ({limit}) disagree; give one",
+                    code="invalid_parameter",
+                )
         if last_user:
             options["messages"] = tuple(history[:last_user])
         extensions = body.get("himoe") or {}

@@ -28,6 +28,8 @@ SSE_HEADERS = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-
 FEEDBACK_KEYS = {"trace_id", "reward", "task_loss", "scores", "expected", "shadow_scores"}
 # Endpoints anyone may call: a load balancer's probes carry no key.
 OPEN_PATHS = {"/healthz", "/readyz"}
+# Endpoints with a span of their own here; chat completions make theirs with the expert calls.
+SPANNED_PATHS = {"/v1/route", "/v1/feedback"}
 
 
 class RoutingApp:
@@ -88,6 +90,11 @@ class RoutingApp:
             return
         exchange = Exchange(scope, receive, send)
         started = time.perf_counter()
+        span = (
+            self.tracing.request_span(f"{scope['method']} {scope['path']}")
+            if self.tracing is not None and scope["path"] in SPANNED_PATHS
+            else None
+        )
         try:
             await self._handle(exchange)
         except ApiError as error:
@@ -114,6 +121,10 @@ class RoutingApp:
             )
         finally:
             elapsed = time.perf_counter() - started
+            if span is not None and self.tracing is not None:
+                self.tracing.finish(
+                    span, status=exchange.status, trace_id=exchange.trace_id, router=exchange.router or "-", trace=None
+                )
             access_log.info(
                 "%s %s %d %.1fms trace=%s router=%s",
                 scope.get("method"),

@@ -248,6 +248,20 @@ def test_generation_settings_and_history_reach_the_experts_as_context_options(se
     }
 
 
+def test_max_completion_tokens_reaches_the_experts_as_max_tokens(server_factory):
+    server = server_factory(experts=(OptionsExpert(),))
+    with server.client() as http:
+        ask = {"model": "himoe", "messages": [{"role": "user", "content": "hi"}]}
+        reply = http.post("/v1/chat/completions", json={**ask, "max_completion_tokens": 9})
+        assert reply.json()["himoe"]["value"]["data"] == {"max_tokens": 9}
+        same = http.post("/v1/chat/completions", json={**ask, "max_completion_tokens": 9, "max_tokens": 9})
+        assert same.json()["himoe"]["value"]["data"] == {"max_tokens": 9}
+        clash = http.post("/v1/chat/completions", json={**ask, "max_completion_tokens": 9, "max_tokens": 5})
+        assert clash.status_code == 400 and "disagree" in clash.json()["error"]["message"]
+        bad = http.post("/v1/chat/completions", json={**ask, "max_completion_tokens": 0})
+        assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_parameter"
+
+
 def test_route_decides_without_calling_and_its_decision_takes_feedback(server_factory):
     from himoe_core.testing import ConstantExpert
 

@@ -68,3 +68,24 @@ def test_spans_per_request_and_per_expert_call(server_factory):
     assert calls["expert broken"].attributes["himoe.call.status"] == "failed"
     assert not calls["expert broken"].status.is_ok
     assert all("traced" not in str(dict(s.attributes)) for s in spans)  # no request text in spans
+
+
+def test_route_and_feedback_requests_have_spans_too(server_factory):
+    exporter = InMemorySpanExporter()
+    server = server_factory(experts=(EchoExpert("echo", prefix="echo:"),), otel=True, span_exporter=exporter)
+    with server.client() as http:
+        ask = {"model": "himoe", "messages": [{"role": "user", "content": "echo: which"}]}
+        trace_id = http.post("/v1/route", json=ask).json()["trace_id"]
+        assert http.post("/v1/feedback", json={"trace_id": trace_id, "reward": 1.0}).status_code == 200
+        assert http.post("/v1/feedback", json={"trace_id": "f" * 16, "reward": 1.0}).status_code == 404
+        http.get("/healthz")
+    deadline = time.monotonic() + 60.0  # a span ends just after its response is sent
+    while len(exporter.get_finished_spans()) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    spans = exporter.get_finished_spans()
+    assert [s.name for s in spans] == ["POST /v1/route", "POST /v1/feedback", "POST /v1/feedback"]
+    route, learned, unknown = spans
+    assert route.attributes["himoe.trace_id"] == trace_id == learned.attributes["himoe.trace_id"]
+    assert route.attributes["himoe.router"] == learned.attributes["himoe.router"] == "default"
+    assert learned.attributes["http.response.status_code"] == 200 and learned.status.is_ok
+    assert unknown.attributes["http.response.status_code"] == 404 and not unknown.status.is_ok
