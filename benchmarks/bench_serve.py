@@ -283,13 +283,16 @@ KEY = "sk-bench-0123456789abcdef0123456789"  # servers that take keys are measur
 AUTH = f"Authorization: Bearer {KEY}"
 
 
-def himoe_server(folder: Path) -> dict[str, Any]:
+def himoe_server(folder: Path, *, state: bool = False) -> dict[str, Any]:
+    """`himoe serve` on the no-op expert; with `state`, its default SQLite state file on (every
+    trace and decision written by the trace writer), in `folder`."""
     plugins = folder / "plugins"
     plugins.mkdir(exist_ok=True)
     (plugins / "bench_noop_plugin.py").write_text(NOOP_PLUGIN.format(here=str(HERE)))
     port = free_port()
-    config = folder / "himoe.toml"
-    config.write_text(f'[himoe]\nplugins_dir = "{plugins}"\n\n[state]\nenabled = false\n\n[serve]\nport = {port}\n')
+    config = folder / ("himoe-state.toml" if state else "himoe.toml")
+    state_table = f'path = "{folder / "state.sqlite3"}"' if state else "enabled = false"
+    config.write_text(f'[himoe]\nplugins_dir = "{plugins}"\n\n[state]\n{state_table}\n\n[serve]\nport = {port}\n')
     himoe = Path(sys.executable).parent / "himoe"
     return {
         "command": [str(himoe), "serve", "--config", str(config)],
@@ -485,7 +488,10 @@ def main(argv: list[str]) -> int:
     results["in-process (await moe.run)"] = in_process(args.count, args.concurrency, args.warmup)
     with tempfile.TemporaryDirectory(prefix="himoe-bench-serve-") as tmp:
         folder = Path(tmp)
-        targets = [("himoe serve", lambda: himoe_server(folder))]
+        targets = [
+            ("himoe serve", lambda: himoe_server(folder)),
+            ("himoe serve, state on (SQLite)", lambda: himoe_server(folder, state=True)),
+        ]
         if args.litellm is None:
             failures["LiteLLM proxy (mock_response)"] = (
                 "skipped (--quick)" if args.quick else "no venv given (--litellm)"
