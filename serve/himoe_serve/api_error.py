@@ -59,17 +59,24 @@ class ApiError(Exception):
         """The status of a state store fault met while recording feedback: 503 with Retry-After
         for one that passes by itself, 400 for feedback the router could not learn from, and
         500 for the server's own store being unusable (read-only, full, damaged), which no
-        retry of the client mends."""
+        retry of the client mends. A 5xx does not carry the store's message, which names the
+        server's file or database: the caller logs it."""
         message = str(exc)
         if exc.transient:
             return cls(
-                503, message, type="server_error", code="state_store_unavailable", headers=(("retry-after", "1"),)
+                503,
+                "the server's state store is unavailable for now, so nothing was kept; "
+                "send the same feedback again shortly",
+                type="server_error",
+                code="state_store_unavailable",
+                headers=(("retry-after", "1"),),
             )
         if any(words in message for words in _FEEDBACK_FAULTS):
             return cls(400, message, code="invalid_feedback")
         return cls(
             500,
-            f"the server's state store cannot record feedback: {message}",
+            "the server's state store cannot record feedback; its operator has to fix the store "
+            "(the server's log says what, under this trace id)",
             type="server_error",
             code="state_store_failed",
         )

@@ -254,8 +254,13 @@ class RoutingApp:
         except StateError as exc:
             self.metrics.feedback.labels("refused").inc()
             error = ApiError.of_store_fault(exc)
-            if error.status == 500:  # the operator has to act: said in the log, not only to the client
-                log.error("himoe serve: feedback on trace %s not recorded: %s", log_text(trace_id), exc)
+            if error.status >= 500:  # what the client is not told: the store's own words
+                log.log(
+                    logging.ERROR if error.status == 500 else logging.WARNING,
+                    "himoe serve: feedback on trace %s not recorded: %s",
+                    log_text(trace_id),
+                    exc,
+                )
             raise error from None
         except MoeError as exc:
             self.metrics.feedback.labels("refused").inc()
