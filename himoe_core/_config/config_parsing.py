@@ -66,6 +66,7 @@ SERVE_KEYS = {
     "keys_file",
     "max_body_bytes",
     "max_in_flight",
+    "body_timeout_s",
     "otel",
     "otel_exporter",
     "allow_public_without_keys",
@@ -261,6 +262,7 @@ def _serve_table(raw: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError(f"serve.keys_file: expected a file path, got {serve['keys_file']!r}")
     serve["max_body_bytes"] = integer(serve.get("max_body_bytes", 1 << 20), "serve.max_body_bytes", minimum=1)
     serve["max_in_flight"] = integer(serve.get("max_in_flight", 0), "serve.max_in_flight", minimum=0)
+    serve["body_timeout_s"] = _seconds(serve.get("body_timeout_s", 10.0), "serve.body_timeout_s", minimum=0.001)
     serve["otel"] = boolean(serve.get("otel", False), "serve.otel")
     exporter = serve.setdefault("otel_exporter", "console")
     if exporter not in OTEL_EXPORTERS:

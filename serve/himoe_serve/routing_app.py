@@ -39,6 +39,7 @@ class RoutingApp:
     It runs in the trio run of the `HiMoE.open` block that owns `moe`, so shadow routers and the
     trace writer live beside it. `drain()` makes `/readyz` answer 503 and new routing requests
     be refused, and returns once the requests in flight are done.
+    A routing request counts as in flight once its body has arrived, within `[serve] body_timeout_s`.
     """
 
     def __init__(
@@ -61,6 +62,7 @@ class RoutingApp:
         self.draining = False
         self.in_flight = 0
         self._idle: trio.Event | None = None
+        self._reading: set[trio.CancelScope] = set()  # routing requests whose body is arriving
         self._routes = {
             "/v1/chat/completions": ("POST", self._chat),
             "/v1/route": ("POST", self._route_only),
@@ -72,11 +74,18 @@ class RoutingApp:
         }
 
     # -- lifecycle ---------------------------------------------------------------------------------
+    @property
+    def bodies_arriving(self) -> int:
+        """Routing requests whose body is still arriving (not in flight yet)."""
+        return len(self._reading)
+
     async def drain(self) -> None:
         """Stop taking routing requests (`/readyz` 503) and wait for those in flight, each
         bounded by its own deadline."""
         self.draining = True
         log.info("himoe serve: draining, %d request(s) in flight", self.in_flight)
+        for reading in list(self._reading):  # a body still arriving is refused (503), not waited for
+            reading.cancel()
         while self.in_flight:
             self._idle = trio.Event()
             await self._idle.wait()
@@ -205,7 +214,7 @@ class RoutingApp:
         )
 
     async def _feedback(self, exchange: Exchange) -> None:
-        body = await exchange.read_json(self.settings.max_body_bytes)
+        body = await self._read_json(exchange, routing=False)
         if not isinstance(body, dict):
             raise ApiError(
                 400, 'the feedback body must be a JSON object such as {"trace_id": …, "reward": 1}', code="invalid_body"
@@ -282,16 +291,10 @@ class RoutingApp:
         """`POST /v1/route`: the body of a chat completion; which experts the router picks, with
         the gate and the propensities, and no expert called. The decision is recorded, so
         `POST /v1/feedback` with its trace id trains the router on how the picks did."""
-        if self.draining:
-            self.metrics.rejections.labels("draining").inc()
-            raise ApiError(
-                503,
-                "the server is shutting down; retry on another replica",
-                type="server_error",
-                code="draining",
-                headers=(("retry-after", "1"),),
-            )
-        request = ChatRequest.parse(await exchange.read_json(self.settings.max_body_bytes), self.moe.routers)
+        self._refuse_if_draining()
+        body = await self._read_json(exchange, routing=True)
+        self._refuse_if_draining()  # the drain may have started while the body arrived
+        request = ChatRequest.parse(body, self.moe.routers)
         exchange.router = request.router or ""
         exchange.trace_id = self.moe.new_trace_id()
         try:
@@ -328,7 +331,7 @@ class RoutingApp:
             },
         )
 
-    async def _chat(self, exchange: Exchange) -> None:
+    def _refuse_if_draining(self) -> None:
         if self.draining:
             self.metrics.rejections.labels("draining").inc()
             raise ApiError(
@@ -338,6 +341,10 @@ class RoutingApp:
                 code="draining",
                 headers=(("retry-after", "1"),),
             )
+
+    def _admit(self) -> None:
+        """Refuse a routing request while draining (503) or over `[serve] max_in_flight` (429)."""
+        self._refuse_if_draining()
         limit = self.settings.max_in_flight
         if limit and self.in_flight >= limit:
             self.metrics.rejections.labels("max_in_flight").inc()
@@ -348,13 +355,42 @@ class RoutingApp:
                 code="overloaded",
                 headers=(("retry-after", "1"),),
             )
-        self.in_flight += 1
-        self.metrics.in_flight.inc()
+
+    async def _read_json(self, exchange: Exchange, *, routing: bool) -> Any:
+        """The request's JSON body, which has `[serve] body_timeout_s` to arrive: later, 408 and
+        the connection closed. A routing request's body still arriving when the drain starts is
+        refused with 503: neither a slow body nor the drain waits on the other."""
+        timeout = self.settings.body_timeout_s
+        with trio.move_on_after(timeout) as reading:
+            if routing:
+                self._reading.add(reading)
+            try:
+                return await exchange.read_json(self.settings.max_body_bytes)
+            finally:
+                self._reading.discard(reading)
+        if routing:
+            self._refuse_if_draining()
+        raise ApiError(
+            408,
+            f"the request body did not arrive within {timeout:g} s ([serve] body_timeout_s)",
+            code="body_timeout",
+            headers=(("connection", "close"),),
+        )
+
+    async def _chat(self, exchange: Exchange) -> None:
+        self._admit()  # at once, before the body
         span = self.tracing.request_span("POST /v1/chat/completions") if self.tracing else None
         response: Response | None = None
         started = time.perf_counter()
+        admitted = False
         try:
-            request = ChatRequest.parse(await exchange.read_json(self.settings.max_body_bytes), self.moe.routers)
+            # Counted in flight once its body is here: a client slow to send it holds no slot
+            body = await self._read_json(exchange, routing=True)
+            self._admit()  # again: the drain or other requests may have come meanwhile
+            admitted = True
+            self.in_flight += 1
+            self.metrics.in_flight.inc()
+            request = ChatRequest.parse(body, self.moe.routers)
             exchange.router = request.router or ""
             exchange.trace_id = self.moe.new_trace_id()
             response, relay = await self._route(exchange, request)
@@ -363,10 +399,11 @@ class RoutingApp:
         except ApiError as error:  # answered here, so that the metrics below see its status
             await self._send_error(exchange, error)
         finally:
-            self.in_flight -= 1
-            self.metrics.in_flight.dec()
-            if self._idle is not None and not self.in_flight:
-                self._idle.set()
+            if admitted:
+                self.in_flight -= 1
+                self.metrics.in_flight.dec()
+                if self._idle is not None and not self.in_flight:
+                    self._idle.set()
             if exchange.disconnected and not exchange.status:
                 exchange.status = 499  # for the access log too
             status = exchange.status or 500

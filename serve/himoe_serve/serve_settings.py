@@ -19,6 +19,7 @@ class ServeSettings:
     keys_file: str | None = None
     max_body_bytes: int = 1 << 20
     max_in_flight: int = 0
+    body_timeout_s: float = 10.0
     otel: bool = False
     otel_exporter: str = "console"
     allow_public_without_keys: bool = False

@@ -64,9 +64,13 @@ def test_a_bad_serve_table_is_one_line_naming_the_key(tmp_path):
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
         "himoe: error: serve.prot: unknown key; known keys here: "
-        "allow_public_without_keys, host, keys_file, max_body_bytes, max_in_flight, "
+        "allow_public_without_keys, body_timeout_s, host, keys_file, max_body_bytes, max_in_flight, "
         "otel, otel_exporter, port"
     ]
+    config.write_text("[serve]\nbody_timeout_s = 0\n")
+    result = run(str(HIMOE), "serve", "--config", str(config))
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == ["himoe: error: serve.body_timeout_s: expected a number >= 0.001, got 0"]
     bad_port = run(str(HIMOE), "serve", "--port", "99999")
     assert bad_port.returncode == 2 and "expected a TCP port 0..65535, got '99999'" in bad_port.stderr
 

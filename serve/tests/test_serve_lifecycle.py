@@ -1,8 +1,10 @@
 """Lifecycle of `himoe serve`: a client that disconnects cancels its request and experts,
-admission refuses with 429, SIGTERM drains and exits 0 with the traces written."""
+admission refuses with 429, a body that does not arrive is refused with 408 and holds neither
+an admission slot nor the drain, SIGTERM drains and exits 0 with the traces written."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -41,6 +43,64 @@ def open_request(url: str, text: str) -> socket.socket:
         b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
     )
     return sock
+
+
+def open_partial_request(url: str) -> socket.socket:
+    """Send a chat request's headers and the start of its 100-byte body, and no more."""
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    sock = socket.create_connection((host, int(port)))
+    sock.sendall(
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b'Content-Length: 100\r\n\r\n{"model": "himoe", '
+    )
+    return sock
+
+
+def read_response(sock: socket.socket) -> tuple[int, dict[str, str], dict]:
+    """Read until the server closes the connection: the status, the headers and the JSON body."""
+    sock.settimeout(PATIENCE_S)
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.lower().split(": ", 1) for line in header_lines)
+    return int(status_line.split()[1]), headers, json.loads(body)
+
+
+def test_a_body_that_does_not_arrive_is_408_and_holds_no_admission_slot(server_factory):
+    server = server_factory(experts=(EchoExpert("echo", prefix="echo:"),), max_in_flight=1, body_timeout_s=0.5)
+    stalled = open_partial_request(server.url)
+    try:
+        wait_until(lambda: server.app.bodies_arriving == 1, "the stalled request reached the app")
+        assert server.app.in_flight == 0  # not in flight until its body is here
+        with server.client() as http:  # the one slot is free for a request that sends its body
+            answer = http.post(
+                "/v1/chat/completions",
+                json={"model": "himoe", "messages": [{"role": "user", "content": "echo: not blocked"}]},
+            )
+            assert answer.status_code == 200, answer.text
+        status, headers, body = read_response(stalled)  # then the server closes the connection
+    finally:
+        stalled.close()
+    assert status == 408 and headers["connection"] == "close"
+    assert body["error"]["code"] == "body_timeout" and body["error"]["type"] == "invalid_request_error"
+    assert "[serve] body_timeout_s" in body["error"]["message"]
+    assert server.app.bodies_arriving == 0 and server.app.in_flight == 0
+
+
+def test_the_drain_refuses_a_body_still_arriving_instead_of_waiting_for_it(server_factory):
+    # a body timeout of an hour: only the drain can end the stalled request
+    server = server_factory(experts=(EchoExpert("echo", prefix="echo:"),), body_timeout_s=3600)
+    stalled = open_partial_request(server.url)
+    try:
+        wait_until(lambda: server.app.bodies_arriving == 1, "the stalled request reached the app")
+        server.call_in_loop(server._shutdown.set)
+        status, headers, body = read_response(stalled)
+        server.stop()  # asserts the server stopped while the client still holds its connection open
+    finally:
+        stalled.close()
+    assert status == 503 and body["error"]["code"] == "draining" and headers["retry-after"] == "1"
 
 
 def test_a_client_that_disconnects_leaves_no_expert_running(server_factory):
@@ -136,7 +196,8 @@ GATED_PLUGIN = textwrap.dedent('''
 ''')
 
 
-def test_sigterm_drains_in_flight_requests_flushes_traces_and_exits_0(tmp_path):
+def start_gated_server(tmp_path: Path) -> tuple[subprocess.Popen, Path]:
+    """`himoe serve` with the gated expert, a SQLite state and a trace batch no request fills."""
     plugins = tmp_path / "plugins"
     plugins.mkdir()
     (plugins / "gated_plugin.py").write_text(GATED_PLUGIN)
@@ -155,6 +216,11 @@ def test_sigterm_drains_in_flight_requests_flushes_traces_and_exits_0(tmp_path):
         text=True,
         env=env,
     )
+    return process, state
+
+
+def test_sigterm_drains_in_flight_requests_flushes_traces_and_exits_0(tmp_path):
+    process, state = start_gated_server(tmp_path)
     try:
         line = process.stdout.readline()
         assert line.startswith("himoe serve: listening on http://127.0.0.1:"), (line, process.stderr.read())
