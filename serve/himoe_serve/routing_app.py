@@ -8,7 +8,7 @@ from typing import Any
 
 import trio
 
-from himoe_core import CancelToken, HiMoE, InvalidInput, MoeError, NoExpertSelected, Response, StateError
+from himoe_core import Cancelled, CancelToken, HiMoE, InvalidInput, MoeError, NoExpertSelected, Response, StateError
 
 from .api_error import ApiError
 from .api_keys import ApiKeys
@@ -38,7 +38,7 @@ class RoutingApp:
 
     It runs in the trio run of the `HiMoE.open` block that owns `moe`, so shadow routers and the
     trace writer live beside it. `drain()` makes `/readyz` answer 503 and new routing requests
-    be refused, and returns once the requests in flight are done.
+    be refused, and returns once the requests in flight are done; `stop_now()` cancels those.
     A routing request counts as in flight once its body has arrived, within `[serve] body_timeout_s`.
     """
 
@@ -60,9 +60,11 @@ class RoutingApp:
         self.tracing = tracing
         self.ready = False
         self.draining = False
+        self.stopping = False
         self.in_flight = 0
         self._idle: trio.Event | None = None
         self._reading: set[trio.CancelScope] = set()  # routing requests whose body is arriving
+        self._running: set[CancelToken] = set()  # the routing requests in flight
         self._routes = {
             "/v1/chat/completions": ("POST", self._chat),
             "/v1/route": ("POST", self._route_only),
@@ -89,6 +91,16 @@ class RoutingApp:
         while self.in_flight:
             self._idle = trio.Event()
             await self._idle.wait()
+
+    def stop_now(self) -> None:
+        """Cancel the routing requests in flight (a second signal during the drain): each
+        answers 503 `shutting_down`, its trace is kept, and `drain()` returns once they end."""
+        self.draining = True
+        self.stopping = True
+        for reading in list(self._reading):
+            reading.cancel()
+        for token in list(self._running):
+            token.cancel("the server is stopping now")
 
     # -- ASGI --------------------------------------------------------------------------------------
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -420,10 +432,13 @@ class RoutingApp:
         """Run the request, cancelling it through its CancelToken if the client goes away; with
         `stream`, pieces a streaming expert sends go out as they come."""
         token = CancelToken()
+        if self.stopping:
+            token.cancel("the server is stopping now")
         relay = StreamRelay(f"chatcmpl-{exchange.trace_id}", int(time.time())) if request.stream else None
         options = {**request.options, "stream": relay} if relay is not None else request.options
         error: MoeError | None = None
         response: Response | None = None
+        self._running.add(token)
         async with trio.open_nursery() as watcher:
             watcher.start_soon(exchange.cancel_on_disconnect, token)
             try:
@@ -449,6 +464,7 @@ class RoutingApp:
                             relay.close()  # the relay sends what is queued, then ends
             finally:
                 watcher.cancel_scope.cancel()
+                self._running.discard(token)
         if response is not None:
             return response, relay
         if exchange.disconnected:
@@ -456,10 +472,19 @@ class RoutingApp:
         assert error is not None, "without a response, the request failed with a MoeError"
         if isinstance(error, NoExpertSelected) and error.failures:  # the client is told less: ApiError.of
             log.warning("himoe serve: trace %s: %s", exchange.trace_id, error)
+        failure = ApiError.of(error)
+        if self.stopping and isinstance(error, Cancelled):
+            failure = ApiError(
+                503,
+                "the server stopped before the request finished (a second stop signal during the drain); "
+                "retry on another replica",
+                type="server_error",
+                code="shutting_down",
+            )
         if exchange.started:  # mid-stream: the status is sent already, the error goes as an event
-            await self._end_stream_with_error(exchange, ApiError.of(error))
+            await self._end_stream_with_error(exchange, failure)
             return None, relay
-        raise ApiError.of(error) from None
+        raise failure from None
 
     async def _relay(self, exchange: Exchange, relay: StreamRelay, token: CancelToken) -> None:
         try:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import signal
+from collections.abc import Iterator
 from typing import Any
 
 import trio
@@ -62,36 +64,89 @@ async def serve(app: RoutingApp, *, shutdown: trio.Event, task_status: Any = tri
 async def serve_forever(
     moe_options: dict[str, Any], settings: ServeSettings, *, keys: ApiKeys | None = None, announce: Any = print
 ) -> None:
-    """`himoe serve`: open the engine, serve until SIGTERM or SIGINT, drain, flush the traces."""
+    """`himoe serve`: open the engine, serve until SIGTERM or SIGINT, drain, flush the traces.
+
+    A second SIGTERM or SIGINT during the drain stops now: the routing requests in flight are
+    cancelled (each answers 503 `shutting_down` and keeps its trace), and the traces are still
+    written before the process exits 0. Later signals are logged and ignored. A signal while the
+    engine opens cancels what it awaits (a state store, say), or drains as soon as it listens."""
+    shutdown = trio.Event()
+    apps: list[RoutingApp] = []  # the app once built: a second signal cancels its requests
+    starting = trio.CancelScope()  # cancelled by a signal that comes before the app exists
+    # The receiver is left only once HiMoE.open has written the traces, and it re-raises the
+    # signals it holds as it closes (trio/_signals.py): handled by a log line, not the default
+    # action, which for SIGTERM kills the process.
+    with _late_signals_logged(), trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async with trio.open_nursery() as watching:
+
+            async def watch_signals() -> None:
+                received = 0
+                async for signum in signals:
+                    name = signal.Signals(signum).name
+                    received += 1
+                    if received == 1 and not apps:
+                        log.info("himoe serve: %s received while starting, stopping", name)
+                        shutdown.set()
+                        starting.cancel()
+                    elif received == 1:
+                        log.info("himoe serve: %s received, draining", name)
+                        shutdown.set()
+                    elif received == 2 and apps:
+                        log.warning(
+                            "himoe serve: %s received again, stopping now: cancelling %d request(s) in flight",
+                            name,
+                            apps[0].in_flight,
+                        )
+                        apps[0].stop_now()
+                    else:
+                        log.info("himoe serve: %s received again, already stopping", name)
+
+            watching.start_soon(watch_signals)
+            try:
+                with starting:
+                    await _serve_engine(moe_options, settings, keys, announce, shutdown, apps)
+            finally:
+                watching.cancel_scope.cancel()  # the signal watcher has nothing left to stop
+    log.info("himoe serve: stopped")
+
+
+async def _serve_engine(
+    moe_options: dict[str, Any],
+    settings: ServeSettings,
+    keys: ApiKeys | None,
+    announce: Any,
+    shutdown: trio.Event,
+    apps: list[RoutingApp],
+) -> None:
     async with HiMoE.open(**moe_options) as moe:
         app = build_app(moe, settings, keys=keys)
+        apps.append(app)
         # A full collection walks every object the imports and plugins left (~38,000 with numpy and
         # trio: ~20 ms of CPU here) while the event loop waits, and lands on whichever requests are
         # in flight (benchmarks/bench_deadline.py counts them). Freeze that heap once started.
         gc.collect()
         gc.freeze()
-        shutdown = trio.Event()
-        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-            async with trio.open_nursery() as nursery:
-
-                async def stop_on_signal() -> None:
-                    async for signum in signals:
-                        log.info("himoe serve: %s received, draining", signal.Signals(signum).name)
-                        shutdown.set()
-                        return
-
-                async def run_server(task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-                    try:
-                        await serve(app, shutdown=shutdown, task_status=task_status)
-                    finally:
-                        nursery.cancel_scope.cancel()  # the signal watcher has nothing left to stop
-
-                nursery.start_soon(stop_on_signal)
-                binds = await nursery.start(run_server)
-                announce(
-                    f"himoe serve: listening on {', '.join(binds)} "
-                    f"({len(app.keys)} API key{'s' if len(app.keys) != 1 else ''}; "
-                    f"routers: {', '.join(sorted(moe.routers))})"
-                )
+        async with trio.open_nursery() as nursery:
+            binds = await nursery.start(lambda task_status: serve(app, shutdown=shutdown, task_status=task_status))
+            announce(
+                f"himoe serve: listening on {', '.join(binds)} "
+                f"({len(app.keys)} API key{'s' if len(app.keys) != 1 else ''}; "
+                f"routers: {', '.join(sorted(moe.routers))})"
+            )
     # Leaving HiMoE.open waited for the shadows in flight and wrote the pending traces.
-    log.info("himoe serve: stopped")
+
+
+@contextlib.contextmanager
+def _late_signals_logged() -> Iterator[None]:
+    """SIGTERM and SIGINT logged and ignored instead of their default action, for the signals
+    the receiver re-raises as it closes (it restores the handlers found on entry: these)."""
+
+    def late(signum: int, frame: Any) -> None:
+        log.info("himoe serve: %s received while stopping, ignored", signal.Signals(signum).name)
+
+    previous = {signum: signal.signal(signum, late) for signum in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -1,6 +1,8 @@
 """Lifecycle of `himoe serve`: a client that disconnects cancels its request and experts,
 admission refuses with 429, a body that does not arrive is refused with 408 and holds neither
-an admission slot nor the drain, SIGTERM drains and exits 0 with the traces written."""
+an admission slot nor the drain, SIGTERM drains and exits 0 with the traces written, and a
+second signal during the drain cancels the requests in flight, still writes their traces and
+exits 0."""
 
 from __future__ import annotations
 
@@ -261,6 +263,51 @@ def test_sigterm_drains_in_flight_requests_flushes_traces_and_exits_0(tmp_path):
         assert f"trace={trace_id}" in err  # the access log line
         with sqlite3.connect(state) as db:  # flush_every = 1000: written by the shutdown, not by a batch
             assert db.execute("SELECT router FROM traces WHERE trace_id = ?", (trace_id,)).fetchall() == [("default",)]
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_second_signal_during_the_drain_cancels_the_requests_writes_their_traces_and_exits_0(tmp_path, signum):
+    process, state = start_gated_server(tmp_path)  # the gated expert is never released here
+    err: list[str] = []
+    reader = threading.Thread(target=lambda: err.extend(process.stderr), daemon=True)
+    try:
+        line = process.stdout.readline()
+        assert line.startswith("himoe serve: listening on http://127.0.0.1:"), (line, process.stderr.read())
+        reader.start()
+        url = line.split()[4]
+        with httpx.Client(base_url=url, timeout=PATIENCE_S) as http:
+            answers = []
+            worker = threading.Thread(
+                target=lambda: answers.append(
+                    http.post(
+                        "/v1/chat/completions",
+                        json={"model": "himoe", "messages": [{"role": "user", "content": "gate: never released"}]},
+                    )
+                )
+            )
+            worker.start()
+            wait_until(lambda: (tmp_path / "started").exists(), "the gated expert started")
+            process.send_signal(signum)
+            wait_until(lambda: any("draining, 1 request(s) in flight" in line for line in err), "the drain started")
+            process.send_signal(signum)
+            worker.join(PATIENCE_S)
+        [answer] = answers
+        assert answer.status_code == 503 and answer.json()["error"]["code"] == "shutting_down", answer.text
+        trace_id = answer.headers["x-himoe-trace-id"]
+        assert process.wait(PATIENCE_S) == 0  # not killed by the second signal (-15 or 143 before)
+        reader.join(PATIENCE_S)
+        log = "".join(err)
+        name = signal.Signals(signum).name
+        assert f"{name} received again, stopping now: cancelling 1 request(s) in flight" in log, log
+        assert "himoe serve: stopped" in log and "Traceback" not in log, log
+        with sqlite3.connect(state) as db:  # flush_every = 1000: written by the shutdown, not by a batch
+            [(trace,)] = db.execute("SELECT trace FROM traces WHERE trace_id = ?", (trace_id,)).fetchall()
+        [call] = json.loads(trace)["attempts"][0]["calls"]
+        assert call["expert"] == "gated" and call["status"] == "cancelled"
     finally:
         if process.poll() is None:
             process.kill()
