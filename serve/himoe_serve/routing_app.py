@@ -30,6 +30,7 @@ FEEDBACK_KEYS = {"trace_id", "reward", "task_loss", "scores", "expected", "shado
 OPEN_PATHS = {"/healthz", "/readyz"}
 # Endpoints with a span of their own here; chat completions make theirs with the expert calls.
 SPANNED_PATHS = {"/v1/route", "/v1/feedback"}
+CHAT_PATH = "/v1/chat/completions"
 
 
 class RoutingApp:
@@ -66,7 +67,7 @@ class RoutingApp:
         self._reading: set[trio.CancelScope] = set()  # routing requests whose body is arriving
         self._running: set[CancelToken] = set()  # the routing requests in flight
         self._routes = {
-            "/v1/chat/completions": ("POST", self._chat),
+            CHAT_PATH: ("POST", self._chat),
             "/v1/route": ("POST", self._route_only),
             "/v1/feedback": ("POST", self._feedback),
             "/v1/models": ("GET", self._models),
@@ -120,6 +121,8 @@ class RoutingApp:
             await self._handle(exchange)
         except ApiError as error:
             await self._send_error(exchange, error)
+            if scope["path"] == CHAT_PATH:  # refused before _chat (401, 405), which counts the rest
+                self.metrics.observe_request("-", exchange.status, time.perf_counter() - started)
         except ClientGone:
             exchange.status = 499
         except Exception:  # a bug of ours: logged with its traceback, answered without it
@@ -390,12 +393,12 @@ class RoutingApp:
         )
 
     async def _chat(self, exchange: Exchange) -> None:
-        self._admit()  # at once, before the body
-        span = self.tracing.request_span("POST /v1/chat/completions") if self.tracing else None
+        span = self.tracing.request_span(f"POST {CHAT_PATH}") if self.tracing else None
         response: Response | None = None
         started = time.perf_counter()
         admitted = False
         try:
+            self._admit()  # at once, before the body
             # Counted in flight once its body is here: a client slow to send it holds no slot
             body = await self._read_json(exchange, routing=True)
             self._admit()  # again: the drain or other requests may have come meanwhile

@@ -120,6 +120,11 @@ def test_a_wrong_key_is_refused_with_401_and_an_unknown_model_with_404(server_fa
     with pytest.raises(openai.NotFoundError):
         good.chat.completions.create(model="himoe/nope", messages=[{"role": "user", "content": "hi"}])
     assert [m.id for m in good.models.list()] == ["himoe", "himoe/default"]
+    with server.client(key="sk-right-1") as http:  # every chat request is counted, the refused too
+        metrics = metrics_with(http, 'himoe_requests_total{router="-",status="404"} 2.0')
+    assert 'himoe_requests_total{router="-",status="401"} 1.0' in metrics
+    assert 'himoe_requests_total{router="-",status="404"} 2.0' in metrics
+    assert 'himoe_requests_total{router="default",status="200"} 1.0' in metrics
 
 
 def test_a_request_nobody_handles_is_a_4xx_never_a_5xx(server_factory):

@@ -154,7 +154,9 @@ def test_admission_pressure_is_429_with_retry_after(server_factory):
             }
             assert "max_in_flight" in refused.json()["error"]["message"]
             assert http.get("/readyz").status_code == 200  # probes are not routing requests
-            assert 'himoe_admission_rejections_total{reason="max_in_flight"} 1.0' in http.get("/metrics").text
+            metrics = http.get("/metrics").text
+            assert 'himoe_admission_rejections_total{reason="max_in_flight"} 1.0' in metrics
+            assert 'himoe_requests_total{router="-",status="429"} 1.0' in metrics  # in the error rate
     finally:
         sock.close()
     wait_until(lambda: server.app.in_flight == 0, "the first request left")
