@@ -45,7 +45,13 @@ class ApiError(Exception):
         if isinstance(exc, InvalidInput):
             return cls(400, str(exc), code="invalid_input")
         if isinstance(exc, DeadlineExceeded):
-            return cls(504, str(exc), type="timeout_error", code="deadline_exceeded")
+            return cls(
+                504,
+                f"deadline exceeded: no usable answer within the {exc.budget_ms:g} ms budget; raise "
+                "himoe.budget_ms or use faster experts (the server's log has each expert's outcome)",
+                type="timeout_error",
+                code="deadline_exceeded",
+            )
         if isinstance(exc, BudgetExceeded):
             return cls(422, str(exc), code="budget_exceeded")
         if isinstance(exc, NoExpertSelected):
@@ -83,10 +89,10 @@ class ApiError(Exception):
 
 
 def _without_error_texts(exc: NoExpertSelected) -> str:
-    """What a client is told when every expert picked failed: each expert's status and error
-    type, not the error's text, which may hold an upstream's address or internals; the server
-    logs the whole message."""
+    """What a client is told when every expert picked failed: each expert's status (`failed`,
+    `timed_out`, …), not its error, whose text may hold an upstream's address or internals; the
+    server logs the whole message."""
     if not exc.failures:
         return str(exc)
-    causes = ", ".join(f"{name}: {': '.join(cause.split(': ', 2)[:2])}" for name, cause in exc.failures.items())
-    return f"no expert selected: {exc.reason} [{causes}]; the server's log has each error"
+    statuses = ", ".join(f"{name}: {cause.split(':', 1)[0]}" for name, cause in exc.failures.items())
+    return f"no expert selected: {exc.reason} [{statuses}]; the server's log has each error"

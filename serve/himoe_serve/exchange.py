@@ -108,7 +108,11 @@ class Exchange:
         await self.write(body, more=False)
 
     async def respond_json(self, status: int, data: Any, headers: tuple[tuple[str, str], ...] = ()) -> None:
-        await self.respond(status, json.dumps(data, ensure_ascii=False, allow_nan=False).encode(), headers=headers)
+        try:
+            body = json.dumps(data, ensure_ascii=False, allow_nan=False).encode()
+        except UnicodeEncodeError:  # a lone surrogate from the client, echoed in a message: \ud800 in JSON
+            body = json.dumps(data, allow_nan=False).encode()
+        await self.respond(status, body, headers=headers)
 
     async def respond_error(self, error: ApiError) -> None:
         await self.respond_json(error.status, error.body(), headers=error.headers)

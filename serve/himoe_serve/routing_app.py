@@ -8,7 +8,17 @@ from typing import Any
 
 import trio
 
-from himoe_core import Cancelled, CancelToken, HiMoE, InvalidInput, MoeError, NoExpertSelected, Response, StateError
+from himoe_core import (
+    Cancelled,
+    CancelToken,
+    DeadlineExceeded,
+    HiMoE,
+    InvalidInput,
+    MoeError,
+    NoExpertSelected,
+    Response,
+    StateError,
+)
 
 from .api_error import ApiError
 from .api_keys import ApiKeys
@@ -473,8 +483,8 @@ class RoutingApp:
         if exchange.disconnected:
             return None, relay
         assert error is not None, "without a response, the request failed with a MoeError"
-        if isinstance(error, NoExpertSelected) and error.failures:  # the client is told less: ApiError.of
-            log.warning("himoe serve: trace %s: %s", exchange.trace_id, error)
+        if isinstance(error, DeadlineExceeded) or (isinstance(error, NoExpertSelected) and error.failures):
+            log.warning("himoe serve: trace %s: %s", exchange.trace_id, error)  # the client is told less
         failure = ApiError.of(error)
         if self.stopping and isinstance(error, Cancelled):
             failure = ApiError(

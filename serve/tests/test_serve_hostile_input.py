@@ -90,7 +90,7 @@ def test_a_client_gone_mid_request_is_logged_with_499(server_factory, caplog):
     assert hanging.cancelled == 1
 
 
-def test_an_expert_error_reaches_the_log_but_only_its_type_reaches_the_client(server_factory, caplog):
+def test_an_expert_error_reaches_the_log_but_only_its_status_reaches_the_client(server_factory, caplog):
     server = server_factory(experts=(FailingExpert("broken", prefix="broken:"),))
     caplog.set_level(logging.WARNING, logger="himoe.serve")
     with server.client() as http:
@@ -99,7 +99,68 @@ def test_an_expert_error_reaches_the_log_but_only_its_type_reaches_the_client(se
         )
     assert reply.status_code == 422 and reply.json()["error"]["code"] == "no_expert"
     message = reply.json()["error"]["message"]
-    assert "[broken: failed: RuntimeError]" in message and "the server's log has each error" in message
+    assert "[broken: failed]" in message and "the server's log has each error" in message
     assert "injected failure" not in reply.text  # the exception's own text
     logged = [r.getMessage() for r in caplog.records if r.name == "himoe.serve"]
     assert any(reply.headers["x-himoe-trace-id"] in m and "RuntimeError: injected failure" in m for m in logged)
+
+
+class UpstreamDown:
+    """Fails as an HTTP expert does when its endpoint is down: the error names the address."""
+
+    name = "upstream"
+
+    def can_handle(self, task):
+        return True
+
+    async def infer(self, x, ctx):
+        raise ConnectionError("connection to 10.1.2.3:8443 failed (ConnectError)")
+
+
+def test_a_deadline_body_names_no_expert_error_either(server_factory, caplog):
+    server = server_factory(
+        experts=(UpstreamDown(), HangingExpert("hanging")), config={"routers": {"both": {"experts": ["*"], "k": 2}}}
+    )
+    caplog.set_level(logging.WARNING, logger="himoe.serve")
+    with server.client() as http:
+        ask = {"model": "himoe", "messages": [{"role": "user", "content": "x"}], "himoe": {"budget_ms": 100}}
+        reply = http.post("/v1/chat/completions", json=ask)
+    assert reply.status_code == 504 and reply.json()["error"]["code"] == "deadline_exceeded"
+    assert "100 ms budget" in reply.json()["error"]["message"] and "10.1.2.3" not in reply.text
+    assert any("10.1.2.3:8443" in r.getMessage() for r in caplog.records if r.name == "himoe.serve")
+
+
+def test_a_failing_expert_s_address_stays_in_the_log(server_factory, caplog):
+    server = server_factory(experts=(UpstreamDown(),))
+    caplog.set_level(logging.WARNING, logger="himoe.serve")
+    with server.client() as http:
+        reply = http.post(
+            "/v1/chat/completions", json={"model": "himoe", "messages": [{"role": "user", "content": "x"}]}
+        )
+    assert reply.status_code == 422 and "[upstream: failed]" in reply.json()["error"]["message"]
+    assert "10.1.2.3" not in reply.text
+    assert any("10.1.2.3:8443" in r.getMessage() for r in caplog.records if r.name == "himoe.serve")
+
+
+def test_a_lone_surrogate_echoed_in_an_error_is_escaped_not_a_500(server_factory):
+    server = server_factory(experts=(EchoExpert("echo"),))
+    with server.client() as http:
+        trace_id = http.post(
+            "/v1/chat/completions", json={"model": "himoe", "messages": [{"role": "user", "content": "hi"}]}
+        ).headers["x-himoe-trace-id"]
+        reply = http.post(
+            "/v1/feedback",
+            content=b'{"trace_id": "%s", "reward": 1, "scores": {"\\ud800": 1}}' % trace_id.encode(),
+            headers={"content-type": "application/json"},
+        )
+    assert reply.status_code == 400, reply.text
+    assert "\\ud800" in reply.text  # JSON's own escape of what cannot be UTF-8
+
+
+def test_a_space_in_the_path_cannot_forge_the_fields_of_an_access_log_line(server_factory, caplog):
+    server = server_factory(experts=(EchoExpert("echo"),))
+    caplog.set_level(logging.INFO, logger="himoe.serve.access")
+    with server.client() as http:
+        assert http.get("/v1/models%20200%200.1ms%20trace=forged%20router=default").status_code == 404
+    [line] = wait_for_lines(caplog, 1)
+    assert line.startswith("GET /v1/models\\x20200\\x200.1ms\\x20trace=forged\\x20router=default 404 "), line
