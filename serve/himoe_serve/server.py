@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
+import os
 import signal
 from collections.abc import Iterator
 from typing import Any
@@ -68,8 +69,10 @@ async def serve_forever(
 
     A second SIGTERM or SIGINT during the drain stops now: the routing requests in flight are
     cancelled (each answers 503 `shutting_down` and keeps its trace), and the traces are still
-    written before the process exits 0. Later signals are logged and ignored. A signal while the
-    engine opens cancels what it awaits (a state store, say), or drains as soon as it listens."""
+    written before the process exits 0. A third writes the traces and exits 1 at once, leaving
+    what still holds the drain (an answer being written to a client that does not read it). A
+    signal while the engine opens cancels what it awaits (a state store, say), or drains as soon
+    as it listens."""
     shutdown = trio.Event()
     apps: list[RoutingApp] = []  # the app once built: a second signal cancels its requests
     starting = trio.CancelScope()  # cancelled by a signal that comes before the app exists
@@ -98,6 +101,17 @@ async def serve_forever(
                             apps[0].in_flight,
                         )
                         apps[0].stop_now()
+                    elif received == 3 and apps:
+                        # What still holds the drain cannot be cancelled: an answer being written to
+                        # a client that does not read it (hypercorn shields its socket writes).
+                        log.warning(
+                            "himoe serve: %s received a third time, exiting now: %d request(s) left unanswered; "
+                            "writing the traces",
+                            name,
+                            apps[0].in_flight,
+                        )
+                        apps[0].moe.close()
+                        os._exit(1)
                     else:
                         log.info("himoe serve: %s received again, already stopping", name)
 

@@ -70,8 +70,9 @@ def read_response(sock: socket.socket) -> tuple[int, dict[str, str], dict]:
     return int(status_line.split()[1]), headers, json.loads(body)
 
 
-def test_a_body_that_does_not_arrive_is_408_and_holds_no_admission_slot(server_factory):
-    server = server_factory(experts=(EchoExpert("echo", prefix="echo:"),), max_in_flight=1, body_timeout_s=0.5)
+def test_a_body_still_arriving_holds_no_admission_slot(server_factory):
+    # a body timeout of an hour: the stalled request is still arriving when the other one is served
+    server = server_factory(experts=(EchoExpert("echo", prefix="echo:"),), max_in_flight=1, body_timeout_s=3600)
     stalled = open_partial_request(server.url)
     try:
         wait_until(lambda: server.app.bodies_arriving == 1, "the stalled request reached the app")
@@ -82,13 +83,23 @@ def test_a_body_that_does_not_arrive_is_408_and_holds_no_admission_slot(server_f
                 json={"model": "himoe", "messages": [{"role": "user", "content": "echo: not blocked"}]},
             )
             assert answer.status_code == 200, answer.text
+        assert server.app.bodies_arriving == 1  # served while the other body was still arriving
+    finally:
+        stalled.close()
+    wait_until(lambda: server.app.bodies_arriving == 0, "the closed connection's request left")
+
+
+def test_a_body_that_does_not_arrive_in_time_is_408(server_factory):
+    server = server_factory(experts=(EchoExpert("echo", prefix="echo:"),), body_timeout_s=0.5)
+    stalled = open_partial_request(server.url)
+    try:
         status, headers, body = read_response(stalled)  # then the server closes the connection
     finally:
         stalled.close()
     assert status == 408 and headers["connection"] == "close"
     assert body["error"]["code"] == "body_timeout" and body["error"]["type"] == "invalid_request_error"
     assert "[serve] body_timeout_s" in body["error"]["message"]
-    assert server.app.bodies_arriving == 0 and server.app.in_flight == 0
+    wait_until(lambda: server.app.bodies_arriving == 0 and server.app.in_flight == 0, "the request left")
 
 
 def test_the_drain_refuses_a_body_still_arriving_instead_of_waiting_for_it(server_factory):
@@ -194,9 +205,22 @@ GATED_PLUGIN = textwrap.dedent('''
             return "released"
 
 
+    class Huge:
+        """Answers with 12 MB: more than loopback's buffers hold for a client that does not read."""
+
+        name = "huge"
+
+        def can_handle(self, task):
+            return task.startswith("huge:")
+
+        async def infer(self, x, ctx):
+            return "x" * (12 << 20)
+
+
     @hookimpl
     def register_experts(register):
         register(Gated())
+        register(Huge())
 ''')
 
 
@@ -310,6 +334,41 @@ def test_a_second_signal_during_the_drain_cancels_the_requests_writes_their_trac
             [(trace,)] = db.execute("SELECT trace FROM traces WHERE trace_id = ?", (trace_id,)).fetchall()
         [call] = json.loads(trace)["attempts"][0]["calls"]
         assert call["expert"] == "gated" and call["status"] == "cancelled"
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_a_third_signal_writes_the_traces_and_exits_even_with_an_answer_nobody_reads(tmp_path):
+    process, state = start_gated_server(tmp_path)
+    err: list[str] = []
+    reader = threading.Thread(target=lambda: err.extend(process.stderr), daemon=True)
+    try:
+        line = process.stdout.readline()
+        assert line.startswith("himoe serve: listening on http://127.0.0.1:"), (line, process.stderr.read())
+        reader.start()
+        host, port = line.split()[4].removeprefix("http://").rsplit(":", 1)
+        body = b'{"model": "himoe", "messages": [{"role": "user", "content": "huge: answer"}]}'
+        with socket.socket() as client:
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # and it never reads
+            client.connect((host, int(port)))
+            client.sendall(
+                b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+            )
+            head = client.recv(4096, socket.MSG_PEEK)  # the answer is being written: its head is here
+            assert head.startswith(b"HTTP/1.1 200"), head
+            [trace_id] = [h.split(b":")[1].strip().decode() for h in head.split(b"\r\n") if h.startswith(b"x-himoe")]
+            for said in ("draining, 1 request(s) in flight", "stopping now: cancelling 1", "exiting now"):
+                process.send_signal(signal.SIGTERM)
+                wait_until(lambda said=said: any(said in line for line in err), f"the server said {said!r}")
+            assert process.wait(PATIENCE_S) == 1
+        reader.join(PATIENCE_S)
+        log = "".join(err)
+        assert "1 request(s) left unanswered; writing the traces" in log and "Traceback" not in log, log
+        with sqlite3.connect(state) as db:  # flush_every = 1000: written by the third signal
+            assert db.execute("SELECT router FROM traces WHERE trace_id = ?", (trace_id,)).fetchall() == [("default",)]
     finally:
         if process.poll() is None:
             process.kill()
