@@ -222,8 +222,10 @@ class RoutingApp:
         else:
             # Ready even while the state store is down: the replica routes on its last snapshot,
             # and says so here for whoever watches it (a load balancer should keep sending).
-            model = self.moe.model_status()
-            await exchange.respond_json(200, {"status": "ready", "in_flight": self.in_flight, **(model or {})})
+            model = self.moe.model_status() or {}
+            if self.keys and model.get("error") and not self.keys.accepts(exchange.header(b"authorization")):
+                model = {**model, "error": "see the server's log"}  # it names the store's host and port
+            await exchange.respond_json(200, {"status": "ready", "in_flight": self.in_flight, **model})
 
     async def _metrics(self, exchange: Exchange) -> None:
         await exchange.respond(200, self.metrics.render(), content_type=self.metrics.content_type)

@@ -164,3 +164,15 @@ def test_a_space_in_the_path_cannot_forge_the_fields_of_an_access_log_line(serve
         assert http.get("/v1/models%20200%200.1ms%20trace=forged%20router=default").status_code == 404
     [line] = wait_for_lines(caplog, 1)
     assert line.startswith("GET /v1/models\\x20200\\x200.1ms\\x20trace=forged\\x20router=default 404 "), line
+
+
+def test_readyz_shows_a_store_error_only_to_a_caller_with_a_key(server_factory, monkeypatch):
+    server = server_factory(experts=(EchoExpert("echo"),), keys="sk-right-1")
+    down = {"state_store": "down", "error": "cannot reach state store 'postgresql://db.internal:5432/himoe'"}
+    monkeypatch.setattr(server.moe, "model_status", lambda: down)
+    with server.client() as anonymous:  # a load balancer's probe carries no key
+        probe = anonymous.get("/readyz")
+    assert probe.status_code == 200 and probe.json()["state_store"] == "down"
+    assert "db.internal" not in probe.text and probe.json()["error"] == "see the server's log"
+    with server.client(key="sk-right-1") as operator:
+        assert operator.get("/readyz").json()["error"] == down["error"]
