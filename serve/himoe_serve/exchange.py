@@ -8,6 +8,7 @@ from himoe_core import CancelToken
 
 from .api_error import ApiError
 from .client_gone import ClientGone
+from .log_text import is_plain
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -87,7 +88,7 @@ class Exchange:
     async def start(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
         self.status = status
         self.started = True
-        if self.trace_id is not None and _header_safe(self.trace_id):  # a client's own may not be
+        if self.trace_id is not None and is_plain(self.trace_id):  # a client's own may not be
             headers = [*headers, (b"x-himoe-trace-id", self.trace_id.encode())]
         await self._send({"type": "http.response.start", "status": status, "headers": headers})
 
@@ -116,7 +117,3 @@ class Exchange:
 
     async def respond_error(self, error: ApiError) -> None:
         await self.respond_json(error.status, error.body(), headers=error.headers)
-
-
-def _header_safe(text: str) -> bool:
-    return text.isascii() and text.isprintable() and " " not in text

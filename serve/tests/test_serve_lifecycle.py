@@ -7,6 +7,7 @@ exits 0."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import socket
@@ -35,16 +36,40 @@ def wait_until(condition, what: str, timeout: float = PATIENCE_S) -> None:
         time.sleep(0.01)
 
 
-def open_request(url: str, text: str) -> socket.socket:
-    """Send a chat request on a raw connection and leave it waiting for its answer."""
+def open_request(url: str, text: str, *, receive_buffer: int | None = None) -> socket.socket:
+    """Send a chat request on a raw connection and leave it waiting for its answer (with
+    `receive_buffer`, the connection's socket buffer is that small: one that is never read
+    holds no more)."""
     host, port = url.removeprefix("http://").rsplit(":", 1)
     body = (f'{{"model": "himoe", "messages": [{{"role": "user", "content": "{text}"}}]}}').encode()
-    sock = socket.create_connection((host, int(port)))
+    sock = socket.socket()
+    if receive_buffer is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)  # set before connecting
+    sock.connect((host, int(port)))
     sock.sendall(
         b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
         b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
     )
     return sock
+
+
+def listening_url(process: subprocess.Popen) -> str:
+    """The URL a `himoe serve` process announces once it listens."""
+    line = process.stdout.readline()
+    assert line.startswith("himoe serve: listening on http://127.0.0.1:"), (line, process.stderr.read())
+    return line.split()[4]
+
+
+def chat_in_background(http: httpx.Client, text: str) -> tuple[threading.Thread, list[httpx.Response]]:
+    """A chat request sent from a thread of its own, started; its answer lands in the list."""
+    answers: list[httpx.Response] = []
+    worker = threading.Thread(
+        target=lambda: answers.append(
+            http.post("/v1/chat/completions", json={"model": "himoe", "messages": [{"role": "user", "content": text}]})
+        )
+    )
+    worker.start()
+    return worker, answers
 
 
 def open_partial_request(url: str) -> socket.socket:
@@ -116,11 +141,12 @@ def test_the_drain_refuses_a_body_still_arriving_instead_of_waiting_for_it(serve
     assert status == 503 and body["error"]["code"] == "draining" and headers["retry-after"] == "1"
 
 
-def test_a_client_that_disconnects_leaves_no_expert_running(server_factory):
+def test_a_client_that_disconnects_leaves_no_expert_running(server_factory, caplog):
     hanging = HangingExpert("hanging", prefix="hang:")
     server = server_factory(
         experts=(hanging, EchoExpert("echo", prefix="echo:")), config={"himoe": {"budget_ms": 3_600_000}}
     )  # only the disconnect can end it
+    caplog.set_level(logging.INFO, logger="himoe.serve.access")
     sock = open_request(server.url, "hang: forever")
     wait_until(lambda: hanging.calls == 1, "the hanging expert was called")
     assert hanging.cancelled == 0 and server.app.in_flight == 1
@@ -138,6 +164,8 @@ def test_a_client_that_disconnects_leaves_no_expert_running(server_factory):
         metrics = http.get("/metrics").text  # counted before in_flight dropped to 0
     assert 'himoe_requests_total{router="default",status="499"} 1.0' in metrics
     assert 'himoe_expert_calls_total{expert="hanging",status="cancelled"} 1.0' in metrics
+    [gone, _] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("POST /v1/chat")]
+    assert gone.startswith("POST /v1/chat/completions 499 "), gone  # the access log says 499 too
 
 
 def test_admission_pressure_is_429_with_retry_after(server_factory):
@@ -250,24 +278,13 @@ def start_gated_server(tmp_path: Path) -> tuple[subprocess.Popen, Path]:
 def test_sigterm_drains_in_flight_requests_flushes_traces_and_exits_0(tmp_path):
     process, state = start_gated_server(tmp_path)
     try:
-        line = process.stdout.readline()
-        assert line.startswith("himoe serve: listening on http://127.0.0.1:"), (line, process.stderr.read())
-        url = line.split()[4]
+        url = listening_url(process)
         with httpx.Client(base_url=url, timeout=PATIENCE_S) as http:
             wait_until(lambda: http.get("/readyz").status_code == 200, "the server is ready")
             # the start-up heap is frozen out of full collections (they would stall the event loop)
             [frozen] = [line for line in http.get("/metrics").text.splitlines() if line.startswith("himoe_gc_frozen")]
             assert float(frozen.split()[-1]) > 1000, frozen
-            answers = []
-            worker = threading.Thread(
-                target=lambda: answers.append(
-                    http.post(
-                        "/v1/chat/completions",
-                        json={"model": "himoe", "messages": [{"role": "user", "content": "gate: wait for me"}]},
-                    )
-                )
-            )
-            worker.start()
+            worker, answers = chat_in_background(http, "gate: wait for me")
             wait_until(lambda: (tmp_path / "started").exists(), "the gated expert started")
             process.send_signal(signal.SIGTERM)
             with httpx.Client(base_url=url, timeout=PATIENCE_S) as probe:
@@ -301,21 +318,10 @@ def test_a_second_signal_during_the_drain_cancels_the_requests_writes_their_trac
     err: list[str] = []
     reader = threading.Thread(target=lambda: err.extend(process.stderr), daemon=True)
     try:
-        line = process.stdout.readline()
-        assert line.startswith("himoe serve: listening on http://127.0.0.1:"), (line, process.stderr.read())
+        url = listening_url(process)
         reader.start()
-        url = line.split()[4]
         with httpx.Client(base_url=url, timeout=PATIENCE_S) as http:
-            answers = []
-            worker = threading.Thread(
-                target=lambda: answers.append(
-                    http.post(
-                        "/v1/chat/completions",
-                        json={"model": "himoe", "messages": [{"role": "user", "content": "gate: never released"}]},
-                    )
-                )
-            )
-            worker.start()
+            worker, answers = chat_in_background(http, "gate: never released")
             wait_until(lambda: (tmp_path / "started").exists(), "the gated expert started")
             process.send_signal(signum)
             wait_until(lambda: any("draining, 1 request(s) in flight" in line for line in err), "the drain started")
@@ -345,18 +351,9 @@ def test_a_third_signal_writes_the_traces_and_exits_even_with_an_answer_nobody_r
     err: list[str] = []
     reader = threading.Thread(target=lambda: err.extend(process.stderr), daemon=True)
     try:
-        line = process.stdout.readline()
-        assert line.startswith("himoe serve: listening on http://127.0.0.1:"), (line, process.stderr.read())
+        url = listening_url(process)
         reader.start()
-        host, port = line.split()[4].removeprefix("http://").rsplit(":", 1)
-        body = b'{"model": "himoe", "messages": [{"role": "user", "content": "huge: answer"}]}'
-        with socket.socket() as client:
-            client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # and it never reads
-            client.connect((host, int(port)))
-            client.sendall(
-                b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
-            )
+        with open_request(url, "huge: answer", receive_buffer=4096) as client:  # and it never reads
             head = client.recv(4096, socket.MSG_PEEK)  # the answer is being written: its head is here
             assert head.startswith(b"HTTP/1.1 200"), head
             [trace_id] = [h.split(b":")[1].strip().decode() for h in head.split(b"\r\n") if h.startswith(b"x-himoe")]
